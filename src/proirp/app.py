@@ -1,0 +1,59 @@
+"""create_app(): the routers, error handlers and start-up of the Pro IRP web service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import APIRouter, FastAPI
+
+from proirp import runtime
+from proirp.audit.endpoints import router as audit_router
+from proirp.auth.endpoints import router as auth_router
+from proirp.auth.throttle import LoginThrottle
+from proirp.clients.endpoints import router as clients_router
+from proirp.config import Settings, load_settings
+from proirp.health import router as health_router
+from proirp.kit.error_handlers import install_error_handlers
+
+log = structlog.get_logger(__name__)
+
+# (router, the package that owns it) in mount order.
+ROUTERS: list[tuple[APIRouter, str]] = [
+    (health_router, "proirp.health"),
+    (auth_router, "proirp.auth"),
+    (clients_router, "proirp.clients"),
+    (audit_router, "proirp.audit"),
+]
+
+
+def create_app(settings: Settings | None = None, *, embedded_worker: bool = False) -> FastAPI:
+    """The ASGI app. With `embedded_worker`, a Huey consumer runs inside the same process."""
+    settings = settings or load_settings()
+    rt = runtime.start(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        consumer = None
+        if embedded_worker:
+            from proirp.worker.embedded import start_embedded_consumer
+
+            consumer = start_embedded_consumer()
+        try:
+            yield
+        finally:
+            if consumer is not None:
+                consumer.stop(graceful=True)
+            rt.engine.dispose()
+
+    app = FastAPI(title="Pro IRP integrations", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = rt.engine
+    app.state.session_factory = rt.session_factory
+    app.state.login_throttle = LoginThrottle(settings)
+    install_error_handlers(app)
+    for router, owner in ROUTERS:
+        app.include_router(router)
+        log.info(f"[router] mounted {router.prefix or '/'} -> {owner}")
+    return app

@@ -1,0 +1,21 @@
+"""Audit action names. Published names never change: reports and auditors rely on them."""
+
+from __future__ import annotations
+
+import enum
+
+
+class AuditAction(enum.StrEnum):
+    LOGIN_SUCCEEDED = "LOGIN_SUCCEEDED"
+    LOGIN_FAILED = "LOGIN_FAILED"
+    LOGIN_THROTTLED = "LOGIN_THROTTLED"
+    LOGOUT = "LOGOUT"
+    USER_CREATED = "USER_CREATED"
+    CLIENT_CREATED = "CLIENT_CREATED"
+    CLIENT_VIEWED = "CLIENT_VIEWED"
+    CLIENTS_LISTED = "CLIENTS_LISTED"
+    CLIENT_UPDATED = "CLIENT_UPDATED"
+    CLIENT_DELETED = "CLIENT_DELETED"
+    AUDIT_LOG_VIEWED = "AUDIT_LOG_VIEWED"
+    AUDIT_CHAIN_VERIFIED = "AUDIT_CHAIN_VERIFIED"
+    ENCRYPTION_KEYS_ROTATED = "ENCRYPTION_KEYS_ROTATED"

@@ -1,0 +1,94 @@
+"""/audit-logs (admins only): read the trail with filters, and verify the hash chain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from proirp.audit import repository
+from proirp.audit.actions import AuditAction
+from proirp.audit.schemas import AuditLogOut
+from proirp.audit.service import record_audit
+from proirp.audit.verify import verify_chain
+from proirp.auth.dependencies import AdminUser
+from proirp.kit.deps import OriginDep, SessionDep
+from proirp.kit.errors import ValidationFailed
+from proirp.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+router = APIRouter(prefix="/audit-logs", tags=["audit"])
+
+
+def _aware(name: str, value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValidationFailed(
+            f"{name} needs a UTC offset", fields={name: "ISO 8601 with an offset, e.g. ...Z"}
+        )
+    return value
+
+
+@router.get("")
+def list_audit_logs(
+    session: SessionDep,
+    admin: AdminUser,
+    origin: OriginDep,
+    user_id: Annotated[str | None, Query(max_length=32)] = None,
+    client_id: Annotated[str | None, Query(max_length=32)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,
+) -> dict[str, Any]:
+    rows = repository.list_audit_logs(
+        session,
+        user_id=user_id,
+        client_id=client_id,
+        action=action,
+        since=_aware("since", since),
+        until=_aware("until", until),
+        before_id=int(cursor) if cursor else None,
+        limit=limit,
+    )
+    page, more = rows[:limit], len(rows) > limit
+    filters = {
+        "user_id": user_id,
+        "client_id": client_id,
+        "action": action,
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+    }
+    record_audit(
+        session,
+        actor=admin.id,
+        action=AuditAction.AUDIT_LOG_VIEWED,
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+        details={"filters": {k: v for k, v in filters.items() if v}, "rows": len(page)},
+    )
+    return {
+        "ok": True,
+        "audit_logs": [AuditLogOut.model_validate(r).model_dump(mode="json") for r in page],
+        "next_cursor": str(page[-1].id) if more else None,
+    }
+
+
+@router.post("/verify")
+def verify(session: SessionDep, admin: AdminUser, origin: OriginDep) -> dict[str, Any]:
+    report = verify_chain(session)
+    record_audit(
+        session,
+        actor=admin.id,
+        action=AuditAction.AUDIT_CHAIN_VERIFIED,
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+        details={"intact": report.ok, "rows_checked": report.rows_checked},
+    )
+    return {
+        "ok": True,
+        "intact": report.ok,
+        "rows_checked": report.rows_checked,
+        "first_bad_id": report.first_bad_id,
+        "problem": report.problem,
+    }

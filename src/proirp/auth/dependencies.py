@@ -1,0 +1,67 @@
+"""Who is calling: bearer token or session cookie (with CSRF for changes), and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from proirp.auth.models import Role, User
+from proirp.auth.secrets import csrf_matches
+from proirp.auth.service import Principal, require_known_token, resolve_token
+from proirp.kit.deps import SessionDep
+from proirp.kit.errors import Forbidden, NotAuthenticated
+
+SESSION_COOKIE = "proirp_session"
+CSRF_COOKIE = "proirp_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def current_principal(request: Request, session: SessionDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthenticated("the Authorization header must be 'Bearer <token>'")
+        return require_known_token(resolve_token(session, token.strip()))
+
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise NotAuthenticated("sign in first: send a bearer token or the session cookie")
+    principal = require_known_token(resolve_token(session, cookie))
+    if request.method not in SAFE_METHODS:
+        presented = request.headers.get(CSRF_HEADER, "")
+        if not presented or not csrf_matches(cookie, presented):
+            raise Forbidden(
+                "a change made with the session cookie needs the X-CSRF-Token header",
+                code="csrf_failed",
+            )
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def current_user(principal: CurrentPrincipal) -> User:
+    return principal.user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_role(*roles: Role) -> Callable[[User], User]:
+    """A dependency that lets through only users holding one of `roles`."""
+    allowed = frozenset(roles)
+
+    def check(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise Forbidden("your role may not do this", code="forbidden_role")
+        return user
+
+    return check
+
+
+AdminUser = Annotated[User, Depends(require_role(Role.ADMIN))]
+AnyStaff = Annotated[User, Depends(require_role(Role.ADMIN, Role.CLINICIAN, Role.STAFF))]

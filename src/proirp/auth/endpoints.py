@@ -1,0 +1,70 @@
+"""/auth: log in (bearer token + session cookie), log out, who am I."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from proirp.auth import service
+from proirp.auth.dependencies import CSRF_COOKIE, SESSION_COOKIE, CurrentPrincipal, CurrentUser
+from proirp.auth.schemas import LoginRequest, UserOut
+from proirp.auth.secrets import csrf_for
+from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.errors import AppError
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/login", response_model=None)
+def login(
+    body: LoginRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    origin: OriginDep,
+) -> JSONResponse:
+    try:
+        result = service.log_in(
+            session,
+            email=body.email,
+            password=body.password,
+            origin=origin,
+            throttle=request.app.state.login_throttle,
+            session_ttl=timedelta(hours=settings.session_ttl_hours),
+        )
+    except AppError as refused:
+        # A refused login is itself audited: return the error without raising so that row commits.
+        return JSONResponse(refused.to_body(), refused.status_code, headers=refused.headers)
+
+    csrf = csrf_for(result.token)
+    response = JSONResponse(
+        {
+            "ok": True,
+            "token": result.token,
+            "csrf_token": csrf,
+            "expires_in": result.expires_in_seconds,
+            "user": UserOut.model_validate(result.user).model_dump(mode="json"),
+        }
+    )
+    secure = settings.public_base_url.scheme == "https"
+    cookie: dict[str, Any] = {"max_age": result.expires_in_seconds, "secure": secure}
+    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax", **cookie)
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=False, samesite="strict", **cookie)
+    return response
+
+
+@router.post("/logout", response_model=None)
+def logout(principal: CurrentPrincipal, session: SessionDep, origin: OriginDep) -> JSONResponse:
+    service.log_out(session, principal, origin=origin)
+    response = JSONResponse({"ok": True})
+    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
+    return response
+
+
+@router.get("/me")
+def me(user: CurrentUser) -> dict[str, Any]:
+    return {"ok": True, "user": UserOut.model_validate(user).model_dump(mode="json")}

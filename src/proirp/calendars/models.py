@@ -1,0 +1,86 @@
+"""The four calendar tables: integrations, the event cache, sync state, and client links."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from proirp.kit.crypto import EncryptedText
+from proirp.kit.db import Base, IdMixin, TimestampMixin
+
+
+class CalendarIntegration(IdMixin, TimestampMixin, Base):
+    """A staff member's connected calendar account; tokens live only encrypted."""
+
+    __tablename__ = "calendar_integrations"
+    __table_args__ = (
+        UniqueConstraint("user_id", "provider"),
+        CheckConstraint("provider IN ('google', 'microsoft')", name="provider"),
+    )
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    account_email: Mapped[str | None] = mapped_column(String(320))
+    scopes: Mapped[str | None] = mapped_column(Text)
+    access_token: Mapped[str | None] = mapped_column(EncryptedText)
+    refresh_token: Mapped[str | None] = mapped_column(EncryptedText)
+    token_expires_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="active")
+
+
+class SyncedCalendarEvent(IdMixin, TimestampMixin, Base):
+    """The local copy of a provider event; titles and notes can name clients, so are encrypted."""
+
+    __tablename__ = "synced_calendar_events"
+    __table_args__ = (UniqueConstraint("integration_id", "provider_event_id"),)
+
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("calendar_integrations.id", ondelete="CASCADE"), index=True
+    )
+    provider_event_id: Mapped[str] = mapped_column(String(255))
+    calendar_id: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(EncryptedText)
+    description: Mapped[str | None] = mapped_column(EncryptedText)
+    location: Mapped[str | None] = mapped_column(EncryptedText)
+    start_at: Mapped[datetime] = mapped_column(index=True)
+    end_at: Mapped[datetime] = mapped_column(index=True)
+    all_day: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default="confirmed")
+    etag: Mapped[str | None] = mapped_column(String(255))
+    provider_updated_at: Mapped[datetime | None]
+
+
+class CalendarSyncStatus(IdMixin, TimestampMixin, Base):
+    __tablename__ = "calendar_sync_status"
+
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("calendar_integrations.id", ondelete="CASCADE"), unique=True
+    )
+    sync_token: Mapped[str | None] = mapped_column(Text)  # Google syncToken or Graph deltaLink
+    last_full_sync_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    last_error_at: Mapped[datetime | None]
+    events_synced: Mapped[int] = mapped_column(default=0)
+
+
+class ClientCalendarEvent(IdMixin, TimestampMixin, Base):
+    """An appointment: a client linked to a calendar event. Kept as history if the event goes."""
+
+    __tablename__ = "client_calendar_events"
+
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    integration_id: Mapped[str | None] = mapped_column(
+        ForeignKey("calendar_integrations.id", ondelete="SET NULL"), index=True
+    )
+    synced_event_id: Mapped[str | None] = mapped_column(
+        ForeignKey("synced_calendar_events.id", ondelete="SET NULL")
+    )
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_event_id: Mapped[str] = mapped_column(String(255))
+    start_at: Mapped[datetime | None]
+    end_at: Mapped[datetime | None]
+    gone_at: Mapped[datetime | None]

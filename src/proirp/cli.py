@@ -1,0 +1,191 @@
+"""The `proirp` command: serve | worker | db | users | audit | keys."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from proirp.config import Settings, SettingsError, load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Pro IRP integrations.")
+db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
+users_app = typer.Typer(no_args_is_help=True, help="Staff accounts.")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
+keys_app = typer.Typer(no_args_is_help=True, help="Encryption keys.")
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        typer.echo(f"proirp: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (default: PORT or 8080).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    embedded_worker: Annotated[
+        bool | None,
+        typer.Option(help="Run a worker in this process (default: on with the SQLite queue)."),
+    ] = None,
+) -> None:
+    """Serve the API (and, with the embedded queue, run the worker in the same process)."""
+    import uvicorn
+
+    from proirp.app import create_app
+
+    settings = _settings(**({"port": port} if port else {}))
+    embedded = settings.queue_backend == "sqlite" if embedded_worker is None else embedded_worker
+    api = create_app(settings, embedded_worker=embedded)
+    uvicorn.run(api, host=host, port=settings.port, log_level=settings.log_level.lower())
+
+
+@app.command()
+def worker(workers: Annotated[int, typer.Option(min=1, help="Worker threads.")] = 4) -> None:
+    """Run a queue consumer (for deployments with separate worker processes)."""
+    from proirp import runtime
+    from proirp.worker.queue import huey
+
+    runtime.start(_settings())
+    huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to `revision`."""
+    from proirp.migrations.commands import upgrade
+
+    settings = _settings()
+    upgrade(settings.sqlalchemy_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrations disagree."""
+    from proirp.migrations.commands import check
+
+    check(_settings().sqlalchemy_url)
+    typer.echo("models and migrations agree")
+
+
+def _ask_password() -> str | None:
+    if not sys.stdin.isatty():
+        return None
+    password: str = typer.prompt(
+        "Password (empty to generate one)", hide_input=True, default="", show_default=False
+    )
+    if password and typer.prompt("Repeat it", hide_input=True) != password:
+        _fail("the passwords differ")
+    return password or None
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"proirp: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _create_user(email: str, role: str, password: str | None) -> None:
+    from proirp import runtime
+    from proirp.auth.secrets import generate_password
+    from proirp.auth.service import create_user
+    from proirp.kit.db import transaction
+    from proirp.kit.errors import AppError
+
+    rt = runtime.start(_settings())
+    generated = password is None
+    password = password or generate_password()
+    try:
+        with transaction(rt.session_factory) as session:
+            user = create_user(session, email=email, role=role, password=password, actor=None)
+    except AppError as exc:
+        _fail(exc.message)
+    typer.echo(f"created {user.role} {user.email}")
+    if generated:
+        typer.echo(f"password (shown once, store it now): {password}")
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="The user's sign-in email.")],
+    role: Annotated[str, typer.Option(help="admin, clinician or staff.")],
+    password: Annotated[
+        str | None, typer.Option(help="Omit to be asked, or to have one generated.")
+    ] = None,
+) -> None:
+    """Create a staff user."""
+    _create_user(email, role, password if password is not None else _ask_password())
+
+
+@users_app.command("ensure-admin")
+def users_ensure_admin(
+    email: Annotated[str, typer.Option(help="Email for the first admin.")] = "admin@example.com",
+) -> None:
+    """Create the first admin, with a generated password printed once, if there is no admin yet."""
+    from proirp import runtime
+    from proirp.auth.repository import count_admins
+    from proirp.kit.db import transaction
+
+    rt = runtime.start(_settings())
+    with transaction(rt.session_factory) as session:
+        if count_admins(session):
+            typer.echo("an admin exists; sign in with that account")
+            return
+    _create_user(email, "admin", None)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain; exits 1 and names the first bad row if it is broken."""
+    from proirp import runtime
+    from proirp.audit.verify import verify_chain
+    from proirp.kit.db import transaction
+
+    rt = runtime.start(_settings())
+    with transaction(rt.session_factory) as session:
+        report = verify_chain(session)
+    if report.ok:
+        typer.echo(f"audit log intact: {report.rows_checked} rows checked")
+        return
+    typer.echo(
+        f"audit log BROKEN at row {report.first_bad_id}: {report.problem} "
+        f"({report.rows_checked} rows before it are intact)",
+        err=True,
+    )
+    raise typer.Exit(1)
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new key to put first in PROIRP_ENCRYPTION_KEYS."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored secret under the first key in PROIRP_ENCRYPTION_KEYS."""
+    from proirp import runtime
+    from proirp.kit.db import transaction
+    from proirp.kit.rotation import rotate_encrypted_columns
+
+    rt = runtime.start(_settings())
+    with transaction(rt.session_factory) as session:
+        counts = rotate_encrypted_columns(session)
+    for column, count in counts.items():
+        typer.echo(f"{column}: {count} values re-encrypted")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Client records, consent and opt-outs."""

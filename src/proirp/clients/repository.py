@@ -1,0 +1,59 @@
+"""Queries for clients and opt-outs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from proirp.clients.models import Channel, Client, OptOut
+from proirp.kit.pagination import Cursor
+
+
+def get_client(session: Session, client_id: str) -> Client | None:
+    client = session.get(Client, client_id)
+    if client is None or client.deleted_at is not None:
+        return None
+    return client
+
+
+def list_clients(
+    session: Session, *, q: str | None, limit: int, cursor: Cursor | None
+) -> Sequence[Client]:
+    """Newest first; `q` matches names, email, or the digits of a phone number."""
+    stmt = select(Client).where(Client.deleted_at.is_(None))
+    if q:
+        like = f"%{q.lower()}%"
+        conditions: list[ColumnElement[bool]] = [
+            Client.first_name.ilike(like),
+            Client.last_name.ilike(like),
+            Client.email.ilike(like),
+        ]
+        digits = "".join(ch for ch in q if ch.isdigit())
+        if len(digits) >= 3:
+            conditions.append(Client.phone.contains(digits))
+        stmt = stmt.where(or_(*conditions))
+    if cursor is not None:
+        stmt = stmt.where(
+            or_(
+                Client.created_at < cursor.created_at,
+                and_(Client.created_at == cursor.created_at, Client.id < cursor.id),
+            )
+        )
+    stmt = stmt.order_by(Client.created_at.desc(), Client.id.desc()).limit(limit + 1)
+    return session.scalars(stmt).all()
+
+
+def opted_out_addresses(session: Session, channel: Channel, addresses: Iterable[str]) -> set[str]:
+    """Which of `addresses` have an active opt-out on `channel`."""
+    wanted = {address for address in addresses if address}
+    if not wanted:
+        return set()
+    stmt = select(OptOut.address).where(
+        OptOut.channel == channel,
+        OptOut.address.in_(wanted),
+        OptOut.revoked_at.is_(None),
+    )
+    return set(session.scalars(stmt))

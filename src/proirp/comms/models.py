@@ -1,0 +1,100 @@
+"""Communications (one row per message), their status history, templates and campaigns."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from proirp.kit.crypto import EncryptedText
+from proirp.kit.db import Base, IdMixin, TimestampMixin
+
+
+class CommunicationStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    UNKNOWN = "unknown"
+
+
+_STATUSES = ", ".join(f"'{status.value}'" for status in CommunicationStatus)
+
+
+class Template(IdMixin, TimestampMixin, Base):
+    __tablename__ = "templates"
+    __table_args__ = (CheckConstraint("channel IN ('sms', 'email')", name="channel"),)
+
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    # [{"name": "client.first_name", "phi": true}, ...]
+    variables: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    sendgrid_template_id: Mapped[str | None] = mapped_column(String(64))
+    created_by_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    archived_at: Mapped[datetime | None]
+
+
+class Campaign(IdMixin, TimestampMixin, Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (CheckConstraint("channel IN ('sms', 'email')", name="channel"),)
+
+    name: Mapped[str | None] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(8))
+    template_id: Mapped[str | None] = mapped_column(ForeignKey("templates.id"))
+    created_by_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    total: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+
+
+class Communication(IdMixin, TimestampMixin, Base):
+    __tablename__ = "communications"
+    __table_args__ = (
+        CheckConstraint("channel IN ('sms', 'email')", name="channel"),
+        CheckConstraint(f"status IN ({_STATUSES})", name="status"),
+        Index("ix_communications_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_communications_provider_message_id", "provider", "provider_message_id"),
+    )
+
+    client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    template_id: Mapped[str | None] = mapped_column(ForeignKey("templates.id"))
+    channel: Mapped[str] = mapped_column(String(8))
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(EncryptedText)
+    body: Mapped[str] = mapped_column(EncryptedText)
+    status: Mapped[str] = mapped_column(String(16), default=CommunicationStatus.QUEUED)
+    status_reason: Mapped[str | None] = mapped_column(String(300))
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+
+
+class CommunicationEvent(IdMixin, Base):
+    """One step in a communication's status history (ours or the provider's)."""
+
+    __tablename__ = "communication_events"
+
+    communication_id: Mapped[str] = mapped_column(
+        ForeignKey("communications.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))  # api, worker, webhook, reconcile
+    provider_event_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    occurred_at: Mapped[datetime]
+    created_at: Mapped[datetime]

@@ -1,0 +1,192 @@
+"""Settings: one object, read from the environment and `.env`, checked before anything starts."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+QueueBackend = Literal["sqlite", "postgres", "redis"]
+
+# Values that .env.example and provider docs show as examples; never real credentials.
+_PLACEHOLDER = re.compile(
+    r"(x{4,}|your[_-]|changeme|change[_-]?this|placeholder|example|^AC\.{3}|<.*>)", re.IGNORECASE
+)
+
+SECRET_FIELDS = (
+    "twilio_auth_token",
+    "sendgrid_api_key",
+    "google_client_secret",
+    "microsoft_client_secret",
+    "openai_api_key",
+    "stripe_secret_key",
+    "stripe_webhook_secret",
+    "proirp_encryption_keys",
+)
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message names the variable and never echoes its value."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- the service ------------------------------------------------------------------------
+    proirp_env: Environment = "development"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_base_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8080")
+    proirp_data_dir: Path = Path("var")
+    database_url: str | None = None
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue_backend: QueueBackend = "sqlite"
+    proirp_encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = False
+    session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+    practice_timezone: str | None = None
+    default_phone_region: str = Field(default="US", min_length=2, max_length=2)
+
+    # --- Twilio (SMS) -----------------------------------------------------------------------
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_phone_number: str | None = None
+    twilio_hipaa_enabled: bool = False
+    twilio_mps: float = Field(default=1.0, gt=0)
+
+    # --- SendGrid (email) -------------------------------------------------------------------
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_from_email: str | None = None
+    sendgrid_from_name: str = "Pro IRP"
+    sendgrid_hipaa_enabled: bool = False
+
+    # --- Google Calendar --------------------------------------------------------------------
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    google_redirect_uri: AnyHttpUrl = AnyHttpUrl("http://localhost:8080/calendar/google/callback")
+
+    # --- Microsoft Outlook ------------------------------------------------------------------
+    microsoft_client_id: str | None = None
+    microsoft_client_secret: SecretStr | None = None
+    microsoft_tenant_id: str = "common"
+    microsoft_redirect_uri: AnyHttpUrl = AnyHttpUrl(
+        "http://localhost:8080/calendar/microsoft/callback"
+    )
+
+    # --- the integration check and other services -------------------------------------------
+    test_phone_number: str | None = None
+    test_email: str | None = None
+    openai_api_key: SecretStr | None = None
+    stripe_secret_key: SecretStr | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: SecretStr | None = None
+
+    @field_validator("proirp_encryption_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("twilio_phone_number", "test_phone_number")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        try:
+            number = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError("must be a phone number in E.164 form, e.g. +15551234567") from exc
+        if not phonenumbers.is_valid_number(number):
+            raise ValueError("must be a valid phone number in E.164 form, e.g. +15551234567")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    @field_validator("sendgrid_from_email", "test_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError("must be a valid email address") from exc
+
+    @field_validator("practice_timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("must be an IANA time zone, e.g. America/New_York") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        if value.startswith("postgres://") or value.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2.
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> Settings:
+        if self.proirp_env == "production":
+            for name in SECRET_FIELDS:
+                value = getattr(self, name)
+                values = value if isinstance(value, list) else [value]
+                for item in values:
+                    if item is not None and _PLACEHOLDER.search(item.get_secret_value()):
+                        raise ValueError(f"{name.upper()} still holds a placeholder value")
+            if not self.proirp_encryption_keys:
+                raise ValueError("PROIRP_ENCRYPTION_KEYS must be set in production")
+            if self.queue_backend == "postgres" and not self.is_postgres:
+                raise ValueError("QUEUE_BACKEND=postgres needs DATABASE_URL on PostgreSQL")
+        return self
+
+    # --- derived ----------------------------------------------------------------------------
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.proirp_data_dir / 'proirp.db'}"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.sqlalchemy_url.startswith("postgresql")
+
+    @property
+    def is_development(self) -> bool:
+        return self.proirp_env != "production"
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, or raise SettingsError with one line naming each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{name}: {message}" if name != "settings" else message)
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -1,0 +1,33 @@
+"""/healthz: is the database reachable, is the queue reachable. No login needed, no PHI."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from proirp.worker.queue import queue_is_reachable
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz(request: Request) -> JSONResponse:
+    try:
+        with request.app.state.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception:  # any failure means the database is not usable
+        database = "unreachable"
+    queue = "ok" if queue_is_reachable() else "unreachable"
+    healthy = database == "ok" and queue == "ok"
+    settings = request.app.state.settings
+    return JSONResponse(
+        {
+            "ok": healthy,
+            "database": database,
+            "queue": queue,
+            "queue_backend": settings.queue_backend,
+        },
+        status_code=200 if healthy else 503,
+    )

@@ -1,0 +1,1 @@
+"""Shared building blocks: database, crypto vault, errors, pagination, time."""

@@ -1,0 +1,94 @@
+"""The crypto vault: MultiFernet over PROIRP_ENCRYPTION_KEYS (the first key encrypts, all decrypt).
+
+Columns typed `EncryptedText` hold only Fernet tokens; the vault is installed once at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+log = structlog.get_logger(__name__)
+
+
+class VaultError(Exception):
+    """The vault is missing, or a stored value cannot be decrypted with any configured key."""
+
+
+class Vault:
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys:
+            raise VaultError("at least one encryption key is needed")
+        try:
+            self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
+        except (ValueError, TypeError) as exc:
+            raise VaultError("an encryption key is not a valid Fernet key") from exc
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise VaultError("stored value cannot be decrypted with the configured keys") from exc
+
+    def rotate(self, token: str) -> str:
+        """Re-encrypt `token` under the first (current) key."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise VaultError("stored value cannot be decrypted with the configured keys") from exc
+
+
+def load_or_create_dev_key(path: Path) -> str:
+    """The development key in `path`, created with mode 0600 if it does not exist yet."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key().decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    log.warning("vault.dev_key_created", path=str(path))
+    return key
+
+
+_vault: Vault | None = None
+
+
+def install_vault(vault: Vault) -> None:
+    """Make `vault` the one `EncryptedText` columns use."""
+    global _vault
+    _vault = vault
+
+
+def current_vault() -> Vault:
+    if _vault is None:
+        raise VaultError("the vault is not installed; call install_vault() at start-up")
+    return _vault
+
+
+class EncryptedText(TypeDecorator[str]):
+    """Text stored encrypted with the vault; plaintext never reaches the database."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return current_vault().encrypt(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return current_vault().decrypt(value)

@@ -1,0 +1,46 @@
+"""FastAPI dependencies every domain uses: the request's session, settings, request origin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from proirp.audit.service import RequestOrigin
+from proirp.config import Settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request: committed when the handler returns, rolled back if it raises.
+
+    Scoped to the handler so the commit happens before the response is sent: a client never sees
+    success for a change that did not commit.
+    """
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_origin(request: Request) -> RequestOrigin:
+    return RequestOrigin(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+OriginDep = Annotated[RequestOrigin, Depends(get_origin)]

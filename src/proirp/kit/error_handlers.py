@@ -1,0 +1,77 @@
+"""One place that turns every error into `{"ok": false, "error": {"code", "message", ...}}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from proirp.kit.errors import AppError
+
+log = structlog.get_logger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or (str(loc[0]) if loc else "request")
+
+
+def _validation_fields(exc: RequestValidationError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            fields["body"] = "is not valid JSON"
+            continue
+        name = _field_name(tuple(error.get("loc", ())))
+        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        # Messages come from validators and pydantic, never the submitted value (it may be PHI).
+        fields.setdefault(name, message)
+    return fields
+
+
+async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = _validation_fields(exc)
+    summary = "; ".join(f"{name}: {message}" for name, message in fields.items())
+    body = AppError(f"invalid request: {summary}", code="validation_error", fields=fields)
+    return JSONResponse(body.to_body(), status_code=422)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    body = AppError(str(exc.detail), code=code)
+    return JSONResponse(body.to_body(), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Only the type and route: exception text can hold PHI from a query or a provider's answer.
+    log.error("http.unhandled_error", error_type=type(exc).__name__, path=request.url.path)
+    body = AppError("something went wrong on our side; it has been logged", code="internal_error")
+    return JSONResponse(body.to_body(), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

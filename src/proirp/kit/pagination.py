@@ -1,0 +1,51 @@
+"""Cursor pagination: `?limit=&cursor=` → `next_cursor`, an opaque token of (created_at, id)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Query
+
+from proirp.kit.errors import ValidationFailed
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Cursor:
+    created_at: datetime
+    id: str
+
+    def encode(self) -> str:
+        raw = json.dumps([self.created_at.isoformat(), self.id]).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        try:
+            padded = token + "=" * (-len(token) % 4)
+            created_at, id_ = json.loads(base64.urlsafe_b64decode(padded))
+            return cls(datetime.fromisoformat(created_at), str(id_))
+        except (ValueError, TypeError) as exc:
+            raise ValidationFailed(
+                "cursor is not one this API returned", fields={"cursor": "invalid cursor"}
+            ) from exc
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    cursor: Cursor | None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> PageParams:
+    """FastAPI dependency reading `limit` and `cursor`."""
+    return PageParams(limit=limit, cursor=Cursor.decode(cursor) if cursor else None)

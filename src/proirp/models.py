@@ -1,0 +1,30 @@
+"""Every table, imported in one place so Alembic and the app see the whole data model."""
+
+from proirp.audit.models import AuditLog
+from proirp.auth.models import ApiToken, User
+from proirp.calendars.models import (
+    CalendarIntegration,
+    CalendarSyncStatus,
+    ClientCalendarEvent,
+    SyncedCalendarEvent,
+)
+from proirp.clients.models import Client, OptOut
+from proirp.comms.models import Campaign, Communication, CommunicationEvent, Template
+from proirp.kit.db import Base
+
+__all__ = [
+    "ApiToken",
+    "AuditLog",
+    "Base",
+    "CalendarIntegration",
+    "CalendarSyncStatus",
+    "Campaign",
+    "Client",
+    "ClientCalendarEvent",
+    "Communication",
+    "CommunicationEvent",
+    "OptOut",
+    "SyncedCalendarEvent",
+    "Template",
+    "User",
+]

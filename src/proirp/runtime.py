@@ -1,0 +1,52 @@
+"""Start-up shared by the web app, the worker and the CLI: logging, vault, database, queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from proirp.config import Settings
+from proirp.kit.crypto import Vault, install_vault, load_or_create_dev_key
+from proirp.kit.db import create_db_engine, create_session_factory
+from proirp.kit.logging import configure_logging
+from proirp.worker.queue import configure_queue
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+
+
+_current: Runtime | None = None
+
+
+def build_vault(settings: Settings) -> Vault:
+    keys = [key.get_secret_value() for key in settings.proirp_encryption_keys]
+    if not keys:
+        # Development only (settings refuse production without keys).
+        keys = [load_or_create_dev_key(settings.proirp_data_dir / "encryption.key")]
+    return Vault(keys)
+
+
+def start(settings: Settings) -> Runtime:
+    """Install everything process-wide that `settings` decide, once per process."""
+    global _current
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    install_vault(build_vault(settings))
+    engine = create_db_engine(settings.sqlalchemy_url)
+    configure_queue(settings)
+    _current = Runtime(settings, engine, create_session_factory(engine))
+    # Tasks register on the queue when their modules are imported.
+    import proirp.worker.tasks  # noqa: F401
+
+    return _current
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("proirp.runtime.start() has not run in this process")
+    return _current

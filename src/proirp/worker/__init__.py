@@ -1,0 +1,1 @@
+"""Background work: the Huey queue, jobs sent after commit, periodic jobs."""
