@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from proirp.worker.queue import queue_is_reachable
 
@@ -14,8 +13,13 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 def healthz(request: Request) -> JSONResponse:
     try:
-        with request.app.state.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        # A raw DBAPI connection: no transaction, so no wait behind SQLite's write lock.
+        connection = request.app.state.engine.raw_connection()
+        try:
+            connection.cursor().execute("SELECT 1")
+            connection.rollback()
+        finally:
+            connection.close()
         database = "ok"
     except Exception:  # any failure means the database is not usable
         database = "unreachable"

@@ -1,0 +1,103 @@
+"""Shared fixtures: settings, a migrated database per test run, a rolled-back session per test,
+and an API client whose requests share that session.
+
+The main database follows DATABASE_URL: SQLite when it is unset, PostgreSQL when CI sets it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from proirp import runtime
+from proirp.app import create_app
+from proirp.auth.throttle import LoginThrottle
+from proirp.config import Settings
+from proirp.kit.deps import get_session
+from proirp.migrations.commands import upgrade
+from tests.databases import fresh_database
+
+TEST_KEYS = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
+
+
+def make_settings(tmp_dir: Path, **overrides: object) -> Settings:
+    """Settings for tests: never read the developer's .env file."""
+    values: dict[str, object] = {
+        "proirp_env": "test",
+        "proirp_data_dir": tmp_dir,
+        "proirp_encryption_keys": ",".join(TEST_KEYS),
+        "queue_backend": os.environ.get("QUEUE_BACKEND", "sqlite"),
+        "redis_url": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "practice_timezone": "America/Chicago",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    kind = "postgres" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
+    with fresh_database(kind, tmp_path_factory.mktemp("db")) as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(tmp_path_factory.mktemp("data"), database_url=database_url)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def engine(app: FastAPI) -> Engine:
+    engine: Engine = runtime.current().engine
+    return engine
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test.
+
+    Commits inside the test (the request's commit included) only release a savepoint.
+    """
+    with engine.connect() as connection:
+        outer = connection.begin()
+        session = Session(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield session
+        finally:
+            session.close()
+            outer.rollback()
+
+
+@pytest.fixture
+def api(app: FastAPI, db: Session, settings: Settings) -> Iterator[TestClient]:
+    """An HTTP client for the app; every request uses the test's session."""
+
+    def test_session() -> Iterator[Session]:
+        try:
+            yield db
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+
+    app.dependency_overrides[get_session] = test_session
+    app.state.login_throttle = LoginThrottle(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+    app.dependency_overrides.clear()

@@ -1,0 +1,75 @@
+"""Small typed factories for test data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from itertools import count
+
+from sqlalchemy.orm import Session
+
+from proirp.auth.models import ApiToken, TokenKind, User
+from proirp.auth.secrets import hash_password, new_token, token_digest
+from proirp.clients.models import Client
+from proirp.kit.time import utcnow
+
+_serial = count(1)
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Staff:
+    user: User
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def create_user(session: Session, *, role: str = "staff", email: str | None = None) -> User:
+    user = User(
+        email=email or f"user{next(_serial)}@clinic.example.com",
+        role=role,
+        password_hash=hash_password(PASSWORD),
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_staff(session: Session, *, role: str = "staff") -> Staff:
+    """A user with an API token, ready to call the API."""
+    user = create_user(session, role=role)
+    token = new_token()
+    session.add(
+        ApiToken(
+            user_id=user.id,
+            token_hash=token_digest(token),
+            kind=TokenKind.API,
+            expires_at=utcnow() + timedelta(hours=1),
+        )
+    )
+    session.flush()
+    return Staff(user, token)
+
+
+def create_client(
+    session: Session,
+    *,
+    first_name: str = "Avery",
+    last_name: str = "Quinn",
+    phone: str | None = "+12025550143",
+    email: str | None = "avery.quinn@example.com",
+    timezone: str = "America/Chicago",
+) -> Client:
+    client = Client(
+        first_name=first_name,
+        last_name=last_name,
+        phone=phone,
+        email=email,
+        timezone=timezone,
+    )
+    session.add(client)
+    session.flush()
+    return client
