@@ -35,11 +35,11 @@ def make_settings(tmp_dir: Path, **overrides: object) -> Settings:
         "proirp_data_dir": tmp_dir,
         "proirp_encryption_keys": ",".join(TEST_KEYS),
         "queue_backend": os.environ.get("QUEUE_BACKEND", "sqlite"),
-        "redis_url": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "redis_url": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
         "practice_timezone": "America/Chicago",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

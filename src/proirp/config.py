@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: SecretStr | None = None
 
+    @field_validator(*SECRET_FIELDS[:-1], mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("proirp_encryption_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 _KEY = "proirp.jobs_after_commit"
 
 
 def enqueue_after_commit(session: Session, task: Any, *args: Any, **kwargs: Any) -> None:
     """Call `task(*args, **kwargs)` (a Huey task, which enqueues it) once `session` commits."""
+    if not session.in_transaction():
+        session.begin()  # tie the job to a transaction, so a rollback drops it
     session.info.setdefault(_KEY, []).append((task, args, kwargs))
 
 
@@ -21,6 +23,8 @@ def _send(session: Session) -> None:
         task(*args, **kwargs)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop(session: Session) -> None:
-    session.info.pop(_KEY, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop(session: Session, previous_transaction: SessionTransaction) -> None:
+    # Any rollback of the outermost transaction drops the jobs, even one that touched no rows.
+    if previous_transaction.parent is None:
+        session.info.pop(_KEY, None)

@@ -1,0 +1,1 @@
+"""Benchmarks (not timed tests). Run them all with `make bench`."""

@@ -1,0 +1,13 @@
+"""Run every benchmark and print one table: `make bench` or `python -m bench`."""
+
+from __future__ import annotations
+
+from bench import audit_chain
+
+
+def main() -> None:
+    audit_chain.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Audit log: how fast the chain grows (one transaction per row, as requests write it) and how
+fast `proirp audit verify` walks it, on SQLite and (when reachable) PostgreSQL."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from proirp.audit.service import record_audit
+from proirp.audit.verify import verify_chain
+from proirp.kit.crypto import Vault, install_vault
+from proirp.kit.db import create_db_engine, create_session_factory, transaction
+from proirp.migrations.commands import upgrade
+
+ROWS = 2000
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def _database(kind: str, tmp: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'bench.db'}"
+        return
+    name = f"proirp_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _postgres_reachable() -> bool:
+    try:
+        engine = create_engine(PG_ADMIN, connect_args={"connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception:
+        return False
+    return True
+
+
+def run(kind: str) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as tmp, _database(kind, Path(tmp)) as url:
+        upgrade(url)
+        engine = create_db_engine(url)
+        factory = create_session_factory(engine)
+        started = time.perf_counter()
+        for i in range(ROWS):
+            with transaction(factory) as session:
+                record_audit(session, actor=None, action="BENCH", details={"i": i})
+        append_rate = ROWS / (time.perf_counter() - started)
+        started = time.perf_counter()
+        with transaction(factory) as session:
+            report = verify_chain(session)
+        assert report.ok and report.rows_checked == ROWS
+        verify_rate = ROWS / (time.perf_counter() - started)
+        engine.dispose()
+        return append_rate, verify_rate
+
+
+def main() -> None:
+    install_vault(Vault([Fernet.generate_key().decode()]))
+    kinds = ["sqlite"] + (["postgres"] if _postgres_reachable() else [])
+    print(f"audit chain, {ROWS} rows, one transaction each")
+    print(f"{'database':<10} {'append rows/s':>14} {'verify rows/s':>14}")
+    for kind in kinds:
+        append_rate, verify_rate = run(kind)
+        print(f"{kind:<10} {append_rate:>14,.0f} {verify_rate:>14,.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""The vault: encrypted columns never hold plaintext, and key rotation re-encrypts everything."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from proirp.calendars.models import CalendarIntegration, SyncedCalendarEvent
+from proirp.comms.models import Communication
+from proirp.kit.crypto import (
+    Vault,
+    VaultError,
+    current_vault,
+    install_vault,
+    load_or_create_dev_key,
+)
+from proirp.kit.rotation import encrypted_columns, rotate_encrypted_columns
+from proirp.kit.time import utcnow
+from tests.factories import create_client, create_user
+
+SECRETS = {
+    ("communications", "body"): "Your session with Dr. Rivera is at 3pm",
+    ("communications", "subject"): "Appointment for Avery Quinn",
+    ("calendar_integrations", "access_token"): "ya29.access-token-value",
+    ("calendar_integrations", "refresh_token"): "1//refresh-token-value",
+    ("synced_calendar_events", "title"): "Avery Quinn - intake",
+    ("synced_calendar_events", "description"): "Discuss medication",
+    ("synced_calendar_events", "location"): "Room 4",
+}
+
+
+@pytest.fixture
+def restore_vault() -> Iterator[None]:
+    original = current_vault()
+    yield
+    install_vault(original)
+
+
+def _store_every_secret(db: Session) -> None:
+    user = create_user(db)
+    client = create_client(db)
+    db.add(
+        Communication(
+            client_id=client.id,
+            user_id=user.id,
+            channel="email",
+            to_address="avery.quinn@example.com",
+            subject=SECRETS[("communications", "subject")],
+            body=SECRETS[("communications", "body")],
+        )
+    )
+    integration = CalendarIntegration(
+        user_id=user.id,
+        provider="google",
+        access_token=SECRETS[("calendar_integrations", "access_token")],
+        refresh_token=SECRETS[("calendar_integrations", "refresh_token")],
+    )
+    db.add(integration)
+    db.flush()
+    now = utcnow()
+    db.add(
+        SyncedCalendarEvent(
+            integration_id=integration.id,
+            provider_event_id="evt1",
+            title=SECRETS[("synced_calendar_events", "title")],
+            description=SECRETS[("synced_calendar_events", "description")],
+            location=SECRETS[("synced_calendar_events", "location")],
+            start_at=now,
+            end_at=now + timedelta(hours=1),
+        )
+    )
+    db.flush()
+
+
+def _raw(db: Session, table: str, column: str) -> str:
+    value = db.execute(text(f"SELECT {column} FROM {table}")).scalar_one()
+    assert isinstance(value, str)
+    return value
+
+
+def test_every_sensitive_column_is_encrypted() -> None:
+    declared = {(table, column) for table, _pk, column in encrypted_columns()}
+    assert set(SECRETS) <= declared
+
+
+def test_encrypted_columns_never_hold_plaintext(db: Session) -> None:
+    _store_every_secret(db)
+    for (table, column), plaintext in SECRETS.items():
+        stored = _raw(db, table, column)
+        assert plaintext not in stored, f"{table}.{column} holds plaintext"
+        assert current_vault().decrypt(stored) == plaintext
+
+
+def test_rotation_re_encrypts_under_the_new_key(db: Session, restore_vault: None) -> None:
+    old_key = Fernet.generate_key().decode()
+    new_key = Fernet.generate_key().decode()
+    install_vault(Vault([old_key]))
+    _store_every_secret(db)
+
+    install_vault(Vault([new_key, old_key]))
+    counts = rotate_encrypted_columns(db)
+    assert counts["communications.body"] == 1
+
+    only_new = Vault([new_key])
+    for (table, column), plaintext in SECRETS.items():
+        assert only_new.decrypt(_raw(db, table, column)) == plaintext
+    with pytest.raises(VaultError):
+        Vault([old_key]).decrypt(_raw(db, "communications", "body"))
+
+
+def test_wrong_key_is_an_error_not_garbage() -> None:
+    token = Vault([Fernet.generate_key().decode()]).encrypt("secret")
+    with pytest.raises(VaultError):
+        Vault([Fernet.generate_key().decode()]).decrypt(token)
+
+
+def test_invalid_key_is_refused() -> None:
+    with pytest.raises(VaultError):
+        Vault(["not-a-fernet-key"])
+    with pytest.raises(VaultError):
+        Vault([])
+
+
+def test_development_key_file_is_private_and_stable(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "encryption.key"
+    key = load_or_create_dev_key(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_dev_key(path) == key
+    Vault([key])

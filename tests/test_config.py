@@ -1,0 +1,105 @@
+"""Settings: every bad value stops start-up with one message naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from proirp.cli import app as cli
+from proirp.config import Settings, SettingsError, load_settings
+
+
+def load(**values: object) -> Settings:
+    return load_settings(_env_file=None, **values)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("port", "eighty", "PORT"),
+        ("port", "70000", "PORT"),
+        ("queue_backend", "rabbitmq", "QUEUE_BACKEND"),
+        ("twilio_phone_number", "555-0143", "TWILIO_PHONE_NUMBER"),
+        ("sendgrid_from_email", "not-an-email", "SENDGRID_FROM_EMAIL"),
+        ("public_base_url", "localhost:8080", "PUBLIC_BASE_URL"),
+        ("database_url", "mysql://x/y", "DATABASE_URL"),
+        ("practice_timezone", "Mars/Olympus", "PRACTICE_TIMEZONE"),
+        ("twilio_hipaa_enabled", "perhaps", "TWILIO_HIPAA_ENABLED"),
+    ],
+)
+def test_bad_value_names_the_variable(variable: str, value: str, expected: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(**{variable: value})
+    message = str(caught.value)
+    assert expected in message
+    assert message.count("\n") == 0
+
+
+def test_message_never_echoes_a_secret_value() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(proirp_env="production", twilio_auth_token="your_twilio_token_here")
+    assert "TWILIO_AUTH_TOKEN" in str(caught.value)
+    assert "your_twilio_token_here" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    ["your_token", "SG.xxxxxxxxxxxxx", "changeme", "GOCSPX-xxxxxxxxxxxxx"],
+)
+def test_placeholder_secrets_refused_in_production(placeholder: str) -> None:
+    with pytest.raises(SettingsError, match="SENDGRID_API_KEY"):
+        load(
+            proirp_env="production",
+            proirp_encryption_keys="k" * 44,
+            sendgrid_api_key=placeholder,
+        )
+
+
+def test_placeholder_secrets_allowed_in_development() -> None:
+    settings = load(proirp_env="development", sendgrid_api_key="SG.xxxxxxxxxxxxx")
+    assert settings is not None
+
+
+def test_production_requires_encryption_keys() -> None:
+    with pytest.raises(SettingsError, match="PROIRP_ENCRYPTION_KEYS"):
+        load(proirp_env="production")
+
+
+def test_defaults_and_seed_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWILIO_PHONE_NUMBER", "+1 (202) 555-0143")
+    monkeypatch.setenv("SENDGRID_HIPAA_ENABLED", "true")
+    monkeypatch.setenv("PROIRP_ENCRYPTION_KEYS", "a, b")
+    settings = load_settings(_env_file=None)
+    assert settings.port == 8080
+    assert settings.queue_backend == "sqlite"
+    assert settings.sqlalchemy_url == "sqlite:///var/proirp.db"
+    assert settings.twilio_phone_number == "+12025550143"
+    assert settings.sendgrid_hipaa_enabled is True
+    assert [k.get_secret_value() for k in settings.proirp_encryption_keys] == ["a", "b"]
+
+
+def test_plain_postgres_url_uses_psycopg3() -> None:
+    settings = load(database_url="postgresql://user@db.internal/proirp")
+    assert settings.sqlalchemy_url == "postgresql+psycopg://user@db.internal/proirp"
+
+
+def test_cli_stops_with_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("PORT", "not-a-port")
+    result = CliRunner().invoke(cli, ["db", "check"])
+    assert result.exit_code == 2
+    assert "PORT" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_env_example_lists_every_setting() -> None:
+    example = (Path(__file__).parents[1] / ".env.example").read_text()
+    listed = {
+        line.split("=", 1)[0].lstrip("# ").strip()
+        for line in example.splitlines()
+        if "=" in line and not line.startswith("# ")
+    }
+    missing = {name.upper() for name in Settings.model_fields} - listed
+    assert not missing, f".env.example lacks {sorted(missing)}"
