@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
     practice_timezone: str | None = None
+    practice_name: str = "Pro IRP"
+    practice_phone: str | None = None
     default_phone_region: str = Field(default="US", min_length=2, max_length=2)
 
     # --- Twilio (SMS) -----------------------------------------------------------------------
@@ -65,6 +67,7 @@ class Settings(BaseSettings):
     twilio_phone_number: str | None = None
     twilio_hipaa_enabled: bool = False
     twilio_mps: float = Field(default=1.0, gt=0)
+    twilio_api_base: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
 
     # --- SendGrid (email) -------------------------------------------------------------------
     sendgrid_api_key: SecretStr | None = None
@@ -84,6 +87,11 @@ class Settings(BaseSettings):
     microsoft_redirect_uri: AnyHttpUrl = AnyHttpUrl(
         "http://localhost:8080/calendar/microsoft/callback"
     )
+
+    # --- the provider sandbox ---------------------------------------------------------------
+    sandbox_port: int = Field(default=8099, ge=1, le=65535)
+    sandbox_latency_ms: int = Field(default=0, ge=0)
+    sandbox_twilio_mps: float | None = Field(default=None, gt=0)
 
     # --- the integration check and other services -------------------------------------------
     test_phone_number: str | None = None
@@ -105,7 +113,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("twilio_phone_number", "test_phone_number")
+    @field_validator("twilio_phone_number", "test_phone_number", "practice_phone")
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
         if value in (None, ""):
