@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from bench import audit_chain
+from bench import audit_chain, sms_campaign
 
 
 def main() -> None:
     audit_chain.main()
+    sms_campaign.main([])
 
 
 if __name__ == "__main__":

@@ -89,6 +89,9 @@ def api(app: FastAPI, db: Session, settings: Settings) -> Iterator[TestClient]:
     """An HTTP client for the app; every request uses the test's session."""
 
     def test_session() -> Iterator[Session]:
+        # What the test set up counts as committed before the request, as it would be for real,
+        # so a request that fails and rolls back does not take the test's own data with it.
+        db.commit()
         try:
             yield db
             db.commit()

@@ -15,6 +15,7 @@ from proirp.kit.time import utcnow
 
 _serial = count(1)
 PASSWORD = "correct horse battery staple"
+_PASSWORD_HASH = hash_password(PASSWORD)  # argon2 is slow on purpose: hash once per run
 
 
 @dataclass
@@ -31,7 +32,7 @@ def create_user(session: Session, *, role: str = "staff", email: str | None = No
     user = User(
         email=email or f"user{next(_serial)}@clinic.example.com",
         role=role,
-        password_hash=hash_password(PASSWORD),
+        password_hash=_PASSWORD_HASH,
     )
     session.add(user)
     session.flush()

@@ -13,6 +13,8 @@ from proirp.audit.endpoints import router as audit_router
 from proirp.auth.endpoints import router as auth_router
 from proirp.auth.throttle import LoginThrottle
 from proirp.clients.endpoints import router as clients_router
+from proirp.comms.endpoints import router as comms_router
+from proirp.comms.webhooks import router as twilio_webhooks_router
 from proirp.config import Settings, load_settings
 from proirp.health import router as health_router
 from proirp.kit.error_handlers import install_error_handlers
@@ -25,6 +27,8 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (auth_router, "proirp.auth"),
     (clients_router, "proirp.clients"),
     (audit_router, "proirp.audit"),
+    (comms_router, "proirp.comms"),
+    (twilio_webhooks_router, "proirp.comms.webhooks"),
 ]
 
 
@@ -39,12 +43,15 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool = Fals
         if embedded_worker:
             from proirp.worker.embedded import start_embedded_consumer
 
-            consumer = start_embedded_consumer()
+            consumer = start_embedded_consumer(settings.worker_threads)
         try:
             yield
         finally:
             if consumer is not None:
                 consumer.stop(graceful=True)
+            sandbox = getattr(_app.state, "sandbox", None)
+            if sandbox is not None:
+                sandbox.close()
             rt.engine.dispose()
 
     app = FastAPI(title="Pro IRP integrations", version="0.1.0", lifespan=lifespan)
@@ -56,4 +63,18 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool = Fals
     for router, owner in ROUTERS:
         app.include_router(router)
         log.info(f"[router] mounted {router.prefix or '/'} -> {owner}")
+    if settings.sandbox_mode:
+        _mount_sandbox(app, settings)
     return app
+
+
+def _mount_sandbox(app: FastAPI, settings: Settings) -> None:
+    """No real provider credentials: serve the provider sandbox here and send to it."""
+    from proirp.sandbox.app import create_sandbox_app
+    from proirp.sandbox.from_settings import sandbox_config
+
+    # A mounted app, not a router: the sandbox answers in the vendors' own error shapes.
+    sandbox_app = create_sandbox_app(sandbox_config(settings))
+    app.mount("/sandbox", sandbox_app)
+    app.state.sandbox = sandbox_app.state.sandbox  # closed by the lifespan above
+    log.info("[router] mounted /sandbox -> proirp.sandbox (sandbox mode: no real providers)")

@@ -51,13 +51,34 @@ def serve(
 
 
 @app.command()
-def worker(workers: Annotated[int, typer.Option(min=1, help="Worker threads.")] = 4) -> None:
+def worker(
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker threads (default: WORKER_THREADS).")
+    ] = None,
+) -> None:
     """Run a queue consumer (for deployments with separate worker processes)."""
     from proirp import runtime
+    from proirp.comms.tasks import sweep
     from proirp.worker.queue import huey
 
-    runtime.start(_settings())
-    huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+    settings = _settings()
+    runtime.start(settings)
+    sweep()  # pick up what a crashed worker left behind before taking new work
+    threads = workers or settings.worker_threads
+    huey.create_consumer(workers=threads, worker_type="thread", periodic=True).run()
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int | None, typer.Option(help="Port (default: SANDBOX_PORT or 8099).")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+) -> None:
+    """Run the provider sandbox: Twilio under /twilio, accepting the credentials in settings."""
+    from proirp.sandbox.from_settings import sandbox_config
+    from proirp.sandbox.server import run
+
+    settings = _settings()
+    run(sandbox_config(settings), host=host, port=port or settings.sandbox_port)
 
 
 @db_app.command("upgrade")

@@ -33,6 +33,12 @@ SECRET_FIELDS = (
 )
 
 
+# The provider sandbox's own credentials, used when no real ones are configured.
+SANDBOX_TWILIO_ACCOUNT_SID = "AC" + "5a" * 16
+SANDBOX_TWILIO_AUTH_TOKEN = "sandbox-twilio-auth-token"  # noqa: S105 (the sandbox's, not a secret)
+SANDBOX_TWILIO_FROM = "+15005550006"  # Twilio's magic "valid sender" test number
+
+
 class SettingsError(Exception):
     """A setting is missing or wrong; the message names the variable and never echoes its value."""
 
@@ -50,6 +56,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue_backend: QueueBackend = "sqlite"
+    queue_name: str = Field(default="proirp", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     proirp_encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
@@ -68,6 +75,12 @@ class Settings(BaseSettings):
     twilio_hipaa_enabled: bool = False
     twilio_mps: float = Field(default=1.0, gt=0)
     twilio_api_base: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
+
+    # --- dispatch ---------------------------------------------------------------------------
+    send_timeout_seconds: float = Field(default=10.0, gt=0)
+    send_max_attempts: int = Field(default=8, ge=1)
+    reconcile_after_seconds: int = Field(default=120, ge=1)
+    worker_threads: int = Field(default=8, ge=1, le=64)
 
     # --- SendGrid (email) -------------------------------------------------------------------
     sendgrid_api_key: SecretStr | None = None
@@ -190,6 +203,32 @@ class Settings(BaseSettings):
     @property
     def twilio_configured(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def sandbox_mode(self) -> bool:
+        """No real Twilio credentials: `proirp serve` runs the provider sandbox under /sandbox."""
+        return not self.twilio_configured
+
+    @property
+    def base_url(self) -> str:
+        return str(self.public_base_url).rstrip("/")
+
+    def twilio_connection(self) -> tuple[str, str, str, str]:
+        """(account SID, auth token, API base, sending number) for the SMS adapter."""
+        if self.twilio_configured:
+            assert self.twilio_account_sid and self.twilio_auth_token
+            return (
+                self.twilio_account_sid,
+                self.twilio_auth_token.get_secret_value(),
+                str(self.twilio_api_base).rstrip("/"),
+                self.twilio_phone_number or "",
+            )
+        return (
+            SANDBOX_TWILIO_ACCOUNT_SID,
+            SANDBOX_TWILIO_AUTH_TOKEN,
+            f"{self.base_url}/sandbox/twilio",
+            self.twilio_phone_number or SANDBOX_TWILIO_FROM,
+        )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -32,6 +32,8 @@ def healthz(request: Request) -> JSONResponse:
             "database": database,
             "queue": queue,
             "queue_backend": settings.queue_backend,
+            "mode": "sandbox mode" if settings.sandbox_mode else "live",
+            "providers": {"twilio": "sandbox" if settings.sandbox_mode else "configured"},
         },
         status_code=200 if healthy else 503,
     )

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from proirp.kit.crypto import EncryptedText
@@ -50,8 +50,13 @@ class Campaign(IdMixin, TimestampMixin, Base):
     channel: Mapped[str] = mapped_column(String(8))
     template_id: Mapped[str | None] = mapped_column(ForeignKey("templates.id"))
     created_by_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    subject: Mapped[str | None] = mapped_column(EncryptedText)
+    body: Mapped[str | None] = mapped_column(EncryptedText)
+    # Who gets it: {"client_ids": [...]} or {"filter": {...}}; expanded by the worker.
+    selection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     total: Mapped[int] = mapped_column(default=0)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, fanning_out, sent
+    fanned_out_at: Mapped[datetime | None]
 
 
 class Communication(IdMixin, TimestampMixin, Base):
@@ -61,6 +66,8 @@ class Communication(IdMixin, TimestampMixin, Base):
         CheckConstraint(f"status IN ({_STATUSES})", name="status"),
         Index("ix_communications_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_communications_provider_message_id", "provider", "provider_message_id"),
+        # One message per client per campaign, so a fan-out that runs twice adds nobody twice.
+        UniqueConstraint("campaign_id", "client_id"),
     )
 
     client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id"), index=True)
@@ -76,6 +83,7 @@ class Communication(IdMixin, TimestampMixin, Base):
     provider: Mapped[str | None] = mapped_column(String(32))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
     error_code: Mapped[str | None] = mapped_column(String(32))
+    segments: Mapped[int | None]
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]

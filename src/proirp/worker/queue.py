@@ -27,6 +27,7 @@ def _storage_for(settings: Settings) -> tuple[type[Any], dict[str, Any]]:
 def configure_queue(settings: Settings) -> Huey:
     """Point the shared Huey instance at the storage `settings` choose."""
     storage_class, kwargs = _storage_for(settings)
+    huey.name = settings.queue_name
     huey.storage_class = storage_class
     huey.storage_kwargs = kwargs
     huey.storage = huey.create_storage()

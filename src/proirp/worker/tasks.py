@@ -1,3 +1,4 @@
 """Every module that defines tasks or periodic jobs, imported so the consumer knows them all."""
 
+from proirp.comms import tasks as comms_tasks  # noqa: F401
 from proirp.worker import periodic  # noqa: F401

@@ -1,0 +1,147 @@
+"""/comms and /campaigns: send one message, send a campaign, follow their status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+
+from proirp.audit.service import record_audit
+from proirp.auth.dependencies import AnyStaff, require_role
+from proirp.auth.models import Role, User
+from proirp.comms import repository, service
+from proirp.comms.schemas import BulkCreate, CommCreate
+from proirp.comms.views import campaign_view, communication_view, communication_with_events
+from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.errors import NotFound, ValidationFailed
+from proirp.kit.pagination import Cursor, PageParams, page_params
+
+router = APIRouter(tags=["communications"])
+Page = Annotated[PageParams, Depends(page_params)]
+CampaignSender = Annotated[User, Depends(require_role(Role.ADMIN, Role.STAFF))]
+
+
+@router.post("/comms", status_code=202, response_model=None)
+def send_communication(
+    body: CommCreate, session: SessionDep, user: AnyStaff, origin: OriginDep, settings: SettingsDep
+) -> JSONResponse:
+    if body.type != "sms":
+        raise ValidationFailed(
+            "email is not available on this server yet", fields={"type": "only sms is available"}
+        )
+    client = service.require_client(session, body.client_id)
+    text = body.body or ""
+    if body.template_id:
+        text = service.render_sms_template(
+            session, body.template_id, client, body.variables, settings
+        )
+    try:
+        comm = service.send_sms(
+            session,
+            to=None,
+            body=text,
+            client_id=client.id,
+            user_id=user.id,
+            settings=settings,
+            origin=origin,
+            template_id=body.template_id,
+        )
+    except service.MessageBlocked as blocked:
+        # The blocked row and its audit entry are the record of the refusal: they must commit.
+        payload = blocked.to_body()
+        payload["communication"] = communication_view(blocked.communication)
+        return JSONResponse(payload, status_code=blocked.status_code)
+    return JSONResponse({"ok": True, "communication": communication_view(comm)}, status_code=202)
+
+
+@router.get("/comms")
+def list_communications(
+    session: SessionDep,
+    user: AnyStaff,
+    origin: OriginDep,
+    page: Page,
+    client_id: Annotated[str | None, Query(max_length=32)] = None,
+    campaign_id: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+) -> dict[str, Any]:
+    rows = repository.list_communications(
+        session,
+        client_id=client_id,
+        campaign_id=campaign_id,
+        status=status,
+        limit=page.limit,
+        cursor=page.cursor,
+    )
+    comms, more = rows[: page.limit], len(rows) > page.limit
+    record_audit(
+        session,
+        actor=user.id,
+        action="COMMUNICATIONS_LISTED",
+        client_id=client_id,
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+        details={"communication_ids": [c.id for c in comms], "campaign_id": campaign_id},
+    )
+    return {
+        "ok": True,
+        "communications": [communication_view(c) for c in comms],
+        "next_cursor": Cursor(comms[-1].created_at, comms[-1].id).encode() if more else None,
+    }
+
+
+@router.get("/comms/{comm_id}")
+def get_communication(
+    comm_id: str, session: SessionDep, user: AnyStaff, origin: OriginDep
+) -> dict[str, Any]:
+    comm = repository.get(session, comm_id)
+    if comm is None:
+        raise NotFound("no communication with that id", code="communication_not_found")
+    record_audit(
+        session,
+        actor=user.id,
+        action="COMMUNICATION_VIEWED",
+        client_id=comm.client_id,
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+        details={"communication_id": comm.id},
+    )
+    return {"ok": True, "communication": communication_with_events(session, comm)}
+
+
+@router.post("/comms/bulk", status_code=202, response_model=None)
+def send_bulk(
+    body: BulkCreate, session: SessionDep, user: CampaignSender, origin: OriginDep
+) -> JSONResponse:
+    if body.type != "sms":
+        raise ValidationFailed(
+            "email is not available on this server yet", fields={"type": "only sms is available"}
+        )
+    if body.template_id:
+        raise ValidationFailed(
+            "campaigns take a body; per-client templates are not available for SMS campaigns",
+            fields={"template_id": "not supported for campaigns yet"},
+        )
+    selection: dict[str, Any] = (
+        {"client_ids": list(dict.fromkeys(body.client_ids))}
+        if body.client_ids is not None
+        else {"filter": body.filter.model_dump(exclude_none=True) if body.filter else {}}
+    )
+    campaign = service.start_campaign(
+        session,
+        channel=body.type,
+        selection=selection,
+        body=body.body or "",
+        user_id=user.id,
+        origin=origin,
+        name=body.name,
+    )
+    return JSONResponse({"ok": True, "campaign": campaign_view(session, campaign)}, status_code=202)
+
+
+@router.get("/campaigns/{campaign_id}")
+def get_campaign(campaign_id: str, session: SessionDep, user: AnyStaff) -> dict[str, Any]:
+    campaign = repository.get_campaign(session, campaign_id)
+    if campaign is None:
+        raise NotFound("no campaign with that id", code="campaign_not_found")
+    return {"ok": True, "campaign": campaign_view(session, campaign)}

@@ -1,0 +1,137 @@
+"""Expanding a campaign into one message per recipient, in the worker, in chunks.
+
+Each chunk commits on its own; a unique (campaign, client) pair makes a rerun after a crash skip
+the recipients already done, so nobody gets the campaign twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from proirp.audit.service import record_audit
+from proirp.clients.models import Client
+from proirp.comms import repository
+from proirp.comms.models import Campaign, Communication, CommunicationStatus
+from proirp.comms.recipients import NumberProblem, client_region, sms_number
+from proirp.comms.service import Sender, check_sms_body, queue_sms_for_client
+from proirp.comms.status import add_event
+from proirp.config import Settings
+from proirp.kit.db import transaction
+from proirp.kit.time import utcnow
+
+log = structlog.get_logger(__name__)
+CHUNK = 500
+
+
+def _selected_ids(session: Session, campaign: Campaign) -> list[str]:
+    selection = campaign.selection or {}
+    if "client_ids" in selection:
+        return [str(i) for i in selection["client_ids"]]
+    flt = selection.get("filter", {})
+    stmt = select(Client.id).where(Client.deleted_at.is_(None))
+    if flt.get("sms_consent") is not None:
+        stmt = stmt.where(Client.sms_consent == bool(flt["sms_consent"]))
+    if flt.get("email_consent") is not None:
+        stmt = stmt.where(Client.email_consent == bool(flt["email_consent"]))
+    if flt.get("q"):
+        like = f"%{str(flt['q']).lower()}%"
+        stmt = stmt.where(Client.last_name.ilike(like) | Client.first_name.ilike(like))
+    return list(session.scalars(stmt.order_by(Client.created_at, Client.id)))
+
+
+def _blocked_without_number(
+    session: Session, campaign: Campaign, client_id: str, reason: str
+) -> None:
+    comm = Communication(
+        client_id=client_id,
+        user_id=campaign.created_by_user_id,
+        campaign_id=campaign.id,
+        channel=campaign.channel,
+        to_address="",
+        body=campaign.body or "",
+        provider="twilio",
+        status=CommunicationStatus.BLOCKED,
+        status_reason=reason,
+    )
+    session.add(comm)
+    session.flush()
+    add_event(session, comm, CommunicationStatus.BLOCKED, source="worker", reason=reason)
+    record_audit(
+        session,
+        actor=campaign.created_by_user_id,
+        action="SMS_BLOCKED",
+        client_id=client_id,
+        details={"communication_id": comm.id, "campaign_id": campaign.id},
+    )
+
+
+def _chunk(
+    session: Session, campaign: Campaign, client_ids: Sequence[str], settings: Settings
+) -> None:
+    sender = Sender(campaign.created_by_user_id)
+    clients = {
+        c.id: c
+        for c in session.scalars(select(Client).where(Client.id.in_(client_ids)))
+        if c.deleted_at is None
+    }
+    body = campaign.body or ""
+    segments = check_sms_body(body)
+    for client_id in client_ids:
+        client = clients.get(client_id)
+        if client is None:  # archived since the campaign was created
+            continue
+        if not client.phone:
+            _blocked_without_number(session, campaign, client_id, "The client has no phone number.")
+            continue
+        try:
+            number = sms_number(
+                client.phone, region=client_region(client, settings.default_phone_region)
+            )
+        except NumberProblem as exc:
+            _blocked_without_number(session, campaign, client_id, f"The client's phone {exc}.")
+            continue
+        queue_sms_for_client(
+            session,
+            client=client,
+            to=number,
+            body=body,
+            segments=segments,
+            sender=sender,
+            settings=settings,
+            campaign_id=campaign.id,
+            template_id=campaign.template_id,
+        )
+
+
+def fan_out(factory: sessionmaker[Session], settings: Settings, campaign_id: str) -> None:
+    with transaction(factory) as session:
+        campaign = repository.get_campaign(session, campaign_id)
+        if campaign is None or campaign.fanned_out_at is not None:
+            return
+        campaign.status = "fanning_out"
+        wanted = _selected_ids(session, campaign)
+        campaign.total = len(wanted)
+        done = repository.campaign_client_ids_done(session, campaign_id)
+    todo = [client_id for client_id in wanted if client_id not in done]
+    for start in range(0, len(todo), CHUNK):
+        try:
+            with transaction(factory) as session:
+                campaign = repository.get_campaign(session, campaign_id)
+                assert campaign is not None
+                campaign.updated_at = utcnow()  # still working: the sweeper leaves it alone
+                _chunk(session, campaign, todo[start : start + CHUNK], settings)
+        except IntegrityError:
+            # Another run of this fan-out got to these recipients first; it will finish the job.
+            log.info("campaign.fan_out_overlap", campaign_id=campaign_id)
+            return
+    with transaction(factory) as session:
+        campaign = repository.get_campaign(session, campaign_id)
+        assert campaign is not None
+        campaign.status = "sending"
+        campaign.fanned_out_at = utcnow()
+    log.info("campaign.fanned_out", campaign_id=campaign_id, recipients=len(wanted))

@@ -1,0 +1,94 @@
+"""The BAA guard's scanner: does a message body carry PHI?
+
+Used only when the channel's provider has no signed BAA. It reports *categories* found (never the
+text), so the user can be told what to change without the log or the answer repeating it.
+A generic reminder ("You have an appointment tomorrow. Please call us.") passes; a name, a date of
+birth, a diagnosis, a medication, or an appointment's time, clinician or place does not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+_CLINICAL_TERMS = (
+    r"diagnos\w*|prescri\w*|medication\w*|dosage|dose|therapy|therapist|counsel\w*|psychiatr\w*|"
+    r"depressi\w*|anxiety|bipolar|schizo\w*|ptsd|adhd|ocd|autism|substance|addiction|overdose|"
+    r"suicid\w*|self[- ]harm|rehab\w*|detox|treatment plan|lab results?|test results?|"
+    r"sertraline|fluoxetine|zoloft|prozac|lexapro|escitalopram|xanax|alprazolam|adderall|"
+    r"lithium|seroquel|quetiapine|abilify|aripiprazole|wellbutrin|bupropion|suboxone|"
+    r"buprenorphine|methadone|naltrexone|klonopin|clonazepam|ativan|lorazepam|trazodone"
+)
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("clinical information", re.compile(rf"\b(?:{_CLINICAL_TERMS})\b", re.IGNORECASE)),
+    # ICD-10 codes such as F32.1 or F41.9 (a letter, two digits, a dot and more).
+    ("a diagnosis code", re.compile(r"\b[A-TV-Z]\d{2}\.[0-9A-Z]{1,4}\b")),
+    (
+        "an appointment time",
+        re.compile(
+            r"\b(?:[01]?\d|2[0-3])(?::[0-5]\d)\s*(?:[ap]\.?m\.?)?|\b(?:1[0-2]|0?[1-9])\s*[ap]\.?m\.?\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "a date",
+        re.compile(
+            r"\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b|\b\d{4}-\d{2}-\d{2}\b|"
+            r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "a clinician's name",
+        re.compile(r"\b(?:dr|doctor|nurse|np|lcsw|lpc|lmft|psyd)\.?\s+[A-Z][a-z]+", re.IGNORECASE),
+    ),
+    ("a location", re.compile(r"\b(?:room|suite|ste|floor|bldg|building)\s+#?[A-Z]?\d+\w*", re.I)),
+    (
+        "an address",
+        re.compile(
+            r"\b\d{1,6}\s+[A-Z][a-z]+\s+(?:st|street|ave|avenue|rd|road|blvd|dr|drive|lane|ln|way)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "a record number",
+        re.compile(r"\b(?:mrn|record|chart|patient id)\s*#?\s*[:\-]?\s*\w*\d\w*", re.IGNORECASE),
+    ),
+]
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    """What identifies the recipient, to look for in the text."""
+
+    first_name: str
+    last_name: str
+    date_of_birth: date | None = None
+
+
+def _name_pattern(name: str) -> re.Pattern[str] | None:
+    name = name.strip()
+    if len(name) < 2:
+        return None
+    return re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE)
+
+
+def find_phi(text: str, *, client: ClientIdentity | None = None) -> list[str]:
+    """The kinds of PHI found in `text`, in a stable order; empty when none."""
+    found: list[str] = []
+    if client is not None:
+        for name in (client.first_name, client.last_name):
+            pattern = _name_pattern(name)
+            if pattern and pattern.search(text):
+                found.append("the client's name")
+                break
+        dob = client.date_of_birth
+        if dob is not None:
+            forms = {dob.isoformat(), f"{dob.month}/{dob.day}/{dob.year}", dob.strftime("%m/%d/%Y")}
+            if any(form in text for form in forms):
+                found.append("the client's date of birth")
+    for label, pattern in _PATTERNS:
+        if pattern.search(text) and label not in found:
+            found.append(label)
+    return found

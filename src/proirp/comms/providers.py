@@ -1,0 +1,34 @@
+"""The SMS sender for this process: the real Twilio, or the provider sandbox, per settings."""
+
+from __future__ import annotations
+
+import threading
+
+from proirp.config import Settings
+from proirp.integrations.twilio.adapter import TwilioSmsSender
+
+_lock = threading.Lock()
+_senders: dict[tuple[str, ...], TwilioSmsSender] = {}
+
+SEND_TIMEOUT_SECONDS = 10.0
+
+
+def sms_sender(settings: Settings) -> TwilioSmsSender:
+    """One adapter (and connection pool) per set of credentials, shared by the worker's threads."""
+    account_sid, auth_token, api_base, from_number = settings.twilio_connection()
+    key = (account_sid, auth_token, api_base, from_number, str(settings.send_timeout_seconds))
+    with _lock:
+        if key not in _senders:
+            _senders[key] = TwilioSmsSender(
+                account_sid=account_sid,
+                auth_token=auth_token,
+                from_number=from_number,
+                api_base=api_base,
+                timeout=settings.send_timeout_seconds,
+            )
+        return _senders[key]
+
+
+def status_callback_url(settings: Settings, comm_id: str) -> str:
+    """Where Twilio reports this message's status; our reference travels in it."""
+    return f"{settings.base_url}/webhooks/twilio/status?ref={comm_id}"

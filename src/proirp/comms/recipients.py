@@ -1,0 +1,59 @@
+"""May this client get an SMS? Number checks (bad input) and consent/opt-out checks (blocks)."""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+from sqlalchemy.orm import Session
+
+from proirp.clients.models import Channel, Client
+from proirp.clients.repository import opted_out_addresses
+
+SMS_CAPABLE_TYPES = frozenset(
+    {
+        PhoneNumberType.MOBILE,
+        PhoneNumberType.FIXED_LINE_OR_MOBILE,
+        PhoneNumberType.VOIP,
+        PhoneNumberType.PERSONAL_NUMBER,
+        PhoneNumberType.TOLL_FREE,
+        PhoneNumberType.UNKNOWN,
+    }
+)
+
+
+class NumberProblem(ValueError):
+    """The number cannot take an SMS; the message says why without repeating the number."""
+
+
+def sms_number(value: str, *, region: str) -> str:
+    """`value` as E.164 if it is a valid number that can receive SMS, else NumberProblem."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        raise NumberProblem("is not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise NumberProblem("is not a valid phone number")
+    if phonenumbers.number_type(number) not in SMS_CAPABLE_TYPES:
+        raise NumberProblem("is a landline or another kind of number that cannot receive SMS")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def client_region(client: Client, default_region: str) -> str:
+    """The client's own country (from their number) for reading numbers typed without +code."""
+    if client.phone:
+        try:
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(client.phone, None))
+        except phonenumbers.NumberParseException:
+            region = None
+        if region:
+            return region
+    return default_region
+
+
+def sms_block_reason(session: Session, client: Client, to: str) -> str | None:
+    """Why this client must not get an SMS at `to` now, or None if they may."""
+    if not client.sms_consent:
+        return "The client has not consented to SMS."
+    if opted_out_addresses(session, Channel.SMS, [to]):
+        return "The client opted out of SMS (replied STOP)."
+    return None

@@ -1,0 +1,98 @@
+"""Request and response bodies for /comms and /campaigns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_BULK_RECIPIENTS = 10_000
+
+
+class CommCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str = Field(min_length=1, max_length=32)
+    type: Literal["sms", "email"]
+    body: str | None = Field(default=None, max_length=100_000)
+    subject: str | None = Field(default=None, max_length=500)
+    template_id: str | None = Field(default=None, max_length=32)
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _body_or_template(self) -> CommCreate:
+        if not self.body and not self.template_id:
+            raise ValueError("give a body or a template_id")
+        return self
+
+
+class BulkFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sms_consent: bool | None = None
+    email_consent: bool | None = None
+    q: str | None = Field(default=None, max_length=100)
+
+
+class BulkCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["sms", "email"]
+    client_ids: list[str] | None = Field(default=None, max_length=MAX_BULK_RECIPIENTS)
+    filter: BulkFilter | None = None
+    body: str | None = Field(default=None, max_length=100_000)
+    subject: str | None = Field(default=None, max_length=500)
+    template_id: str | None = Field(default=None, max_length=32)
+    name: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _who_and_what(self) -> BulkCreate:
+        if (self.client_ids is None) == (self.filter is None):
+            raise ValueError("give either client_ids or filter")
+        if self.client_ids is not None and not self.client_ids:
+            raise ValueError("client_ids is empty")
+        if not self.body and not self.template_id:
+            raise ValueError("give a body or a template_id")
+        return self
+
+
+class CommEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    status: str
+    source: str
+    error_code: str | None
+    reason: str | None
+    occurred_at: datetime
+
+
+class CommOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    client_id: str | None
+    user_id: str
+    campaign_id: str | None
+    type: str
+    to: str
+    status: str
+    status_reason: str | None
+    provider: str | None
+    provider_message_id: str | None
+    error_code: str | None
+    segments: int | None
+    created_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+
+
+class CampaignOut(BaseModel):
+    id: str
+    name: str | None
+    type: str
+    status: str
+    total: int
+    counts: dict[str, int]
+    progress: int
+    created_at: datetime

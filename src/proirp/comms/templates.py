@@ -1,0 +1,94 @@
+"""Rendering message templates: a sandboxed Jinja2 environment where a missing variable is an
+error, and where each declared variable's PHI class is checked before anything renders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, UndefinedError, meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from proirp.comms.models import Template
+
+_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True)
+
+
+class TemplateProblem(ValueError):
+    """The template cannot be used as asked; `field` names what to change."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str | None
+    body: str
+
+
+def declared_variables(template: Template) -> dict[str, bool]:
+    """Declared variable name → whether it is PHI (undeclared PHI class counts as PHI)."""
+    return {str(v["name"]): bool(v.get("phi", True)) for v in template.variables or []}
+
+
+def used_variables(source: str) -> set[str]:
+    """Top-level names a template source refers to (`client` for `{{ client.first_name }}`)."""
+    try:
+        return set(meta.find_undeclared_variables(_env.parse(source)))
+    except TemplateError as exc:
+        raise TemplateProblem("template_id", "the template is not valid") from exc
+
+
+def phi_variables(template: Template) -> list[str]:
+    return sorted(name for name, phi in declared_variables(template).items() if phi)
+
+
+def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for name, value in flat.items():
+        node = nested
+        *parents, leaf = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def render(template: Template, variables: Mapping[str, Any]) -> Rendered:
+    """Render with `variables` (flat "client.first_name" keys or nested dicts).
+
+    Unknown variables and missing ones are errors naming the variable; nothing renders empty.
+    """
+    declared = declared_variables(template)
+    given = _flatten(variables)
+    for name in given:
+        if name not in declared:
+            raise TemplateProblem(f"variables.{name}", "is not a variable of this template")
+    for name in declared:
+        if name not in given:
+            raise TemplateProblem(f"variables.{name}", "is required by the template")
+    context = _nest(given)
+    try:
+        body = _env.from_string(template.body).render(context)
+        subject = _env.from_string(template.subject).render(context) if template.subject else None
+    except UndefinedError as exc:
+        raise TemplateProblem(
+            "variables", f"the template uses an undeclared variable ({exc})"
+        ) from exc
+    except TemplateError as exc:
+        raise TemplateProblem("template_id", "the template could not be rendered") from exc
+    return Rendered(subject=subject, body=body)

@@ -1,0 +1,54 @@
+"""What every provider adapter speaks: our own results and three kinds of failure.
+
+- ProviderTemporaryError: nothing was accepted and retrying is safe (429, 5xx, connect failures).
+- ProviderPermanentError: the provider refused for good (invalid number, opted out, bad auth).
+- ProviderAmbiguousError: the request left but no answer came back; it may have been accepted.
+Messages carry the provider's code and a plain-English reason, never a body or an address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class ProviderError(Exception):
+    def __init__(self, provider: str, code: str | None, reason: str) -> None:
+        super().__init__(f"{provider} error {code}: {reason}" if code else f"{provider}: {reason}")
+        self.provider = provider
+        self.code = code
+        self.reason = reason
+
+
+class ProviderTemporaryError(ProviderError):
+    def __init__(
+        self, provider: str, code: str | None, reason: str, *, retry_after: float | None = None
+    ) -> None:
+        super().__init__(provider, code, reason)
+        self.retry_after = retry_after
+
+
+class ProviderPermanentError(ProviderError):
+    pass
+
+
+class ProviderAmbiguousError(ProviderError):
+    pass
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ProviderMessage:
+    """A message as the provider knows it, for reconciliation and status lookups."""
+
+    provider_message_id: str
+    to: str
+    body: str | None
+    status: str
+    created_at: datetime | None
+    error_code: str | None

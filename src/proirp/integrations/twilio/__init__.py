@@ -1,0 +1,1 @@
+"""Twilio: the SMS adapter (official SDK), its error reasons, and webhook signatures."""

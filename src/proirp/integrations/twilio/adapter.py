@@ -1,0 +1,114 @@
+"""TwilioSmsSender: our SmsSender contract over the official `twilio` SDK."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from proirp.integrations.base import (
+    ProviderAmbiguousError,
+    ProviderError,
+    ProviderMessage,
+    ProviderPermanentError,
+    ProviderTemporaryError,
+    SendResult,
+)
+from proirp.integrations.twilio.errors import RETRYABLE_CODES, reason_for
+from proirp.integrations.twilio.http import BaseUrlHttpClient
+
+PROVIDER = "twilio"
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return None
+    return None
+
+
+class TwilioSmsSender:
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        api_base: str,
+        timeout: float = 10.0,
+    ) -> None:
+        self.from_number = from_number
+        self._http = BaseUrlHttpClient(api_base, timeout=timeout)
+        self._client = Client(account_sid, auth_token, http_client=self._http)
+
+    def _map_rest_error(self, exc: TwilioRestException) -> ProviderError:
+        code = exc.code
+        reason = reason_for(code, status=exc.status)
+        if exc.status == 429 or exc.status >= 500 or code in RETRYABLE_CODES:
+            retry_after = _retry_after(self._http.last_headers())
+            return ProviderTemporaryError(
+                PROVIDER, str(code or exc.status), reason, retry_after=retry_after
+            )
+        return ProviderPermanentError(PROVIDER, str(code or exc.status), reason)
+
+    @staticmethod
+    def _map_transport_error(exc: requests.RequestException) -> ProviderError:
+        if isinstance(exc, requests.ConnectTimeout):
+            return ProviderTemporaryError(PROVIDER, None, "Twilio could not be reached (timeout)")
+        if isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc):
+            return ProviderTemporaryError(PROVIDER, None, "Twilio could not be reached")
+        # The request may have arrived: only a lookup at Twilio can tell.
+        return ProviderAmbiguousError(PROVIDER, None, "no answer from Twilio after sending")
+
+    def send(self, to: str, body: str, *, status_callback: str | None) -> SendResult:
+        """Hand one message to Twilio. Raises a ProviderError subclass on failure."""
+        try:
+            message = self._client.messages.create(
+                to=to,
+                from_=self.from_number,
+                body=body,
+                **({"status_callback": status_callback} if status_callback else {}),
+            )
+        except TwilioRestException as exc:
+            raise self._map_rest_error(exc) from None
+        except requests.RequestException as exc:
+            raise self._map_transport_error(exc) from None
+        return SendResult(provider_message_id=str(message.sid), status=str(message.status))
+
+    @staticmethod
+    def _to_message(message: object) -> ProviderMessage:
+        code = getattr(message, "error_code", None)
+        return ProviderMessage(
+            provider_message_id=str(getattr(message, "sid", "")),
+            to=str(getattr(message, "to", "")),
+            body=getattr(message, "body", None),
+            status=str(getattr(message, "status", "")),
+            created_at=getattr(message, "date_created", None),
+            error_code=str(code) if code else None,
+        )
+
+    def fetch(self, provider_message_id: str) -> ProviderMessage:
+        try:
+            message = self._client.messages(provider_message_id).fetch()
+        except TwilioRestException as exc:
+            raise self._map_rest_error(exc) from None
+        except requests.RequestException as exc:
+            raise ProviderTemporaryError(PROVIDER, None, "Twilio could not be reached") from exc
+        return self._to_message(message)
+
+    def find_sent(self, to: str, *, since: datetime) -> list[ProviderMessage]:
+        """Messages from our number to `to` created since `since` (for reconciliation)."""
+        try:
+            messages = self._client.messages.list(
+                to=to, from_=self.from_number, date_sent_after=since, limit=100
+            )
+        except TwilioRestException as exc:
+            raise self._map_rest_error(exc) from None
+        except requests.RequestException as exc:
+            raise ProviderTemporaryError(PROVIDER, None, "Twilio could not be reached") from exc
+        return [self._to_message(message) for message in messages]

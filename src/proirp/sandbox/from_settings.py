@@ -1,0 +1,22 @@
+"""The sandbox's configuration from the product's settings: one `.env` drives both, so the
+sandbox accepts exactly the credentials the product will send."""
+
+from __future__ import annotations
+
+from proirp.config import SANDBOX_TWILIO_ACCOUNT_SID, SANDBOX_TWILIO_AUTH_TOKEN, Settings
+from proirp.sandbox.config import SandboxConfig
+
+
+def sandbox_config(settings: Settings) -> SandboxConfig:
+    if settings.twilio_configured:
+        assert settings.twilio_account_sid and settings.twilio_auth_token
+        sid, token = settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()
+    else:
+        sid, token = SANDBOX_TWILIO_ACCOUNT_SID, SANDBOX_TWILIO_AUTH_TOKEN
+    return SandboxConfig(
+        twilio_account_sid=sid,
+        twilio_auth_token=token,
+        twilio_mps=settings.sandbox_twilio_mps,
+        latency_ms=settings.sandbox_latency_ms,
+        app_base_url=settings.base_url,
+    )

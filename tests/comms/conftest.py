@@ -1,0 +1,74 @@
+"""A live stack (sandbox + product processes) shared by the end-to-end SMS tests of a module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from proirp.clients.models import Client
+from proirp.comms.models import Communication
+from tests.live import LiveStack, live_stack, wait_until
+
+FINAL = {"delivered", "undelivered", "failed", "blocked"}
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    with live_stack(tmp_path_factory.mktemp("live")) as stack:
+        yield stack
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sandbox(request: pytest.FixtureRequest) -> None:
+    if "live" in request.fixturenames:
+        live: LiveStack = request.getfixturevalue("live")
+        with live.sandbox() as sandbox:
+            sandbox.post("/_sandbox/reset").raise_for_status()
+
+
+def add_client(live: LiveStack, phone: str, *, consent: bool = True, **fields: Any) -> str:
+    with live.session() as session:
+        client = Client(
+            first_name=fields.get("first_name", "Avery"),
+            last_name=fields.get("last_name", "Quinn"),
+            phone=phone,
+            timezone="America/Chicago",
+            sms_consent=consent,
+        )
+        session.add(client)
+        session.commit()
+        return client.id
+
+
+def send(live: LiveStack, client_id: str, body: str = "Please call our office.") -> httpx.Response:
+    with live.api() as api:
+        return api.post("/comms", json={"type": "sms", "client_id": client_id, "body": body})
+
+
+def communication(live: LiveStack, comm_id: str) -> dict[str, Any]:
+    with live.api() as api:
+        found: dict[str, Any] = api.get(f"/comms/{comm_id}").json()["communication"]
+        return found
+
+
+def wait_for_status(
+    live: LiveStack, comm_id: str, statuses: set[str], timeout: float = 20
+) -> dict[str, Any]:
+    latest: dict[str, Any] = {}
+
+    def reached() -> bool:
+        latest.update(communication(live, comm_id))
+        return latest["status"] in statuses
+
+    assert wait_until(reached, timeout=timeout, interval=0.2), f"stuck at {latest.get('status')}"
+    return latest
+
+
+def rows_for(live: LiveStack, **where: Any) -> list[Communication]:
+    with live.session() as session:
+        stmt = select(Communication).filter_by(**where)
+        return list(session.scalars(stmt))

@@ -1,0 +1,226 @@
+"""A live stack for end-to-end tests and benchmarks: the provider sandbox and the product, each a
+real process (`proirp sandbox`, `proirp serve`, optionally `proirp worker`), over real HTTP, on a
+database of their own. Nothing is patched inside the product."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from proirp.auth.models import ApiToken, TokenKind, User
+from proirp.auth.secrets import hash_password, new_token, token_digest
+from proirp.config import SANDBOX_TWILIO_ACCOUNT_SID, SANDBOX_TWILIO_AUTH_TOKEN
+from proirp.kit.crypto import Vault, install_vault
+from proirp.kit.db import create_db_engine
+from proirp.kit.time import utcnow
+from proirp.migrations.commands import upgrade
+from tests.databases import fresh_database
+
+BIN = Path(sys.executable).parent
+SANDBOX_FROM = "+15005550006"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return check()
+
+
+@dataclass
+class Process:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(  # noqa: S603 (our own console script)
+            self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to clean up, as in a crash."""
+        if self.popen and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+            self.popen.wait(10)
+
+    def stop(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@dataclass
+class LiveStack:
+    app_url: str
+    sandbox_url: str
+    database_url: str
+    engine: Engine
+    env: dict[str, str]
+    tmp: Path
+    processes: dict[str, Process] = field(default_factory=dict)
+    token: str = ""
+    user_id: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def sandbox_auth(self) -> tuple[str, str]:
+        return (SANDBOX_TWILIO_ACCOUNT_SID, SANDBOX_TWILIO_AUTH_TOKEN)
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.app_url, headers=self.headers, timeout=30)
+
+    def sandbox(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=f"{self.sandbox_url}/twilio", auth=self.sandbox_auth, timeout=30
+        )
+
+    def ledger(self) -> list[dict[str, Any]]:
+        with self.sandbox() as client:
+            messages: list[dict[str, Any]] = client.get("/_sandbox/ledger").json()["messages"]
+            return messages
+
+    def configure_sandbox(self, **knobs: Any) -> None:
+        with self.sandbox() as client:
+            client.post("/_sandbox/config", json=knobs).raise_for_status()
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def start(self, name: str, *args: str) -> Process:
+        process = Process(name, [str(BIN / "proirp"), *args], self.env, self.tmp / f"{name}.log")
+        process.start()
+        self.processes[name] = process
+        return process
+
+    def wait_healthy(self, url: str, timeout: float = 30) -> None:
+        def up() -> bool:
+            try:
+                return httpx.get(url, timeout=1).status_code < 500
+            except httpx.HTTPError:
+                return False
+
+        if not wait_until(up, timeout=timeout, interval=0.1):
+            logs = "\n".join(p.log_path.read_text()[-3000:] for p in self.processes.values())
+            raise RuntimeError(f"{url} did not come up:\n{logs}")
+
+
+def _create_admin(engine: Engine) -> tuple[str, str]:
+    token = new_token()
+    with Session(engine) as session:
+        user = User(
+            email="frontdesk@clinic.example.com",
+            role="admin",
+            password_hash=hash_password("x" * 16),
+        )
+        session.add(user)
+        session.flush()
+        session.add(
+            ApiToken(
+                user_id=user.id,
+                token_hash=token_digest(token),
+                kind=TokenKind.API,
+                expires_at=utcnow() + timedelta(days=1),
+            )
+        )
+        session.commit()
+        return user.id, token
+
+
+@contextmanager
+def live_stack(
+    tmp: Path,
+    *,
+    separate_worker: bool = False,
+    settings: dict[str, str] | None = None,
+) -> Iterator[LiveStack]:
+    """Start sandbox + product on a fresh database; stop them (and drop the database) after."""
+    kind = "postgres" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
+    queue_backend = os.environ.get("QUEUE_BACKEND", "sqlite")
+    with ExitStack() as stack:
+        database_url = stack.enter_context(fresh_database(kind, tmp))
+        upgrade(database_url)
+        engine = create_db_engine(database_url)
+        stack.callback(engine.dispose)
+        app_port, sandbox_port = free_port(), free_port()
+        from tests.conftest import TEST_KEYS
+
+        env = {
+            **os.environ,
+            "PROIRP_ENV": "test",
+            "DATABASE_URL": database_url,
+            "PROIRP_DATA_DIR": str(tmp / "data"),
+            "PROIRP_ENCRYPTION_KEYS": ",".join(TEST_KEYS),
+            "QUEUE_BACKEND": queue_backend,
+            "QUEUE_NAME": f"proirp-test-{uuid.uuid4().hex[:8]}",
+            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{app_port}",
+            "TWILIO_ACCOUNT_SID": SANDBOX_TWILIO_ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": SANDBOX_TWILIO_AUTH_TOKEN,
+            "TWILIO_PHONE_NUMBER": SANDBOX_FROM,
+            "TWILIO_API_BASE": f"http://127.0.0.1:{sandbox_port}/twilio",
+            "TWILIO_MPS": "100",
+            "RECONCILE_AFTER_SECONDS": "2",
+            "SEND_TIMEOUT_SECONDS": "2",
+            "PRACTICE_TIMEZONE": "America/Chicago",
+            "PRACTICE_NAME": "Lakeside Behavioral Health",
+            "PRACTICE_PHONE": "+12025550100",
+            "LOG_LEVEL": "INFO",
+            **(settings or {}),
+        }
+        env.pop("PYTEST_CURRENT_TEST", None)
+        live = LiveStack(
+            app_url=f"http://127.0.0.1:{app_port}",
+            sandbox_url=f"http://127.0.0.1:{sandbox_port}",
+            database_url=database_url,
+            engine=engine,
+            env=env,
+            tmp=tmp,
+        )
+        install_vault(Vault(TEST_KEYS))  # the same keys the processes use, to read their rows
+        live.user_id, live.token = _create_admin(engine)
+        embedded = queue_backend == "sqlite" and not separate_worker
+        live.start("sandbox", "sandbox", "--port", str(sandbox_port))
+        stack.callback(live.processes["sandbox"].stop)
+        serve_args = ["serve", "--port", str(app_port)]
+        serve_args.append("--embedded-worker" if embedded else "--no-embedded-worker")
+        live.start("serve", *serve_args)
+        stack.callback(lambda: live.processes["serve"].stop())
+        if not embedded:
+            live.start("worker", "worker")
+            stack.callback(lambda: live.processes["worker"].stop())
+        live.wait_healthy(f"{live.sandbox_url}/twilio/_sandbox/stats")
+        live.wait_healthy(f"{live.app_url}/healthz")
+        yield live
