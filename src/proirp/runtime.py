@@ -40,7 +40,9 @@ def start(settings: Settings) -> Runtime:
     engine = create_db_engine(settings.sqlalchemy_url)
     configure_queue(settings)
     _current = Runtime(settings, engine, create_session_factory(engine))
-    # Tasks register on the queue when their modules are imported.
+    # Every table must be known before the first flush (foreign keys resolve across domains),
+    # and tasks register on the queue when their modules are imported.
+    import proirp.models  # noqa: F401
     import proirp.worker.tasks  # noqa: F401
 
     return _current
