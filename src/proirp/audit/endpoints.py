@@ -19,6 +19,9 @@ from proirp.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/audit-logs", tags=["audit"])
 
+# Ids are BIGINT; a larger cursor was never issued and would overflow the query parameter.
+_MAX_ID = 2**63 - 1
+
 
 def _aware(name: str, value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
@@ -26,6 +29,14 @@ def _aware(name: str, value: datetime | None) -> datetime | None:
             f"{name} needs a UTC offset", fields={name: "ISO 8601 with an offset, e.g. ...Z"}
         )
     return value
+
+
+def _before_id(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    if int(cursor) > _MAX_ID:
+        raise ValidationFailed("cursor is not one this API issued", fields={"cursor": "unknown"})
+    return int(cursor)
 
 
 @router.get("")
@@ -48,7 +59,7 @@ def list_audit_logs(
         action=action,
         since=_aware("since", since),
         until=_aware("until", until),
-        before_id=int(cursor) if cursor else None,
+        before_id=_before_id(cursor),
         limit=limit,
     )
     page, more = rows[:limit], len(rows) > limit

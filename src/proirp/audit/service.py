@@ -59,15 +59,23 @@ def _check_details(details: dict[str, Any], path: str = "") -> None:
     for key, value in details.items():
         if key.lower() in FORBIDDEN_DETAIL_KEYS:
             raise AuditDetailsError(f"audit details may not hold '{path}{key}'")
-        if isinstance(value, dict):
-            _check_details(value, f"{path}{key}.")
-        elif isinstance(value, str) and len(value) > MAX_DETAIL_STRING:
-            raise AuditDetailsError(f"audit detail '{path}{key}' is too long to be metadata")
+        _check_value(value, f"{path}{key}")
+
+
+def _check_value(value: Any, path: str) -> None:
+    # Lists are walked too: a list of dicts could otherwise carry a phone or a body past the check.
+    if isinstance(value, dict):
+        _check_details(value, f"{path}.")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_value(item, f"{path}[{index}]")
+    elif isinstance(value, str) and len(value) > MAX_DETAIL_STRING:
+        raise AuditDetailsError(f"audit detail '{path}' is too long to be metadata")
 
 
 def _lock_chain(session: Session) -> None:
     """Serialise chain writers until this transaction ends, so two writers cannot share a parent."""
-    if False:
+    if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
     # SQLite: every transaction begins IMMEDIATE (kit.db), which already holds the write lock.
 

@@ -1,0 +1,87 @@
+"""Throw-away migrated databases for the audit chain tests, on SQLite and on PostgreSQL.
+
+The main test database is one rolled-back transaction per test; the chain tests need real commits,
+concurrent writers and tampering, so each of them gets a database of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from proirp.audit.models import AuditLog
+from proirp.audit.service import record_audit
+from proirp.kit.db import create_db_engine, create_session_factory, transaction
+from proirp.migrations.commands import upgrade
+from tests.databases import fresh_database
+
+KINDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@dataclass
+class ChainDatabase:
+    kind: str
+    url: str
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+@pytest.fixture(params=KINDS)
+def chain_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChainDatabase]:
+    """An empty, migrated database of each kind (PostgreSQL skips or fails via require_postgres)."""
+    kind: str = request.param
+    with fresh_database(kind, tmp_path) as url:
+        upgrade(url)
+        engine = create_db_engine(url)
+        try:
+            yield ChainDatabase(kind, url, engine, create_session_factory(engine))
+        finally:
+            engine.dispose()
+
+
+def write_rows(db: ChainDatabase, count: int = 5) -> list[int]:
+    """`count` audit rows, each committed in its own transaction; returns their ids in order."""
+    ids = []
+    for n in range(count):
+        with transaction(db.sessions) as session:
+            row = record_audit(
+                session,
+                actor=f"user{n % 2}",
+                action="CLIENT_VIEWED" if n % 2 else "CLIENT_UPDATED",
+                client_id=f"client{n}",
+                ip="203.0.113.7",
+                user_agent="pytest/1.0",
+                # Nesting, lists, floats and non-ASCII must survive the database round trip.
+                details={"n": n, "fields": ["phone", "timezone"], "nested": {"ratio": 0.1, "é": n}},
+            )
+            ids.append(row.id)
+    return ids
+
+
+def all_rows(db: ChainDatabase) -> list[AuditLog]:
+    with transaction(db.sessions) as session:
+        return list(session.scalars(select(AuditLog).order_by(AuditLog.id)))
+
+
+def lift_append_only_guard(conn: Connection, kind: str) -> None:
+    """Switch off the triggers refusing UPDATE and DELETE, as an attacker with DDL rights could."""
+    if kind == "postgres":
+        conn.execute(text("ALTER TABLE audit_logs DISABLE TRIGGER USER"))
+    else:
+        conn.execute(text("DROP TRIGGER IF EXISTS audit_logs_no_update"))
+        conn.execute(text("DROP TRIGGER IF EXISTS audit_logs_no_delete"))
+
+
+def tamper(db: ChainDatabase, *statements: Any) -> None:
+    """Run `statements` (Core statements) against audit_logs with the guard lifted, and commit."""
+    with db.engine.begin() as conn:
+        lift_append_only_guard(conn, db.kind)
+        for statement in statements:
+            conn.execute(statement)
