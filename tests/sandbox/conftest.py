@@ -1,0 +1,235 @@
+"""Fixtures: the sandbox served by uvicorn on a free port, a webhook receiver, the official SDK."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+import requests
+import uvicorn
+from fastapi import FastAPI
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from proirp.sandbox.app import SandboxConfig, create_sandbox_app
+from proirp.sandbox.twilio import TwilioSandbox
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "sandbox-test-auth-token"
+OUR_NUMBER = "+15005550006"  # Twilio's magic "valid From"
+OTHER_NUMBER = "+13125550199"
+CLIENT_NUMBER = "+12025550123"
+TWILIO_ORIGIN = "https://api.twilio.com"
+INBOUND_PATH = "/webhooks/twilio/inbound"
+
+
+class RedirectingHttpClient(TwilioHttpClient):
+    """The SDK's HTTP client with https://api.twilio.com rewritten to the sandbox."""
+
+    def __init__(self, base_url: str, *, timeout: float | None = 10.0) -> None:
+        super().__init__(timeout=timeout)
+        self.base_url = base_url.rstrip("/")
+        self.requests_made: list[tuple[str, str]] = []
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        if url.startswith(TWILIO_ORIGIN):
+            url = self.base_url + url[len(TWILIO_ORIGIN) :]
+        self.requests_made.append((method, url))
+        response: Response = super().request(method, url, *args, **kwargs)
+        return response
+
+
+@dataclass
+class ReceivedRequest:
+    path: str
+    url: str
+    headers: dict[str, str]
+    form: dict[str, str]
+
+
+@dataclass
+class WebhookReceiver:
+    """A tiny HTTP server standing in for the application: records POSTs, answers as scripted."""
+
+    server: ThreadingHTTPServer
+    received: list[ReceivedRequest] = field(default_factory=list)
+    scripts: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    condition: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def script(self, path: str, *answers: tuple[int, str]) -> None:
+        """Answer the next requests to `path` with these (status, body) pairs, then 200."""
+        with self.condition:
+            self.scripts[path] = list(answers)
+
+    def answer_for(self, path: str) -> tuple[int, str]:
+        with self.condition:
+            queue = self.scripts.get(path)
+            if queue:
+                return queue.pop(0)
+        return 200, "<Response></Response>" if path == INBOUND_PATH else ""
+
+    def record(self, request: ReceivedRequest) -> None:
+        with self.condition:
+            self.received.append(request)
+            self.condition.notify_all()
+
+    def requests(self, path: str) -> list[ReceivedRequest]:
+        with self.condition:
+            return [request for request in self.received if request.path == path]
+
+    def wait_for(self, path: str, count: int, *, timeout: float = 5.0) -> list[ReceivedRequest]:
+        """Block until `count` requests reached `path`; fail the test otherwise."""
+        deadline = time.monotonic() + timeout
+        with self.condition:
+            while True:
+                matching = [request for request in self.received if request.path == path]
+                remaining = deadline - time.monotonic()
+                if len(matching) >= count or remaining <= 0:
+                    break
+                self.condition.wait(remaining)
+        assert len(matching) >= count, f"{len(matching)} of {count} requests reached {path}"
+        return matching
+
+
+def _receiver_handler(receiver_ref: list[WebhookReceiver]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            receiver = receiver_ref[0]
+            length = int(self.headers.get("Content-Length") or 0)
+            form = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+            receiver.record(
+                ReceivedRequest(
+                    path=self.path,
+                    url=receiver.base_url + self.path,
+                    headers={name: value for name, value in self.headers.items()},
+                    form=form,
+                )
+            )
+            status, body = receiver.answer_for(self.path)
+            payload = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # keep test output quiet
+
+    return Handler
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    holder: list[WebhookReceiver] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _receiver_handler(holder))
+    server.daemon_threads = True
+    holder.append(WebhookReceiver(server=server))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield holder[0]
+    server.shutdown()
+    server.server_close()
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free port in a background thread; yields its root URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "sandbox did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@dataclass
+class RunningSandbox:
+    config: SandboxConfig
+    state: TwilioSandbox
+    root: str
+
+    @property
+    def api_base(self) -> str:
+        return self.root + "/twilio"
+
+    def client(
+        self,
+        *,
+        account_sid: str = ACCOUNT_SID,
+        auth_token: str = AUTH_TOKEN,
+        timeout: float | None = 10.0,
+    ) -> Client:
+        """The official SDK, pointed at this sandbox."""
+        http_client = RedirectingHttpClient(self.api_base, timeout=timeout)
+        return Client(account_sid, auth_token, http_client=http_client)
+
+    def control(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Call a /_sandbox control endpoint with the account's credentials."""
+        kwargs.setdefault("auth", (ACCOUNT_SID, AUTH_TOKEN))
+        return requests.request(method, f"{self.api_base}/_sandbox/{path}", timeout=10, **kwargs)
+
+    def messages_url(self, suffix: str = ".json") -> str:
+        return f"{self.api_base}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages{suffix}"
+
+
+StartSandbox = Callable[..., RunningSandbox]
+
+
+@pytest.fixture
+def start_sandbox(receiver: WebhookReceiver) -> Iterator[StartSandbox]:
+    """Start a sandbox with SandboxConfig overrides; stopped after the test."""
+    base = SandboxConfig(
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        app_base_url=receiver.base_url,
+        callback_delay_ms=20,
+    )
+    with ExitStack() as stack:
+
+        def start(**overrides: Any) -> RunningSandbox:
+            config = dataclasses.replace(base, **overrides)
+            app = create_sandbox_app(config)
+            root = stack.enter_context(serve(app))
+            return RunningSandbox(config=config, state=app.state.twilio, root=root)
+
+        yield start
+
+
+@pytest.fixture
+def sandbox(start_sandbox: StartSandbox) -> RunningSandbox:
+    return start_sandbox()
+
+
+@pytest.fixture
+def client(sandbox: RunningSandbox) -> Client:
+    return sandbox.client()
