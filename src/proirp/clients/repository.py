@@ -25,11 +25,11 @@ def list_clients(
     """Newest first; `q` matches names, email, or the digits of a phone number."""
     stmt = select(Client).where(Client.deleted_at.is_(None))
     if q:
-        like = f"%{q.lower()}%"
+        # autoescape: the search is text, not a LIKE pattern (% and _ match only themselves).
         conditions: list[ColumnElement[bool]] = [
-            Client.first_name.ilike(like),
-            Client.last_name.ilike(like),
-            Client.email.ilike(like),
+            Client.first_name.icontains(q, autoescape=True),
+            Client.last_name.icontains(q, autoescape=True),
+            Client.email.icontains(q, autoescape=True),
         ]
         digits = "".join(ch for ch in q if ch.isdigit())
         if len(digits) >= 3:

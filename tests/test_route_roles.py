@@ -1,0 +1,199 @@
+"""The route-by-role matrix: which roles may call each route the app serves.
+
+A route missing from these tables fails `test_tables_cover_exactly_the_routes_the_app_serves`, so a
+new route cannot ship without someone deciding who may call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from proirp.auth.models import Role
+from tests.factories import PASSWORD, create_client, create_staff, create_user
+
+ADMIN, CLINICIAN, STAFF = Role.ADMIN.value, Role.CLINICIAN.value, Role.STAFF.value
+ALL_ROLES = frozenset({ADMIN, CLINICIAN, STAFF})
+ADMIN_ONLY = frozenset({ADMIN})
+
+# (method, path) -> the roles allowed. Every other role must get 403.
+PROTECTED: dict[tuple[str, str], frozenset[str]] = {
+    ("POST", "/auth/logout"): ALL_ROLES,
+    ("GET", "/auth/me"): ALL_ROLES,
+    ("GET", "/clients"): ALL_ROLES,
+    ("POST", "/clients"): ALL_ROLES,
+    ("GET", "/clients/{client_id}"): ALL_ROLES,
+    ("PATCH", "/clients/{client_id}"): ALL_ROLES,
+    ("DELETE", "/clients/{client_id}"): ADMIN_ONLY,
+    ("GET", "/audit-logs"): ADMIN_ONLY,
+    ("POST", "/audit-logs/verify"): ADMIN_ONLY,
+    ("POST", "/comms"): ALL_ROLES,
+    ("GET", "/comms"): ALL_ROLES,
+    ("GET", "/comms/{comm_id}"): ALL_ROLES,
+    ("POST", "/comms/bulk"): frozenset({ADMIN, STAFF}),  # campaigns are not a clinician's job
+    ("GET", "/campaigns/{campaign_id}"): ALL_ROLES,
+}
+
+# Routes anyone may call without signing in.
+PUBLIC: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/healthz"),
+        ("POST", "/auth/login"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("GET", "/docs/oauth2-redirect"),
+        ("GET", "/redoc"),
+    }
+)
+
+# Provider webhooks: no login, but each request must carry its provider's signature.
+SIGNED_WEBHOOKS: frozenset[tuple[str, str]] = frozenset(
+    {("POST", "/webhooks/twilio/status"), ("POST", "/webhooks/twilio/inbound")}
+)
+
+# Mounted sub-applications, by path, with how each is protected.
+MOUNTS: dict[str, str] = {
+    "/sandbox": "the provider sandbox; mounted only when no real provider credentials are set",
+}
+
+
+def served_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """Every (method, path) the app answers, included routers flattened; ("*", path) for a mount."""
+    routes = set()
+    for route in iter_route_contexts(app.routes):
+        assert route.path is not None, f"a route without a path: {route!r}"
+        if not route.methods:  # a mounted app or a websocket: all methods, its own guard
+            routes.add(("*", route.path))
+        for method in route.methods or ():
+            # Starlette adds HEAD to every GET route; it shares the GET route's handler and guard.
+            if method != "HEAD":
+                routes.add((method, route.path))
+    return routes
+
+
+def test_tables_cover_exactly_the_routes_the_app_serves(app: FastAPI) -> None:
+    served = served_routes(app)
+    tables = [set(PROTECTED), set(PUBLIC), set(SIGNED_WEBHOOKS), {("*", p) for p in MOUNTS}]
+    listed = set().union(*tables)
+    assert sum(map(len, tables)) == len(listed), "a route is listed in two tables"
+    assert served - listed == set(), "routes with no entry in the route-by-role matrix"
+    assert listed - served == set(), "matrix entries for routes the app does not serve"
+
+
+class _PathIds(dict[str, str]):
+    """Path parameters: the real client's id, and an id of nothing for any other parameter."""
+
+    def __missing__(self, key: str) -> str:
+        return "0" * 32
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+
+    def send(
+        self, api: TestClient, client_id: str, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        url = self.path.format_map(_PathIds(client_id=client_id))
+        # An empty object: a role that gets past the guard gets a 422 at most, and no work is
+        # started (nothing queued, nothing sent) by checking the guard.
+        body: dict[str, object] | None = {} if self.method in ("POST", "PATCH", "PUT") else None
+        return api.request(self.method, url, headers=headers, json=body)
+
+
+PROTECTED_CALLS = [pytest.param(Call(m, p), id=f"{m} {p}") for (m, p) in PROTECTED]
+ROLE_CASES = [
+    pytest.param(Call(m, p), role, role in allowed, id=f"{m} {p} as {role}")
+    for (m, p), allowed in PROTECTED.items()
+    for role in sorted(ALL_ROLES)
+]
+
+
+@pytest.mark.parametrize("call", PROTECTED_CALLS)
+def test_protected_route_without_credentials_is_401(
+    api: TestClient, db: Session, call: Call
+) -> None:
+    client = create_client(db)
+    response = call.send(api, client.id)
+    assert response.status_code == 401
+    assert response.json()["ok"] is False
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+BAD_CREDENTIALS = {
+    "unknown bearer token": {"Authorization": "Bearer pirp_not-a-token-we-issued"},
+    "empty bearer token": {"Authorization": "Bearer "},
+    "not a bearer scheme": {"Authorization": "Basic dXNlcjpwYXNz"},
+    "unknown session cookie": {"Cookie": "proirp_session=pirp_forged; proirp_csrf=forged"},
+}
+
+
+@pytest.mark.parametrize("headers", BAD_CREDENTIALS.values(), ids=list(BAD_CREDENTIALS))
+@pytest.mark.parametrize("call", PROTECTED_CALLS)
+def test_protected_route_with_bad_credentials_is_401(
+    api: TestClient, db: Session, call: Call, headers: dict[str, str]
+) -> None:
+    client = create_client(db)
+    response = call.send(api, client.id, headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+@pytest.mark.parametrize(("call", "role", "allowed"), ROLE_CASES)
+def test_each_role_gets_exactly_what_the_matrix_allows(
+    api: TestClient, db: Session, call: Call, role: str, allowed: bool
+) -> None:
+    staff = create_staff(db, role=role)
+    client = create_client(db)
+    response = call.send(api, client.id, staff.headers)
+    if allowed:
+        assert response.status_code not in (401, 403), response.text
+        assert response.status_code < 500, response.text
+    else:
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "forbidden_role"
+
+
+def test_a_refused_role_changes_nothing(api: TestClient, db: Session) -> None:
+    staff = create_staff(db, role=STAFF)
+    client = create_client(db)
+    db.commit()  # the set-up is kept even when the refused request rolls back
+    response = api.delete(f"/clients/{client.id}", headers=staff.headers)
+    assert response.status_code == 403
+    db.refresh(client)
+    assert client.deleted_at is None
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p for m, p in PUBLIC if m == "GET"), ids=lambda path: f"GET {path}"
+)
+def test_public_pages_answer_without_credentials(api: TestClient, path: str) -> None:
+    response = api.get(path)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    sorted(SIGNED_WEBHOOKS),
+    ids=[f"{m} {p}" for m, p in sorted(SIGNED_WEBHOOKS)],
+)
+def test_webhooks_need_no_login_but_refuse_an_unsigned_request(
+    api: TestClient, method: str, path: str
+) -> None:
+    response = api.request(method, path, data={"MessageSid": "SM" + "0" * 32})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "bad_signature"
+
+
+def test_login_answers_without_credentials(api: TestClient, db: Session) -> None:
+    user = create_user(db)
+    response = api.post("/auth/login", json={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 200
+    assert response.json()["ok"] is True
