@@ -61,7 +61,10 @@ def _stats(live: LiveStack) -> dict[str, int]:
 
 def run(recipients: int, mps: float, latency_ms: int) -> None:
     settings = {"TWILIO_MPS": str(mps), "WORKER_THREADS": "16", "LOG_LEVEL": "WARNING"}
-    with tempfile.TemporaryDirectory() as tmp, live_stack(Path(tmp), settings=settings) as live:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        live_stack(Path(tmp), settings=settings, separate_worker=True) as live,
+    ):
         live.configure_sandbox(mps=mps, latency_ms=latency_ms)
         client_ids = _add_clients(live, recipients)
 
@@ -72,7 +75,11 @@ def run(recipients: int, mps: float, latency_ms: int) -> None:
                 json={"type": "sms", "client_ids": client_ids, "body": "Office closed Monday."},
             )
         response.raise_for_status()
-        if not wait_until(lambda: _sent(live) >= recipients, timeout=recipients / mps * 3 + 60):
+        # Poll gently: on SQLite every check takes the write lock for a moment.
+        wait_until(lambda: _sent(live) > 0, timeout=60, interval=0.1)
+        first = time.perf_counter() - started
+        deadline = recipients / mps * 3 + 60
+        if not wait_until(lambda: _sent(live) >= recipients, timeout=deadline, interval=0.5):
             raise SystemExit(f"campaign stalled at {_sent(live)} of {recipients}")
         wall = time.perf_counter() - started
         ledger = live.ledger()
@@ -99,6 +106,7 @@ def run(recipients: int, mps: float, latency_ms: int) -> None:
         f"SMS campaign: {recipients} recipients, sandbox limit {mps:g}/s, latency {latency_ms} ms"
     )
     print(f"  wall time              {wall:8.1f} s")
+    print(f"  first message sent at  {first:8.1f} s")
     print(f"  ideal (N / MPS)        {ideal:8.1f} s")
     print(f"  ratio                  {wall / ideal:8.2f}   (target <= 1.10)")
     print(f"  provider 429s          {too_many:8d}   (target 0)")

@@ -7,6 +7,7 @@ The main database follows DATABASE_URL: SQLite when it is unset, PostgreSQL when
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +24,12 @@ from proirp.auth.throttle import LoginThrottle
 from proirp.config import Settings
 from proirp.kit.deps import get_session
 from proirp.migrations.commands import upgrade
+from proirp.worker.queue import huey
 from tests.databases import fresh_database
 
 TEST_KEYS = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
+# A queue of this run's own: runs on one machine share Redis, and must not take each other's jobs.
+RUN_QUEUE = f"proirp-test-{uuid.uuid4().hex[:8]}"
 
 
 def make_settings(tmp_dir: Path, **overrides: object) -> Settings:
@@ -37,6 +41,7 @@ def make_settings(tmp_dir: Path, **overrides: object) -> Settings:
         "queue_backend": os.environ.get("QUEUE_BACKEND", "sqlite"),
         "redis_url": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
         "practice_timezone": "America/Chicago",
+        "queue_name": RUN_QUEUE,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
@@ -56,8 +61,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
 
 
 @pytest.fixture(scope="session")
-def app(settings: Settings) -> FastAPI:
-    return create_app(settings)
+def app(settings: Settings) -> Iterator[FastAPI]:
+    yield create_app(settings)
+    huey.storage.flush_all()  # leave nothing of this run in a shared Redis
 
 
 @pytest.fixture(scope="session")

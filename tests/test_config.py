@@ -68,6 +68,8 @@ def test_production_requires_encryption_keys() -> None:
 
 
 def test_defaults_and_seed_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in Settings.model_fields:  # CI sets DATABASE_URL, QUEUE_BACKEND, ...
+        monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.setenv("TWILIO_PHONE_NUMBER", "+1 (202) 555-0143")
     monkeypatch.setenv("SENDGRID_HIPAA_ENABLED", "true")
     monkeypatch.setenv("PROIRP_ENCRYPTION_KEYS", "a, b")

@@ -13,6 +13,7 @@ from proirp.audit.endpoints import router as audit_router
 from proirp.auth.endpoints import router as auth_router
 from proirp.auth.throttle import LoginThrottle
 from proirp.clients.endpoints import router as clients_router
+from proirp.comms.endpoints import campaigns_router
 from proirp.comms.endpoints import router as comms_router
 from proirp.comms.webhooks import router as twilio_webhooks_router
 from proirp.config import Settings, load_settings
@@ -28,6 +29,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (clients_router, "proirp.clients"),
     (audit_router, "proirp.audit"),
     (comms_router, "proirp.comms"),
+    (campaigns_router, "proirp.comms"),
     (twilio_webhooks_router, "proirp.comms.webhooks"),
 ]
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from proirp.config import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from proirp.runtime import Runtime
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Pro IRP integrations.")
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
@@ -116,14 +119,14 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _create_user(email: str, role: str, password: str | None) -> None:
+def _create_user(email: str, role: str, password: str | None, rt: Runtime | None = None) -> None:
     from proirp import runtime
     from proirp.auth.secrets import generate_password
     from proirp.auth.service import create_user
     from proirp.kit.db import transaction
     from proirp.kit.errors import AppError
 
-    rt = runtime.start(_settings())
+    rt = rt or runtime.start(_settings())
     generated = password is None
     password = password or generate_password()
     try:
@@ -162,7 +165,7 @@ def users_ensure_admin(
         if count_admins(session):
             typer.echo("an admin exists; sign in with that account")
             return
-    _create_user(email, "admin", None)
+    _create_user(email, "admin", None, rt)
 
 
 @audit_app.command("verify")

@@ -42,7 +42,7 @@ def start(settings: Settings) -> Runtime:
     _current = Runtime(settings, engine, create_session_factory(engine))
     # Every table must be known before the first flush (foreign keys resolve across domains),
     # and tasks register on the queue when their modules are imported.
-    import proirp.models  # noqa: F401
+    import proirp.models
     import proirp.worker.tasks  # noqa: F401
 
     return _current

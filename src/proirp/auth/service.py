@@ -107,9 +107,11 @@ def log_in(
             "too many failed logins; try again later", headers={"Retry-After": str(wait)}
         )
 
+    # Always check a password, so that unknown and inactive accounts answer as slowly as others.
+    password_ok = verify_password(user.password_hash, password) if user else False
     if user is None:
         burn_password_check(password)
-    if user is None or not user.is_active or not verify_password(user.password_hash, password):
+    if user is None or not user.is_active or not password_ok:
         throttle.record_failure(email, origin.ip)
         reason = "unknown_user" if user is None else "inactive" if not user.is_active else "bad"
         record_audit(session, action=AuditAction.LOGIN_FAILED, details={"reason": reason}, **audit)

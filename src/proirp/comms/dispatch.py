@@ -186,23 +186,3 @@ def reconcile(factory: sessionmaker[Session], settings: Settings, comm_id: str) 
         _audit(session, comm, "SMS_RECONCILED", found=False)
     log.info("sms.reconciled", communication_id=comm_id, found=False)
     return True
-
-
-def refresh_status(factory: sessionmaker[Session], settings: Settings, comm_id: str) -> None:
-    """Ask the provider for a sent message's current status and record it."""
-    with transaction(factory) as session:
-        comm = repository.get(session, comm_id)
-        if comm is None or not comm.provider_message_id:
-            return
-        sid = comm.provider_message_id
-    message = sms_sender(settings).fetch(sid)
-    with transaction(factory) as session:
-        comm = repository.get(session, comm_id)
-        assert comm is not None
-        advance(
-            session,
-            comm,
-            map_twilio_status(message.status),
-            source="provider",
-            error_code=message.error_code,
-        )

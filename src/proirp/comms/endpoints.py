@@ -17,12 +17,13 @@ from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import NotFound, ValidationFailed
 from proirp.kit.pagination import Cursor, PageParams, page_params
 
-router = APIRouter(tags=["communications"])
+router = APIRouter(prefix="/comms", tags=["communications"])
+campaigns_router = APIRouter(prefix="/campaigns", tags=["communications"])
 Page = Annotated[PageParams, Depends(page_params)]
 CampaignSender = Annotated[User, Depends(require_role(Role.ADMIN, Role.STAFF))]
 
 
-@router.post("/comms", status_code=202, response_model=None)
+@router.post("", status_code=202, response_model=None)
 def send_communication(
     body: CommCreate, session: SessionDep, user: AnyStaff, origin: OriginDep, settings: SettingsDep
 ) -> JSONResponse:
@@ -55,7 +56,7 @@ def send_communication(
     return JSONResponse({"ok": True, "communication": communication_view(comm)}, status_code=202)
 
 
-@router.get("/comms")
+@router.get("")
 def list_communications(
     session: SessionDep,
     user: AnyStaff,
@@ -90,7 +91,7 @@ def list_communications(
     }
 
 
-@router.get("/comms/{comm_id}")
+@router.get("/{comm_id}")
 def get_communication(
     comm_id: str, session: SessionDep, user: AnyStaff, origin: OriginDep
 ) -> dict[str, Any]:
@@ -109,7 +110,7 @@ def get_communication(
     return {"ok": True, "communication": communication_with_events(session, comm)}
 
 
-@router.post("/comms/bulk", status_code=202, response_model=None)
+@router.post("/bulk", status_code=202, response_model=None)
 def send_bulk(
     body: BulkCreate, session: SessionDep, user: CampaignSender, origin: OriginDep
 ) -> JSONResponse:
@@ -139,7 +140,7 @@ def send_bulk(
     return JSONResponse({"ok": True, "campaign": campaign_view(session, campaign)}, status_code=202)
 
 
-@router.get("/campaigns/{campaign_id}")
+@campaigns_router.get("/{campaign_id}")
 def get_campaign(campaign_id: str, session: SessionDep, user: AnyStaff) -> dict[str, Any]:
     campaign = repository.get_campaign(session, campaign_id)
     if campaign is None:

@@ -30,7 +30,10 @@ class Cursor:
         try:
             padded = token + "=" * (-len(token) % 4)
             created_at, id_ = json.loads(base64.urlsafe_b64decode(padded))
-            return cls(datetime.fromisoformat(created_at), str(id_))
+            when = datetime.fromisoformat(created_at)
+            if when.tzinfo is None:
+                raise ValueError("cursor time without an offset")
+            return cls(when, str(id_))
         except (ValueError, TypeError) as exc:
             raise ValidationFailed(
                 "cursor is not one this API returned", fields={"cursor": "invalid cursor"}

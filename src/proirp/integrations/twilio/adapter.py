@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from proirp.integrations.base import (
@@ -109,6 +109,13 @@ class TwilioSmsSender:
             )
         except TwilioRestException as exc:
             raise self._map_rest_error(exc) from None
+        except TwilioException as exc:
+            # A failed page of a list comes as a bare TwilioException carrying the response.
+            status = getattr(exc.args[1], "status_code", 0) if len(exc.args) > 1 else 0
+            reason = "Twilio could not list messages"
+            if status == 429 or status >= 500 or status == 0:
+                raise ProviderTemporaryError(PROVIDER, str(status or ""), reason) from None
+            raise ProviderPermanentError(PROVIDER, str(status), reason) from None
         except requests.RequestException as exc:
             raise ProviderTemporaryError(PROVIDER, None, "Twilio could not be reached") from exc
         return [self._to_message(message) for message in messages]
