@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     # --- the service ------------------------------------------------------------------------
     proirp_env: Environment = "development"
     port: int = Field(default=8080, ge=1, le=65535)
-    public_base_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8080")
+    # Unset: http://localhost:<PORT>, so `proirp serve --port N` stays consistent with itself.
+    public_base_url: AnyHttpUrl | None = None
     proirp_data_dir: Path = Path("var")
     database_url: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -114,7 +115,7 @@ class Settings(BaseSettings):
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: SecretStr | None = None
 
-    @field_validator(*SECRET_FIELDS[:-1], mode="before")
+    @field_validator(*SECRET_FIELDS[:-1], "public_base_url", "sandbox_twilio_mps", mode="before")
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -211,6 +212,8 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
+        if self.public_base_url is None:
+            return f"http://localhost:{self.port}"
         return str(self.public_base_url).rstrip("/")
 
     def twilio_connection(self) -> tuple[str, str, str, str]:

@@ -49,7 +49,7 @@ def login(
             "user": UserOut.model_validate(result.user).model_dump(mode="json"),
         }
     )
-    secure = settings.public_base_url.scheme == "https"
+    secure = settings.base_url.startswith("https://")
     cookie: dict[str, Any] = {"max_age": result.expires_in_seconds, "secure": secure}
     response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax", **cookie)
     response.set_cookie(CSRF_COOKIE, csrf, httponly=False, samesite="strict", **cookie)

@@ -7,6 +7,7 @@ the recipients already done, so nobody gets the campaign twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import structlog
 from sqlalchemy import select
@@ -26,6 +27,7 @@ from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
 CHUNK = 500
+FIRST_CHUNK = 50  # small, so the first messages leave while the rest are still being written
 
 
 def _selected_ids(session: Session, campaign: Campaign) -> list[str]:
@@ -118,13 +120,16 @@ def fan_out(factory: sessionmaker[Session], settings: Settings, campaign_id: str
         campaign.total = len(wanted)
         done = repository.campaign_client_ids_done(session, campaign_id)
     todo = [client_id for client_id in wanted if client_id not in done]
-    for start in range(0, len(todo), CHUNK):
+    bounds = [0, *range(min(FIRST_CHUNK, len(todo)), len(todo), CHUNK), len(todo)]
+    for start, end in pairwise(bounds):
+        if start == end:
+            continue
         try:
             with transaction(factory) as session:
                 campaign = repository.get_campaign(session, campaign_id)
                 assert campaign is not None
                 campaign.updated_at = utcnow()  # still working: the sweeper leaves it alone
-                _chunk(session, campaign, todo[start : start + CHUNK], settings)
+                _chunk(session, campaign, todo[start:end], settings)
         except IntegrityError:
             # Another run of this fan-out got to these recipients first; it will finish the job.
             log.info("campaign.fan_out_overlap", campaign_id=campaign_id)
