@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool = Fals
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         consumer = None
         if embedded_worker:
-            from proirp.worker.embedded import start_embedded_consumer
+            from proirp.worker.consumer import start_embedded_consumer
 
             consumer = start_embedded_consumer(settings.worker_threads)
         try:

@@ -62,13 +62,12 @@ def worker(
     """Run a queue consumer (for deployments with separate worker processes)."""
     from proirp import runtime
     from proirp.comms.tasks import sweep
-    from proirp.worker.queue import huey
+    from proirp.worker.consumer import build_consumer
 
     settings = _settings()
     runtime.start(settings)
     sweep()  # pick up what a crashed worker left behind before taking new work
-    threads = workers or settings.worker_threads
-    huey.create_consumer(workers=threads, worker_type="thread", periodic=True).run()
+    build_consumer(workers or settings.worker_threads).run()
 
 
 @app.command()

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
 from proirp.worker.after_commit import enqueue_after_commit
-from proirp.worker.embedded import start_embedded_consumer
+from proirp.worker.consumer import start_embedded_consumer
 from proirp.worker.periodic import PERIODIC_JOBS, verify_audit_chain_nightly
 from proirp.worker.queue import _storage_for, huey
 from tests.conftest import make_settings

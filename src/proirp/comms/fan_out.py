@@ -26,8 +26,9 @@ from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
-CHUNK = 500
-FIRST_CHUNK = 50  # small, so the first messages leave while the rest are still being written
+# Small chunks: each holds the database's write lock while it commits, and sends wait meanwhile.
+CHUNK = 100
+FIRST_CHUNK = 50
 
 
 def _selected_ids(session: Session, campaign: Campaign) -> list[str]:
@@ -48,7 +49,7 @@ def _selected_ids(session: Session, campaign: Campaign) -> list[str]:
 
 def _blocked_without_number(
     session: Session, campaign: Campaign, client_id: str, reason: str
-) -> None:
+) -> Communication:
     comm = Communication(
         client_id=client_id,
         user_id=campaign.created_by_user_id,
@@ -63,13 +64,7 @@ def _blocked_without_number(
     session.add(comm)
     session.flush()
     add_event(session, comm, CommunicationStatus.BLOCKED, source="worker", reason=reason)
-    record_audit(
-        session,
-        actor=campaign.created_by_user_id,
-        action="SMS_BLOCKED",
-        client_id=client_id,
-        details={"communication_id": comm.id, "campaign_id": campaign.id},
-    )
+    return comm
 
 
 def _chunk(
@@ -83,21 +78,24 @@ def _chunk(
     }
     body = campaign.body or ""
     segments = check_sms_body(body)
+    blocked: list[Communication] = []
     for client_id in client_ids:
         client = clients.get(client_id)
         if client is None:  # archived since the campaign was created
             continue
         if not client.phone:
-            _blocked_without_number(session, campaign, client_id, "The client has no phone number.")
+            reason = "The client has no phone number."
+            blocked.append(_blocked_without_number(session, campaign, client_id, reason))
             continue
         try:
             number = sms_number(
                 client.phone, region=client_region(client, settings.default_phone_region)
             )
         except NumberProblem as exc:
-            _blocked_without_number(session, campaign, client_id, f"The client's phone {exc}.")
+            reason = f"The client's phone {exc}."
+            blocked.append(_blocked_without_number(session, campaign, client_id, reason))
             continue
-        queue_sms_for_client(
+        comm = queue_sms_for_client(
             session,
             client=client,
             to=number,
@@ -107,6 +105,18 @@ def _chunk(
             settings=settings,
             campaign_id=campaign.id,
             template_id=campaign.template_id,
+        )
+        if comm.status == CommunicationStatus.BLOCKED:
+            blocked.append(comm)
+    # Audited last, so the chain's lock is held only for the end of this chunk's transaction.
+    # Queued messages are covered by CAMPAIGN_CREATED now and SMS_SENT when they go.
+    for comm in blocked:
+        record_audit(
+            session,
+            actor=campaign.created_by_user_id,
+            action="SMS_BLOCKED",
+            client_id=comm.client_id,
+            details={"communication_id": comm.id, "campaign_id": campaign.id},
         )
 
 

@@ -149,6 +149,11 @@ def queue_sms_for_client(
     campaign_id: str | None = None,
     template_id: str | None = None,
 ) -> Communication:
+    """Write one SMS row, `queued` (its delivery job sent after commit) or `blocked`.
+
+    The caller writes the audit row: a single send audits each message at once, a campaign
+    audits its blocks at the end of a chunk so that the audit chain's lock is held briefly.
+    """
     comm = Communication(
         client_id=client.id,
         user_id=sender.user_id,
@@ -168,10 +173,8 @@ def queue_sms_for_client(
         comm.status = S.BLOCKED
         comm.status_reason = reason
         add_event(session, comm, S.BLOCKED, source="api", reason=reason)
-        _audit(session, sender, "SMS_BLOCKED", comm, campaign_id=campaign_id)
         return comm
     add_event(session, comm, S.QUEUED, source="api")
-    _audit(session, sender, "SMS_QUEUED", comm, campaign_id=campaign_id, segments=segments)
     from proirp.comms.tasks import deliver_sms
 
     enqueue_after_commit(session, deliver_sms, comm.id)
@@ -207,16 +210,21 @@ def send_sms(
         label = "the number" if to else "the client's phone"
         raise ValidationFailed(f"{label} {exc}", fields={field: str(exc)}) from None
     segments = check_sms_body(body)
+    sender = Sender(user_id, origin or RequestOrigin())
     comm = queue_sms_for_client(
         session,
         client=client,
         to=number,
         body=body,
         segments=segments,
-        sender=Sender(user_id, origin or RequestOrigin()),
+        sender=sender,
         settings=settings,
         template_id=template_id,
     )
+    if comm.status == S.BLOCKED:
+        _audit(session, sender, "SMS_BLOCKED", comm)
+    else:
+        _audit(session, sender, "SMS_QUEUED", comm, segments=segments)
     if comm.status == S.BLOCKED:
         field = "body" if comm.status_reason and "BAA" in comm.status_reason else "client_id"
         raise MessageBlocked(comm, comm.status_reason or "blocked", field)
