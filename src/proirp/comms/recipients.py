@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from proirp.clients.models import Channel, Client
 from proirp.clients.repository import opted_out_addresses
+from proirp.clients.validation import normalise_phone
 
 SMS_CAPABLE_TYPES = frozenset(
     {
@@ -28,14 +29,12 @@ class NumberProblem(ValueError):
 def sms_number(value: str, *, region: str) -> str:
     """`value` as E.164 if it is a valid number that can receive SMS, else NumberProblem."""
     try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException as exc:
-        raise NumberProblem("is not a phone number") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise NumberProblem("is not a valid phone number")
-    if phonenumbers.number_type(number) not in SMS_CAPABLE_TYPES:
+        e164 = normalise_phone(value, region=region)
+    except ValueError as exc:
+        raise NumberProblem(f"is {exc}") from exc
+    if phonenumbers.number_type(phonenumbers.parse(e164, None)) not in SMS_CAPABLE_TYPES:
         raise NumberProblem("is a landline or another kind of number that cannot receive SMS")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164
 
 
 def client_region(client: Client, default_region: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import structlog
@@ -12,6 +13,7 @@ log = structlog.get_logger(__name__)
 
 # An idle worker polls the queue with a growing pause; Huey's default grows it to 10 s, which
 # leaves a campaign waiting for sleeping workers. One second keeps polling cheap and starts fast.
+_SERVER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 POLL_OPTIONS = {"initial_delay": 0.05, "backoff": 1.15, "max_delay": 1.0}
 
 
@@ -22,11 +24,15 @@ def build_consumer(workers: int) -> Any:
 
 
 def start_embedded_consumer(workers: int = 2) -> Any:
-    """Start consumer threads in this process (no signal handlers, does not block)."""
+    """Start consumer threads in this process; the web server keeps its own signal handling."""
     from proirp.comms.tasks import sweep
 
     sweep()  # pick up what a crashed process left behind before taking new work
     consumer = build_consumer(workers)
+    # Huey's start() takes over SIGTERM/SIGINT/SIGHUP, which would leave uvicorn deaf to them.
+    saved = {signum: signal.getsignal(signum) for signum in _SERVER_SIGNALS}
     consumer.start()
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
     log.info("worker.embedded_started", workers=workers)
     return consumer

@@ -1,0 +1,55 @@
+"""`proirp serve` as an operator runs it: it starts, logs its routers, answers /healthz, and stops
+cleanly on SIGTERM even with the worker running inside it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import TEST_KEYS
+from tests.live import BIN, free_port, wait_until
+
+
+def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PROIRP_DATA_DIR": str(tmp_path),
+        "PROIRP_ENCRYPTION_KEYS": ",".join(TEST_KEYS),
+        "QUEUE_BACKEND": "sqlite",
+        "QUEUE_NAME": "proirp-serve-test",
+    }
+    env.pop("DATABASE_URL", None)
+    subprocess.run([str(BIN / "proirp"), "db", "upgrade"], env=env, check=True, cwd=tmp_path)  # noqa: S603
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603
+        [str(BIN / "proirp"), "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_until(healthy, timeout=30, interval=0.2)
+        process.send_signal(signal.SIGTERM)
+        # Uvicorn shuts down gracefully, then re-raises the signal to exit with it.
+        assert process.wait(timeout=15) in (0, -signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = (tmp_path / "serve.log").read_text()
+    assert "[router] mounted /clients -> proirp.clients" in output
+    assert "[router] mounted /sandbox -> proirp.sandbox" in output
+    assert "worker.embedded_started" in output
+    assert "Application shutdown complete" in output
