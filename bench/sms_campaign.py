@@ -10,11 +10,13 @@ in the sandbox ledger, and the seed loop's time and the speed-up.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
 
 from sqlalchemy import func, select
+from tests.databases import postgres_admin_url, postgres_unreachable_reason
 from tests.live import SANDBOX_FROM, LiveStack, live_stack, wait_until
 
 from proirp.clients.models import Client
@@ -124,9 +126,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-seed-loop", action="store_true", help="skip the slow one-by-one comparison"
     )
+    parser.add_argument(
+        "--database",
+        choices=["postgres", "sqlite"],
+        default=None,
+        help="postgres (with the Redis queue: the production set-up) when one is reachable",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.recipients <= 10_000:
         parser.error("--recipients must be between 1 and 10,000")
+    database = args.database or ("sqlite" if postgres_unreachable_reason() else "postgres")
+    if database == "postgres":
+        os.environ["DATABASE_URL"] = postgres_admin_url()
+        os.environ["QUEUE_BACKEND"] = "redis"
+    else:
+        os.environ.pop("DATABASE_URL", None)
+        os.environ["QUEUE_BACKEND"] = "sqlite"
+    print(f"database: {database}, queue: {os.environ['QUEUE_BACKEND']}")
     run(args.recipients, args.mps, args.latency_ms, seed_loop=not args.no_seed_loop)
 
 

@@ -192,7 +192,7 @@ def live_stack(
             "TWILIO_PHONE_NUMBER": SANDBOX_FROM,
             "TWILIO_API_BASE": f"http://127.0.0.1:{sandbox_port}/twilio",
             "TWILIO_MPS": "100",
-            "RECONCILE_AFTER_SECONDS": "2",
+            "RECONCILE_AFTER_SECONDS": "4",
             "SEND_TIMEOUT_SECONDS": "2",
             "PRACTICE_TIMEZONE": "America/Chicago",
             "PRACTICE_NAME": "Lakeside Behavioral Health",

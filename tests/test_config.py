@@ -105,3 +105,8 @@ def test_env_example_lists_every_setting() -> None:
     }
     missing = {name.upper() for name in Settings.model_fields} - listed
     assert not missing, f".env.example lacks {sorted(missing)}"
+
+
+def test_a_send_waiting_for_its_answer_is_never_reconciled() -> None:
+    with pytest.raises(SettingsError, match="RECONCILE_AFTER_SECONDS"):
+        load(send_timeout_seconds=10, reconcile_after_seconds=15)

@@ -174,7 +174,10 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _production_rules(self) -> Settings:
+    def _rules_across_settings(self) -> Settings:
+        if self.reconcile_after_seconds < 2 * self.send_timeout_seconds:
+            # A send still waiting for its answer must never be taken for a lost one.
+            raise ValueError("RECONCILE_AFTER_SECONDS must be at least twice SEND_TIMEOUT_SECONDS")
         if self.proirp_env == "production":
             for name in SECRET_FIELDS:
                 value = getattr(self, name)

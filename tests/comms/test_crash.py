@@ -16,7 +16,8 @@ RECIPIENTS = 500
 
 
 def test_sigkilled_worker_sends_each_message_exactly_once(tmp_path: Path) -> None:
-    settings = {"TWILIO_MPS": "200", "WORKER_THREADS": "8", "RECONCILE_AFTER_SECONDS": "2"}
+    # Slow enough (10 s in all) that the kill lands mid-campaign on any machine.
+    settings = {"TWILIO_MPS": "50", "WORKER_THREADS": "8", "RECONCILE_AFTER_SECONDS": "4"}
     with live_stack(tmp_path, separate_worker=True, settings=settings) as live:
         live.configure_sandbox(latency_ms=30)
         with live.session() as session:
@@ -47,7 +48,7 @@ def test_sigkilled_worker_sends_each_message_exactly_once(tmp_path: Path) -> Non
         at_kill = len(live.ledger())
         assert at_kill < RECIPIENTS, "the campaign finished before the worker could be killed"
 
-        wait_until(lambda: False, timeout=2.5)  # let claimed rows age past the reconcile window
+        wait_until(lambda: False, timeout=4.5)  # let claimed rows age past the reconcile window
         live.start("worker", "worker")
 
         def all_final() -> bool:

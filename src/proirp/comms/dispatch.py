@@ -144,8 +144,8 @@ def reconcile(factory: sessionmaker[Session], settings: Settings, comm_id: str) 
         comm = repository.get(session, comm_id)
         if comm is None or comm.status != S.SENDING:
             return False
-        to, body = comm.to_address, comm.body
-        since = (comm.claimed_at or comm.created_at) - timedelta(minutes=5)
+        to, body, claimed_at = comm.to_address, comm.body, comm.claimed_at
+        since = (claimed_at or comm.created_at) - timedelta(minutes=5)
         known_sid = comm.provider_message_id
 
     try:
@@ -158,8 +158,10 @@ def reconcile(factory: sessionmaker[Session], settings: Settings, comm_id: str) 
         return False
 
     with transaction(factory) as session:
-        comm = repository.get(session, comm_id)
-        if comm is None or comm.status != S.SENDING:
+        comm = session.get(Communication, comm_id, with_for_update=True)
+        # Only the claim we looked up: another reconciliation may have re-queued the row while we
+        # asked Twilio, and a new claim may be sending it right now.
+        if comm is None or comm.status != S.SENDING or comm.claimed_at != claimed_at:
             return False
         if not known_sid:
             taken = repository.provider_ids_in_use(

@@ -15,14 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import record_audit
-from proirp.clients.models import Client
+from proirp.clients.models import Channel, Client
+from proirp.clients.repository import opted_out_addresses
 from proirp.comms import repository
 from proirp.comms.models import Campaign, Communication, CommunicationStatus
 from proirp.comms.recipients import NumberProblem, client_region, sms_number
 from proirp.comms.service import Sender, check_sms_body, queue_sms_for_client
 from proirp.comms.status import add_event
 from proirp.config import Settings
-from proirp.kit.db import transaction
+from proirp.kit.db import new_id, transaction
 from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
@@ -51,6 +52,7 @@ def _blocked_without_number(
     session: Session, campaign: Campaign, client_id: str, reason: str
 ) -> Communication:
     comm = Communication(
+        id=new_id(),
         client_id=client_id,
         user_id=campaign.created_by_user_id,
         campaign_id=campaign.id,
@@ -62,7 +64,6 @@ def _blocked_without_number(
         status_reason=reason,
     )
     session.add(comm)
-    session.flush()
     add_event(session, comm, CommunicationStatus.BLOCKED, source="worker", reason=reason)
     return comm
 
@@ -78,6 +79,9 @@ def _chunk(
     }
     body = campaign.body or ""
     segments = check_sms_body(body)
+    opted_out = opted_out_addresses(
+        session, Channel.SMS, (c.phone for c in clients.values() if c.phone)
+    )
     blocked: list[Communication] = []
     for client_id in client_ids:
         client = clients.get(client_id)
@@ -105,6 +109,7 @@ def _chunk(
             settings=settings,
             campaign_id=campaign.id,
             template_id=campaign.template_id,
+            opted_out=opted_out,
         )
         if comm.status == CommunicationStatus.BLOCKED:
             blocked.append(comm)

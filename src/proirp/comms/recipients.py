@@ -49,10 +49,18 @@ def client_region(client: Client, default_region: str) -> str:
     return default_region
 
 
-def sms_block_reason(session: Session, client: Client, to: str) -> str | None:
-    """Why this client must not get an SMS at `to` now, or None if they may."""
+def sms_block_reason(
+    session: Session, client: Client, to: str, *, opted_out: set[str] | None = None
+) -> str | None:
+    """Why this client must not get an SMS at `to` now, or None if they may.
+
+    `opted_out` is the set of opted-out numbers when the caller has already looked them up
+    (a campaign does, once per chunk).
+    """
     if not client.sms_consent:
         return "The client has not consented to SMS."
-    if opted_out_addresses(session, Channel.SMS, [to]):
+    if opted_out is None:
+        opted_out = opted_out_addresses(session, Channel.SMS, [to])
+    if to in opted_out:
         return "The client opted out of SMS (replied STOP)."
     return None

@@ -23,6 +23,7 @@ from proirp.comms.segments import MAX_BODY_CHARACTERS, segment_count
 from proirp.comms.status import add_event
 from proirp.comms.templates import TemplateProblem, phi_variables, render
 from proirp.config import Settings
+from proirp.kit.db import new_id
 from proirp.kit.errors import AppError, NotFound, ValidationFailed
 from proirp.worker.after_commit import enqueue_after_commit
 
@@ -148,6 +149,7 @@ def queue_sms_for_client(
     settings: Settings,
     campaign_id: str | None = None,
     template_id: str | None = None,
+    opted_out: set[str] | None = None,
 ) -> Communication:
     """Write one SMS row, `queued` (its delivery job sent after commit) or `blocked`.
 
@@ -155,6 +157,7 @@ def queue_sms_for_client(
     audits its blocks at the end of a chunk so that the audit chain's lock is held briefly.
     """
     comm = Communication(
+        id=new_id(),  # known now, so a campaign can write a whole chunk in one flush
         client_id=client.id,
         user_id=sender.user_id,
         campaign_id=campaign_id,
@@ -167,8 +170,9 @@ def queue_sms_for_client(
         status=S.QUEUED,
     )
     session.add(comm)
-    session.flush()
-    reason = sms_block_reason(session, client, to) or _phi_block(settings, client, body)
+    reason = sms_block_reason(session, client, to, opted_out=opted_out) or _phi_block(
+        settings, client, body
+    )
     if reason:
         comm.status = S.BLOCKED
         comm.status_reason = reason
@@ -221,6 +225,7 @@ def send_sms(
         settings=settings,
         template_id=template_id,
     )
+    session.flush()
     if comm.status == S.BLOCKED:
         _audit(session, sender, "SMS_BLOCKED", comm)
     else:
