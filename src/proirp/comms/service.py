@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from proirp.audit.service import RequestOrigin, record_audit
@@ -179,7 +180,7 @@ def queue_sms_for_client(
         add_event(session, comm, S.BLOCKED, source="api", reason=reason)
         return comm
     add_event(session, comm, S.QUEUED, source="api")
-    from proirp.comms.tasks import deliver_sms
+    from proirp.comms.tasks import deliver_sms  # tasks import this module: import when used
 
     enqueue_after_commit(session, deliver_sms, comm.id)
     return comm
@@ -280,10 +281,6 @@ def start_campaign(
 
 
 def _require_clients(session: Session, client_ids: Sequence[str]) -> None:
-    from sqlalchemy import select
-
-    from proirp.clients.models import Client
-
     found: set[str] = set()
     for start in range(0, len(client_ids), 1000):
         chunk = list(client_ids[start : start + 1000])

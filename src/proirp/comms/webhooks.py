@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
 from proirp.audit.service import RequestOrigin, record_audit
@@ -42,7 +43,7 @@ def _verified(
     return None
 
 
-def _reject(session: Any, hook: str, origin: RequestOrigin) -> JSONResponse:
+def _reject(session: Session, hook: str, origin: RequestOrigin) -> JSONResponse:
     record_audit(
         session,
         actor=None,
