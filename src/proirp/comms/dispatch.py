@@ -71,7 +71,6 @@ def deliver_sms(
             return Outcome()  # another worker has it, or it is not due, or it is finished
         comm = repository.get(session, comm_id)
         assert comm is not None
-        session.refresh(comm)
         to, body, attempts = comm.to_address, comm.body, comm.attempts
         add_event(session, comm, S.SENDING, source="worker")
 
