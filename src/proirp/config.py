@@ -37,6 +37,13 @@ SECRET_FIELDS = (
 SANDBOX_TWILIO_ACCOUNT_SID = "AC" + "5a" * 16
 SANDBOX_TWILIO_AUTH_TOKEN = "sandbox-twilio-auth-token"  # noqa: S105 (the sandbox's, not a secret)
 SANDBOX_TWILIO_FROM = "+15005550006"  # Twilio's magic "valid sender" test number
+SANDBOX_SENDGRID_API_KEY = "SG.sandbox.sandbox-sendgrid-api-key"  # the sandbox's, not a secret
+SANDBOX_SENDGRID_FROM = "noreply@sandbox.proirp.test"
+# The public half of the sandbox's Event Webhook signing key (base64 DER, as SendGrid shows it).
+SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY = (
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEG2FunMN3CXqMc/ILDV15f8wmrfNfcwwBXKaA029wcrm3gHUwXRP2WN8i"
+    "4Ojgbj9xbagaqJo7UBjoXfHHIEUPfA=="
+)
 
 
 class SettingsError(Exception):
@@ -88,6 +95,11 @@ class Settings(BaseSettings):
     sendgrid_from_email: str | None = None
     sendgrid_from_name: str = "Pro IRP"
     sendgrid_hipaa_enabled: bool = False
+    sendgrid_api_base: AnyHttpUrl = AnyHttpUrl("https://api.sendgrid.com")
+    # Mail Settings → Signed Event Webhook → verification key (base64, no PEM armour).
+    sendgrid_webhook_public_key: str | None = None
+    # Requests per second SendGrid allows this account for mail/send (None: no pacing).
+    sendgrid_requests_per_second: float | None = Field(default=None, gt=0)
 
     # --- Google Calendar --------------------------------------------------------------------
     google_client_id: str | None = None
@@ -106,6 +118,7 @@ class Settings(BaseSettings):
     sandbox_port: int = Field(default=8099, ge=1, le=65535)
     sandbox_latency_ms: int = Field(default=0, ge=0)
     sandbox_twilio_mps: float | None = Field(default=None, gt=0)
+    sandbox_sendgrid_rps: float | None = Field(default=None, gt=0)
 
     # --- the integration check and other services -------------------------------------------
     test_phone_number: str | None = None
@@ -115,7 +128,15 @@ class Settings(BaseSettings):
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: SecretStr | None = None
 
-    @field_validator(*SECRET_FIELDS[:-1], "public_base_url", "sandbox_twilio_mps", mode="before")
+    @field_validator(
+        *SECRET_FIELDS[:-1],
+        "public_base_url",
+        "sandbox_twilio_mps",
+        "sandbox_sendgrid_rps",
+        "sendgrid_requests_per_second",
+        "sendgrid_webhook_public_key",
+        mode="before",
+    )
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -209,9 +230,13 @@ class Settings(BaseSettings):
         return bool(self.twilio_account_sid and self.twilio_auth_token)
 
     @property
+    def sendgrid_configured(self) -> bool:
+        return self.sendgrid_api_key is not None
+
+    @property
     def sandbox_mode(self) -> bool:
-        """No real Twilio credentials: `proirp serve` runs the provider sandbox under /sandbox."""
-        return not self.twilio_configured
+        """A provider without real credentials: `proirp serve` runs the sandbox under /sandbox."""
+        return not (self.twilio_configured and self.sendgrid_configured)
 
     @property
     def base_url(self) -> str:
@@ -234,6 +259,23 @@ class Settings(BaseSettings):
             SANDBOX_TWILIO_AUTH_TOKEN,
             f"{self.base_url}/sandbox/twilio",
             self.twilio_phone_number or SANDBOX_TWILIO_FROM,
+        )
+
+    def sendgrid_connection(self) -> tuple[str, str, str, str]:
+        """(API key, API base, sender address, webhook verification key) for email."""
+        if self.sendgrid_configured:
+            assert self.sendgrid_api_key is not None
+            return (
+                self.sendgrid_api_key.get_secret_value(),
+                str(self.sendgrid_api_base).rstrip("/"),
+                self.sendgrid_from_email or "",
+                self.sendgrid_webhook_public_key or "",
+            )
+        return (
+            SANDBOX_SENDGRID_API_KEY,
+            f"{self.base_url}/sandbox/sendgrid",
+            self.sendgrid_from_email or SANDBOX_SENDGRID_FROM,
+            SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY,
         )
 
 

@@ -33,7 +33,10 @@ def healthz(request: Request) -> JSONResponse:
             "queue": queue,
             "queue_backend": settings.queue_backend,
             "mode": "sandbox mode" if settings.sandbox_mode else "live",
-            "providers": {"twilio": "sandbox" if settings.sandbox_mode else "configured"},
+            "providers": {
+                "twilio": "configured" if settings.twilio_configured else "sandbox",
+                "sendgrid": "configured" if settings.sendgrid_configured else "sandbox",
+            },
         },
         status_code=200 if healthy else 503,
     )

@@ -35,6 +35,7 @@ class Template(IdMixin, TimestampMixin, Base):
     channel: Mapped[str] = mapped_column(String(8))
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)  # email only: the HTML part
     # [{"name": "client.first_name", "phi": true}, ...]
     variables: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     sendgrid_template_id: Mapped[str | None] = mapped_column(String(64))
@@ -52,6 +53,7 @@ class Campaign(IdMixin, TimestampMixin, Base):
     created_by_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     subject: Mapped[str | None] = mapped_column(EncryptedText)
     body: Mapped[str | None] = mapped_column(EncryptedText)
+    html: Mapped[str | None] = mapped_column(EncryptedText)
     # Who gets it: {"client_ids": [...]} or {"filter": {...}}; expanded by the worker.
     selection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     total: Mapped[int] = mapped_column(default=0)
@@ -78,6 +80,9 @@ class Communication(IdMixin, TimestampMixin, Base):
     to_address: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str | None] = mapped_column(EncryptedText)
     body: Mapped[str] = mapped_column(EncryptedText)
+    body_html: Mapped[str | None] = mapped_column(EncryptedText)
+    # Email in a batch: this recipient's SendGrid substitutions, as JSON (they can be PHI).
+    substitutions: Mapped[str | None] = mapped_column(EncryptedText)
     status: Mapped[str] = mapped_column(String(16), default=CommunicationStatus.QUEUED)
     status_reason: Mapped[str | None] = mapped_column(String(300))
     provider: Mapped[str | None] = mapped_column(String(32))
