@@ -38,6 +38,12 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/comms/{comm_id}"): ALL_ROLES,
     ("POST", "/comms/bulk"): frozenset({ADMIN, STAFF}),  # campaigns are not a clinician's job
     ("GET", "/campaigns/{campaign_id}"): ALL_ROLES,
+    ("GET", "/templates"): ALL_ROLES,
+    ("GET", "/templates/{template_id}"): ALL_ROLES,
+    # Editing templates is front-desk and admin work, as campaigns are.
+    ("POST", "/templates"): frozenset({ADMIN, STAFF}),
+    ("PATCH", "/templates/{template_id}"): frozenset({ADMIN, STAFF}),
+    ("DELETE", "/templates/{template_id}"): frozenset({ADMIN, STAFF}),
 }
 
 # Routes anyone may call without signing in.
@@ -54,7 +60,16 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
 
 # Provider webhooks: no login, but each request must carry its provider's signature.
 SIGNED_WEBHOOKS: frozenset[tuple[str, str]] = frozenset(
-    {("POST", "/webhooks/twilio/status"), ("POST", "/webhooks/twilio/inbound")}
+    {
+        ("POST", "/webhooks/twilio/status"),
+        ("POST", "/webhooks/twilio/inbound"),
+        ("POST", "/webhooks/sendgrid/events"),
+    }
+)
+
+# Links in messages: no login; the sealed token in the path is the only credential.
+TOKEN_LINKS: frozenset[tuple[str, str]] = frozenset(
+    {("GET", "/unsubscribe/{token}"), ("POST", "/unsubscribe/{token}")}
 )
 
 # Mounted sub-applications, by path, with how each is protected.
@@ -79,7 +94,13 @@ def served_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 def test_tables_cover_exactly_the_routes_the_app_serves(app: FastAPI) -> None:
     served = served_routes(app)
-    tables = [set(PROTECTED), set(PUBLIC), set(SIGNED_WEBHOOKS), {("*", p) for p in MOUNTS}]
+    tables = [
+        set(PROTECTED),
+        set(PUBLIC),
+        set(SIGNED_WEBHOOKS),
+        set(TOKEN_LINKS),
+        {("*", p) for p in MOUNTS},
+    ]
     listed = set().union(*tables)
     assert sum(map(len, tables)) == len(listed), "a route is listed in two tables"
     assert served - listed == set(), "routes with no entry in the route-by-role matrix"
@@ -190,6 +211,16 @@ def test_webhooks_need_no_login_but_refuse_an_unsigned_request(
     response = api.request(method, path, data={"MessageSid": "SM" + "0" * 32})
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "bad_signature"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), sorted(TOKEN_LINKS), ids=[f"{m} {p}" for m, p in sorted(TOKEN_LINKS)]
+)
+def test_token_links_refuse_a_token_that_is_not_ours(
+    api: TestClient, method: str, path: str
+) -> None:
+    response = api.request(method, path.replace("{token}", "not-a-sealed-token"))
+    assert response.status_code == 404
 
 
 def test_login_answers_without_credentials(api: TestClient, db: Session) -> None:

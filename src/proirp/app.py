@@ -15,6 +15,9 @@ from proirp.auth.throttle import LoginThrottle
 from proirp.clients.endpoints import router as clients_router
 from proirp.comms.endpoints import campaigns_router
 from proirp.comms.endpoints import router as comms_router
+from proirp.comms.sendgrid_webhooks import router as sendgrid_webhooks_router
+from proirp.comms.template_endpoints import router as templates_router
+from proirp.comms.unsubscribe_endpoints import router as unsubscribe_router
 from proirp.comms.webhooks import router as twilio_webhooks_router
 from proirp.config import Settings, load_settings
 from proirp.health import router as health_router
@@ -30,7 +33,10 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (audit_router, "proirp.audit"),
     (comms_router, "proirp.comms"),
     (campaigns_router, "proirp.comms"),
+    (templates_router, "proirp.comms.templates"),
     (twilio_webhooks_router, "proirp.comms.webhooks"),
+    (sendgrid_webhooks_router, "proirp.comms.sendgrid_webhooks"),
+    (unsubscribe_router, "proirp.comms.unsubscribe_endpoints"),
 ]
 
 

@@ -157,16 +157,12 @@ def test_bad_input_is_refused_and_nothing_is_written(
     assert _count(db, AuditLog) == audit_before
 
 
-def test_email_is_refused_until_the_email_channel_exists(
+def test_subject_and_html_are_refused_on_an_sms(
     api: TestClient, staff: Staff, client: Client
 ) -> None:
-    response = api.post(
-        "/comms",
-        json={"type": "email", "client_id": client.id, "body": "Hi", "subject": "Hello"},
-        headers=staff.headers,
-    )
+    response = _send(api, staff, client_id=client.id, body="Hi", subject="Hello")
     assert response.status_code == 422
-    assert "type" in response.json()["error"]["fields"]
+    assert "subject and html are for email only" in response.text
 
 
 def _template(db: Session, *, phi: bool, body: str = "Hello {{ client.first_name }}") -> Template:

@@ -52,7 +52,8 @@ def backoff_seconds(attempt: int, retry_after: float | None) -> float:
     return max(delay, retry_after or 0.0)
 
 
-def _audit(session: Session, comm: Communication, action: str, **details: object) -> None:
+def audit_worker(session: Session, comm: Communication, action: str, **details: object) -> None:
+    """An audit row for what the worker did to a message (no user acted)."""
     record_audit(
         session,
         actor=None,
@@ -87,7 +88,7 @@ def deliver_sms(
             advance(
                 session, comm, S.FAILED, source="worker", reason=exc.reason, error_code=exc.code
             )
-            _audit(session, comm, "SMS_FAILED", error_code=exc.code)
+            audit_worker(session, comm, "SMS_FAILED", error_code=exc.code)
         log.info("sms.send_failed", communication_id=comm_id, error_code=exc.code)
         return Outcome()
     except ProviderAmbiguousError:
@@ -103,9 +104,33 @@ def deliver_sms(
         assert comm is not None
         comm.provider_message_id = comm.provider_message_id or result.provider_message_id
         advance(session, comm, S.SENT, source="worker")
-        _audit(session, comm, "SMS_SENT", provider_message_id=result.provider_message_id)
+        audit_worker(session, comm, "SMS_SENT", provider_message_id=result.provider_message_id)
     log.info("sms.sent", communication_id=comm_id, provider_sid=result.provider_message_id)
     return Outcome()
+
+
+def retry_or_give_up(
+    session: Session,
+    settings: Settings,
+    comm: Communication,
+    attempts: int,
+    exc: ProviderTemporaryError,
+    *,
+    failed_action: str,
+) -> float | None:
+    """After a temporary failure: back to `queued` for a later attempt (returns the delay), or
+    `failed` once SEND_MAX_ATTEMPTS are spent (returns None)."""
+    if attempts >= settings.send_max_attempts:
+        reason = f"{exc.reason} Gave up after {attempts} attempts."
+        advance(session, comm, S.FAILED, source="worker", reason=reason, error_code=exc.code)
+        audit_worker(session, comm, failed_action, error_code=exc.code, attempts=attempts)
+        return None
+    delay = backoff_seconds(attempts, exc.retry_after)
+    comm.status = S.QUEUED
+    comm.next_attempt_at = utcnow() + timedelta(seconds=delay)
+    comm.updated_at = utcnow()
+    add_event(session, comm, S.QUEUED, source="worker", reason=exc.reason, error_code=exc.code)
+    return delay
 
 
 def _temporary_failure(
@@ -118,17 +143,10 @@ def _temporary_failure(
     with transaction(factory) as session:
         comm = repository.get(session, comm_id)
         assert comm is not None
-        if attempts >= settings.send_max_attempts:
-            reason = f"{exc.reason} Gave up after {attempts} attempts."
-            advance(session, comm, S.FAILED, source="worker", reason=reason, error_code=exc.code)
-            _audit(session, comm, "SMS_FAILED", error_code=exc.code, attempts=attempts)
-            log.info("sms.send_failed", communication_id=comm_id, error_code=exc.code)
-            return Outcome()
-        delay = backoff_seconds(attempts, exc.retry_after)
-        comm.status = S.QUEUED
-        comm.next_attempt_at = utcnow() + timedelta(seconds=delay)
-        comm.updated_at = utcnow()
-        add_event(session, comm, S.QUEUED, source="worker", reason=exc.reason, error_code=exc.code)
+        delay = retry_or_give_up(session, settings, comm, attempts, exc, failed_action="SMS_FAILED")
+    if delay is None:
+        log.info("sms.send_failed", communication_id=comm_id, error_code=exc.code)
+        return Outcome()
     log.info("sms.send_retry", communication_id=comm_id, error_code=exc.code, delay=round(delay, 2))
     return Outcome(retry_in=delay)
 
@@ -175,7 +193,7 @@ def reconcile(factory: sessionmaker[Session], settings: Settings, comm_id: str) 
             advance(session, comm, S.SENT, source="reconcile", reason="found at Twilio")
             if status != S.SENT:
                 advance(session, comm, status, source="reconcile", error_code=match.error_code)
-            _audit(session, comm, "SMS_RECONCILED", found=True)
+            audit_worker(session, comm, "SMS_RECONCILED", found=True)
             log.info("sms.reconciled", communication_id=comm_id, found=True)
             return False
         comm.status = S.QUEUED
@@ -184,6 +202,6 @@ def reconcile(factory: sessionmaker[Session], settings: Settings, comm_id: str) 
         add_event(
             session, comm, S.QUEUED, source="reconcile", reason="not found at Twilio; resending"
         )
-        _audit(session, comm, "SMS_RECONCILED", found=False)
+        audit_worker(session, comm, "SMS_RECONCILED", found=False)
     log.info("sms.reconciled", communication_id=comm_id, found=False)
     return True

@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from proirp.audit.service import record_audit
 from proirp.auth.dependencies import AnyStaff, require_role
 from proirp.auth.models import Role, User
-from proirp.comms import repository, service
+from proirp.comms import email_service, repository, service
+from proirp.comms.models import Communication
 from proirp.comms.schemas import BulkCreate, CommCreate
 from proirp.comms.views import campaign_view, communication_view, communication_with_events
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
@@ -23,31 +24,56 @@ Page = Annotated[PageParams, Depends(page_params)]
 CampaignSender = Annotated[User, Depends(require_role(Role.ADMIN, Role.STAFF))]
 
 
-@router.post("", status_code=202, response_model=None)
-def send_communication(
-    body: CommCreate, session: SessionDep, user: AnyStaff, origin: OriginDep, settings: SettingsDep
-) -> JSONResponse:
-    if body.type != "sms":
-        raise ValidationFailed(
-            "email is not available on this server yet", fields={"type": "only sms is available"}
-        )
+def _queue_one(
+    body: CommCreate, session: SessionDep, user: User, origin: OriginDep, settings: SettingsDep
+) -> Communication:
     client = service.require_client(session, body.client_id)
+    if body.type == "email":
+        if body.template_id:
+            return email_service.send_template_email(
+                session,
+                to=None,
+                template_id=body.template_id,
+                dynamic_data=body.variables,
+                client_id=client.id,
+                user_id=user.id,
+                settings=settings,
+                origin=origin,
+            )
+        return email_service.send_email(
+            session,
+            to=None,
+            subject=body.subject,
+            text=body.body,
+            html=body.html,
+            client_id=client.id,
+            user_id=user.id,
+            settings=settings,
+            origin=origin,
+        )
     text = body.body or ""
     if body.template_id:
         text = service.render_sms_template(
             session, body.template_id, client, body.variables, settings
         )
+    return service.send_sms(
+        session,
+        to=None,
+        body=text,
+        client_id=client.id,
+        user_id=user.id,
+        settings=settings,
+        origin=origin,
+        template_id=body.template_id,
+    )
+
+
+@router.post("", status_code=202, response_model=None)
+def send_communication(
+    body: CommCreate, session: SessionDep, user: AnyStaff, origin: OriginDep, settings: SettingsDep
+) -> JSONResponse:
     try:
-        comm = service.send_sms(
-            session,
-            to=None,
-            body=text,
-            client_id=client.id,
-            user_id=user.id,
-            settings=settings,
-            origin=origin,
-            template_id=body.template_id,
-        )
+        comm = _queue_one(body, session, user, origin, settings)
     except service.MessageBlocked as blocked:
         # The blocked row and its audit entry are the record of the refusal: they must commit.
         payload = blocked.to_body()
@@ -112,31 +138,45 @@ def get_communication(
 
 @router.post("/bulk", status_code=202, response_model=None)
 def send_bulk(
-    body: BulkCreate, session: SessionDep, user: CampaignSender, origin: OriginDep
+    body: BulkCreate,
+    session: SessionDep,
+    user: CampaignSender,
+    origin: OriginDep,
+    settings: SettingsDep,
 ) -> JSONResponse:
-    if body.type != "sms":
+    if body.type == "sms" and body.template_id:
         raise ValidationFailed(
-            "email is not available on this server yet", fields={"type": "only sms is available"}
-        )
-    if body.template_id:
-        raise ValidationFailed(
-            "campaigns take a body; per-client templates are not available for SMS campaigns",
-            fields={"template_id": "not supported for campaigns yet"},
+            "SMS campaigns take a body; per-client templates are not available for SMS campaigns",
+            fields={"template_id": "not supported for SMS campaigns yet"},
         )
     selection: dict[str, Any] = (
         {"client_ids": list(dict.fromkeys(body.client_ids))}
         if body.client_ids is not None
         else {"filter": body.filter.model_dump(exclude_none=True) if body.filter else {}}
     )
-    campaign = service.start_campaign(
-        session,
-        channel=body.type,
-        selection=selection,
-        body=body.body or "",
-        user_id=user.id,
-        origin=origin,
-        name=body.name,
-    )
+    if body.type == "email":
+        campaign = email_service.start_email_campaign(
+            session,
+            selection=selection,
+            subject=body.subject,
+            text=body.body,
+            html=body.html,
+            user_id=user.id,
+            settings=settings,
+            origin=origin,
+            name=body.name,
+            template_id=body.template_id,
+        )
+    else:
+        campaign = service.start_campaign(
+            session,
+            channel=body.type,
+            selection=selection,
+            body=body.body or "",
+            user_id=user.id,
+            origin=origin,
+            name=body.name,
+        )
     return JSONResponse({"ok": True, "campaign": campaign_view(session, campaign)}, status_code=202)
 
 

@@ -18,6 +18,7 @@ from proirp.audit.service import record_audit
 from proirp.clients.models import Channel, Client
 from proirp.clients.repository import opted_out_addresses
 from proirp.comms import repository
+from proirp.comms.email_fan_out import EMAIL_CHUNK, email_chunk
 from proirp.comms.models import Campaign, Communication, CommunicationStatus
 from proirp.comms.recipients import NumberProblem, client_region, sms_number
 from proirp.comms.service import Sender, check_sms_body, queue_sms_for_client
@@ -131,11 +132,16 @@ def fan_out(factory: sessionmaker[Session], settings: Settings, campaign_id: str
         if campaign is None or campaign.fanned_out_at is not None:
             return
         campaign.status = "fanning_out"
+        channel = campaign.channel
         wanted = _selected_ids(session, campaign)
         campaign.total = len(wanted)
         done = repository.campaign_client_ids_done(session, campaign_id)
     todo = [client_id for client_id in wanted if client_id not in done]
-    bounds = [0, *range(min(FIRST_CHUNK, len(todo)), len(todo), CHUNK), len(todo)]
+    if channel == "email":
+        first, size = EMAIL_CHUNK, EMAIL_CHUNK  # one chunk, one SendGrid call
+    else:
+        first, size = FIRST_CHUNK, CHUNK
+    bounds = [0, *range(min(first, len(todo)), len(todo), size), len(todo)]
     for start, end in pairwise(bounds):
         if start == end:
             continue
@@ -144,7 +150,8 @@ def fan_out(factory: sessionmaker[Session], settings: Settings, campaign_id: str
                 campaign = repository.get_campaign(session, campaign_id)
                 assert campaign is not None
                 campaign.updated_at = utcnow()  # still working: the sweeper leaves it alone
-                _chunk(session, campaign, todo[start:end], settings)
+                chunk = email_chunk if channel == "email" else _chunk
+                chunk(session, campaign, todo[start:end], settings)
         except IntegrityError:
             # Another run of this fan-out got to these recipients first; it will finish the job.
             log.info("campaign.fan_out_overlap", campaign_id=campaign_id)

@@ -1,16 +1,16 @@
-"""The SMS sender for this process: the real Twilio, or the provider sandbox, per settings."""
+"""The provider adapters for this process: the real Twilio and SendGrid, or the sandbox's."""
 
 from __future__ import annotations
 
 import threading
 
 from proirp.config import Settings
+from proirp.integrations.sendgrid.adapter import SendGridEmailSender
 from proirp.integrations.twilio.adapter import TwilioSmsSender
 
 _lock = threading.Lock()
 _senders: dict[tuple[str, ...], TwilioSmsSender] = {}
-
-SEND_TIMEOUT_SECONDS = 10.0
+_email_senders: dict[tuple[str, ...], SendGridEmailSender] = {}
 
 
 def sms_sender(settings: Settings) -> TwilioSmsSender:
@@ -27,6 +27,18 @@ def sms_sender(settings: Settings) -> TwilioSmsSender:
                 timeout=settings.send_timeout_seconds,
             )
         return _senders[key]
+
+
+def email_sender(settings: Settings) -> SendGridEmailSender:
+    """One SendGrid adapter per API key and base."""
+    api_key, api_base, _from, _key = settings.sendgrid_connection()
+    key = (api_key, api_base, str(settings.send_timeout_seconds))
+    with _lock:
+        if key not in _email_senders:
+            _email_senders[key] = SendGridEmailSender(
+                api_key=api_key, api_base=api_base, timeout=settings.send_timeout_seconds
+            )
+        return _email_senders[key]
 
 
 def status_callback_url(settings: Settings, comm_id: str) -> str:

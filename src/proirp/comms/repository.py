@@ -153,3 +153,55 @@ def campaign_counts(session: Session, campaign_id: str) -> dict[str, int]:
 def campaign_client_ids_done(session: Session, campaign_id: str) -> set[str]:
     stmt = select(Communication.client_id).where(Communication.campaign_id == campaign_id)
     return {value for value in session.scalars(stmt) if value}
+
+
+def claim_many(session: Session, comm_ids: Sequence[str], *, now: datetime) -> list[str]:
+    """Move each due `queued` row among `comm_ids` to `sending`; the ids this worker won."""
+    if not comm_ids:
+        return []
+    stmt = (
+        update(Communication)
+        .where(
+            Communication.id.in_(list(comm_ids)),
+            Communication.status == S.QUEUED,
+            or_(Communication.next_attempt_at.is_(None), Communication.next_attempt_at <= now),
+        )
+        .values(
+            status=S.SENDING,
+            claimed_at=now,
+            updated_at=now,
+            attempts=Communication.attempts + 1,
+        )
+        .returning(Communication.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(session.scalars(stmt))
+
+
+def get_many(session: Session, comm_ids: Sequence[str]) -> list[Communication]:
+    """The rows, in the order of `comm_ids`."""
+    rows = {
+        c.id: c
+        for c in session.scalars(select(Communication).where(Communication.id.in_(comm_ids)))
+    }
+    return [rows[i] for i in comm_ids if i in rows]
+
+
+def channels_of(session: Session, comm_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    """id → (channel, campaign id), for the sweeper to route each row to its job."""
+    if not comm_ids:
+        return {}
+    stmt = select(Communication.id, Communication.channel, Communication.campaign_id).where(
+        Communication.id.in_(list(comm_ids))
+    )
+    return {row.id: (row.channel, row.campaign_id) for row in session.execute(stmt)}
+
+
+def queued_email_to(session: Session, key: str) -> Sequence[Communication]:
+    """Queued email to an address (compared without case), to block after a suppression."""
+    stmt = select(Communication).where(
+        Communication.channel == "email",
+        func.lower(Communication.to_address) == key,
+        Communication.status == S.QUEUED,
+    )
+    return session.scalars(stmt).all()

@@ -17,13 +17,17 @@ class CommCreate(BaseModel):
     type: Literal["sms", "email"]
     body: str | None = Field(default=None, max_length=100_000)
     subject: str | None = Field(default=None, max_length=500)
-    template_id: str | None = Field(default=None, max_length=32)
+    html: str | None = Field(default=None, max_length=1_000_000)
+    # Our template id, or (email) the SendGrid dynamic template id one of ours wraps.
+    template_id: str | None = Field(default=None, max_length=40)
     variables: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _body_or_template(self) -> CommCreate:
-        if not self.body and not self.template_id:
+        if not self.body and not self.html and not self.template_id:
             raise ValueError("give a body or a template_id")
+        if self.type == "sms" and (self.subject is not None or self.html is not None):
+            raise ValueError("subject and html are for email only")
         return self
 
 
@@ -43,7 +47,8 @@ class BulkCreate(BaseModel):
     filter: BulkFilter | None = None
     body: str | None = Field(default=None, max_length=100_000)
     subject: str | None = Field(default=None, max_length=500)
-    template_id: str | None = Field(default=None, max_length=32)
+    html: str | None = Field(default=None, max_length=1_000_000)
+    template_id: str | None = Field(default=None, max_length=40)
     name: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
@@ -52,8 +57,10 @@ class BulkCreate(BaseModel):
             raise ValueError("give either client_ids or filter")
         if self.client_ids is not None and not self.client_ids:
             raise ValueError("client_ids is empty")
-        if not self.body and not self.template_id:
+        if not self.body and not self.html and not self.template_id:
             raise ValueError("give a body or a template_id")
+        if self.type == "sms" and (self.subject is not None or self.html is not None):
+            raise ValueError("subject and html are for email only")
         return self
 
 

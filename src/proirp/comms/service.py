@@ -50,7 +50,7 @@ class MessageBlocked(AppError):
         self.communication = communication
 
 
-def _audit(
+def audit_message(
     session: Session, sender: Sender, action: str, comm: Communication, **details: Any
 ) -> None:
     record_audit(
@@ -228,9 +228,9 @@ def send_sms(
     )
     session.flush()
     if comm.status == S.BLOCKED:
-        _audit(session, sender, "SMS_BLOCKED", comm)
+        audit_message(session, sender, "SMS_BLOCKED", comm)
     else:
-        _audit(session, sender, "SMS_QUEUED", comm, segments=segments)
+        audit_message(session, sender, "SMS_QUEUED", comm, segments=segments)
     if comm.status == S.BLOCKED:
         field = "body" if comm.status_reason and "BAA" in comm.status_reason else "client_id"
         raise MessageBlocked(comm, comm.status_reason or "blocked", field)

@@ -9,8 +9,9 @@ import structlog
 from huey import crontab
 
 from proirp import runtime
-from proirp.comms import dispatch, fan_out, repository
-from proirp.comms.pacing import SendPacer
+from proirp.comms import dispatch, email_dispatch, fan_out, repository
+from proirp.comms.pacing import SendPacer, email_pacer, sms_pacer
+from proirp.integrations.sendgrid.adapter import MAX_PERSONALIZATIONS
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
 from proirp.worker.periodic import periodic_job
@@ -27,7 +28,7 @@ def _shared_pacer() -> SendPacer:
     global _pacer
     with _pacer_lock:
         if _pacer is None:
-            _pacer = SendPacer(runtime.current().settings)
+            _pacer = sms_pacer(runtime.current().settings)
         return _pacer
 
 
@@ -64,10 +65,25 @@ def sweep() -> tuple[int, int]:
         campaigns = repository.unfinished_campaigns(session, idle_since=cutoff, limit=SWEEP_BATCH)
     for campaign_id in campaigns:
         fan_out_campaign(campaign_id)
+    with transaction(rt.session_factory) as session:
+        routes = repository.channels_of(session, [*overdue, *stale])
+    emails: dict[str | None, list[str]] = {}
     for comm_id in overdue:
-        deliver_sms(comm_id)
+        channel, in_campaign = routes.get(comm_id, ("sms", None))
+        if channel == "email":
+            emails.setdefault(in_campaign, []).append(comm_id)
+        else:
+            deliver_sms(comm_id)
+    for in_campaign, ids in emails.items():
+        # A campaign's rows share one call per 1,000; single emails go one by one anyway.
+        size = MAX_PERSONALIZATIONS if in_campaign else 1
+        for start in range(0, len(ids), size):
+            deliver_email_batch(ids[start : start + size])
     for comm_id in stale:
-        reconcile_communication(comm_id)
+        if routes.get(comm_id, ("sms", None))[0] == "email":
+            reconcile_email(comm_id)
+        else:
+            reconcile_communication(comm_id)
     if overdue or stale:
         log.info("comms.swept", requeued=len(overdue), reconciling=len(stale))
     return len(overdue), len(stale)
@@ -76,3 +92,31 @@ def sweep() -> tuple[int, int]:
 @periodic_job(crontab(minute="*"), name="comms.sweep")
 def sweep_every_minute() -> None:
     sweep()
+
+
+_email_pacer: SendPacer | None = None
+
+
+def _shared_email_pacer() -> SendPacer:
+    global _email_pacer
+    with _pacer_lock:
+        if _email_pacer is None:
+            _email_pacer = email_pacer(runtime.current().settings)
+        return _email_pacer
+
+
+@huey.task(name="comms.deliver_email_batch")
+def deliver_email_batch(comm_ids: list[str]) -> None:
+    rt = runtime.current()
+    outcome = email_dispatch.deliver_email_batch(
+        rt.session_factory, rt.settings, _shared_email_pacer(), comm_ids
+    )
+    for ids, delay in outcome.retries:
+        deliver_email_batch.schedule((ids,), delay=delay)
+    for comm_id in outcome.reconcile:
+        reconcile_email.schedule((comm_id,), delay=outcome.reconcile_in)
+
+
+@huey.task(name="comms.reconcile_email")
+def reconcile_email(comm_id: str) -> None:
+    email_dispatch.reconcile_email(runtime.current().session_factory, comm_id)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, UndefinedError, meta
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from proirp.comms.models import Template
@@ -92,3 +92,86 @@ def render(template: Template, variables: Mapping[str, Any]) -> Rendered:
     except TemplateError as exc:
         raise TemplateProblem("template_id", "the template could not be rendered") from exc
     return Rendered(subject=subject, body=body)
+
+
+# Variables the practice fills in itself, each with the PHI class a template must declare it with.
+KNOWN_VARIABLES: dict[str, bool] = {
+    "client.first_name": True,
+    "client.last_name": True,
+    "client.date_of_birth": True,
+    "client.email": True,
+    "client.phone": True,
+    "practice.name": False,
+    "practice.phone": False,
+    "unsubscribe_url": False,
+}
+
+
+def syntax_problem(source: str) -> str | None:
+    """Why `source` is not a valid template in the sandbox, or None when it is.
+
+    Only Jinja's own message and the line number: the answer never quotes the template text.
+    """
+    try:
+        _env.compile(_env.parse(source))
+    except TemplateSyntaxError as exc:
+        message = " ".join((exc.message or "syntax error").split()).rstrip(".")
+        return f"is not a valid template: {message}, line {exc.lineno}"
+    return None
+
+
+def _dotted_path(node: nodes.Node) -> str | None:
+    """`client.first_name` for a chain of attribute (or constant-key) lookups on a name."""
+    parts: list[str] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+            node = node.node
+        elif (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+        ):
+            parts.append(node.arg.value)
+            node = node.node
+        elif isinstance(node, nodes.Name) and node.ctx == "load":
+            parts.append(node.name)
+            return ".".join(reversed(parts))
+        else:
+            return None
+
+
+def _collect_paths(node: nodes.Node, top_level: set[str], found: set[str]) -> None:
+    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
+        # `client.first_name.upper()`: the value used is client.first_name; upper is a method.
+        path = _dotted_path(node.node.node)
+        if path is not None:
+            if path.split(".")[0] in top_level:
+                found.add(path)
+            for argument in (*node.args, *node.kwargs, node.dyn_args, node.dyn_kwargs):
+                if argument is not None:
+                    _collect_paths(argument, top_level, found)
+            return
+    path = _dotted_path(node)
+    if path is not None:
+        if path.split(".")[0] in top_level:
+            found.add(path)
+        return
+    for child in node.iter_child_nodes():
+        _collect_paths(child, top_level, found)
+
+
+def used_paths(source: str) -> set[str]:
+    """Full dotted paths a template reads from its context (`client.first_name`, `practice.name`).
+
+    Names the template assigns itself (loop variables, `set`, macro arguments) are left out.
+    Raises TemplateProblem when `source` does not parse; check it with `syntax_problem` first.
+    """
+    try:
+        ast = _env.parse(source)
+    except TemplateError as exc:
+        raise TemplateProblem("template", "the template is not valid") from exc
+    top_level = set(meta.find_undeclared_variables(ast))
+    found: set[str] = set()
+    _collect_paths(ast, top_level, found)
+    return found

@@ -8,8 +8,9 @@ Messages carry the provider's code and a plain-English reason, never a body or a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 class ProviderError(Exception):
@@ -52,3 +53,29 @@ class ProviderMessage:
     status: str
     created_at: datetime | None
     error_code: str | None
+
+
+@dataclass(frozen=True)
+class EmailRecipient:
+    """One personalization of a batch: one recipient and what is particular to them."""
+
+    to: str
+    reference: str  # our communication id, carried back in every event as a custom arg
+    subject: str | None = None
+    substitutions: dict[str, str] = field(default_factory=dict)
+    dynamic_template_data: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EmailBatch:
+    """One provider call: shared content, up to 1,000 recipients."""
+
+    from_email: str
+    from_name: str | None
+    recipients: list[EmailRecipient]
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    template_id: str | None = None
+    categories: list[str] = field(default_factory=list)

@@ -1,0 +1,131 @@
+"""Expanding an email campaign: one row per recipient, and one batch job per chunk.
+
+A chunk is as large as a SendGrid call (1,000 personalizations), so a 10,000-recipient campaign
+is ten chunks, ten jobs and ten calls. Rows that cannot share the campaign's content (see
+email_content) go out in calls of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from proirp.audit.service import record_audit
+from proirp.clients.models import Client
+from proirp.comms.email_content import apply, shared_content, substitutions_for
+from proirp.comms.email_service import (
+    email_address,
+    queue_email_for_client,
+    render_part,
+    suppressed_addresses,
+)
+from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
+from proirp.comms.service import Sender
+from proirp.comms.status import add_event
+from proirp.comms.templates import render
+from proirp.comms.variables import values_for
+from proirp.config import Settings
+from proirp.kit.db import new_id
+from proirp.kit.errors import ValidationFailed
+from proirp.worker.after_commit import enqueue_after_commit
+
+S = CommunicationStatus
+EMAIL_CHUNK = 1000
+
+
+def _blocked(session: Session, campaign: Campaign, client_id: str, reason: str) -> Communication:
+    comm = Communication(
+        id=new_id(),
+        client_id=client_id,
+        user_id=campaign.created_by_user_id,
+        campaign_id=campaign.id,
+        channel="email",
+        to_address="",
+        body=campaign.body or "",
+        provider="sendgrid",
+        status=S.BLOCKED,
+        status_reason=reason,
+    )
+    session.add(comm)
+    add_event(session, comm, S.BLOCKED, source="worker", reason=reason)
+    return comm
+
+
+def email_chunk(
+    session: Session, campaign: Campaign, client_ids: Sequence[str], settings: Settings
+) -> None:
+    """Write this chunk's rows and send its queued ones as one batch after commit."""
+    sender = Sender(campaign.created_by_user_id)
+    template = session.get(Template, campaign.template_id) if campaign.template_id else None
+    shared = shared_content(campaign, template)
+    clients = {
+        c.id: c
+        for c in session.scalars(select(Client).where(Client.id.in_(client_ids)))
+        if c.deleted_at is None
+    }
+    suppressed = suppressed_addresses(session, [c.email or "" for c in clients.values()])
+    queued: list[str] = []
+    blocked: list[Communication] = []
+    for client_id in client_ids:
+        client = clients.get(client_id)
+        if client is None:  # archived since the campaign was created
+            continue
+        if not client.email:
+            blocked.append(_blocked(session, campaign, client_id, "The client has no email."))
+            continue
+        try:
+            to = email_address(client.email, "email")
+        except ValidationFailed:
+            reason = "The client's email address is not valid."
+            blocked.append(_blocked(session, campaign, client_id, reason))
+            continue
+        subject, text, html = shared.subject, shared.text or "", shared.html
+        subs: dict[str, object] | None = {}
+        if template is not None:
+            declared = [str(v["name"]) for v in template.variables or []]
+            values = values_for(declared, client, settings, {})
+            rendered = render(template, values)
+            subject, text = rendered.subject, rendered.body
+            html = render_part(template, template.html, values) if template.html else None
+            if shared.dynamic_template_id:
+                subs = values
+            else:
+                flat = substitutions_for(values)
+                same = (apply(shared.subject, flat), apply(shared.text, flat) or "") == (
+                    subject,
+                    text,
+                ) and apply(shared.html, flat) == html
+                subs = dict(flat) if same else None  # None: its own content, its own call
+        comm = queue_email_for_client(
+            session,
+            client=client,
+            to=to,
+            subject=subject,
+            text=text,
+            html=html,
+            sender=sender,
+            settings=settings,
+            campaign_id=campaign.id,
+            template_id=campaign.template_id,
+            substitutions=subs,
+            suppressed=suppressed,
+            enqueue=False,
+        )
+        if comm.status == S.BLOCKED:
+            blocked.append(comm)
+        else:
+            queued.append(comm.id)
+    for comm in blocked:
+        record_audit(
+            session,
+            actor=campaign.created_by_user_id,
+            action="EMAIL_BLOCKED",
+            client_id=comm.client_id,
+            details={"communication_id": comm.id, "campaign_id": campaign.id},
+        )
+    if queued:
+        from proirp.comms.tasks import deliver_email_batch  # tasks import this module
+
+        enqueue_after_commit(session, deliver_email_batch, queued)

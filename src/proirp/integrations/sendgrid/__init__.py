@@ -1,0 +1,1 @@
+"""SendGrid: the email adapter, its error mapping, and Event Webhook verification."""
