@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from bench import audit_chain, sms_campaign
+from bench import audit_chain, email_campaign, sms_campaign
 
 
 def main() -> None:
     audit_chain.main()
     sms_campaign.main([])
+    email_campaign.main([])
 
 
 if __name__ == "__main__":

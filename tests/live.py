@@ -24,7 +24,12 @@ from sqlalchemy.orm import Session
 
 from proirp.auth.models import ApiToken, TokenKind, User
 from proirp.auth.secrets import hash_password, new_token, token_digest
-from proirp.config import SANDBOX_TWILIO_ACCOUNT_SID, SANDBOX_TWILIO_AUTH_TOKEN
+from proirp.config import (
+    SANDBOX_SENDGRID_API_KEY,
+    SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY,
+    SANDBOX_TWILIO_ACCOUNT_SID,
+    SANDBOX_TWILIO_AUTH_TOKEN,
+)
 from proirp.kit.crypto import Vault, install_vault
 from proirp.kit.db import create_db_engine
 from proirp.kit.time import utcnow
@@ -106,6 +111,27 @@ class LiveStack:
         return httpx.Client(
             base_url=f"{self.sandbox_url}/twilio", auth=self.sandbox_auth, timeout=30
         )
+
+    def sendgrid(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=f"{self.sandbox_url}/sendgrid",
+            headers={"Authorization": f"Bearer {SANDBOX_SENDGRID_API_KEY}"},
+            timeout=30,
+        )
+
+    def email_ledger(self) -> list[dict[str, Any]]:
+        with self.sendgrid() as client:
+            messages: list[dict[str, Any]] = client.get("/_sandbox/ledger").json()["messages"]
+            return messages
+
+    def email_stats(self) -> dict[str, int]:
+        with self.sendgrid() as client:
+            stats: dict[str, int] = client.get("/_sandbox/stats").json()
+            return stats
+
+    def configure_sendgrid(self, **knobs: Any) -> None:
+        with self.sendgrid() as client:
+            client.post("/_sandbox/config", json=knobs).raise_for_status()
 
     def ledger(self) -> list[dict[str, Any]]:
         with self.sandbox() as client:
@@ -192,6 +218,10 @@ def live_stack(
             "TWILIO_PHONE_NUMBER": SANDBOX_FROM,
             "TWILIO_API_BASE": f"http://127.0.0.1:{sandbox_port}/twilio",
             "TWILIO_MPS": "100",
+            "SENDGRID_API_KEY": SANDBOX_SENDGRID_API_KEY,
+            "SENDGRID_API_BASE": f"http://127.0.0.1:{sandbox_port}/sendgrid",
+            "SENDGRID_FROM_EMAIL": "frontdesk@lakeside.example.com",
+            "SENDGRID_WEBHOOK_PUBLIC_KEY": SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY,
             "RECONCILE_AFTER_SECONDS": "4",
             "SEND_TIMEOUT_SECONDS": "2",
             "PRACTICE_TIMEZONE": "America/Chicago",

@@ -28,6 +28,26 @@ def _fresh_sandbox(request: pytest.FixtureRequest) -> None:
         live: LiveStack = request.getfixturevalue("live")
         with live.sandbox() as sandbox:
             sandbox.post("/_sandbox/reset").raise_for_status()
+        with live.sendgrid() as sendgrid:
+            sendgrid.post("/_sandbox/reset").raise_for_status()
+
+
+def add_email_clients(live: LiveStack, count: int, *, domain: str = "example.com") -> list[str]:
+    """`count` clients who agreed to email, at distinct addresses, in one insert."""
+    rows = [
+        Client(
+            first_name="Avery",
+            last_name="Quinn",
+            email=f"client{index}@{domain}",
+            timezone="America/Chicago",
+            email_consent=True,
+        )
+        for index in range(count)
+    ]
+    with live.session() as session:
+        session.add_all(rows)
+        session.commit()
+        return [row.id for row in rows]
 
 
 def add_client(live: LiveStack, phone: str, *, consent: bool = True, **fields: Any) -> str:

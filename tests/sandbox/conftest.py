@@ -1,4 +1,4 @@
-"""Fixtures: the sandbox served by uvicorn on a free port, a webhook receiver, the official SDK."""
+"""Fixtures: the sandbox served by uvicorn on a free port, a webhook receiver, the official SDKs."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ import pytest
 import requests
 import uvicorn
 from fastapi import FastAPI
+from sendgrid import SendGridAPIClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
 from proirp.sandbox.app import SandboxConfig, create_sandbox_app
+from proirp.sandbox.sendgrid import SendGridSandbox
 from proirp.sandbox.twilio import TwilioSandbox
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -31,6 +33,8 @@ OTHER_NUMBER = "+13125550199"
 CLIENT_NUMBER = "+12025550123"
 TWILIO_ORIGIN = "https://api.twilio.com"
 INBOUND_PATH = "/webhooks/twilio/inbound"
+SENDGRID_API_KEY = "SG.test-key.sandbox-tests"
+SENDGRID_EVENTS_PATH = "/webhooks/sendgrid/events"
 
 
 class RedirectingHttpClient(TwilioHttpClient):
@@ -55,6 +59,7 @@ class ReceivedRequest:
     url: str
     headers: dict[str, str]
     form: dict[str, str]
+    body: bytes = b""
 
 
 @dataclass
@@ -111,13 +116,15 @@ def _receiver_handler(receiver_ref: list[WebhookReceiver]) -> type[BaseHTTPReque
         def do_POST(self) -> None:
             receiver = receiver_ref[0]
             length = int(self.headers.get("Content-Length") or 0)
-            form = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+            raw = self.rfile.read(length)
+            form = dict(parse_qsl(raw.decode(), keep_blank_values=True))
             receiver.record(
                 ReceivedRequest(
                     path=self.path,
                     url=receiver.base_url + self.path,
                     headers={name: value for name, value in self.headers.items()},
                     form=form,
+                    body=raw,
                 )
             )
             status, body = receiver.answer_for(self.path)
@@ -233,3 +240,62 @@ def sandbox(start_sandbox: StartSandbox) -> RunningSandbox:
 @pytest.fixture
 def client(sandbox: RunningSandbox) -> Client:
     return sandbox.client()
+
+
+@dataclass
+class RunningSendGrid:
+    config: SandboxConfig
+    state: SendGridSandbox
+    root: str
+
+    @property
+    def host(self) -> str:
+        """What the product passes as the SDK's `host`."""
+        return self.root + "/sendgrid"
+
+    def client(self, *, api_key: str = SENDGRID_API_KEY) -> SendGridAPIClient:
+        """The official SDK, pointed at this sandbox."""
+        return SendGridAPIClient(api_key, host=self.host)
+
+    def post_mail(self, body: Any, *, api_key: str = SENDGRID_API_KEY) -> requests.Response:
+        """POST /v3/mail/send without the SDK (to look at raw answers)."""
+        return requests.post(
+            self.host + "/v3/mail/send",
+            json=body,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=10,
+        )
+
+    def control(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Call a /_sandbox control endpoint with the API key."""
+        kwargs.setdefault("headers", {"Authorization": f"Bearer {SENDGRID_API_KEY}"})
+        return requests.request(method, f"{self.host}/_sandbox/{path}", timeout=10, **kwargs)
+
+
+StartSendGrid = Callable[..., RunningSendGrid]
+
+
+@pytest.fixture
+def start_sendgrid(receiver: WebhookReceiver) -> Iterator[StartSendGrid]:
+    """Start a sandbox for SendGrid tests with SandboxConfig overrides; stopped after the test."""
+    base = SandboxConfig(
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        app_base_url=receiver.base_url,
+        sendgrid_api_key=SENDGRID_API_KEY,
+        event_delay_ms=20,
+    )
+    with ExitStack() as stack:
+
+        def start(**overrides: Any) -> RunningSendGrid:
+            config = dataclasses.replace(base, **overrides)
+            app = create_sandbox_app(config)
+            root = stack.enter_context(serve(app))
+            return RunningSendGrid(config=config, state=app.state.sendgrid, root=root)
+
+        yield start
+
+
+@pytest.fixture
+def mail_sandbox(start_sendgrid: StartSendGrid) -> RunningSendGrid:
+    return start_sendgrid()

@@ -1,7 +1,8 @@
 """The provider sandbox as a FastAPI app, or as a router the product mounts inside itself.
 
-Each vendor lives in its own subpackage (twilio/ now; sendgrid/, google/, microsoft/ later) and
-contributes a router mounted under its name, so the Twilio API base is `<root>/twilio`.
+Each vendor lives in its own subpackage (twilio/ and sendgrid/ now; google/, microsoft/ later)
+and contributes a router mounted under its name, so the Twilio API base is `<root>/twilio` and the
+SendGrid SDK's host is `<root>/sendgrid`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from proirp.sandbox.config import SandboxConfig
+from proirp.sandbox.sendgrid import SendGridSandbox, sendgrid_router
 from proirp.sandbox.twilio import TwilioSandbox, twilio_router
 
 __all__ = ["Sandbox", "SandboxConfig", "create_sandbox_app", "sandbox_router"]
@@ -23,25 +25,31 @@ class Sandbox:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.twilio = TwilioSandbox(config)
+        self.sendgrid = SendGridSandbox(config)
 
     def reset(self) -> None:
         """Return every vendor to its start state."""
         self.twilio.reset()
+        self.sendgrid.reset()
 
     def close(self) -> None:
-        """Stop background work (status callbacks in flight are dropped)."""
+        """Stop background work (status callbacks and events in flight are dropped)."""
         self.twilio.close()
+        self.sendgrid.close()
 
 
 def sandbox_router(sandbox: Sandbox) -> APIRouter:
-    """All vendor trees (`/twilio/...`), relative to wherever the caller mounts them."""
+    """All vendor trees (`/twilio/...`, `/sendgrid/...`), relative to wherever the caller mounts
+    them."""
     router = APIRouter()
     router.include_router(twilio_router(sandbox.twilio), prefix="/twilio")
+    router.include_router(sendgrid_router(sandbox.sendgrid), prefix="/sendgrid")
     return router
 
 
 def create_sandbox_app(config: SandboxConfig) -> FastAPI:
-    """A standalone sandbox app; its state is `app.state.sandbox` (and `app.state.twilio`)."""
+    """A standalone sandbox app; its state is `app.state.sandbox` (and `app.state.twilio`,
+    `app.state.sendgrid`)."""
     sandbox = Sandbox(config)
 
     @asynccontextmanager
@@ -52,10 +60,12 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     app = FastAPI(title="Pro IRP provider sandbox", lifespan=lifespan)
     app.state.sandbox = sandbox
     app.state.twilio = sandbox.twilio
+    app.state.sendgrid = sandbox.sendgrid
     app.include_router(sandbox_router(sandbox))
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, object]:
-        return {"sandbox": True, "vendors": {"twilio": "/twilio/2010-04-01"}}
+        vendors = {"twilio": "/twilio/2010-04-01", "sendgrid": "/sendgrid/v3"}
+        return {"sandbox": True, "vendors": vendors}
 
     return app

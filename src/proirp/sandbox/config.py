@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from proirp.config import SANDBOX_SENDGRID_API_KEY
+
+# The private half of the sandbox's Event Webhook signing key (PKCS8 DER, base64); its public half
+# is proirp.config.SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY. The sandbox's own key, not a secret.
+SANDBOX_SENDGRID_WEBHOOK_PRIVATE_KEY = (
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgBnllfh8YyGKZn1GgazzxS9QwS3PxSqL+WK8BQ51h9Aqh"
+    "RANCAAQbYW6cw3cJeoxz8gsNXXl/zCat819zDAFcpoDTb3ByubeAdTBdE/ZY3yLg6OBuP3FtqBqomjtQGOhd8ccgRQ98"
+)
+
 
 @dataclass(frozen=True)
 class SandboxConfig:
     """How the provider sandbox behaves when it starts.
 
-    Twilio knobs (`twilio_mps`, `latency_ms`) can be changed at run time through the control
-    endpoints; a reset returns them to these values.
+    Knobs (`twilio_mps`, `sendgrid_rps`, `latency_ms`, `event_delay_ms`) can be changed at run
+    time through each vendor's control endpoints; a reset returns them to these values.
     """
 
     twilio_account_sid: str
@@ -23,9 +32,21 @@ class SandboxConfig:
     app_base_url: str | None = None
     # Pause before each status change of an outbound message (and its callback).
     callback_delay_ms: int = 50
+    # The bearer key SendGrid's mail/send and the control routes accept.
+    sendgrid_api_key: str = SANDBOX_SENDGRID_API_KEY
+    # Signs Event Webhook requests (the product verifies with the matching public key).
+    sendgrid_webhook_private_key: str = SANDBOX_SENDGRID_WEBHOOK_PRIVATE_KEY
+    # mail/send requests accepted per second for the account; None = unlimited.
+    sendgrid_rps: float | None = None
+    # Pause before each Event Webhook batch (events due within it travel together).
+    event_delay_ms: int = 50
 
     def __post_init__(self) -> None:
-        if self.twilio_mps is not None and self.twilio_mps <= 0:
-            raise ValueError("twilio_mps must be positive or None")
-        if self.latency_ms < 0 or self.callback_delay_ms < 0:
-            raise ValueError("latency_ms and callback_delay_ms must not be negative")
+        for name in ("twilio_mps", "sendgrid_rps"):
+            rate = getattr(self, name)
+            if rate is not None and rate <= 0:
+                raise ValueError(f"{name} must be positive or None")
+        if self.latency_ms < 0 or self.callback_delay_ms < 0 or self.event_delay_ms < 0:
+            raise ValueError(
+                "latency_ms, callback_delay_ms and event_delay_ms must not be negative"
+            )

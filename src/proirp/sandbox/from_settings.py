@@ -3,7 +3,12 @@ sandbox accepts exactly the credentials the product will send."""
 
 from __future__ import annotations
 
-from proirp.config import SANDBOX_TWILIO_ACCOUNT_SID, SANDBOX_TWILIO_AUTH_TOKEN, Settings
+from proirp.config import (
+    SANDBOX_SENDGRID_API_KEY,
+    SANDBOX_TWILIO_ACCOUNT_SID,
+    SANDBOX_TWILIO_AUTH_TOKEN,
+    Settings,
+)
 from proirp.sandbox.config import SandboxConfig
 
 
@@ -13,10 +18,16 @@ def sandbox_config(settings: Settings) -> SandboxConfig:
         sid, token = settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()
     else:
         sid, token = SANDBOX_TWILIO_ACCOUNT_SID, SANDBOX_TWILIO_AUTH_TOKEN
+    if settings.sendgrid_api_key is not None:
+        sendgrid_api_key = settings.sendgrid_api_key.get_secret_value()
+    else:
+        sendgrid_api_key = SANDBOX_SENDGRID_API_KEY
     return SandboxConfig(
         twilio_account_sid=sid,
         twilio_auth_token=token,
         twilio_mps=settings.sandbox_twilio_mps,
         latency_ms=settings.sandbox_latency_ms,
         app_base_url=settings.base_url,
+        sendgrid_api_key=sendgrid_api_key,
+        sendgrid_rps=settings.sandbox_sendgrid_rps,
     )

@@ -28,17 +28,25 @@ from proirp.integrations.sendgrid.errors import is_retryable, reason_for, retry_
 PROVIDER = "sendgrid"
 MAX_PERSONALIZATIONS = 1000
 REFERENCE_ARG = "communication_id"
+# A call with many recipients takes SendGrid longer to answer: wait this much more per recipient.
+SECONDS_PER_RECIPIENT = 0.01
 
 
 class SendGridEmailSender:
     def __init__(self, *, api_key: str, api_base: str, timeout: float = 10.0) -> None:
         self._sdk = SendGridAPIClient(api_key=api_key, host=api_base.rstrip("/"))
-        # The SDK builds its HTTP client without a timeout; give it ours (same host and headers).
-        self._sdk.client = python_http_client.Client(
+        self._timeout = timeout
+
+    def _client(self, recipients: int) -> python_http_client.Client:
+        """The SDK's HTTP client with a timeout for this call (the SDK's own has none).
+
+        Built per call: the client is a thin wrapper over urllib, which keeps no connections.
+        """
+        return python_http_client.Client(
             host=self._sdk.host,
             request_headers=self._sdk._default_headers,
             version=3,
-            timeout=timeout,
+            timeout=self._timeout + SECONDS_PER_RECIPIENT * recipients,
         )
 
     @staticmethod
@@ -91,7 +99,7 @@ class SendGridEmailSender:
         """
         body = self.request_body(batch)
         try:
-            response = self._sdk.client.mail.send.post(request_body=body)
+            response = self._client(len(batch.recipients)).mail.send.post(request_body=body)
         except HTTPError as exc:
             raise self._map_http_error(exc) from None
         except urllib.error.URLError as exc:

@@ -16,14 +16,9 @@ from typing import Any
 import structlog
 
 from proirp.sandbox.config import SandboxConfig
+from proirp.sandbox.dispatch import Dispatcher, WebhookResult
 from proirp.sandbox.twilio.auth import check_basic_auth
-from proirp.sandbox.twilio.callbacks import (
-    Dispatcher,
-    WebhookResult,
-    inbound_params,
-    post_signed,
-    status_callback_params,
-)
+from proirp.sandbox.twilio.callbacks import inbound_params, post_signed, status_callback_params
 from proirp.sandbox.twilio.errors import DELIVERY_ERRORS, TwilioApiError
 from proirp.sandbox.twilio.knobs import STAT_NAMES, Knobs
 from proirp.sandbox.twilio.messages import (

@@ -1,0 +1,59 @@
+"""What can be changed while the SendGrid imitation runs (knobs), how a change is checked, and
+the counters it reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STAT_NAMES = (
+    "requests",  # every mail/send, whatever its answer
+    "accepted",  # 202s
+    "recipients",  # delivered copies recorded (one per recipient per personalization)
+    "rejected_401",
+    "rejected_4xx",  # validation refusals (400)
+    "rejected_429",
+    "faults_5xx",  # injected by fail_next
+    "timeouts",  # answers held by timeout_next
+    "event_batches_posted",  # answered 2xx by the app (duplicates included)
+    "event_batches_failed",  # still refused after the last retry
+    "events_posted",
+)
+
+# Knobs that may be set to null (the rest need a value).
+NULLABLE_KNOBS = frozenset({"rps"})
+
+
+@dataclass
+class Knobs:
+    """Behaviour that can be changed while the sandbox runs."""
+
+    rps: float | None
+    latency_ms: int
+    event_delay_ms: int
+    fail_next: int = 0
+    fail_status: int = 503
+    timeout_next: int = 0
+    timeout_seconds: float = 30.0
+    # Every Nth Event Webhook batch is POSTed twice (0 = never), as SendGrid sometimes does.
+    duplicate_every: int = 0
+    # Post Event Webhook batches at all.
+    events: bool = True
+
+
+class KnobsUpdate(BaseModel):
+    """POST /_sandbox/config: only the keys given change; "rps": null means unlimited."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rps: float | None = Field(default=None, gt=0)
+    latency_ms: int | None = Field(default=None, ge=0, le=60_000)
+    event_delay_ms: int | None = Field(default=None, ge=0, le=60_000)
+    fail_next: int | None = Field(default=None, ge=0)
+    fail_status: Literal[500, 502, 503] | None = None
+    timeout_next: int | None = Field(default=None, ge=0)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=600)
+    duplicate_every: int | None = Field(default=None, ge=0)
+    events: bool | None = None
