@@ -7,6 +7,10 @@ import sys
 
 import structlog
 
+# Provider SDKs log each request: Twilio's its query (phone numbers) and headers, SendGrid's its
+# payload (addresses, bodies) and headers (the API key). Only their warnings may reach our logs.
+QUIET_LOGGERS = ("twilio.http_client", "python_http_client")
+
 
 def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     processors: list[structlog.typing.Processor] = [
@@ -24,3 +28,6 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.getLogger().setLevel(level)  # basicConfig changes nothing once a handler exists
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
