@@ -297,3 +297,40 @@ def test_a_template_campaign_goes_out_in_one_call_with_substitutions(live: LiveS
         assert copy["text"].startswith("Lakeside Behavioral Health is closed on Friday.")
         assert copy["html"].startswith("<p>Lakeside Behavioral Health is closed.</p>")
         assert "[%" not in copy["text"] + copy["html"]
+
+
+def test_event_batches_sent_twice_are_applied_once(live: LiveStack) -> None:
+    client_ids = add_email_clients(live, 2, domain="twice.example.com")
+    live.configure_sendgrid(duplicate_every=1)  # every batch arrives twice, as SendGrid may do
+    ids = [send_email(live, c).json()["communication"]["id"] for c in client_ids]
+    for comm_id in ids:
+        comm = wait_for_status(live, comm_id, {"delivered"})
+        time.sleep(0.5)  # let the second copy of the last batch arrive
+        from_webhook = [e["status"] for e in communication(live, comm_id)["events"]]
+        assert from_webhook.count("delivered") == 1, comm["events"]
+        assert from_webhook.count("sent") == 2  # ours (accepted) and SendGrid's `processed`
+    assert live.email_stats()["event_batches_posted"] >= 2
+
+
+def test_a_template_that_cannot_be_shared_goes_one_by_one_still_as_bulk_mail(
+    live: LiveStack,
+) -> None:
+    client_ids = add_email_clients(live, 2, domain="filter.example.com")
+    with live.session() as session:
+        template = Template(
+            name="shouting-notice",
+            channel="email",
+            subject="News",
+            body="{{ practice.name | upper }} is closed on Friday.",
+            variables=[{"name": "practice.name", "phi": False}],
+        )
+        session.add(template)
+        session.commit()
+        template_id = template.id
+    campaign_id = start_campaign(live, client_ids, template_id=template_id, subject=None, body=None)
+    wait_for_campaign(live, campaign_id, 2, {"delivered"})
+    assert live.email_stats()["requests"] == 2
+    for copy in live.email_ledger():
+        assert copy["text"].startswith("LAKESIDE BEHAVIORAL HEALTH is closed on Friday.")
+        link = copy["headers"]["List-Unsubscribe"].strip("<>")
+        assert link in copy["text"]

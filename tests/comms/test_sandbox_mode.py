@@ -1,5 +1,6 @@
-"""With no Twilio credentials, `proirp serve` is in sandbox mode: it serves the provider sandbox
-under /sandbox and sends to it, so a message goes all the way round on one process."""
+"""With no provider credentials, `proirp serve` is in sandbox mode: it serves the provider sandbox
+under /sandbox and sends to it, so a message goes all the way round on one process (SMS with
+its status callbacks, email with its signed events)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,29 @@ from pathlib import Path
 
 import httpx
 
-from proirp.config import SANDBOX_TWILIO_ACCOUNT_SID, SANDBOX_TWILIO_AUTH_TOKEN
-from tests.comms.conftest import add_client, send, wait_for_status
+from proirp.config import (
+    SANDBOX_SENDGRID_API_KEY,
+    SANDBOX_TWILIO_ACCOUNT_SID,
+    SANDBOX_TWILIO_AUTH_TOKEN,
+)
+from tests.comms.conftest import add_client, add_email_clients, send, wait_for_status
 from tests.live import live_stack
 
 
 def test_embedded_sandbox_delivers_and_health_says_so(tmp_path: Path) -> None:
-    no_twilio = {"TWILIO_ACCOUNT_SID": "", "TWILIO_AUTH_TOKEN": "", "TWILIO_PHONE_NUMBER": ""}
-    with live_stack(tmp_path, settings=no_twilio) as live:
+    no_credentials = {
+        "TWILIO_ACCOUNT_SID": "",
+        "TWILIO_AUTH_TOKEN": "",
+        "TWILIO_PHONE_NUMBER": "",
+        "SENDGRID_API_KEY": "",
+        "SENDGRID_API_BASE": "https://api.sendgrid.com",
+        "SENDGRID_FROM_EMAIL": "",
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": "",
+    }
+    with live_stack(tmp_path, settings=no_credentials) as live:
         health = httpx.get(f"{live.app_url}/healthz").json()
         assert health["mode"] == "sandbox mode"
-        assert health["providers"]["twilio"] == "sandbox"
+        assert health["providers"] == {"twilio": "sandbox", "sendgrid": "sandbox"}
 
         comm_id = send(live, add_client(live, "+12025550143")).json()["communication"]["id"]
         final = wait_for_status(live, comm_id, {"delivered"})
@@ -29,3 +42,18 @@ def test_embedded_sandbox_delivers_and_health_says_so(tmp_path: Path) -> None:
         ).json()["messages"]
         assert [m["to"] for m in embedded] == ["+12025550143"]
         assert live.ledger() == []  # the separate sandbox process saw nothing
+
+        [client_id] = add_email_clients(live, 1)
+        with live.api() as api:
+            response = api.post(
+                "/comms",
+                json={"type": "email", "client_id": client_id, "subject": "Hi", "body": "Hello."},
+            )
+        email = wait_for_status(live, response.json()["communication"]["id"], {"delivered"})
+        assert [e["source"] for e in email["events"]][-1] == "webhook"  # a verified event
+        copies = httpx.get(
+            f"{live.app_url}/sandbox/sendgrid/_sandbox/ledger",
+            headers={"Authorization": f"Bearer {SANDBOX_SENDGRID_API_KEY}"},
+        ).json()["messages"]
+        assert [c["to"] for c in copies] == ["client0@example.com"]
+        assert live.email_ledger() == []

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.comms import repository
 from proirp.comms.dispatch import audit_worker, retry_or_give_up
-from proirp.comms.email_content import nest, shared_content, with_footer
+from proirp.comms.email_content import SharedContent, nest, shared_content, with_footer
 from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
 from proirp.comms.pacing import SendPacer
 from proirp.comms.providers import email_sender
@@ -79,56 +79,55 @@ def _groups(comms: list[Communication]) -> list[list[Communication]]:
 
 
 def _call_for(session: Session, settings: Settings, group: list[Communication]) -> _Call:
+    """One mail/send for `group`: a campaign's shared content with each recipient's values, or
+    one message's own content. Bulk mail (anything from a campaign) carries its unsubscribe link
+    in the one-click headers and the footer."""
     _key, _base, from_email, _public = settings.sendgrid_connection()
     first = group[0]
     template = session.get(Template, first.template_id) if first.template_id else None
     dynamic_id = template.sendgrid_template_id if template is not None else None
     shares = first.campaign_id is not None and first.substitutions is not None
-    recipients: list[EmailRecipient] = []
     if shares:
         campaign = session.get(Campaign, first.campaign_id)
         assert campaign is not None
-        content = with_footer(shared_content(campaign, template))
-        for comm in group:
-            url = unsubscribe_url(settings, comm.id)
-            values = json.loads(comm.substitutions or "{}")
-            recipients.append(
-                EmailRecipient(
-                    to=comm.to_address,
-                    reference=comm.id,
-                    substitutions={} if dynamic_id else {**values, URL_PLACEHOLDER: url},
-                    dynamic_template_data={**nest(values), "unsubscribe_url": url}
-                    if dynamic_id
-                    else None,
-                    headers=one_click_headers(url),
-                )
-            )
-        batch = EmailBatch(
-            from_email=from_email,
-            from_name=settings.sendgrid_from_name,
-            recipients=recipients,
-            subject=content.subject,
-            text=content.text,
-            html=content.html,
-            template_id=content.dynamic_template_id,
-        )
+        content = shared_content(campaign, template)
+    elif dynamic_id and first.substitutions:
+        content = SharedContent(None, None, None, dynamic_template_id=dynamic_id)
     else:
-        values = json.loads(first.substitutions) if first.substitutions and dynamic_id else None
-        batch = EmailBatch(
-            from_email=from_email,
-            from_name=settings.sendgrid_from_name,
-            recipients=[
-                EmailRecipient(
-                    to=first.to_address,
-                    reference=first.id,
-                    dynamic_template_data=nest(values) if values is not None else None,
-                )
-            ],
-            subject=None if values is not None else first.subject,
-            text=None if values is not None else first.body,
-            html=None if values is not None else first.body_html,
-            template_id=dynamic_id if values is not None else None,
+        content = SharedContent(first.subject, first.body, first.body_html)
+    bulk = first.campaign_id is not None
+    if bulk:
+        content = with_footer(content)
+    recipients: list[EmailRecipient] = []
+    for comm in group:
+        url = unsubscribe_url(settings, comm.id) if bulk else None
+        values = (
+            json.loads(comm.substitutions or "{}") if shares or content.dynamic_template_id else {}
         )
+        if content.dynamic_template_id:
+            data = nest(values) | ({"unsubscribe_url": url} if url else {})
+            subs: dict[str, str] = {}
+        else:
+            data = None
+            subs = {**values, **({URL_PLACEHOLDER: url} if url else {})}
+        recipients.append(
+            EmailRecipient(
+                to=comm.to_address,
+                reference=comm.id,
+                substitutions=subs,
+                dynamic_template_data=data,
+                headers=one_click_headers(url) if url else {},
+            )
+        )
+    batch = EmailBatch(
+        from_email=from_email,
+        from_name=settings.sendgrid_from_name,
+        recipients=recipients,
+        subject=content.subject,
+        text=content.text,
+        html=content.html,
+        template_id=content.dynamic_template_id,
+    )
     return _Call([c.id for c in group], {c.id: c.attempts for c in group}, batch)
 
 
