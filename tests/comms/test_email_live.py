@@ -216,6 +216,8 @@ def test_bulk_mail_carries_one_click_unsubscribe_that_works(live: LiveStack) -> 
     client_ids = add_email_clients(live, 3, domain="unsub.example.com")
     campaign_id = start_campaign(live, client_ids)
     wait_for_campaign(live, campaign_id, 3, {"delivered"})
+    with live.api() as api:
+        assert api.get(f"/campaigns/{campaign_id}").json()["campaign"]["status"] == "finished"
     ledger = sorted(live.email_ledger(), key=lambda m: m["to"])
     links = []
     for copy in ledger:
@@ -273,6 +275,9 @@ def test_a_campaign_blocks_what_would_carry_phi_without_a_baa(live: LiveStack) -
     counts = wait_for_campaign(live, campaign_id, 2, {"blocked"})
     assert counts == {"blocked": 2}
     assert live.email_ledger() == []
+    with live.api() as api:
+        campaign = api.get(f"/campaigns/{campaign_id}").json()["campaign"]
+    assert (campaign["status"], campaign["progress"]) == ("finished", 100)
 
 
 def test_a_template_campaign_goes_out_in_one_call_with_substitutions(live: LiveStack) -> None:

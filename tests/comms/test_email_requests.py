@@ -282,3 +282,64 @@ def test_a_campaign_template_may_use_only_what_the_product_knows(
     )
     assert response.status_code == 422
     assert "code" in response.json()["error"]["fields"]["template_id"]
+
+
+def test_a_value_the_practice_has_not_set_is_an_error_not_an_empty_hole(
+    api: TestClient, db: Session, staff: Staff, client: Client, settings: Settings
+) -> None:
+    assert settings.practice_phone is None
+    template = _template(
+        db,
+        body="Please call {{ practice.phone }}.",
+        variables=[{"name": "practice.phone", "phi": False}],
+    )
+    response = _send(api, staff, client_id=client.id, template_id=template.id)
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {
+        "variables.practice.phone": "has no value: set PRACTICE_PHONE"
+    }
+    campaign = api.post(
+        "/comms/bulk",
+        json={"type": "email", "client_ids": [client.id], "template_id": template.id},
+        headers=staff.headers,
+    )
+    assert campaign.status_code == 422
+    assert "variables.practice.phone" in campaign.json()["error"]["fields"]
+
+
+def test_a_template_and_a_body_together_are_refused(
+    api: TestClient, db: Session, staff: Staff, client: Client
+) -> None:
+    template = _template(db)
+    response = _send(
+        api, staff, client_id=client.id, template_id=template.id, subject="Hi", body="Hello"
+    )
+    assert response.status_code == 422
+    assert "not both" in response.text
+
+
+def test_phi_in_the_subject_is_blamed_on_the_subject(
+    api: TestClient, db: Session, staff: Staff, client: Client
+) -> None:
+    response = _send(api, staff, client_id=client.id, subject="For Avery", body="Please call.")
+    assert response.status_code == 422
+    assert list(response.json()["error"]["fields"]) == ["subject"]
+    assert "from the subject" in response.json()["error"]["message"]
+
+
+def test_a_campaign_whose_text_is_phi_for_anybody_is_refused_up_front(
+    api: TestClient, db: Session, staff: Staff, client: Client
+) -> None:
+    response = api.post(
+        "/comms/bulk",
+        json={
+            "type": "email",
+            "client_ids": [client.id],
+            "subject": "Closed",
+            "body": "We are closed Dec 24-26.",
+        },
+        headers=staff.headers,
+    )
+    assert response.status_code == 422
+    assert "a date from the body" in response.json()["error"]["fields"]["body"]
+    assert "Dec 24" not in response.text

@@ -15,6 +15,7 @@ from proirp.comms.email_content import (
 )
 from proirp.comms.email_dispatch import _groups
 from proirp.comms.email_service import render_part
+from proirp.comms.html import html_problem
 from proirp.comms.models import Campaign, Communication, Template
 from proirp.comms.templates import render
 from proirp.comms.unsubscribe import URL_PLACEHOLDER
@@ -112,3 +113,10 @@ def test_retry_after_comes_from_sendgrid_s_rate_limit_reset() -> None:
     assert retry_after_seconds({"X-RateLimit-Reset": "1030"}, now=1000.0) == 30.0
     assert retry_after_seconds({"Retry-After": "7"}) == 7.0
     assert retry_after_seconds({}) is None
+
+
+def test_an_html_problem_says_where_without_quoting_the_markup() -> None:
+    assert html_problem("<p>Hello <b>there</b></p>") is None
+    problem = html_problem("<p>Hi <b>x</AveryQuinn></p>")
+    assert problem == "is not well-formed HTML at line 1, column 23 (unexpected-end-tag)"
+    assert html_problem("<b>unclosed") is not None

@@ -73,8 +73,14 @@ def _check_value(value: Any, path: str) -> None:
         raise AuditDetailsError(f"audit detail '{path}' is too long to be metadata")
 
 
-def _lock_chain(session: Session) -> None:
-    """Serialise chain writers until this transaction ends, so two writers cannot share a parent."""
+def lock_audit_chain(session: Session) -> None:
+    """Serialise chain writers until this transaction ends, so two writers cannot share a parent.
+
+    `record_audit` takes it itself. A transaction that changes several rows others may also be
+    changing, and audits each change, takes it first: the order is then always chain → rows,
+    and two such transactions cannot deadlock on PostgreSQL (one holding a row the other needs
+    while waiting for the chain). SQLite's BEGIN IMMEDIATE gives the same order by itself.
+    """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
     # SQLite: every transaction begins IMMEDIATE (kit.db), which already holds the write lock.
@@ -97,7 +103,7 @@ def record_audit(
     """
     details = dict(details or {})
     _check_details(details)
-    _lock_chain(session)
+    lock_audit_chain(session)
     prev_hash = session.scalar(select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1))
     prev_hash = prev_hash or GENESIS_HASH
     created_at = utcnow()

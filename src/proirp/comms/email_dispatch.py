@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.service import lock_audit_chain
 from proirp.comms import repository
 from proirp.comms.dispatch import audit_worker, retry_or_give_up
 from proirp.comms.email_content import SharedContent, nest, shared_content, with_footer
@@ -32,7 +34,7 @@ from proirp.integrations.base import (
     ProviderPermanentError,
     ProviderTemporaryError,
 )
-from proirp.integrations.sendgrid.adapter import MAX_PERSONALIZATIONS
+from proirp.integrations.sendgrid.adapter import MAX_PERSONALIZATIONS, SECONDS_PER_RECIPIENT
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
 
@@ -163,6 +165,7 @@ def deliver_email_batch(
 
 def _sent(factory: sessionmaker[Session], call: _Call, message_id: str) -> None:
     with transaction(factory) as session:
+        lock_audit_chain(session)  # before the rows: events for them may be arriving now
         for comm in repository.get_many(session, call.ids):
             comm.provider_message_id = comm.provider_message_id or message_id
             advance(session, comm, S.SENT, source="worker")
@@ -172,6 +175,7 @@ def _sent(factory: sessionmaker[Session], call: _Call, message_id: str) -> None:
 
 def _fail(factory: sessionmaker[Session], call: _Call, exc: ProviderPermanentError) -> None:
     with transaction(factory) as session:
+        lock_audit_chain(session)
         for comm in repository.get_many(session, call.ids):
             advance(
                 session, comm, S.FAILED, source="worker", reason=exc.reason, error_code=exc.code
@@ -189,6 +193,7 @@ def _retry_later(
 ) -> None:
     delays: dict[float, list[str]] = defaultdict(list)
     with transaction(factory) as session:
+        lock_audit_chain(session)
         for comm in repository.get_many(session, call.ids):
             delay = retry_or_give_up(
                 session, settings, comm, call.attempts[comm.id], exc, failed_action="EMAIL_FAILED"
@@ -209,12 +214,29 @@ def _await_events(factory: sessionmaker[Session], call: _Call) -> None:
     log.warning("email.send_ambiguous", recipients=len(call.ids))
 
 
-def reconcile_email(factory: sessionmaker[Session], comm_id: str) -> None:
-    """Settle an email left `sending`: events would have moved it on if SendGrid had it."""
+def call_ceiling(settings: Settings) -> float:
+    """The longest a mail/send call may wait for its answer (a full batch)."""
+    return settings.send_timeout_seconds + SECONDS_PER_RECIPIENT * MAX_PERSONALIZATIONS
+
+
+def reconcile_email(
+    factory: sessionmaker[Session], settings: Settings, comm_id: str, *, call_finished: bool
+) -> None:
+    """Settle an email left `sending`: events would have moved it on if SendGrid had it.
+
+    `call_finished` says the call is known to have ended without an answer; otherwise (the
+    sweeper found the row) it may still be waiting for SendGrid, and is left alone until the
+    longest call would have ended.
+    """
     with transaction(factory) as session:
+        lock_audit_chain(session)
         comm = session.get(Communication, comm_id, with_for_update=True)
         if comm is None or comm.status != S.SENDING:
             return
+        if not call_finished:
+            waited = settings.reconcile_after_seconds + call_ceiling(settings)
+            if comm.claimed_at is None or comm.claimed_at > utcnow() - timedelta(seconds=waited):
+                return
         comm.status = S.UNKNOWN
         comm.status_reason = (
             "SendGrid did not answer and has reported nothing since; the email may or may not "

@@ -24,7 +24,7 @@ from proirp.comms.email_service import (
 from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
 from proirp.comms.service import Sender
 from proirp.comms.status import add_event
-from proirp.comms.templates import render
+from proirp.comms.templates import TemplateProblem, render
 from proirp.comms.variables import values_for
 from proirp.config import Settings
 from proirp.kit.db import new_id
@@ -85,7 +85,13 @@ def email_chunk(
         subs: dict[str, object] | None = {}
         if template is not None:
             declared = [str(v["name"]) for v in template.variables or []]
-            values = values_for(declared, client, settings, {})
+            try:
+                values = values_for(declared, client, settings, {})
+            except TemplateProblem as exc:
+                name = exc.field.removeprefix("variables.")
+                reason = f"The template needs {name}, which the client's record does not have."
+                blocked.append(_blocked(session, campaign, client_id, reason))
+                continue
             rendered = render(template, values)
             subject, text = rendered.subject, rendered.body
             html = render_part(template, template.html, values) if template.html else None

@@ -31,7 +31,7 @@ from proirp.comms.service import (
 )
 from proirp.comms.status import add_event
 from proirp.comms.templates import TemplateProblem, phi_variables, render
-from proirp.comms.variables import KNOWN_NAMES, values_for
+from proirp.comms.variables import KNOWN_NAMES, check_practice_values, values_for
 from proirp.config import Settings
 from proirp.kit.db import new_id
 from proirp.kit.errors import ValidationFailed
@@ -100,18 +100,27 @@ def email_block_reason(
     return None
 
 
-def email_phi_block(settings: Settings, client: Client, *parts: str | None) -> str | None:
+def email_phi_block(
+    settings: Settings, client: Client | None, subject: str | None, *parts: str | None
+) -> str | None:
+    """Why this email may not go to SendGrid without a BAA, naming what to remove and where."""
     if settings.sendgrid_hipaa_enabled:
         return None
-    text = "\n".join(part for part in parts if part)
-    found = find_phi(
-        text, client=ClientIdentity(client.first_name, client.last_name, client.date_of_birth)
+    identity = (
+        ClientIdentity(client.first_name, client.last_name, client.date_of_birth)
+        if client is not None
+        else None
     )
-    if not found:
+    problems = []
+    for where, text in (("subject", subject or ""), ("body", "\n".join(p for p in parts if p))):
+        found = find_phi(text, client=identity)
+        if found:
+            problems.append(", ".join(found) + f" from the {where}")
+    if not problems:
         return None
     return (
         "Without a signed BAA with SendGrid, email may not carry PHI; remove "
-        + ", ".join(found)
+        + "; and ".join(problems)
         + ". A generic message such as 'Please call our office.' is fine."
     )
 
@@ -170,6 +179,13 @@ def queue_email_for_client(
     return comm
 
 
+def _blamed_field(reason: str) -> str:
+    """The request field a block reason is about."""
+    if "BAA" not in reason:
+        return "client_id"
+    return "subject" if "from the subject" in reason else "body"
+
+
 def _recipient(client: Client, to: str | None) -> tuple[str, str]:
     """(address, the field to blame) for a message to `to` or, by default, the client."""
     if to:
@@ -186,7 +202,7 @@ def _record(session: Session, comm: Communication, sender: Sender) -> Communicat
     if comm.status == S.BLOCKED:
         audit_message(session, sender, "EMAIL_BLOCKED", comm)
         reason = comm.status_reason or "blocked"
-        raise MessageBlocked(comm, reason, "body" if "BAA" in reason else "client_id")
+        raise MessageBlocked(comm, reason, _blamed_field(reason))
     audit_message(session, sender, "EMAIL_QUEUED", comm)
     return comm
 
@@ -275,12 +291,12 @@ def use_email_template(
     template = email_template(session, template_id)
     check_template_phi(template, settings)
     declared = [str(v["name"]) for v in template.variables or []]
-    values = values_for(declared, client, settings, variables)
     try:
+        values = values_for(declared, client, settings, variables)
         rendered = render(template, values)
         html = render_part(template, template.html, values) if template.html else None
     except TemplateProblem as exc:
-        raise ValidationFailed(str(exc), fields={exc.field: str(exc)}) from None
+        raise ValidationFailed(f"{exc.field} {exc}", fields={exc.field: str(exc)}) from None
     text = rendered.body
     if not text and template.sendgrid_template_id:
         text = f"(SendGrid dynamic template {template.sendgrid_template_id})"
@@ -365,9 +381,17 @@ def start_email_campaign(
                     "template_id": "needs values a campaign cannot give: " + ", ".join(unknown)
                 },
             )
+        try:
+            check_practice_values((str(v["name"]) for v in template.variables or []), settings)
+        except TemplateProblem as exc:
+            raise ValidationFailed(f"{exc.field} {exc}", fields={exc.field: str(exc)}) from None
         template_id = template.id
     else:
         check_email_content(subject, text, html)
+        # What is PHI for anybody (a diagnosis, a date) is refused now, not per recipient later.
+        problem = email_phi_block(settings, None, subject, text, html)
+        if problem:
+            raise ValidationFailed(problem, fields={_blamed_field(problem): problem})
     campaign = start_campaign(
         session,
         channel="email",

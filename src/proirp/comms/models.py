@@ -57,7 +57,8 @@ class Campaign(IdMixin, TimestampMixin, Base):
     # Who gets it: {"client_ids": [...]} or {"filter": {...}}; expanded by the worker.
     selection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     total: Mapped[int] = mapped_column(default=0)
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, fanning_out, sent
+    # queued, fanning_out, sending; shown as "finished" once no message is queued or sending.
+    status: Mapped[str] = mapped_column(String(16), default="queued")
     fanned_out_at: Mapped[datetime | None]
 
 

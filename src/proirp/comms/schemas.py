@@ -26,6 +26,8 @@ class CommCreate(BaseModel):
     def _body_or_template(self) -> CommCreate:
         if not self.body and not self.html and not self.template_id:
             raise ValueError("give a body or a template_id")
+        if self.template_id and (self.body or self.html or self.subject):
+            raise ValueError("give a body (and subject) or a template_id, not both")
         if self.type == "sms" and (self.subject is not None or self.html is not None):
             raise ValueError("subject and html are for email only")
         return self
@@ -59,6 +61,8 @@ class BulkCreate(BaseModel):
             raise ValueError("client_ids is empty")
         if not self.body and not self.html and not self.template_id:
             raise ValueError("give a body or a template_id")
+        if self.template_id and (self.body or self.html or self.subject):
+            raise ValueError("give a body (and subject) or a template_id, not both")
         if self.type == "sms" and (self.subject is not None or self.html is not None):
             raise ValueError("subject and html are for email only")
         return self

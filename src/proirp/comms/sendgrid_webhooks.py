@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from proirp.audit.service import RequestOrigin, record_audit
+from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
 from proirp.comms import repository
 from proirp.comms.email_service import suppression_key
 from proirp.comms.status import (
@@ -155,6 +155,7 @@ def events(
     if not isinstance(batch, list) or not all(isinstance(e, dict) for e in batch):
         return _reject(session, origin, "the body is not a list of events", 400)
     counts: dict[str, int] = {}
+    lock_audit_chain(session)  # before any message row: the worker may be recording these sends
     for event in batch:
         outcome = apply_event(session, event, origin)
         counts[outcome] = counts.get(outcome, 0) + 1

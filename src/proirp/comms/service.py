@@ -23,6 +23,7 @@ from proirp.comms.recipients import NumberProblem, client_region, sms_block_reas
 from proirp.comms.segments import MAX_BODY_CHARACTERS, segment_count
 from proirp.comms.status import add_event
 from proirp.comms.templates import TemplateProblem, phi_variables, render
+from proirp.comms.variables import values_for
 from proirp.config import Settings
 from proirp.kit.db import new_id
 from proirp.kit.errors import AppError, NotFound, ValidationFailed
@@ -124,19 +125,11 @@ def render_sms_template(
             "the template uses PHI variables and Twilio has no signed BAA",
             fields={"template_id": "uses PHI variables: " + ", ".join(phi)},
         )
-    known = {
-        "client.first_name": client.first_name,
-        "client.last_name": client.last_name,
-        "practice.name": settings.practice_name,
-        "practice.phone": settings.practice_phone or "",
-    }
-    declared = {str(v["name"]) for v in template.variables or []}
-    merged = {name: known[name] for name in declared if name in known}
-    merged.update(variables)
+    declared = [str(v["name"]) for v in template.variables or []]
     try:
-        return render(template, merged).body
+        return render(template, values_for(declared, client, settings, variables)).body
     except TemplateProblem as exc:
-        raise ValidationFailed(str(exc), fields={exc.field: str(exc)}) from None
+        raise ValidationFailed(f"{exc.field} {exc}", fields={exc.field: str(exc)}) from None
 
 
 def queue_sms_for_client(
@@ -290,7 +283,7 @@ def _require_clients(session: Session, client_ids: Sequence[str]) -> None:
     if unknown:
         shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
         raise ValidationFailed(
-            f"{len(unknown)} client ids are unknown",
+            f"{len(unknown)} client id{'s are' if len(unknown) > 1 else ' is'} unknown",
             fields={"client_ids": f"{len(unknown)} unknown: {shown}"},
         )
 

@@ -114,9 +114,12 @@ def deliver_email_batch(comm_ids: list[str]) -> None:
     for ids, delay in outcome.retries:
         deliver_email_batch.schedule((ids,), delay=delay)
     for comm_id in outcome.reconcile:
-        reconcile_email.schedule((comm_id,), delay=outcome.reconcile_in)
+        reconcile_email.schedule((comm_id, True), delay=outcome.reconcile_in)
 
 
 @huey.task(name="comms.reconcile_email")
-def reconcile_email(comm_id: str) -> None:
-    email_dispatch.reconcile_email(runtime.current().session_factory, comm_id)
+def reconcile_email(comm_id: str, call_finished: bool = False) -> None:
+    rt = runtime.current()
+    email_dispatch.reconcile_email(
+        rt.session_factory, rt.settings, comm_id, call_finished=call_finished
+    )

@@ -12,6 +12,7 @@ from html import escape
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
+from proirp.audit.service import lock_audit_chain
 from proirp.comms import repository
 from proirp.comms.suppression import suppress
 from proirp.comms.unsubscribe import PATH, read_token
@@ -68,6 +69,7 @@ def unsubscribe(
     comm = repository.get(session, comm_id) if comm_id else None
     if comm is None or comm.channel != "email" or not comm.to_address:
         return _not_found()
+    lock_audit_chain(session)  # before the queued rows that suppress() blocks
     suppress(
         session,
         comm.to_address,

@@ -50,11 +50,14 @@ def campaign_view(session: Session, campaign: Campaign) -> dict[str, Any]:
     progress = 100 if campaign.fanned_out_at and total == 0 else 0
     if total:
         progress = min(100, (100 * progressed) // total)
+    # Finished: fanned out, and none of its messages is still waiting to leave.
+    waiting = sum(counts.get(status, 0) for status in ("queued", "sending"))
+    status = "finished" if campaign.fanned_out_at and not waiting else campaign.status
     return CampaignOut(
         id=campaign.id,
         name=campaign.name,
         type=campaign.channel,
-        status=campaign.status,
+        status=status,
         total=total,
         counts=counts,
         progress=progress,
