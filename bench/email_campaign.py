@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import tempfile
 import time
 from pathlib import Path
 
 from sqlalchemy import func, select
-from tests.databases import postgres_admin_url, postgres_unreachable_reason
 from tests.live import LiveStack, live_stack, wait_until
 
+from bench.databases import add_database_option, use_database
 from proirp.clients.models import Client
 from proirp.comms.models import Communication
 from proirp.config import SANDBOX_SENDGRID_API_KEY
@@ -138,23 +137,11 @@ def main(argv: list[str] | None = None) -> None:
         "--seed-sample", type=int, default=200, help="one-by-one sends to time (0: skip)"
     )
     parser.add_argument("--seed-all", action="store_true", help="time the seed loop in full")
-    parser.add_argument(
-        "--database",
-        choices=["postgres", "sqlite"],
-        default=None,
-        help="postgres (with the Redis queue: the production set-up) when one is reachable",
-    )
+    add_database_option(parser)
     args = parser.parse_args(argv)
     if not 0 < args.recipients <= 10_000:
         parser.error("--recipients must be between 1 and 10,000")
-    database = args.database or ("sqlite" if postgres_unreachable_reason() else "postgres")
-    if database == "postgres":
-        os.environ["DATABASE_URL"] = postgres_admin_url()
-        os.environ["QUEUE_BACKEND"] = "redis"
-    else:
-        os.environ.pop("DATABASE_URL", None)
-        os.environ["QUEUE_BACKEND"] = "sqlite"
-    print(f"database: {database}, queue: {os.environ['QUEUE_BACKEND']}")
+    use_database(args.database)
     sample = args.recipients if args.seed_all else args.seed_sample
     run(args.recipients, args.latency_ms, seed_sample=sample)
 

@@ -10,15 +10,14 @@ in the sandbox ledger, and the seed loop's time and the speed-up.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
 from sqlalchemy import func, select
-from tests.databases import postgres_admin_url, postgres_unreachable_reason
 from tests.live import SANDBOX_FROM, LiveStack, live_stack, wait_until
 
+from bench.databases import add_database_option, use_database
 from proirp.clients.models import Client
 from proirp.comms.models import Communication
 from proirp.integrations.twilio.adapter import TwilioSmsSender
@@ -126,23 +125,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-seed-loop", action="store_true", help="skip the slow one-by-one comparison"
     )
-    parser.add_argument(
-        "--database",
-        choices=["postgres", "sqlite"],
-        default=None,
-        help="postgres (with the Redis queue: the production set-up) when one is reachable",
-    )
+    add_database_option(parser)
     args = parser.parse_args(argv)
     if not 0 < args.recipients <= 10_000:
         parser.error("--recipients must be between 1 and 10,000")
-    database = args.database or ("sqlite" if postgres_unreachable_reason() else "postgres")
-    if database == "postgres":
-        os.environ["DATABASE_URL"] = postgres_admin_url()
-        os.environ["QUEUE_BACKEND"] = "redis"
-    else:
-        os.environ.pop("DATABASE_URL", None)
-        os.environ["QUEUE_BACKEND"] = "sqlite"
-    print(f"database: {database}, queue: {os.environ['QUEUE_BACKEND']}")
+    use_database(args.database)
     run(args.recipients, args.mps, args.latency_ms, seed_loop=not args.no_seed_loop)
 
 

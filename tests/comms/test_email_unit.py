@@ -8,7 +8,6 @@ from typing import Any
 from proirp.comms.email_content import (
     SharedContent,
     apply,
-    nest,
     shared_content,
     substitutions_for,
     with_footer,
@@ -17,7 +16,7 @@ from proirp.comms.email_dispatch import _groups
 from proirp.comms.email_service import render_part
 from proirp.comms.html import html_problem
 from proirp.comms.models import Campaign, Communication, Template
-from proirp.comms.templates import render
+from proirp.comms.templates import nest, render
 from proirp.comms.unsubscribe import URL_PLACEHOLDER
 from proirp.integrations.sendgrid.errors import reason_for, retry_after_seconds
 

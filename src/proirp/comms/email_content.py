@@ -85,15 +85,3 @@ def with_footer(content: SharedContent) -> SharedContent:
         (content.text or "") + TEXT_FOOTER if content.text else None,
         (content.html or "") + HTML_FOOTER if content.html else None,
     )
-
-
-def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """`{"client.first_name": "A"}` → `{"client": {"first_name": "A"}}` (dynamic template data)."""
-    nested: dict[str, Any] = {}
-    for name, value in flat.items():
-        node = nested
-        *parents, leaf = name.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return nested

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.service import record_audit
 from proirp.clients.models import Client
+from proirp.comms.campaign_blocks import blocked_without_address
 from proirp.comms.email_content import apply, shared_content, substitutions_for
 from proirp.comms.email_service import (
     email_address,
@@ -23,34 +24,14 @@ from proirp.comms.email_service import (
 )
 from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
 from proirp.comms.service import Sender
-from proirp.comms.status import add_event
 from proirp.comms.templates import TemplateProblem, render
 from proirp.comms.variables import values_for
 from proirp.config import Settings
-from proirp.kit.db import new_id
 from proirp.kit.errors import ValidationFailed
 from proirp.worker.after_commit import enqueue_after_commit
 
 S = CommunicationStatus
 EMAIL_CHUNK = 1000
-
-
-def _blocked(session: Session, campaign: Campaign, client_id: str, reason: str) -> Communication:
-    comm = Communication(
-        id=new_id(),
-        client_id=client_id,
-        user_id=campaign.created_by_user_id,
-        campaign_id=campaign.id,
-        channel="email",
-        to_address="",
-        body=campaign.body or "",
-        provider="sendgrid",
-        status=S.BLOCKED,
-        status_reason=reason,
-    )
-    session.add(comm)
-    add_event(session, comm, S.BLOCKED, source="worker", reason=reason)
-    return comm
 
 
 def email_chunk(
@@ -73,13 +54,15 @@ def email_chunk(
         if client is None:  # archived since the campaign was created
             continue
         if not client.email:
-            blocked.append(_blocked(session, campaign, client_id, "The client has no email."))
+            blocked.append(
+                blocked_without_address(session, campaign, client_id, "The client has no email.")
+            )
             continue
         try:
             to = email_address(client.email, "email")
         except ValidationFailed:
             reason = "The client's email address is not valid."
-            blocked.append(_blocked(session, campaign, client_id, reason))
+            blocked.append(blocked_without_address(session, campaign, client_id, reason))
             continue
         subject, text, html = shared.subject, shared.text or "", shared.html
         subs: dict[str, object] | None = {}
@@ -90,7 +73,7 @@ def email_chunk(
             except TemplateProblem as exc:
                 name = exc.field.removeprefix("variables.")
                 reason = f"The template needs {name}, which the client's record does not have."
-                blocked.append(_blocked(session, campaign, client_id, reason))
+                blocked.append(blocked_without_address(session, campaign, client_id, reason))
                 continue
             rendered = render(template, values)
             subject, text = rendered.subject, rendered.body

@@ -18,13 +18,13 @@ from proirp.audit.service import record_audit
 from proirp.clients.models import Channel, Client
 from proirp.clients.repository import opted_out_addresses
 from proirp.comms import repository
+from proirp.comms.campaign_blocks import blocked_without_address
 from proirp.comms.email_fan_out import EMAIL_CHUNK, email_chunk
 from proirp.comms.models import Campaign, Communication, CommunicationStatus
 from proirp.comms.recipients import NumberProblem, client_region, sms_number
 from proirp.comms.service import Sender, check_sms_body, queue_sms_for_client
-from proirp.comms.status import add_event
 from proirp.config import Settings
-from proirp.kit.db import new_id, transaction
+from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
@@ -49,26 +49,6 @@ def _selected_ids(session: Session, campaign: Campaign) -> list[str]:
     return list(session.scalars(stmt.order_by(Client.created_at, Client.id)))
 
 
-def _blocked_without_number(
-    session: Session, campaign: Campaign, client_id: str, reason: str
-) -> Communication:
-    comm = Communication(
-        id=new_id(),
-        client_id=client_id,
-        user_id=campaign.created_by_user_id,
-        campaign_id=campaign.id,
-        channel=campaign.channel,
-        to_address="",
-        body=campaign.body or "",
-        provider="twilio",
-        status=CommunicationStatus.BLOCKED,
-        status_reason=reason,
-    )
-    session.add(comm)
-    add_event(session, comm, CommunicationStatus.BLOCKED, source="worker", reason=reason)
-    return comm
-
-
 def _chunk(
     session: Session, campaign: Campaign, client_ids: Sequence[str], settings: Settings
 ) -> None:
@@ -90,7 +70,7 @@ def _chunk(
             continue
         if not client.phone:
             reason = "The client has no phone number."
-            blocked.append(_blocked_without_number(session, campaign, client_id, reason))
+            blocked.append(blocked_without_address(session, campaign, client_id, reason))
             continue
         try:
             number = sms_number(
@@ -98,7 +78,7 @@ def _chunk(
             )
         except NumberProblem as exc:
             reason = f"The client's phone {exc}."
-            blocked.append(_blocked_without_number(session, campaign, client_id, reason))
+            blocked.append(blocked_without_address(session, campaign, client_id, reason))
             continue
         comm = queue_sms_for_client(
             session,

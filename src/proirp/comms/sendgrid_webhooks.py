@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
@@ -26,6 +26,7 @@ from proirp.comms.status import (
     seen_provider_event,
 )
 from proirp.comms.suppression import suppress
+from proirp.comms.webhook_rejection import reject_webhook
 from proirp.integrations.sendgrid.adapter import REFERENCE_ARG
 from proirp.integrations.sendgrid.signatures import (
     SIGNATURE_HEADER,
@@ -46,19 +47,16 @@ async def read_body(request: Request) -> bytes:
 BodyDep = Annotated[bytes, Depends(read_body)]
 
 
-def _reject(session: Session, origin: RequestOrigin, reason: str, status: int) -> JSONResponse:
-    record_audit(
+def _reject(session: Session, origin: RequestOrigin, reason: str, status: int) -> Response:
+    return reject_webhook(
         session,
-        actor=None,
-        action="WEBHOOK_REJECTED",
-        ip=origin.ip,
-        user_agent=origin.user_agent,
-        details={"provider": "sendgrid", "hook": "events", "reason": reason},
+        origin,
+        provider="sendgrid",
+        hook="events",
+        reason=reason,
+        status=status,
+        message=f"events refused: {reason}",
     )
-    log.warning("webhook.rejected", provider="sendgrid", hook="events", reason=reason)
-    code = "bad_signature" if status == 403 else "bad_request"
-    body = {"ok": False, "error": {"code": code, "message": f"events refused: {reason}"}}
-    return JSONResponse(body, status_code=status)
 
 
 def _event_error(event: dict[str, Any]) -> str | None:

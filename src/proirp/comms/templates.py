@@ -57,7 +57,8 @@ def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"client.first_name": "A"}` → `{"client": {"first_name": "A"}}`."""
     nested: dict[str, Any] = {}
     for name, value in flat.items():
         node = nested
@@ -81,7 +82,7 @@ def render(template: Template, variables: Mapping[str, Any]) -> Rendered:
     for name in declared:
         if name not in given:
             raise TemplateProblem(f"variables.{name}", "is required by the template")
-    context = _nest(given)
+    context = nest(given)
     try:
         body = _env.from_string(template.body).render(context)
         subject = _env.from_string(template.subject).render(context) if template.subject else None

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -14,6 +14,7 @@ from proirp.audit.service import RequestOrigin, record_audit
 from proirp.comms import repository
 from proirp.comms.inbound import handle_inbound
 from proirp.comms.status import advance, map_twilio_status, seen_provider_event
+from proirp.comms.webhook_rejection import reject_webhook
 from proirp.config import Settings
 from proirp.integrations.twilio.errors import reason_for
 from proirp.integrations.twilio.signatures import public_url, signature_is_valid
@@ -43,18 +44,15 @@ def _verified(
     return None
 
 
-def _reject(session: Session, hook: str, origin: RequestOrigin) -> JSONResponse:
-    record_audit(
+def _reject(session: Session, hook: str, origin: RequestOrigin) -> Response:
+    return reject_webhook(
         session,
-        actor=None,
-        action="WEBHOOK_REJECTED",
-        ip=origin.ip,
-        user_agent=origin.user_agent,
-        details={"provider": "twilio", "hook": hook, "reason": "bad or missing signature"},
+        origin,
+        provider="twilio",
+        hook=hook,
+        reason="bad or missing signature",
+        message="signature check failed",
     )
-    log.warning("webhook.rejected", provider="twilio", hook=hook)
-    body = {"ok": False, "error": {"code": "bad_signature", "message": "signature check failed"}}
-    return JSONResponse(body, status_code=403)
 
 
 @router.post("/status", response_model=None)
