@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import pytest
@@ -179,6 +179,36 @@ def serve(app: FastAPI) -> Iterator[str]:
         sock.close()
 
 
+def sandbox_config(receiver: WebhookReceiver, **settings: Any) -> SandboxConfig:
+    """The tests' Twilio credentials and the receiver as the application, plus `settings`."""
+    return SandboxConfig(
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        app_base_url=receiver.base_url,
+        **settings,
+    )
+
+
+Running = TypeVar("Running")
+
+
+@contextmanager
+def starter(
+    base: SandboxConfig, running: Callable[[SandboxConfig, FastAPI, str], Running]
+) -> Iterator[Callable[..., Running]]:
+    """A function that serves a sandbox app with SandboxConfig overrides on `base` and describes
+    it with `running(config, app, root)`; every sandbox it started stops on exit."""
+    with ExitStack() as stack:
+
+        def start(**overrides: Any) -> Running:
+            config = dataclasses.replace(base, **overrides)
+            app = create_sandbox_app(config)
+            root = stack.enter_context(serve(app))
+            return running(config, app, root)
+
+        yield start
+
+
 @dataclass
 class RunningSandbox:
     config: SandboxConfig
@@ -215,20 +245,10 @@ StartSandbox = Callable[..., RunningSandbox]
 @pytest.fixture
 def start_sandbox(receiver: WebhookReceiver) -> Iterator[StartSandbox]:
     """Start a sandbox with SandboxConfig overrides; stopped after the test."""
-    base = SandboxConfig(
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        app_base_url=receiver.base_url,
-        callback_delay_ms=20,
-    )
-    with ExitStack() as stack:
-
-        def start(**overrides: Any) -> RunningSandbox:
-            config = dataclasses.replace(base, **overrides)
-            app = create_sandbox_app(config)
-            root = stack.enter_context(serve(app))
-            return RunningSandbox(config=config, state=app.state.twilio, root=root)
-
+    base = sandbox_config(receiver, callback_delay_ms=20)
+    with starter(
+        base, lambda config, app, root: RunningSandbox(config, app.state.twilio, root)
+    ) as start:
         yield start
 
 
@@ -278,21 +298,10 @@ StartSendGrid = Callable[..., RunningSendGrid]
 @pytest.fixture
 def start_sendgrid(receiver: WebhookReceiver) -> Iterator[StartSendGrid]:
     """Start a sandbox for SendGrid tests with SandboxConfig overrides; stopped after the test."""
-    base = SandboxConfig(
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        app_base_url=receiver.base_url,
-        sendgrid_api_key=SENDGRID_API_KEY,
-        event_delay_ms=20,
-    )
-    with ExitStack() as stack:
-
-        def start(**overrides: Any) -> RunningSendGrid:
-            config = dataclasses.replace(base, **overrides)
-            app = create_sandbox_app(config)
-            root = stack.enter_context(serve(app))
-            return RunningSendGrid(config=config, state=app.state.sendgrid, root=root)
-
+    base = sandbox_config(receiver, sendgrid_api_key=SENDGRID_API_KEY, event_delay_ms=20)
+    with starter(
+        base, lambda config, app, root: RunningSendGrid(config, app.state.sendgrid, root)
+    ) as start:
         yield start
 
 

@@ -14,12 +14,8 @@ import time
 
 from fastapi import APIRouter, Request, Response
 
-from proirp.sandbox.sendgrid.errors import (
-    FieldError,
-    SendGridApiError,
-    SendGridRoute,
-    server_fault,
-)
+from proirp.sandbox.errors import SandboxRoute
+from proirp.sandbox.sendgrid.errors import FieldError, SendGridApiError, server_fault
 from proirp.sandbox.sendgrid.state import SendGridSandbox
 from proirp.sandbox.sendgrid.validation import parse_mail_send
 
@@ -42,7 +38,7 @@ async def _json_body(request: Request) -> object:
 
 def mail_router(sandbox: SendGridSandbox) -> APIRouter:
     """The Mail Send route."""
-    router = APIRouter(route_class=SendGridRoute, tags=["sendgrid"])
+    router = APIRouter(route_class=SandboxRoute, tags=["sendgrid"])
 
     @router.post(MAIL_SEND_PATH, status_code=202)
     async def send_mail(request: Request) -> Response:

@@ -9,9 +9,10 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from proirp.sandbox.sendgrid.errors import SendGridRoute, control_error
+from proirp.sandbox import control
+from proirp.sandbox.sendgrid.errors import control_error
 from proirp.sandbox.sendgrid.events import EVENT_NAMES
 from proirp.sandbox.sendgrid.knobs import NULLABLE_KNOBS, KnobsUpdate
 from proirp.sandbox.sendgrid.state import SendGridSandbox
@@ -45,67 +46,26 @@ class RecipientEvent(BaseModel):
     event: str
 
 
-def _invalid(error: ValidationError) -> JSONResponse:
-    # Field names only: pydantic's messages echo the input, which may be an address.
-    fields = sorted(
-        {".".join(str(part) for part in item["loc"]) or "body" for item in error.errors()}
-    )
-    return control_error(400, "invalid or unknown fields: " + ", ".join(fields)).response()
-
-
 def control_router(sandbox: SendGridSandbox) -> APIRouter:
     """Routes that drive the sandbox in tests and from the UI (same bearer key as the API)."""
-    router = APIRouter(prefix="/_sandbox", route_class=SendGridRoute, tags=["sandbox"])
-
-    def admit(request: Request) -> None:
-        sandbox.authenticate(request.headers.get("authorization"))
-
-    @router.get("/config")
-    async def get_config(request: Request) -> Response:
-        admit(request)
-        return JSONResponse(sandbox.knobs())
-
-    @router.post("/config")
-    async def set_config(request: Request) -> Response:
-        admit(request)
-        try:
-            update = KnobsUpdate.model_validate_json(await request.body() or b"{}")
-        except ValidationError as error:
-            return _invalid(error)
-        changes = {name: getattr(update, name) for name in update.model_fields_set}
-        nulls = sorted(n for n, v in changes.items() if v is None and n not in NULLABLE_KNOBS)
-        if nulls:
-            raise control_error(400, "only rps may be null: " + ", ".join(nulls))
-        return JSONResponse(sandbox.update_knobs(changes))
+    router = control.control_router(
+        sandbox, knobs_update=KnobsUpdate, nullable=NULLABLE_KNOBS, refuse=control_error
+    )
 
     @router.get("/ledger")
     async def ledger(request: Request) -> Response:
-        admit(request)
+        control.admit(sandbox, request)
         return JSONResponse({"messages": sandbox.ledger()})
-
-    @router.get("/stats")
-    async def stats(request: Request) -> Response:
-        admit(request)
-        return JSONResponse(sandbox.stats())
-
-    @router.post("/reset")
-    async def reset(request: Request) -> Response:
-        admit(request)
-        sandbox.reset()
-        return JSONResponse({"reset": True, "config": sandbox.knobs()})
 
     @router.get("/templates")
     async def list_templates(request: Request) -> Response:
-        admit(request)
+        control.admit(sandbox, request)
         return JSONResponse({"templates": sandbox.templates()})
 
     @router.post("/templates", status_code=201)
     async def create_template(request: Request) -> Response:
-        admit(request)
-        try:
-            template = TemplateCreate.model_validate_json(await request.body() or b"{}")
-        except ValidationError as error:
-            return _invalid(error)
+        control.admit(sandbox, request)
+        template = await control.read_body(request, TemplateCreate, control_error)
         sources = [template.subject, template.html, template.text or ""]
         unsupported = sorted({tag for source in sources for tag in unsupported_tags(source)})
         if unsupported:
@@ -119,11 +79,8 @@ def control_router(sandbox: SendGridSandbox) -> APIRouter:
 
     @router.post("/events")
     async def post_event(request: Request) -> Response:
-        admit(request)
-        try:
-            action = RecipientEvent.model_validate_json(await request.body() or b"{}")
-        except ValidationError as error:
-            return _invalid(error)
+        control.admit(sandbox, request)
+        action = await control.read_body(request, RecipientEvent, control_error)
         if action.event not in EVENT_NAMES:
             raise control_error(400, "event must be one of: " + ", ".join(sorted(EVENT_NAMES)))
         extra: dict[str, Any] = dict(action.model_extra or {})

@@ -7,13 +7,10 @@ instead, so no address reaches a log line that prints an error.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from fastapi import Request, Response
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from proirp.sandbox.errors import SandboxError
 
 HELP_BASE = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
 
@@ -42,7 +39,7 @@ class FieldError:
         return {"message": self.message, "field": self.field, "help": self.help}
 
 
-class SendGridApiError(Exception):
+class SendGridApiError(SandboxError):
     """An API answer in SendGrid's error shape; raised anywhere inside a sandbox route."""
 
     def __init__(
@@ -60,10 +57,6 @@ class SendGridApiError(Exception):
     def body(self) -> dict[str, object]:
         """The JSON SendGrid answers with."""
         return {"errors": [error.as_json() for error in self.errors]}
-
-    def response(self) -> JSONResponse:
-        """This error as an HTTP response."""
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
 def unauthorized() -> SendGridApiError:
@@ -90,22 +83,3 @@ def bad_request(message: str, field: str | None = None, anchor: str | None = Non
 def control_error(status: int, message: str) -> SendGridApiError:
     """A refusal from a /_sandbox control route, in the same shape as the API's."""
     return SendGridApiError(status, [FieldError(message)])
-
-
-class SendGridRoute(APIRoute):
-    """Renders SendGridApiError inside the route itself.
-
-    An app-level exception handler would be lost when the product mounts this router inside its
-    own app, so the routes carry their error rendering with them.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def render_sendgrid_errors(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except SendGridApiError as error:
-                return error.response()
-
-        return render_sendgrid_errors

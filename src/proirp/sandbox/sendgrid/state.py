@@ -12,10 +12,8 @@ in order, one batch apart, and copies sent close together share batches.
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +22,7 @@ import structlog
 
 from proirp.sandbox.config import SandboxConfig
 from proirp.sandbox.dispatch import Dispatcher, WebhookResult
+from proirp.sandbox.knobs import KnobbedState
 from proirp.sandbox.sendgrid.auth import check_bearer
 from proirp.sandbox.sendgrid.copies import DeliveredCopy, expand_copies, new_message_id
 from proirp.sandbox.sendgrid.errors import control_error, too_many_requests
@@ -59,12 +58,14 @@ class _Batch:
     duplicate: bool
 
 
-class SendGridSandbox:
+class SendGridSandbox(KnobbedState[Knobs]):
     """State and behaviour behind the SendGrid routes (one instance per sandbox)."""
+
+    _limiter: AccountRateLimiter
 
     def __init__(self, config: SandboxConfig, *, dispatcher: Dispatcher | None = None) -> None:
         self.config = config
-        self._lock = threading.Lock()
+        super().__init__(STAT_NAMES)
         self._dispatcher = dispatcher or Dispatcher(name="sandbox-sendgrid")
         self._copies: list[DeliveredCopy] = []  # acceptance order, oldest first
         self._by_message: dict[str, list[DeliveredCopy]] = {}  # X-Message-Id -> its copies
@@ -73,9 +74,6 @@ class SendGridSandbox:
         self._flush_scheduled = False
         self._batches = 0  # event batches built since the last reset (for duplicate_every)
         self._generation = 0  # bumped by reset(); stale background jobs then do nothing
-        self._knobs = self._initial_knobs()
-        self._limiter = AccountRateLimiter(self._knobs.rps)
-        self._stats = dict.fromkeys(STAT_NAMES, 0)
 
     def _initial_knobs(self) -> Knobs:
         return Knobs(
@@ -97,27 +95,11 @@ class SendGridSandbox:
         """Check the bearer API key; raise SendGrid's 401 otherwise."""
         check_bearer(authorization, api_key=self.config.sendgrid_api_key)
 
-    # --- knobs ----------------------------------------------------------------------------
+    # --- knobs and rate -------------------------------------------------------------------
 
-    def knobs(self) -> dict[str, Any]:
-        """The current knobs."""
-        with self._lock:
-            return dataclasses.asdict(self._knobs)
-
-    def update_knobs(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Change some knobs (already validated by the caller); returns all knobs."""
-        with self._lock:
-            self._knobs = dataclasses.replace(self._knobs, **changes)
-            if "rps" in changes:
-                self._limiter = AccountRateLimiter(self._knobs.rps)
-            return dataclasses.asdict(self._knobs)
-
-    async def pause(self) -> None:
-        """Wait the configured latency without blocking other requests."""
-        with self._lock:
-            delay = self._knobs.latency_ms / 1000
-        if delay > 0:
-            await asyncio.sleep(delay)
+    def _knobs_changed_locked(self, names: Collection[str]) -> None:
+        if "rps" in names:
+            self._limiter = AccountRateLimiter(self._knobs.rps)
 
     def admit_rate(self) -> None:
         """Take one mail/send from the account's rate; raise 429 with X-RateLimit-* when over."""
@@ -126,29 +108,6 @@ class SendGridSandbox:
             if not decision.allowed:
                 self._stats["rejected_429"] += 1
                 raise too_many_requests(decision.headers())
-
-    def take_failure(self) -> int | None:
-        """The 5xx status the next send must fail with, if fail_next says so."""
-        with self._lock:
-            if self._knobs.fail_next <= 0:
-                return None
-            self._knobs.fail_next -= 1
-            self._stats["faults_5xx"] += 1
-            return self._knobs.fail_status
-
-    def take_timeout(self) -> float | None:
-        """How long to hold the answer to an accepted send, if timeout_next says so."""
-        with self._lock:
-            if self._knobs.timeout_next <= 0:
-                return None
-            self._knobs.timeout_next -= 1
-            self._stats["timeouts"] += 1
-            return self._knobs.timeout_seconds
-
-    def count(self, stat: str) -> None:
-        """Add one to a counter reported by stats()."""
-        with self._lock:
-            self._stats[stat] += 1
 
     # --- dynamic templates ----------------------------------------------------------------
 
@@ -201,11 +160,6 @@ class SendGridSandbox:
         with self._lock:
             return [copy.ledger_entry() for copy in self._copies]
 
-    def stats(self) -> dict[str, int]:
-        """Counters since start or the last reset."""
-        with self._lock:
-            return dict(self._stats)
-
     def reset(self) -> None:
         """Forget mail, templates, queued events and counters; knobs return to the start config."""
         with self._lock:
@@ -216,9 +170,7 @@ class SendGridSandbox:
             self._pending.clear()
             self._flush_scheduled = False
             self._batches = 0
-            self._knobs = self._initial_knobs()
-            self._limiter = AccountRateLimiter(self._knobs.rps)
-            self._stats = dict.fromkeys(STAT_NAMES, 0)
+            self._reset_knobs_locked()
 
     def close(self) -> None:
         """Stop background work (events not yet posted are dropped)."""

@@ -11,7 +11,8 @@ import asyncio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from proirp.sandbox.twilio.errors import TwilioApiError, TwilioRoute
+from proirp.sandbox.errors import SandboxRoute
+from proirp.sandbox.twilio.errors import TwilioApiError
 from proirp.sandbox.twilio.listing import build_page, parse_list_query
 from proirp.sandbox.twilio.messages import UPDATE_PARAMETERS, parse_create_form
 from proirp.sandbox.twilio.state import TwilioSandbox
@@ -27,7 +28,7 @@ async def _form_items(request: Request) -> list[tuple[str, str]]:
 
 def messages_router(sandbox: TwilioSandbox) -> APIRouter:
     """Routes for CreateMessage, ListMessage, FetchMessage, UpdateMessage and DeleteMessage."""
-    router = APIRouter(route_class=TwilioRoute, tags=["twilio"])
+    router = APIRouter(route_class=SandboxRoute, tags=["twilio"])
 
     async def admit(request: Request, account_sid: str) -> None:
         # Latency first: a real API makes you wait for its refusals too.

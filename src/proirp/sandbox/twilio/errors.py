@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from collections.abc import Mapping
 
-from fastapi import Request, Response
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from proirp.sandbox.errors import SandboxError
 
 MORE_INFO = "https://www.twilio.com/docs/errors/{code}"
 
@@ -62,7 +59,7 @@ DELIVERY_ERRORS: dict[int, str] = {
 }
 
 
-class TwilioApiError(Exception):
+class TwilioApiError(SandboxError):
     """An API answer in Twilio's error shape; raised anywhere inside a sandbox route."""
 
     def __init__(
@@ -89,30 +86,22 @@ class TwilioApiError(Exception):
             "status": self.status,
         }
 
-    def response(self) -> JSONResponse:
-        """This error as an HTTP response."""
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+class ControlError(SandboxError):
+    """A refusal from a /_sandbox control route: `{"message", "status"}`, not Twilio's API shape
+    (these routes are the sandbox's own)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        self.headers = {}
+        super().__init__(f"sandbox control error {status}")
+
+    def body(self) -> dict[str, object]:
+        """The JSON the control routes answer a refusal with."""
+        return {"message": self.message, "status": self.status}
 
 
 def authentication_error() -> TwilioApiError:
     """401 as Twilio sends it, with the Basic challenge."""
     return TwilioApiError(20003, headers={"WWW-Authenticate": 'Basic realm="Twilio API"'})
-
-
-class TwilioRoute(APIRoute):
-    """Renders TwilioApiError inside the route itself.
-
-    An app-level exception handler would be lost when the product mounts this router inside its
-    own app, so the routes carry their error rendering with them.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def render_twilio_errors(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except TwilioApiError as error:
-                return error.response()
-
-        return render_twilio_errors

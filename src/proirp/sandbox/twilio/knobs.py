@@ -18,6 +18,9 @@ STAT_NAMES = (
     "inbound",
 )
 
+# Knobs that may be set to null (the rest need a value).
+NULLABLE_KNOBS = frozenset({"mps"})
+
 
 @dataclass
 class Knobs:

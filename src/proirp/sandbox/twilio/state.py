@@ -6,9 +6,8 @@ threads advance message statuses, and tests read the ledger from yet another thr
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ import structlog
 
 from proirp.sandbox.config import SandboxConfig
 from proirp.sandbox.dispatch import Dispatcher, WebhookResult
+from proirp.sandbox.knobs import KnobbedState
 from proirp.sandbox.twilio.auth import check_basic_auth
 from proirp.sandbox.twilio.callbacks import inbound_params, post_signed, status_callback_params
 from proirp.sandbox.twilio.errors import DELIVERY_ERRORS, TwilioApiError
@@ -51,20 +51,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class TwilioSandbox:
+class TwilioSandbox(KnobbedState[Knobs]):
     """State and behaviour behind the Twilio routes (one instance per sandbox)."""
+
+    _limiter: SenderRateLimiter
 
     def __init__(self, config: SandboxConfig, *, dispatcher: Dispatcher | None = None) -> None:
         self.config = config
-        self._lock = threading.Lock()
+        super().__init__(STAT_NAMES)
         self._dispatcher = dispatcher or Dispatcher(name="sandbox-twilio")
         self._messages: dict[str, MessageRecord] = {}
         self._order: list[str] = []  # creation order, oldest first
         self._opt_outs: set[tuple[str, str]] = set()  # (our number, client number)
         self._generation = 0  # bumped by reset(); stale background jobs then do nothing
-        self._knobs = self._initial_knobs()
-        self._limiter = SenderRateLimiter(self._knobs.mps)
-        self._stats = dict.fromkeys(STAT_NAMES, 0)
 
     def _initial_knobs(self) -> Knobs:
         return Knobs(mps=self.config.twilio_mps, latency_ms=self.config.latency_ms)
@@ -82,48 +81,9 @@ class TwilioSandbox:
 
     # --- knobs ----------------------------------------------------------------------------
 
-    def knobs(self) -> dict[str, Any]:
-        """The current knobs."""
-        with self._lock:
-            return dataclasses.asdict(self._knobs)
-
-    def update_knobs(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Change some knobs (already validated by the caller); returns all knobs."""
-        with self._lock:
-            self._knobs = dataclasses.replace(self._knobs, **changes)
-            if "mps" in changes:
-                self._limiter = SenderRateLimiter(self._knobs.mps)
-            return dataclasses.asdict(self._knobs)
-
-    async def pause(self) -> None:
-        """Wait the configured latency without blocking other requests."""
-        with self._lock:
-            delay = self._knobs.latency_ms / 1000
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-    def take_failure(self) -> int | None:
-        """The 5xx status the next create must fail with, if fail_next says so."""
-        with self._lock:
-            if self._knobs.fail_next <= 0:
-                return None
-            self._knobs.fail_next -= 1
-            self._stats["faults_5xx"] += 1
-            return self._knobs.fail_status
-
-    def take_timeout(self) -> float | None:
-        """How long to hold the answer to a create that succeeded, if timeout_next says so."""
-        with self._lock:
-            if self._knobs.timeout_next <= 0:
-                return None
-            self._knobs.timeout_next -= 1
-            self._stats["timeouts"] += 1
-            return self._knobs.timeout_seconds
-
-    def count(self, stat: str) -> None:
-        """Add one to a counter reported by stats()."""
-        with self._lock:
-            self._stats[stat] += 1
+    def _knobs_changed_locked(self, names: Collection[str]) -> None:
+        if "mps" in names:
+            self._limiter = SenderRateLimiter(self._knobs.mps)
 
     # --- messages -------------------------------------------------------------------------
 
@@ -221,11 +181,6 @@ class TwilioSandbox:
                 if include_inbound or record.direction != "inbound"
             ]
 
-    def stats(self) -> dict[str, int]:
-        """Counters since start or the last reset."""
-        with self._lock:
-            return dict(self._stats)
-
     def opt_outs(self) -> list[dict[str, str]]:
         """Who has opted out of which of our numbers."""
         with self._lock:
@@ -238,9 +193,7 @@ class TwilioSandbox:
             self._messages.clear()
             self._order.clear()
             self._opt_outs.clear()
-            self._knobs = self._initial_knobs()
-            self._limiter = SenderRateLimiter(self._knobs.mps)
-            self._stats = dict.fromkeys(STAT_NAMES, 0)
+            self._reset_knobs_locked()
 
     def close(self) -> None:
         """Stop background work (pending status changes are dropped)."""
