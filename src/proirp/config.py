@@ -39,6 +39,8 @@ SANDBOX_TWILIO_AUTH_TOKEN = "sandbox-twilio-auth-token"  # noqa: S105 (the sandb
 SANDBOX_TWILIO_FROM = "+15005550006"  # Twilio's magic "valid sender" test number
 SANDBOX_SENDGRID_API_KEY = "SG.sandbox.sandbox-sendgrid-api-key"  # the sandbox's, not a secret
 SANDBOX_SENDGRID_FROM = "noreply@sandbox.proirp.test"
+SANDBOX_GOOGLE_CLIENT_ID = "sandbox-client.apps.googleusercontent.com"
+SANDBOX_GOOGLE_CLIENT_SECRET = "sandbox-google-client-secret"  # noqa: S105 (the sandbox's)
 # The public half of the sandbox's Event Webhook signing key (base64 DER, as SendGrid shows it).
 SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY = (
     "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEG2FunMN3CXqMc/ILDV15f8wmrfNfcwwBXKaA029wcrm3gHUwXRP2WN8i"
@@ -105,6 +107,15 @@ class Settings(BaseSettings):
     google_client_id: str | None = None
     google_client_secret: SecretStr | None = None
     google_redirect_uri: AnyHttpUrl = AnyHttpUrl("http://localhost:8080/calendar/google/callback")
+    # The OAuth issuer (its /.well-known/openid-configuration names the endpoints) and the API.
+    google_oauth_base: AnyHttpUrl = AnyHttpUrl("https://accounts.google.com")
+    google_api_base: AnyHttpUrl = AnyHttpUrl("https://www.googleapis.com")
+
+    # --- calendar sync ----------------------------------------------------------------------
+    calendar_sync_days_back: int = Field(default=30, ge=0, le=3650)
+    calendar_sync_days_ahead: int = Field(default=180, ge=1, le=3650)
+    # Refresh an access token this long before it expires.
+    calendar_refresh_margin_seconds: int = Field(default=300, ge=0, le=3000)
 
     # --- Microsoft Outlook ------------------------------------------------------------------
     microsoft_client_id: str | None = None
@@ -234,9 +245,13 @@ class Settings(BaseSettings):
         return self.sendgrid_api_key is not None
 
     @property
+    def google_configured(self) -> bool:
+        return bool(self.google_client_id and self.google_client_secret)
+
+    @property
     def sandbox_mode(self) -> bool:
         """A provider without real credentials: `proirp serve` runs the sandbox under /sandbox."""
-        return not (self.twilio_configured and self.sendgrid_configured)
+        return not (self.twilio_configured and self.sendgrid_configured and self.google_configured)
 
     @property
     def base_url(self) -> str:
@@ -276,6 +291,27 @@ class Settings(BaseSettings):
             f"{self.base_url}/sandbox/sendgrid",
             self.sendgrid_from_email or SANDBOX_SENDGRID_FROM,
             SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY,
+        )
+
+    def google_connection(self) -> tuple[str, str, str, str, str]:
+        """(client id, client secret, OAuth issuer base, API base, redirect URI) for Google."""
+        redirect = str(self.google_redirect_uri)
+        if self.google_configured:
+            assert self.google_client_id and self.google_client_secret
+            return (
+                self.google_client_id,
+                self.google_client_secret.get_secret_value(),
+                str(self.google_oauth_base).rstrip("/"),
+                str(self.google_api_base).rstrip("/"),
+                redirect,
+            )
+        sandbox = f"{self.base_url}/sandbox/google"
+        return (
+            SANDBOX_GOOGLE_CLIENT_ID,
+            SANDBOX_GOOGLE_CLIENT_SECRET,
+            f"{sandbox}/oauth",
+            f"{sandbox}/api",
+            f"{self.base_url}/calendar/google/callback",
         )
 
 

@@ -1,0 +1,95 @@
+"""What every calendar provider speaks (Google now, Microsoft next): our own types in and out.
+
+Failures are the integrations' three kinds (temporary, permanent, ambiguous) plus two that the
+calendar layer acts on: the grant is gone (sign in again), and the sync token is too old.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from proirp.integrations.base import ProviderPermanentError
+
+
+class GrantRevoked(ProviderPermanentError):
+    """The refresh token (or the code) was refused: revoked, expired, or never valid.
+
+    The integration needs the user to connect again (`needs_reauth`).
+    """
+
+
+class SyncTokenExpired(ProviderPermanentError):
+    """The stored sync token is too old (Google's 410 fullSyncRequired): sync in full again."""
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str
+    expires_at: datetime
+    # Google does not send the refresh token again on refresh: None means "keep the old one".
+    refresh_token: str | None = None
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    """An event as the provider has it, in our terms (times are aware, in UTC)."""
+
+    id: str
+    status: str  # confirmed, tentative, cancelled
+    title: str | None = None
+    description: str | None = None
+    location: str | None = None
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    all_day: bool = False
+    etag: str | None = None
+    updated_at: datetime | None = None
+    calendar_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EventInput:
+    title: str
+    start_at: datetime
+    end_at: datetime
+    time_zone: str
+    description: str | None = None
+    location: str | None = None
+
+
+@dataclass
+class Changes:
+    """One sync's result: changed events (cancelled ones included), the next sync token, and how
+    many API calls it took."""
+
+    events: list[ProviderEvent] = field(default_factory=list)
+    next_sync_token: str | None = None
+    calls: int = 0
+
+
+class CalendarProvider(Protocol):
+    name: str
+
+    def authorization_url(self, *, state: str, code_challenge: str, redirect_uri: str) -> str: ...
+
+    def exchange_code(self, *, code: str, code_verifier: str, redirect_uri: str) -> TokenSet: ...
+
+    def account_email(self, access_token: str) -> str | None: ...
+
+    def refresh(self, refresh_token: str) -> TokenSet: ...
+
+    def revoke(self, token: str) -> None: ...
+
+    def list_changes(
+        self,
+        access_token: str,
+        *,
+        sync_token: str | None,
+        time_min: datetime,
+        time_max: datetime,
+    ) -> Changes: ...
+
+    def create_event(self, access_token: str, event: EventInput) -> ProviderEvent: ...
