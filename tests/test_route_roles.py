@@ -44,6 +44,14 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/templates"): frozenset({ADMIN, STAFF}),
     ("PATCH", "/templates/{template_id}"): frozenset({ADMIN, STAFF}),
     ("DELETE", "/templates/{template_id}"): frozenset({ADMIN, STAFF}),
+    # Calendars: everyone manages their own; the routes never reach another user's calendar.
+    ("GET", "/calendar/integrations"): ALL_ROLES,
+    ("DELETE", "/calendar/integrations/{provider}"): ALL_ROLES,
+    ("POST", "/calendar/integrations/{provider}/sync"): ALL_ROLES,
+    ("GET", "/calendar/events"): ALL_ROLES,
+    ("POST", "/calendar/events"): ALL_ROLES,
+    ("GET", "/calendar/{provider}/connect"): ALL_ROLES,
+    ("GET", "/calendar/{provider}/callback"): ALL_ROLES,
 }
 
 # Routes anyone may call without signing in.

@@ -12,6 +12,7 @@ from proirp import runtime
 from proirp.audit.endpoints import router as audit_router
 from proirp.auth.endpoints import router as auth_router
 from proirp.auth.throttle import LoginThrottle
+from proirp.calendars.endpoints import router as calendars_router
 from proirp.clients.endpoints import router as clients_router
 from proirp.comms.endpoints import campaigns_router
 from proirp.comms.endpoints import router as comms_router
@@ -37,6 +38,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (twilio_webhooks_router, "proirp.comms.webhooks"),
     (sendgrid_webhooks_router, "proirp.comms.sendgrid_webhooks"),
     (unsubscribe_router, "proirp.comms.unsubscribe_endpoints"),
+    (calendars_router, "proirp.calendars"),
 ]
 
 

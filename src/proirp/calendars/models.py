@@ -84,3 +84,18 @@ class ClientCalendarEvent(IdMixin, TimestampMixin, Base):
     start_at: Mapped[datetime | None]
     end_at: Mapped[datetime | None]
     gone_at: Mapped[datetime | None]
+
+
+class OAuthState(IdMixin, Base):
+    """One started connection: the `state` sent to the provider (kept only as a hash), who
+    started it, its PKCE verifier, and when it expires. Used once."""
+
+    __tablename__ = "oauth_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    code_verifier: Mapped[str] = mapped_column(EncryptedText)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

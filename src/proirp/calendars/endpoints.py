@@ -1,0 +1,142 @@
+"""/calendar: connect a provider (OAuth), list and create events, list and remove integrations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import AwareDatetime
+
+from proirp import runtime
+from proirp.auth.dependencies import AnyStaff
+from proirp.auth.models import Role
+from proirp.calendars import oauth, service
+from proirp.calendars.providers import calendar_provider, check_provider, redirect_uri
+from proirp.calendars.schemas import EventCreate
+from proirp.calendars.tasks import sync_calendar
+from proirp.integrations.base import ProviderError
+from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.errors import Forbidden, NotFound, ValidationFailed
+from proirp.worker.after_commit import enqueue_after_commit
+
+router = APIRouter(prefix="/calendar", tags=["calendars"])
+
+
+def _outcome(provider: str, outcome: str) -> RedirectResponse:
+    """Back to where the user manages calendars, saying how the connection went."""
+    query = urlencode({"provider": provider, "outcome": outcome})
+    return RedirectResponse(f"/calendar/integrations?{query}", status_code=303)
+
+
+@router.get("/integrations")
+def list_integrations(
+    session: SessionDep,
+    user: AnyStaff,
+    user_id: Annotated[str | None, Query(max_length=32)] = None,
+    provider: Annotated[str | None, Query(max_length=16)] = None,
+    outcome: Annotated[str | None, Query(max_length=16)] = None,
+) -> dict[str, Any]:
+    """The caller's integrations; an admin may ask for a colleague's (never their events)."""
+    owner = user.id
+    if user_id and user_id != user.id:
+        if user.role != Role.ADMIN:
+            raise Forbidden("only an admin can see a colleague's calendar connections")
+        owner = user_id
+    body: dict[str, Any] = {"ok": True, "integrations": service.integration_views(session, owner)}
+    if outcome:
+        body["outcome"] = {"provider": provider, "result": outcome}
+    return body
+
+
+@router.delete("/integrations/{provider}")
+def remove_integration(
+    provider: str, session: SessionDep, user: AnyStaff, settings: SettingsDep, origin: OriginDep
+) -> dict[str, Any]:
+    check_provider(provider)
+    revoked = service.disconnect(session, user, provider, settings, origin)
+    return {"ok": True, "provider": provider, "revoked": revoked}
+
+
+@router.post("/integrations/{provider}/sync", status_code=202)
+def sync_now(provider: str, session: SessionDep, user: AnyStaff) -> JSONResponse:
+    """Ask the worker to sync this calendar now (it also syncs every few minutes)."""
+    check_provider(provider)
+    integration = service.integration_of(session, user.id, provider)
+    if integration is None:
+        raise NotFound("that calendar is not connected", code="calendar_not_connected")
+    enqueue_after_commit(session, sync_calendar, integration.id)
+    return JSONResponse({"ok": True, "provider": provider}, status_code=202)
+
+
+@router.get("/events")
+def list_events(
+    session: SessionDep,
+    user: AnyStaff,
+    origin: OriginDep,
+    start: AwareDatetime,
+    end: AwareDatetime,
+    provider: Annotated[str | None, Query(max_length=16)] = None,
+) -> dict[str, Any]:
+    if end <= start:
+        raise ValidationFailed("end must be after start", fields={"end": "is before start"})
+    if provider:
+        check_provider(provider)
+    events = service.list_events(
+        session, user, start=start, end=end, provider=provider, origin=origin
+    )
+    return {"ok": True, "events": events}
+
+
+@router.post("/events", status_code=201)
+def create_event(
+    body: EventCreate, session: SessionDep, user: AnyStaff, settings: SettingsDep, origin: OriginDep
+) -> JSONResponse:
+    check_provider(body.provider)
+    factory = runtime.current().session_factory
+    event = service.create_event(session, factory, user, body, settings, origin)
+    return JSONResponse({"ok": True, "event": event}, status_code=201)
+
+
+@router.get("/{provider}/connect")
+def connect(
+    provider: str, session: SessionDep, user: AnyStaff, settings: SettingsDep
+) -> dict[str, Any]:
+    check_provider(provider)
+    return {"ok": True, "authUrl": oauth.start_connect(session, user, provider, settings)}
+
+
+@router.get("/{provider}/callback", response_model=None)
+def callback(
+    provider: str,
+    session: SessionDep,
+    user: AnyStaff,
+    settings: SettingsDep,
+    origin: OriginDep,
+    code: Annotated[str | None, Query(max_length=2048)] = None,
+    state: Annotated[str | None, Query(max_length=512)] = None,
+    error: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    check_provider(provider)
+    try:
+        started = oauth.consume_state(session, user, provider, state, origin)
+    except oauth.ConnectRefused as refused:
+        return JSONResponse(refused.to_body(), status_code=refused.status_code)  # audit commits
+    if error or not code:
+        oauth.record_denied(session, user, provider, origin)
+        return _outcome(provider, "denied")
+    verifier = started.code_verifier
+    session.commit()  # the state is spent; no lock is held while the provider answers
+    adapter = calendar_provider(settings, provider)
+    try:
+        tokens = adapter.exchange_code(
+            code=code, code_verifier=verifier, redirect_uri=redirect_uri(settings, provider)
+        )
+        email = adapter.account_email(tokens.access_token)
+    except ProviderError as exc:
+        oauth.record_failure(session, user, provider, exc.reason, origin)
+        return _outcome(provider, "failed")
+    integration = oauth.store_connection(session, user, provider, tokens, email, origin)
+    enqueue_after_commit(session, sync_calendar, integration.id)
+    return _outcome(provider, "connected")

@@ -1,0 +1,267 @@
+"""The calendar layer: integrations, events (served from the cache), creating events with an
+optional client link, and disconnecting. Each user sees and changes only their own calendars;
+an admin can see that a colleague has one connected, never its events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from proirp.audit.service import RequestOrigin, record_audit
+from proirp.auth.models import User
+from proirp.calendars.models import (
+    CalendarIntegration,
+    CalendarSyncStatus,
+    ClientCalendarEvent,
+    SyncedCalendarEvent,
+)
+from proirp.calendars.provider import EventInput
+from proirp.calendars.providers import calendar_provider
+from proirp.calendars.schemas import EventCreate
+from proirp.calendars.tokens import access_token
+from proirp.clients.repository import get_client
+from proirp.config import Settings
+from proirp.integrations.base import ProviderError
+from proirp.kit.errors import NotFound, ValidationFailed
+from proirp.kit.time import utcnow
+
+
+def _audit(
+    session: Session, user: User, action: str, origin: RequestOrigin, **details: Any
+) -> None:
+    record_audit(
+        session,
+        actor=user.id,
+        action=action,
+        client_id=details.pop("client_id", None),
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+        details=details,
+    )
+
+
+def integration_of(session: Session, user_id: str, provider: str) -> CalendarIntegration | None:
+    return session.scalar(
+        select(CalendarIntegration).where(
+            CalendarIntegration.user_id == user_id, CalendarIntegration.provider == provider
+        )
+    )
+
+
+def integration_views(session: Session, user_id: str) -> list[dict[str, Any]]:
+    """The user's integrations as the seed shows them; never a token."""
+    stmt = (
+        select(CalendarIntegration, CalendarSyncStatus)
+        .outerjoin(CalendarSyncStatus, CalendarSyncStatus.integration_id == CalendarIntegration.id)
+        .where(CalendarIntegration.user_id == user_id)
+        .order_by(CalendarIntegration.provider)
+    )
+    views = []
+    for integration, status in session.execute(stmt):
+        view = {
+            "provider": integration.provider,
+            "account_email": integration.account_email,
+            "status": integration.status,
+            "last_synced_at": status.last_success_at.isoformat()
+            if status and status.last_success_at
+            else None,
+            "last_error": status.last_error if status else None,
+        }
+        if integration.status == "needs_reauth":
+            view["message"] = "Access was withdrawn; connect this calendar again."
+        views.append(view)
+    return views
+
+
+def list_events(
+    session: Session,
+    user: User,
+    *,
+    start: datetime,
+    end: datetime,
+    provider: str | None,
+    origin: RequestOrigin,
+) -> list[dict[str, Any]]:
+    stmt = (
+        select(SyncedCalendarEvent, CalendarIntegration.provider)
+        .join(CalendarIntegration, CalendarIntegration.id == SyncedCalendarEvent.integration_id)
+        .where(
+            CalendarIntegration.user_id == user.id,
+            SyncedCalendarEvent.end_at > start,
+            SyncedCalendarEvent.start_at < end,
+        )
+        .order_by(SyncedCalendarEvent.start_at, SyncedCalendarEvent.id)
+    )
+    if provider:
+        stmt = stmt.where(CalendarIntegration.provider == provider)
+    rows = session.execute(stmt).all()
+    links = (
+        {
+            link.synced_event_id: link.client_id
+            for link in session.scalars(
+                select(ClientCalendarEvent).where(
+                    ClientCalendarEvent.synced_event_id.in_([r[0].id for r in rows])
+                )
+            )
+        }
+        if rows
+        else {}
+    )
+    _audit(session, user, "CALENDAR_EVENTS_VIEWED", origin, count=len(rows))
+    return [
+        {
+            "id": event.id,
+            "provider": name,
+            "provider_event_id": event.provider_event_id,
+            "title": event.title,
+            "description": event.description,
+            "location": event.location,
+            "start": event.start_at.isoformat(),
+            "end": event.end_at.isoformat(),
+            "all_day": event.all_day,
+            "status": event.status,
+            "client_id": links.get(event.id),
+        }
+        for event, name in rows
+    ]
+
+
+def create_event(
+    session: Session,
+    factory: sessionmaker[Session],
+    user: User,
+    body: EventCreate,
+    settings: Settings,
+    origin: RequestOrigin,
+) -> dict[str, Any]:
+    """Create at the provider first, then cache it and link the client. Nothing is created at
+    the provider when validation fails."""
+    client = None
+    if body.client_id:
+        client = get_client(session, body.client_id)
+        if client is None:
+            raise ValidationFailed("no client with that id", fields={"client_id": "no such client"})
+    integration = integration_of(session, user.id, body.provider)
+    if integration is None:
+        raise ValidationFailed(
+            "connect that calendar first", fields={"provider": "is not connected"}
+        )
+    zone = body.time_zone or (client.timezone if client else None) or settings.practice_timezone
+    zone = zone or "UTC"
+    integration_id = integration.id
+    # End the request's transaction before talking to the provider: no lock is held during the
+    # call, and the token's own transaction (a refresh) is free to run.
+    session.commit()
+    token = access_token(factory, settings, integration_id)
+    provider = calendar_provider(settings, body.provider)
+    try:
+        created = provider.create_event(
+            token,
+            EventInput(
+                title=body.title,
+                start_at=body.start,
+                end_at=body.end,
+                time_zone=zone,
+                description=body.description,
+                location=body.location,
+            ),
+        )
+    except ProviderError as exc:
+        raise ValidationFailed(
+            f"the calendar refused the event: {exc.reason}", fields={"provider": exc.reason}
+        ) from None
+    row = SyncedCalendarEvent(
+        integration_id=integration_id,
+        provider_event_id=created.id,
+        calendar_id=created.calendar_id,
+        title=created.title or body.title,
+        description=created.description,
+        location=created.location,
+        start_at=created.start_at or body.start,
+        end_at=created.end_at or body.end,
+        all_day=created.all_day,
+        status=created.status,
+        etag=created.etag,
+        provider_updated_at=created.updated_at,
+    )
+    session.add(row)
+    session.flush()
+    if client is not None:
+        session.add(
+            ClientCalendarEvent(
+                client_id=client.id,
+                user_id=user.id,
+                integration_id=integration_id,
+                synced_event_id=row.id,
+                provider=body.provider,
+                provider_event_id=created.id,
+                start_at=row.start_at,
+                end_at=row.end_at,
+            )
+        )
+    _audit(
+        session,
+        user,
+        "CALENDAR_EVENT_CREATED",
+        origin,
+        provider=body.provider,
+        event_id=row.id,
+        client_id=client.id if client else None,
+    )
+    return {
+        "id": row.id,
+        "provider": body.provider,
+        "provider_event_id": created.id,
+        "title": row.title,
+        "start": row.start_at.isoformat(),
+        "end": row.end_at.isoformat(),
+        "client_id": client.id if client else None,
+    }
+
+
+def disconnect(
+    session: Session, user: User, provider: str, settings: Settings, origin: RequestOrigin
+) -> bool:
+    """Revoke at the provider, delete the tokens and the cache; links stay as history, gone.
+
+    Returns whether the provider confirmed the revocation.
+    """
+    integration = integration_of(session, user.id, provider)
+    if integration is None:
+        raise NotFound("that calendar is not connected", code="calendar_not_connected")
+    revoked = True
+    token = integration.refresh_token or integration.access_token
+    if token:
+        try:
+            calendar_provider(settings, provider).revoke(token)
+        except ProviderError:
+            revoked = False  # the tokens are deleted here anyway; the user can revoke at Google
+    session.execute(
+        update(ClientCalendarEvent)
+        .where(
+            ClientCalendarEvent.integration_id == integration.id,
+            ClientCalendarEvent.gone_at.is_(None),
+        )
+        .values(gone_at=utcnow(), synced_event_id=None)
+    )
+    session.execute(
+        delete(SyncedCalendarEvent).where(SyncedCalendarEvent.integration_id == integration.id)
+    )
+    session.execute(
+        delete(CalendarSyncStatus).where(CalendarSyncStatus.integration_id == integration.id)
+    )
+    integration_id = integration.id
+    session.delete(integration)
+    _audit(
+        session,
+        user,
+        "CALENDAR_DISCONNECTED",
+        origin,
+        provider=provider,
+        integration_id=integration_id,
+        revoked=revoked,
+    )
+    return revoked

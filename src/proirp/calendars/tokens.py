@@ -1,0 +1,85 @@
+"""A usable access token for an integration, refreshed shortly before it expires.
+
+Refresh is single-flight per integration: the refresh runs under a lock on the integration's
+row (SELECT … FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE takes its write lock), and
+whoever waited re-reads the row and finds the fresh token. So fifty concurrent requests cause
+one refresh. A refused grant marks the integration `needs_reauth`, audited.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from proirp.audit.service import record_audit
+from proirp.calendars.models import CalendarIntegration
+from proirp.calendars.provider import GrantRevoked
+from proirp.calendars.providers import calendar_provider
+from proirp.config import Settings
+from proirp.kit.db import transaction
+from proirp.kit.errors import AppError
+from proirp.kit.time import utcnow
+
+log = structlog.get_logger(__name__)
+
+
+class NeedsReauth(AppError):
+    status_code = 409
+    code = "calendar_needs_reauth"
+
+
+def _fresh(integration: CalendarIntegration, settings: Settings) -> bool:
+    margin = timedelta(seconds=settings.calendar_refresh_margin_seconds)
+    expires = integration.token_expires_at
+    return bool(integration.access_token) and expires is not None and expires - margin > utcnow()
+
+
+def access_token(factory: sessionmaker[Session], settings: Settings, integration_id: str) -> str:
+    """The integration's access token, refreshed first if it expires within the margin."""
+    with transaction(factory) as session:
+        integration = session.get(CalendarIntegration, integration_id)
+        if integration is None or integration.status != "active":
+            raise NeedsReauth("connect the calendar again: its access was withdrawn")
+        if _fresh(integration, settings):
+            return str(integration.access_token)
+    return _refresh(factory, settings, integration_id)
+
+
+def _refresh(factory: sessionmaker[Session], settings: Settings, integration_id: str) -> str:
+    revoked = False
+    with transaction(factory) as session:
+        integration = session.get(CalendarIntegration, integration_id, with_for_update=True)
+        if integration is None or integration.status != "active":
+            raise NeedsReauth("connect the calendar again: its access was withdrawn")
+        if _fresh(integration, settings):
+            return str(integration.access_token)  # another request refreshed it meanwhile
+        if not integration.refresh_token:
+            revoked = True
+        else:
+            provider = calendar_provider(settings, integration.provider)
+            try:
+                tokens = provider.refresh(integration.refresh_token)
+            except GrantRevoked:
+                revoked = True
+            else:
+                integration.access_token = tokens.access_token
+                integration.token_expires_at = tokens.expires_at
+                if tokens.refresh_token:  # Google keeps the old one; Microsoft sends a new one
+                    integration.refresh_token = tokens.refresh_token
+                log.info("calendar.token_refreshed", integration_id=integration_id)
+                return tokens.access_token
+        integration.status = "needs_reauth"
+        record_audit(
+            session,
+            actor=None,
+            action="CALENDAR_AUTH_FAILED",
+            details={
+                "provider": integration.provider,
+                "integration_id": integration.id,
+                "reason": "the provider refused the grant (invalid_grant)",
+            },
+        )
+    log.warning("calendar.needs_reauth", integration_id=integration_id, revoked=revoked)
+    raise NeedsReauth("connect the calendar again: the provider withdrew its access")

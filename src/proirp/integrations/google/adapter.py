@@ -1,0 +1,291 @@
+"""GoogleCalendar: our CalendarProvider over Google's own libraries.
+
+- OAuth: `google_auth_oauthlib`'s Flow (PKCE S256, offline access, consent) with the endpoints
+  Google's OpenID discovery document names under GOOGLE_OAUTH_BASE; refresh through
+  `google.oauth2.credentials`.
+- Calendar v3: `googleapiclient` with the static discovery document, pointed at
+  GOOGLE_API_BASE + /calendar/v3/.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import google.auth.exceptions
+import google.auth.transport.requests
+import google.oauth2.credentials
+import httplib2
+import requests
+from google_auth_httplib2 import AuthorizedHttp
+from google_auth_oauthlib.flow import Flow
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
+
+from proirp.calendars.provider import (
+    Changes,
+    EventInput,
+    ProviderEvent,
+    TokenSet,
+)
+from proirp.integrations.base import ProviderTemporaryError
+from proirp.integrations.google.errors import PROVIDER, api_error, token_error
+
+SCOPES = ("https://www.googleapis.com/auth/calendar.events", "openid", "email")
+PAGE_SIZE = 2500  # the most events.list returns in one page
+
+
+def _utc(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _when(part: dict[str, Any] | None) -> tuple[datetime | None, bool]:
+    if not part:
+        return None, False
+    if "dateTime" in part:
+        return _utc(part["dateTime"]), False
+    if "date" in part:
+        return datetime.fromisoformat(part["date"]).replace(tzinfo=UTC), True
+    return None, False
+
+
+def to_event(item: dict[str, Any], calendar_id: str | None = None) -> ProviderEvent:
+    start, all_day = _when(item.get("start"))
+    end, _ = _when(item.get("end"))
+    return ProviderEvent(
+        id=str(item["id"]),
+        status=str(item.get("status", "confirmed")),
+        title=item.get("summary"),
+        description=item.get("description"),
+        location=item.get("location"),
+        start_at=start,
+        end_at=end,
+        all_day=all_day,
+        etag=item.get("etag"),
+        updated_at=_utc(item.get("updated")),
+        calendar_id=calendar_id,
+    )
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class GoogleCalendar:
+    name = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        oauth_base: str,
+        api_base: str,
+        timeout: float = 10.0,
+    ) -> None:
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._oauth_base = oauth_base.rstrip("/")
+        self._api_endpoint = api_base.rstrip("/") + "/calendar/v3/"
+        self._timeout = timeout
+        self._endpoints: dict[str, str] | None = None
+        self._lock = threading.Lock()
+        if self._oauth_base.startswith("http://"):
+            # oauthlib refuses plain HTTP; only the sandbox is served that way (production
+            # settings refuse an http:// GOOGLE_OAUTH_BASE).
+            os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+
+    # --- OAuth ----------------------------------------------------------------------------
+
+    def endpoints(self) -> dict[str, str]:
+        """The OAuth endpoints from Google's discovery document (fetched once)."""
+        with self._lock:
+            if self._endpoints is None:
+                url = f"{self._oauth_base}/.well-known/openid-configuration"
+                try:
+                    response = requests.get(url, timeout=self._timeout)
+                    response.raise_for_status()
+                    self._endpoints = dict(response.json())
+                except (requests.RequestException, ValueError) as exc:
+                    raise ProviderTemporaryError(
+                        PROVIDER, None, "Google's sign-in configuration could not be read"
+                    ) from exc
+            return self._endpoints
+
+    def _flow(self, redirect_uri: str, code_verifier: str) -> Flow:
+        found = self.endpoints()
+        config = {
+            "web": {
+                "client_id": self._client_id,
+                "client_secret": self._client_secret,
+                "auth_uri": found["authorization_endpoint"],
+                "token_uri": found["token_endpoint"],
+                "redirect_uris": [redirect_uri],
+            }
+        }
+        return Flow.from_client_config(
+            config, scopes=list(SCOPES), redirect_uri=redirect_uri, code_verifier=code_verifier
+        )
+
+    def authorization_url(self, *, state: str, code_verifier: str, redirect_uri: str) -> str:
+        url, _state = self._flow(redirect_uri, code_verifier).authorization_url(
+            access_type="offline", prompt="consent", state=state, include_granted_scopes="false"
+        )
+        return str(url)
+
+    def exchange_code(self, *, code: str, code_verifier: str, redirect_uri: str) -> TokenSet:
+        flow = self._flow(redirect_uri, code_verifier)
+        try:
+            token = flow.fetch_token(code=code, timeout=self._timeout)
+        except OAuth2Error as exc:
+            raise token_error(int(exc.status_code or 400), exc.error) from None
+        except requests.RequestException as exc:
+            raise ProviderTemporaryError(PROVIDER, None, "Google could not be reached") from exc
+        return TokenSet(
+            access_token=str(token["access_token"]),
+            refresh_token=token.get("refresh_token"),
+            expires_at=datetime.now(UTC) + timedelta(seconds=int(token.get("expires_in", 3600))),
+            scopes=tuple(
+                token.get("scope", [])
+                if isinstance(token.get("scope"), list)
+                else str(token.get("scope", "")).split()
+            ),
+        )
+
+    def account_email(self, access_token: str) -> str | None:
+        url = self.endpoints().get("userinfo_endpoint")
+        if not url:
+            return None
+        try:
+            response = requests.get(
+                url, headers={"Authorization": f"Bearer {access_token}"}, timeout=self._timeout
+            )
+        except requests.RequestException as exc:
+            raise ProviderTemporaryError(PROVIDER, None, "Google could not be reached") from exc
+        if response.status_code != 200:
+            raise api_error(response.status_code, response.content)
+        email = response.json().get("email")
+        return str(email) if email else None
+
+    def refresh(self, refresh_token: str) -> TokenSet:
+        credentials = google.oauth2.credentials.Credentials(
+            None,
+            refresh_token=refresh_token,
+            token_uri=self.endpoints()["token_endpoint"],
+            client_id=self._client_id,
+            client_secret=self._client_secret,
+        )
+        session = requests.Session()
+        try:
+            credentials.refresh(google.auth.transport.requests.Request(session))
+        except google.auth.exceptions.RefreshError as exc:
+            detail = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
+            error = detail.get("error") if isinstance(detail, dict) else None
+            if error is None and "invalid_grant" in str(exc.args[0] if exc.args else ""):
+                error = "invalid_grant"
+            raise token_error(400, error) from None
+        except google.auth.exceptions.TransportError as exc:
+            raise ProviderTemporaryError(PROVIDER, None, "Google could not be reached") from exc
+        finally:
+            session.close()
+        expiry = credentials.expiry.replace(tzinfo=UTC) if credentials.expiry else None
+        return TokenSet(
+            access_token=str(credentials.token),
+            expires_at=expiry or datetime.now(UTC) + timedelta(hours=1),
+            refresh_token=None,  # Google does not send it again: keep the one we have
+        )
+
+    def revoke(self, token: str) -> None:
+        url = self.endpoints().get("revocation_endpoint")
+        if not url:
+            return
+        try:
+            response = requests.post(url, data={"token": token}, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise ProviderTemporaryError(PROVIDER, None, "Google could not be reached") from exc
+        if response.status_code >= 500:
+            raise ProviderTemporaryError(
+                PROVIDER, str(response.status_code), "Google is unavailable"
+            )
+        # 400 invalid_token: already revoked or expired; nothing left to revoke.
+
+    # --- Calendar v3 ------------------------------------------------------------------------
+
+    def _service(self, access_token: str) -> Any:
+        credentials = google.oauth2.credentials.Credentials(access_token)
+        http = AuthorizedHttp(credentials, http=httplib2.Http(timeout=self._timeout))
+        return build(
+            "calendar",
+            "v3",
+            http=http,
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": self._api_endpoint},
+        )
+
+    @staticmethod
+    def _run(request: Any) -> Any:
+        try:
+            return request.execute(num_retries=0)
+        except HttpError as exc:
+            retry_after = exc.resp.get("retry-after") if exc.resp is not None else None
+            raise api_error(
+                int(exc.resp.status), exc.content, float(retry_after) if retry_after else None
+            ) from None
+        except (httplib2.HttpLib2Error, OSError) as exc:
+            raise ProviderTemporaryError(PROVIDER, None, "Google could not be reached") from exc
+
+    def list_changes(
+        self,
+        access_token: str,
+        *,
+        sync_token: str | None,
+        time_min: datetime,
+        time_max: datetime,
+    ) -> Changes:
+        """Every page of events.list: a full window (sync_token None) or the changes since it."""
+        service = self._service(access_token)
+        changes = Changes()
+        page_token: str | None = None
+        while True:
+            params: dict[str, Any] = {
+                "calendarId": "primary",
+                "maxResults": PAGE_SIZE,
+                "singleEvents": True,
+                "showDeleted": sync_token is not None,
+            }
+            if sync_token:
+                params["syncToken"] = sync_token
+            else:
+                params["timeMin"] = _rfc3339(time_min)
+                params["timeMax"] = _rfc3339(time_max)
+            if page_token:
+                params["pageToken"] = page_token
+            page = self._run(service.events().list(**params))
+            changes.calls += 1
+            changes.events.extend(to_event(item, "primary") for item in page.get("items", []))
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                changes.next_sync_token = page.get("nextSyncToken")
+                return changes
+
+    def create_event(self, access_token: str, event: EventInput) -> ProviderEvent:
+        body: dict[str, Any] = {
+            "summary": event.title,
+            "start": {"dateTime": event.start_at.isoformat(), "timeZone": event.time_zone},
+            "end": {"dateTime": event.end_at.isoformat(), "timeZone": event.time_zone},
+        }
+        if event.description:
+            body["description"] = event.description
+        if event.location:
+            body["location"] = event.location
+        created = self._run(
+            self._service(access_token).events().insert(calendarId="primary", body=body)
+        )
+        return to_event(created, "primary")

@@ -1,0 +1,144 @@
+"""/calendar in-process: bad input, the OAuth state's rules, and who sees what. Nothing here
+reaches a provider (the end-to-end dance is in test_google_live.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from proirp.audit.models import AuditLog
+from proirp.calendars.models import CalendarIntegration, OAuthState
+from proirp.calendars.oauth import _hash
+from proirp.kit.time import utcnow
+from tests.factories import Staff, create_staff
+
+
+@pytest.fixture
+def alice(db: Session) -> Staff:
+    return create_staff(db, role="clinician")
+
+
+@pytest.fixture
+def bob(db: Session) -> Staff:
+    return create_staff(db, role="clinician")
+
+
+def _state(db: Session, owner: Staff, *, used: bool = False, expired: bool = False) -> str:
+    state = f"state-{owner.user.id}-{used}-{expired}"
+    now = utcnow()
+    db.add(
+        OAuthState(
+            state_hash=_hash(state),
+            user_id=owner.user.id,
+            provider="google",
+            code_verifier="v" * 64,
+            created_at=now,
+            expires_at=now - timedelta(minutes=1) if expired else now + timedelta(minutes=10),
+            used_at=now if used else None,
+        )
+    )
+    db.flush()
+    return state
+
+
+def _failures(db: Session) -> list[str]:
+    rows = db.scalars(select(AuditLog).where(AuditLog.action == "CALENDAR_AUTH_FAILED"))
+    return [str(row.details["reason"]) for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("missing", "the callback carried no state"),
+        ("forged", "the state is not one this server issued"),
+        ("foreign", "the state belongs to another user"),
+        ("reused", "the state was already used"),
+        ("expired", "the state has expired"),
+    ],
+)
+def test_a_callback_with_a_bad_state_is_refused_and_audited(
+    api: TestClient, db: Session, alice: Staff, bob: Staff, how: str, reason: str
+) -> None:
+    state = {
+        "missing": None,
+        "forged": "made-up-state",
+        "foreign": _state(db, bob),
+        "reused": _state(db, alice, used=True),
+        "expired": _state(db, alice, expired=True),
+    }[how]
+    params = {"code": "a-code"} | ({"state": state} if state else {})
+    response = api.get("/calendar/google/callback", params=params, headers=alice.headers)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "calendar_connect_refused"
+    assert reason in response.json()["error"]["message"]
+    assert _failures(db) == [reason]
+    assert db.scalar(select(CalendarIntegration)) is None
+
+
+def test_an_unknown_provider_is_refused(api: TestClient, alice: Staff) -> None:
+    response = api.get("/calendar/yahoo/connect", headers=alice.headers)
+    assert response.status_code == 422
+    assert "provider" in response.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"start": "2030-01-02T00:00:00Z", "end": "2030-01-01T00:00:00Z"}, "end"),
+        ({"start": "2030-01-01T00:00:00", "end": "2030-01-02T00:00:00Z"}, "start"),
+        (
+            {"start": "2030-01-01T00:00:00Z", "end": "2030-01-02T00:00:00Z", "provider": "x"},
+            "provider",
+        ),
+    ],
+)
+def test_listing_events_with_bad_input_is_refused(
+    api: TestClient, alice: Staff, query: dict[str, str], field: str
+) -> None:
+    response = api.get("/calendar/events", params=query, headers=alice.headers)
+    assert response.status_code == 422
+    assert any(field in key for key in response.json()["error"]["fields"])
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"end": "2030-01-01T09:00:00Z"}, "end"),
+        ({"timeZone": "Mars/Olympus"}, "timeZone"),
+        ({"provider": "yahoo"}, "provider"),
+        ({"client_id": "nobody"}, "client_id"),
+        ({}, "provider"),  # not connected
+    ],
+)
+def test_creating_an_event_with_bad_input_reaches_no_provider(
+    api: TestClient, alice: Staff, change: dict[str, str], field: str
+) -> None:
+    body = {
+        "provider": "google",
+        "title": "Session",
+        "start": "2030-01-01T10:00:00Z",
+        "end": "2030-01-01T11:00:00Z",
+    } | change
+    response = api.post("/calendar/events", json=body, headers=alice.headers)
+    assert response.status_code == 422, response.text
+    assert any(field in key for key in response.json()["error"]["fields"]), response.json()
+
+
+def test_only_an_admin_sees_a_colleague_s_integrations(
+    api: TestClient, db: Session, alice: Staff, bob: Staff
+) -> None:
+    db.add(CalendarIntegration(user_id=alice.user.id, provider="google", status="active"))
+    db.flush()
+    own = api.get("/calendar/integrations", headers=alice.headers).json()["integrations"]
+    assert [i["provider"] for i in own] == ["google"]
+    assert "access_token" not in own[0] and "refresh_token" not in own[0]
+    assert api.get("/calendar/integrations", headers=bob.headers).json()["integrations"] == []
+    peek = api.get(f"/calendar/integrations?user_id={alice.user.id}", headers=bob.headers)
+    assert peek.status_code == 403
+    admin = create_staff(db, role="admin")
+    seen = api.get(f"/calendar/integrations?user_id={alice.user.id}", headers=admin.headers)
+    assert [i["provider"] for i in seen.json()["integrations"]] == ["google"]
