@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 from proirp.auth.models import ApiToken, TokenKind, User
 from proirp.auth.secrets import hash_password, new_token, token_digest
 from proirp.config import (
+    SANDBOX_GOOGLE_CLIENT_ID,
+    SANDBOX_GOOGLE_CLIENT_SECRET,
     SANDBOX_SENDGRID_API_KEY,
     SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY,
     SANDBOX_TWILIO_ACCOUNT_SID,
@@ -104,8 +106,10 @@ class LiveStack:
     def sandbox_auth(self) -> tuple[str, str]:
         return (SANDBOX_TWILIO_ACCOUNT_SID, SANDBOX_TWILIO_AUTH_TOKEN)
 
-    def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.app_url, headers=self.headers, timeout=30)
+    def api(self, token: str | None = None) -> httpx.Client:
+        """The product's API as the admin, or as the owner of `token`."""
+        headers = {"Authorization": f"Bearer {token}"} if token else self.headers
+        return httpx.Client(base_url=self.app_url, headers=headers, timeout=30)
 
     def sandbox(self) -> httpx.Client:
         return httpx.Client(
@@ -132,6 +136,19 @@ class LiveStack:
     def configure_sendgrid(self, **knobs: Any) -> None:
         with self.sendgrid() as client:
             client.post("/_sandbox/config", json=knobs).raise_for_status()
+
+    def google(self) -> httpx.Client:
+        """The sandbox's Google control routes (basic auth: the client id and secret)."""
+        return httpx.Client(
+            base_url=f"{self.sandbox_url}/google/_sandbox",
+            auth=(SANDBOX_GOOGLE_CLIENT_ID, SANDBOX_GOOGLE_CLIENT_SECRET),
+            timeout=30,
+        )
+
+    def google_stats(self) -> dict[str, int]:
+        with self.google() as client:
+            stats: dict[str, int] = client.get("/stats").json()
+            return stats
 
     def ledger(self) -> list[dict[str, Any]]:
         with self.sandbox() as client:
@@ -163,14 +180,13 @@ class LiveStack:
             raise RuntimeError(f"{url} did not come up:\n{logs}")
 
 
-def _create_admin(engine: Engine) -> tuple[str, str]:
+def create_user_with_token(
+    engine: Engine, *, email: str = "frontdesk@clinic.example.com", role: str = "admin"
+) -> tuple[str, str]:
+    """A staff account and an API token for it: (user id, token)."""
     token = new_token()
     with Session(engine) as session:
-        user = User(
-            email="frontdesk@clinic.example.com",
-            role="admin",
-            password_hash=hash_password("x" * 16),
-        )
+        user = User(email=email, role=role, password_hash=hash_password("x" * 16))
         session.add(user)
         session.flush()
         session.add(
@@ -222,6 +238,11 @@ def live_stack(
             "SENDGRID_API_BASE": f"http://127.0.0.1:{sandbox_port}/sendgrid",
             "SENDGRID_FROM_EMAIL": "frontdesk@lakeside.example.com",
             "SENDGRID_WEBHOOK_PUBLIC_KEY": SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY,
+            "GOOGLE_CLIENT_ID": SANDBOX_GOOGLE_CLIENT_ID,
+            "GOOGLE_CLIENT_SECRET": SANDBOX_GOOGLE_CLIENT_SECRET,
+            "GOOGLE_OAUTH_BASE": f"http://127.0.0.1:{sandbox_port}/google/oauth",
+            "GOOGLE_API_BASE": f"http://127.0.0.1:{sandbox_port}/google/api",
+            "GOOGLE_REDIRECT_URI": f"http://127.0.0.1:{app_port}/calendar/google/callback",
             "RECONCILE_AFTER_SECONDS": "4",
             "SEND_TIMEOUT_SECONDS": "2",
             "PRACTICE_TIMEZONE": "America/Chicago",
@@ -240,7 +261,7 @@ def live_stack(
             tmp=tmp,
         )
         install_vault(Vault(TEST_KEYS))  # the same keys the processes use, to read their rows
-        live.user_id, live.token = _create_admin(engine)
+        live.user_id, live.token = create_user_with_token(engine)
         embedded = queue_backend == "sqlite" and not separate_worker
         live.start("sandbox", "sandbox", "--port", str(sandbox_port))
         stack.callback(live.processes["sandbox"].stop)

@@ -23,6 +23,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from proirp.sandbox.app import SandboxConfig, create_sandbox_app
+from proirp.sandbox.google import GoogleSandbox
 from proirp.sandbox.sendgrid import SendGridSandbox
 from proirp.sandbox.twilio import TwilioSandbox
 
@@ -35,6 +36,11 @@ TWILIO_ORIGIN = "https://api.twilio.com"
 INBOUND_PATH = "/webhooks/twilio/inbound"
 SENDGRID_API_KEY = "SG.test-key.sandbox-tests"
 SENDGRID_EVENTS_PATH = "/webhooks/sendgrid/events"
+GOOGLE_CLIENT_ID = "sandbox-tests.apps.googleusercontent.com"
+GOOGLE_CLIENT_SECRET = "sandbox-tests-google-secret"
+GOOGLE_REDIRECT_URI = "http://127.0.0.1:8080/calendar/google/callback"
+CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
+CLINICIAN = "clinician@sandbox.example.com"
 
 
 class RedirectingHttpClient(TwilioHttpClient):
@@ -308,3 +314,119 @@ def start_sendgrid(receiver: WebhookReceiver) -> Iterator[StartSendGrid]:
 @pytest.fixture
 def mail_sandbox(start_sendgrid: StartSendGrid) -> RunningSendGrid:
     return start_sendgrid()
+
+
+@dataclass
+class RunningGoogle:
+    config: SandboxConfig
+    state: GoogleSandbox
+    root: str
+
+    @property
+    def oauth_base(self) -> str:
+        """What the product has as GOOGLE_OAUTH_BASE."""
+        return self.root + "/google/oauth"
+
+    @property
+    def api_base(self) -> str:
+        """What the product has as GOOGLE_API_BASE."""
+        return self.root + "/google/api"
+
+    @property
+    def calendar_base(self) -> str:
+        return self.api_base + "/calendar/v3"
+
+    def control(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Call a /_sandbox control endpoint with the client ID and secret."""
+        kwargs.setdefault("auth", (GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET))
+        return requests.request(method, f"{self.root}/google/_sandbox/{path}", timeout=10, **kwargs)
+
+    def consent(
+        self,
+        *,
+        account: str = CLINICIAN,
+        scope: str = CALENDAR_SCOPE,
+        challenge: str | None = None,
+        access_type: str = "offline",
+        prompt: str = "consent",
+        decision: str = "allow",
+        state: str = "xyz",
+    ) -> requests.Response:
+        """Open the consent page and press a button, as a user would; the redirect answer."""
+        params = {
+            "client_id": GOOGLE_CLIENT_ID,
+            "redirect_uri": GOOGLE_REDIRECT_URI,
+            "response_type": "code",
+            "scope": scope,
+            "state": state,
+            "access_type": access_type,
+            "prompt": prompt,
+        }
+        if challenge is not None:
+            params.update(code_challenge=challenge, code_challenge_method="S256")
+        url = self.oauth_base + "/o/oauth2/v2/auth"
+        page = requests.get(url, params=params, timeout=10)
+        assert page.status_code == 200, page.text
+        form = {**params, "account": account, "decision": decision}
+        return requests.post(url, data=form, allow_redirects=False, timeout=10)
+
+    def token(self, **form: str) -> requests.Response:
+        """POST to the token endpoint with the client's credentials in the body."""
+        body = {"client_id": GOOGLE_CLIENT_ID, "client_secret": GOOGLE_CLIENT_SECRET, **form}
+        return requests.post(self.oauth_base + "/token", data=body, timeout=10)
+
+    def connect(self, *, account: str = CLINICIAN, scope: str = CALENDAR_SCOPE) -> dict[str, Any]:
+        """Consent and redeem the code (no PKCE); the token response."""
+        location = self.consent(account=account, scope=scope).headers["location"]
+        code = dict(parse_qsl(location.split("?", 1)[1]))["code"]
+        answer = self.token(
+            grant_type="authorization_code", code=code, redirect_uri=GOOGLE_REDIRECT_URI
+        )
+        assert answer.status_code == 200, answer.text
+        tokens: dict[str, Any] = answer.json()
+        return tokens
+
+    def api(self, method: str, path: str, token: str, **kwargs: Any) -> requests.Response:
+        """Call the Calendar API (path under calendar/v3) with a bearer token."""
+        timeout = kwargs.pop("timeout", 10)
+        headers = {"Authorization": f"Bearer {token}"}
+        url = f"{self.calendar_base}/{path}"
+        return requests.request(method, url, headers=headers, timeout=timeout, **kwargs)
+
+
+StartGoogle = Callable[..., RunningGoogle]
+
+
+def google_config() -> SandboxConfig:
+    """The tests' Google client (and the Twilio credentials every sandbox needs)."""
+    return SandboxConfig(
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        google_client_id=GOOGLE_CLIENT_ID,
+        google_client_secret=GOOGLE_CLIENT_SECRET,
+    )
+
+
+@pytest.fixture
+def start_google() -> Iterator[StartGoogle]:
+    """Start a sandbox for Google tests with SandboxConfig overrides; stopped after the test."""
+    with starter(
+        google_config(), lambda config, app, root: RunningGoogle(config, app.state.google, root)
+    ) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def google_server() -> Iterator[RunningGoogle]:
+    """One Google sandbox per test module (starting one per test is most of their time)."""
+    config = google_config()
+    app = create_sandbox_app(config)
+    with serve(app) as root:
+        yield RunningGoogle(config, app.state.google, root)
+
+
+@pytest.fixture
+def google(google_server: RunningGoogle) -> RunningGoogle:
+    """The module's Google sandbox, reset: no accounts, grants or events; start knobs."""
+    google_server.state.reset()
+    return google_server

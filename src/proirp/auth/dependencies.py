@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
 from proirp.auth.models import Role, User
 from proirp.auth.secrets import csrf_matches
@@ -17,6 +18,17 @@ SESSION_COOKIE = "proirp_session"
 CSRF_COOKIE = "proirp_csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _end_read(session: Session, principal: Principal) -> Principal:
+    """End the lookup's transaction before the handler runs.
+
+    The handler runs on another thread-pool slot. On SQLite every transaction holds the write
+    lock from its first statement (BEGIN IMMEDIATE), so a lookup left open across that hop can
+    leave its request waiting for a thread while every thread waits for its lock.
+    """
+    session.commit()
+    return principal
 
 
 def current_principal(request: Request, session: SessionDep) -> Principal:
@@ -38,7 +50,7 @@ def current_principal(request: Request, session: SessionDep) -> Principal:
                 "a change made with the session cookie needs the X-CSRF-Token header",
                 code="csrf_failed",
             )
-    return principal
+    return _end_read(session, principal)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

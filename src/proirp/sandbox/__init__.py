@@ -1,1 +1,1 @@
-"""Provider sandbox: local imitations of Twilio and SendGrid (and later Google, Microsoft)."""
+"""Provider sandbox: local imitations of Twilio, SendGrid and Google (and later Microsoft)."""

@@ -1,8 +1,9 @@
 """The provider sandbox as a FastAPI app, or as a router the product mounts inside itself.
 
-Each vendor lives in its own subpackage (twilio/ and sendgrid/ now; google/, microsoft/ later)
-and contributes a router mounted under its name, so the Twilio API base is `<root>/twilio` and the
-SendGrid SDK's host is `<root>/sendgrid`.
+Each vendor lives in its own subpackage (twilio/, sendgrid/, google/; microsoft/ later) and
+contributes a router mounted under its name, so the Twilio API base is `<root>/twilio`, the
+SendGrid SDK's host is `<root>/sendgrid` and Google's bases are `<root>/google/oauth` and
+`<root>/google/api`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from proirp.sandbox.config import SandboxConfig
+from proirp.sandbox.google import GoogleSandbox, google_router
 from proirp.sandbox.sendgrid import SendGridSandbox, sendgrid_router
 from proirp.sandbox.twilio import TwilioSandbox, twilio_router
 
@@ -26,30 +28,34 @@ class Sandbox:
         self.config = config
         self.twilio = TwilioSandbox(config)
         self.sendgrid = SendGridSandbox(config)
+        self.google = GoogleSandbox(config)
 
     def reset(self) -> None:
         """Return every vendor to its start state."""
         self.twilio.reset()
         self.sendgrid.reset()
+        self.google.reset()
 
     def close(self) -> None:
         """Stop background work (status callbacks and events in flight are dropped)."""
         self.twilio.close()
         self.sendgrid.close()
+        self.google.close()
 
 
 def sandbox_router(sandbox: Sandbox) -> APIRouter:
-    """All vendor trees (`/twilio/...`, `/sendgrid/...`), relative to wherever the caller mounts
-    them."""
+    """All vendor trees (`/twilio/...`, `/sendgrid/...`, `/google/...`), relative to wherever the
+    caller mounts them."""
     router = APIRouter()
     router.include_router(twilio_router(sandbox.twilio), prefix="/twilio")
     router.include_router(sendgrid_router(sandbox.sendgrid), prefix="/sendgrid")
+    router.include_router(google_router(sandbox.google), prefix="/google")
     return router
 
 
 def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     """A standalone sandbox app; its state is `app.state.sandbox` (and `app.state.twilio`,
-    `app.state.sendgrid`)."""
+    `app.state.sendgrid`, `app.state.google`)."""
     sandbox = Sandbox(config)
 
     @asynccontextmanager
@@ -61,11 +67,16 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     app.state.sandbox = sandbox
     app.state.twilio = sandbox.twilio
     app.state.sendgrid = sandbox.sendgrid
+    app.state.google = sandbox.google
     app.include_router(sandbox_router(sandbox))
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, object]:
-        vendors = {"twilio": "/twilio/2010-04-01", "sendgrid": "/sendgrid/v3"}
+        vendors = {
+            "twilio": "/twilio/2010-04-01",
+            "sendgrid": "/sendgrid/v3",
+            "google": {"oauth": "/google/oauth", "api": "/google/api"},
+        }
         return {"sandbox": True, "vendors": vendors}
 
     return app

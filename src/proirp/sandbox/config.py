@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proirp.config import SANDBOX_SENDGRID_API_KEY
+from proirp.config import (
+    SANDBOX_GOOGLE_CLIENT_ID,
+    SANDBOX_GOOGLE_CLIENT_SECRET,
+    SANDBOX_SENDGRID_API_KEY,
+)
 
 # The private half of the sandbox's Event Webhook signing key (PKCS8 DER, base64); its public half
 # is proirp.config.SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY. The sandbox's own key, not a secret.
@@ -18,8 +22,9 @@ SANDBOX_SENDGRID_WEBHOOK_PRIVATE_KEY = (
 class SandboxConfig:
     """How the provider sandbox behaves when it starts.
 
-    Knobs (`twilio_mps`, `sendgrid_rps`, `latency_ms`, `event_delay_ms`) can be changed at run
-    time through each vendor's control endpoints; a reset returns them to these values.
+    Knobs (`twilio_mps`, `sendgrid_rps`, `latency_ms`, `event_delay_ms`,
+    `google_access_token_seconds`) can be changed at run time through each vendor's control
+    endpoints; a reset returns them to these values.
     """
 
     twilio_account_sid: str
@@ -40,12 +45,19 @@ class SandboxConfig:
     sendgrid_rps: float | None = None
     # Pause before each Event Webhook batch (events due within it travel together).
     event_delay_ms: int = 50
+    # The one OAuth client Google's token endpoint (and the control routes) accept.
+    google_client_id: str = SANDBOX_GOOGLE_CLIENT_ID
+    google_client_secret: str = SANDBOX_GOOGLE_CLIENT_SECRET
+    # Lifetime of Google access tokens (the access_token_seconds knob changes it at run time).
+    google_access_token_seconds: int = 3600
 
     def __post_init__(self) -> None:
         for name in ("twilio_mps", "sendgrid_rps"):
             rate = getattr(self, name)
             if rate is not None and rate <= 0:
                 raise ValueError(f"{name} must be positive or None")
+        if self.google_access_token_seconds < 0:
+            raise ValueError("google_access_token_seconds must not be negative")
         if self.latency_ms < 0 or self.callback_delay_ms < 0 or self.event_delay_ms < 0:
             raise ValueError(
                 "latency_ms, callback_delay_ms and event_delay_ms must not be negative"

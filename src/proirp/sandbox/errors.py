@@ -25,8 +25,8 @@ class SandboxError(Exception):
         """The JSON the vendor answers with."""
         raise NotImplementedError
 
-    def response(self) -> JSONResponse:
-        """This error as an HTTP response."""
+    def response(self) -> Response:
+        """This error as an HTTP response (JSON unless a vendor's error is a page)."""
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 

@@ -4,6 +4,8 @@ sandbox accepts exactly the credentials the product will send."""
 from __future__ import annotations
 
 from proirp.config import (
+    SANDBOX_GOOGLE_CLIENT_ID,
+    SANDBOX_GOOGLE_CLIENT_SECRET,
     SANDBOX_SENDGRID_API_KEY,
     SANDBOX_TWILIO_ACCOUNT_SID,
     SANDBOX_TWILIO_AUTH_TOKEN,
@@ -22,6 +24,12 @@ def sandbox_config(settings: Settings) -> SandboxConfig:
         sendgrid_api_key = settings.sendgrid_api_key.get_secret_value()
     else:
         sendgrid_api_key = SANDBOX_SENDGRID_API_KEY
+    if settings.google_configured:
+        assert settings.google_client_id and settings.google_client_secret
+        google_id = settings.google_client_id
+        google_secret = settings.google_client_secret.get_secret_value()
+    else:
+        google_id, google_secret = SANDBOX_GOOGLE_CLIENT_ID, SANDBOX_GOOGLE_CLIENT_SECRET
     return SandboxConfig(
         twilio_account_sid=sid,
         twilio_auth_token=token,
@@ -30,4 +38,6 @@ def sandbox_config(settings: Settings) -> SandboxConfig:
         app_base_url=settings.base_url,
         sendgrid_api_key=sendgrid_api_key,
         sendgrid_rps=settings.sandbox_sendgrid_rps,
+        google_client_id=google_id,
+        google_client_secret=google_secret,
     )

@@ -31,10 +31,11 @@ from proirp.calendars.provider import (
     ProviderEvent,
     TokenSet,
 )
-from proirp.integrations.base import ProviderTemporaryError
+from proirp.integrations.base import ProviderPermanentError, ProviderTemporaryError
 from proirp.integrations.google.errors import PROVIDER, api_error, token_error
 
-SCOPES = ("https://www.googleapis.com/auth/calendar.events", "openid", "email")
+CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events"
+SCOPES = (CALENDAR_SCOPE, "openid", "https://www.googleapis.com/auth/userinfo.email")
 PAGE_SIZE = 2500  # the most events.list returns in one page
 
 
@@ -100,6 +101,9 @@ class GoogleCalendar:
             # oauthlib refuses plain HTTP; only the sandbox is served that way (production
             # settings refuse an http:// GOOGLE_OAUTH_BASE).
             os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+        # Google may grant fewer scopes than asked (the user can untick one); oauthlib would
+        # raise a bare Warning. The granted scopes are checked below instead.
+        os.environ.setdefault("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")
 
     # --- OAuth ----------------------------------------------------------------------------
 
@@ -147,15 +151,17 @@ class GoogleCalendar:
             raise token_error(int(exc.status_code or 400), exc.error) from None
         except requests.RequestException as exc:
             raise ProviderTemporaryError(PROVIDER, None, "Google could not be reached") from exc
+        granted = token.get("scope", [])
+        scopes = tuple(granted if isinstance(granted, list) else str(granted).split())
+        if CALENDAR_SCOPE not in scopes:
+            raise ProviderPermanentError(
+                PROVIDER, "scope", "calendar access was not granted; allow it when connecting"
+            )
         return TokenSet(
             access_token=str(token["access_token"]),
             refresh_token=token.get("refresh_token"),
             expires_at=datetime.now(UTC) + timedelta(seconds=int(token.get("expires_in", 3600))),
-            scopes=tuple(
-                token.get("scope", [])
-                if isinstance(token.get("scope"), list)
-                else str(token.get("scope", "")).split()
-            ),
+            scopes=scopes,
         )
 
     def account_email(self, access_token: str) -> str | None:
@@ -219,7 +225,10 @@ class GoogleCalendar:
 
     def _service(self, access_token: str) -> Any:
         credentials = google.oauth2.credentials.Credentials(access_token)
-        http = AuthorizedHttp(credentials, http=httplib2.Http(timeout=self._timeout))
+        # Refreshing is ours (single-flight, stored): the client must not try on its own.
+        http = AuthorizedHttp(
+            credentials, http=httplib2.Http(timeout=self._timeout), refresh_status_codes=()
+        )
         return build(
             "calendar",
             "v3",

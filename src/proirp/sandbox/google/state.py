@@ -1,0 +1,349 @@
+"""GoogleSandbox: OAuth grants and tokens, accounts and their primary calendars, knobs, counters.
+
+All state sits behind one lock (KnobbedState's): uvicorn serves requests on its event loop while
+tests read and change "Google's side" from another thread. The records live in TokenStore and
+CalendarStore; this class checks scopes, keeps the counters and holds the lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import time
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from proirp.sandbox.config import SandboxConfig
+from proirp.sandbox.google.calendars import Calendar, CalendarStore
+from proirp.sandbox.google.errors import (
+    GoogleApiError,
+    OAuthError,
+    control_error,
+    insufficient_scopes,
+    rate_limited,
+    unauthenticated,
+)
+from proirp.sandbox.google.knobs import STAT_NAMES, Knobs
+from proirp.sandbox.google.listing import ListQuery
+from proirp.sandbox.google.ratelimit import AccountRateLimiter
+from proirp.sandbox.google.tokens import (
+    EMAIL_SCOPES,
+    AuthorizationCode,
+    Bearer,
+    TokenStore,
+    subject_of,
+)
+from proirp.sandbox.knobs import KnobbedState
+
+AUTH = "https://www.googleapis.com/auth/"
+# Scopes that allow reading / changing events, and listing calendars (any one suffices).
+EVENT_WRITE_SCOPES = frozenset(
+    AUTH + s for s in ("calendar", "calendar.events", "calendar.events.owned")
+)
+EVENT_READ_SCOPES = EVENT_WRITE_SCOPES | frozenset(
+    AUTH + s
+    for s in ("calendar.readonly", "calendar.events.readonly", "calendar.events.owned.readonly")
+)
+CALENDAR_LIST_SCOPES = frozenset(
+    AUTH + s
+    for s in (
+        "calendar",
+        "calendar.readonly",
+        "calendar.calendarlist",
+        "calendar.calendarlist.readonly",
+    )
+)
+
+
+class GoogleSandbox(KnobbedState[Knobs]):
+    """State and behaviour behind the Google routes (one instance per sandbox)."""
+
+    _limiter: AccountRateLimiter
+
+    def __init__(self, config: SandboxConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._clock = clock
+        super().__init__(STAT_NAMES)
+        self._tokens = TokenStore()
+        self._calendars = CalendarStore(clock)
+
+    def _initial_knobs(self) -> Knobs:
+        return Knobs(
+            latency_ms=self.config.latency_ms,
+            access_token_seconds=self.config.google_access_token_seconds,
+        )
+
+    def _knobs_changed_locked(self, names: Collection[str]) -> None:
+        if "rpm" in names:
+            self._limiter = AccountRateLimiter(self._knobs.rpm)
+
+    def now(self) -> float:
+        """The sandbox's wall clock (seconds since the epoch; injectable for tests)."""
+        return self._clock()
+
+    # --- clients ---------------------------------------------------------------------------
+
+    def knows_client(self, client_id: str) -> bool:
+        """Whether this is the OAuth client the sandbox was configured with."""
+        return hmac.compare_digest(client_id.encode(), self.config.google_client_id.encode())
+
+    def check_client(self, client_id: str | None, client_secret: str | None) -> str:
+        """The client of a token request, or Google's 401 invalid_client."""
+        if not client_id:
+            raise OAuthError(400, "invalid_request", "Could not determine client ID from request.")
+        if not self.knows_client(client_id):
+            raise OAuthError(401, "invalid_client", "The OAuth client was not found.")
+        secret = self.config.google_client_secret.encode()
+        if not hmac.compare_digest((client_secret or "").encode(), secret):
+            raise OAuthError(401, "invalid_client", "Unauthorized")
+        return client_id
+
+    def authenticate(self, authorization: str | None) -> None:
+        """Let a control request in with HTTP basic (client ID and secret); 401 otherwise."""
+        scheme, _, encoded = (authorization or "").partition(" ")
+        try:
+            decoded = base64.b64decode(encoded, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        username, _, password = decoded.partition(":")
+        id_ok = self.knows_client(username)
+        secret_ok = hmac.compare_digest(
+            password.encode(), self.config.google_client_secret.encode()
+        )
+        if scheme.lower() != "basic" or not (id_ok and secret_ok):
+            raise control_error(
+                401, "Use HTTP basic with the sandbox's Google client ID and secret."
+            )
+
+    # --- consent and tokens ----------------------------------------------------------------
+
+    def consent(self, code: AuthorizationCode | None) -> str | None:
+        """Record the user's answer on the consent page; the code for Allow, None for Deny."""
+        with self._lock:
+            if code is None:
+                self._stats["consent_denied"] += 1
+                return None
+            self._stats["consent_allowed"] += 1
+            self._calendars.calendar(code.account)
+            return self._tokens.issue_code(code)
+
+    def exchange(
+        self,
+        code: str,
+        *,
+        client_id: str,
+        redirect_uri: str | None,
+        verifier: str | None,
+        issuer: str,
+    ) -> dict[str, Any]:
+        """Redeem an authorization code (grant_type=authorization_code)."""
+        with self._lock:
+            try:
+                answer = self._tokens.redeem(
+                    code,
+                    client_id=client_id,
+                    redirect_uri=redirect_uri,
+                    verifier=verifier,
+                    now=self._clock(),
+                    access_seconds=self._knobs.access_token_seconds,
+                    client_secret=self.config.google_client_secret,
+                    issuer=issuer,
+                )
+            except OAuthError:
+                self._stats["token_rejected"] += 1
+                raise
+            self._stats["token_exchange"] += 1
+            return answer
+
+    def refresh(self, refresh_token: str, *, client_id: str) -> dict[str, Any]:
+        """A new access token (grant_type=refresh_token)."""
+        with self._lock:
+            try:
+                answer = self._tokens.refresh(
+                    refresh_token,
+                    client_id=client_id,
+                    now=self._clock(),
+                    access_seconds=self._knobs.access_token_seconds,
+                )
+            except OAuthError:
+                self._stats["token_rejected"] += 1
+                raise
+            self._stats["token_refresh"] += 1
+            return answer
+
+    def revoke(self, token: str) -> bool:
+        """Revoke the grant behind a token (the /revoke endpoint); False when unknown."""
+        with self._lock:
+            revoked = self._tokens.revoke(token)
+            if revoked:
+                self._stats["revoke"] += 1
+            return revoked
+
+    def bearer(self, authorization: str | None) -> Bearer:
+        """Who a request's `Authorization: Bearer` speaks for; Google's 401 otherwise."""
+        scheme, _, token = (authorization or "").partition(" ")
+        with self._lock:
+            found = None
+            if scheme.lower() == "bearer" and token.strip():
+                found = self._tokens.bearer(token.strip(), now=self._clock())
+            if found is None:
+                self._stats["rejected_401"] += 1
+                raise unauthenticated(missing=not token.strip())
+            return found
+
+    def admit_rate(self, account: str) -> None:
+        """Take one request from the account's per-minute quota; 403 or 429 when over it."""
+        with self._lock:
+            if not self._limiter.try_acquire(account.lower()):
+                self._stats["rejected_rate"] += 1
+                raise rate_limited(self._knobs.rate_limit_status, self._knobs.rate_limit_reason)
+
+    def userinfo(self, bearer: Bearer) -> dict[str, Any]:
+        """OpenID Connect userinfo for the token's account (email only with an email scope)."""
+        self.count("userinfo")
+        info: dict[str, Any] = {"sub": subject_of(bearer.account)}
+        if EMAIL_SCOPES.intersection(bearer.scopes):
+            info.update(email=bearer.account, email_verified=True)
+        return info
+
+    # --- calendars -------------------------------------------------------------------------
+
+    @contextmanager
+    def _refusals_counted_locked(self) -> Iterator[None]:
+        try:
+            yield
+        except GoogleApiError as error:
+            stale = error.reason == "fullSyncRequired"
+            self._stats["full_sync_required" if stale else "rejected_4xx"] += 1
+            raise
+
+    def _resolve_locked(self, bearer: Bearer, calendar_id: str, scopes: frozenset[str]) -> Calendar:
+        if not scopes.intersection(bearer.scopes):
+            raise insufficient_scopes()
+        return self._calendars.resolve(bearer.account, calendar_id)
+
+    def calendar_list(self, bearer: Bearer) -> dict[str, Any]:
+        """users/me/calendarList: the account's primary calendar."""
+        with self._lock, self._refusals_counted_locked():
+            if not CALENDAR_LIST_SCOPES.intersection(bearer.scopes):
+                raise insufficient_scopes()
+            self._stats["calendar_list"] += 1
+            return self._calendars.calendar_list(bearer.account)
+
+    def list_events(self, bearer: Bearer, calendar_id: str, query: ListQuery) -> dict[str, Any]:
+        """events.list: one page of a full or incremental listing."""
+        with self._lock, self._refusals_counted_locked():
+            calendar = self._resolve_locked(bearer, calendar_id, EVENT_READ_SCOPES)
+            max_age = self._knobs.sync_token_max_age_seconds
+            answer = self._calendars.list_page(calendar, query, max_age=max_age)
+            self._stats["events_list"] += 1
+            return answer
+
+    def get_event(self, bearer: Bearer, calendar_id: str, event_id: str) -> dict[str, Any]:
+        """events.get."""
+        with self._lock, self._refusals_counted_locked():
+            calendar = self._resolve_locked(bearer, calendar_id, EVENT_READ_SCOPES)
+            record = self._calendars.event(calendar, event_id)
+            self._stats["events_get"] += 1
+            return record.resource()
+
+    def insert_event(self, bearer: Bearer, calendar_id: str, body: object) -> dict[str, Any]:
+        """events.insert."""
+        with self._lock, self._refusals_counted_locked():
+            calendar = self._resolve_locked(bearer, calendar_id, EVENT_WRITE_SCOPES)
+            record = self._calendars.insert(calendar, body)
+            self._stats["events_insert"] += 1
+            return record.resource()
+
+    def patch_event(
+        self, bearer: Bearer, calendar_id: str, event_id: str, body: object
+    ) -> dict[str, Any]:
+        """events.patch."""
+        with self._lock, self._refusals_counted_locked():
+            calendar = self._resolve_locked(bearer, calendar_id, EVENT_WRITE_SCOPES)
+            record = self._calendars.event(calendar, event_id)
+            self._calendars.patch(calendar, record, body)
+            self._stats["events_patch"] += 1
+            return record.resource()
+
+    def delete_event(self, bearer: Bearer, calendar_id: str, event_id: str) -> None:
+        """events.delete: the event is cancelled (incremental sync still reports it)."""
+        with self._lock, self._refusals_counted_locked():
+            calendar = self._resolve_locked(bearer, calendar_id, EVENT_WRITE_SCOPES)
+            record = self._calendars.event(calendar, event_id)
+            if record.status == "cancelled":
+                raise GoogleApiError(410, "deleted", "Resource has been deleted")
+            self._calendars.cancel(record)
+            self._stats["events_delete"] += 1
+
+    # --- Google's side (control routes) ----------------------------------------------------
+
+    def seed_events(
+        self, account: str, bodies: list[dict[str, Any]], count: int, start: datetime | None
+    ) -> list[str]:
+        """Create events on an account's calendar as if made in Google Calendar; their IDs."""
+        with self._lock:
+            return self._calendars.seed(account, bodies, count, start)
+
+    def change_event(self, event_id: str, body: object) -> dict[str, Any]:
+        """Change an event as if edited in Google Calendar."""
+        with self._lock:
+            found = self._calendars.find(event_id)
+            if found is None:
+                raise control_error(404, "no event has this ID")
+            calendar, record = found
+            self._calendars.patch(calendar, record, body)
+            return record.resource()
+
+    def cancel_event(self, event_id: str) -> None:
+        """Cancel an event as if deleted in Google Calendar."""
+        with self._lock:
+            found = self._calendars.find(event_id)
+            if found is None:
+                raise control_error(404, "no event has this ID")
+            if found[1].status != "cancelled":
+                self._calendars.cancel(found[1])
+
+    def revoke_account(self, account: str) -> int:
+        """Revoke every grant of an account (the user removed the app); how many were live."""
+        with self._lock:
+            return self._tokens.revoke_account(account.lower())
+
+    def expire_access_tokens(self) -> int:
+        """Make every access token issued so far answer 401 (the product must refresh)."""
+        with self._lock:
+            return self._tokens.expire_access_tokens(now=self._clock())
+
+    def expire_sync_tokens(self) -> None:
+        """Make every sync token issued so far answer 410."""
+        with self._lock:
+            self._calendars.expire_sync_tokens()
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """Every account with its grants, token counts and event counts (never token values)."""
+        with self._lock:
+            names = sorted(set(self._calendars.accounts()) | self._tokens.accounts())
+            return [
+                {
+                    "account": name,
+                    **self._calendars.event_counts(name),
+                    **self._tokens.summary(name),
+                }
+                for name in names
+            ]
+
+    def reset(self) -> None:
+        """Forget accounts, grants, tokens, events and counters; knobs return to the start
+        config."""
+        with self._lock:
+            self._tokens = TokenStore()
+            # Tokens issued before the reset must not match the new store's change numbers.
+            epoch = self._calendars.epoch + 1
+            self._calendars = CalendarStore(self._clock, epoch=epoch)
+            self._reset_knobs_locked()
+
+    def close(self) -> None:
+        """Nothing runs in the background; here for symmetry with the other vendors."""
