@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from bench import audit_chain, email_campaign, sms_campaign
+from bench import audit_chain, calendar_sync, email_campaign, sms_campaign
 
 
 def main() -> None:
     audit_chain.main()
     sms_campaign.main([])
     email_campaign.main([])
+    calendar_sync.main([])
 
 
 if __name__ == "__main__":

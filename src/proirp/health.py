@@ -36,6 +36,7 @@ def healthz(request: Request) -> JSONResponse:
             "providers": {
                 "twilio": "configured" if settings.twilio_configured else "sandbox",
                 "sendgrid": "configured" if settings.sendgrid_configured else "sandbox",
+                "google": "configured" if settings.google_configured else "sandbox",
             },
         },
         status_code=200 if healthy else 503,

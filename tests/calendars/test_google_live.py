@@ -20,7 +20,7 @@ from proirp.calendars.tokens import access_token
 from proirp.clients.models import Client
 from proirp.config import SANDBOX_GOOGLE_CLIENT_ID, SANDBOX_GOOGLE_CLIENT_SECRET
 from proirp.kit.time import utcnow
-from tests.calendars.conftest import (
+from tests.calendars.dance import (
     ACCOUNT,
     connect,
     consent,

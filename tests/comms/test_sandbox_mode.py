@@ -13,6 +13,7 @@ from proirp.config import (
     SANDBOX_TWILIO_ACCOUNT_SID,
     SANDBOX_TWILIO_AUTH_TOKEN,
 )
+from tests.calendars.dance import connect
 from tests.comms.conftest import add_client, add_email_clients, send, wait_for_status
 from tests.live import live_stack
 
@@ -26,11 +27,17 @@ def test_embedded_sandbox_delivers_and_health_says_so(tmp_path: Path) -> None:
         "SENDGRID_API_BASE": "https://api.sendgrid.com",
         "SENDGRID_FROM_EMAIL": "",
         "SENDGRID_WEBHOOK_PUBLIC_KEY": "",
+        "GOOGLE_CLIENT_ID": "",
+        "GOOGLE_CLIENT_SECRET": "",
     }
     with live_stack(tmp_path, settings=no_credentials) as live:
         health = httpx.get(f"{live.app_url}/healthz").json()
         assert health["mode"] == "sandbox mode"
-        assert health["providers"] == {"twilio": "sandbox", "sendgrid": "sandbox"}
+        assert health["providers"] == {
+            "twilio": "sandbox",
+            "sendgrid": "sandbox",
+            "google": "sandbox",
+        }
 
         comm_id = send(live, add_client(live, "+12025550143")).json()["communication"]["id"]
         final = wait_for_status(live, comm_id, {"delivered"})
@@ -57,3 +64,9 @@ def test_embedded_sandbox_delivers_and_health_says_so(tmp_path: Path) -> None:
         ).json()["messages"]
         assert [c["to"] for c in copies] == ["client0@example.com"]
         assert live.email_ledger() == []
+
+        with live.api() as api:
+            auth_url = api.get("/calendar/google/connect").json()["authUrl"]
+        assert auth_url.startswith(f"{live.app_url}/sandbox/google/oauth/")
+        answer = connect(live)  # Google's consent screen, served by the embedded sandbox
+        assert answer.headers["location"].endswith("outcome=connected")
