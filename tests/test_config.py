@@ -110,3 +110,12 @@ def test_env_example_lists_every_setting() -> None:
 def test_a_send_waiting_for_its_answer_is_never_reconciled() -> None:
     with pytest.raises(SettingsError, match="RECONCILE_AFTER_SECONDS"):
         load(send_timeout_seconds=10, reconcile_after_seconds=15)
+
+
+def test_production_refuses_a_plain_http_google_sign_in() -> None:
+    with pytest.raises(SettingsError, match="GOOGLE_OAUTH_BASE"):
+        load(
+            proirp_env="production",
+            proirp_encryption_keys="k" * 44,
+            google_oauth_base="http://accounts.example.com",
+        )

@@ -219,6 +219,9 @@ class Settings(BaseSettings):
                         raise ValueError(f"{name.upper()} still holds a placeholder value")
             if not self.proirp_encryption_keys:
                 raise ValueError("PROIRP_ENCRYPTION_KEYS must be set in production")
+            if str(self.google_oauth_base).startswith("http://"):
+                # Tokens and codes would cross the network in the clear.
+                raise ValueError("GOOGLE_OAUTH_BASE must be https:// in production")
             if self.queue_backend == "postgres" and not self.is_postgres:
                 raise ValueError("QUEUE_BACKEND=postgres needs DATABASE_URL on PostgreSQL")
         return self

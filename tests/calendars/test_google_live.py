@@ -293,3 +293,16 @@ def test_users_see_only_their_own_calendars(live: LiveStack) -> None:
     with live.api(alice) as api:
         assert len(api.get("/calendar/events", params=window).json()["events"]) == 1
     assert isinstance(httpx, object)
+
+
+def test_a_provider_outage_is_a_503_to_retry_not_a_refusal(live: LiveStack) -> None:
+    token = _user(live)
+    connect(live, token)
+    wait_for_sync(live, token)
+    with live.google() as google:
+        google.post("/config", json={"fail_next": 1, "fail_status": 503}).raise_for_status()
+    with live.api(token) as api:
+        answer = api.post("/calendar/events", json=_event_body())
+        assert answer.status_code == 503
+        assert answer.json()["error"]["code"] == "calendar_unavailable"
+        assert api.post("/calendar/events", json=_event_body()).status_code == 201

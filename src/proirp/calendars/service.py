@@ -24,8 +24,8 @@ from proirp.calendars.schemas import EventCreate
 from proirp.calendars.tokens import access_token
 from proirp.clients.repository import get_client
 from proirp.config import Settings
-from proirp.integrations.base import ProviderError
-from proirp.kit.errors import NotFound, ValidationFailed
+from proirp.integrations.base import ProviderError, ProviderTemporaryError
+from proirp.kit.errors import NotFound, ServiceUnavailable, ValidationFailed
 from proirp.kit.time import utcnow
 
 
@@ -169,6 +169,11 @@ def create_event(
                 location=body.location,
             ),
         )
+    except ProviderTemporaryError as exc:
+        raise ServiceUnavailable(
+            f"the calendar is unavailable; try again shortly ({exc.reason})",
+            code="calendar_unavailable",
+        ) from None
     except ProviderError as exc:
         raise ValidationFailed(
             f"the calendar refused the event: {exc.reason}", fields={"provider": exc.reason}
