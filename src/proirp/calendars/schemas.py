@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from proirp.clients.validation import check_timezone
 
 
 class EventCreate(BaseModel):
@@ -23,13 +24,7 @@ class EventCreate(BaseModel):
     @field_validator("time_zone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("must be an IANA time zone, e.g. America/Chicago") from exc
-        return value
+        return None if value is None else check_timezone(value)
 
     @field_validator("end")
     @classmethod
