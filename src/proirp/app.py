@@ -20,6 +20,7 @@ from proirp.comms.sendgrid_webhooks import router as sendgrid_webhooks_router
 from proirp.comms.template_endpoints import router as templates_router
 from proirp.comms.unsubscribe_endpoints import router as unsubscribe_router
 from proirp.comms.webhooks import router as twilio_webhooks_router
+from proirp.concurrency import size_thread_pool
 from proirp.config import Settings, load_settings
 from proirp.health import router as health_router
 from proirp.kit.error_handlers import install_error_handlers
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool = Fals
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        size_thread_pool()
         consumer = None
         if embedded_worker:
             from proirp.worker.consumer import start_embedded_consumer

@@ -46,11 +46,19 @@ def serve(
     import uvicorn
 
     from proirp.app import create_app
+    from proirp.concurrency import MAX_CONCURRENT_REQUESTS
 
     settings = _settings(**({"port": port} if port else {}))
     embedded = settings.queue_backend == "sqlite" if embedded_worker is None else embedded_worker
     api = create_app(settings, embedded_worker=embedded)
-    uvicorn.run(api, host=host, port=settings.port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        api,
+        host=host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        # Fewer requests at once than threads: see proirp.concurrency.
+        limit_concurrency=MAX_CONCURRENT_REQUESTS,
+    )
 
 
 @app.command()

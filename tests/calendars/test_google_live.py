@@ -181,7 +181,7 @@ def test_an_expired_token_is_refreshed_once_for_fifty_concurrent_callers(live: L
     assert live.google_stats()["token_refresh"] - before == 1
 
 
-def test_concurrent_requests_share_one_refresh(live: LiveStack) -> None:
+def test_fifty_concurrent_requests_share_one_refresh(live: LiveStack) -> None:
     token = _user(live)
     connect(live, token)
     wait_for_sync(live, token)  # the first sync's own token use is over
@@ -192,9 +192,9 @@ def test_concurrent_requests_share_one_refresh(live: LiveStack) -> None:
         with live.api(token) as api:  # a connection each, as separate browsers would have
             return api.post("/calendar/events", json=_event_body()).status_code
 
-    with ThreadPoolExecutor(max_workers=10) as pool:
-        answers = list(pool.map(create, range(10)))
-    assert answers == [201] * 10
+    with ThreadPoolExecutor(max_workers=CONCURRENT) as pool:
+        answers = list(pool.map(create, range(CONCURRENT)))
+    assert answers == [201] * CONCURRENT
     assert live.google_stats()["token_refresh"] - before == 1
 
 

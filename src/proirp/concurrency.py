@@ -1,0 +1,21 @@
+"""How many requests `proirp serve` works on at once, and the threads they run on.
+
+Plain (non-async) handlers and their dependencies run on a thread pool, one hop at a time, and a
+request can hold a database transaction between two hops (between its handler and the answer's
+serialisation, for one). On SQLite every transaction holds the write lock; on PostgreSQL it may
+hold row locks. If every thread were taken by requests waiting for that lock, the holder could
+never get a thread to finish: all would stall until the busy timeout. So the server admits fewer
+requests than there are threads (more answer 503 at once), and the holder always finds one.
+"""
+
+from __future__ import annotations
+
+import anyio.to_thread
+
+MAX_CONCURRENT_REQUESTS = 100
+THREADS = MAX_CONCURRENT_REQUESTS + 20
+
+
+def size_thread_pool() -> None:
+    """Give the running event loop's thread pool THREADS threads (call inside the loop)."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
