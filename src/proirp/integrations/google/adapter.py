@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,8 @@ import httplib2
 import requests
 from google_auth_httplib2 import AuthorizedHttp
 from google_auth_oauthlib.flow import Flow
-from googleapiclient.discovery import build
+from googleapiclient.discovery import build_from_document
+from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
@@ -37,6 +39,15 @@ from proirp.integrations.google.errors import PROVIDER, api_error, token_error
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 SCOPES = (CALENDAR_SCOPE, "openid", "https://www.googleapis.com/auth/userinfo.email")
 PAGE_SIZE = 2500  # the most events.list returns in one page
+
+
+@functools.cache
+def _calendar_discovery() -> str:
+    """Calendar v3's discovery document as shipped in google-api-python-client, read from disk
+    once. It stays text: the client library edits the parsed form in place as it builds."""
+    document = get_static_doc("calendar", "v3")
+    assert document is not None, "google-api-python-client ships calendar.v3.json"
+    return str(document)
 
 
 def _utc(value: str | None) -> datetime | None:
@@ -229,13 +240,8 @@ class GoogleCalendar:
         http = AuthorizedHttp(
             credentials, http=httplib2.Http(timeout=self._timeout), refresh_status_codes=()
         )
-        return build(
-            "calendar",
-            "v3",
-            http=http,
-            static_discovery=True,
-            cache_discovery=False,
-            client_options={"api_endpoint": self._api_endpoint},
+        return build_from_document(
+            _calendar_discovery(), http=http, client_options={"api_endpoint": self._api_endpoint}
         )
 
     @staticmethod
