@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -41,6 +42,9 @@ SANDBOX_SENDGRID_API_KEY = "SG.sandbox.sandbox-sendgrid-api-key"  # the sandbox'
 SANDBOX_SENDGRID_FROM = "noreply@sandbox.proirp.test"
 SANDBOX_GOOGLE_CLIENT_ID = "sandbox-client.apps.googleusercontent.com"
 SANDBOX_GOOGLE_CLIENT_SECRET = "sandbox-google-client-secret"  # noqa: S105 (the sandbox's)
+SANDBOX_MICROSOFT_CLIENT_ID = "5a4db0c5-0000-4000-8000-00000000a11e"  # shaped like Azure's ids
+SANDBOX_MICROSOFT_CLIENT_SECRET = "sandbox-microsoft-client-secret"  # noqa: S105 (the sandbox's)
+SANDBOX_MICROSOFT_TENANT = "common"
 # The public half of the sandbox's Event Webhook signing key (base64 DER, as SendGrid shows it).
 SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY = (
     "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEG2FunMN3CXqMc/ILDV15f8wmrfNfcwwBXKaA029wcrm3gHUwXRP2WN8i"
@@ -124,9 +128,19 @@ class Settings(BaseSettings):
     microsoft_redirect_uri: AnyHttpUrl = AnyHttpUrl(
         "http://localhost:8080/calendar/microsoft/callback"
     )
+    # The sign-in authority, tenant included (unset: https://login.microsoftonline.com/<tenant>),
+    # and Graph's versioned base.
+    microsoft_authority: AnyHttpUrl | None = None
+    microsoft_graph_base: AnyHttpUrl = AnyHttpUrl("https://graph.microsoft.com/v1.0")
+    # A CA bundle to trust for Microsoft's sign-in and Graph instead of the system's (the
+    # sandbox's own certificate; or a TLS-inspecting proxy's).
+    microsoft_ca_bundle: Path | None = None
 
     # --- the provider sandbox ---------------------------------------------------------------
     sandbox_port: int = Field(default=8099, ge=1, le=65535)
+    # Microsoft's sign-in only speaks https: the sandbox serves its Microsoft part here, over TLS
+    # with a certificate it makes for itself.
+    sandbox_tls_port: int = Field(default=8443, ge=1, le=65535)
     sandbox_latency_ms: int = Field(default=0, ge=0)
     sandbox_twilio_mps: float | None = Field(default=None, gt=0)
     sandbox_sendgrid_rps: float | None = Field(default=None, gt=0)
@@ -222,6 +236,8 @@ class Settings(BaseSettings):
             if str(self.google_oauth_base).startswith("http://"):
                 # Tokens and codes would cross the network in the clear.
                 raise ValueError("GOOGLE_OAUTH_BASE must be https:// in production")
+            if str(self.microsoft_authority or "https:").startswith("http://"):
+                raise ValueError("MICROSOFT_AUTHORITY must be https:// in production")
             if self.queue_backend == "postgres" and not self.is_postgres:
                 raise ValueError("QUEUE_BACKEND=postgres needs DATABASE_URL on PostgreSQL")
         return self
@@ -252,9 +268,23 @@ class Settings(BaseSettings):
         return bool(self.google_client_id and self.google_client_secret)
 
     @property
+    def microsoft_configured(self) -> bool:
+        return bool(self.microsoft_client_id and self.microsoft_client_secret)
+
+    @property
     def sandbox_mode(self) -> bool:
         """A provider without real credentials: `proirp serve` runs the sandbox under /sandbox."""
-        return not (self.twilio_configured and self.sendgrid_configured and self.google_configured)
+        return not (
+            self.twilio_configured
+            and self.sendgrid_configured
+            and self.google_configured
+            and self.microsoft_configured
+        )
+
+    @property
+    def sandbox_tls_directory(self) -> Path:
+        """Where the sandbox keeps the certificate it serves Microsoft's part with."""
+        return self.proirp_data_dir / "sandbox-tls"
 
     @property
     def base_url(self) -> str:
@@ -316,6 +346,45 @@ class Settings(BaseSettings):
             f"{sandbox}/api",
             f"{self.base_url}/calendar/google/callback",
         )
+
+    def microsoft_connection(self) -> MicrosoftConnection:
+        """Where and as whom to reach Microsoft's sign-in and Graph (or the sandbox's)."""
+        redirect = str(self.microsoft_redirect_uri)
+        if self.microsoft_configured:
+            assert self.microsoft_client_id and self.microsoft_client_secret
+            authority = (
+                str(self.microsoft_authority).rstrip("/")
+                if self.microsoft_authority
+                else f"https://login.microsoftonline.com/{self.microsoft_tenant_id}"
+            )
+            return MicrosoftConnection(
+                client_id=self.microsoft_client_id,
+                client_secret=self.microsoft_client_secret.get_secret_value(),
+                authority=authority,
+                graph_base=str(self.microsoft_graph_base).rstrip("/"),
+                redirect_uri=redirect,
+                ca_bundle=self.microsoft_ca_bundle,
+            )
+        # The sandbox mounted in this process, reached over its TLS listener.
+        sandbox = f"https://127.0.0.1:{self.sandbox_tls_port}/sandbox/microsoft"
+        return MicrosoftConnection(
+            client_id=SANDBOX_MICROSOFT_CLIENT_ID,
+            client_secret=SANDBOX_MICROSOFT_CLIENT_SECRET,
+            authority=f"{sandbox}/login/{SANDBOX_MICROSOFT_TENANT}",
+            graph_base=f"{sandbox}/graph/v1.0",
+            redirect_uri=f"{self.base_url}/calendar/microsoft/callback",
+            ca_bundle=self.sandbox_tls_directory / "ca.pem",
+        )
+
+
+@dataclass(frozen=True)
+class MicrosoftConnection:
+    client_id: str
+    client_secret: str
+    authority: str  # https://login.microsoftonline.com/<tenant>, or the sandbox's
+    graph_base: str  # https://graph.microsoft.com/v1.0, or the sandbox's
+    redirect_uri: str
+    ca_bundle: Path | None  # trust only this CA for both (None: the system's)
 
 
 def load_settings(**overrides: object) -> Settings:
