@@ -119,3 +119,25 @@ def test_production_refuses_a_plain_http_google_sign_in() -> None:
             proirp_encryption_keys="k" * 44,
             google_oauth_base="http://accounts.example.com",
         )
+
+
+def test_empty_microsoft_authority_and_ca_bundle_mean_the_defaults() -> None:
+    settings = load_settings(
+        microsoft_authority="",
+        microsoft_ca_bundle="",
+        microsoft_client_id="app-id",
+        microsoft_client_secret="app-secret",
+        microsoft_tenant_id="contoso.onmicrosoft.com",
+    )
+    connection = settings.microsoft_connection()
+    assert connection.authority == "https://login.microsoftonline.com/contoso.onmicrosoft.com"
+    assert connection.graph_base == "https://graph.microsoft.com/v1.0"
+    assert connection.ca_bundle is None
+
+
+def test_without_microsoft_credentials_the_sandbox_is_reached_over_tls() -> None:
+    settings = load_settings(microsoft_client_id=None, sandbox_tls_port=9443)
+    connection = settings.microsoft_connection()
+    assert connection.authority.startswith("https://127.0.0.1:9443/sandbox/microsoft/")
+    assert connection.ca_bundle == settings.sandbox_tls_directory / "ca.pem"
+    assert settings.sandbox_mode

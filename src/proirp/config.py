@@ -160,6 +160,8 @@ class Settings(BaseSettings):
         "sandbox_sendgrid_rps",
         "sendgrid_requests_per_second",
         "sendgrid_webhook_public_key",
+        "microsoft_authority",
+        "microsoft_ca_bundle",
         mode="before",
     )
     @classmethod
