@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+import msal
 import pytest
 import requests
 import uvicorn
@@ -24,7 +25,9 @@ from twilio.rest import Client
 
 from proirp.sandbox.app import SandboxConfig, create_sandbox_app
 from proirp.sandbox.google import GoogleSandbox
+from proirp.sandbox.microsoft import MicrosoftSandbox
 from proirp.sandbox.sendgrid import SendGridSandbox
+from proirp.sandbox.tls import SandboxCertificate, ensure_certificate
 from proirp.sandbox.twilio import TwilioSandbox
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -161,14 +164,23 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 
 @contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free port in a background thread; yields its root URL."""
+def serve(app: FastAPI, *, certificate: SandboxCertificate | None = None) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free port in a background thread; yields its root URL
+    (https:// when served with the sandbox's `certificate`)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    tls: dict[str, Any] = {}
+    if certificate is not None:
+        tls = {"ssl_certfile": certificate.cert_path, "ssl_keyfile": certificate.key_path}
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=1
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+        **tls,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -178,7 +190,7 @@ def serve(app: FastAPI) -> Iterator[str]:
         assert thread.is_alive() and time.monotonic() < deadline, "sandbox did not start"
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if certificate else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)
@@ -430,3 +442,148 @@ def google(google_server: RunningGoogle) -> RunningGoogle:
     """The module's Google sandbox, reset: no accounts, grants or events; start knobs."""
     google_server.state.reset()
     return google_server
+
+
+# --- Microsoft -------------------------------------------------------------------------------
+
+MICROSOFT_CLIENT_ID = "0b1c2d3e-0000-4000-8000-00000000c0de"
+MICROSOFT_CLIENT_SECRET = "sandbox-tests-microsoft-secret"
+MICROSOFT_REDIRECT_URI = "http://127.0.0.1:8080/calendar/microsoft/callback"
+MICROSOFT_SCOPES = ["Calendars.ReadWrite", "User.Read"]
+MAILBOX = "clinician@lakeside.onmicrosoft.com"
+
+
+def trusting_session(certificate: SandboxCertificate) -> requests.Session:
+    """A requests session that trusts the sandbox's CA and nothing from the environment."""
+    session = requests.Session()
+    session.verify = str(certificate.ca_path)
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise replace `verify`
+    return session
+
+
+@dataclass
+class RunningMicrosoft:
+    config: SandboxConfig
+    state: MicrosoftSandbox
+    root: str  # https://127.0.0.1:<port>
+    certificate: SandboxCertificate
+    session: requests.Session = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.session = trusting_session(self.certificate)
+
+    @property
+    def authority(self) -> str:
+        """What the product gives msal as `authority`."""
+        return self.root + "/microsoft/login/common"
+
+    @property
+    def graph_base(self) -> str:
+        """What the product has as its Graph base."""
+        return self.root + "/microsoft/graph/v1.0"
+
+    def msal_app(self, **kwargs: Any) -> msal.ConfidentialClientApplication:
+        """msal itself, pointed at this sandbox."""
+        return msal.ConfidentialClientApplication(
+            MICROSOFT_CLIENT_ID,
+            client_credential=MICROSOFT_CLIENT_SECRET,
+            authority=self.authority,
+            http_client=self.session,
+            instance_discovery=False,
+            **kwargs,
+        )
+
+    def control(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Call a /_sandbox control endpoint with the client ID and secret."""
+        kwargs.setdefault("auth", (MICROSOFT_CLIENT_ID, MICROSOFT_CLIENT_SECRET))
+        url = f"{self.root}/microsoft/_sandbox/{path}"
+        return self.session.request(method, url, timeout=10, **kwargs)
+
+    def consent(
+        self, auth_uri: str, *, decision: str = "allow", account: str = MAILBOX
+    ) -> dict[str, str]:
+        """Open the consent page msal sent the user to and press a button, as a user would;
+        the query of the redirect back to the app."""
+        page = self.session.get(auth_uri, timeout=10)
+        assert page.status_code == 200, page.text
+        action = auth_uri.split("?", 1)[0]
+        form = dict(parse_qsl(auth_uri.split("?", 1)[1]))
+        form.update(account=account, decision=decision)
+        answer = self.session.post(action, data=form, allow_redirects=False, timeout=10)
+        assert answer.status_code == 302, answer.text
+        return dict(parse_qsl(answer.headers["location"].split("?", 1)[1]))
+
+    def connect(
+        self, app: msal.ConfidentialClientApplication | None = None, *, account: str = MAILBOX
+    ) -> dict[str, Any]:
+        """The whole sign-in through msal (PKCE, nonce, state); msal's result."""
+        app = app or self.msal_app()
+        flow = app.initiate_auth_code_flow(MICROSOFT_SCOPES, redirect_uri=MICROSOFT_REDIRECT_URI)
+        result: dict[str, Any] = app.acquire_token_by_auth_code_flow(
+            flow, self.consent(flow["auth_uri"], account=account)
+        )
+        assert "access_token" in result, result
+        return result
+
+    def graph(self, method: str, path: str, token: str | None, **kwargs: Any) -> requests.Response:
+        """Call Graph (path under /v1.0, or an absolute link) with a bearer token."""
+        headers = dict(kwargs.pop("headers", {}))
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        url = path if path.startswith("https://") else f"{self.graph_base}/{path.lstrip('/')}"
+        timeout = kwargs.pop("timeout", 10)
+        return self.session.request(method, url, headers=headers, timeout=timeout, **kwargs)
+
+
+StartMicrosoft = Callable[..., RunningMicrosoft]
+
+
+def microsoft_config() -> SandboxConfig:
+    """The tests' Microsoft app registration (and the Twilio credentials every sandbox needs)."""
+    return SandboxConfig(
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        microsoft_client_id=MICROSOFT_CLIENT_ID,
+        microsoft_client_secret=MICROSOFT_CLIENT_SECRET,
+    )
+
+
+@pytest.fixture(scope="session")
+def tls_certificate(tmp_path_factory: pytest.TempPathFactory) -> SandboxCertificate:
+    """The sandbox's certificate, made once for the test session."""
+    return ensure_certificate(tmp_path_factory.mktemp("sandbox-tls"))
+
+
+@pytest.fixture
+def start_microsoft(tls_certificate: SandboxCertificate) -> Iterator[StartMicrosoft]:
+    """Start a TLS sandbox for Microsoft tests with SandboxConfig overrides; stopped after."""
+    with ExitStack() as stack:
+
+        def start(**overrides: Any) -> RunningMicrosoft:
+            config = dataclasses.replace(microsoft_config(), **overrides)
+            app = create_sandbox_app(config)
+            root = stack.enter_context(serve(app, certificate=tls_certificate))
+            running = RunningMicrosoft(config, app.state.microsoft, root, tls_certificate)
+            # Closed before the server stops, which otherwise waits for its idle connections.
+            stack.callback(running.session.close)
+            return running
+
+        yield start
+
+
+@pytest.fixture(scope="module")
+def microsoft_server(tls_certificate: SandboxCertificate) -> Iterator[RunningMicrosoft]:
+    """One TLS sandbox per test module (starting one per test is most of their time)."""
+    config = microsoft_config()
+    app = create_sandbox_app(config)
+    with serve(app, certificate=tls_certificate) as root:
+        running = RunningMicrosoft(config, app.state.microsoft, root, tls_certificate)
+        yield running
+        running.session.close()
+
+
+@pytest.fixture
+def microsoft(microsoft_server: RunningMicrosoft) -> RunningMicrosoft:
+    """The module's Microsoft sandbox, reset: no accounts, grants or events; start knobs."""
+    microsoft_server.state.reset()
+    return microsoft_server

@@ -1,9 +1,10 @@
 """The provider sandbox as a FastAPI app, or as a router the product mounts inside itself.
 
-Each vendor lives in its own subpackage (twilio/, sendgrid/, google/; microsoft/ later) and
+Each vendor lives in its own subpackage (twilio/, sendgrid/, google/, microsoft/) and
 contributes a router mounted under its name, so the Twilio API base is `<root>/twilio`, the
-SendGrid SDK's host is `<root>/sendgrid` and Google's bases are `<root>/google/oauth` and
-`<root>/google/api`.
+SendGrid SDK's host is `<root>/sendgrid`, Google's bases are `<root>/google/oauth` and
+`<root>/google/api`, and Microsoft's are `<root>/microsoft/login/<tenant>` (the msal authority)
+and `<root>/microsoft/graph/v1.0` (msal needs that root on https: see proirp.sandbox.tls).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 
 from proirp.sandbox.config import SandboxConfig
 from proirp.sandbox.google import GoogleSandbox, google_router
+from proirp.sandbox.microsoft import MicrosoftSandbox, microsoft_router
 from proirp.sandbox.sendgrid import SendGridSandbox, sendgrid_router
 from proirp.sandbox.twilio import TwilioSandbox, twilio_router
 
@@ -29,33 +31,37 @@ class Sandbox:
         self.twilio = TwilioSandbox(config)
         self.sendgrid = SendGridSandbox(config)
         self.google = GoogleSandbox(config)
+        self.microsoft = MicrosoftSandbox(config)
 
     def reset(self) -> None:
         """Return every vendor to its start state."""
         self.twilio.reset()
         self.sendgrid.reset()
         self.google.reset()
+        self.microsoft.reset()
 
     def close(self) -> None:
         """Stop background work (status callbacks and events in flight are dropped)."""
         self.twilio.close()
         self.sendgrid.close()
         self.google.close()
+        self.microsoft.close()
 
 
 def sandbox_router(sandbox: Sandbox) -> APIRouter:
-    """All vendor trees (`/twilio/...`, `/sendgrid/...`, `/google/...`), relative to wherever the
-    caller mounts them."""
+    """All vendor trees (`/twilio/...`, `/sendgrid/...`, `/google/...`, `/microsoft/...`),
+    relative to wherever the caller mounts them."""
     router = APIRouter()
     router.include_router(twilio_router(sandbox.twilio), prefix="/twilio")
     router.include_router(sendgrid_router(sandbox.sendgrid), prefix="/sendgrid")
     router.include_router(google_router(sandbox.google), prefix="/google")
+    router.include_router(microsoft_router(sandbox.microsoft), prefix="/microsoft")
     return router
 
 
 def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     """A standalone sandbox app; its state is `app.state.sandbox` (and `app.state.twilio`,
-    `app.state.sendgrid`, `app.state.google`)."""
+    `app.state.sendgrid`, `app.state.google`, `app.state.microsoft`)."""
     sandbox = Sandbox(config)
 
     @asynccontextmanager
@@ -68,6 +74,7 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     app.state.twilio = sandbox.twilio
     app.state.sendgrid = sandbox.sendgrid
     app.state.google = sandbox.google
+    app.state.microsoft = sandbox.microsoft
     app.include_router(sandbox_router(sandbox))
 
     @app.get("/", include_in_schema=False)
@@ -76,6 +83,11 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
             "twilio": "/twilio/2010-04-01",
             "sendgrid": "/sendgrid/v3",
             "google": {"oauth": "/google/oauth", "api": "/google/api"},
+            # Over https only as far as msal is concerned (the sandbox's TLS listener).
+            "microsoft": {
+                "authority": "/microsoft/login/common",
+                "graph": "/microsoft/graph/v1.0",
+            },
         }
         return {"sandbox": True, "vendors": vendors}
 

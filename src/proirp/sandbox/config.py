@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from proirp.config import (
     SANDBOX_GOOGLE_CLIENT_ID,
     SANDBOX_GOOGLE_CLIENT_SECRET,
+    SANDBOX_MICROSOFT_CLIENT_ID,
+    SANDBOX_MICROSOFT_CLIENT_SECRET,
     SANDBOX_SENDGRID_API_KEY,
 )
 
@@ -23,7 +25,8 @@ class SandboxConfig:
     """How the provider sandbox behaves when it starts.
 
     Knobs (`twilio_mps`, `sendgrid_rps`, `latency_ms`, `event_delay_ms`,
-    `google_access_token_seconds`) can be changed at run time through each vendor's control
+    `google_access_token_seconds`, `microsoft_access_token_seconds`,
+    `microsoft_mailbox_concurrency`) can be changed at run time through each vendor's control
     endpoints; a reset returns them to these values.
     """
 
@@ -50,14 +53,27 @@ class SandboxConfig:
     google_client_secret: str = SANDBOX_GOOGLE_CLIENT_SECRET
     # Lifetime of Google access tokens (the access_token_seconds knob changes it at run time).
     google_access_token_seconds: int = 3600
+    # The one app registration Microsoft's token endpoint (and the control routes) accept.
+    microsoft_client_id: str = SANDBOX_MICROSOFT_CLIENT_ID
+    microsoft_client_secret: str = SANDBOX_MICROSOFT_CLIENT_SECRET
+    # A plain-HTTP base where the sandbox is also reachable (e.g. "http://localhost:8080/sandbox"):
+    # the discovery document then sends browsers to the consent page there, not to the TLS
+    # listener's self-signed certificate. None: the authorize URL is built from the request.
+    microsoft_consent_base: str | None = None
+    # Lifetime of Microsoft access tokens (the access_token_seconds knob changes it at run time).
+    microsoft_access_token_seconds: int = 3600
+    # Graph requests one mailbox may have in flight at once (Outlook: 4); more get 429.
+    microsoft_mailbox_concurrency: int = 4
 
     def __post_init__(self) -> None:
         for name in ("twilio_mps", "sendgrid_rps"):
             rate = getattr(self, name)
             if rate is not None and rate <= 0:
                 raise ValueError(f"{name} must be positive or None")
-        if self.google_access_token_seconds < 0:
-            raise ValueError("google_access_token_seconds must not be negative")
+        if self.google_access_token_seconds < 0 or self.microsoft_access_token_seconds < 0:
+            raise ValueError("access token lifetimes must not be negative")
+        if self.microsoft_mailbox_concurrency < 1:
+            raise ValueError("microsoft_mailbox_concurrency must be at least 1")
         if self.latency_ms < 0 or self.callback_delay_ms < 0 or self.event_delay_ms < 0:
             raise ValueError(
                 "latency_ms, callback_delay_ms and event_delay_ms must not be negative"

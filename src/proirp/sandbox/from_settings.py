@@ -6,6 +6,8 @@ from __future__ import annotations
 from proirp.config import (
     SANDBOX_GOOGLE_CLIENT_ID,
     SANDBOX_GOOGLE_CLIENT_SECRET,
+    SANDBOX_MICROSOFT_CLIENT_ID,
+    SANDBOX_MICROSOFT_CLIENT_SECRET,
     SANDBOX_SENDGRID_API_KEY,
     SANDBOX_TWILIO_ACCOUNT_SID,
     SANDBOX_TWILIO_AUTH_TOKEN,
@@ -15,6 +17,7 @@ from proirp.sandbox.config import SandboxConfig
 
 
 def sandbox_config(settings: Settings) -> SandboxConfig:
+    """The sandbox accepting the product's configured credentials (or the sandbox's own)."""
     if settings.twilio_configured:
         assert settings.twilio_account_sid and settings.twilio_auth_token
         sid, token = settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()
@@ -30,6 +33,15 @@ def sandbox_config(settings: Settings) -> SandboxConfig:
         google_secret = settings.google_client_secret.get_secret_value()
     else:
         google_id, google_secret = SANDBOX_GOOGLE_CLIENT_ID, SANDBOX_GOOGLE_CLIENT_SECRET
+    if settings.microsoft_configured:
+        assert settings.microsoft_client_id and settings.microsoft_client_secret
+        microsoft_id = settings.microsoft_client_id
+        microsoft_secret = settings.microsoft_client_secret.get_secret_value()
+    else:
+        microsoft_id, microsoft_secret = (
+            SANDBOX_MICROSOFT_CLIENT_ID,
+            SANDBOX_MICROSOFT_CLIENT_SECRET,
+        )
     return SandboxConfig(
         twilio_account_sid=sid,
         twilio_auth_token=token,
@@ -40,4 +52,8 @@ def sandbox_config(settings: Settings) -> SandboxConfig:
         sendgrid_rps=settings.sandbox_sendgrid_rps,
         google_client_id=google_id,
         google_client_secret=google_secret,
+        microsoft_client_id=microsoft_id,
+        microsoft_client_secret=microsoft_secret,
+        # The product mounts the sandbox at /sandbox of its plain-HTTP app: browsers consent there.
+        microsoft_consent_base=f"{settings.base_url}/sandbox",
     )
