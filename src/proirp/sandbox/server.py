@@ -1,22 +1,147 @@
-"""Run the provider sandbox on its own port."""
+"""Run the provider sandbox on its own port, and on a TLS port for Microsoft's part.
+
+msal only speaks to https:// authorities, so `run(..., tls_port=…)` serves one app (one state)
+on two listeners in one process and event loop: plain HTTP for Twilio, SendGrid, Google and the
+consent page, TLS (with the certificate from proirp.sandbox.tls) for msal and Graph. The
+product's `proirp serve` can do the same for its mounted sandbox with `tls_server_config` and
+`serve_all`:
+
+    certificate = ensure_certificate(settings.sandbox_tls_directory)
+    serve_all([
+        uvicorn.Config(app, host=host, port=port, access_log=False),
+        tls_server_config(app, host=host, port=settings.sandbox_tls_port, certificate=certificate),
+    ])
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
 import uvicorn
+from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from proirp.sandbox.app import SandboxConfig, create_sandbox_app
+from proirp.sandbox.tls import SandboxCertificate, ensure_certificate
+
+GRACEFUL_SHUTDOWN_SECONDS = 2
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def run(config: SandboxConfig, *, host: str = "127.0.0.1", port: int = 8099) -> None:
+def run(
+    config: SandboxConfig,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8099,
+    tls_port: int | None = None,
+    tls_directory: Path | None = None,
+) -> None:
     """Serve the sandbox with uvicorn until interrupted (blocking).
 
-    The access log is off: request lines carry phone numbers in list filters. Shutdown does not
-    wait for answers held back by the timeout knob.
+    With `tls_port`, the same app is also served over TLS there, with the certificate kept in
+    `tls_directory` (made on first use); the consent page is then this process's plain listener,
+    so a browser never meets the self-signed certificate. The access log is off: request lines
+    carry phone numbers in list filters. Shutdown does not wait for answers held back by the
+    timeout knob.
     """
-    uvicorn.run(
-        create_sandbox_app(config),
+    if tls_port is not None:
+        if tls_directory is None:
+            raise ValueError("tls_port needs tls_directory (where the certificate is kept)")
+        public = "localhost" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        if ":" in public:
+            public = f"[{public}]"
+        consent_base = f"http://{public}:{port}"
+        config = dataclasses.replace(config, microsoft_consent_base=consent_base)
+    app = create_sandbox_app(config)
+    configs = [
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+    ]
+    if tls_port is not None:
+        assert tls_directory is not None
+        certificate = ensure_certificate(tls_directory)
+        configs.append(tls_server_config(app, host=host, port=tls_port, certificate=certificate))
+    serve_all(configs)
+
+
+def tls_server_config(
+    app: ASGIApp | FastAPI, *, host: str, port: int, certificate: SandboxCertificate
+) -> uvicorn.Config:
+    """A uvicorn listener serving `app` over TLS with the sandbox's certificate.
+
+    Its lifespan is off: it is a second listener for an app whose first listener runs the
+    lifespan (starting and closing the app once, not once per listener).
+    """
+    return uvicorn.Config(
+        app,
         host=host,
         port=port,
+        ssl_certfile=str(certificate.cert_path),
+        ssl_keyfile=str(certificate.key_path),
+        lifespan="off",
         access_log=False,
-        timeout_graceful_shutdown=2,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+
+
+class _Listener(uvicorn.Server):
+    """A uvicorn server that leaves signals to serve_all, which stops every listener at once
+    (each uvicorn.Server would otherwise take SIGINT for itself, the last one winning)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def serve_all(configs: list[uvicorn.Config]) -> None:
+    """Run several uvicorn servers together in one event loop until Ctrl-C or SIGTERM, which
+    stops all of them gracefully (a second Ctrl-C stops them at once); blocking.
+
+    Every listening socket is bound before any server starts, so a port in use fails the whole
+    start (uvicorn logs it and exits) instead of leaving the others running alone. The first
+    config's event loop setting is used. If one server stops on its own, the others stop too.
+    """
+    if not configs:
+        raise ValueError("serve_all needs at least one uvicorn.Config")
+    sockets = [config.bind_socket() for config in configs]
+    servers = [_Listener(config) for config in configs]
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for server in servers:
+            server.handle_exit(signum, frame)
+
+    async def serve() -> None:
+        tasks = [
+            asyncio.create_task(server.serve(sockets=[sock]))
+            for server, sock in zip(servers, sockets, strict=True)
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for server in servers:
+                server.should_exit = True
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # Signals can only be handled on the main thread; elsewhere the caller stops the process.
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, stop) for sig in HANDLED_SIGNALS} if on_main else {}
+    try:
+        with asyncio.Runner(loop_factory=configs[0].get_loop_factory()) as runner:
+            runner.run(serve())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sock in sockets:
+            sock.close()
