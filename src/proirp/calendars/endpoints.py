@@ -55,8 +55,8 @@ def remove_integration(
     provider: str, session: SessionDep, user: AnyStaff, settings: SettingsDep, origin: OriginDep
 ) -> dict[str, Any]:
     check_provider(provider)
-    revoked = service.disconnect(session, user, provider, settings, origin)
-    return {"ok": True, "provider": provider, "revoked": revoked}
+    outcome = service.disconnect(session, user, provider, settings, origin)
+    return {"ok": True, "provider": provider, **outcome}
 
 
 @router.post("/integrations/{provider}/sync", status_code=202)
@@ -126,12 +126,12 @@ def callback(
     if error or not code:
         oauth.record_denied(session, user, provider, origin)
         return _outcome(provider, "denied")
-    verifier = started.code_verifier
+    flow = started.code_verifier
     session.commit()  # the state is spent; no lock is held while the provider answers
     adapter = calendar_provider(settings, provider)
     try:
         tokens = adapter.exchange_code(
-            code=code, code_verifier=verifier, redirect_uri=redirect_uri(settings, provider)
+            code=code, state=str(state), flow=flow, redirect_uri=redirect_uri(settings, provider)
         )
         email = adapter.account_email(tokens.access_token)
     except ProviderError as exc:

@@ -35,23 +35,24 @@ def _hash(state: str) -> str:
 
 
 def start_connect(session: Session, user: User, provider: str, settings: Settings) -> str:
-    """Record a new state and PKCE verifier; the URL to send the user to."""
+    """Record a new state and the provider's flow (its PKCE verifier); the URL to send the
+    user to."""
     state = secrets.token_urlsafe(32)
-    verifier = secrets.token_urlsafe(64)  # 86 characters: within PKCE's 43 to 128
+    started = calendar_provider(settings, provider).start_authorization(
+        state=state, redirect_uri=redirect_uri(settings, provider)
+    )
     now = utcnow()
     session.add(
         OAuthState(
             state_hash=_hash(state),
             user_id=user.id,
             provider=provider,
-            code_verifier=verifier,
+            code_verifier=started.flow,  # encrypted at rest, like tokens
             created_at=now,
             expires_at=now + STATE_LIFETIME,
         )
     )
-    return calendar_provider(settings, provider).authorization_url(
-        state=state, code_verifier=verifier, redirect_uri=redirect_uri(settings, provider)
-    )
+    return started.url
 
 
 def _audit_failure(

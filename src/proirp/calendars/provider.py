@@ -1,4 +1,4 @@
-"""What every calendar provider speaks (Google now, Microsoft next): our own types in and out.
+"""What every calendar provider speaks (Google, Microsoft): our own types in and out.
 
 Failures are the integrations' three kinds (temporary, permanent, ambiguous) plus two that the
 calendar layer acts on: the grant is gone (sign in again), and the sync token is too old.
@@ -21,7 +21,16 @@ class GrantRevoked(ProviderPermanentError):
 
 
 class SyncTokenExpired(ProviderPermanentError):
-    """The stored sync token is too old (Google's 410 fullSyncRequired): sync in full again."""
+    """The stored sync token is too old (a 410 from Google or Graph): sync in full again."""
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """Where to send the user to consent, and what to keep (encrypted) until they come back:
+    the PKCE verifier (Google), or msal's whole flow with its verifier and nonce (Microsoft)."""
+
+    url: str
+    flow: str
 
 
 @dataclass(frozen=True)
@@ -72,10 +81,16 @@ class Changes:
 
 class CalendarProvider(Protocol):
     name: str
+    # Requests one account may have in flight at once (Outlook allows 4 per mailbox); None: any.
+    max_in_flight: int | None
+    # Whether `revoke` withdraws the grant at the provider. If not, `consent_removal` tells the
+    # user where to remove the app's access themselves.
+    can_revoke: bool
+    consent_removal: str | None
 
-    def authorization_url(self, *, state: str, code_verifier: str, redirect_uri: str) -> str: ...
+    def start_authorization(self, *, state: str, redirect_uri: str) -> Authorization: ...
 
-    def exchange_code(self, *, code: str, code_verifier: str, redirect_uri: str) -> TokenSet: ...
+    def exchange_code(self, *, code: str, state: str, flow: str, redirect_uri: str) -> TokenSet: ...
 
     def account_email(self, access_token: str) -> str | None: ...
 

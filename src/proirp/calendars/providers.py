@@ -1,17 +1,20 @@
-"""The calendar providers this process talks to: the real Google, or the sandbox's, per settings."""
+"""The calendar providers this process talks to: the real Google and Microsoft, or the sandbox's,
+per settings."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from proirp.calendars.provider import CalendarProvider
 from proirp.config import Settings
 from proirp.integrations.google.adapter import GoogleCalendar
+from proirp.integrations.microsoft.adapter import MicrosoftCalendar
 from proirp.kit.errors import ValidationFailed
 
-PROVIDERS = ("google",)
+PROVIDERS = ("google", "microsoft")
 _lock = threading.Lock()
-_cache: dict[tuple[str, ...], CalendarProvider] = {}
+_cache: dict[tuple[object, ...], CalendarProvider] = {}
 
 
 def check_provider(name: str, field: str = "provider") -> str:
@@ -23,22 +26,50 @@ def check_provider(name: str, field: str = "provider") -> str:
     return name
 
 
+def _google(settings: Settings) -> tuple[tuple[object, ...], Callable[[], CalendarProvider]]:
+    client_id, secret, oauth_base, api_base, _redirect = settings.google_connection()
+    timeout = settings.send_timeout_seconds
+
+    def make() -> CalendarProvider:
+        return GoogleCalendar(
+            client_id=client_id,
+            client_secret=secret,
+            oauth_base=oauth_base,
+            api_base=api_base,
+            timeout=timeout,
+        )
+
+    return ("google", client_id, secret, oauth_base, api_base, timeout), make
+
+
+def _microsoft(settings: Settings) -> tuple[tuple[object, ...], Callable[[], CalendarProvider]]:
+    found = settings.microsoft_connection()
+    timeout = settings.send_timeout_seconds
+
+    def make() -> CalendarProvider:
+        return MicrosoftCalendar(
+            client_id=found.client_id,
+            client_secret=found.client_secret,
+            authority=found.authority,
+            graph_base=found.graph_base,
+            ca_bundle=found.ca_bundle,
+            timeout=timeout,
+        )
+
+    return ("microsoft", found, timeout), make
+
+
 def calendar_provider(settings: Settings, name: str) -> CalendarProvider:
     """One adapter per provider and credentials, shared by threads."""
     check_provider(name)
-    client_id, secret, oauth_base, api_base, _redirect = settings.google_connection()
-    key = (name, client_id, secret, oauth_base, api_base, str(settings.send_timeout_seconds))
+    key, make = _google(settings) if name == "google" else _microsoft(settings)
     with _lock:
         if key not in _cache:
-            _cache[key] = GoogleCalendar(
-                client_id=client_id,
-                client_secret=secret,
-                oauth_base=oauth_base,
-                api_base=api_base,
-                timeout=settings.send_timeout_seconds,
-            )
+            _cache[key] = make()
         return _cache[key]
 
 
 def redirect_uri(settings: Settings, name: str) -> str:
+    if name == "microsoft":
+        return settings.microsoft_connection().redirect_uri
     return settings.google_connection()[4]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth.models import User
+from proirp.calendars.limits import in_flight
 from proirp.calendars.models import (
     CalendarIntegration,
     CalendarSyncStatus,
@@ -158,17 +159,18 @@ def create_event(
     token = access_token(factory, settings, integration_id)
     provider = calendar_provider(settings, body.provider)
     try:
-        created = provider.create_event(
-            token,
-            EventInput(
-                title=body.title,
-                start_at=body.start,
-                end_at=body.end,
-                time_zone=zone,
-                description=body.description,
-                location=body.location,
-            ),
-        )
+        with in_flight(provider, integration_id):
+            created = provider.create_event(
+                token,
+                EventInput(
+                    title=body.title,
+                    start_at=body.start,
+                    end_at=body.end,
+                    time_zone=zone,
+                    description=body.description,
+                    location=body.location,
+                ),
+            )
     except ProviderTemporaryError as exc:
         raise ServiceUnavailable(
             f"the calendar is unavailable; try again shortly ({exc.reason})",
@@ -229,19 +231,22 @@ def create_event(
 
 def disconnect(
     session: Session, user: User, provider: str, settings: Settings, origin: RequestOrigin
-) -> bool:
-    """Revoke at the provider, delete the tokens and the cache; links stay as history, gone.
+) -> dict[str, Any]:
+    """Revoke at the provider where it can, delete the tokens and the cache; links stay as
+    history, gone.
 
-    Returns whether the provider confirmed the revocation.
+    Returns whether the provider confirmed the revocation and, where it cannot revoke
+    (Microsoft), how the user removes the app's access there.
     """
     integration = integration_of(session, user.id, provider)
     if integration is None:
         raise NotFound("that calendar is not connected", code="calendar_not_connected")
-    revoked = True
+    adapter = calendar_provider(settings, provider)
+    revoked = adapter.can_revoke
     token = integration.refresh_token or integration.access_token
-    if token:
+    if token and adapter.can_revoke:
         try:
-            calendar_provider(settings, provider).revoke(token)
+            adapter.revoke(token)
         except ProviderError:
             revoked = False  # the tokens are deleted here anyway; the user can revoke at Google
     session.execute(
@@ -269,4 +274,7 @@ def disconnect(
         integration_id=integration_id,
         revoked=revoked,
     )
-    return revoked
+    result: dict[str, Any] = {"revoked": revoked}
+    if not revoked and adapter.consent_removal:
+        result["message"] = adapter.consent_removal
+    return result

@@ -1,5 +1,6 @@
 """Keeping `synced_calendar_events` current: a full sync over the window, then incremental syncs
-with the stored sync token; a stale token (410) clears the cache and syncs in full again.
+with the stored sync token (Google's syncToken, Graph's deltaLink); a stale token (410) clears
+the cache and syncs in full again.
 Cancelled events leave the cache, and appointments linked to them are marked gone.
 """
 
@@ -13,6 +14,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import record_audit
+from proirp.calendars.limits import in_flight
 from proirp.calendars.models import (
     CalendarIntegration,
     CalendarSyncStatus,
@@ -65,9 +67,10 @@ def _fetch(
     )
     if sync_token:
         try:
-            changes = provider.list_changes(
-                token, sync_token=sync_token, time_min=window[0], time_max=window[1]
-            )
+            with in_flight(provider, integration_id):
+                changes = provider.list_changes(
+                    token, sync_token=sync_token, time_min=window[0], time_max=window[1]
+                )
             return changes, False
         except SyncTokenExpired:
             log.info("calendar.full_sync_required", integration_id=integration_id)
@@ -78,7 +81,10 @@ def _fetch(
                     )
                 )
                 _status(session, integration_id).sync_token = None
-    changes = provider.list_changes(token, sync_token=None, time_min=window[0], time_max=window[1])
+    with in_flight(provider, integration_id):
+        changes = provider.list_changes(
+            token, sync_token=None, time_min=window[0], time_max=window[1]
+        )
     return changes, True
 
 

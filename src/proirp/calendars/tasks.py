@@ -1,5 +1,6 @@
 """Calendar sync in the worker: one at a time per integration (a Huey lock), every few minutes
-for every active integration, and at once after a connection."""
+for every active integration, at once after a connection, and again when a throttled provider's
+Retry-After has passed."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from proirp import runtime
 from proirp.calendars import sync
 from proirp.calendars.models import CalendarIntegration
 from proirp.calendars.tokens import NeedsReauth
-from proirp.integrations.base import ProviderError
+from proirp.integrations.base import ProviderError, ProviderTemporaryError
 from proirp.kit.db import transaction
 from proirp.worker.periodic import periodic_job
 from proirp.worker.queue import huey
 
 log = structlog.get_logger(__name__)
+MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
 @huey.task(name="calendars.sync")
@@ -30,6 +32,12 @@ def sync_calendar(integration_id: str) -> None:
         log.info("calendar.sync_already_running", integration_id=integration_id)
     except NeedsReauth:
         log.info("calendar.sync_needs_reauth", integration_id=integration_id)
+    except ProviderTemporaryError as exc:
+        log.warning("calendar.sync_failed", integration_id=integration_id, error_code=exc.code)
+        if exc.retry_after:
+            # The provider said when: sync again then, not only at the next periodic run.
+            delay = min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)
+            sync_calendar.schedule((integration_id,), delay=delay)
     except ProviderError as exc:
         log.warning("calendar.sync_failed", integration_id=integration_id, error_code=exc.code)
 

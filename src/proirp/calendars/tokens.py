@@ -4,6 +4,10 @@ Refresh is single-flight per integration: the refresh runs under a lock on the i
 row (SELECT … FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE takes its write lock), and
 whoever waited re-reads the row and finds the fresh token. So fifty concurrent requests cause
 one refresh. A refused grant marks the integration `needs_reauth`, audited.
+
+Microsoft rotates refresh tokens: each refresh answers with a new one. It is stored in the same
+transaction as the access token, under the same lock, so the stored refresh token is always one
+Microsoft issued; if that transaction fails, the old token (still valid) refreshes again.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import record_audit
@@ -44,11 +49,19 @@ def access_token(factory: sessionmaker[Session], settings: Settings, integration
             raise NeedsReauth("connect the calendar again: its access was withdrawn")
         if _fresh(integration, settings):
             return str(integration.access_token)
-    return _refresh(factory, settings, integration_id)
+    try:
+        return _refresh(factory, settings, integration_id)
+    except SQLAlchemyError:
+        # The provider refreshed, but its answer was not saved (the transaction rolled back).
+        # Microsoft has already sent a new refresh token, yet keeps the old one valid: the old
+        # one, still stored, refreshes again.
+        log.warning("calendar.refresh_not_saved", integration_id=integration_id)
+        return _refresh(factory, settings, integration_id)
 
 
 def _refresh(factory: sessionmaker[Session], settings: Settings, integration_id: str) -> str:
     revoked = False
+    refusal = "no refresh token is stored"
     with transaction(factory) as session:
         integration = session.get(CalendarIntegration, integration_id, with_for_update=True)
         if integration is None or integration.status != "active":
@@ -61,8 +74,9 @@ def _refresh(factory: sessionmaker[Session], settings: Settings, integration_id:
             provider = calendar_provider(settings, integration.provider)
             try:
                 tokens = provider.refresh(integration.refresh_token)
-            except GrantRevoked:
+            except GrantRevoked as exc:
                 revoked = True
+                refusal = f"the provider refused the grant ({exc.code})"
             else:
                 integration.access_token = tokens.access_token
                 integration.token_expires_at = tokens.expires_at
@@ -78,7 +92,7 @@ def _refresh(factory: sessionmaker[Session], settings: Settings, integration_id:
             details={
                 "provider": integration.provider,
                 "integration_id": integration.id,
-                "reason": "the provider refused the grant (invalid_grant)",
+                "reason": refusal,
             },
         )
     log.warning("calendar.needs_reauth", integration_id=integration_id, revoked=revoked)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from googleapiclient.errors import HttpError
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from proirp.calendars.provider import (
+    Authorization,
     Changes,
     EventInput,
     ProviderEvent,
@@ -91,6 +93,10 @@ def _rfc3339(moment: datetime) -> str:
 
 class GoogleCalendar:
     name = PROVIDER
+    # Google limits by rate (answered with 403/429), not by concurrency.
+    max_in_flight: int | None = None
+    can_revoke = True
+    consent_removal: str | None = None
 
     def __init__(
         self,
@@ -148,16 +154,18 @@ class GoogleCalendar:
             config, scopes=list(SCOPES), redirect_uri=redirect_uri, code_verifier=code_verifier
         )
 
-    def authorization_url(self, *, state: str, code_verifier: str, redirect_uri: str) -> str:
-        url, _state = self._flow(redirect_uri, code_verifier).authorization_url(
+    def start_authorization(self, *, state: str, redirect_uri: str) -> Authorization:
+        """Google's consent URL with PKCE S256; the flow to keep is the code verifier."""
+        verifier = secrets.token_urlsafe(64)  # 86 characters: within PKCE's 43 to 128
+        url, _state = self._flow(redirect_uri, verifier).authorization_url(
             access_type="offline", prompt="consent", state=state, include_granted_scopes="false"
         )
-        return str(url)
+        return Authorization(url=str(url), flow=verifier)
 
-    def exchange_code(self, *, code: str, code_verifier: str, redirect_uri: str) -> TokenSet:
-        flow = self._flow(redirect_uri, code_verifier)
+    def exchange_code(self, *, code: str, state: str, flow: str, redirect_uri: str) -> TokenSet:
+        oauth = self._flow(redirect_uri, flow)  # the flow kept is the PKCE verifier
         try:
-            token = flow.fetch_token(code=code, timeout=self._timeout)
+            token = oauth.fetch_token(code=code, timeout=self._timeout)
         except OAuth2Error as exc:
             raise token_error(int(exc.status_code or 400), exc.error) from None
         except requests.RequestException as exc:
