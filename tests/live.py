@@ -27,6 +27,8 @@ from proirp.auth.secrets import hash_password, new_token, token_digest
 from proirp.config import (
     SANDBOX_GOOGLE_CLIENT_ID,
     SANDBOX_GOOGLE_CLIENT_SECRET,
+    SANDBOX_MICROSOFT_CLIENT_ID,
+    SANDBOX_MICROSOFT_CLIENT_SECRET,
     SANDBOX_SENDGRID_API_KEY,
     SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY,
     SANDBOX_TWILIO_ACCOUNT_SID,
@@ -150,6 +152,28 @@ class LiveStack:
             stats: dict[str, int] = client.get("/stats").json()
             return stats
 
+    @property
+    def sandbox_tls_url(self) -> str:
+        """The sandbox's TLS listener (Microsoft's part is reached there, as msal requires)."""
+        return f"https://127.0.0.1:{self.env['SANDBOX_TLS_PORT']}"
+
+    @property
+    def sandbox_ca(self) -> str:
+        return self.env["MICROSOFT_CA_BUNDLE"]
+
+    def microsoft(self) -> httpx.Client:
+        """The sandbox's Microsoft control routes (basic auth: the client id and secret)."""
+        return httpx.Client(
+            base_url=f"{self.sandbox_url}/microsoft/_sandbox",
+            auth=(SANDBOX_MICROSOFT_CLIENT_ID, SANDBOX_MICROSOFT_CLIENT_SECRET),
+            timeout=30,
+        )
+
+    def microsoft_stats(self) -> dict[str, Any]:
+        with self.microsoft() as client:
+            stats: dict[str, Any] = client.get("/stats").json()
+            return stats
+
     def ledger(self) -> list[dict[str, Any]]:
         with self.sandbox() as client:
             messages: list[dict[str, Any]] = client.get("/_sandbox/ledger").json()["messages"]
@@ -216,7 +240,8 @@ def live_stack(
         upgrade(database_url)
         engine = create_db_engine(database_url)
         stack.callback(engine.dispose)
-        app_port, sandbox_port = free_port(), free_port()
+        app_port, sandbox_port, tls_port = free_port(), free_port(), free_port()
+        sandbox_tls = f"https://127.0.0.1:{tls_port}/microsoft"
         from tests.conftest import TEST_KEYS
 
         env = {
@@ -243,6 +268,13 @@ def live_stack(
             "GOOGLE_OAUTH_BASE": f"http://127.0.0.1:{sandbox_port}/google/oauth",
             "GOOGLE_API_BASE": f"http://127.0.0.1:{sandbox_port}/google/api",
             "GOOGLE_REDIRECT_URI": f"http://127.0.0.1:{app_port}/calendar/google/callback",
+            "MICROSOFT_CLIENT_ID": SANDBOX_MICROSOFT_CLIENT_ID,
+            "MICROSOFT_CLIENT_SECRET": SANDBOX_MICROSOFT_CLIENT_SECRET,
+            "MICROSOFT_AUTHORITY": f"{sandbox_tls}/login/common",
+            "MICROSOFT_GRAPH_BASE": f"{sandbox_tls}/graph/v1.0",
+            "MICROSOFT_CA_BUNDLE": str(tmp / "data" / "sandbox-tls" / "ca.pem"),
+            "MICROSOFT_REDIRECT_URI": f"http://127.0.0.1:{app_port}/calendar/microsoft/callback",
+            "SANDBOX_TLS_PORT": str(tls_port),
             "RECONCILE_AFTER_SECONDS": "4",
             "SEND_TIMEOUT_SECONDS": "2",
             "PRACTICE_TIMEZONE": "America/Chicago",
@@ -263,7 +295,7 @@ def live_stack(
         install_vault(Vault(TEST_KEYS))  # the same keys the processes use, to read their rows
         live.user_id, live.token = create_user_with_token(engine)
         embedded = queue_backend == "sqlite" and not separate_worker
-        live.start("sandbox", "sandbox", "--port", str(sandbox_port))
+        live.start("sandbox", "sandbox", "--port", str(sandbox_port), "--tls-port", str(tls_port))
         stack.callback(live.processes["sandbox"].stop)
         serve_args = ["serve", "--port", str(app_port)]
         serve_args.append("--embedded-worker" if embedded else "--no-embedded-worker")

@@ -22,6 +22,7 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         "PROIRP_ENCRYPTION_KEYS": ",".join(TEST_KEYS),
         "QUEUE_BACKEND": "sqlite",
         "QUEUE_NAME": "proirp-serve-test",
+        "SANDBOX_TLS_PORT": str(free_port()),
     }
     env.pop("DATABASE_URL", None)
     subprocess.run([str(BIN / "proirp"), "db", "upgrade"], env=env, check=True, cwd=tmp_path)  # noqa: S603

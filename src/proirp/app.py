@@ -89,4 +89,5 @@ def _mount_sandbox(app: FastAPI, settings: Settings) -> None:
     sandbox_app = create_sandbox_app(sandbox_config(settings))
     app.mount("/sandbox", sandbox_app)
     app.state.sandbox = sandbox_app.state.sandbox  # closed by the lifespan above
+    app.state.sandbox_app = sandbox_app  # `proirp serve` also serves it over TLS
     log.info("[router] mounted /sandbox -> proirp.sandbox (sandbox mode: no real providers)")

@@ -51,13 +51,35 @@ def serve(
     settings = _settings(**({"port": port} if port else {}))
     embedded = settings.queue_backend == "sqlite" if embedded_worker is None else embedded_worker
     api = create_app(settings, embedded_worker=embedded)
-    uvicorn.run(
+    config = uvicorn.Config(
         api,
         host=host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         # Fewer requests at once than threads: see proirp.concurrency.
         limit_concurrency=MAX_CONCURRENT_REQUESTS,
+    )
+    sandbox_app = getattr(api.state, "sandbox_app", None)
+    if sandbox_app is None or settings.microsoft_configured:
+        uvicorn.Server(config).run()
+        return
+    # Microsoft's sign-in library only speaks https: the mounted sandbox's Microsoft part is
+    # also served over TLS, on this machine only, with a certificate made for it.
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from proirp.sandbox.server import serve_all, tls_server_config
+    from proirp.sandbox.tls import ensure_certificate
+
+    certificate = ensure_certificate(settings.sandbox_tls_directory)
+    tls_app = Starlette(routes=[Mount("/sandbox", app=sandbox_app)])
+    serve_all(
+        [
+            config,
+            tls_server_config(
+                tls_app, host="127.0.0.1", port=settings.sandbox_tls_port, certificate=certificate
+            ),
+        ]
     )
 
 
@@ -82,13 +104,24 @@ def worker(
 def sandbox(
     port: Annotated[int | None, typer.Option(help="Port (default: SANDBOX_PORT or 8099).")] = None,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    tls_port: Annotated[
+        int | None,
+        typer.Option(help="Also serve over TLS here, for Microsoft (default: SANDBOX_TLS_PORT)."),
+    ] = None,
 ) -> None:
-    """Run the provider sandbox: Twilio under /twilio, accepting the credentials in settings."""
+    """Run the provider sandbox (Twilio, SendGrid, Google, Microsoft), accepting the credentials
+    in settings; Microsoft's part is also served over TLS, as msal requires."""
     from proirp.sandbox.from_settings import sandbox_config
     from proirp.sandbox.server import run
 
     settings = _settings()
-    run(sandbox_config(settings), host=host, port=port or settings.sandbox_port)
+    run(
+        sandbox_config(settings),
+        host=host,
+        port=port or settings.sandbox_port,
+        tls_port=tls_port or settings.sandbox_tls_port,
+        tls_directory=settings.sandbox_tls_directory,
+    )
 
 
 @db_app.command("upgrade")

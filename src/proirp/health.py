@@ -37,6 +37,7 @@ def healthz(request: Request) -> JSONResponse:
                 "twilio": "configured" if settings.twilio_configured else "sandbox",
                 "sendgrid": "configured" if settings.sendgrid_configured else "sandbox",
                 "google": "configured" if settings.google_configured else "sandbox",
+                "microsoft": "configured" if settings.microsoft_configured else "sandbox",
             },
         },
         status_code=200 if healthy else 503,

@@ -1,4 +1,5 @@
-"""A live stack shared by the Google tests of a module, with the sandbox reset for each test."""
+"""A live stack shared by the calendar tests of a module, with the sandbox's Google and Microsoft
+reset for each test."""
 
 from __future__ import annotations
 
@@ -21,3 +22,5 @@ def _fresh_google(request: pytest.FixtureRequest) -> None:
         live: LiveStack = request.getfixturevalue("live")
         with live.google() as google:
             google.post("/reset").raise_for_status()
+        with live.microsoft() as microsoft:
+            microsoft.post("/reset").raise_for_status()

@@ -1,22 +1,31 @@
-"""The OAuth dance with the sandbox's Google, as a browser would do it, and what follows it."""
+"""The OAuth dance with the sandbox's Google or Microsoft, as a browser would do it, and what
+follows it. Both consent pages are forms with hidden fields, an account and Allow/Deny."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from html import unescape
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from sqlalchemy import select, update
 
-from tests.live import LiveStack, wait_until
+from proirp.audit.models import AuditLog
+from proirp.calendars.models import CalendarIntegration
+from proirp.clients.models import Client
+from proirp.kit.time import utcnow
+from tests.live import LiveStack, create_user_with_token, wait_until
 
 ACCOUNT = "clinician@sandbox.example.com"
+OUTLOOK_ACCOUNT = "clinician@lakeside.onmicrosoft.com"
 _FORM = re.compile(r'<form method="post" action="([^"]+)">')
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
 def consent(auth_url: str, *, decision: str = "allow", account: str = ACCOUNT) -> str:
-    """Open Google's consent page, press Allow or Deny: where Google sends the browser back."""
+    """Open the consent page, press Allow or Deny: where the provider sends the browser back."""
     page = httpx.get(auth_url, timeout=30)
     page.raise_for_status()
     action = unescape(_FORM.search(page.text).group(1))  # type: ignore[union-attr]
@@ -31,10 +40,17 @@ def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
-def connect(live: LiveStack, token: str | None = None, *, account: str = ACCOUNT) -> httpx.Response:
+def connect(
+    live: LiveStack,
+    token: str | None = None,
+    *,
+    account: str | None = None,
+    provider: str = "google",
+) -> httpx.Response:
     """The whole dance: connect, consent (Allow), follow the callback. Returns its answer."""
+    account = account or (OUTLOOK_ACCOUNT if provider == "microsoft" else ACCOUNT)
     with live.api(token) as api:
-        auth_url = api.get("/calendar/google/connect").json()["authUrl"]
+        auth_url = api.get(f"/calendar/{provider}/connect").json()["authUrl"]
         back = consent(auth_url, account=account)
         return api.get(back)
 
@@ -51,3 +67,64 @@ def wait_for_sync(live: LiveStack, token: str | None = None, *, after: object = 
         return bool(rows) and rows[0]["last_synced_at"] not in (None, after)
 
     assert wait_until(synced, timeout=30, interval=0.2), integrations(live, token)
+
+
+def new_user(live: LiveStack, role: str = "clinician") -> str:
+    """A new staff member's API token."""
+    _id, token = create_user_with_token(
+        live.engine, email=f"{role}{utcnow().timestamp()}@clinic.example.com", role=role
+    )
+    return token
+
+
+def new_client(live: LiveStack) -> str:
+    with live.session() as session:
+        client = Client(first_name="Avery", last_name="Quinn", timezone="America/Chicago")
+        session.add(client)
+        session.commit()
+        return client.id
+
+
+def audits(live: LiveStack, action: str) -> list[dict[str, Any]]:
+    with live.session() as session:
+        rows = session.scalars(select(AuditLog).where(AuditLog.action == action))
+        return [dict(row.details) for row in rows]
+
+
+def expire_access_tokens(live: LiveStack) -> None:
+    """Every stored access token looks expired, so the next use refreshes it."""
+    with live.session() as session:
+        session.execute(
+            update(CalendarIntegration).values(token_expires_at=utcnow() - timedelta(minutes=1))
+        )
+        session.commit()
+
+
+def event_body(provider: str, **extra: Any) -> dict[str, Any]:
+    """POST /calendar/events: an hour, two days from now."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    return {
+        "provider": provider,
+        "title": "Intake session",
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=1)).isoformat(),
+        "timeZone": "America/Chicago",
+        **extra,
+    }
+
+
+def next_days(days: int = 7) -> dict[str, str]:
+    return {
+        "start": datetime.now(UTC).isoformat(),
+        "end": (datetime.now(UTC) + timedelta(days=days)).isoformat(),
+    }
+
+
+def cached(live: LiveStack, token: str) -> int:
+    """How many events the user's calendar shows (from the cache), over the sync window."""
+    window = {
+        "start": (datetime.now(UTC) - timedelta(days=29)).isoformat(),
+        "end": (datetime.now(UTC) + timedelta(days=179)).isoformat(),
+    }
+    with live.api(token) as api:
+        return len(api.get("/calendar/events", params=window).json()["events"])

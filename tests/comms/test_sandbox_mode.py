@@ -15,7 +15,7 @@ from proirp.config import (
 )
 from tests.calendars.dance import connect
 from tests.comms.conftest import add_client, add_email_clients, send, wait_for_status
-from tests.live import live_stack
+from tests.live import free_port, live_stack
 
 
 def test_embedded_sandbox_delivers_and_health_says_so(tmp_path: Path) -> None:
@@ -29,6 +29,11 @@ def test_embedded_sandbox_delivers_and_health_says_so(tmp_path: Path) -> None:
         "SENDGRID_WEBHOOK_PUBLIC_KEY": "",
         "GOOGLE_CLIENT_ID": "",
         "GOOGLE_CLIENT_SECRET": "",
+        "MICROSOFT_CLIENT_ID": "",
+        "MICROSOFT_CLIENT_SECRET": "",
+        # The product serves its own sandbox's Microsoft part over TLS, apart from the
+        # separate sandbox process's.
+        "SANDBOX_TLS_PORT": str(free_port()),
     }
     with live_stack(tmp_path, settings=no_credentials) as live:
         health = httpx.get(f"{live.app_url}/healthz").json()
@@ -37,6 +42,7 @@ def test_embedded_sandbox_delivers_and_health_says_so(tmp_path: Path) -> None:
             "twilio": "sandbox",
             "sendgrid": "sandbox",
             "google": "sandbox",
+            "microsoft": "sandbox",
         }
 
         comm_id = send(live, add_client(live, "+12025550143")).json()["communication"]["id"]
@@ -70,3 +76,16 @@ def test_embedded_sandbox_delivers_and_health_says_so(tmp_path: Path) -> None:
         assert auth_url.startswith(f"{live.app_url}/sandbox/google/oauth/")
         answer = connect(live)  # Google's consent screen, served by the embedded sandbox
         assert answer.headers["location"].endswith("outcome=connected")
+
+        # Outlook: msal reaches the embedded sandbox over serve's own TLS listener, while the
+        # browser gets the consent page on the plain one.
+        with live.api() as api:
+            auth_url = api.get("/calendar/microsoft/connect").json()["authUrl"]
+        assert auth_url.startswith(f"{live.app_url}/sandbox/microsoft/login/")
+        answer = connect(live, provider="microsoft")
+        assert answer.headers["location"].endswith("outcome=connected")
+        with live.api() as api:
+            providers = [
+                i["provider"] for i in api.get("/calendar/integrations").json()["integrations"]
+            ]
+        assert providers == ["google", "microsoft"]

@@ -1,0 +1,1 @@
+"""Microsoft Outlook calendars: msal for sign-in, Microsoft Graph for events."""

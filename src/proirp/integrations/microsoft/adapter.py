@@ -1,0 +1,228 @@
+"""MicrosoftCalendar: our CalendarProvider over msal (sign-in) and Microsoft Graph (calendar).
+
+- Sign-in: msal's ConfidentialClientApplication with MICROSOFT_AUTHORITY: its own auth code flow
+  (PKCE S256, state, nonce), then refresh tokens. Microsoft sends a new refresh token on every
+  refresh; the calendar layer stores it in the same transaction (calendars/tokens.py). msal's
+  token cache is switched off: tokens live only in our database, encrypted.
+- Graph: plain HTTPS to MICROSOFT_GRAPH_BASE with the session from graph.py (Retry-After).
+- Both trust MICROSOFT_CA_BUNDLE when it is set (the sandbox's certificate).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import msal
+import requests
+
+from proirp.calendars.provider import (
+    Authorization,
+    Changes,
+    EventInput,
+    ProviderEvent,
+    TokenSet,
+)
+from proirp.integrations.base import ProviderPermanentError, ProviderTemporaryError
+from proirp.integrations.microsoft.errors import (
+    PROVIDER,
+    api_error,
+    retry_after_seconds,
+    token_error,
+)
+from proirp.integrations.microsoft.graph import http_session, to_event, to_graph
+
+# msal adds openid, profile and offline_access (and refuses them here).
+SCOPES = ["User.Read", "Calendars.ReadWrite"]
+CALENDAR_SCOPE = "Calendars.ReadWrite"
+PAGE_SIZE = 500  # events per delta page we ask for (Prefer: odata.maxpagesize)
+# Times in UTC and bodies as plain text, whatever the mailbox's own settings.
+VIEW = 'outlook.timezone="UTC", outlook.body-content-type="text"'
+MAX_IN_FLIGHT = 4  # Outlook's limit of concurrent requests per mailbox
+CONSENT_REMOVAL = (
+    "Microsoft keeps the app's permission until you remove it: for a work or school account, "
+    "open https://myapps.microsoft.com, choose Pro IRP and select Remove (or ask your IT admin); "
+    "for a personal account, open https://account.live.com/consent/Manage and remove Pro IRP."
+)
+
+
+class _NoTokenCache(msal.TokenCache):
+    """msal keeps nothing: the calendar layer stores the tokens (encrypted) itself."""
+
+    def add(self, event: dict[str, Any], now: Any = None) -> None:
+        return None
+
+
+class MicrosoftCalendar:
+    name = PROVIDER
+    max_in_flight: int | None = MAX_IN_FLIGHT
+    can_revoke = False  # Microsoft has no revocation endpoint for one app's refresh token
+    consent_removal: str | None = CONSENT_REMOVAL
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        authority: str,
+        graph_base: str,
+        ca_bundle: Path | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._authority = authority.rstrip("/")
+        self._graph = graph_base.rstrip("/")
+        self._ca_bundle = ca_bundle
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._app: msal.ConfidentialClientApplication | None = None
+        self._graph_session = http_session(ca_bundle, retries=True)
+
+    # --- sign-in (msal) -----------------------------------------------------------------
+
+    def _msal(self) -> msal.ConfidentialClientApplication:
+        """msal's application, made once: making it reads the authority's OpenID configuration."""
+        with self._lock:
+            if self._app is None:
+                try:
+                    self._app = msal.ConfidentialClientApplication(
+                        self._client_id,
+                        client_credential=self._client_secret,
+                        authority=self._authority,
+                        http_client=http_session(self._ca_bundle, retries=False),
+                        instance_discovery=False,  # the authority is the one configured
+                        token_cache=_NoTokenCache(),
+                        timeout=self._timeout,
+                    )
+                except (requests.RequestException, ValueError, RuntimeError) as exc:
+                    raise ProviderTemporaryError(
+                        PROVIDER, None, "Microsoft's sign-in configuration could not be read"
+                    ) from exc
+            return self._app
+
+    def start_authorization(self, *, state: str, redirect_uri: str) -> Authorization:
+        """msal's auth code flow (PKCE S256, nonce); the flow to keep is msal's own dict."""
+        flow = self._msal().initiate_auth_code_flow(
+            SCOPES, redirect_uri=redirect_uri, state=state, prompt="select_account"
+        )
+        return Authorization(url=str(flow["auth_uri"]), flow=json.dumps(flow))
+
+    def _tokens(self, result: dict[str, Any]) -> TokenSet:
+        if "access_token" not in result:
+            raise token_error(result)
+        granted = tuple(str(result.get("scope", "")).split())
+        if granted and not any(s.rsplit("/", 1)[-1] == CALENDAR_SCOPE for s in granted):
+            raise ProviderPermanentError(
+                PROVIDER, "scope", "calendar access was not granted; allow it when connecting"
+            )
+        return TokenSet(
+            access_token=str(result["access_token"]),
+            refresh_token=result.get("refresh_token"),
+            expires_at=datetime.now(UTC) + timedelta(seconds=int(result.get("expires_in", 3600))),
+            scopes=granted,
+        )
+
+    def exchange_code(self, *, code: str, state: str, flow: str, redirect_uri: str) -> TokenSet:
+        started = json.loads(flow)
+        try:
+            result = self._msal().acquire_token_by_auth_code_flow(
+                started, {"code": code, "state": state}, scopes=SCOPES
+            )
+        except ValueError:  # msal's own checks: the state or the nonce does not match
+            raise ProviderPermanentError(
+                PROVIDER, "state", "the sign-in answer does not match the one started"
+            ) from None
+        except requests.RequestException as exc:
+            raise ProviderTemporaryError(PROVIDER, None, "Microsoft could not be reached") from exc
+        return self._tokens(result)
+
+    def refresh(self, refresh_token: str) -> TokenSet:
+        """New tokens; Microsoft always sends a new refresh token too (and keeps the old one
+        valid, so a refresh whose result was not saved can be done again)."""
+        try:
+            result = self._msal().acquire_token_by_refresh_token(refresh_token, scopes=SCOPES)
+        except requests.RequestException as exc:
+            raise ProviderTemporaryError(PROVIDER, None, "Microsoft could not be reached") from exc
+        return self._tokens(result)
+
+    def revoke(self, token: str) -> None:
+        """Nothing to call: Microsoft offers no per-app revocation for this flow."""
+
+    # --- Graph --------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        access_token: str,
+        *,
+        body: dict[str, Any] | None = None,
+        prefer: str | None = None,
+    ) -> dict[str, Any]:
+        if not url.startswith(self._graph + "/"):
+            # A next or delta link comes from Graph; never send a token anywhere else.
+            raise ProviderPermanentError(PROVIDER, "link", "a Graph link points elsewhere")
+        headers = {
+            "Authorization": f"Bearer {access_token}",
+            "Accept": "application/json",
+            "Prefer": f"{prefer}, {VIEW}" if prefer else VIEW,
+        }
+        try:
+            response = self._graph_session.request(
+                method, url, headers=headers, json=body, timeout=self._timeout
+            )
+        except requests.RequestException as exc:
+            raise ProviderTemporaryError(
+                PROVIDER, None, "Microsoft Graph could not be reached"
+            ) from exc
+        if response.status_code >= 300:
+            raise api_error(
+                response.status_code,
+                response.content,
+                retry_after_seconds(response.headers.get("Retry-After")),
+            )
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def account_email(self, access_token: str) -> str | None:
+        me = self._call("GET", f"{self._graph}/me", access_token)
+        email = me.get("mail") or me.get("userPrincipalName")
+        return str(email) if email else None
+
+    def list_changes(
+        self,
+        access_token: str,
+        *,
+        sync_token: str | None,
+        time_min: datetime,
+        time_max: datetime,
+    ) -> Changes:
+        """A delta round over the window: every event (sync_token None), or the changes since
+        the stored delta link. `@removed` entries come back as cancelled events."""
+        if sync_token:
+            url = sync_token
+        else:
+            window = {
+                "startDateTime": time_min.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                "endDateTime": time_max.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            }
+            url = f"{self._graph}/me/calendarView/delta?{urlencode(window)}"
+        changes = Changes()
+        while True:
+            page = self._call("GET", url, access_token, prefer=f"odata.maxpagesize={PAGE_SIZE}")
+            changes.calls += 1
+            changes.events.extend(to_event(item) for item in page.get("value", []))
+            if page.get("@odata.nextLink"):
+                url = str(page["@odata.nextLink"])
+                continue
+            changes.next_sync_token = page.get("@odata.deltaLink")
+            return changes
+
+    def create_event(self, access_token: str, event: EventInput) -> ProviderEvent:
+        created = self._call("POST", f"{self._graph}/me/events", access_token, body=to_graph(event))
+        return to_event(created)

@@ -1,0 +1,287 @@
+"""Outlook end to end: the product's processes and the sandbox's Microsoft identity platform and
+Graph over real HTTPS, through msal: the OAuth dance, refresh-token rotation, events, delta sync,
+throttling, disconnect."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from proirp.calendars.models import CalendarIntegration, ClientCalendarEvent, SyncedCalendarEvent
+from proirp.calendars.tokens import access_token
+from proirp.config import Settings
+from tests.calendars.dance import (
+    OUTLOOK_ACCOUNT,
+    audits,
+    cached,
+    connect,
+    consent,
+    event_body,
+    expire_access_tokens,
+    integrations,
+    new_client,
+    new_user,
+    next_days,
+    query_of,
+    wait_for_sync,
+)
+from tests.conftest import make_settings
+from tests.live import LiveStack
+
+CONCURRENT = 50
+
+
+def _connect(live: LiveStack, token: str) -> None:
+    answer = connect(live, token, provider="microsoft")
+    assert query_of(answer.headers["location"])["outcome"] == "connected", answer.headers
+    wait_for_sync(live, token)
+
+
+def _integration(live: LiveStack) -> CalendarIntegration:
+    with live.session() as session:
+        found = session.scalars(
+            select(CalendarIntegration)
+            .where(CalendarIntegration.provider == "microsoft")
+            .order_by(CalendarIntegration.created_at.desc())
+        ).first()
+        assert found is not None
+        return found
+
+
+def _settings(live: LiveStack) -> Settings:
+    """The product's settings, for calling its token layer from the test process."""
+    env = live.env
+    return make_settings(
+        live.tmp,
+        database_url=live.database_url,
+        microsoft_client_id=env["MICROSOFT_CLIENT_ID"],
+        microsoft_client_secret=env["MICROSOFT_CLIENT_SECRET"],
+        microsoft_authority=env["MICROSOFT_AUTHORITY"],
+        microsoft_graph_base=env["MICROSOFT_GRAPH_BASE"],
+        microsoft_ca_bundle=Path(env["MICROSOFT_CA_BUNDLE"]),
+    )
+
+
+# --- the OAuth dance --------------------------------------------------------------------------
+
+
+def test_allow_connects_through_msal_and_the_first_sync_runs(live: LiveStack) -> None:
+    token = new_user(live)
+    with live.api(token) as api:
+        auth_url = api.get("/calendar/microsoft/connect").json()["authUrl"]
+    query = query_of(auth_url)
+    assert query["code_challenge_method"] == "S256" and query["nonce"]
+    assert {"User.Read", "Calendars.ReadWrite", "offline_access"} <= set(query["scope"].split())
+    _connect(live, token)
+    [row] = integrations(live, token)
+    assert (row["provider"], row["account_email"], row["status"]) == (
+        "microsoft",
+        OUTLOOK_ACCOUNT,
+        "active",
+    )
+    stored = _integration(live)
+    assert stored.refresh_token and stored.access_token
+    assert live.microsoft_stats()["token_requests"]["authorization_code"] == 1
+
+
+def test_a_replayed_callback_and_a_reused_code_are_refused(live: LiveStack) -> None:
+    token = new_user(live)
+    with live.api(token) as api:
+        back = consent(api.get("/calendar/microsoft/connect").json()["authUrl"])
+        assert api.get(back).status_code == 303
+        replay = api.get(back)  # the same state again
+        assert replay.status_code == 400
+        assert "already used" in replay.json()["error"]["message"]
+        # The same code under a fresh state: msal sends it, Microsoft refuses it (AADSTS54005).
+        fresh = query_of(api.get("/calendar/microsoft/connect").json()["authUrl"])["state"]
+        reused = api.get(
+            "/calendar/microsoft/callback",
+            params={"code": query_of(back)["code"], "state": fresh},
+        )
+    assert query_of(reused.headers["location"])["outcome"] == "failed"
+    assert any("AADSTS" in a["reason"] for a in audits(live, "CALENDAR_AUTH_FAILED"))
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+
+def test_rotation_under_fifty_concurrent_callers_refreshes_once(live: LiveStack) -> None:
+    token = new_user(live)
+    _connect(live, token)
+    before = _integration(live)
+    expire_access_tokens(live)
+    refreshes = live.microsoft_stats()["token_requests"].get("refresh_token", 0)
+    factory = sessionmaker(live.engine, expire_on_commit=False)
+    settings = _settings(live)
+    with ThreadPoolExecutor(max_workers=CONCURRENT) as pool:
+        tokens = list(
+            pool.map(lambda _: access_token(factory, settings, before.id), range(CONCURRENT))
+        )
+    assert len(set(tokens)) == 1
+    assert live.microsoft_stats()["token_requests"]["refresh_token"] - refreshes == 1
+    after = _integration(live)
+    assert after.refresh_token != before.refresh_token  # the rotated token was kept
+
+
+def test_fifty_concurrent_requests_share_one_refresh_and_four_slots(live: LiveStack) -> None:
+    token = new_user(live)
+    _connect(live, token)
+    expire_access_tokens(live)
+    refreshes = live.microsoft_stats()["token_requests"].get("refresh_token", 0)
+    with live.microsoft() as microsoft:
+        microsoft.post("/config", json={"graph_hold_ms": 50}).raise_for_status()
+
+    def create(_: int) -> int:
+        with live.api(token) as api:
+            return api.post("/calendar/events", json=event_body("microsoft")).status_code
+
+    with ThreadPoolExecutor(max_workers=CONCURRENT) as pool:
+        answers = list(pool.map(create, range(CONCURRENT)))
+    assert answers == [201] * CONCURRENT
+    stats = live.microsoft_stats()
+    assert stats["token_requests"]["refresh_token"] - refreshes == 1
+    assert stats["max_in_flight"][OUTLOOK_ACCOUNT] == 4  # never a fifth at once
+    assert stats["concurrency_refused"] == 0
+
+
+def test_a_refresh_that_was_not_saved_is_done_again_with_the_old_token(live: LiveStack) -> None:
+    token = new_user(live)
+    _connect(live, token)
+    before = _integration(live)
+    expire_access_tokens(live)
+    refreshes = live.microsoft_stats()["token_requests"].get("refresh_token", 0)
+    factory = sessionmaker(live.engine, expire_on_commit=False)
+    failures = {"left": 1}
+
+    def fail_once(session: Session) -> None:
+        if failures["left"] and session.dirty:
+            failures["left"] -= 1
+            raise OperationalError("COMMIT", {}, Exception("disk full"))
+
+    event.listen(factory, "before_commit", fail_once)
+    fresh = access_token(factory, _settings(live), before.id)
+    assert failures["left"] == 0
+    # Microsoft answered twice: the first answer was lost, the old token worked again.
+    assert live.microsoft_stats()["token_requests"]["refresh_token"] - refreshes == 2
+    after = _integration(live)
+    assert after.access_token == fresh and after.refresh_token != before.refresh_token
+
+
+# --- events and sync -----------------------------------------------------------------------------
+
+
+def test_a_new_event_keeps_its_wall_clock_time_zone_at_microsoft(live: LiveStack) -> None:
+    token = new_user(live)
+    _connect(live, token)
+    with live.api(token) as api:
+        made = api.post("/calendar/events", json=event_body("microsoft"))
+        assert made.status_code == 201, made.text
+        listed = api.get("/calendar/events", params=next_days(7)).json()["events"]
+    assert listed[0]["start"] == made.json()["event"]["start"]  # read back in UTC, the same
+    with live.microsoft() as microsoft:
+        [held] = microsoft.get("/events", params={"account": OUTLOOK_ACCOUNT}).json()["events"]
+    assert held["start"]["timeZone"] == "America/Chicago"  # the wall-clock zone was kept
+
+
+def test_full_delta_sync_pages_then_changes_removals_and_410(live: LiveStack) -> None:
+    token = new_user(live)
+    start = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    seeded = [
+        {
+            "subject": f"Session {i}",
+            "start": {
+                "dateTime": (start + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%S"),
+                "timeZone": "UTC",
+            },
+            "end": {
+                "dateTime": (start + timedelta(hours=i, minutes=50)).strftime("%Y-%m-%dT%H:%M:%S"),
+                "timeZone": "UTC",
+            },
+        }
+        for i in range(1200)
+    ]
+    with live.microsoft() as microsoft:
+        ids = microsoft.post("/events", json={"account": OUTLOOK_ACCOUNT, "events": seeded}).json()[
+            "ids"
+        ]
+    _connect(live, token)
+    assert cached(live, token) == 1200
+    assert live.microsoft_stats()["delta_pages"] == 3  # 1,200 events in pages of 500
+    with live.microsoft() as microsoft:
+        microsoft.patch(f"/events/{ids[0]}", json={"subject": "Moved"}).raise_for_status()
+        microsoft.delete(f"/events/{ids[1]}").raise_for_status()
+    last = integrations(live, token)[0]["last_synced_at"]
+    with live.api(token) as api:
+        assert api.post("/calendar/integrations/microsoft/sync").status_code == 202
+    wait_for_sync(live, token, after=last)
+    assert live.microsoft_stats()["delta_pages"] == 4  # one page of changes
+    assert cached(live, token) == 1199
+    with live.session() as session:
+        titles = set(session.scalars(select(SyncedCalendarEvent.title)))
+    assert "Moved" in titles
+    with live.microsoft() as microsoft:
+        microsoft.post("/expire-delta-tokens").raise_for_status()
+    last = integrations(live, token)[0]["last_synced_at"]
+    with live.api(token) as api:
+        api.post("/calendar/integrations/microsoft/sync")
+    wait_for_sync(live, token, after=last)
+    assert live.microsoft_stats()["delta_gone"] == 1
+    assert cached(live, token) == 1199
+    assert audits(live, "CALENDAR_SYNCED")[-1]["full"] is True
+
+
+def test_throttling_is_waited_out_when_short_and_handed_back_when_long(live: LiveStack) -> None:
+    token = new_user(live)
+    _connect(live, token)
+    with live.microsoft() as microsoft:
+        microsoft.post(
+            "/config", json={"throttle_next": 1, "retry_after_seconds": 1}
+        ).raise_for_status()
+    started = time.monotonic()
+    with live.api(token) as api:
+        assert api.post("/calendar/events", json=event_body("microsoft")).status_code == 201
+    assert time.monotonic() - started >= 1  # Retry-After was honoured
+    with live.microsoft() as microsoft:
+        microsoft.post(
+            "/config", json={"throttle_next": 1, "retry_after_seconds": 120}
+        ).raise_for_status()
+    started = time.monotonic()
+    with live.api(token) as api:
+        answer = api.post("/calendar/events", json=event_body("microsoft"))
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "calendar_unavailable"
+    assert time.monotonic() - started < 10
+    assert live.microsoft_stats()["throttled"] == 2
+
+
+# --- disconnect and access ------------------------------------------------------------------------
+
+
+def test_disconnect_deletes_keeps_history_and_says_how_to_remove_consent(live: LiveStack) -> None:
+    token = new_user(live)
+    _connect(live, token)
+    client_id = new_client(live)
+    with live.api(token) as api:
+        api.post(
+            "/calendar/events", json=event_body("microsoft", client_id=client_id)
+        ).raise_for_status()
+        answer = api.delete("/calendar/integrations/microsoft").json()
+    assert (answer["ok"], answer["provider"], answer["revoked"]) == (True, "microsoft", False)
+    assert "myapps.microsoft.com" in answer["message"]
+    assert integrations(live, token) == []
+    with live.session() as session:
+        [link] = session.scalars(
+            select(ClientCalendarEvent).where(ClientCalendarEvent.client_id == client_id)
+        ).all()
+        left = session.scalars(select(CalendarIntegration.id)).all()
+    assert link.gone_at is not None and link.synced_event_id is None
+    assert _integration.__name__ and all(i != link.integration_id for i in left)
+    assert (
+        audits(live, "CALENDAR_DISCONNECTED")[-1] | {"revoked": False}
+        == audits(live, "CALENDAR_DISCONNECTED")[-1]
+    )
