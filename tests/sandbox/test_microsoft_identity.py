@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from proirp.sandbox.microsoft.tokens import s256
+from proirp.sandbox.oauth_common import s256
 from tests.sandbox.conftest import (
     MAILBOX,
     MICROSOFT_CLIENT_ID,

@@ -9,8 +9,6 @@ so it is right wherever the sandbox is mounted.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Request, Response
@@ -26,6 +24,7 @@ from proirp.sandbox.google.consent import (
 from proirp.sandbox.google.errors import AuthorizationPageError, OAuthError
 from proirp.sandbox.google.state import GoogleSandbox
 from proirp.sandbox.google.tokens import AuthorizationCode
+from proirp.sandbox.oauth_common import basic_credentials
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 AUTHORIZE_PATH = "/o/oauth2/v2/auth"
@@ -47,16 +46,12 @@ def api_base_for(oauth: str) -> str:
 
 
 def _basic_client(authorization: str | None) -> tuple[str | None, str | None]:
-    scheme, _, encoded = (authorization or "").partition(" ")
-    if scheme.lower() != "basic":
+    found = basic_credentials(authorization)
+    if found is None:
         return None, None
-    try:
-        decoded = base64.b64decode(encoded, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None, None
-    client_id, _, secret = decoded.partition(":")
-    # RFC 6749 2.3.1: both parts are form-urlencoded before joining.
-    return unquote(client_id), unquote(secret)
+    # RFC 6749 2.3.1: both parts are form-urlencoded before joining (this imitation has always
+    # kept a "+" as it is; Microsoft's reads it as a space).
+    return unquote(found[0]), unquote(found[1])
 
 
 def oauth_router(sandbox: GoogleSandbox) -> APIRouter:

@@ -7,8 +7,6 @@ CalendarStore; this class checks scopes, keeps the counters and holds the lock.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -36,7 +34,7 @@ from proirp.sandbox.google.tokens import (
     TokenStore,
     subject_of,
 )
-from proirp.sandbox.knobs import KnobbedState
+from proirp.sandbox.oauth_state import OAuthState
 
 AUTH = "https://www.googleapis.com/auth/"
 # Scopes that allow reading / changing events, and listing calendars (any one suffices).
@@ -58,15 +56,18 @@ CALENDAR_LIST_SCOPES = frozenset(
 )
 
 
-class GoogleSandbox(KnobbedState[Knobs]):
+class GoogleSandbox(OAuthState[Knobs, AuthorizationCode]):
     """State and behaviour behind the Google routes (one instance per sandbox)."""
 
     _limiter: AccountRateLimiter
+    _tokens: TokenStore
 
     def __init__(self, config: SandboxConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
-        self._clock = clock
-        super().__init__(STAT_NAMES)
+        client = (config.google_client_id, config.google_client_secret)
+        super().__init__(
+            STAT_NAMES, client=client, vendor="Google", refuse=control_error, clock=clock
+        )
         self._tokens = TokenStore()
         self._calendars = CalendarStore(clock)
 
@@ -80,15 +81,7 @@ class GoogleSandbox(KnobbedState[Knobs]):
         if "rpm" in names:
             self._limiter = AccountRateLimiter(self._knobs.rpm)
 
-    def now(self) -> float:
-        """The sandbox's wall clock (seconds since the epoch; injectable for tests)."""
-        return self._clock()
-
     # --- clients ---------------------------------------------------------------------------
-
-    def knows_client(self, client_id: str) -> bool:
-        """Whether this is the OAuth client the sandbox was configured with."""
-        return hmac.compare_digest(client_id.encode(), self.config.google_client_id.encode())
 
     def check_client(self, client_id: str | None, client_secret: str | None) -> str:
         """The client of a token request, or Google's 401 invalid_client."""
@@ -101,34 +94,10 @@ class GoogleSandbox(KnobbedState[Knobs]):
             raise OAuthError(401, "invalid_client", "Unauthorized")
         return client_id
 
-    def authenticate(self, authorization: str | None) -> None:
-        """Let a control request in with HTTP basic (client ID and secret); 401 otherwise."""
-        scheme, _, encoded = (authorization or "").partition(" ")
-        try:
-            decoded = base64.b64decode(encoded, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            decoded = ""
-        username, _, password = decoded.partition(":")
-        id_ok = self.knows_client(username)
-        secret_ok = hmac.compare_digest(
-            password.encode(), self.config.google_client_secret.encode()
-        )
-        if scheme.lower() != "basic" or not (id_ok and secret_ok):
-            raise control_error(
-                401, "Use HTTP basic with the sandbox's Google client ID and secret."
-            )
-
     # --- consent and tokens ----------------------------------------------------------------
 
-    def consent(self, code: AuthorizationCode | None) -> str | None:
-        """Record the user's answer on the consent page; the code for Allow, None for Deny."""
-        with self._lock:
-            if code is None:
-                self._stats["consent_denied"] += 1
-                return None
-            self._stats["consent_allowed"] += 1
-            self._calendars.calendar(code.account)
-            return self._tokens.issue_code(code)
+    def _consented_locked(self, account: str) -> None:
+        self._calendars.calendar(account)
 
     def exchange(
         self,
@@ -312,11 +281,6 @@ class GoogleSandbox(KnobbedState[Knobs]):
         with self._lock:
             return self._tokens.revoke_account(account.lower())
 
-    def expire_access_tokens(self) -> int:
-        """Make every access token issued so far answer 401 (the product must refresh)."""
-        with self._lock:
-            return self._tokens.expire_access_tokens(now=self._clock())
-
     def expire_sync_tokens(self) -> None:
         """Make every sync token issued so far answer 410."""
         with self._lock:
@@ -344,6 +308,3 @@ class GoogleSandbox(KnobbedState[Knobs]):
             epoch = self._calendars.epoch + 1
             self._calendars = CalendarStore(self._clock, epoch=epoch)
             self._reset_knobs_locked()
-
-    def close(self) -> None:
-        """Nothing runs in the background; here for symmetry with the other vendors."""

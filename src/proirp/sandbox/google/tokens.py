@@ -9,16 +9,16 @@ own: GoogleSandbox calls it under its state lock.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from proirp.sandbox.google.errors import REVOKED_MESSAGE, OAuthError
+from proirp.sandbox.oauth_common import hs256_jwt, s256
+from proirp.sandbox.oauth_tokens import TokenRecords
 
 CODE_LIFETIME_SECONDS = 600.0
 # RFC 7636: 43-128 characters from the unreserved set.
@@ -34,11 +34,7 @@ def subject_of(account: str) -> str:
 
 def pkce_matches(verifier: str, challenge: str, method: str) -> bool:
     """Whether the token request's code_verifier answers the authorization's code_challenge."""
-    if method == "S256":
-        digest = hashlib.sha256(verifier.encode()).digest()
-        expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-    else:
-        expected = verifier
+    expected = s256(verifier) if method == "S256" else verifier
     return hmac.compare_digest(expected.encode(), challenge.encode())
 
 
@@ -87,20 +83,15 @@ class Bearer:
     scopes: tuple[str, ...]
 
 
-class TokenStore:
+class TokenStore(TokenRecords[AuthorizationCode, Grant, AccessToken]):
     """Codes, grants and tokens for every account."""
 
-    def __init__(self) -> None:
-        self._codes: dict[str, AuthorizationCode] = {}
-        self._grants: dict[str, Grant] = {}
-        self._refresh: dict[str, str] = {}  # refresh token -> grant id
-        self._access: dict[str, AccessToken] = {}
+    code_prefix = "4/0sandbox-"
+    code_bytes = 32
 
-    def issue_code(self, code: AuthorizationCode) -> str:
-        """Store a consent's code; returns the code string the redirect carries."""
-        value = "4/0sandbox-" + secrets.token_urlsafe(32)
-        self._codes[value] = code
-        return value
+    def __init__(self) -> None:
+        super().__init__()
+        self._refresh: dict[str, str] = {}  # refresh token -> grant id
 
     def redeem(
         self,
@@ -202,13 +193,6 @@ class TokenStore:
             return None
         return Bearer(account=grant.account, scopes=grant.scopes)
 
-    def expire_access_tokens(self, *, now: float) -> int:
-        """Let every live access token expire now (refresh tokens stay good); how many."""
-        live = [access for access in self._access.values() if access.expires_at > now]
-        for access in live:
-            access.expires_at = now
-        return len(live)
-
     def revoke(self, token: str) -> bool:
         """Revoke the grant behind a refresh or access token; False when the token is unknown."""
         grant_id = self._refresh.get(token)
@@ -251,14 +235,6 @@ class TokenStore:
             "live_grants": sum(1 for g in grants if not g.revoked),
         }
 
-    def accounts(self) -> set[str]:
-        """Accounts that ever granted access."""
-        return {grant.account for grant in self._grants.values()}
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
 
 def _id_token(grant: Grant, *, issuer: str, client_secret: str, now: float) -> str:
     """An OpenID Connect ID token, signed HS256 with the client secret (RFC 7518 allows it for
@@ -273,7 +249,4 @@ def _id_token(grant: Grant, *, issuer: str, client_secret: str, now: float) -> s
     }
     if EMAIL_SCOPES.intersection(grant.scopes):
         claims.update(email=grant.account, email_verified=True)
-    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
-    signature = hmac.new(client_secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256)
-    return f"{header}.{payload}.{_b64url(signature.digest())}"
+    return hs256_jwt({"alg": "HS256", "typ": "JWT"}, claims, client_secret)

@@ -12,8 +12,6 @@ browser never meets the self-signed certificate.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import re
 import uuid
 from urllib.parse import unquote
@@ -47,6 +45,7 @@ from proirp.sandbox.microsoft.query import base_of
 from proirp.sandbox.microsoft.scopes import parse_scopes
 from proirp.sandbox.microsoft.state import MicrosoftSandbox
 from proirp.sandbox.microsoft.tokens import AuthorizationCode
+from proirp.sandbox.oauth_common import basic_credentials
 
 DISCOVERY_PATH = "/{tenant}/v2.0/.well-known/openid-configuration"
 AUTHORIZE_PATH = "/{tenant}/oauth2/v2.0/authorize"
@@ -68,16 +67,11 @@ def issuer_tenant(tenant: str) -> str:
 
 
 def _basic_client(authorization: str | None) -> tuple[str | None, str | None]:
-    scheme, _, encoded = (authorization or "").partition(" ")
-    if scheme.lower() != "basic":
+    found = basic_credentials(authorization)
+    if found is None:
         return None, None
-    try:
-        decoded = base64.b64decode(encoded, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None, None
-    client_id, _, secret = decoded.partition(":")
-    # RFC 6749 2.3.1: both parts are form-urlencoded before joining.
-    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+    # RFC 6749 2.3.1: both parts are form-urlencoded before joining (a "+" is a space).
+    return unquote(found[0].replace("+", " ")), unquote(found[1].replace("+", " "))
 
 
 def login_base(request: Request) -> str:

@@ -9,8 +9,6 @@ calendar calls are in GraphCalendar, which this class mixes in.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import secrets
 import time
@@ -19,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from proirp.sandbox.config import SandboxConfig
-from proirp.sandbox.knobs import KnobbedState
 from proirp.sandbox.microsoft.accounts import Account, new_account
 from proirp.sandbox.microsoft.errors import (
     BAD_SECRET,
@@ -42,10 +39,12 @@ from proirp.sandbox.microsoft.throttling import MailboxThrottle
 from proirp.sandbox.microsoft.tokens import (
     AuthorizationCode,
     Bearer,
+    Issued,
     TokenStore,
     client_info_of,
     token_response,
 )
+from proirp.sandbox.oauth_state import OAuthState
 
 CONCURRENCY_MESSAGE = "Application is over its MailboxConcurrency limit."
 RATE_MESSAGE = "Application is over its MailboxRequestRate limit."
@@ -57,14 +56,18 @@ UNAUTHENTICATED = {
 }
 
 
-class MicrosoftSandbox(GraphCalendar, KnobbedState[Knobs]):
+class MicrosoftSandbox(GraphCalendar, OAuthState[Knobs, AuthorizationCode]):
     """State and behaviour behind the Microsoft routes (one instance per sandbox)."""
+
+    _tokens: TokenStore
 
     def __init__(self, config: SandboxConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
-        self._clock = clock
         self._throttle = MailboxThrottle()
-        super().__init__(STAT_NAMES)
+        client = (config.microsoft_client_id, config.microsoft_client_secret)
+        super().__init__(
+            STAT_NAMES, client=client, vendor="Microsoft", refuse=control_error, clock=clock
+        )
         self._tokens = TokenStore()
         self._mailboxes = MailboxStore(clock)
         self._accounts: dict[str, Account] = {}
@@ -81,15 +84,7 @@ class MicrosoftSandbox(GraphCalendar, KnobbedState[Knobs]):
         if "mailbox_rps" in names:
             self._throttle.reset_rate()
 
-    def now(self) -> float:
-        """The sandbox's wall clock (seconds since the epoch; injectable for tests)."""
-        return self._clock()
-
     # --- the app registration --------------------------------------------------------------
-
-    def knows_client(self, client_id: str) -> bool:
-        """Whether this is the app registration the sandbox was configured with."""
-        return hmac.compare_digest(client_id.encode(), self.config.microsoft_client_id.encode())
 
     def check_client(self, client_id: str | None, secret: str | None, *, tenant: str) -> str:
         """The app of a token request, or the identity platform's refusal."""
@@ -102,21 +97,6 @@ class MicrosoftSandbox(GraphCalendar, KnobbedState[Knobs]):
         if not hmac.compare_digest(secret.encode(), self.config.microsoft_client_secret.encode()):
             raise invalid_client(aadsts(BAD_SECRET, client_id=client_id))
         return client_id
-
-    def authenticate(self, authorization: str | None) -> None:
-        """Let a control request in with HTTP basic (client ID and secret); 401 otherwise."""
-        scheme, _, encoded = (authorization or "").partition(" ")
-        try:
-            decoded = base64.b64decode(encoded, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            decoded = ""
-        username, _, password = decoded.partition(":")
-        secret = self.config.microsoft_client_secret.encode()
-        ok = self.knows_client(username) and hmac.compare_digest(password.encode(), secret)
-        if scheme.lower() != "basic" or not ok:
-            raise control_error(
-                401, "Use HTTP basic with the sandbox's Microsoft client ID and secret."
-            )
 
     # --- accounts, consent and tokens ------------------------------------------------------
 
@@ -133,15 +113,8 @@ class MicrosoftSandbox(GraphCalendar, KnobbedState[Knobs]):
         with self._lock:
             return self._account_locked(upn, display_name).summary()
 
-    def consent(self, code: AuthorizationCode | None) -> str | None:
-        """Record the user's answer on the consent page; the code for Allow, None for Deny."""
-        with self._lock:
-            if code is None:
-                self._stats["consent_denied"] += 1
-                return None
-            self._stats["consent_allowed"] += 1
-            self._account_locked(code.account)
-            return self._tokens.issue_code(code)
+    def _consented_locked(self, account: str) -> None:
+        self._account_locked(account)
 
     def client_info(self, upn: str) -> str:
         """The `client_info` an authorization response carries for an account."""
@@ -187,14 +160,7 @@ class MicrosoftSandbox(GraphCalendar, KnobbedState[Knobs]):
                 now=self._clock(),
                 access_seconds=self._knobs.access_token_seconds,
             )
-            return token_response(
-                issued,
-                self._account_locked(issued.grant.account),
-                issuer_base=issuer_base,
-                client_secret=self.config.microsoft_client_secret,
-                now=self._clock(),
-                client_info=client_info,
-            )
+            return self._token_response_locked(issued, issuer_base, client_info)
 
     def refresh(
         self,
@@ -215,14 +181,19 @@ class MicrosoftSandbox(GraphCalendar, KnobbedState[Knobs]):
                 access_seconds=self._knobs.access_token_seconds,
                 max_age=self._knobs.refresh_token_seconds,
             )
-            return token_response(
-                issued,
-                self._account_locked(issued.grant.account),
-                issuer_base=issuer_base,
-                client_secret=self.config.microsoft_client_secret,
-                now=self._clock(),
-                client_info=client_info,
-            )
+            return self._token_response_locked(issued, issuer_base, client_info)
+
+    def _token_response_locked(
+        self, issued: Issued, issuer_base: str, client_info: bool
+    ) -> dict[str, Any]:
+        return token_response(
+            issued,
+            self._account_locked(issued.grant.account),
+            issuer_base=issuer_base,
+            client_secret=self.config.microsoft_client_secret,
+            now=self._clock(),
+            client_info=client_info,
+        )
 
     # --- Graph: who, and whether now -------------------------------------------------------
 
@@ -318,11 +289,6 @@ class MicrosoftSandbox(GraphCalendar, KnobbedState[Knobs]):
         with self._lock:
             return self._tokens.revoke_account(account.strip().lower(), now=self._clock())
 
-    def expire_access_tokens(self) -> int:
-        """Make every access token issued so far answer 401 (the product must refresh)."""
-        with self._lock:
-            return self._tokens.expire_access_tokens(now=self._clock())
-
     def expire_delta_tokens(self) -> None:
         """Make every delta and skip token issued so far answer 410."""
         with self._lock:
@@ -361,6 +327,3 @@ class MicrosoftSandbox(GraphCalendar, KnobbedState[Knobs]):
             self._accounts = {}
             self._throttle = MailboxThrottle()
             self._reset_knobs_locked()
-
-    def close(self) -> None:
-        """Nothing runs in the background; here for symmetry with the other vendors."""

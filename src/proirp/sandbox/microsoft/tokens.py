@@ -9,7 +9,6 @@ thread-safe on its own: MicrosoftSandbox calls it under its state lock.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -35,21 +34,13 @@ from proirp.sandbox.microsoft.errors import (
     invalid_grant,
 )
 from proirp.sandbox.microsoft.scopes import Scopes
+from proirp.sandbox.oauth_common import b64url, hs256_jwt, s256
+from proirp.sandbox.oauth_tokens import TokenRecords
 
 CODE_LIFETIME_SECONDS = 600.0
 ID_TOKEN_SECONDS = 3600
 CODE_PREFIX = "0.AXsandbox-"
 REFRESH_PREFIX = "1.AXsandbox-"
-
-
-def s256(verifier: str) -> str:
-    """The PKCE S256 challenge of a verifier."""
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _graph_time(moment: float) -> str:
@@ -112,20 +103,15 @@ class Issued:
     nonce: str | None
 
 
-class TokenStore:
+class TokenStore(TokenRecords[AuthorizationCode, Grant, AccessToken]):
     """Codes, grants and tokens for every account."""
 
-    def __init__(self) -> None:
-        self._codes: dict[str, AuthorizationCode] = {}
-        self._grants: dict[str, Grant] = {}
-        self._refresh: dict[str, tuple[str, float]] = {}  # refresh token -> (grant, issued at)
-        self._access: dict[str, AccessToken] = {}
+    code_prefix = CODE_PREFIX
+    code_bytes = 48
 
-    def issue_code(self, code: AuthorizationCode) -> str:
-        """Store a consent's code; returns the code string the redirect carries."""
-        value = CODE_PREFIX + secrets.token_urlsafe(48)
-        self._codes[value] = code
-        return value
+    def __init__(self) -> None:
+        super().__init__()
+        self._refresh: dict[str, tuple[str, float]] = {}  # refresh token -> (grant, issued at)
 
     def redeem(
         self,
@@ -242,13 +228,6 @@ class TokenStore:
                 return True
         return False
 
-    def expire_access_tokens(self, *, now: float) -> int:
-        """Let every live access token expire now (refresh tokens stay good); how many."""
-        live = [access for access in self._access.values() if access.expires_at > now]
-        for access in live:
-            access.expires_at = now
-        return len(live)
-
     def revoke_account(self, account: str, *, now: float) -> int:
         """Revoke every live grant of an account (the user removed the app); how many."""
         live = [g for g in self._grants.values() if g.account == account and g.revoked_at is None]
@@ -273,10 +252,6 @@ class TokenStore:
             ],
             "live_grants": sum(1 for g in grants if g.revoked_at is None),
         }
-
-    def accounts(self) -> set[str]:
-        """Accounts that ever granted access."""
-        return {grant.account for grant in self._grants.values()}
 
 
 def token_response(
@@ -315,12 +290,12 @@ def client_info_of(account: Account) -> str:
     """`client_info`: base64url JSON naming the account's object and tenant IDs (what msal
     keys its cache and X-AnchorMailbox on)."""
     info = {"uid": account.oid, "utid": account.tenant_id}
-    return _b64url(json.dumps(info, separators=(",", ":")).encode())
+    return b64url(json.dumps(info, separators=(",", ":")).encode())
 
 
 def pairwise_subject(account: Account, client_id: str) -> str:
     """The `sub` Microsoft gives an account for one app (pairwise: differs between apps)."""
-    return _b64url(hashlib.sha256(f"{account.oid}:{client_id}".encode()).digest())
+    return b64url(hashlib.sha256(f"{account.oid}:{client_id}".encode()).digest())
 
 
 def id_token(
@@ -340,14 +315,11 @@ def id_token(
         "preferred_username": account.upn,
         "sub": pairwise_subject(account, client_id),
         "tid": account.tenant_id,
-        "uti": _b64url(uuid.uuid4().bytes),
+        "uti": b64url(uuid.uuid4().bytes),
         "ver": "2.0",
     }
     if issued.nonce is not None:
         claims["nonce"] = issued.nonce
     if "email" in issued.scopes.oidc:
         claims["email"] = account.upn
-    header = _b64url(json.dumps({"typ": "JWT", "alg": "HS256", "kid": "sandbox"}).encode())
-    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
-    signature = hmac.new(client_secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256)
-    return f"{header}.{payload}.{_b64url(signature.digest())}"
+    return hs256_jwt({"typ": "JWT", "alg": "HS256", "kid": "sandbox"}, claims, client_secret)
