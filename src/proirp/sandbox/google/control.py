@@ -1,92 +1,31 @@
-"""The sandbox's own Google control routes under /_sandbox: knobs, stats, reset, accounts, and
-changes made "on Google's side" (events edited in Google Calendar, access removed by the user,
-sync tokens gone stale) so the product's sync and refresh paths can be driven from tests."""
+"""The sandbox's own Google control routes under /_sandbox: the calendar vendors' shared routes
+(knobs, stats, reset, accounts, events seeded and edited "in Google Calendar", access removed by
+the user, access tokens expired) plus Google's own: an event deleted in Google Calendar (cancelled)
+and sync tokens gone stale."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from proirp.sandbox import control
+from proirp.sandbox.calendar_control import calendar_control_router
 from proirp.sandbox.google.errors import control_error
 from proirp.sandbox.google.knobs import NULLABLE_KNOBS, KnobsUpdate
 from proirp.sandbox.google.state import GoogleSandbox
 
-MAX_SEEDED = 100_000
-
-
-class SeedEvents(BaseModel):
-    """POST /_sandbox/events: events that appear in an account's calendar.
-
-    `events` are Event resources (summary, start, end, …); `count` more are generated an hour
-    apart from `start` (default: the next full hour).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    account: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
-    events: list[dict[str, Any]] = Field(default_factory=list)
-    count: int = Field(default=0, ge=0, le=MAX_SEEDED)
-    start: datetime | None = None
-
-
-class AccountOnly(BaseModel):
-    """POST /_sandbox/revoke: the account whose access is removed."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    account: str = Field(min_length=3)
-
 
 def control_router(sandbox: GoogleSandbox) -> APIRouter:
     """Routes that drive the sandbox in tests and from the UI (HTTP basic: client ID, secret)."""
-    router = control.control_router(
+    router = calendar_control_router(
         sandbox, knobs_update=KnobsUpdate, nullable=NULLABLE_KNOBS, refuse=control_error
     )
-
-    @router.get("/accounts")
-    async def accounts(request: Request) -> Response:
-        control.admit(sandbox, request)
-        return JSONResponse({"accounts": sandbox.accounts()})
-
-    @router.post("/events", status_code=201)
-    async def seed_events(request: Request) -> Response:
-        control.admit(sandbox, request)
-        seed = await control.read_body(request, SeedEvents, control_error)
-        if seed.start is not None and seed.start.tzinfo is None:
-            raise control_error(400, "start needs a UTC offset")
-        ids = sandbox.seed_events(seed.account, seed.events, seed.count, seed.start)
-        return JSONResponse({"created": len(ids), "ids": ids}, status_code=201)
-
-    @router.patch("/events/{event_id}")
-    async def change_event(event_id: str, request: Request) -> Response:
-        control.admit(sandbox, request)
-        try:
-            body = await request.json()
-        except ValueError:
-            raise control_error(400, "the body must be a JSON object") from None
-        return JSONResponse(sandbox.change_event(event_id, body))
 
     @router.delete("/events/{event_id}", status_code=204)
     async def cancel_event(event_id: str, request: Request) -> Response:
         control.admit(sandbox, request)
         sandbox.cancel_event(event_id)
         return Response(status_code=204)
-
-    @router.post("/revoke")
-    async def revoke_account(request: Request) -> Response:
-        control.admit(sandbox, request)
-        target = await control.read_body(request, AccountOnly, control_error)
-        return JSONResponse({"revoked_grants": sandbox.revoke_account(target.account)})
-
-    @router.post("/expire-access-tokens")
-    async def expire_access_tokens(request: Request) -> Response:
-        control.admit(sandbox, request)
-        return JSONResponse({"expired": sandbox.expire_access_tokens()})
 
     @router.post("/expire-sync-tokens")
     async def expire_sync_tokens(request: Request) -> Response:
