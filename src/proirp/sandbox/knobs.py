@@ -13,6 +13,8 @@ import threading
 from collections.abc import Collection, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field
+
 
 class FaultKnobs(Protocol):
     """The knobs every vendor's knob dataclass has (besides its own)."""
@@ -26,6 +28,20 @@ class FaultKnobs(Protocol):
 
 
 K = TypeVar("K", bound=FaultKnobs)
+
+
+class FaultKnobsUpdate(BaseModel):
+    """The POST /_sandbox/config keys every vendor checks alike; only the keys given change.
+
+    fail_status is each vendor's own: the 5xx statuses it may answer differ.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: int | None = Field(default=None, ge=0, le=60_000)
+    fail_next: int | None = Field(default=None, ge=0)
+    timeout_next: int | None = Field(default=None, ge=0)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=600)
 
 
 class KnobbedState(Generic[K]):

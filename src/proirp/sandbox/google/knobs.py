@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from proirp.sandbox.knobs import FaultKnobsUpdate
 
 STAT_NAMES = (
     "consent_allowed",
@@ -55,18 +57,12 @@ class Knobs:
     timeout_seconds: float = 30.0
 
 
-class KnobsUpdate(BaseModel):
+class KnobsUpdate(FaultKnobsUpdate):
     """POST /_sandbox/config: only the keys given change; "rpm": null means unlimited."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    latency_ms: int | None = Field(default=None, ge=0, le=60_000)
     access_token_seconds: int | None = Field(default=None, ge=0)
     rpm: int | None = Field(default=None, gt=0)
     rate_limit_status: Literal[403, 429] | None = None
     rate_limit_reason: Literal["userRateLimitExceeded", "rateLimitExceeded"] | None = None
     sync_token_max_age_seconds: float | None = Field(default=None, ge=0)
-    fail_next: int | None = Field(default=None, ge=0)
     fail_status: Literal[500, 503] | None = None
-    timeout_next: int | None = Field(default=None, ge=0)
-    timeout_seconds: float | None = Field(default=None, gt=0, le=600)

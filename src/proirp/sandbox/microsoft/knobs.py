@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from proirp.sandbox.knobs import FaultKnobsUpdate
 
 TOKEN_GRANTS = ("authorization_code", "refresh_token")
 STAT_NAMES = (
@@ -76,12 +78,9 @@ class Knobs:
     timeout_seconds: float = 30.0
 
 
-class KnobsUpdate(BaseModel):
+class KnobsUpdate(FaultKnobsUpdate):
     """POST /_sandbox/config: only the keys given change; "mailbox_rps": null = unlimited."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    latency_ms: int | None = Field(default=None, ge=0, le=60_000)
     access_token_seconds: int | None = Field(default=None, ge=0)
     mailbox_concurrency: int | None = Field(default=None, ge=1, le=1000)
     mailbox_rps: float | None = Field(default=None, gt=0)
@@ -92,7 +91,4 @@ class KnobsUpdate(BaseModel):
     refresh_token_seconds: int | None = Field(default=None, ge=0)
     delta_token_max_age_seconds: float | None = Field(default=None, ge=0)
     token_fail_next: int | None = Field(default=None, ge=0)
-    fail_next: int | None = Field(default=None, ge=0)
     fail_status: Literal[500, 502, 503, 504] | None = None
-    timeout_next: int | None = Field(default=None, ge=0)
-    timeout_seconds: float | None = Field(default=None, gt=0, le=600)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from proirp.sandbox.knobs import FaultKnobsUpdate
 
 STAT_NAMES = (
     "requests",  # every mail/send, whatever its answer
@@ -43,17 +45,11 @@ class Knobs:
     events: bool = True
 
 
-class KnobsUpdate(BaseModel):
+class KnobsUpdate(FaultKnobsUpdate):
     """POST /_sandbox/config: only the keys given change; "rps": null means unlimited."""
 
-    model_config = ConfigDict(extra="forbid")
-
     rps: float | None = Field(default=None, gt=0)
-    latency_ms: int | None = Field(default=None, ge=0, le=60_000)
     event_delay_ms: int | None = Field(default=None, ge=0, le=60_000)
-    fail_next: int | None = Field(default=None, ge=0)
     fail_status: Literal[500, 502, 503] | None = None
-    timeout_next: int | None = Field(default=None, ge=0)
-    timeout_seconds: float | None = Field(default=None, gt=0, le=600)
     duplicate_every: int | None = Field(default=None, ge=0)
     events: bool | None = None

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from proirp.sandbox.knobs import FaultKnobsUpdate
 
 STAT_NAMES = (
     "created",
@@ -34,14 +36,8 @@ class Knobs:
     timeout_seconds: float = 30.0
 
 
-class KnobsUpdate(BaseModel):
+class KnobsUpdate(FaultKnobsUpdate):
     """POST /_sandbox/config: only the keys given change; "mps": null means unlimited."""
 
-    model_config = ConfigDict(extra="forbid")
-
     mps: float | None = Field(default=None, gt=0)
-    latency_ms: int | None = Field(default=None, ge=0, le=60_000)
-    fail_next: int | None = Field(default=None, ge=0)
     fail_status: Literal[500, 503] | None = None
-    timeout_next: int | None = Field(default=None, ge=0)
-    timeout_seconds: float | None = Field(default=None, gt=0, le=600)
