@@ -4,7 +4,6 @@ invalid_grant, revoke and userinfo — over HTTP and through google-auth-oauthli
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlsplit
@@ -29,17 +28,7 @@ from tests.sandbox.conftest import (
     google_config,
     serve,
 )
-
-VERIFIER = "v" * 43 + "-._~0123456789"
-
-
-def s256(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def query_of(location: str) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(location).query))
+from tests.sandbox.oauth_helpers import VERIFIER, query_of, s256, with_overrides
 
 
 def auth_params(**overrides: str) -> dict[str, str]:
@@ -50,8 +39,7 @@ def auth_params(**overrides: str) -> dict[str, str]:
         "scope": CALENDAR_SCOPE,
         "state": "s1",
     }
-    params.update(overrides)
-    return {name: value for name, value in params.items() if value}
+    return with_overrides(params, overrides)
 
 
 @pytest.fixture

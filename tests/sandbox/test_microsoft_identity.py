@@ -6,12 +6,10 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
 
-from proirp.sandbox.oauth_common import s256
 from tests.sandbox.conftest import (
     MAILBOX,
     MICROSOFT_CLIENT_ID,
@@ -21,10 +19,10 @@ from tests.sandbox.conftest import (
     RunningMicrosoft,
     StartMicrosoft,
 )
+from tests.sandbox.oauth_helpers import VERIFIER, query_of, s256, with_overrides
 
 pytestmark = pytest.mark.filterwarnings("ignore:response_mode=.form_post. is recommended")
 
-VERIFIER = "v" * 43 + "-._~0123456789"
 SCOPE = "Calendars.ReadWrite User.Read offline_access openid profile"
 
 
@@ -38,8 +36,7 @@ def auth_params(**overrides: str) -> dict[str, str]:
         "code_challenge": s256(VERIFIER),
         "code_challenge_method": "S256",
     }
-    params.update(overrides)
-    return {name: value for name, value in params.items() if value}
+    return with_overrides(params, overrides)
 
 
 def authorize_url(microsoft: RunningMicrosoft) -> str:
@@ -56,10 +53,6 @@ def press(
     )
 
 
-def query_of(location: str) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(location).query))
-
-
 def code_for(microsoft: RunningMicrosoft, **overrides: str) -> str:
     answer = press(microsoft, **overrides)
     assert answer.status_code == 302, answer.text
@@ -69,6 +62,17 @@ def code_for(microsoft: RunningMicrosoft, **overrides: str) -> str:
 def token(microsoft: RunningMicrosoft, **form: str) -> requests.Response:
     body = {"client_id": MICROSOFT_CLIENT_ID, "client_secret": MICROSOFT_CLIENT_SECRET, **form}
     return microsoft.session.post(microsoft.authority + "/oauth2/v2.0/token", data=body, timeout=10)
+
+
+def redeem(microsoft: RunningMicrosoft, code: str, **form: str) -> requests.Response:
+    """The token request for a code from code_for (its redirect URI and verifier unless given)."""
+    base = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": MICROSOFT_REDIRECT_URI,
+        "code_verifier": VERIFIER,
+    }
+    return token(microsoft, **{**base, **form})
 
 
 def assert_aadsts(answer: requests.Response, status: int, error: str, code: int) -> None:
@@ -239,13 +243,7 @@ def test_msal_auth_code_flow_gets_tokens(microsoft: RunningMicrosoft) -> None:
 
 def test_no_refresh_token_without_offline_access(microsoft: RunningMicrosoft) -> None:
     code = code_for(microsoft, scope="Calendars.ReadWrite openid")
-    answer = token(
-        microsoft,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=MICROSOFT_REDIRECT_URI,
-        code_verifier=VERIFIER,
-    )
+    answer = redeem(microsoft, code)
     assert answer.status_code == 200, answer.text
     assert "refresh_token" not in answer.json()
     assert answer.json()["scope"] == "Calendars.ReadWrite openid"
@@ -269,13 +267,7 @@ def test_client_secret_in_basic_auth_works_too(microsoft: RunningMicrosoft) -> N
 
 def test_pkce_mismatch_is_invalid_grant(microsoft: RunningMicrosoft) -> None:
     code = code_for(microsoft)
-    wrong = token(
-        microsoft,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=MICROSOFT_REDIRECT_URI,
-        code_verifier="w" * 43,
-    )
+    wrong = redeem(microsoft, code, code_verifier="w" * 43)
     assert_aadsts(wrong, 400, "invalid_grant", 501481)
     missing = token(
         microsoft, grant_type="authorization_code", code=code, redirect_uri=MICROSOFT_REDIRECT_URI
@@ -285,14 +277,8 @@ def test_pkce_mismatch_is_invalid_grant(microsoft: RunningMicrosoft) -> None:
 
 def test_code_is_single_use(microsoft: RunningMicrosoft) -> None:
     code = code_for(microsoft)
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": MICROSOFT_REDIRECT_URI,
-        "code_verifier": VERIFIER,
-    }
-    assert token(microsoft, **form).status_code == 200
-    assert_aadsts(token(microsoft, **form), 400, "invalid_grant", 54005)
+    assert redeem(microsoft, code).status_code == 200
+    assert_aadsts(redeem(microsoft, code), 400, "invalid_grant", 54005)
 
 
 def test_code_expires_after_ten_minutes(
@@ -301,25 +287,13 @@ def test_code_expires_after_ten_minutes(
     code = code_for(microsoft)
     later = microsoft.state.now() + 601
     monkeypatch.setattr(microsoft.state, "_clock", lambda: later)
-    answer = token(
-        microsoft,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=MICROSOFT_REDIRECT_URI,
-        code_verifier=VERIFIER,
-    )
+    answer = redeem(microsoft, code)
     assert_aadsts(answer, 400, "invalid_grant", 70008)
 
 
 def test_redirect_uri_must_match_the_authorize_one(microsoft: RunningMicrosoft) -> None:
     code = code_for(microsoft)
-    answer = token(
-        microsoft,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri="http://127.0.0.1:9999/elsewhere",
-        code_verifier=VERIFIER,
-    )
+    answer = redeem(microsoft, code, redirect_uri="http://127.0.0.1:9999/elsewhere")
     assert_aadsts(answer, 400, "invalid_grant", 70000)
 
 
