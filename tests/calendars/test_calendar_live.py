@@ -8,9 +8,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy.orm import sessionmaker
 
+from proirp.calendars.sync import sync_integration
 from tests.calendars.dance import (
     audits,
+    cached,
     connect,
     consent,
     event_body,
@@ -23,6 +26,7 @@ from tests.calendars.dance import (
     wait_for_sync,
 )
 from tests.calendars.sides import SIDES, Side
+from tests.conftest import make_settings
 from tests.live import LiveStack
 
 CONCURRENT = 50
@@ -156,3 +160,39 @@ def test_users_see_only_their_own_calendars(live: LiveStack, side: Side) -> None
         assert api.get("/calendar/events", params=window).json()["events"] == []
     with live.api(alice) as api:
         assert len(api.get("/calendar/events", params=window).json()["events"]) == 1
+
+
+def test_reconnecting_replaces_the_cache_with_what_the_provider_holds(
+    live: LiveStack, side: Side
+) -> None:
+    token = _connected(live, side)
+    with live.api(token) as api:
+        made = api.post("/calendar/events", json=event_body(side.provider)).json()["event"]
+    with side.control(live) as control:  # gone at the provider, while we were not looking
+        control.delete(f"/events/{made['provider_event_id']}").raise_for_status()
+    last = integrations(live, token)[0]["last_synced_at"]
+    connect(live, token, provider=side.provider)  # a new grant starts with a full sync
+    wait_for_sync(live, token, after=last)
+    assert cached(live, token) == 0
+
+
+def test_a_refused_access_token_is_refreshed_once_then_used(live: LiveStack, side: Side) -> None:
+    token = _connected(live, side)
+    with side.control(live) as control:  # the provider forgets every access token it issued
+        control.post("/expire-access-tokens").raise_for_status()
+    before = side.refreshes(live)
+    with live.api(token) as api:
+        assert api.post("/calendar/events", json=event_body(side.provider)).status_code == 201
+    assert side.refreshes(live) - before == 1
+    with side.control(live) as control:
+        control.post("/revoke", json={"account": side.account}).raise_for_status()
+    with live.api(token) as api:
+        answer = api.post("/calendar/events", json=event_body(side.provider))
+    assert answer.status_code == 409  # the refresh found the grant withdrawn
+    assert integrations(live, token)[0]["status"] == "needs_reauth"
+
+
+def test_a_sync_of_a_calendar_disconnected_meanwhile_does_nothing(live: LiveStack) -> None:
+    settings = make_settings(live.tmp, database_url=live.database_url)
+    factory = sessionmaker(live.engine, expire_on_commit=False)
+    assert sync_integration(factory, settings, "no-such-integration") is None

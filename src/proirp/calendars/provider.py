@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from proirp.integrations.base import ProviderPermanentError
+from proirp.integrations.base import ProviderPermanentError, ProviderTemporaryError
 
 
 class GrantRevoked(ProviderPermanentError):
@@ -22,6 +22,10 @@ class GrantRevoked(ProviderPermanentError):
 
 class SyncTokenExpired(ProviderPermanentError):
     """The stored sync token is too old (a 410 from Google or Graph): sync in full again."""
+
+
+class AccessTokenRefused(ProviderTemporaryError):
+    """The provider refused an access token we thought valid (401): refresh it, then retry once."""
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from proirp.calendars.models import (
     ClientCalendarEvent,
     SyncedCalendarEvent,
 )
-from proirp.calendars.provider import EventInput
+from proirp.calendars.provider import EventInput, ProviderEvent
 from proirp.calendars.providers import calendar_provider
 from proirp.calendars.schemas import EventCreate
-from proirp.calendars.tokens import access_token
+from proirp.calendars.tokens import with_access_token
 from proirp.clients.repository import get_client
 from proirp.config import Settings
 from proirp.integrations.base import ProviderError, ProviderTemporaryError
@@ -156,21 +156,22 @@ def create_event(
     # End the request's transaction before talking to the provider: no lock is held during the
     # call, and the token's own transaction (a refresh) is free to run.
     session.commit()
-    token = access_token(factory, settings, integration_id)
     provider = calendar_provider(settings, body.provider)
-    try:
+    wanted = EventInput(
+        title=body.title,
+        start_at=body.start,
+        end_at=body.end,
+        time_zone=zone,
+        description=body.description,
+        location=body.location,
+    )
+
+    def create(token: str) -> ProviderEvent:
         with in_flight(provider, integration_id):
-            created = provider.create_event(
-                token,
-                EventInput(
-                    title=body.title,
-                    start_at=body.start,
-                    end_at=body.end,
-                    time_zone=zone,
-                    description=body.description,
-                    location=body.location,
-                ),
-            )
+            return provider.create_event(token, wanted)
+
+    try:
+        created = with_access_token(factory, settings, integration_id, create)
     except ProviderTemporaryError as exc:
         raise ServiceUnavailable(
             f"the calendar is unavailable; try again shortly ({exc.reason})",

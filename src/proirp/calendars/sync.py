@@ -1,16 +1,17 @@
 """Keeping `synced_calendar_events` current: a full sync over the window, then incremental syncs
-with the stored sync token (Google's syncToken, Graph's deltaLink); a stale token (410) clears
-the cache and syncs in full again.
+with the stored sync token (Google's syncToken, Graph's deltaLink); a stale token (410), or a new
+grant, means a full sync, after which the cache holds exactly what the provider listed.
 Cancelled events leave the cache, and appointments linked to them are marked gone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import record_audit
@@ -23,7 +24,7 @@ from proirp.calendars.models import (
 )
 from proirp.calendars.provider import Changes, ProviderEvent, SyncTokenExpired
 from proirp.calendars.providers import calendar_provider
-from proirp.calendars.tokens import access_token
+from proirp.calendars.tokens import with_access_token
 from proirp.config import Settings
 from proirp.integrations.base import ProviderError
 from proirp.kit.db import transaction
@@ -52,40 +53,39 @@ def _status(session: Session, integration_id: str) -> CalendarSyncStatus:
 
 def _fetch(
     factory: sessionmaker[Session], settings: Settings, integration_id: str
-) -> tuple[Changes, bool]:
+) -> tuple[Changes, bool] | None:
+    """The changes since the stored sync token, or every event in the window (a full sync:
+    no token yet, or the provider said it is too old). None if the calendar was disconnected."""
     with transaction(factory) as session:
         integration = session.get(CalendarIntegration, integration_id)
-        assert integration is not None
+        if integration is None:
+            return None
         provider_name = integration.provider
         sync_token = _status(session, integration_id).sync_token
     provider = calendar_provider(settings, provider_name)
-    token = access_token(factory, settings, integration_id)
     now = utcnow()
     window = (
         now - timedelta(days=settings.calendar_sync_days_back),
         now + timedelta(days=settings.calendar_sync_days_ahead),
     )
+
+    def listing(since: str | None) -> Callable[[str], Changes]:
+        def call(token: str) -> Changes:
+            with in_flight(provider, integration_id):
+                return provider.list_changes(
+                    token, sync_token=since, time_min=window[0], time_max=window[1]
+                )
+
+        return call
+
     if sync_token:
         try:
-            with in_flight(provider, integration_id):
-                changes = provider.list_changes(
-                    token, sync_token=sync_token, time_min=window[0], time_max=window[1]
-                )
-            return changes, False
+            return with_access_token(factory, settings, integration_id, listing(sync_token)), False
         except SyncTokenExpired:
             log.info("calendar.full_sync_required", integration_id=integration_id)
             with transaction(factory) as session:
-                session.execute(
-                    delete(SyncedCalendarEvent).where(
-                        SyncedCalendarEvent.integration_id == integration_id
-                    )
-                )
                 _status(session, integration_id).sync_token = None
-    with in_flight(provider, integration_id):
-        changes = provider.list_changes(
-            token, sync_token=None, time_min=window[0], time_max=window[1]
-        )
-    return changes, True
+    return with_access_token(factory, settings, integration_id, listing(None)), True
 
 
 def _existing(
@@ -101,10 +101,35 @@ def _existing(
     return found
 
 
-def _apply(session: Session, integration_id: str, events: list[ProviderEvent]) -> tuple[int, int]:
+def _not_listed(
+    session: Session, integration_id: str, events: list[ProviderEvent], before: datetime
+) -> list[SyncedCalendarEvent]:
+    """After a full sync: cached events the provider no longer holds. Rows written since the
+    listing began (an event just created here) are kept: the listing may predate them."""
+    listed = {e.id for e in events}
+    stmt = select(SyncedCalendarEvent).where(
+        SyncedCalendarEvent.integration_id == integration_id,
+        SyncedCalendarEvent.updated_at < before,
+    )
+    return [row for row in session.scalars(stmt) if row.provider_event_id not in listed]
+
+
+def _apply(
+    session: Session,
+    integration_id: str,
+    events: list[ProviderEvent],
+    full_since: datetime | None,
+) -> tuple[int, int]:
+    """Write the changes to the cache. After a full sync (`full_since`: when its listing began)
+    the cache then holds exactly what the provider listed."""
     existing = _existing(session, integration_id, [e.id for e in events])
     changed = removed = 0
     gone: list[str] = []
+    if full_since is not None:
+        for stale in _not_listed(session, integration_id, events, full_since):
+            session.delete(stale)
+            removed += 1
+            gone.append(stale.provider_event_id)
     for event in events:
         row = existing.get(event.id)
         if event.status == "cancelled":
@@ -144,18 +169,26 @@ def _apply(session: Session, integration_id: str, events: list[ProviderEvent]) -
 
 def sync_integration(
     factory: sessionmaker[Session], settings: Settings, integration_id: str
-) -> SyncResult:
-    """Bring the cache up to date; errors are recorded on the sync status and raised."""
+) -> SyncResult | None:
+    """Bring the cache up to date; errors are recorded on the sync status and raised. None if
+    the calendar was disconnected meanwhile."""
+    began = utcnow()
     try:
-        changes, full = _fetch(factory, settings, integration_id)
+        fetched = _fetch(factory, settings, integration_id)
     except ProviderError as exc:
         with transaction(factory) as session:
             status = _status(session, integration_id)
             status.last_error = exc.reason[:300]
             status.last_error_at = utcnow()
         raise
+    if fetched is None:
+        log.info("calendar.sync_skipped_disconnected", integration_id=integration_id)
+        return None
+    changes, full = fetched
     with transaction(factory) as session:
-        changed, removed = _apply(session, integration_id, changes.events)
+        if session.get(CalendarIntegration, integration_id) is None:
+            return None  # disconnected while the provider answered
+        changed, removed = _apply(session, integration_id, changes.events, began if full else None)
         status = _status(session, integration_id)
         status.sync_token = changes.next_sync_token
         status.last_success_at = utcnow()

@@ -12,7 +12,9 @@ Microsoft issued; if that transaction fails, the old token (still valid) refresh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import record_audit
 from proirp.calendars.models import CalendarIntegration
-from proirp.calendars.provider import GrantRevoked
+from proirp.calendars.provider import AccessTokenRefused, GrantRevoked
 from proirp.calendars.providers import calendar_provider
 from proirp.config import Settings
 from proirp.kit.db import transaction
@@ -28,6 +30,7 @@ from proirp.kit.errors import AppError
 from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 class NeedsReauth(AppError):
@@ -97,3 +100,29 @@ def _refresh(factory: sessionmaker[Session], settings: Settings, integration_id:
         )
     log.warning("calendar.needs_reauth", integration_id=integration_id, revoked=revoked)
     raise NeedsReauth("connect the calendar again: the provider withdrew its access")
+
+
+def _forget(factory: sessionmaker[Session], integration_id: str, refused: str) -> None:
+    """The provider refused this access token: make the next use refresh it (unless another
+    request has already put a new one in its place)."""
+    with transaction(factory) as session:
+        integration = session.get(CalendarIntegration, integration_id, with_for_update=True)
+        if integration is not None and integration.access_token == refused:
+            integration.token_expires_at = utcnow()
+
+
+def with_access_token(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    integration_id: str,
+    call: Callable[[str], T],
+) -> T:
+    """`call(token)`; if the provider refuses the token (revoked, or expired before we thought),
+    refresh it and call once more. A refresh that finds the grant gone raises NeedsReauth."""
+    token = access_token(factory, settings, integration_id)
+    try:
+        return call(token)
+    except AccessTokenRefused:
+        log.info("calendar.access_token_refused", integration_id=integration_id)
+        _forget(factory, integration_id, token)
+        return call(access_token(factory, settings, integration_id))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from proirp.calendars.provider import GrantRevoked, SyncTokenExpired
+from proirp.calendars.provider import AccessTokenRefused, GrantRevoked, SyncTokenExpired
 from proirp.integrations.base import ProviderError, ProviderPermanentError, ProviderTemporaryError
 
 PROVIDER = "google"
@@ -47,9 +47,7 @@ def api_error(
             PROVIDER, str(status), f"Google answered HTTP {status}; retrying later"
         )
     if status == 401:
-        return ProviderTemporaryError(
-            PROVIDER, "401", "Google refused the access token; refreshing"
-        )
+        return AccessTokenRefused(PROVIDER, "401", "Google refused the access token")
     code = reasons[0] if reasons else str(status)
     return ProviderPermanentError(PROVIDER, code, f"Google refused the request ({code})")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from proirp.calendars.provider import GrantRevoked, SyncTokenExpired
+from proirp.calendars.provider import AccessTokenRefused, GrantRevoked, SyncTokenExpired
 from proirp.integrations.base import ProviderError, ProviderPermanentError, ProviderTemporaryError
 
 PROVIDER = "microsoft"
@@ -86,8 +86,6 @@ def api_error(
             retry_after=retry_after,
         )
     if status == 401:
-        return ProviderTemporaryError(
-            PROVIDER, code or "401", "Microsoft refused the access token; refreshing"
-        )
+        return AccessTokenRefused(PROVIDER, code or "401", "Microsoft refused the access token")
     code = code or str(status)
     return ProviderPermanentError(PROVIDER, code, f"Microsoft Graph refused the request ({code})")
