@@ -3,7 +3,7 @@ reaches a provider (the end-to-end dance is in test_google_live.py)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from proirp.audit.models import AuditLog
 from proirp.calendars.models import CalendarIntegration, OAuthState
 from proirp.calendars.oauth import _hash
+from proirp.calendars.schemas import EventCreate
 from proirp.kit.time import utcnow
 from tests.factories import Staff, create_staff
 
@@ -111,6 +112,7 @@ def test_listing_events_with_bad_input_is_refused(
         ({"timeZone": "Mars/Olympus"}, "timeZone"),
         ({"provider": "yahoo"}, "provider"),
         ({"client_id": "nobody"}, "client_id"),
+        ({"start": "2030-01-01T10:00:00"}, "start"),  # no offset and no timeZone to read it in
         ({}, "provider"),  # not connected
     ],
 )
@@ -142,3 +144,23 @@ def test_only_an_admin_sees_a_colleague_s_integrations(
     admin = create_staff(db, role="admin")
     seen = api.get(f"/calendar/integrations?user_id={alice.user.id}", headers=admin.headers)
     assert [i["provider"] for i in seen.json()["integrations"]] == ["google"]
+
+
+def test_wall_clock_times_are_read_in_the_event_s_time_zone() -> None:
+    event = EventCreate.model_validate(
+        {
+            "provider": "microsoft",
+            "title": "Session",
+            "start": "2026-12-01T09:00:00",
+            "end": "2026-12-01T09:50:00",
+            "timeZone": "America/Chicago",
+        }
+    )
+    assert event.start == datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    assert event.end - event.start == timedelta(minutes=50)
+
+
+def test_an_admin_asking_for_an_unknown_colleague_gets_404(api: TestClient, db: Session) -> None:
+    admin = create_staff(db, role="admin")
+    answer = api.get("/calendar/integrations?user_id=nobody", headers=admin.headers)
+    assert answer.status_code == 404

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime
 
 from proirp import runtime
 from proirp.auth.dependencies import AnyStaff
-from proirp.auth.models import Role
+from proirp.auth.models import Role, User
 from proirp.calendars import oauth, service
 from proirp.calendars.providers import calendar_provider, check_provider, redirect_uri
 from proirp.calendars.schemas import EventCreate
@@ -43,6 +43,8 @@ def list_integrations(
     if user_id and user_id != user.id:
         if user.role != Role.ADMIN:
             raise Forbidden("only an admin can see a colleague's calendar connections")
+        if session.get(User, user_id) is None:
+            raise NotFound("no staff member with that id", code="user_not_found")
         owner = user_id
     body: dict[str, Any] = {"ok": True, "integrations": service.integration_views(session, owner)}
     if outcome:

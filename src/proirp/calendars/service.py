@@ -111,7 +111,9 @@ def list_events(
         if rows
         else {}
     )
-    _audit(session, user, "CALENDAR_EVENTS_VIEWED", origin, count=len(rows))
+    # Which clients' appointments were seen (ids only), as for any read of client records.
+    seen = sorted({client_id for client_id in links.values() if client_id})
+    _audit(session, user, "CALENDAR_EVENTS_VIEWED", origin, count=len(rows), client_ids=seen)
     return [
         {
             "id": event.id,

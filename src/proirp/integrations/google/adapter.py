@@ -96,7 +96,11 @@ class GoogleCalendar:
     # Google limits by rate (answered with 403/429), not by concurrency.
     max_in_flight: int | None = None
     can_revoke = True
-    consent_removal: str | None = None
+    # Said only when Google did not confirm the revocation.
+    consent_removal: str | None = (
+        "Google did not confirm that it withdrew the app's access: open "
+        "https://myaccount.google.com/permissions, choose Pro IRP and select Remove access."
+    )
 
     def __init__(
         self,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,9 +108,13 @@ class MicrosoftCalendar:
 
     def start_authorization(self, *, state: str, redirect_uri: str) -> Authorization:
         """msal's auth code flow (PKCE S256, nonce); the flow to keep is msal's own dict."""
-        flow = self._msal().initiate_auth_code_flow(
-            SCOPES, redirect_uri=redirect_uri, state=state, prompt="select_account"
-        )
+        with warnings.catch_warnings():
+            # msal recommends response_mode=form_post; the callback must stay a GET, the only
+            # cross-site navigation that carries the staff member's SameSite=Lax session cookie.
+            warnings.filterwarnings("ignore", message=".*form_post.*", category=UserWarning)
+            flow = self._msal().initiate_auth_code_flow(
+                SCOPES, redirect_uri=redirect_uri, state=state, prompt="select_account"
+            )
         return Authorization(url=str(flow["auth_uri"]), flow=json.dumps(flow))
 
     def _tokens(self, result: dict[str, Any]) -> TokenSet:
