@@ -4,6 +4,7 @@ reaches a provider (the end-to-end dance is in test_google_live.py)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,10 +13,13 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.models import AuditLog
 from proirp.calendars.models import CalendarIntegration, OAuthState
-from proirp.calendars.oauth import _hash
+from proirp.calendars.oauth import _hash, start_connect
 from proirp.calendars.schemas import EventCreate
+from proirp.kit.errors import ServiceUnavailable
 from proirp.kit.time import utcnow
+from tests.conftest import make_settings
 from tests.factories import Staff, create_staff
+from tests.live import free_port
 
 
 @pytest.fixture
@@ -164,3 +168,19 @@ def test_an_admin_asking_for_an_unknown_colleague_gets_404(api: TestClient, db: 
     admin = create_staff(db, role="admin")
     answer = api.get("/calendar/integrations?user_id=nobody", headers=admin.headers)
     assert answer.status_code == 404
+
+
+def test_connecting_while_the_provider_is_unreachable_is_a_503_to_retry(
+    db: Session, alice: Staff, tmp_path: Path
+) -> None:
+    closed = free_port()  # nothing listens there
+    settings = make_settings(
+        tmp_path,
+        microsoft_client_id="app-id",
+        microsoft_client_secret="app-secret",
+        microsoft_authority=f"https://127.0.0.1:{closed}/common",
+    )
+    with pytest.raises(ServiceUnavailable) as refused:
+        start_connect(db, alice.user, "microsoft", settings)
+    assert refused.value.code == "calendar_unavailable"
+    assert db.scalars(select(OAuthState)).all() == []

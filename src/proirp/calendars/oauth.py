@@ -17,7 +17,8 @@ from proirp.calendars.models import CalendarIntegration, CalendarSyncStatus, OAu
 from proirp.calendars.provider import TokenSet
 from proirp.calendars.providers import calendar_provider, redirect_uri
 from proirp.config import Settings
-from proirp.kit.errors import AppError
+from proirp.integrations.base import ProviderTemporaryError
+from proirp.kit.errors import AppError, ServiceUnavailable
 from proirp.kit.time import utcnow
 
 STATE_LIFETIME = timedelta(minutes=10)
@@ -38,9 +39,15 @@ def start_connect(session: Session, user: User, provider: str, settings: Setting
     """Record a new state and the provider's flow (its PKCE verifier); the URL to send the
     user to."""
     state = secrets.token_urlsafe(32)
-    started = calendar_provider(settings, provider).start_authorization(
-        state=state, redirect_uri=redirect_uri(settings, provider)
-    )
+    try:
+        started = calendar_provider(settings, provider).start_authorization(
+            state=state, redirect_uri=redirect_uri(settings, provider)
+        )
+    except ProviderTemporaryError as exc:  # its sign-in configuration could not be read
+        raise ServiceUnavailable(
+            f"the calendar provider is unavailable; try again shortly ({exc.reason})",
+            code="calendar_unavailable",
+        ) from None
     now = utcnow()
     session.add(
         OAuthState(
