@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import record_audit
@@ -103,15 +103,18 @@ def _existing(
 
 def _not_listed(
     session: Session, integration_id: str, events: list[ProviderEvent], before: datetime
-) -> list[SyncedCalendarEvent]:
-    """After a full sync: cached events the provider no longer holds. Rows written since the
-    listing began (an event just created here) are kept: the listing may predate them."""
+) -> list[tuple[str, str]]:
+    """After a full sync: (row id, provider event id) of cached events the provider no longer
+    holds. Rows written since the listing began (an event just created here) are kept: the
+    listing may predate them. Only ids are read, so nothing is decrypted."""
     listed = {e.id for e in events}
-    stmt = select(SyncedCalendarEvent).where(
+    stmt = select(SyncedCalendarEvent.id, SyncedCalendarEvent.provider_event_id).where(
         SyncedCalendarEvent.integration_id == integration_id,
         SyncedCalendarEvent.updated_at < before,
     )
-    return [row for row in session.scalars(stmt) if row.provider_event_id not in listed]
+    return [
+        (row_id, event_id) for row_id, event_id in session.execute(stmt) if event_id not in listed
+    ]
 
 
 def _apply(
@@ -126,10 +129,12 @@ def _apply(
     changed = removed = 0
     gone: list[str] = []
     if full_since is not None:
-        for stale in _not_listed(session, integration_id, events, full_since):
-            session.delete(stale)
-            removed += 1
-            gone.append(stale.provider_event_id)
+        stale = _not_listed(session, integration_id, events, full_since)
+        for start in range(0, len(stale), 1000):
+            chunk = [row_id for row_id, _ in stale[start : start + 1000]]
+            session.execute(delete(SyncedCalendarEvent).where(SyncedCalendarEvent.id.in_(chunk)))
+        removed += len(stale)
+        gone.extend(event_id for _, event_id in stale)
     for event in events:
         row = existing.get(event.id)
         if event.status == "cancelled":
@@ -154,12 +159,12 @@ def _apply(
         row.etag = event.etag
         row.provider_updated_at = event.updated_at
         changed += 1
-    if gone:
+    for start in range(0, len(gone), 1000):
         session.execute(
             update(ClientCalendarEvent)
             .where(
                 ClientCalendarEvent.integration_id == integration_id,
-                ClientCalendarEvent.provider_event_id.in_(gone),
+                ClientCalendarEvent.provider_event_id.in_(gone[start : start + 1000]),
                 ClientCalendarEvent.gone_at.is_(None),
             )
             .values(gone_at=utcnow(), synced_event_id=None)
