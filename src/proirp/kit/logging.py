@@ -8,8 +8,15 @@ import sys
 import structlog
 
 # Provider SDKs log each request: Twilio's its query (phone numbers) and headers, SendGrid's its
-# payload (addresses, bodies) and headers (the API key). Only their warnings may reach our logs.
-QUIET_LOGGERS = ("twilio.http_client", "python_http_client")
+# payload (addresses, bodies) and headers (the API key), msal its token events. Only their
+# warnings may reach our logs. urllib3 (under requests) writes the request line at DEBUG and each
+# retry at WARNING, query string included: only its errors.
+QUIET_LOGGERS = {
+    "twilio.http_client": logging.WARNING,
+    "python_http_client": logging.WARNING,
+    "msal": logging.WARNING,
+    "urllib3": logging.ERROR,
+}
 
 
 def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
@@ -29,5 +36,5 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger().setLevel(level)  # basicConfig changes nothing once a handler exists
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for name, quiet in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(quiet)
