@@ -32,7 +32,7 @@ from tests.calendars.dance import (
     wait_for_sync,
 )
 from tests.conftest import make_settings
-from tests.live import LiveStack
+from tests.live import LiveStack, wait_until
 
 CONCURRENT = 50
 
@@ -285,3 +285,21 @@ def test_disconnect_deletes_keeps_history_and_says_how_to_remove_consent(live: L
         audits(live, "CALENDAR_DISCONNECTED")[-1] | {"revoked": False}
         == audits(live, "CALENDAR_DISCONNECTED")[-1]
     )
+
+
+def test_a_throttled_sync_runs_again_once_retry_after_has_passed(live: LiveStack) -> None:
+    token = new_user(live)
+    _connect(live, token)
+    # Longer than the ten seconds a call waits in place: the sync gives up and is rescheduled.
+    with live.microsoft() as microsoft:
+        microsoft.post(
+            "/config", json={"throttle_next": 1, "retry_after_seconds": 11}
+        ).raise_for_status()
+    last = integrations(live, token)[0]["last_synced_at"]
+    with live.api(token) as api:
+        api.post("/calendar/integrations/microsoft/sync").raise_for_status()
+    assert wait_until(lambda: integrations(live, token)[0]["last_error"] is not None, timeout=10)
+    started = time.monotonic()
+    wait_for_sync(live, token, after=last)  # no one asked again: the worker did, on its own
+    assert time.monotonic() - started >= 5
+    assert integrations(live, token)[0]["last_error"] is None
