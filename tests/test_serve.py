@@ -13,6 +13,8 @@ import httpx
 from tests.conftest import TEST_KEYS
 from tests.live import BIN, free_port, wait_until
 
+PASSWORD = "correct-horse-battery-staple"  # a test account's
+
 
 def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
@@ -26,6 +28,10 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     }
     env.pop("DATABASE_URL", None)
     subprocess.run([str(BIN / "proirp"), "db", "upgrade"], env=env, check=True, cwd=tmp_path)  # noqa: S603
+    create = [str(BIN / "proirp"), "users", "create", "--email", "frontdesk@clinic.example.com"]
+    subprocess.run(  # noqa: S603
+        [*create, "--role", "admin", "--password", PASSWORD], env=env, check=True, cwd=tmp_path
+    )
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(  # noqa: S603
         [str(BIN / "proirp"), "serve", "--port", str(port)],
@@ -43,6 +49,14 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
                 return False
 
         assert wait_until(healthy, timeout=30, interval=0.2)
+        # Reach the sandbox's Microsoft over serve's TLS listener (msal keeps the connection).
+        base = f"http://127.0.0.1:{port}"
+        login = {"email": "frontdesk@clinic.example.com", "password": PASSWORD}
+        token = httpx.post(f"{base}/auth/login", json=login).json()["token"]
+        connect = httpx.get(
+            f"{base}/calendar/microsoft/connect", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert "/sandbox/microsoft/login/" in connect.json()["authUrl"]
         process.send_signal(signal.SIGTERM)
         # Uvicorn shuts down gracefully, then re-raises the signal to exit with it.
         assert process.wait(timeout=15) in (0, -signal.SIGTERM)
@@ -54,3 +68,4 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert "[router] mounted /sandbox -> proirp.sandbox" in output
     assert "worker.embedded_started" in output
     assert "Application shutdown complete" in output
+    assert "ERROR" not in output  # every listener stopped within its grace period

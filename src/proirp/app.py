@@ -13,6 +13,7 @@ from proirp.audit.endpoints import router as audit_router
 from proirp.auth.endpoints import router as auth_router
 from proirp.auth.throttle import LoginThrottle
 from proirp.calendars.endpoints import router as calendars_router
+from proirp.calendars.providers import close_providers
 from proirp.clients.endpoints import router as clients_router
 from proirp.comms.endpoints import campaigns_router
 from proirp.comms.endpoints import router as comms_router
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool = Fals
         finally:
             if consumer is not None:
                 consumer.stop(graceful=True)
+            close_providers()  # before the sandbox: its TLS listener waits for them to hang up
             sandbox = getattr(_app.state, "sandbox", None)
             if sandbox is not None:
                 sandbox.close()

@@ -112,3 +112,6 @@ class CalendarProvider(Protocol):
     ) -> Changes: ...
 
     def create_event(self, access_token: str, event: EventInput) -> ProviderEvent: ...
+
+    def close(self) -> None:
+        """Close kept-alive connections (the process is stopping)."""

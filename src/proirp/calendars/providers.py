@@ -73,3 +73,12 @@ def redirect_uri(settings: Settings, name: str) -> str:
     if name == "microsoft":
         return settings.microsoft_connection().redirect_uri
     return settings.google_connection()[4]
+
+
+def close_providers() -> None:
+    """Close every adapter's connections and forget them (the process is stopping)."""
+    with _lock:
+        adapters = list(_cache.values())
+        _cache.clear()
+    for adapter in adapters:
+        adapter.close()

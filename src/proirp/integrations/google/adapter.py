@@ -230,6 +230,9 @@ class GoogleCalendar:
             refresh_token=None,  # Google does not send it again: keep the one we have
         )
 
+    def close(self) -> None:
+        """Nothing kept open: each call has its own connection."""
+
     def revoke(self, token: str) -> None:
         url = self.endpoints().get("revocation_endpoint")
         if not url:

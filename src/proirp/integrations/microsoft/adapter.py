@@ -158,6 +158,14 @@ class MicrosoftCalendar:
     def revoke(self, token: str) -> None:
         """Nothing to call: Microsoft offers no per-app revocation for this flow."""
 
+    def close(self) -> None:
+        """Close the kept-alive connections to Microsoft's sign-in and to Graph."""
+        self._graph_session.close()
+        with self._lock:
+            if self._app is not None:
+                self._app.http_client.close()
+                self._app = None
+
     # --- Graph --------------------------------------------------------------------------
 
     def _call(
