@@ -15,8 +15,9 @@ from tests.live import LiveStack
 class Side:
     provider: str
     account: str
-    # What the audit row of a refused refresh names.
+    # What the audit row of a refused refresh names, and of a code redeemed twice.
     refused_grant: str
+    refused_code: str
 
     def control(self, live: LiveStack) -> httpx.Client:
         return live.google() if self.provider == "google" else live.microsoft()
@@ -27,6 +28,6 @@ class Side:
         return int(live.microsoft_stats()["token_requests"]["refresh_token"])
 
 
-GOOGLE = Side("google", ACCOUNT, "invalid_grant")
-MICROSOFT = Side("microsoft", OUTLOOK_ACCOUNT, "AADSTS50173")
+GOOGLE = Side("google", ACCOUNT, "invalid_grant", "refused the grant")
+MICROSOFT = Side("microsoft", OUTLOOK_ACCOUNT, "AADSTS50173", "AADSTS54005")
 SIDES = (GOOGLE, MICROSOFT)

@@ -74,6 +74,28 @@ def test_a_forged_state_is_refused(live: LiveStack, side: Side) -> None:
     assert integrations(live, token) == []
 
 
+def test_a_replayed_callback_and_a_reused_code_are_refused(live: LiveStack, side: Side) -> None:
+    token = new_user(live)
+    with live.api(token) as api:
+        auth_url = api.get(f"/calendar/{side.provider}/connect").json()["authUrl"]
+        back = consent(auth_url, account=side.account)
+        assert api.get(back).status_code == 303
+        replay = api.get(back)  # the same state again
+        assert replay.status_code == 400
+        assert "already used" in replay.json()["error"]["message"]
+        # The same code under a fresh state: the provider refuses a code already redeemed.
+        fresh = query_of(api.get(f"/calendar/{side.provider}/connect").json()["authUrl"])["state"]
+        reused = api.get(
+            f"/calendar/{side.provider}/callback",
+            params={"code": query_of(back)["code"], "state": fresh},
+        )
+    assert query_of(reused.headers["location"])["outcome"] == "failed"
+    assert any(
+        a["provider"] == side.provider and side.refused_code in a["reason"]
+        for a in audits(live, "CALENDAR_AUTH_FAILED")
+    )
+
+
 def test_a_code_redeemed_with_another_verifier_fails_pkce(live: LiveStack, side: Side) -> None:
     token = new_user(live)
     with live.api(token) as api:

@@ -7,8 +7,8 @@ calendar layer acts on: the grant is gone (sign in again), and the sync token is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from proirp.integrations.base import ProviderPermanentError, ProviderTemporaryError
 
@@ -44,6 +44,22 @@ class TokenSet:
     # Google does not send the refresh token again on refresh: None means "keep the old one".
     refresh_token: str | None = None
     scopes: tuple[str, ...] = ()
+
+
+def token_set(
+    provider: str, answer: dict[str, Any], scopes: tuple[str, ...], *, calendar_granted: bool
+) -> TokenSet:
+    """A token endpoint's answer as a TokenSet; refused if the user unticked calendar access."""
+    if not calendar_granted:
+        raise ProviderPermanentError(
+            provider, "scope", "calendar access was not granted; allow it when connecting"
+        )
+    return TokenSet(
+        access_token=str(answer["access_token"]),
+        refresh_token=answer.get("refresh_token"),
+        expires_at=datetime.now(UTC) + timedelta(seconds=int(answer.get("expires_in", 3600))),
+        scopes=scopes,
+    )
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,9 @@ from proirp.calendars.provider import (
     EventInput,
     ProviderEvent,
     TokenSet,
+    token_set,
 )
-from proirp.integrations.base import ProviderPermanentError, ProviderTemporaryError
+from proirp.integrations.base import ProviderTemporaryError
 from proirp.integrations.google.errors import PROVIDER, api_error, token_error
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events"
@@ -176,16 +177,7 @@ class GoogleCalendar:
             raise ProviderTemporaryError(PROVIDER, None, "Google could not be reached") from exc
         granted = token.get("scope", [])
         scopes = tuple(granted if isinstance(granted, list) else str(granted).split())
-        if CALENDAR_SCOPE not in scopes:
-            raise ProviderPermanentError(
-                PROVIDER, "scope", "calendar access was not granted; allow it when connecting"
-            )
-        return TokenSet(
-            access_token=str(token["access_token"]),
-            refresh_token=token.get("refresh_token"),
-            expires_at=datetime.now(UTC) + timedelta(seconds=int(token.get("expires_in", 3600))),
-            scopes=scopes,
-        )
+        return token_set(PROVIDER, token, scopes, calendar_granted=CALENDAR_SCOPE in scopes)
 
     def account_email(self, access_token: str) -> str | None:
         url = self.endpoints().get("userinfo_endpoint")

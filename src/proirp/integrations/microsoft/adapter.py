@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -27,6 +27,7 @@ from proirp.calendars.provider import (
     EventInput,
     ProviderEvent,
     TokenSet,
+    token_set,
 )
 from proirp.integrations.base import ProviderPermanentError, ProviderTemporaryError
 from proirp.integrations.microsoft.errors import (
@@ -121,16 +122,9 @@ class MicrosoftCalendar:
         if "access_token" not in result:
             raise token_error(result)
         granted = tuple(str(result.get("scope", "")).split())
-        if granted and not any(s.rsplit("/", 1)[-1] == CALENDAR_SCOPE for s in granted):
-            raise ProviderPermanentError(
-                PROVIDER, "scope", "calendar access was not granted; allow it when connecting"
-            )
-        return TokenSet(
-            access_token=str(result["access_token"]),
-            refresh_token=result.get("refresh_token"),
-            expires_at=datetime.now(UTC) + timedelta(seconds=int(result.get("expires_in", 3600))),
-            scopes=granted,
-        )
+        # Graph may write scopes in full (https://graph.microsoft.com/Calendars.ReadWrite).
+        calendar = not granted or any(s.rsplit("/", 1)[-1] == CALENDAR_SCOPE for s in granted)
+        return token_set(PROVIDER, result, granted, calendar_granted=calendar)
 
     def exchange_code(self, *, code: str, state: str, flow: str, redirect_uri: str) -> TokenSet:
         started = json.loads(flow)
