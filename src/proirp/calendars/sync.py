@@ -27,7 +27,7 @@ from proirp.calendars.providers import calendar_provider
 from proirp.calendars.tokens import with_access_token
 from proirp.config import Settings
 from proirp.integrations.base import ProviderError
-from proirp.kit.db import transaction
+from proirp.kit.db import in_batches, transaction
 from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
@@ -92,10 +92,10 @@ def _existing(
     session: Session, integration_id: str, ids: list[str]
 ) -> dict[str, SyncedCalendarEvent]:
     found: dict[str, SyncedCalendarEvent] = {}
-    for start in range(0, len(ids), 1000):
+    for chunk in in_batches(ids):
         stmt = select(SyncedCalendarEvent).where(
             SyncedCalendarEvent.integration_id == integration_id,
-            SyncedCalendarEvent.provider_event_id.in_(ids[start : start + 1000]),
+            SyncedCalendarEvent.provider_event_id.in_(chunk),
         )
         found.update((row.provider_event_id, row) for row in session.scalars(stmt))
     return found
@@ -130,8 +130,7 @@ def _apply(
     gone: list[str] = []
     if full_since is not None:
         stale = _not_listed(session, integration_id, events, full_since)
-        for start in range(0, len(stale), 1000):
-            chunk = [row_id for row_id, _ in stale[start : start + 1000]]
+        for chunk in in_batches([row_id for row_id, _ in stale]):
             session.execute(delete(SyncedCalendarEvent).where(SyncedCalendarEvent.id.in_(chunk)))
         removed += len(stale)
         gone.extend(event_id for _, event_id in stale)
@@ -159,12 +158,12 @@ def _apply(
         row.etag = event.etag
         row.provider_updated_at = event.updated_at
         changed += 1
-    for start in range(0, len(gone), 1000):
+    for chunk in in_batches(gone):
         session.execute(
             update(ClientCalendarEvent)
             .where(
                 ClientCalendarEvent.integration_id == integration_id,
-                ClientCalendarEvent.provider_event_id.in_(gone[start : start + 1000]),
+                ClientCalendarEvent.provider_event_id.in_(chunk),
                 ClientCalendarEvent.gone_at.is_(None),
             )
             .values(gone_at=utcnow(), synced_event_id=None)
@@ -191,7 +190,8 @@ def sync_integration(
         return None
     changes, full = fetched
     with transaction(factory) as session:
-        if session.get(CalendarIntegration, integration_id) is None:
+        integration = session.get(CalendarIntegration, integration_id)
+        if integration is None:
             return None  # disconnected while the provider answered
         changed, removed = _apply(session, integration_id, changes.events, began if full else None)
         status = _status(session, integration_id)
@@ -201,14 +201,13 @@ def sync_integration(
         if full:
             status.last_full_sync_at = status.last_success_at
         status.events_synced = (status.events_synced or 0) + changed
-        integration = session.get(CalendarIntegration, integration_id)
         record_audit(
             session,
             actor=None,
             action="CALENDAR_SYNCED",
             details={
                 "integration_id": integration_id,
-                "provider": integration.provider if integration else None,
+                "provider": integration.provider,
                 "full": full,
                 "changed": changed,
                 "removed": removed,

@@ -25,7 +25,7 @@ from proirp.comms.status import add_event
 from proirp.comms.templates import TemplateProblem, phi_variables, render
 from proirp.comms.variables import values_for
 from proirp.config import Settings
-from proirp.kit.db import new_id
+from proirp.kit.db import in_batches, new_id
 from proirp.kit.errors import AppError, NotFound, ValidationFailed
 from proirp.worker.after_commit import enqueue_after_commit
 
@@ -275,8 +275,7 @@ def start_campaign(
 
 def _require_clients(session: Session, client_ids: Sequence[str]) -> None:
     found: set[str] = set()
-    for start in range(0, len(client_ids), 1000):
-        chunk = list(client_ids[start : start + 1000])
+    for chunk in in_batches(client_ids):
         stmt = select(Client.id).where(Client.id.in_(chunk), Client.deleted_at.is_(None))
         found.update(session.scalars(stmt))
     unknown = [client_id for client_id in client_ids if client_id not in found]

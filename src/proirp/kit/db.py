@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, MetaData, String, event
 from sqlalchemy.engine import Engine, make_url
@@ -16,6 +16,17 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeEngine
 
 from proirp.kit.time import UTCDateTime, utcnow
+
+T = TypeVar("T")
+# Values per `IN (...)` list: well within every database's limit on bound parameters.
+IN_LIST_SIZE = 1000
+
+
+def in_batches(items: Sequence[T]) -> Iterator[list[T]]:
+    """`items` in slices of IN_LIST_SIZE, one `IN (...)` query's worth each."""
+    for start in range(0, len(items), IN_LIST_SIZE):
+        yield list(items[start : start + IN_LIST_SIZE])
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
