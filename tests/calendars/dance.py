@@ -87,7 +87,9 @@ def new_client(live: LiveStack) -> str:
 
 def audits(live: LiveStack, action: str) -> list[dict[str, Any]]:
     with live.session() as session:
-        rows = session.scalars(select(AuditLog).where(AuditLog.action == action))
+        rows = session.scalars(
+            select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id)
+        )
         return [dict(row.details) for row in rows]
 
 

@@ -217,7 +217,10 @@ def test_full_delta_sync_pages_then_changes_removals_and_410(live: LiveStack) ->
     wait_for_sync(live, token, after=last)
     assert live.microsoft_stats()["delta_gone"] == 1
     assert cached(live, token) == 1199
-    assert audits(live, "CALENDAR_SYNCED")[-1]["full"] is True
+    # This calendar's last sync (the periodic sync of other tests' calendars may run meanwhile).
+    mine = _integration(live).id
+    synced = [a for a in audits(live, "CALENDAR_SYNCED") if a["integration_id"] == mine]
+    assert synced[-1]["full"] is True
 
 
 def test_throttling_is_waited_out_when_short_and_handed_back_when_long(live: LiveStack) -> None:
@@ -264,11 +267,8 @@ def test_disconnect_deletes_keeps_history_and_says_how_to_remove_consent(live: L
         ).all()
         left = session.scalars(select(CalendarIntegration.id)).all()
     assert link.gone_at is not None and link.synced_event_id is None
-    assert _integration.__name__ and all(i != link.integration_id for i in left)
-    assert (
-        audits(live, "CALENDAR_DISCONNECTED")[-1] | {"revoked": False}
-        == audits(live, "CALENDAR_DISCONNECTED")[-1]
-    )
+    assert link.integration_id not in left
+    assert audits(live, "CALENDAR_DISCONNECTED")[-1]["revoked"] is False
 
 
 def test_a_throttled_sync_runs_again_once_retry_after_has_passed(live: LiveStack) -> None:
