@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -96,15 +97,36 @@ def test_cli_stops_with_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert "Traceback" not in result.output
 
 
-def test_env_example_lists_every_setting() -> None:
-    example = (Path(__file__).parents[1] / ".env.example").read_text()
+def _env_example() -> list[str]:
+    return (Path(__file__).parents[1] / ".env.example").read_text().splitlines()
+
+
+def _variables_read_by_the_code() -> set[str]:
+    """Every setting, and any variable the code reads from the environment by itself."""
+    names = {name.upper() for name in Settings.model_fields}
+    source = Path(__file__).parents[1] / "src" / "proirp"
+    read = re.compile(r"(?:os\.environ\.get|os\.getenv|os\.environ\[)\(?\s*[\"']([A-Z0-9_]+)")
+    for path in source.rglob("*.py"):
+        names |= set(read.findall(path.read_text()))
+    return names
+
+
+def test_env_example_lists_every_variable_the_code_reads() -> None:
     listed = {
-        line.split("=", 1)[0].lstrip("# ").strip()
-        for line in example.splitlines()
-        if "=" in line and not line.startswith("# ")
+        line.split("=", 1)[0].strip()
+        for line in _env_example()
+        if "=" in line and not line.startswith("#")
     }
-    missing = {name.upper() for name in Settings.model_fields} - listed
-    assert not missing, f".env.example lacks {sorted(missing)}"
+    read = _variables_read_by_the_code()
+    assert not read - listed, f".env.example lacks {sorted(read - listed)}"
+    assert not listed - read, f".env.example lists what nothing reads: {sorted(listed - read)}"
+
+
+def test_every_variable_in_env_example_has_its_line_of_explanation() -> None:
+    lines = _env_example()
+    for number, line in enumerate(lines):
+        if "=" in line and not line.startswith("#"):
+            assert number and lines[number - 1].startswith("# "), f"{line} has no comment above"
 
 
 def test_a_send_waiting_for_its_answer_is_never_reconciled() -> None:

@@ -45,6 +45,8 @@ SANDBOX_GOOGLE_CLIENT_SECRET = "sandbox-google-client-secret"  # noqa: S105 (the
 SANDBOX_MICROSOFT_CLIENT_ID = "5a4db0c5-0000-4000-8000-00000000a11e"  # shaped like Azure's ids
 SANDBOX_MICROSOFT_CLIENT_SECRET = "sandbox-microsoft-client-secret"  # noqa: S105 (the sandbox's)
 SANDBOX_MICROSOFT_TENANT = "common"
+SANDBOX_OPENAI_API_KEY = "sk-sandbox-openai-api-key"  # the sandbox's, not a secret
+SANDBOX_STRIPE_SECRET_KEY = "sk_test_sandbox_stripe_secret_key"  # noqa: S105 (the sandbox's)
 # The public half of the sandbox's Event Webhook signing key (base64 DER, as SendGrid shows it).
 SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY = (
     "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEG2FunMN3CXqMc/ILDV15f8wmrfNfcwwBXKaA029wcrm3gHUwXRP2WN8i"
@@ -149,9 +151,11 @@ class Settings(BaseSettings):
     test_phone_number: str | None = None
     test_email: str | None = None
     openai_api_key: SecretStr | None = None
+    openai_api_base: AnyHttpUrl = AnyHttpUrl("https://api.openai.com/v1")
     stripe_secret_key: SecretStr | None = None
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: AnyHttpUrl = AnyHttpUrl("https://api.stripe.com")
 
     @field_validator(
         *SECRET_FIELDS[:-1],
@@ -162,6 +166,9 @@ class Settings(BaseSettings):
         "sendgrid_webhook_public_key",
         "microsoft_authority",
         "microsoft_ca_bundle",
+        "test_phone_number",
+        "test_email",
+        "stripe_publishable_key",
         mode="before",
     )
     @classmethod
