@@ -161,6 +161,9 @@ INVALID_KNOBS: list[dict[str, object]] = [
     {"rps": 0},
     {"duplicate_every": -1},
     {"mps": 1},
+    {"api_key_scopes": None},
+    {"api_key_scopes": "mail.send"},
+    {"api_key_scopes": [""]},
 ]
 
 
@@ -185,6 +188,7 @@ def test_config_shows_every_knob(start_sendgrid: StartSendGrid) -> None:
         "timeout_seconds": 30.0,
         "duplicate_every": 0,
         "events": True,
+        "api_key_scopes": ["mail.send"],
     }
 
 

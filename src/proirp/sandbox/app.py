@@ -1,10 +1,13 @@
 """The provider sandbox as a FastAPI app, or as a router the product mounts inside itself.
 
-Each vendor lives in its own subpackage (twilio/, sendgrid/, google/, microsoft/) and
-contributes a router mounted under its name, so the Twilio API base is `<root>/twilio`, the
-SendGrid SDK's host is `<root>/sendgrid`, Google's bases are `<root>/google/oauth` and
-`<root>/google/api`, and Microsoft's are `<root>/microsoft/login/<tenant>` (the msal authority)
-and `<root>/microsoft/graph/v1.0` (msal needs that root on https: see proirp.sandbox.tls).
+Each vendor lives in its own subpackage (twilio/, sendgrid/, google/, microsoft/, openai/,
+stripe/) and contributes a router mounted under its name, so the Twilio API base is
+`<root>/twilio`, the SendGrid SDK's host is `<root>/sendgrid`, Google's bases are
+`<root>/google/oauth` and `<root>/google/api`, and Microsoft's are `<root>/microsoft/login/<tenant>`
+(the msal authority) and `<root>/microsoft/graph/v1.0` (msal needs that root on https: see
+proirp.sandbox.tls).
+OpenAI: the SDK's base_url is `<root>/openai/v1` (List models, to check a key).
+Stripe: the SDK's api base address is `<root>/stripe` (Retrieve balance, to check a key).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from fastapi import APIRouter, FastAPI
 from proirp.sandbox.config import SandboxConfig
 from proirp.sandbox.google import GoogleSandbox, google_router
 from proirp.sandbox.microsoft import MicrosoftSandbox, microsoft_router
+from proirp.sandbox.openai import OpenAISandbox, openai_router
 from proirp.sandbox.sendgrid import SendGridSandbox, sendgrid_router
+from proirp.sandbox.stripe import StripeSandbox, stripe_router
 from proirp.sandbox.twilio import TwilioSandbox, twilio_router
 
 __all__ = ["Sandbox", "SandboxConfig", "create_sandbox_app", "sandbox_router"]
@@ -32,6 +37,8 @@ class Sandbox:
         self.sendgrid = SendGridSandbox(config)
         self.google = GoogleSandbox(config)
         self.microsoft = MicrosoftSandbox(config)
+        self.openai = OpenAISandbox(config)
+        self.stripe = StripeSandbox(config)
 
     def reset(self) -> None:
         """Return every vendor to its start state."""
@@ -39,6 +46,8 @@ class Sandbox:
         self.sendgrid.reset()
         self.google.reset()
         self.microsoft.reset()
+        self.openai.reset()
+        self.stripe.reset()
 
     def close(self) -> None:
         """Stop background work (status callbacks and events in flight are dropped)."""
@@ -46,22 +55,27 @@ class Sandbox:
         self.sendgrid.close()
         self.google.close()
         self.microsoft.close()
+        self.openai.close()
+        self.stripe.close()
 
 
 def sandbox_router(sandbox: Sandbox) -> APIRouter:
-    """All vendor trees (`/twilio/...`, `/sendgrid/...`, `/google/...`, `/microsoft/...`),
-    relative to wherever the caller mounts them."""
+    """All vendor trees (`/twilio/...`, `/sendgrid/...`, `/google/...`, `/microsoft/...`,
+    `/openai/...`, `/stripe/...`), relative to wherever the caller mounts them."""
     router = APIRouter()
     router.include_router(twilio_router(sandbox.twilio), prefix="/twilio")
     router.include_router(sendgrid_router(sandbox.sendgrid), prefix="/sendgrid")
     router.include_router(google_router(sandbox.google), prefix="/google")
     router.include_router(microsoft_router(sandbox.microsoft), prefix="/microsoft")
+    router.include_router(openai_router(sandbox.openai), prefix="/openai")
+    router.include_router(stripe_router(sandbox.stripe), prefix="/stripe")
     return router
 
 
 def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     """A standalone sandbox app; its state is `app.state.sandbox` (and `app.state.twilio`,
-    `app.state.sendgrid`, `app.state.google`, `app.state.microsoft`)."""
+    `app.state.sendgrid`, `app.state.google`, `app.state.microsoft`, `app.state.openai`,
+    `app.state.stripe`)."""
     sandbox = Sandbox(config)
 
     @asynccontextmanager
@@ -75,6 +89,8 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     app.state.sendgrid = sandbox.sendgrid
     app.state.google = sandbox.google
     app.state.microsoft = sandbox.microsoft
+    app.state.openai = sandbox.openai
+    app.state.stripe = sandbox.stripe
     app.include_router(sandbox_router(sandbox))
 
     @app.get("/", include_in_schema=False)
@@ -88,6 +104,8 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
                 "authority": "/microsoft/login/common",
                 "graph": "/microsoft/graph/v1.0",
             },
+            "openai": "/openai/v1",
+            "stripe": "/stripe/v1",
         }
         return {"sandbox": True, "vendors": vendors}
 

@@ -9,7 +9,9 @@ from proirp.config import (
     SANDBOX_GOOGLE_CLIENT_SECRET,
     SANDBOX_MICROSOFT_CLIENT_ID,
     SANDBOX_MICROSOFT_CLIENT_SECRET,
+    SANDBOX_OPENAI_API_KEY,
     SANDBOX_SENDGRID_API_KEY,
+    SANDBOX_STRIPE_SECRET_KEY,
 )
 
 # The private half of the sandbox's Event Webhook signing key (PKCS8 DER, base64); its public half
@@ -64,6 +66,10 @@ class SandboxConfig:
     microsoft_access_token_seconds: int = 3600
     # Graph requests one mailbox may have in flight at once (Outlook: 4); more get 429.
     microsoft_mailbox_concurrency: int = 4
+    # The bearer key OpenAI's models list (and its control routes) accept.
+    openai_api_key: str = SANDBOX_OPENAI_API_KEY
+    # The secret key Stripe's balance (and its control routes) accept; sk_live_/rk_live_ → livemode.
+    stripe_secret_key: str = SANDBOX_STRIPE_SECRET_KEY
 
     def __post_init__(self) -> None:
         for name in ("twilio_mps", "sendgrid_rps"):

@@ -3,12 +3,16 @@ sandbox accepts exactly the credentials the product will send."""
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from proirp.config import (
     SANDBOX_GOOGLE_CLIENT_ID,
     SANDBOX_GOOGLE_CLIENT_SECRET,
     SANDBOX_MICROSOFT_CLIENT_ID,
     SANDBOX_MICROSOFT_CLIENT_SECRET,
+    SANDBOX_OPENAI_API_KEY,
     SANDBOX_SENDGRID_API_KEY,
+    SANDBOX_STRIPE_SECRET_KEY,
     SANDBOX_TWILIO_ACCOUNT_SID,
     SANDBOX_TWILIO_AUTH_TOKEN,
     Settings,
@@ -23,10 +27,7 @@ def sandbox_config(settings: Settings) -> SandboxConfig:
         sid, token = settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()
     else:
         sid, token = SANDBOX_TWILIO_ACCOUNT_SID, SANDBOX_TWILIO_AUTH_TOKEN
-    if settings.sendgrid_api_key is not None:
-        sendgrid_api_key = settings.sendgrid_api_key.get_secret_value()
-    else:
-        sendgrid_api_key = SANDBOX_SENDGRID_API_KEY
+    sendgrid_api_key = _secret(settings.sendgrid_api_key, SANDBOX_SENDGRID_API_KEY)
     if settings.google_configured:
         assert settings.google_client_id and settings.google_client_secret
         google_id = settings.google_client_id
@@ -42,6 +43,8 @@ def sandbox_config(settings: Settings) -> SandboxConfig:
             SANDBOX_MICROSOFT_CLIENT_ID,
             SANDBOX_MICROSOFT_CLIENT_SECRET,
         )
+    openai_api_key = _secret(settings.openai_api_key, SANDBOX_OPENAI_API_KEY)
+    stripe_secret_key = _secret(settings.stripe_secret_key, SANDBOX_STRIPE_SECRET_KEY)
     return SandboxConfig(
         twilio_account_sid=sid,
         twilio_auth_token=token,
@@ -56,4 +59,11 @@ def sandbox_config(settings: Settings) -> SandboxConfig:
         microsoft_client_secret=microsoft_secret,
         # The product mounts the sandbox at /sandbox of its plain-HTTP app: browsers consent there.
         microsoft_consent_base=f"{settings.base_url}/sandbox",
+        openai_api_key=openai_api_key,
+        stripe_secret_key=stripe_secret_key,
     )
+
+
+def _secret(configured: SecretStr | None, sandbox_own: str) -> str:
+    """The configured secret's value, or the sandbox's own when none is configured."""
+    return configured.get_secret_value() if configured is not None else sandbox_own

@@ -1,8 +1,8 @@
 """SendGrid's v3 Mail Send route, as the official SDK calls it (`POST <host>/v3/mail/send`).
 
 The body is read by hand (not by FastAPI's validation) so that every refusal comes back in
-SendGrid's error shape, never as FastAPI's 422. Checks run in the live API's order: key, rate,
-then the request itself.
+SendGrid's error shape, never as FastAPI's 422. Checks run in the live API's order: key, its
+scopes, rate, then the request itself.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def mail_router(sandbox: SendGridSandbox) -> APIRouter:
         except SendGridApiError:
             sandbox.count("rejected_401")
             raise
+        sandbox.require_scope("mail.send")
         sandbox.admit_rate()
         failure = sandbox.take_failure()
         if failure is not None:

@@ -65,6 +65,11 @@ def unauthorized() -> SendGridApiError:
     return SendGridApiError(401, [FieldError(message)])
 
 
+def forbidden() -> SendGridApiError:
+    """403 for a valid key whose scopes do not allow the call."""
+    return SendGridApiError(403, [FieldError("access forbidden")])
+
+
 def too_many_requests(headers: Mapping[str, str]) -> SendGridApiError:
     """429 with SendGrid's X-RateLimit-* headers."""
     return SendGridApiError(429, [FieldError("too many requests")], headers=headers)

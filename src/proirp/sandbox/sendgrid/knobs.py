@@ -3,8 +3,8 @@ the counters it reports."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -15,6 +15,7 @@ STAT_NAMES = (
     "accepted",  # 202s
     "recipients",  # delivered copies recorded (one per recipient per personalization)
     "rejected_401",
+    "rejected_403",  # the key's scopes (api_key_scopes knob) lack mail.send
     "rejected_4xx",  # validation refusals (400)
     "rejected_429",
     "faults_5xx",  # injected by fail_next
@@ -26,6 +27,9 @@ STAT_NAMES = (
 
 # Knobs that may be set to null (the rest need a value).
 NULLABLE_KNOBS = frozenset({"rps"})
+
+# What GET /v3/scopes says the accepted key may do: a restricted key that may only send mail.
+DEFAULT_API_KEY_SCOPES = ("mail.send",)
 
 
 @dataclass
@@ -43,6 +47,8 @@ class Knobs:
     duplicate_every: int = 0
     # Post Event Webhook batches at all.
     events: bool = True
+    # The accepted key's scopes, as GET /v3/scopes lists them; mail/send needs "mail.send".
+    api_key_scopes: list[str] = field(default_factory=lambda: list(DEFAULT_API_KEY_SCOPES))
 
 
 class KnobsUpdate(FaultKnobsUpdate):
@@ -53,3 +59,4 @@ class KnobsUpdate(FaultKnobsUpdate):
     fail_status: Literal[500, 502, 503] | None = None
     duplicate_every: int | None = Field(default=None, ge=0)
     events: bool | None = None
+    api_key_scopes: list[Annotated[str, Field(min_length=1)]] | None = None

@@ -25,7 +25,7 @@ from proirp.sandbox.dispatch import Dispatcher, WebhookResult
 from proirp.sandbox.knobs import KnobbedState
 from proirp.sandbox.sendgrid.auth import check_bearer
 from proirp.sandbox.sendgrid.copies import DeliveredCopy, expand_copies, new_message_id
-from proirp.sandbox.sendgrid.errors import control_error, too_many_requests
+from proirp.sandbox.sendgrid.errors import control_error, forbidden, too_many_requests
 from proirp.sandbox.sendgrid.events import (
     MAX_BATCH_EVENTS,
     build_event,
@@ -94,6 +94,13 @@ class SendGridSandbox(KnobbedState[Knobs]):
     def authenticate(self, authorization: str | None) -> None:
         """Check the bearer API key; raise SendGrid's 401 otherwise."""
         check_bearer(authorization, api_key=self.config.sendgrid_api_key)
+
+    def require_scope(self, scope: str) -> None:
+        """Raise SendGrid's 403 unless the key's scopes (api_key_scopes knob) include `scope`."""
+        with self._lock:
+            if scope not in self._knobs.api_key_scopes:
+                self._stats["rejected_403"] += 1
+                raise forbidden()
 
     # --- knobs and rate -------------------------------------------------------------------
 

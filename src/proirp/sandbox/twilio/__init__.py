@@ -1,9 +1,11 @@
-"""The Twilio part of the provider sandbox: Messages API, status callbacks, inbound SMS."""
+"""The Twilio part of the provider sandbox: Messages API, FetchAccount, status callbacks, inbound
+SMS."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from proirp.sandbox.twilio.accounts import accounts_router
 from proirp.sandbox.twilio.api import messages_router
 from proirp.sandbox.twilio.control import control_router
 from proirp.sandbox.twilio.state import TwilioSandbox
@@ -15,5 +17,6 @@ def twilio_router(sandbox: TwilioSandbox) -> APIRouter:
     """Twilio's API tree plus the sandbox's /_sandbox control routes, without a prefix."""
     router = APIRouter()
     router.include_router(messages_router(sandbox))
+    router.include_router(accounts_router(sandbox))
     router.include_router(control_router(sandbox))
     return router
