@@ -16,8 +16,8 @@ from tests.live import BIN, free_port, wait_until
 PASSWORD = "correct-horse-battery-staple"  # a test account's
 
 
-def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
-    port = free_port()
+def serve_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """A migrated SQLite installation in `tmp_path`; the environment to run it with."""
     env = {
         **os.environ,
         "PROIRP_DATA_DIR": str(tmp_path),
@@ -25,13 +25,15 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         "QUEUE_BACKEND": "sqlite",
         "QUEUE_NAME": "proirp-serve-test",
         "SANDBOX_TLS_PORT": str(free_port()),
+        **settings,
     }
     env.pop("DATABASE_URL", None)
     subprocess.run([str(BIN / "proirp"), "db", "upgrade"], env=env, check=True, cwd=tmp_path)  # noqa: S603
-    create = [str(BIN / "proirp"), "users", "create", "--email", "frontdesk@clinic.example.com"]
-    subprocess.run(  # noqa: S603
-        [*create, "--role", "admin", "--password", PASSWORD], env=env, check=True, cwd=tmp_path
-    )
+    return env
+
+
+def start_serve(tmp_path: Path, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """`proirp serve` logging to serve.log; returns once /healthz answers."""
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(  # noqa: S603
         [str(BIN / "proirp"), "serve", "--port", str(port)],
@@ -40,15 +42,28 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    if not wait_until(healthy, timeout=30, interval=0.2):
+        process.kill()
+        raise AssertionError((tmp_path / "serve.log").read_text())
+    return process
+
+
+def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    env = serve_env(tmp_path)
+    create = [str(BIN / "proirp"), "users", "create", "--email", "frontdesk@clinic.example.com"]
+    subprocess.run(  # noqa: S603
+        [*create, "--role", "admin", "--password", PASSWORD], env=env, check=True, cwd=tmp_path
+    )
+    process = start_serve(tmp_path, env, port)
     try:
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        assert wait_until(healthy, timeout=30, interval=0.2)
         # Reach the sandbox's Microsoft over serve's TLS listener (msal keeps the connection).
         base = f"http://127.0.0.1:{port}"
         login = {"email": "frontdesk@clinic.example.com", "password": PASSWORD}
@@ -69,3 +84,36 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert "worker.embedded_started" in output
     assert "Application shutdown complete" in output
     assert "ERROR" not in output  # every listener stopped within its grace period
+
+
+def test_the_access_log_keeps_no_query_string(tmp_path: Path) -> None:
+    """Query strings carry a search for a client's name, or an OAuth code: the access log
+    records the request without them."""
+    port = free_port()
+    env = serve_env(
+        tmp_path,
+        LOG_LEVEL="INFO",
+        # Every provider configured: no sandbox, uvicorn's own server and access log.
+        TWILIO_ACCOUNT_SID="AC" + "1" * 32,
+        TWILIO_AUTH_TOKEN="t" * 32,
+        SENDGRID_API_KEY="SG.a.b",
+        GOOGLE_CLIENT_ID="1-a.apps.googleusercontent.com",
+        GOOGLE_CLIENT_SECRET="s" * 24,
+        MICROSOFT_CLIENT_ID="5a4db0c5-0000-4000-8000-00000000a11e",
+        MICROSOFT_CLIENT_SECRET="s" * 24,
+    )
+    process = start_serve(tmp_path, env, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        httpx.get(f"{base}/clients", params={"q": "Quinn"})
+        httpx.get(f"{base}/calendar/google/callback", params={"code": "4/0AbSecretCode"})
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = (tmp_path / "serve.log").read_text()
+    assert '"GET /clients HTTP/1.1" 401' in output
+    assert '"GET /calendar/google/callback HTTP/1.1"' in output
+    assert "Quinn" not in output
+    assert "SecretCode" not in output

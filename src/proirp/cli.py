@@ -47,6 +47,7 @@ def serve(
 
     from proirp.app import create_app
     from proirp.concurrency import MAX_CONCURRENT_REQUESTS
+    from proirp.kit.logging import quiet_access_log
 
     settings = _settings(**({"port": port} if port else {}))
     embedded = settings.queue_backend == "sqlite" if embedded_worker is None else embedded_worker
@@ -59,6 +60,7 @@ def serve(
         # Fewer requests at once than threads: see proirp.concurrency.
         limit_concurrency=MAX_CONCURRENT_REQUESTS,
     )
+    quiet_access_log()  # uvicorn.Config has just configured its loggers
     sandbox_app = getattr(api.state, "sandbox_app", None)
     if sandbox_app is None or settings.microsoft_configured:
         uvicorn.Server(config).run()

@@ -16,7 +16,30 @@ QUIET_LOGGERS = {
     "python_http_client": logging.WARNING,
     "msal": logging.WARNING,
     "urllib3": logging.ERROR,
+    # Stripe's logs its errors' messages (part of the key); httpx (under openai) each URL.
+    "stripe": logging.WARNING,
+    "httpx": logging.WARNING,
+    "openai": logging.WARNING,
 }
+
+
+class WithoutQueryStrings(logging.Filter):
+    """Uvicorn's access log without query strings: they carry client searches (names) and
+    OAuth codes. The path, method and status stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn.access logs (client address, method, path with query, HTTP version, status).
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
+        return True
+
+
+def quiet_access_log() -> None:
+    """Install WithoutQueryStrings on uvicorn's access log (after uvicorn configured it)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, WithoutQueryStrings) for f in access.filters):
+        access.addFilter(WithoutQueryStrings())
 
 
 def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
