@@ -1,4 +1,5 @@
-"""The `proirp` command: serve | worker | db | users | audit | keys."""
+"""The `proirp` command: serve | worker | sandbox | db | users | audit | keys |
+check-integrations."""
 
 from __future__ import annotations
 
@@ -251,6 +252,45 @@ def keys_rotate() -> None:
         counts = rotate_encrypted_columns(session)
     for column, count in counts.items():
         typer.echo(f"{column}: {count} values re-encrypted")
+
+
+def check_integrations(
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Check settings and credentials; send no test SMS or email."
+        ),
+    ] = False,
+) -> None:
+    """Say, for each provider, whether it is configured and whether it works; exits 1 if
+    anything configured fails. Sends a test SMS to TEST_PHONE_NUMBER and a test email to
+    TEST_EMAIL unless --dry-run. Never prints a secret."""
+    from proirp import runtime
+    from proirp.checks.report import Renderer, exit_status
+    from proirp.checks.runner import record_check, run_checks, secret_values
+
+    settings = _settings()
+    rt = runtime.start(settings)
+    renderer = Renderer(secret_values(settings))
+    typer.echo(renderer.heading())
+    reports = run_checks(
+        settings,
+        rt.session_factory,
+        dry_run=dry_run,
+        on_report=lambda report: typer.echo(renderer.section(report)),
+    )
+    typer.echo(renderer.summary(reports))
+    if not record_check(rt.session_factory, reports, dry_run=dry_run):
+        typer.echo(
+            "(not recorded in the audit log: the database is not ready; run `proirp db upgrade`)",
+            err=True,
+        )
+    raise typer.Exit(exit_status(reports))
+
+
+app.command("check-integrations")(check_integrations)
+# The name the earlier version's script had (`node backend/test-integrations.js`).
+app.command("test-integrations", help="The same as check-integrations.")(check_integrations)
 
 
 def main() -> None:

@@ -129,5 +129,9 @@ class CalendarProvider(Protocol):
 
     def create_event(self, access_token: str, event: EventInput) -> ProviderEvent: ...
 
+    def read_calendar(self, access_token: str) -> None:
+        """One small read of the primary calendar (the next day's first event): proves the
+        token and the calendar permission work. Raises a ProviderError if they do not."""
+
     def close(self) -> None:
         """Close kept-alive connections (the process is stopping)."""

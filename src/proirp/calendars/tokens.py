@@ -62,14 +62,22 @@ def access_token(factory: sessionmaker[Session], settings: Settings, integration
         return _refresh(factory, settings, integration_id)
 
 
-def _refresh(factory: sessionmaker[Session], settings: Settings, integration_id: str) -> str:
+def refresh_now(factory: sessionmaker[Session], settings: Settings, integration_id: str) -> str:
+    """A new access token from the provider, however long the stored one has left (the
+    integration check proves that refreshing works). Stored like any other refresh."""
+    return _refresh(factory, settings, integration_id, force=True)
+
+
+def _refresh(
+    factory: sessionmaker[Session], settings: Settings, integration_id: str, *, force: bool = False
+) -> str:
     revoked = False
     refusal = "no refresh token is stored"
     with transaction(factory) as session:
         integration = session.get(CalendarIntegration, integration_id, with_for_update=True)
         if integration is None or integration.status != "active":
             raise NeedsReauth("connect the calendar again: its access was withdrawn")
-        if _fresh(integration, settings):
+        if not force and _fresh(integration, settings):
             return str(integration.access_token)  # another request refreshed it meanwhile
         if not integration.refresh_token:
             revoked = True
@@ -99,7 +107,7 @@ def _refresh(factory: sessionmaker[Session], settings: Settings, integration_id:
             },
         )
     log.warning("calendar.needs_reauth", integration_id=integration_id, revoked=revoked)
-    raise NeedsReauth("connect the calendar again: the provider withdrew its access")
+    raise NeedsReauth(f"connect the calendar again: {refusal}")
 
 
 def _forget(factory: sessionmaker[Session], integration_id: str, refused: str) -> None:

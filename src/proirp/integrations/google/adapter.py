@@ -297,6 +297,21 @@ class GoogleCalendar:
                 changes.next_sync_token = page.get("nextSyncToken")
                 return changes
 
+    def read_calendar(self, access_token: str) -> None:
+        now = datetime.now(UTC)
+        request = (
+            self._service(access_token)
+            .events()
+            .list(
+                calendarId="primary",
+                maxResults=1,
+                singleEvents=True,
+                timeMin=_rfc3339(now),
+                timeMax=_rfc3339(now + timedelta(days=1)),
+            )
+        )
+        self._run(request)
+
     def create_event(self, access_token: str, event: EventInput) -> ProviderEvent:
         body: dict[str, Any] = {
             "summary": event.title,

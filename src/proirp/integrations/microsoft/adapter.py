@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -229,6 +229,15 @@ class MicrosoftCalendar:
                 continue
             changes.next_sync_token = page.get("@odata.deltaLink")
             return changes
+
+    def read_calendar(self, access_token: str) -> None:
+        now = datetime.now(UTC).replace(microsecond=0)
+        window = {
+            "startDateTime": now.isoformat().replace("+00:00", "Z"),
+            "endDateTime": (now + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+            "$top": "1",
+        }
+        self._call("GET", f"{self._graph}/me/calendarView?{urlencode(window)}", access_token)
 
     def create_event(self, access_token: str, event: EventInput) -> ProviderEvent:
         created = self._call("POST", f"{self._graph}/me/events", access_token, body=to_graph(event))

@@ -7,6 +7,7 @@ One call carries up to 1,000 personalizations; each carries our communication id
 from __future__ import annotations
 
 import http.client
+import json
 import urllib.error
 from typing import Any
 
@@ -113,6 +114,17 @@ class SendGridEmailSender:
         return [SendResult(provider_message_id=message_id, status="accepted")] * len(
             batch.recipients
         )
+
+    def scopes(self) -> list[str]:
+        """What the API key may do (GET /v3/scopes); SendGrid refuses a wrong key with 401."""
+        try:
+            response = self._client(0).scopes.get()
+        except HTTPError as exc:
+            raise self._map_http_error(exc) from None
+        except (urllib.error.URLError, TimeoutError, http.client.HTTPException, OSError) as exc:
+            raise ProviderTemporaryError(PROVIDER, None, "SendGrid could not be reached") from exc
+        scopes = json.loads(response.body or b"{}").get("scopes", [])
+        return [str(scope) for scope in scopes]
 
     @staticmethod
     def _map_http_error(exc: HTTPError) -> ProviderError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import requests
@@ -20,6 +21,12 @@ from proirp.integrations.twilio.errors import RETRYABLE_CODES, reason_for
 from proirp.integrations.twilio.http import BaseUrlHttpClient
 
 PROVIDER = "twilio"
+
+
+@dataclass(frozen=True)
+class TwilioAccount:
+    status: str  # active, suspended, closed
+    type: str  # Trial or Full
 
 
 def _retry_after(headers: dict[str, str]) -> float | None:
@@ -91,6 +98,16 @@ class TwilioSmsSender:
             created_at=getattr(message, "date_created", None),
             error_code=str(code) if code else None,
         )
+
+    def account(self) -> TwilioAccount:
+        """The account the credentials belong to (Twilio refuses wrong ones with 20003)."""
+        try:
+            account = self._client.api.v2010.accounts(self._client.account_sid).fetch()
+        except TwilioRestException as exc:
+            raise self._map_rest_error(exc) from None
+        except requests.RequestException as exc:
+            raise ProviderTemporaryError(PROVIDER, None, "Twilio could not be reached") from exc
+        return TwilioAccount(status=str(account.status), type=str(account.type))
 
     def fetch(self, provider_message_id: str) -> ProviderMessage:
         try:

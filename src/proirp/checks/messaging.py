@@ -1,0 +1,166 @@
+"""Twilio and SendGrid: the credentials are accepted and, unless it is a dry run, one test
+message goes to the operator's own phone or inbox (TEST_PHONE_NUMBER, TEST_EMAIL)."""
+
+from __future__ import annotations
+
+import binascii
+import re
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from sendgrid.helpers.eventwebhook import EventWebhook
+
+from proirp.checks.report import Report, half_set, refusal
+from proirp.config import Settings
+from proirp.integrations.base import (
+    EmailBatch,
+    EmailRecipient,
+    ProviderAmbiguousError,
+    ProviderError,
+)
+from proirp.integrations.sendgrid.adapter import SendGridEmailSender
+from proirp.integrations.twilio.adapter import TwilioSmsSender
+
+ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+TEST_SMS = "Pro IRP integration check: SMS works. No reply needed."
+TEST_SUBJECT = "Pro IRP integration check"
+TEST_TEXT = "Email from Pro IRP works. This is a test sent by `proirp check-integrations`."
+# The reference a test email carries in its events: it names no message of ours.
+TEST_REFERENCE = "integration-check"
+
+
+def baa(enabled: bool, variable: str, channel: str) -> str:
+    if enabled:
+        return f"signed ({variable}=true)"
+    return f"not signed ({variable}=false): no PHI by {channel}"
+
+
+def check_twilio(settings: Settings, *, dry_run: bool) -> Report:
+    report = Report(
+        "Twilio",
+        "Twilio (SMS)",
+        "📱",
+        baa=baa(settings.twilio_hipaa_enabled, "TWILIO_HIPAA_ENABLED", "SMS"),
+    )
+    sid, token = settings.twilio_account_sid, settings.twilio_auth_token
+    if not sid and not token:
+        report.not_configured(
+            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set: the sandbox stands in"
+        )
+        return report
+    if half_set(report, ("TWILIO_ACCOUNT_SID", sid), ("TWILIO_AUTH_TOKEN", token)):
+        return report
+    if not ACCOUNT_SID.fullmatch(sid or ""):
+        report.fail("TWILIO_ACCOUNT_SID is not an Account SID (AC followed by 32 hex characters)")
+        return report
+    account_sid, auth_token, api_base, from_number = settings.twilio_connection()
+    sender = TwilioSmsSender(
+        account_sid=account_sid,
+        auth_token=auth_token,
+        from_number=from_number,
+        api_base=api_base,
+        timeout=settings.send_timeout_seconds,
+    )
+    try:
+        account = sender.account()
+    except ProviderError as exc:
+        report.fail(refusal(exc))
+        return report
+    if account.status != "active":
+        report.fail(f"Credentials accepted, but the account is {account.status}")
+        return report
+    trial = account.type == "Trial"
+    report.ok(
+        "Credentials accepted: the account is active"
+        + (" (a trial account: it sends only to verified numbers)" if trial else "")
+    )
+    if not from_number:
+        report.fail("TWILIO_PHONE_NUMBER is not set: messages would have no sender")
+        return report
+    if dry_run:
+        report.skip("No test SMS (--dry-run)")
+    elif not settings.test_phone_number:
+        report.skip("No test SMS: set TEST_PHONE_NUMBER to your own mobile number to send one")
+    else:
+        try:
+            result = sender.send(settings.test_phone_number, TEST_SMS, status_callback=None)
+        except ProviderAmbiguousError:
+            report.fail("The test SMS got no answer from Twilio: it may still arrive")
+        except ProviderError as exc:
+            report.fail(f"The test SMS was refused: {refusal(exc)}")
+        else:
+            report.ok("SMS sent successfully!", f"Message SID: {result.provider_message_id}")
+            report.test_sent = True
+    return report
+
+
+def _webhook_key_problem(public_key: str | None) -> str | None:
+    if not public_key:
+        return "SENDGRID_WEBHOOK_PUBLIC_KEY is not set: SendGrid's delivery events will be refused"
+    try:
+        EventWebhook(public_key)
+    except (ValueError, TypeError, binascii.Error, UnsupportedAlgorithm):
+        return "SENDGRID_WEBHOOK_PUBLIC_KEY is not a verification key (one base64 line)"
+    return None
+
+
+def check_sendgrid(settings: Settings, *, dry_run: bool) -> Report:
+    report = Report(
+        "Sendgrid",
+        "SendGrid (email)",
+        "📧",
+        baa=baa(settings.sendgrid_hipaa_enabled, "SENDGRID_HIPAA_ENABLED", "email"),
+    )
+    if settings.sendgrid_api_key is None:
+        report.not_configured("SENDGRID_API_KEY is not set: the sandbox stands in")
+        return report
+    api_key, api_base, from_email, public_key = settings.sendgrid_connection()
+    if not api_key.startswith("SG."):
+        report.fail("SENDGRID_API_KEY is not a SendGrid API key (they start with SG.)")
+        return report
+    sender = SendGridEmailSender(
+        api_key=api_key, api_base=api_base, timeout=settings.send_timeout_seconds
+    )
+    try:
+        scopes = sender.scopes()
+    except ProviderError as exc:
+        report.fail(refusal(exc))
+        return report
+    if "mail.send" not in scopes:
+        report.fail("The API key was accepted but lacks Mail Send permission")
+        return report
+    report.ok("API key accepted, with Mail Send permission")
+    problem = _webhook_key_problem(public_key)
+    if problem:
+        report.fail(problem)
+    if not from_email:
+        report.fail("SENDGRID_FROM_EMAIL is not set: messages would have no sender")
+        return report
+    if dry_run:
+        report.skip("No test email (--dry-run)")
+    elif not settings.test_email:
+        report.skip("No test email: set TEST_EMAIL to your own address to send one")
+    else:
+        _send_test_email(report, sender, settings, from_email)
+    return report
+
+
+def _send_test_email(
+    report: Report, sender: SendGridEmailSender, settings: Settings, from_email: str
+) -> None:
+    assert settings.test_email
+    batch = EmailBatch(
+        from_email=from_email,
+        from_name=settings.sendgrid_from_name,
+        recipients=[EmailRecipient(to=settings.test_email, reference=TEST_REFERENCE)],
+        subject=TEST_SUBJECT,
+        text=TEST_TEXT,
+    )
+    try:
+        result = sender.send(batch)[0]
+    except ProviderAmbiguousError:
+        report.fail("The test email got no answer from SendGrid: it may still arrive")
+    except ProviderError as exc:
+        report.fail(f"The test email was refused: {refusal(exc)}")
+    else:
+        report.ok("Email sent successfully!", f"Message ID: {result.provider_message_id}")
+        report.test_sent = True
