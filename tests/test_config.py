@@ -163,3 +163,33 @@ def test_without_microsoft_credentials_the_sandbox_is_reached_over_tls() -> None
     assert connection.authority.startswith("https://127.0.0.1:9443/sandbox/microsoft/")
     assert connection.ca_bundle == settings.sandbox_tls_directory / "ca.pem"
     assert settings.sandbox_mode
+
+
+@pytest.mark.parametrize(
+    ("values", "missing"),
+    [
+        ({"twilio_account_sid": "AC" + "1" * 32}, "TWILIO_AUTH_TOKEN is not set"),
+        ({"twilio_auth_token": "t" * 32}, "TWILIO_ACCOUNT_SID is not set"),
+        ({"google_client_secret": "s" * 24}, "GOOGLE_CLIENT_ID is not set"),
+        ({"microsoft_client_id": "5a4db0c5-0000-4000-8000-00000000a11e"}, "MICROSOFT_CLIENT"),
+    ],
+)
+def test_half_a_credential_pair_stops_start_up(values: dict[str, str], missing: str) -> None:
+    # Half a pair would quietly send that provider's traffic to the sandbox.
+    with pytest.raises(SettingsError, match=missing):
+        load(**values)
+
+
+def test_an_empty_pair_is_no_pair() -> None:
+    assert not load(twilio_account_sid="", twilio_auth_token="").twilio_configured
+
+
+def test_a_typo_in_the_check_s_test_number_does_not_stop_the_server() -> None:
+    assert load(test_phone_number="2025550143x", test_email="not an address").test_email
+
+
+def test_production_never_uses_the_sandbox() -> None:
+    production = load(proirp_env="production", proirp_encryption_keys="k" * 44)
+    assert not production.sandbox_mode
+    assert production.twilio_connection()[2] == "https://api.twilio.com"
+    assert load().sandbox_mode

@@ -117,3 +117,46 @@ def test_the_access_log_keeps_no_query_string(tmp_path: Path) -> None:
     assert '"GET /calendar/google/callback HTTP/1.1"' in output
     assert "Quinn" not in output
     assert "SecretCode" not in output
+
+
+def test_production_never_lets_the_sandbox_stand_in(tmp_path: Path) -> None:
+    """A production server without a provider's credentials refuses what needs it, plainly;
+    it never sends to the sandbox (whose credentials are published) or serves it."""
+    port = free_port()
+    env = serve_env(
+        tmp_path,
+        PROIRP_ENV="production",
+        TWILIO_ACCOUNT_SID="AC" + "1" * 32,
+        TWILIO_AUTH_TOKEN="t" * 32,
+        TWILIO_PHONE_NUMBER="+15005550006",
+    )
+    create = [str(BIN / "proirp"), "users", "create", "--email", "frontdesk@clinic.example.com"]
+    subprocess.run(  # noqa: S603
+        [*create, "--role", "admin", "--password", PASSWORD], env=env, check=True, cwd=tmp_path
+    )
+    process = start_serve(tmp_path, env, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        health = httpx.get(f"{base}/healthz").json()
+        assert health["mode"] == "live"
+        assert health["providers"] == {
+            "twilio": "configured",
+            "sendgrid": "not configured",
+            "google": "not configured",
+            "microsoft": "not configured",
+        }
+        assert httpx.get(f"{base}/sandbox/twilio/_sandbox/ledger").status_code == 404
+        login = {"email": "frontdesk@clinic.example.com", "password": PASSWORD}
+        token = httpx.post(f"{base}/auth/login", json=login).json()["token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        email = {"client_id": "c1", "type": "email", "subject": "Hello", "body": "Office closed."}
+        refused = httpx.post(f"{base}/comms", json=email, headers=bearer)
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "provider_not_configured"
+        assert "SENDGRID_API_KEY" in refused.json()["error"]["message"]
+        connect = httpx.get(f"{base}/calendar/google/connect", headers=bearer)
+        assert connect.status_code == 503
+        assert "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET" in connect.json()["error"]["message"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)

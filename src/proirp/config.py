@@ -35,6 +35,13 @@ SECRET_FIELDS = (
 
 
 # The provider sandbox's own credentials, used when no real ones are configured.
+# Settings that only work together: half a pair is refused at start-up.
+CREDENTIAL_PAIRS = (
+    ("twilio_account_sid", "twilio_auth_token"),
+    ("google_client_id", "google_client_secret"),
+    ("microsoft_client_id", "microsoft_client_secret"),
+)
+
 SANDBOX_TWILIO_ACCOUNT_SID = "AC" + "5a" * 16
 SANDBOX_TWILIO_AUTH_TOKEN = "sandbox-twilio-auth-token"  # noqa: S105 (the sandbox's, not a secret)
 SANDBOX_TWILIO_FROM = "+15005550006"  # Twilio's magic "valid sender" test number
@@ -52,6 +59,15 @@ SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY = (
     "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEG2FunMN3CXqMc/ILDV15f8wmrfNfcwwBXKaA029wcrm3gHUwXRP2WN8i"
     "4Ojgbj9xbagaqJo7UBjoXfHHIEUPfA=="
 )
+
+
+# Each provider the sandbox can stand in for, and the settings that switch it to the real one.
+PROVIDER_CREDENTIALS = {
+    "twilio": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"),
+    "sendgrid": ("SENDGRID_API_KEY",),
+    "google": ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"),
+    "microsoft": ("MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET"),
+}
 
 
 class SettingsError(Exception):
@@ -148,6 +164,7 @@ class Settings(BaseSettings):
     sandbox_sendgrid_rps: float | None = Field(default=None, gt=0)
 
     # --- the integration check and other services -------------------------------------------
+    # Checked by `proirp check-integrations` itself: a typo here must not stop the server.
     test_phone_number: str | None = None
     test_email: str | None = None
     openai_api_key: SecretStr | None = None
@@ -166,8 +183,9 @@ class Settings(BaseSettings):
         "sendgrid_webhook_public_key",
         "microsoft_authority",
         "microsoft_ca_bundle",
-        "test_phone_number",
-        "test_email",
+        "twilio_account_sid",
+        "google_client_id",
+        "microsoft_client_id",
         "stripe_publishable_key",
         mode="before",
     )
@@ -182,7 +200,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("twilio_phone_number", "test_phone_number", "practice_phone")
+    @field_validator("twilio_phone_number", "practice_phone")
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
         if value in (None, ""):
@@ -195,7 +213,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a valid phone number in E.164 form, e.g. +15551234567")
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
-    @field_validator("sendgrid_from_email", "test_email")
+    @field_validator("sendgrid_from_email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
         if value in (None, ""):
@@ -230,6 +248,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _rules_across_settings(self) -> Settings:
+        for first, second in CREDENTIAL_PAIRS:
+            if (getattr(self, first) is None) != (getattr(self, second) is None):
+                have, lack = (
+                    (first, second) if getattr(self, first) is not None else (second, first)
+                )
+                # Half a pair would quietly send that provider's traffic to the sandbox.
+                raise ValueError(
+                    f"{lack.upper()} is not set, but {have.upper()} is: set both "
+                    "(or neither, to use the provider sandbox)"
+                )
         if self.reconcile_after_seconds < 2 * self.send_timeout_seconds:
             # A send still waiting for its answer must never be taken for a lost one.
             raise ValueError("RECONCILE_AFTER_SECONDS must be at least twice SEND_TIMEOUT_SECONDS")
@@ -281,13 +309,20 @@ class Settings(BaseSettings):
         return bool(self.microsoft_client_id and self.microsoft_client_secret)
 
     @property
+    def sandbox_allowed(self) -> bool:
+        """Whether the provider sandbox may stand in for a provider without credentials. Never
+        in production: messages would look delivered and go nowhere, and the sandbox's published
+        credentials would read them."""
+        return self.proirp_env != "production"
+
+    def provider_configured(self, name: str) -> bool:
+        return bool(getattr(self, f"{name}_configured"))
+
+    @property
     def sandbox_mode(self) -> bool:
         """A provider without real credentials: `proirp serve` runs the sandbox under /sandbox."""
-        return not (
-            self.twilio_configured
-            and self.sendgrid_configured
-            and self.google_configured
-            and self.microsoft_configured
+        return self.sandbox_allowed and not all(
+            self.provider_configured(name) for name in PROVIDER_CREDENTIALS
         )
 
     @property
@@ -303,11 +338,10 @@ class Settings(BaseSettings):
 
     def twilio_connection(self) -> tuple[str, str, str, str]:
         """(account SID, auth token, API base, sending number) for the SMS adapter."""
-        if self.twilio_configured:
-            assert self.twilio_account_sid and self.twilio_auth_token
+        if self.twilio_configured or not self.sandbox_allowed:
             return (
-                self.twilio_account_sid,
-                self.twilio_auth_token.get_secret_value(),
+                self.twilio_account_sid or "",
+                _secret(self.twilio_auth_token),
                 str(self.twilio_api_base).rstrip("/"),
                 self.twilio_phone_number or "",
             )
@@ -320,10 +354,9 @@ class Settings(BaseSettings):
 
     def sendgrid_connection(self) -> tuple[str, str, str, str]:
         """(API key, API base, sender address, webhook verification key) for email."""
-        if self.sendgrid_configured:
-            assert self.sendgrid_api_key is not None
+        if self.sendgrid_configured or not self.sandbox_allowed:
             return (
-                self.sendgrid_api_key.get_secret_value(),
+                _secret(self.sendgrid_api_key),
                 str(self.sendgrid_api_base).rstrip("/"),
                 self.sendgrid_from_email or "",
                 self.sendgrid_webhook_public_key or "",
@@ -338,11 +371,10 @@ class Settings(BaseSettings):
     def google_connection(self) -> tuple[str, str, str, str, str]:
         """(client id, client secret, OAuth issuer base, API base, redirect URI) for Google."""
         redirect = str(self.google_redirect_uri)
-        if self.google_configured:
-            assert self.google_client_id and self.google_client_secret
+        if self.google_configured or not self.sandbox_allowed:
             return (
-                self.google_client_id,
-                self.google_client_secret.get_secret_value(),
+                self.google_client_id or "",
+                _secret(self.google_client_secret),
                 str(self.google_oauth_base).rstrip("/"),
                 str(self.google_api_base).rstrip("/"),
                 redirect,
@@ -359,16 +391,15 @@ class Settings(BaseSettings):
     def microsoft_connection(self) -> MicrosoftConnection:
         """Where and as whom to reach Microsoft's sign-in and Graph (or the sandbox's)."""
         redirect = str(self.microsoft_redirect_uri)
-        if self.microsoft_configured:
-            assert self.microsoft_client_id and self.microsoft_client_secret
+        if self.microsoft_configured or not self.sandbox_allowed:
             authority = (
                 str(self.microsoft_authority).rstrip("/")
                 if self.microsoft_authority
                 else f"https://login.microsoftonline.com/{self.microsoft_tenant_id}"
             )
             return MicrosoftConnection(
-                client_id=self.microsoft_client_id,
-                client_secret=self.microsoft_client_secret.get_secret_value(),
+                client_id=self.microsoft_client_id or "",
+                client_secret=_secret(self.microsoft_client_secret),
                 authority=authority,
                 graph_base=str(self.microsoft_graph_base).rstrip("/"),
                 redirect_uri=redirect,
@@ -384,6 +415,10 @@ class Settings(BaseSettings):
             redirect_uri=f"{self.base_url}/calendar/microsoft/callback",
             ca_bundle=self.sandbox_tls_directory / "ca.pem",
         )
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from proirp.config import PROVIDER_CREDENTIALS, Settings
 from proirp.worker.queue import queue_is_reachable
 
 router = APIRouter(tags=["health"])
@@ -33,12 +34,13 @@ def healthz(request: Request) -> JSONResponse:
             "queue": queue,
             "queue_backend": settings.queue_backend,
             "mode": "sandbox mode" if settings.sandbox_mode else "live",
-            "providers": {
-                "twilio": "configured" if settings.twilio_configured else "sandbox",
-                "sendgrid": "configured" if settings.sendgrid_configured else "sandbox",
-                "google": "configured" if settings.google_configured else "sandbox",
-                "microsoft": "configured" if settings.microsoft_configured else "sandbox",
-            },
+            "providers": {name: _provider_state(settings, name) for name in PROVIDER_CREDENTIALS},
         },
         status_code=200 if healthy else 503,
     )
+
+
+def _provider_state(settings: Settings, name: str) -> str:
+    if settings.provider_configured(name):
+        return "configured"
+    return "sandbox" if settings.sandbox_allowed else "not configured"

@@ -17,6 +17,7 @@ from proirp.calendars.models import CalendarIntegration, CalendarSyncStatus, OAu
 from proirp.calendars.provider import TokenSet
 from proirp.calendars.providers import calendar_provider, redirect_uri
 from proirp.config import Settings
+from proirp.integrations.availability import require_provider
 from proirp.integrations.base import ProviderTemporaryError
 from proirp.kit.errors import AppError, ServiceUnavailable
 from proirp.kit.time import utcnow
@@ -38,6 +39,7 @@ def _hash(state: str) -> str:
 def start_connect(session: Session, user: User, provider: str, settings: Settings) -> str:
     """Record a new state and the provider's flow (its PKCE verifier); the URL to send the
     user to."""
+    require_provider(settings, provider)
     state = secrets.token_urlsafe(32)
     try:
         started = calendar_provider(settings, provider).start_authorization(

@@ -14,6 +14,7 @@ from proirp.comms import email_service, repository, service
 from proirp.comms.models import Communication
 from proirp.comms.schemas import BulkCreate, CommCreate
 from proirp.comms.views import campaign_view, communication_view, communication_with_events
+from proirp.integrations.availability import require_provider
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import NotFound, ValidationFailed
 from proirp.kit.pagination import Cursor, PageParams, page_params
@@ -27,6 +28,7 @@ CampaignSender = Annotated[User, Depends(require_role(Role.ADMIN, Role.STAFF))]
 def _queue_one(
     body: CommCreate, session: SessionDep, user: User, origin: OriginDep, settings: SettingsDep
 ) -> Communication:
+    require_provider(settings, "sendgrid" if body.type == "email" else "twilio")
     client = service.require_client(session, body.client_id)
     if body.type == "email":
         if body.template_id:
@@ -144,6 +146,7 @@ def send_bulk(
     origin: OriginDep,
     settings: SettingsDep,
 ) -> JSONResponse:
+    require_provider(settings, "sendgrid" if body.type == "email" else "twilio")
     if body.type == "sms" and body.template_id:
         raise ValidationFailed(
             "SMS campaigns take a body; per-client templates are not available for SMS campaigns",
