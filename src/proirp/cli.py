@@ -4,6 +4,7 @@ check-integrations."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -272,7 +273,14 @@ def check_integrations(
     settings = _settings()
     rt = runtime.start(settings)
     renderer = Renderer(secret_values(settings))
-    typer.echo(renderer.heading())
+    env_file = Path.cwd() / ".env"
+    typer.echo(
+        renderer.heading(
+            f"{env_file} and the environment"
+            if env_file.is_file()
+            else f"the environment only (no .env in {Path.cwd()})"
+        )
+    )
     reports = run_checks(
         settings,
         rt.session_factory,

@@ -168,6 +168,13 @@ def test_credentials_the_sandbox_rejects_fail_with_the_providers_reason(live: Li
     assert statuses == {"active"}
 
 
+def test_an_address_that_is_not_the_providers_api_is_named(live: LiveStack) -> None:
+    wrong = f"{live.sandbox_url}/twillio"
+    result = check(live, "--dry-run", TWILIO_API_BASE=wrong)
+    assert result.returncode == 1
+    assert f"{wrong} answered 404 (not found): is TWILIO_API_BASE" in result.stdout
+
+
 def test_a_revoked_calendar_fails_and_names_the_account(live: LiveStack) -> None:
     with live.google() as google:
         google.post("/revoke", json={"account": "clinician@sandbox.example.com"})

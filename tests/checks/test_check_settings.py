@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from proirp.checks import runner
 from proirp.checks.calendars import check_google, check_microsoft
 from proirp.checks.messaging import check_sendgrid, check_twilio
 from proirp.checks.report import Renderer, Report, Status, exit_status
 from proirp.checks.services import check_openai, check_stripe
 from proirp.config import Settings
 from tests.conftest import make_settings
+from tests.live import free_port
 
 GOOGLE_ID = "1234-abc.apps.googleusercontent.com"
 MICROSOFT_ID = "5a4db0c5-0000-4000-8000-00000000a11e"
@@ -26,10 +28,58 @@ def texts(report: Report) -> str:
     return "\n".join(line.text for line in report.lines)
 
 
-def test_half_of_the_twilio_credentials_is_a_failure_not_a_sandbox(tmp_path: Path) -> None:
-    report = check_twilio(settings(tmp_path, twilio_account_sid="AC" + "1" * 32), dry_run=True)
+def test_a_production_server_says_an_unconfigured_provider_is_off(tmp_path: Path) -> None:
+    found = settings(tmp_path, proirp_env="production", proirp_encryption_keys="k" * 44)
+    report = check_twilio(found, dry_run=True)
+    assert report.status is Status.NOT_CONFIGURED
+    assert "SMS is off on this server (production never uses the sandbox)" in texts(report)
+
+
+def test_a_test_phone_number_that_is_not_one_fails_the_check(tmp_path: Path) -> None:
+    # It does not stop the server (the settings load); the check says what is wrong.
+    found = settings(
+        tmp_path,
+        twilio_account_sid="AC" + "1" * 32,
+        twilio_auth_token="t" * 32,
+        twilio_phone_number="+15005550006",
+        twilio_api_base=f"http://127.0.0.1:{free_port()}",
+        test_phone_number="2025550143x",
+    )
+    report = check_twilio(found, dry_run=False)
     assert report.status is Status.FAILING
-    assert "TWILIO_AUTH_TOKEN is not set" in texts(report)
+    assert "TEST_PHONE_NUMBER is not a phone number in E.164 form" in texts(report)
+
+
+def test_an_unreachable_provider_is_named_with_the_address_tried(tmp_path: Path) -> None:
+    port = free_port()
+    found = settings(
+        tmp_path, sendgrid_api_key="SG.a.b", sendgrid_api_base=f"http://127.0.0.1:{port}"
+    )
+    report = check_sendgrid(found, dry_run=True)
+    assert report.status is Status.FAILING
+    assert f"SendGrid could not be reached at http://127.0.0.1:{port}" in texts(report)
+
+
+def test_one_check_crashing_does_not_end_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(_: Settings) -> Report:
+        raise RuntimeError("a surprise")
+
+    monkeypatch.setattr(runner, "check_openai", crash)
+    reports = runner.run_checks(settings(tmp_path), None, dry_run=True)
+    assert [r.key for r in reports] == [
+        "Twilio",
+        "Sendgrid",
+        "GoogleCalendar",
+        "Outlook",
+        "OpenAI",
+        "Stripe",
+    ]
+    assert reports[4].status is Status.FAILING
+    assert "unexpected RuntimeError" in texts(reports[4])
+    assert "a surprise" not in texts(reports[4])
+    assert reports[5].status is Status.NOT_CONFIGURED
 
 
 def test_an_api_key_sid_is_not_an_account_sid(tmp_path: Path) -> None:
@@ -72,6 +122,18 @@ def test_a_plain_http_redirect_is_refused_beyond_localhost(tmp_path: Path) -> No
     assert "MICROSOFT_REDIRECT_URI must be https://" in texts(report)
 
 
+def test_a_redirect_uri_with_a_trailing_slash_is_not_the_registered_one(tmp_path: Path) -> None:
+    found = settings(
+        tmp_path,
+        google_client_id=GOOGLE_ID,
+        google_client_secret="s" * 24,
+        google_redirect_uri="http://localhost:8080/calendar/google/callback/",
+    )
+    assert "GOOGLE_REDIRECT_URI is http://localhost:8080/calendar/google/callback/, but" in texts(
+        check_google(found, None)
+    )
+
+
 def test_matching_calendar_settings_pass_and_say_no_calendar_was_checked(tmp_path: Path) -> None:
     found = settings(tmp_path, google_client_id=GOOGLE_ID, google_client_secret="s" * 24)
     report = check_google(found, None)
@@ -83,7 +145,6 @@ def test_matching_calendar_settings_pass_and_say_no_calendar_was_checked(tmp_pat
     ("values", "problem"),
     [
         ({"google_client_id": "1234-abc", "google_client_secret": "s"}, "not an OAuth client id"),
-        ({"google_client_secret": "s"}, "GOOGLE_CLIENT_ID is not set"),
     ],
 )
 def test_google_credentials_must_be_whole_and_well_formed(
@@ -98,6 +159,10 @@ def test_google_credentials_must_be_whole_and_well_formed(
     ("values", "problem"),
     [
         ({"microsoft_client_id": "lakeside-app"}, "not an Application (client) ID"),
+        (
+            {"microsoft_client_id": MICROSOFT_ID, "microsoft_ca_bundle": "/nowhere/ca.pem"},
+            "MICROSOFT_CA_BUNDLE names no file (/nowhere/ca.pem)",
+        ),
         (
             {"microsoft_client_id": MICROSOFT_ID, "microsoft_tenant_id": "not a tenant"},
             "MICROSOFT_TENANT_ID is not a tenant",

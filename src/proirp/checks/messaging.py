@@ -6,10 +6,12 @@ from __future__ import annotations
 import binascii
 import re
 
+import phonenumbers
 from cryptography.exceptions import UnsupportedAlgorithm
+from email_validator import EmailNotValidError, validate_email
 from sendgrid.helpers.eventwebhook import EventWebhook
 
-from proirp.checks.report import Report, half_set, refusal
+from proirp.checks.report import Report, refusal, stand_in
 from proirp.config import Settings
 from proirp.integrations.base import (
     EmailBatch,
@@ -41,17 +43,17 @@ def check_twilio(settings: Settings, *, dry_run: bool) -> Report:
         "📱",
         baa=baa(settings.twilio_hipaa_enabled, "TWILIO_HIPAA_ENABLED", "SMS"),
     )
-    sid, token = settings.twilio_account_sid, settings.twilio_auth_token
-    if not sid and not token:
+    if not settings.twilio_configured:
         report.not_configured(
-            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set: the sandbox stands in"
+            stand_in(settings, "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are", "SMS")
         )
         return report
-    if half_set(report, ("TWILIO_ACCOUNT_SID", sid), ("TWILIO_AUTH_TOKEN", token)):
-        return report
-    if not ACCOUNT_SID.fullmatch(sid or ""):
+    if not ACCOUNT_SID.fullmatch(settings.twilio_account_sid or ""):
         report.fail("TWILIO_ACCOUNT_SID is not an Account SID (AC followed by 32 hex characters)")
         return report
+    test_phone = _test_phone(settings.test_phone_number)
+    if settings.test_phone_number and test_phone is None and not dry_run:
+        report.fail("TEST_PHONE_NUMBER is not a phone number in E.164 form, e.g. +15551234567")
     account_sid, auth_token, api_base, from_number = settings.twilio_connection()
     sender = TwilioSmsSender(
         account_sid=account_sid,
@@ -63,7 +65,7 @@ def check_twilio(settings: Settings, *, dry_run: bool) -> Report:
     try:
         account = sender.account()
     except ProviderError as exc:
-        report.fail(refusal(exc))
+        report.fail(_not_the_api(exc, "TWILIO_API_BASE", api_base) or refusal(exc, api_base))
         return report
     if account.status != "active":
         report.fail(f"Credentials accepted, but the account is {account.status}")
@@ -80,9 +82,11 @@ def check_twilio(settings: Settings, *, dry_run: bool) -> Report:
         report.skip("No test SMS (--dry-run)")
     elif not settings.test_phone_number:
         report.skip("No test SMS: set TEST_PHONE_NUMBER to your own mobile number to send one")
+    elif test_phone is None:
+        pass  # said above
     else:
         try:
-            result = sender.send(settings.test_phone_number, TEST_SMS, status_callback=None)
+            result = sender.send(test_phone, TEST_SMS, status_callback=None)
         except ProviderAmbiguousError:
             report.fail("The test SMS got no answer from Twilio: it may still arrive")
         except ProviderError as exc:
@@ -91,6 +95,31 @@ def check_twilio(settings: Settings, *, dry_run: bool) -> Report:
             report.ok("SMS sent successfully!", f"Message SID: {result.provider_message_id}")
             report.test_sent = True
     return report
+
+
+def _not_the_api(exc: ProviderError, variable: str, address: str) -> str | None:
+    """A 404 to a call every account may make: the address is not the provider's API."""
+    if exc.code != "404":
+        return None
+    return f"{address} answered 404 (not found): is {variable} the provider's API address?"
+
+
+def _test_phone(value: str | None) -> str | None:
+    """TEST_PHONE_NUMBER in E.164, or None if it is not a phone number."""
+    try:
+        number = phonenumbers.parse(value or "", None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _test_email(value: str | None) -> str | None:
+    try:
+        return validate_email(value or "", check_deliverability=False).normalized
+    except EmailNotValidError:
+        return None
 
 
 def _webhook_key_problem(public_key: str | None) -> str | None:
@@ -111,7 +140,7 @@ def check_sendgrid(settings: Settings, *, dry_run: bool) -> Report:
         baa=baa(settings.sendgrid_hipaa_enabled, "SENDGRID_HIPAA_ENABLED", "email"),
     )
     if settings.sendgrid_api_key is None:
-        report.not_configured("SENDGRID_API_KEY is not set: the sandbox stands in")
+        report.not_configured(stand_in(settings, "SENDGRID_API_KEY is", "email"))
         return report
     api_key, api_base, from_email, public_key = settings.sendgrid_connection()
     if not api_key.startswith("SG."):
@@ -123,7 +152,7 @@ def check_sendgrid(settings: Settings, *, dry_run: bool) -> Report:
     try:
         scopes = sender.scopes()
     except ProviderError as exc:
-        report.fail(refusal(exc))
+        report.fail(_not_the_api(exc, "SENDGRID_API_BASE", api_base) or refusal(exc, api_base))
         return report
     if "mail.send" not in scopes:
         report.fail("The API key was accepted but lacks Mail Send permission")
@@ -139,6 +168,8 @@ def check_sendgrid(settings: Settings, *, dry_run: bool) -> Report:
         report.skip("No test email (--dry-run)")
     elif not settings.test_email:
         report.skip("No test email: set TEST_EMAIL to your own address to send one")
+    elif _test_email(settings.test_email) is None:
+        report.fail("TEST_EMAIL is not an email address")
     else:
         _send_test_email(report, sender, settings, from_email)
     return report
@@ -151,7 +182,9 @@ def _send_test_email(
     batch = EmailBatch(
         from_email=from_email,
         from_name=settings.sendgrid_from_name,
-        recipients=[EmailRecipient(to=settings.test_email, reference=TEST_REFERENCE)],
+        recipients=[
+            EmailRecipient(to=str(_test_email(settings.test_email)), reference=TEST_REFERENCE)
+        ],
         subject=TEST_SUBJECT,
         text=TEST_TEXT,
     )

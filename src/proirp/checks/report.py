@@ -11,7 +11,8 @@ import sys
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from proirp.integrations.base import ProviderError
+from proirp.config import Settings
+from proirp.integrations.base import ProviderError, ProviderTemporaryError
 
 
 class Status(StrEnum):
@@ -68,20 +69,22 @@ class Report:
         return Status.CONFIGURED
 
 
-def half_set(report: Report, first: tuple[str, object], second: tuple[str, object]) -> bool:
-    """True (and said) when only one of two settings that go together is set."""
-    (name_a, value_a), (name_b, value_b) = first, second
-    if bool(value_a) == bool(value_b):
-        return False
-    missing = name_b if value_a else name_a
-    report.fail(f"{missing} is not set: both are needed; until then the sandbox stands in")
-    return True
-
-
-def refusal(exc: ProviderError) -> str:
-    """The provider's reason in plain English, with its code."""
+def refusal(exc: ProviderError, address: str | None = None) -> str:
+    """The provider's reason in plain English, with its code; for a provider that could not be
+    reached, the address tried."""
     reason = exc.reason.rstrip(".")
+    if isinstance(exc, ProviderTemporaryError) and exc.code is None and address:
+        return (
+            f"{reason} at {address} (refused, timed out or not trusted; see 'Connection failures')"
+        )
     return f"{reason} (error {exc.code})" if exc.code and exc.code not in reason else reason
+
+
+def stand_in(settings: Settings, variables: str, what: str) -> str:
+    """What happens without a provider's credentials, here."""
+    if settings.sandbox_allowed:
+        return f"{variables} not set: the built-in sandbox stands in"
+    return f"{variables} not set: {what} is off on this server (production never uses the sandbox)"
 
 
 MARKS = {"ok": "✅", "passed": "✅", "fail": "❌", "skip": "⚪"}
@@ -116,9 +119,9 @@ class Renderer:
     def _mark(self, kind: str) -> str:
         return (MARKS if self._fancy else PLAIN_MARKS)[kind]
 
-    def heading(self) -> str:
+    def heading(self, source: str) -> str:
         icon = "🧪 " if self._fancy else ""
-        return f"{icon}Checking Pro IRP's third-party integrations\n"
+        return f"{icon}Checking Pro IRP's third-party integrations\n   Settings: {source}\n"
 
     def section(self, report: Report) -> str:
         icon = f"{report.icon} " if self._fancy else ""

@@ -29,18 +29,31 @@ def run_checks(
     on_report: Callable[[Report], None] = lambda _: None,
 ) -> list[Report]:
     """Each provider's report, in the seed's order; `on_report` sees each as it is ready."""
-    checks: list[Callable[[], Report]] = [
-        lambda: check_twilio(settings, dry_run=dry_run),
-        lambda: check_sendgrid(settings, dry_run=dry_run),
-        lambda: check_google(settings, factory),
-        lambda: check_microsoft(settings, factory),
-        lambda: check_openai(settings),
-        lambda: check_stripe(settings),
+    checks: list[tuple[Report, Callable[[], Report]]] = [
+        (Report("Twilio", "Twilio (SMS)", "📱"), lambda: check_twilio(settings, dry_run=dry_run)),
+        (
+            Report("Sendgrid", "SendGrid (email)", "📧"),
+            lambda: check_sendgrid(settings, dry_run=dry_run),
+        ),
+        (
+            Report("GoogleCalendar", "Google Calendar", "📅"),
+            lambda: check_google(settings, factory),
+        ),
+        (Report("Outlook", "Microsoft Outlook", "📅"), lambda: check_microsoft(settings, factory)),
+        (Report("OpenAI", "OpenAI", "🤖"), lambda: check_openai(settings)),
+        (Report("Stripe", "Stripe (payments)", "💳"), lambda: check_stripe(settings)),
     ]
     reports = []
     try:
-        for check in checks:
-            report = check()
+        for stand_in, check in checks:
+            try:
+                report = check()
+            except Exception as exc:
+                # One provider's surprise must not end the run. The type only: an exception's
+                # text could quote a setting.
+                log.warning("checks.crashed", provider=stand_in.key, error=type(exc).__name__)
+                report = stand_in
+                report.fail(f"The check stopped on an unexpected {type(exc).__name__}")
             on_report(report)
             reports.append(report)
     finally:
