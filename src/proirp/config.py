@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -35,13 +36,6 @@ SECRET_FIELDS = (
 
 
 # The provider sandbox's own credentials, used when no real ones are configured.
-# Settings that only work together: half a pair is refused at start-up.
-CREDENTIAL_PAIRS = (
-    ("twilio_account_sid", "twilio_auth_token"),
-    ("google_client_id", "google_client_secret"),
-    ("microsoft_client_id", "microsoft_client_secret"),
-)
-
 SANDBOX_TWILIO_ACCOUNT_SID = "AC" + "5a" * 16
 SANDBOX_TWILIO_AUTH_TOKEN = "sandbox-twilio-auth-token"  # noqa: S105 (the sandbox's, not a secret)
 SANDBOX_TWILIO_FROM = "+15005550006"  # Twilio's magic "valid sender" test number
@@ -68,6 +62,11 @@ PROVIDER_CREDENTIALS = {
     "google": ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"),
     "microsoft": ("MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET"),
 }
+# Settings that only work together (as field names): half a pair is refused at start-up.
+CREDENTIAL_PAIRS = tuple(
+    (first.lower(), second.lower())
+    for first, second in (names for names in PROVIDER_CREDENTIALS.values() if len(names) == 2)
+)
 
 
 class SettingsError(Exception):
@@ -262,12 +261,9 @@ class Settings(BaseSettings):
             # A send still waiting for its answer must never be taken for a lost one.
             raise ValueError("RECONCILE_AFTER_SECONDS must be at least twice SEND_TIMEOUT_SECONDS")
         if self.proirp_env == "production":
-            for name in SECRET_FIELDS:
-                value = getattr(self, name)
-                values = value if isinstance(value, list) else [value]
-                for item in values:
-                    if item is not None and _PLACEHOLDER.search(item.get_secret_value()):
-                        raise ValueError(f"{name.upper()} still holds a placeholder value")
+            for name, secret in self.secrets():
+                if _PLACEHOLDER.search(secret):
+                    raise ValueError(f"{name.upper()} still holds a placeholder value")
             if not self.proirp_encryption_keys:
                 raise ValueError("PROIRP_ENCRYPTION_KEYS must be set in production")
             if str(self.google_oauth_base).startswith("http://"):
@@ -280,6 +276,14 @@ class Settings(BaseSettings):
         return self
 
     # --- derived ----------------------------------------------------------------------------
+    def secrets(self) -> Iterator[tuple[str, str]]:
+        """(field name, value) of every secret that is set (each encryption key on its own)."""
+        for name in SECRET_FIELDS:
+            value = getattr(self, name)
+            for item in value if isinstance(value, list) else [value]:
+                if item is not None:
+                    yield name, item.get_secret_value()
+
     @cached_property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.proirp_data_dir / 'proirp.db'}"
@@ -341,7 +345,7 @@ class Settings(BaseSettings):
         if self.twilio_configured or not self.sandbox_allowed:
             return (
                 self.twilio_account_sid or "",
-                _secret(self.twilio_auth_token),
+                secret_value(self.twilio_auth_token),
                 str(self.twilio_api_base).rstrip("/"),
                 self.twilio_phone_number or "",
             )
@@ -356,7 +360,7 @@ class Settings(BaseSettings):
         """(API key, API base, sender address, webhook verification key) for email."""
         if self.sendgrid_configured or not self.sandbox_allowed:
             return (
-                _secret(self.sendgrid_api_key),
+                secret_value(self.sendgrid_api_key),
                 str(self.sendgrid_api_base).rstrip("/"),
                 self.sendgrid_from_email or "",
                 self.sendgrid_webhook_public_key or "",
@@ -374,7 +378,7 @@ class Settings(BaseSettings):
         if self.google_configured or not self.sandbox_allowed:
             return (
                 self.google_client_id or "",
-                _secret(self.google_client_secret),
+                secret_value(self.google_client_secret),
                 str(self.google_oauth_base).rstrip("/"),
                 str(self.google_api_base).rstrip("/"),
                 redirect,
@@ -399,7 +403,7 @@ class Settings(BaseSettings):
             )
             return MicrosoftConnection(
                 client_id=self.microsoft_client_id or "",
-                client_secret=_secret(self.microsoft_client_secret),
+                client_secret=secret_value(self.microsoft_client_secret),
                 authority=authority,
                 graph_base=str(self.microsoft_graph_base).rstrip("/"),
                 redirect_uri=redirect,
@@ -417,8 +421,9 @@ class Settings(BaseSettings):
         )
 
 
-def _secret(value: SecretStr | None) -> str:
-    return value.get_secret_value() if value is not None else ""
+def secret_value(value: SecretStr | None, default: str = "") -> str:
+    """A secret setting's value, or `default` when it is not set."""
+    return value.get_secret_value() if value is not None else default
 
 
 @dataclass(frozen=True)

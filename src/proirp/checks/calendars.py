@@ -95,24 +95,22 @@ def microsoft_app(settings: Settings) -> CalendarApp:
     )
 
 
+def google_report(_: Settings) -> Report:
+    baa = "the practice's with Google Workspace (not tracked here)"
+    return Report("GoogleCalendar", "Google Calendar", "📅", baa=baa)
+
+
+def microsoft_report(_: Settings) -> Report:
+    baa = "the practice's with Microsoft 365 (not tracked here)"
+    return Report("Outlook", "Microsoft Outlook", "📅", baa=baa)
+
+
 def check_google(settings: Settings, factory: sessionmaker[Session] | None) -> Report:
-    report = Report(
-        "GoogleCalendar",
-        "Google Calendar",
-        "📅",
-        baa="the practice's with Google Workspace (not tracked here)",
-    )
-    return _check(report, google_app(settings), settings, factory)
+    return _check(google_report(settings), google_app(settings), settings, factory)
 
 
 def check_microsoft(settings: Settings, factory: sessionmaker[Session] | None) -> Report:
-    report = Report(
-        "Outlook",
-        "Microsoft Outlook",
-        "📅",
-        baa="the practice's with Microsoft 365 (not tracked here)",
-    )
-    return _check(report, microsoft_app(settings), settings, factory)
+    return _check(microsoft_report(settings), microsoft_app(settings), settings, factory)
 
 
 def _check(

@@ -36,13 +36,26 @@ def baa(enabled: bool, variable: str, channel: str) -> str:
     return f"not signed ({variable}=false): no PHI by {channel}"
 
 
-def check_twilio(settings: Settings, *, dry_run: bool) -> Report:
-    report = Report(
+def twilio_report(settings: Settings) -> Report:
+    return Report(
         "Twilio",
         "Twilio (SMS)",
         "📱",
         baa=baa(settings.twilio_hipaa_enabled, "TWILIO_HIPAA_ENABLED", "SMS"),
     )
+
+
+def sendgrid_report(settings: Settings) -> Report:
+    return Report(
+        "Sendgrid",
+        "SendGrid (email)",
+        "📧",
+        baa=baa(settings.sendgrid_hipaa_enabled, "SENDGRID_HIPAA_ENABLED", "email"),
+    )
+
+
+def check_twilio(settings: Settings, *, dry_run: bool) -> Report:
+    report = twilio_report(settings)
     if not settings.twilio_configured:
         report.not_configured(
             stand_in(settings, "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are", "SMS")
@@ -133,12 +146,7 @@ def _webhook_key_problem(public_key: str | None) -> str | None:
 
 
 def check_sendgrid(settings: Settings, *, dry_run: bool) -> Report:
-    report = Report(
-        "Sendgrid",
-        "SendGrid (email)",
-        "📧",
-        baa=baa(settings.sendgrid_hipaa_enabled, "SENDGRID_HIPAA_ENABLED", "email"),
-    )
+    report = sendgrid_report(settings)
     if settings.sendgrid_api_key is None:
         report.not_configured(stand_in(settings, "SENDGRID_API_KEY is", "email"))
         return report
@@ -164,27 +172,25 @@ def check_sendgrid(settings: Settings, *, dry_run: bool) -> Report:
     if not from_email:
         report.fail("SENDGRID_FROM_EMAIL is not set: messages would have no sender")
         return report
+    test_email = _test_email(settings.test_email)
     if dry_run:
         report.skip("No test email (--dry-run)")
     elif not settings.test_email:
         report.skip("No test email: set TEST_EMAIL to your own address to send one")
-    elif _test_email(settings.test_email) is None:
+    elif test_email is None:
         report.fail("TEST_EMAIL is not an email address")
     else:
-        _send_test_email(report, sender, settings, from_email)
+        _send_test_email(report, sender, settings, from_email, test_email)
     return report
 
 
 def _send_test_email(
-    report: Report, sender: SendGridEmailSender, settings: Settings, from_email: str
+    report: Report, sender: SendGridEmailSender, settings: Settings, from_email: str, to: str
 ) -> None:
-    assert settings.test_email
     batch = EmailBatch(
         from_email=from_email,
         from_name=settings.sendgrid_from_name,
-        recipients=[
-            EmailRecipient(to=str(_test_email(settings.test_email)), reference=TEST_REFERENCE)
-        ],
+        recipients=[EmailRecipient(to=to, reference=TEST_REFERENCE)],
         subject=TEST_SUBJECT,
         text=TEST_TEXT,
     )

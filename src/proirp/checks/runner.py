@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
 from proirp.calendars.providers import close_providers
-from proirp.checks.calendars import check_google, check_microsoft
-from proirp.checks.messaging import check_sendgrid, check_twilio
+from proirp.checks.calendars import check_google, check_microsoft, google_report, microsoft_report
+from proirp.checks.messaging import check_sendgrid, check_twilio, sendgrid_report, twilio_report
 from proirp.checks.report import Report
-from proirp.checks.services import check_openai, check_stripe
-from proirp.config import SECRET_FIELDS, Settings
+from proirp.checks.services import check_openai, check_stripe, openai_report, stripe_report
+from proirp.config import Settings
 from proirp.kit.db import transaction
 
 log = structlog.get_logger(__name__)
@@ -29,30 +29,25 @@ def run_checks(
     on_report: Callable[[Report], None] = lambda _: None,
 ) -> list[Report]:
     """Each provider's report, in the seed's order; `on_report` sees each as it is ready."""
-    checks: list[tuple[Report, Callable[[], Report]]] = [
-        (Report("Twilio", "Twilio (SMS)", "📱"), lambda: check_twilio(settings, dry_run=dry_run)),
-        (
-            Report("Sendgrid", "SendGrid (email)", "📧"),
-            lambda: check_sendgrid(settings, dry_run=dry_run),
-        ),
-        (
-            Report("GoogleCalendar", "Google Calendar", "📅"),
-            lambda: check_google(settings, factory),
-        ),
-        (Report("Outlook", "Microsoft Outlook", "📅"), lambda: check_microsoft(settings, factory)),
-        (Report("OpenAI", "OpenAI", "🤖"), lambda: check_openai(settings)),
-        (Report("Stripe", "Stripe (payments)", "💳"), lambda: check_stripe(settings)),
+    # Each check, with the heading its report has even if the check itself fails.
+    checks: list[tuple[Callable[[Settings], Report], Callable[[], Report]]] = [
+        (twilio_report, lambda: check_twilio(settings, dry_run=dry_run)),
+        (sendgrid_report, lambda: check_sendgrid(settings, dry_run=dry_run)),
+        (google_report, lambda: check_google(settings, factory)),
+        (microsoft_report, lambda: check_microsoft(settings, factory)),
+        (openai_report, lambda: check_openai(settings)),
+        (stripe_report, lambda: check_stripe(settings)),
     ]
     reports = []
     try:
-        for stand_in, check in checks:
+        for heading, check in checks:
             try:
                 report = check()
             except Exception as exc:
                 # One provider's surprise must not end the run. The type only: an exception's
                 # text could quote a setting.
-                log.warning("checks.crashed", provider=stand_in.key, error=type(exc).__name__)
-                report = stand_in
+                report = heading(settings)
+                log.warning("checks.crashed", provider=report.key, error=type(exc).__name__)
                 report.fail(f"The check stopped on an unexpected {type(exc).__name__}")
             on_report(report)
             reports.append(report)
@@ -81,10 +76,4 @@ def record_check(factory: sessionmaker[Session], reports: list[Report], *, dry_r
 
 def secret_values(settings: Settings) -> list[str]:
     """Every configured secret, so that output can be scrubbed of them."""
-    values: list[str] = []
-    for name in SECRET_FIELDS:
-        value = getattr(settings, name)
-        for item in value if isinstance(value, list) else [value]:
-            if item is not None:
-                values.append(item.get_secret_value())
-    return values
+    return [value for _name, value in settings.secrets()]

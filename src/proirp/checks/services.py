@@ -19,8 +19,16 @@ STRIPE_SECRET = re.compile(r"(sk|rk)_(live|test)_\w+")
 STRIPE_PUBLISHABLE = re.compile(r"pk_(live|test)_\w+")
 
 
+def openai_report(_: Settings) -> Report:
+    return Report("OpenAI", "OpenAI", "🤖", baa=NO_PHI)
+
+
+def stripe_report(_: Settings) -> Report:
+    return Report("Stripe", "Stripe (payments)", "💳", baa=NO_PHI)
+
+
 def check_openai(settings: Settings) -> Report:
-    report = Report("OpenAI", "OpenAI", "🤖", baa=NO_PHI)
+    report = openai_report(settings)
     if settings.openai_api_key is None:
         report.not_configured("OPENAI_API_KEY is not set (optional)")
         return report
@@ -54,7 +62,7 @@ def check_openai(settings: Settings) -> Report:
 
 
 def check_stripe(settings: Settings) -> Report:
-    report = Report("Stripe", "Stripe (payments)", "💳", baa=NO_PHI)
+    report = stripe_report(settings)
     secret = settings.stripe_secret_key
     publishable = settings.stripe_publishable_key
     if secret is None and not publishable and settings.stripe_webhook_secret is None:

@@ -3,8 +3,6 @@ sandbox accepts exactly the credentials the product will send."""
 
 from __future__ import annotations
 
-from pydantic import SecretStr
-
 from proirp.config import (
     SANDBOX_GOOGLE_CLIENT_ID,
     SANDBOX_GOOGLE_CLIENT_SECRET,
@@ -16,6 +14,7 @@ from proirp.config import (
     SANDBOX_TWILIO_ACCOUNT_SID,
     SANDBOX_TWILIO_AUTH_TOKEN,
     Settings,
+    secret_value,
 )
 from proirp.sandbox.config import SandboxConfig
 
@@ -27,7 +26,7 @@ def sandbox_config(settings: Settings) -> SandboxConfig:
         sid, token = settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()
     else:
         sid, token = SANDBOX_TWILIO_ACCOUNT_SID, SANDBOX_TWILIO_AUTH_TOKEN
-    sendgrid_api_key = _secret(settings.sendgrid_api_key, SANDBOX_SENDGRID_API_KEY)
+    sendgrid_api_key = secret_value(settings.sendgrid_api_key, SANDBOX_SENDGRID_API_KEY)
     if settings.google_configured:
         assert settings.google_client_id and settings.google_client_secret
         google_id = settings.google_client_id
@@ -43,8 +42,8 @@ def sandbox_config(settings: Settings) -> SandboxConfig:
             SANDBOX_MICROSOFT_CLIENT_ID,
             SANDBOX_MICROSOFT_CLIENT_SECRET,
         )
-    openai_api_key = _secret(settings.openai_api_key, SANDBOX_OPENAI_API_KEY)
-    stripe_secret_key = _secret(settings.stripe_secret_key, SANDBOX_STRIPE_SECRET_KEY)
+    openai_api_key = secret_value(settings.openai_api_key, SANDBOX_OPENAI_API_KEY)
+    stripe_secret_key = secret_value(settings.stripe_secret_key, SANDBOX_STRIPE_SECRET_KEY)
     return SandboxConfig(
         twilio_account_sid=sid,
         twilio_auth_token=token,
@@ -62,8 +61,3 @@ def sandbox_config(settings: Settings) -> SandboxConfig:
         openai_api_key=openai_api_key,
         stripe_secret_key=stripe_secret_key,
     )
-
-
-def _secret(configured: SecretStr | None, sandbox_own: str) -> str:
-    """The configured secret's value, or the sandbox's own when none is configured."""
-    return configured.get_secret_value() if configured is not None else sandbox_own
