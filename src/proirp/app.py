@@ -15,12 +15,12 @@ from proirp.auth.throttle import LoginThrottle
 from proirp.calendars.endpoints import router as calendars_router
 from proirp.calendars.providers import close_providers
 from proirp.clients.endpoints import router as clients_router
+from proirp.comms.email.unsubscribe_endpoints import router as unsubscribe_router
+from proirp.comms.email.webhooks import router as sendgrid_webhooks_router
 from proirp.comms.endpoints import campaigns_router
 from proirp.comms.endpoints import router as comms_router
-from proirp.comms.sendgrid_webhooks import router as sendgrid_webhooks_router
-from proirp.comms.template_endpoints import router as templates_router
-from proirp.comms.unsubscribe_endpoints import router as unsubscribe_router
-from proirp.comms.webhooks import router as twilio_webhooks_router
+from proirp.comms.sms.webhooks import router as twilio_webhooks_router
+from proirp.comms.templates.endpoints import router as templates_router
 from proirp.concurrency import size_thread_pool
 from proirp.config import Settings, load_settings
 from proirp.health import router as health_router
@@ -37,9 +37,9 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (comms_router, "proirp.comms"),
     (campaigns_router, "proirp.comms"),
     (templates_router, "proirp.comms.templates"),
-    (twilio_webhooks_router, "proirp.comms.webhooks"),
-    (sendgrid_webhooks_router, "proirp.comms.sendgrid_webhooks"),
-    (unsubscribe_router, "proirp.comms.unsubscribe_endpoints"),
+    (twilio_webhooks_router, "proirp.comms.sms.webhooks"),
+    (sendgrid_webhooks_router, "proirp.comms.email.webhooks"),
+    (unsubscribe_router, "proirp.comms.email.unsubscribe_endpoints"),
     (calendars_router, "proirp.calendars"),
 ]
 

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.models import AuditLog
 from proirp.clients.models import Client, OptOut
+from proirp.comms.email.unsubscribe import make_token
 from proirp.comms.models import Communication, CommunicationEvent
-from proirp.comms.unsubscribe import make_token
 from proirp.sandbox.config import SANDBOX_SENDGRID_WEBHOOK_PRIVATE_KEY
 from proirp.sandbox.sendgrid.signing import sign_payload
 from tests.factories import Staff, create_client, create_staff

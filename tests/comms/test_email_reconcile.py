@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.auth.models import User
-from proirp.comms.email_dispatch import reconcile_email
+from proirp.comms.email.dispatch import reconcile_email
 from proirp.comms.models import Communication
 from proirp.config import Settings
 from proirp.kit.crypto import Vault, install_vault

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from proirp.comms.email_content import (
+from proirp.comms.email.content import (
     SharedContent,
     apply,
     shared_content,
     substitutions_for,
     with_footer,
 )
-from proirp.comms.email_dispatch import _groups
-from proirp.comms.email_service import render_part
-from proirp.comms.html import html_problem
+from proirp.comms.email.dispatch import _groups
+from proirp.comms.email.html import html_problem
+from proirp.comms.email.service import render_part
+from proirp.comms.email.unsubscribe import URL_PLACEHOLDER
 from proirp.comms.models import Campaign, Communication, Template
-from proirp.comms.templates import nest, render
-from proirp.comms.unsubscribe import URL_PLACEHOLDER
+from proirp.comms.templates.rendering import nest, render
 from proirp.integrations.sendgrid.errors import reason_for, retry_after_seconds
 
 VARIABLES = [

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.models import AuditLog
 from proirp.comms.models import Template
-from proirp.comms.templates import KNOWN_VARIABLES, syntax_problem, used_paths
+from proirp.comms.templates.rendering import KNOWN_VARIABLES, syntax_problem, used_paths
 from tests.factories import Staff, create_staff
 
 SENDGRID_ID = "d-" + "0123456789abcdef" * 2

@@ -10,9 +10,11 @@ from fastapi.responses import JSONResponse
 from proirp.audit.service import record_audit
 from proirp.auth.dependencies import AnyStaff, require_role
 from proirp.auth.models import Role, User
-from proirp.comms import email_service, repository, service
+from proirp.comms.core import repository
+from proirp.comms.email import service as email_service
 from proirp.comms.models import Communication
 from proirp.comms.schemas import BulkCreate, CommCreate
+from proirp.comms.sms import service
 from proirp.comms.views import campaign_view, communication_view, communication_with_events
 from proirp.integrations.availability import require_provider
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep

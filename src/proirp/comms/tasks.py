@@ -9,8 +9,11 @@ import structlog
 from huey import crontab
 
 from proirp import runtime
-from proirp.comms import dispatch, email_dispatch, fan_out, repository
-from proirp.comms.pacing import SendPacer, email_pacer, sms_pacer
+from proirp.comms.campaigns import fan_out
+from proirp.comms.core import repository
+from proirp.comms.core.pacing import SendPacer, email_pacer, sms_pacer
+from proirp.comms.email import dispatch as email_dispatch
+from proirp.comms.sms import dispatch
 from proirp.integrations.sendgrid.adapter import MAX_PERSONALIZATIONS
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow

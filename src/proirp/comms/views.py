@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from proirp.comms import repository
+from proirp.comms.core import repository
+from proirp.comms.core.status import FINAL
 from proirp.comms.models import Campaign, Communication
 from proirp.comms.schemas import CampaignOut, CommEventOut, CommOut
-from proirp.comms.status import FINAL
 
 
 def communication_view(comm: Communication) -> dict[str, Any]:

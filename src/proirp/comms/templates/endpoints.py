@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse
 
 from proirp.auth.dependencies import AnyStaff, require_role
 from proirp.auth.models import Role, User
-from proirp.comms import template_service as service
 from proirp.comms.models import Template
-from proirp.comms.template_schemas import TemplateCreate, TemplateType, TemplateUpdate
+from proirp.comms.templates import service
+from proirp.comms.templates.schemas import TemplateCreate, TemplateType, TemplateUpdate
 from proirp.kit.deps import OriginDep, SessionDep
 from proirp.kit.pagination import PageParams, page_params
 

@@ -13,9 +13,9 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from proirp.audit.service import lock_audit_chain
-from proirp.comms import repository
-from proirp.comms.suppression import suppress
-from proirp.comms.unsubscribe import PATH, read_token
+from proirp.comms.core import repository
+from proirp.comms.email.suppression import suppress
+from proirp.comms.email.unsubscribe import PATH, read_token
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix=PATH, tags=["unsubscribe"])

@@ -14,10 +14,10 @@ from typing import Any
 
 from markupsafe import escape
 
-from proirp.comms.email_service import render_part
+from proirp.comms.email.service import render_part
+from proirp.comms.email.unsubscribe import HTML_FOOTER, TEXT_FOOTER
 from proirp.comms.models import Campaign, Template
-from proirp.comms.templates import render
-from proirp.comms.unsubscribe import HTML_FOOTER, TEXT_FOOTER
+from proirp.comms.templates.rendering import render
 
 
 @dataclass(frozen=True)

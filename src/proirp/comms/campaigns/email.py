@@ -14,18 +14,18 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.service import record_audit
 from proirp.clients.models import Client
-from proirp.comms.campaign_blocks import blocked_without_address
-from proirp.comms.email_content import apply, shared_content, substitutions_for
-from proirp.comms.email_service import (
+from proirp.comms.campaigns.blocks import blocked_without_address
+from proirp.comms.email.content import apply, shared_content, substitutions_for
+from proirp.comms.email.service import (
     email_address,
     queue_email_for_client,
     render_part,
     suppressed_addresses,
 )
 from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
-from proirp.comms.service import Sender
-from proirp.comms.templates import TemplateProblem, render
-from proirp.comms.variables import values_for
+from proirp.comms.sms.service import Sender
+from proirp.comms.templates.rendering import TemplateProblem, render
+from proirp.comms.templates.variables import values_for
 from proirp.config import Settings
 from proirp.kit.errors import ValidationFailed
 from proirp.worker.after_commit import enqueue_after_commit

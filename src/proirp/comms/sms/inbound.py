@@ -8,10 +8,10 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.models import Channel, Client, OptOut
-from proirp.comms import repository
-from proirp.comms.keywords import Keyword, keyword_of
+from proirp.comms.core import repository
+from proirp.comms.core.status import advance
 from proirp.comms.models import CommunicationStatus
-from proirp.comms.status import advance
+from proirp.comms.sms.keywords import Keyword, keyword_of
 from proirp.config import Settings
 from proirp.kit.time import utcnow
 

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from proirp.audit.service import record_audit
 from proirp.clients.models import Channel, Client
 from proirp.clients.repository import opted_out_addresses
-from proirp.comms import repository
-from proirp.comms.campaign_blocks import blocked_without_address
-from proirp.comms.email_fan_out import EMAIL_CHUNK, email_chunk
+from proirp.comms.campaigns.blocks import blocked_without_address
+from proirp.comms.campaigns.email import EMAIL_CHUNK, email_chunk
+from proirp.comms.core import repository
 from proirp.comms.models import Campaign, Communication, CommunicationStatus
-from proirp.comms.recipients import NumberProblem, client_region, sms_number
-from proirp.comms.service import Sender, check_sms_body, queue_sms_for_client
+from proirp.comms.sms.recipients import NumberProblem, client_region, sms_number
+from proirp.comms.sms.service import Sender, check_sms_body, queue_sms_for_client
 from proirp.config import Settings
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
 from proirp.audit.service import RequestOrigin, record_audit
-from proirp.comms import repository
-from proirp.comms.inbound import handle_inbound
-from proirp.comms.status import advance, map_twilio_status, seen_provider_event
-from proirp.comms.webhook_rejection import reject_webhook
+from proirp.comms.core import repository
+from proirp.comms.core.status import advance, map_twilio_status, seen_provider_event
+from proirp.comms.core.webhook_rejection import reject_webhook
+from proirp.comms.sms.inbound import handle_inbound
 from proirp.config import Settings
 from proirp.integrations.twilio.errors import reason_for
 from proirp.integrations.twilio.signatures import public_url, signature_is_valid

@@ -15,11 +15,16 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
-from proirp.comms import template_repository as repository
-from proirp.comms.html import html_problem
+from proirp.comms.email.html import html_problem
 from proirp.comms.models import Template
-from proirp.comms.template_schemas import TemplateCreate, TemplateOut, TemplateUpdate, VariableOut
-from proirp.comms.templates import KNOWN_VARIABLES, syntax_problem, used_paths
+from proirp.comms.templates import repository
+from proirp.comms.templates.rendering import KNOWN_VARIABLES, syntax_problem, used_paths
+from proirp.comms.templates.schemas import (
+    TemplateCreate,
+    TemplateOut,
+    TemplateUpdate,
+    VariableOut,
+)
 from proirp.kit.errors import Conflict, NotFound, ValidationFailed
 from proirp.kit.pagination import Cursor, PageParams
 from proirp.kit.time import utcnow

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from proirp.comms.core.status import add_event
 from proirp.comms.models import Campaign, Communication, CommunicationStatus
-from proirp.comms.status import add_event
 from proirp.kit.db import new_id
 
 PROVIDERS = {"sms": "twilio", "email": "sendgrid"}

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from proirp.clients.models import Client
-from proirp.comms.templates import KNOWN_VARIABLES, TemplateProblem
+from proirp.comms.templates.rendering import KNOWN_VARIABLES, TemplateProblem
 from proirp.config import Settings
 
 # What the product can fill in for any client; a campaign's template may use only these.

@@ -19,19 +19,19 @@ from sqlalchemy.orm import Session
 from proirp.audit.service import RequestOrigin
 from proirp.clients.models import Channel, Client, OptOut
 from proirp.clients.validation import normalise_email
-from proirp.comms.html import html_problem
+from proirp.comms.core.phi import ClientIdentity, find_phi
+from proirp.comms.core.status import add_event
+from proirp.comms.email.html import html_problem
 from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
-from proirp.comms.phi import ClientIdentity, find_phi
-from proirp.comms.service import (
+from proirp.comms.sms.service import (
     MessageBlocked,
     Sender,
     audit_message,
     require_client,
     start_campaign,
 )
-from proirp.comms.status import add_event
-from proirp.comms.templates import TemplateProblem, phi_variables, render
-from proirp.comms.variables import KNOWN_NAMES, check_practice_values, values_for
+from proirp.comms.templates.rendering import TemplateProblem, phi_variables, render
+from proirp.comms.templates.variables import KNOWN_NAMES, check_practice_values, values_for
 from proirp.config import Settings
 from proirp.kit.db import new_id
 from proirp.kit.errors import ValidationFailed

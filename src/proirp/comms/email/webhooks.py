@@ -17,16 +17,16 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
-from proirp.comms import repository
-from proirp.comms.email_service import suppression_key
-from proirp.comms.status import (
+from proirp.comms.core import repository
+from proirp.comms.core.status import (
     SENDGRID_SUPPRESSING_EVENTS,
     advance,
     map_sendgrid_event,
     seen_provider_event,
 )
-from proirp.comms.suppression import suppress
-from proirp.comms.webhook_rejection import reject_webhook
+from proirp.comms.core.webhook_rejection import reject_webhook
+from proirp.comms.email.service import suppression_key
+from proirp.comms.email.suppression import suppress
 from proirp.integrations.sendgrid.adapter import REFERENCE_ARG
 from proirp.integrations.sendgrid.signatures import (
     SIGNATURE_HEADER,

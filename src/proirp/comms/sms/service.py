@@ -16,14 +16,14 @@ from sqlalchemy.orm import Session
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.models import Client
 from proirp.clients.repository import get_client
-from proirp.comms import repository
+from proirp.comms.core import repository
+from proirp.comms.core.phi import ClientIdentity, find_phi
+from proirp.comms.core.status import add_event
 from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
-from proirp.comms.phi import ClientIdentity, find_phi
-from proirp.comms.recipients import NumberProblem, client_region, sms_block_reason, sms_number
-from proirp.comms.segments import MAX_BODY_CHARACTERS, segment_count
-from proirp.comms.status import add_event
-from proirp.comms.templates import TemplateProblem, phi_variables, render
-from proirp.comms.variables import values_for
+from proirp.comms.sms.recipients import NumberProblem, client_region, sms_block_reason, sms_number
+from proirp.comms.sms.segments import MAX_BODY_CHARACTERS, segment_count
+from proirp.comms.templates.rendering import TemplateProblem, phi_variables, render
+from proirp.comms.templates.variables import values_for
 from proirp.config import Settings
 from proirp.kit.db import in_batches, new_id
 from proirp.kit.errors import AppError, NotFound, ValidationFailed

@@ -18,15 +18,15 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import lock_audit_chain
-from proirp.comms import repository
-from proirp.comms.dispatch import audit_worker, retry_or_give_up
-from proirp.comms.email_content import SharedContent, shared_content, with_footer
+from proirp.comms.core import repository
+from proirp.comms.core.pacing import SendPacer
+from proirp.comms.core.status import add_event, advance
+from proirp.comms.email.content import SharedContent, shared_content, with_footer
+from proirp.comms.email.unsubscribe import URL_PLACEHOLDER, one_click_headers, unsubscribe_url
 from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
-from proirp.comms.pacing import SendPacer
 from proirp.comms.providers import email_sender
-from proirp.comms.status import add_event, advance
-from proirp.comms.templates import nest
-from proirp.comms.unsubscribe import URL_PLACEHOLDER, one_click_headers, unsubscribe_url
+from proirp.comms.sms.dispatch import audit_worker, retry_or_give_up
+from proirp.comms.templates.rendering import nest
 from proirp.config import Settings
 from proirp.integrations.base import (
     EmailBatch,

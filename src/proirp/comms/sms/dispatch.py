@@ -16,11 +16,11 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import record_audit
-from proirp.comms import repository
+from proirp.comms.core import repository
+from proirp.comms.core.pacing import SendPacer
+from proirp.comms.core.status import add_event, advance, map_twilio_status
 from proirp.comms.models import Communication, CommunicationStatus
-from proirp.comms.pacing import SendPacer
 from proirp.comms.providers import sms_sender, status_callback_url
-from proirp.comms.status import add_event, advance, map_twilio_status
 from proirp.config import Settings
 from proirp.integrations.base import (
     ProviderAmbiguousError,
