@@ -6,12 +6,12 @@ from datetime import date
 
 import pytest
 
+from proirp.comms.core.dispatch import BACKOFF_CAP_SECONDS, backoff_seconds
 from proirp.comms.core.phi import ClientIdentity, find_phi
-from proirp.comms.core.status import map_twilio_status
-from proirp.comms.sms.dispatch import BACKOFF_CAP_SECONDS, backoff_seconds
 from proirp.comms.sms.keywords import Keyword, keyword_of
 from proirp.comms.sms.recipients import NumberProblem, sms_number
 from proirp.comms.sms.segments import segment_count
+from proirp.comms.sms.status import map_twilio_status
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 from proirp.audit.service import record_audit
 from proirp.auth.dependencies import AnyStaff, require_role
 from proirp.auth.models import Role, User
+from proirp.comms.campaigns import service as campaigns
 from proirp.comms.core import repository
+from proirp.comms.core.sending import MessageBlocked, require_client
 from proirp.comms.email import service as email_service
 from proirp.comms.models import Communication
 from proirp.comms.schemas import BulkCreate, CommCreate
@@ -31,7 +33,7 @@ def _queue_one(
     body: CommCreate, session: SessionDep, user: User, origin: OriginDep, settings: SettingsDep
 ) -> Communication:
     require_provider(settings, "sendgrid" if body.type == "email" else "twilio")
-    client = service.require_client(session, body.client_id)
+    client = require_client(session, body.client_id)
     if body.type == "email":
         if body.template_id:
             return email_service.send_template_email(
@@ -78,7 +80,7 @@ def send_communication(
 ) -> JSONResponse:
     try:
         comm = _queue_one(body, session, user, origin, settings)
-    except service.MessageBlocked as blocked:
+    except MessageBlocked as blocked:
         # The blocked row and its audit entry are the record of the refusal: they must commit.
         payload = blocked.to_body()
         payload["communication"] = communication_view(blocked.communication)
@@ -160,7 +162,7 @@ def send_bulk(
         else {"filter": body.filter.model_dump(exclude_none=True) if body.filter else {}}
     )
     if body.type == "email":
-        campaign = email_service.start_email_campaign(
+        campaign = campaigns.start_email_campaign(
             session,
             selection=selection,
             subject=body.subject,
@@ -173,7 +175,7 @@ def send_bulk(
             template_id=body.template_id,
         )
     else:
-        campaign = service.start_campaign(
+        campaign = campaigns.start_campaign(
             session,
             channel=body.type,
             selection=selection,

@@ -11,7 +11,9 @@ from huey import crontab
 from proirp import runtime
 from proirp.comms.campaigns import fan_out
 from proirp.comms.core import repository
+from proirp.comms.core.dispatch import deliver
 from proirp.comms.core.pacing import SendPacer, email_pacer, sms_pacer
+from proirp.comms.core.providers import email_sender, sms_sender
 from proirp.comms.email import dispatch as email_dispatch
 from proirp.comms.sms import dispatch
 from proirp.integrations.sendgrid.adapter import MAX_PERSONALIZATIONS
@@ -38,17 +40,18 @@ def _shared_pacer() -> SendPacer:
 @huey.task(name="comms.deliver_sms")
 def deliver_sms(comm_id: str) -> None:
     rt = runtime.current()
-    outcome = dispatch.deliver_sms(rt.session_factory, rt.settings, _shared_pacer(), comm_id)
-    if outcome.retry_in is not None:
-        deliver_sms.schedule((comm_id,), delay=outcome.retry_in)
-    if outcome.reconcile_in is not None:
+    channel = dispatch.SmsChannel(sms_sender(rt.settings), rt.settings)
+    outcome = deliver(rt.session_factory, rt.settings, _shared_pacer(), channel, [comm_id])
+    for _ids, delay in outcome.retries:
+        deliver_sms.schedule((comm_id,), delay=delay)
+    if outcome.reconcile:
         reconcile_communication.schedule((comm_id,), delay=outcome.reconcile_in)
 
 
 @huey.task(name="comms.reconcile")
 def reconcile_communication(comm_id: str) -> None:
     rt = runtime.current()
-    if dispatch.reconcile(rt.session_factory, rt.settings, comm_id):
+    if dispatch.reconcile(rt.session_factory, sms_sender(rt.settings), comm_id):
         deliver_sms(comm_id)
 
 
@@ -111,9 +114,8 @@ def _shared_email_pacer() -> SendPacer:
 @huey.task(name="comms.deliver_email_batch")
 def deliver_email_batch(comm_ids: list[str]) -> None:
     rt = runtime.current()
-    outcome = email_dispatch.deliver_email_batch(
-        rt.session_factory, rt.settings, _shared_email_pacer(), comm_ids
-    )
+    channel = email_dispatch.EmailChannel(email_sender(rt.settings), rt.settings)
+    outcome = deliver(rt.session_factory, rt.settings, _shared_email_pacer(), channel, comm_ids)
     for ids, delay in outcome.retries:
         deliver_email_batch.schedule((ids,), delay=delay)
     for comm_id in outcome.reconcile:

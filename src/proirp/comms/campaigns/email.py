@@ -1,120 +1,116 @@
-"""Expanding an email campaign: one row per recipient, and one batch job per chunk.
+"""An email campaign's recipients: one row per client, and one batch job per chunk.
 
 A chunk is as large as a SendGrid call (1,000 personalizations), so a 10,000-recipient campaign
 is ten chunks, ten jobs and ten calls. Rows that cannot share the campaign's content (see
-email_content) go out in calls of their own.
+`email.content`) go out in calls of their own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from proirp.audit.service import record_audit
 from proirp.clients.models import Client
-from proirp.comms.campaigns.blocks import blocked_without_address
+from proirp.comms.core.guard import suppressed_addresses
+from proirp.comms.core.sending import Sender
 from proirp.comms.email.content import apply, shared_content, substitutions_for
-from proirp.comms.email.service import (
-    email_address,
-    queue_email_for_client,
-    render_part,
-    suppressed_addresses,
-)
-from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
-from proirp.comms.sms.service import Sender
+from proirp.comms.email.service import email_address, queue_email_for_client, render_part
+from proirp.comms.models import Campaign, Communication, Template
 from proirp.comms.templates.rendering import TemplateProblem, render
 from proirp.comms.templates.variables import values_for
 from proirp.config import Settings
 from proirp.kit.errors import ValidationFailed
 from proirp.worker.after_commit import enqueue_after_commit
 
-S = CommunicationStatus
 EMAIL_CHUNK = 1000
 
+Content = tuple[str | None, str, str | None]  # subject, text, html
 
-def email_chunk(
-    session: Session, campaign: Campaign, client_ids: Sequence[str], settings: Settings
-) -> None:
-    """Write this chunk's rows and send its queued ones as one batch after commit."""
-    sender = Sender(campaign.created_by_user_id)
-    template = session.get(Template, campaign.template_id) if campaign.template_id else None
-    shared = shared_content(campaign, template)
-    clients = {
-        c.id: c
-        for c in session.scalars(select(Client).where(Client.id.in_(client_ids)))
-        if c.deleted_at is None
-    }
-    suppressed = suppressed_addresses(session, [c.email or "" for c in clients.values()])
-    queued: list[str] = []
-    blocked: list[Communication] = []
-    for client_id in client_ids:
-        client = clients.get(client_id)
-        if client is None:  # archived since the campaign was created
-            continue
+
+class EmailChunk:
+    def __init__(
+        self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings
+    ) -> None:
+        self.session = session
+        self.campaign = campaign
+        self.settings = settings
+        self.sender = Sender(campaign.created_by_user_id)
+        self.template = (
+            session.get(Template, campaign.template_id) if campaign.template_id else None
+        )
+        self.shared = shared_content(campaign, self.template)
+        self.suppressed = suppressed_addresses(session, [c.email or "" for c in clients])
+
+    def _personal(self, client: Client) -> tuple[Content, dict[str, object] | None] | str:
+        """The client's own rendering of the template, and the values that make the shared
+        content theirs (None: it cannot share, and goes out in a call of its own)."""
+        template, shared = self.template, self.shared
+        assert template is not None
+        declared = [str(v["name"]) for v in template.variables or []]
+        try:
+            values = values_for(declared, client, self.settings, {})
+        except TemplateProblem as exc:
+            name = exc.field.removeprefix("variables.")
+            return f"The template needs {name}, which the client's record does not have."
+        rendered = render(template, values)
+        html = render_part(template, template.html, values) if template.html else None
+        content = (rendered.subject, rendered.body, html)
+        if shared.dynamic_template_id:
+            return content, values
+        flat = substitutions_for(values)
+        same = (
+            apply(shared.subject, flat),
+            apply(shared.text, flat) or "",
+            apply(shared.html, flat),
+        ) == content
+        return content, (dict(flat) if same else None)
+
+    def write(self, client: Client) -> Communication | str:
         if not client.email:
-            blocked.append(
-                blocked_without_address(session, campaign, client_id, "The client has no email.")
-            )
-            continue
+            return "The client has no email."
         try:
             to = email_address(client.email, "email")
         except ValidationFailed:
-            reason = "The client's email address is not valid."
-            blocked.append(blocked_without_address(session, campaign, client_id, reason))
-            continue
-        subject, text, html = shared.subject, shared.text or "", shared.html
+            return "The client's email address is not valid."
+        content: Content = (self.shared.subject, self.shared.text or "", self.shared.html)
         subs: dict[str, object] | None = {}
-        if template is not None:
-            declared = [str(v["name"]) for v in template.variables or []]
-            try:
-                values = values_for(declared, client, settings, {})
-            except TemplateProblem as exc:
-                name = exc.field.removeprefix("variables.")
-                reason = f"The template needs {name}, which the client's record does not have."
-                blocked.append(blocked_without_address(session, campaign, client_id, reason))
-                continue
-            rendered = render(template, values)
-            subject, text = rendered.subject, rendered.body
-            html = render_part(template, template.html, values) if template.html else None
-            if shared.dynamic_template_id:
-                subs = values
-            else:
-                flat = substitutions_for(values)
-                same = (apply(shared.subject, flat), apply(shared.text, flat) or "") == (
-                    subject,
-                    text,
-                ) and apply(shared.html, flat) == html
-                subs = dict(flat) if same else None  # None: its own content, its own call
-        comm = queue_email_for_client(
-            session,
+        if self.template is not None:
+            personal = self._personal(client)
+            if isinstance(personal, str):
+                return personal
+            content, subs = personal
+        comm, _block = queue_email_for_client(
+            self.session,
             client=client,
             to=to,
-            subject=subject,
-            text=text,
-            html=html,
-            sender=sender,
-            settings=settings,
-            campaign_id=campaign.id,
-            template_id=campaign.template_id,
+            subject=content[0],
+            text=content[1],
+            html=content[2],
+            sender=self.sender,
+            settings=self.settings,
+            campaign_id=self.campaign.id,
+            template_id=self.campaign.template_id,
             substitutions=subs,
-            suppressed=suppressed,
+            suppressed=self.suppressed,
             enqueue=False,
         )
-        if comm.status == S.BLOCKED:
-            blocked.append(comm)
-        else:
-            queued.append(comm.id)
-    for comm in blocked:
-        record_audit(
-            session,
-            actor=campaign.created_by_user_id,
-            action="EMAIL_BLOCKED",
-            client_id=comm.client_id,
-            details={"communication_id": comm.id, "campaign_id": campaign.id},
-        )
-    if queued:
-        from proirp.comms.tasks import deliver_email_batch  # tasks import this module
+        return comm
 
-        enqueue_after_commit(session, deliver_email_batch, queued)
+    def finish(self, session: Session, queued: list[str]) -> None:
+        """The chunk's queued rows go out together, after commit."""
+        if queued:
+            from proirp.comms.tasks import deliver_email_batch  # tasks import this module
+
+            enqueue_after_commit(session, deliver_email_batch, queued)
+
+
+class EmailCampaign:
+    first_chunk = EMAIL_CHUNK  # one chunk, one SendGrid call
+    chunk_size = EMAIL_CHUNK
+    blocked_action = "EMAIL_BLOCKED"
+
+    def start_chunk(
+        self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings
+    ) -> EmailChunk:
+        return EmailChunk(session, campaign, clients, settings)

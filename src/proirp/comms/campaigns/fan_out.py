@@ -1,13 +1,16 @@
 """Expanding a campaign into one message per recipient, in the worker, in chunks.
 
-Each chunk commits on its own; a unique (campaign, client) pair makes a rerun after a crash skip
-the recipients already done, so nobody gets the campaign twice.
+One driver for every channel: each chunk commits on its own, with its messages and the audit
+rows of those that were blocked; a unique (campaign, client) pair makes a rerun after a crash
+skip the recipients already done, so nobody gets the campaign twice. A channel plugs in how one
+recipient's message is written (`CampaignChannel`): `campaigns.sms` and `campaigns.email`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import Protocol
 
 import structlog
 from sqlalchemy import select
@@ -15,22 +18,42 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import record_audit
-from proirp.clients.models import Channel, Client
-from proirp.clients.repository import opted_out_addresses
+from proirp.clients.models import Client
 from proirp.comms.campaigns.blocks import blocked_without_address
-from proirp.comms.campaigns.email import EMAIL_CHUNK, email_chunk
+from proirp.comms.campaigns.email import EmailCampaign
+from proirp.comms.campaigns.sms import SmsCampaign
 from proirp.comms.core import repository
 from proirp.comms.models import Campaign, Communication, CommunicationStatus
-from proirp.comms.sms.recipients import NumberProblem, client_region, sms_number
-from proirp.comms.sms.service import Sender, check_sms_body, queue_sms_for_client
 from proirp.config import Settings
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
-# Small chunks: each holds the database's write lock while it commits, and sends wait meanwhile.
-CHUNK = 100
-FIRST_CHUNK = 50
+
+
+class ChunkWriter(Protocol):
+    """Writes one chunk's messages, with what it looked up once for the whole chunk."""
+
+    def write(self, client: Client) -> Communication | str:
+        """The client's message (`queued` or `blocked`), or why they cannot get one at all."""
+        ...
+
+    def finish(self, session: Session, queued: list[str]) -> None:
+        """After the chunk's rows are written (email sends them as one batch)."""
+        ...
+
+
+class CampaignChannel(Protocol):
+    first_chunk: int
+    chunk_size: int
+    blocked_action: str
+
+    def start_chunk(
+        self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings
+    ) -> ChunkWriter: ...
+
+
+CHANNELS: dict[str, CampaignChannel] = {"sms": SmsCampaign(), "email": EmailCampaign()}
 
 
 def _selected_ids(session: Session, campaign: Campaign) -> list[str]:
@@ -49,61 +72,50 @@ def _selected_ids(session: Session, campaign: Campaign) -> list[str]:
     return list(session.scalars(stmt.order_by(Client.created_at, Client.id)))
 
 
-def _chunk(
-    session: Session, campaign: Campaign, client_ids: Sequence[str], settings: Settings
+def write_chunk(
+    session: Session,
+    campaign: Campaign,
+    client_ids: Sequence[str],
+    settings: Settings,
+    channel: CampaignChannel,
 ) -> None:
-    sender = Sender(campaign.created_by_user_id)
+    """One message per client of this chunk; blocked ones audited at the end, so the audit
+    chain's lock is held only for the end of the chunk's transaction. Queued messages are
+    covered by CAMPAIGN_CREATED now and by their SENT row when they go."""
     clients = {
         c.id: c
         for c in session.scalars(select(Client).where(Client.id.in_(client_ids)))
         if c.deleted_at is None
     }
-    body = campaign.body or ""
-    segments = check_sms_body(body)
-    opted_out = opted_out_addresses(
-        session, Channel.SMS, (c.phone for c in clients.values() if c.phone)
-    )
+    writer = channel.start_chunk(session, campaign, list(clients.values()), settings)
+    queued: list[str] = []
     blocked: list[Communication] = []
     for client_id in client_ids:
         client = clients.get(client_id)
         if client is None:  # archived since the campaign was created
             continue
-        if not client.phone:
-            reason = "The client has no phone number."
-            blocked.append(blocked_without_address(session, campaign, client_id, reason))
-            continue
-        try:
-            number = sms_number(
-                client.phone, region=client_region(client, settings.default_phone_region)
-            )
-        except NumberProblem as exc:
-            reason = f"The client's phone {exc}."
-            blocked.append(blocked_without_address(session, campaign, client_id, reason))
-            continue
-        comm = queue_sms_for_client(
-            session,
-            client=client,
-            to=number,
-            body=body,
-            segments=segments,
-            sender=sender,
-            settings=settings,
-            campaign_id=campaign.id,
-            template_id=campaign.template_id,
-            opted_out=opted_out,
-        )
-        if comm.status == CommunicationStatus.BLOCKED:
-            blocked.append(comm)
-    # Audited last, so the chain's lock is held only for the end of this chunk's transaction.
-    # Queued messages are covered by CAMPAIGN_CREATED now and SMS_SENT when they go.
+        written = writer.write(client)
+        if isinstance(written, str):
+            blocked.append(blocked_without_address(session, campaign, client_id, written))
+        elif written.status == CommunicationStatus.BLOCKED:
+            blocked.append(written)
+        else:
+            queued.append(written.id)
     for comm in blocked:
         record_audit(
             session,
             actor=campaign.created_by_user_id,
-            action="SMS_BLOCKED",
+            action=channel.blocked_action,
             client_id=comm.client_id,
             details={"communication_id": comm.id, "campaign_id": campaign.id},
         )
+    writer.finish(session, queued)
+
+
+def _chunk_bounds(channel: CampaignChannel, count: int) -> list[tuple[int, int]]:
+    first, size = channel.first_chunk, channel.chunk_size
+    bounds = [0, *range(min(first, count), count, size), count]
+    return [(start, end) for start, end in pairwise(bounds) if start != end]
 
 
 def fan_out(factory: sessionmaker[Session], settings: Settings, campaign_id: str) -> None:
@@ -112,26 +124,18 @@ def fan_out(factory: sessionmaker[Session], settings: Settings, campaign_id: str
         if campaign is None or campaign.fanned_out_at is not None:
             return
         campaign.status = "fanning_out"
-        channel = campaign.channel
+        channel = CHANNELS[campaign.channel]
         wanted = _selected_ids(session, campaign)
         campaign.total = len(wanted)
         done = repository.campaign_client_ids_done(session, campaign_id)
     todo = [client_id for client_id in wanted if client_id not in done]
-    if channel == "email":
-        first, size = EMAIL_CHUNK, EMAIL_CHUNK  # one chunk, one SendGrid call
-    else:
-        first, size = FIRST_CHUNK, CHUNK
-    bounds = [0, *range(min(first, len(todo)), len(todo), size), len(todo)]
-    for start, end in pairwise(bounds):
-        if start == end:
-            continue
+    for start, end in _chunk_bounds(channel, len(todo)):
         try:
             with transaction(factory) as session:
                 campaign = repository.get_campaign(session, campaign_id)
                 assert campaign is not None
                 campaign.updated_at = utcnow()  # still working: the sweeper leaves it alone
-                chunk = email_chunk if channel == "email" else _chunk
-                chunk(session, campaign, todo[start:end], settings)
+                write_chunk(session, campaign, todo[start:end], settings, channel)
         except IntegrityError:
             # Another run of this fan-out got to these recipients first; it will finish the job.
             log.info("campaign.fan_out_overlap", campaign_id=campaign_id)

@@ -23,56 +23,6 @@ RANK: dict[str, int] = {
 }
 FINAL = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.BLOCKED})
 
-# Twilio's message statuses mapped to ours; anything new maps to "unknown" rather than failing.
-TWILIO_STATUS: dict[str, str] = {
-    "accepted": S.SENDING,
-    "scheduled": S.SENDING,
-    "queued": S.SENDING,
-    "sending": S.SENDING,
-    "sent": S.SENT,
-    "delivered": S.DELIVERED,
-    "read": S.DELIVERED,
-    "undelivered": S.UNDELIVERED,
-    "failed": S.FAILED,
-    "canceled": S.FAILED,
-}
-
-
-# SendGrid's Event Webhook events mapped to ours. `processed` is SendGrid taking the message into
-# its queue; `deferred` is a retry at the receiving server. Opens, clicks, spam reports and
-# unsubscribes all mean the message arrived. Anything new maps to "unknown", which is recorded in
-# the history but never moves a message back.
-SENDGRID_EVENT: dict[str, str] = {
-    "processed": S.SENT,
-    "deferred": S.SENT,
-    "delivered": S.DELIVERED,
-    "open": S.DELIVERED,
-    "click": S.DELIVERED,
-    "spamreport": S.DELIVERED,
-    "unsubscribe": S.DELIVERED,
-    "group_unsubscribe": S.DELIVERED,
-    "group_resubscribe": S.DELIVERED,
-    "bounce": S.UNDELIVERED,
-    "blocked": S.UNDELIVERED,
-    "dropped": S.FAILED,
-}
-# Events after which the address must not be mailed again (the email suppression list).
-SENDGRID_SUPPRESSING_EVENTS: dict[str, str] = {
-    "bounce": "The address bounced.",
-    "dropped": "SendGrid dropped mail to the address (invalid, bounced or unsubscribed before).",
-    "spamreport": "The recipient reported our email as spam.",
-    "unsubscribe": "The recipient unsubscribed.",
-    "group_unsubscribe": "The recipient unsubscribed.",
-}
-
-
-def map_twilio_status(value: str) -> str:
-    return TWILIO_STATUS.get(value.lower(), S.UNKNOWN)
-
-
-def map_sendgrid_event(value: str) -> str:
-    return SENDGRID_EVENT.get(value.lower(), S.UNKNOWN)
-
 
 def add_event(
     session: Session,

@@ -1,62 +1,37 @@
-"""The worker's side of sending email: claim a batch, build SendGrid calls, record outcomes.
+"""Email in the one dispatch discipline (`core.dispatch`): claimed rows grouped into SendGrid
+calls of up to 1,000 recipients, and the settling of rows whose call got no answer.
 
-The same rules as SMS (see dispatch): rows are claimed and committed before SendGrid is called;
-a temporary failure re-queues them with backoff; a refusal fails them with SendGrid's code and
-a plain reason. SendGrid has no way to look a message up by our reference, so a call that got
-no answer is not resent: its rows wait for events (our id travels in `custom_args`), and any
-that hear nothing become `unknown` for a person to check.
+SendGrid has no way to look a message up by our reference, so a call that got no answer is not
+resent: its rows wait for events (our id travels in `custom_args`), and any that hear nothing
+become `unknown` for a person to check.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import lock_audit_chain
-from proirp.comms.core import repository
-from proirp.comms.core.pacing import SendPacer
-from proirp.comms.core.status import add_event, advance
+from proirp.comms.core.dispatch import Call
+from proirp.comms.core.sending import audit_worker
+from proirp.comms.core.status import add_event
 from proirp.comms.email.content import SharedContent, shared_content, with_footer
 from proirp.comms.email.unsubscribe import URL_PLACEHOLDER, one_click_headers, unsubscribe_url
 from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
-from proirp.comms.providers import email_sender
-from proirp.comms.sms.dispatch import audit_worker, retry_or_give_up
 from proirp.comms.templates.rendering import nest
 from proirp.config import Settings
-from proirp.integrations.base import (
-    EmailBatch,
-    EmailRecipient,
-    ProviderAmbiguousError,
-    ProviderPermanentError,
-    ProviderTemporaryError,
-)
+from proirp.integrations.base import EmailBatch, EmailRecipient
+from proirp.integrations.messaging import EmailSender
 from proirp.integrations.sendgrid.adapter import MAX_PERSONALIZATIONS, SECONDS_PER_RECIPIENT
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
 S = CommunicationStatus
-
-
-@dataclass
-class BatchOutcome:
-    """What the task does next: retry some rows later, reconcile others."""
-
-    retries: list[tuple[list[str], float]] = field(default_factory=list)
-    reconcile: list[str] = field(default_factory=list)
-    reconcile_in: float = 0.0
-
-
-@dataclass(frozen=True)
-class _Call:
-    ids: list[str]
-    attempts: dict[str, int]
-    batch: EmailBatch
 
 
 def _groups(comms: list[Communication]) -> list[list[Communication]]:
@@ -81,7 +56,7 @@ def _groups(comms: list[Communication]) -> list[list[Communication]]:
     return groups
 
 
-def _call_for(session: Session, settings: Settings, group: list[Communication]) -> _Call:
+def _call_for(session: Session, settings: Settings, group: list[Communication]) -> Call:
     """One mail/send for `group`: a campaign's shared content with each recipient's values, or
     one message's own content. Bulk mail (anything from a campaign) carries its unsubscribe link
     in the one-click headers and the footer."""
@@ -131,88 +106,28 @@ def _call_for(session: Session, settings: Settings, group: list[Communication]) 
         html=content.html,
         template_id=content.dynamic_template_id,
     )
-    return _Call([c.id for c in group], {c.id: c.attempts for c in group}, batch)
+    return Call([c.id for c in group], {c.id: c.attempts for c in group}, batch)
 
 
-def deliver_email_batch(
-    factory: sessionmaker[Session], settings: Settings, pacer: SendPacer, comm_ids: list[str]
-) -> BatchOutcome:
-    now = utcnow()
-    with transaction(factory) as session:
-        claimed = repository.claim_many(session, comm_ids, now=now)
-        comms = repository.get_many(session, claimed)
-        for comm in comms:
-            add_event(session, comm, S.SENDING, source="worker")
-        calls = [_call_for(session, settings, group) for group in _groups(comms)]
-    outcome = BatchOutcome(reconcile_in=float(settings.reconcile_after_seconds))
-    sender = email_sender(settings)
-    for call in calls:
-        pacer.wait_for_slot("mail-send")
-        try:
-            results = sender.send(call.batch)
-        except ProviderTemporaryError as exc:
-            _retry_later(factory, settings, call, exc, outcome)
-            continue
-        except ProviderPermanentError as exc:
-            _fail(factory, call, exc)
-            continue
-        except ProviderAmbiguousError:
-            _await_events(factory, call)
-            outcome.reconcile.extend(call.ids)
-            continue
-        _sent(factory, call, results[0].provider_message_id)
-    return outcome
+class EmailChannel:
+    """Email's steps in dispatch: rows that share content go out together, ≤ 1,000 a call."""
 
+    name = "email"
+    provider = "SendGrid"
+    sent_action = "EMAIL_SENT"
+    failed_action = "EMAIL_FAILED"
+    pace_key = "mail-send"
 
-def _sent(factory: sessionmaker[Session], call: _Call, message_id: str) -> None:
-    with transaction(factory) as session:
-        lock_audit_chain(session)  # before the rows: events for them may be arriving now
-        for comm in repository.get_many(session, call.ids):
-            comm.provider_message_id = comm.provider_message_id or message_id
-            advance(session, comm, S.SENT, source="worker")
-            audit_worker(session, comm, "EMAIL_SENT", provider_message_id=message_id)
-    log.info("email.sent", recipients=len(call.ids), provider_message_id=message_id)
+    def __init__(self, sender: EmailSender, settings: Settings) -> None:
+        self.sender = sender
+        self.settings = settings
 
+    def calls(self, session: Session, comms: list[Communication]) -> list[Call]:
+        return [_call_for(session, self.settings, group) for group in _groups(comms)]
 
-def _fail(factory: sessionmaker[Session], call: _Call, exc: ProviderPermanentError) -> None:
-    with transaction(factory) as session:
-        lock_audit_chain(session)
-        for comm in repository.get_many(session, call.ids):
-            advance(
-                session, comm, S.FAILED, source="worker", reason=exc.reason, error_code=exc.code
-            )
-            audit_worker(session, comm, "EMAIL_FAILED", error_code=exc.code)
-    log.info("email.send_failed", recipients=len(call.ids), error_code=exc.code)
-
-
-def _retry_later(
-    factory: sessionmaker[Session],
-    settings: Settings,
-    call: _Call,
-    exc: ProviderTemporaryError,
-    outcome: BatchOutcome,
-) -> None:
-    delays: dict[float, list[str]] = defaultdict(list)
-    with transaction(factory) as session:
-        lock_audit_chain(session)
-        for comm in repository.get_many(session, call.ids):
-            delay = retry_or_give_up(
-                session, settings, comm, call.attempts[comm.id], exc, failed_action="EMAIL_FAILED"
-            )
-            if delay is not None:
-                delays[delay].append(comm.id)
-    # One retry for the whole call, once the last of its rows is due again.
-    ids = [i for group in delays.values() for i in group]
-    if ids:
-        outcome.retries.append((ids, max(delays)))
-    log.info("email.send_retry", recipients=len(ids), error_code=exc.code)
-
-
-def _await_events(factory: sessionmaker[Session], call: _Call) -> None:
-    with transaction(factory) as session:
-        for comm in repository.get_many(session, call.ids):
-            add_event(session, comm, S.SENDING, source="worker", reason="no answer from SendGrid")
-    log.warning("email.send_ambiguous", recipients=len(call.ids))
+    def send(self, call: Call) -> str:
+        results = self.sender.send(call.payload)
+        return results[0].provider_message_id
 
 
 def call_ceiling(settings: Settings) -> float:

@@ -1,14 +1,15 @@
 """Sending email: validate, guard (consent, suppression list, BAA), record, hand to the worker.
 
-The seed's functions are here: `send_email`, `send_template_email` and `send_bulk_emails`. As for
-SMS, nothing here talks to SendGrid: a message becomes a `queued` row (or a `blocked` one) in the
-caller's transaction, and its delivery job goes to the queue only after that commits.
+The Node version's `sendEmail` and `sendTemplateEmail` are here (`sendBulkEmails` starts a
+campaign: see `campaigns.service`). As for SMS, nothing here talks to SendGrid: a message becomes
+a `queued` row (or a `blocked` one) in the caller's transaction, and its delivery job goes to
+the queue only after that commits.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,21 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from proirp.audit.service import RequestOrigin
-from proirp.clients.models import Channel, Client, OptOut
+from proirp.clients.models import Client
 from proirp.clients.validation import normalise_email
-from proirp.comms.core.phi import ClientIdentity, find_phi
-from proirp.comms.core.status import add_event
+from proirp.comms.core.guard import BlockReason, email_consent_block, email_phi_block
+from proirp.comms.core.sending import Sender, record_single_send, require_client, write_message
 from proirp.comms.email.html import html_problem
-from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
-from proirp.comms.sms.service import (
-    MessageBlocked,
-    Sender,
-    audit_message,
-    require_client,
-    start_campaign,
-)
+from proirp.comms.models import Communication, CommunicationStatus, Template
 from proirp.comms.templates.rendering import TemplateProblem, phi_variables, render
-from proirp.comms.templates.variables import KNOWN_NAMES, check_practice_values, values_for
+from proirp.comms.templates.variables import values_for
 from proirp.config import Settings
 from proirp.kit.db import new_id
 from proirp.kit.errors import ValidationFailed
@@ -41,11 +35,6 @@ S = CommunicationStatus
 PROVIDER = "sendgrid"
 MAX_SUBJECT = 500
 MAX_TEXT = 1_000_000
-
-
-def suppression_key(address: str) -> str:
-    """How an address is kept on the suppression list (case does not matter in practice)."""
-    return address.strip().lower()
 
 
 def email_address(value: str, field: str, label: str = "the address") -> str:
@@ -76,55 +65,6 @@ def check_email_content(
             raise ValidationFailed(f"html {problem}", fields={"html": problem})
 
 
-def suppressed_addresses(session: Session, addresses: Sequence[str]) -> dict[str, str]:
-    """Which addresses are on the email suppression list, with the reason they are there."""
-    keys = {suppression_key(a) for a in addresses if a}
-    if not keys:
-        return {}
-    stmt = select(OptOut.address, OptOut.reason).where(
-        OptOut.channel == Channel.EMAIL, OptOut.address.in_(keys), OptOut.revoked_at.is_(None)
-    )
-    return {address: reason for address, reason in session.execute(stmt)}
-
-
-def email_block_reason(
-    session: Session, client: Client, to: str, *, suppressed: Mapping[str, str] | None = None
-) -> str | None:
-    if not client.email_consent:
-        return "The client has not consented to email."
-    if suppressed is None:
-        suppressed = suppressed_addresses(session, [to])
-    why = suppressed.get(suppression_key(to))
-    if why is not None:
-        return f"The address is on the email suppression list: {why}"
-    return None
-
-
-def email_phi_block(
-    settings: Settings, client: Client | None, subject: str | None, *parts: str | None
-) -> str | None:
-    """Why this email may not go to SendGrid without a BAA, naming what to remove and where."""
-    if settings.sendgrid_hipaa_enabled:
-        return None
-    identity = (
-        ClientIdentity(client.first_name, client.last_name, client.date_of_birth)
-        if client is not None
-        else None
-    )
-    problems = []
-    for where, text in (("subject", subject or ""), ("body", "\n".join(p for p in parts if p))):
-        found = find_phi(text, client=identity)
-        if found:
-            problems.append(", ".join(found) + f" from the {where}")
-    if not problems:
-        return None
-    return (
-        "Without a signed BAA with SendGrid, email may not carry PHI; remove "
-        + "; and ".join(problems)
-        + ". A generic message such as 'Please call our office.' is fine."
-    )
-
-
 def queue_email_for_client(
     session: Session,
     *,
@@ -140,7 +80,7 @@ def queue_email_for_client(
     substitutions: Mapping[str, Any] | None = None,
     suppressed: Mapping[str, str] | None = None,
     enqueue: bool = True,
-) -> Communication:
+) -> tuple[Communication, BlockReason | None]:
     """Write one email row, `queued` (its delivery job sent after commit unless `enqueue` is
     False: a campaign sends its rows in batches) or `blocked`. The caller writes the audit row.
 
@@ -160,30 +100,29 @@ def queue_email_for_client(
         body_html=html,
         substitutions=json.dumps(dict(substitutions)) if substitutions is not None else None,
         provider=PROVIDER,
-        status=S.QUEUED,
     )
-    session.add(comm)
-    reason = email_block_reason(session, client, to, suppressed=suppressed) or email_phi_block(
-        settings, client, subject, text, html
+    block = email_consent_block(session, client, to, suppressed=suppressed) or email_phi_block(
+        settings.sendgrid_hipaa_enabled, client, subject, text, html
     )
-    if reason:
-        comm.status = S.BLOCKED
-        comm.status_reason = reason
-        add_event(session, comm, S.BLOCKED, source="api", reason=reason)
-        return comm
-    add_event(session, comm, S.QUEUED, source="api")
-    if enqueue:
+    write_message(session, comm, block)
+    if block is None and enqueue:
         from proirp.comms.tasks import deliver_email_batch  # tasks import this module
 
         enqueue_after_commit(session, deliver_email_batch, [comm.id])
-    return comm
+    return comm, block
 
 
-def _blamed_field(reason: str) -> str:
-    """The request field a block reason is about."""
-    if "BAA" not in reason:
-        return "client_id"
-    return "subject" if "from the subject" in reason else "body"
+def _record(
+    session: Session, comm: Communication, block: BlockReason | None, sender: Sender
+) -> Communication:
+    return record_single_send(
+        session,
+        sender,
+        comm,
+        block,
+        queued_action="EMAIL_QUEUED",
+        blocked_action="EMAIL_BLOCKED",
+    )
 
 
 def _recipient(client: Client, to: str | None) -> tuple[str, str]:
@@ -195,16 +134,6 @@ def _recipient(client: Client, to: str | None) -> tuple[str, str]:
             "the client has no email address", fields={"client_id": "has no email address"}
         )
     return email_address(client.email, "client_id", "the client's email"), "client_id"
-
-
-def _record(session: Session, comm: Communication, sender: Sender) -> Communication:
-    session.flush()
-    if comm.status == S.BLOCKED:
-        audit_message(session, sender, "EMAIL_BLOCKED", comm)
-        reason = comm.status_reason or "blocked"
-        raise MessageBlocked(comm, reason, _blamed_field(reason))
-    audit_message(session, sender, "EMAIL_QUEUED", comm)
-    return comm
 
 
 def send_email(
@@ -220,7 +149,8 @@ def send_email(
     origin: RequestOrigin | None = None,
     template_id: str | None = None,
 ) -> Communication:
-    """Queue one email to a client (the seed's sendEmail). `to` defaults to the client's address.
+    """Queue one email to a client (the Node version's sendEmail). `to` defaults to the
+    client's address.
 
     Bad input raises ValidationFailed and writes nothing. A message the guard refuses is written
     as `blocked` (with an audit row) and MessageBlocked is raised for the caller to commit and show.
@@ -229,7 +159,7 @@ def send_email(
     address, _field = _recipient(client, to)
     check_email_content(subject, text, html)
     sender = Sender(user_id, origin or RequestOrigin())
-    comm = queue_email_for_client(
+    comm, block = queue_email_for_client(
         session,
         client=client,
         to=address,
@@ -240,7 +170,7 @@ def send_email(
         settings=settings,
         template_id=template_id,
     )
-    return _record(session, comm, sender)
+    return _record(session, comm, block, sender)
 
 
 @dataclass(frozen=True)
@@ -328,7 +258,7 @@ def send_template_email(
     settings: Settings,
     origin: RequestOrigin | None = None,
 ) -> Communication:
-    """The seed's sendTemplateEmail: one email from a template (ours, or our wrapper of a
+    """The Node version's sendTemplateEmail: one email from a template (ours, or our wrapper of a
     SendGrid dynamic template `d-…`), with `dynamic_data` filling its variables."""
     client = require_client(session, client_id)
     address, _field = _recipient(client, to)
@@ -338,7 +268,7 @@ def send_template_email(
     if not use.template.sendgrid_template_id:
         check_email_content(subject, text, html)
     sender = Sender(user_id, origin or RequestOrigin())
-    comm = queue_email_for_client(
+    comm, block = queue_email_for_client(
         session,
         client=client,
         to=address,
@@ -351,84 +281,4 @@ def send_template_email(
         # A dynamic template renders at SendGrid, from these values.
         substitutions=use.values if use.template.sendgrid_template_id else None,
     )
-    return _record(session, comm, sender)
-
-
-def start_email_campaign(
-    session: Session,
-    *,
-    selection: dict[str, Any],
-    subject: str | None,
-    text: str | None,
-    html: str | None,
-    user_id: str,
-    settings: Settings,
-    origin: RequestOrigin | None = None,
-    name: str | None = None,
-    template_id: str | None = None,
-) -> Campaign:
-    """Record an email campaign (free text, or a template); the worker fans it out in batches."""
-    if template_id:
-        template = email_template(session, template_id)
-        check_template_phi(template, settings)
-        unknown = sorted(
-            str(v["name"]) for v in template.variables or [] if v["name"] not in KNOWN_NAMES
-        )
-        if unknown:
-            raise ValidationFailed(
-                "a campaign's template can use only client and practice details",
-                fields={
-                    "template_id": "needs values a campaign cannot give: " + ", ".join(unknown)
-                },
-            )
-        try:
-            check_practice_values((str(v["name"]) for v in template.variables or []), settings)
-        except TemplateProblem as exc:
-            raise ValidationFailed(f"{exc.field} {exc}", fields={exc.field: str(exc)}) from None
-        template_id = template.id
-    else:
-        check_email_content(subject, text, html)
-        # What is PHI for anybody (a diagnosis, a date) is refused now, not per recipient later.
-        problem = email_phi_block(settings, None, subject, text, html)
-        if problem:
-            raise ValidationFailed(problem, fields={_blamed_field(problem): problem})
-    campaign = start_campaign(
-        session,
-        channel="email",
-        selection=selection,
-        body=text or "",
-        user_id=user_id,
-        origin=origin,
-        name=name,
-        template_id=template_id,
-    )
-    campaign.subject = subject
-    campaign.html = html
-    return campaign
-
-
-def send_bulk_emails(
-    session: Session,
-    *,
-    client_ids: Sequence[str],
-    subject: str | None,
-    text: str | None,
-    html: str | None = None,
-    user_id: str,
-    settings: Settings,
-    origin: RequestOrigin | None = None,
-    template_id: str | None = None,
-) -> Campaign:
-    """The seed's sendBulkEmails: one email to many clients, as a campaign sent in batches of
-    up to 1,000 recipients per SendGrid call."""
-    return start_email_campaign(
-        session,
-        selection={"client_ids": list(dict.fromkeys(client_ids))},
-        subject=subject,
-        text=text,
-        html=html,
-        user_id=user_id,
-        settings=settings,
-        origin=origin,
-        template_id=template_id,
-    )
+    return _record(session, comm, block, sender)

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.models import Channel, OptOut
 from proirp.comms.core import repository
+from proirp.comms.core.guard import suppression_key
 from proirp.comms.core.status import advance
-from proirp.comms.email.service import suppression_key
 from proirp.comms.models import CommunicationStatus
 
 

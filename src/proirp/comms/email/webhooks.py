@@ -16,18 +16,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
-from proirp.comms.core import repository
-from proirp.comms.core.status import (
-    SENDGRID_SUPPRESSING_EVENTS,
-    advance,
-    map_sendgrid_event,
-    seen_provider_event,
-)
+from proirp.audit.service import RequestOrigin, lock_audit_chain
+from proirp.comms.core.events import apply_status_event
 from proirp.comms.core.webhook_rejection import reject_webhook
-from proirp.comms.email.service import suppression_key
+from proirp.comms.email.events import SENDGRID_SUPPRESSING_EVENTS, status_event
 from proirp.comms.email.suppression import suppress
-from proirp.integrations.sendgrid.adapter import REFERENCE_ARG
 from proirp.integrations.sendgrid.signatures import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -59,78 +52,25 @@ def _reject(session: Session, origin: RequestOrigin, reason: str, status: int) -
     )
 
 
-def _event_error(event: dict[str, Any]) -> str | None:
-    """SendGrid's reason code for a failure (e.g. a bounce's SMTP status), never its text."""
-    for key in ("status", "type"):
-        value = event.get(key)
-        if isinstance(value, str) and value:
-            return value[:32]
-    return None
-
-
-def _reason(name: str, event: dict[str, Any]) -> str | None:
-    if name == "bounce":
-        kind = "blocked by" if event.get("type") == "blocked" else "bounced at"
-        return f"The email {kind} the recipient's mail server."
-    if name == "dropped":
-        return "SendGrid dropped the email (the address is invalid or suppressed at SendGrid)."
-    if name == "deferred":
-        return "The recipient's mail server deferred the email; SendGrid keeps trying."
-    return None
-
-
 def apply_event(session: Session, event: dict[str, Any], origin: RequestOrigin) -> str:
     """Apply one event; returns what happened (for counting, never logged with its content)."""
+    ours = status_event(event)
+    applied = apply_status_event(session, ours, origin)
+    if applied.outcome == "duplicate":
+        return applied.outcome
     name = str(event.get("event", "")).lower()
-    event_id = str(event.get("sg_event_id") or "")
-    provider_event_id = f"sendgrid:{event_id}" if event_id else None
-    if provider_event_id and seen_provider_event(session, provider_event_id):
-        return "duplicate"
-    address = str(event.get("email") or "")
-    comm = None
-    reference = event.get(REFERENCE_ARG)
-    if isinstance(reference, str) and reference:
-        comm = repository.get(session, reference)
-        if comm is not None and (
-            comm.channel != "email" or suppression_key(comm.to_address) != suppression_key(address)
-        ):
-            comm = None  # our id with another address: do not cross wires
-    outcome = "unmatched"
-    if comm is not None:
-        if comm.provider_message_id is None and event.get("sg_message_id"):
-            # The answer to our send was lost; the event tells us SendGrid has the message.
-            comm.provider_message_id = str(event["sg_message_id"]).split(".", 1)[0][:128]
-        status = map_sendgrid_event(name)
-        moved = advance(
-            session,
-            comm,
-            status,
-            source="webhook",
-            reason=_reason(name, event),
-            error_code=_event_error(event) if name in ("bounce", "dropped") else None,
-            provider_event_id=provider_event_id,
-        )
-        outcome = "applied"
-        if moved:
-            record_audit(
-                session,
-                actor=None,
-                action="EMAIL_STATUS_CHANGED",
-                client_id=comm.client_id,
-                ip=origin.ip,
-                details={"communication_id": comm.id, "status": status, "event": name[:32]},
-            )
-    if name in SENDGRID_SUPPRESSING_EVENTS and address:
+    if name in SENDGRID_SUPPRESSING_EVENTS and ours.address:
+        comm = applied.communication
         suppress(
             session,
-            address,
+            ours.address,
             reason=SENDGRID_SUPPRESSING_EVENTS[name],
             source="email_event",
             client_id=comm.client_id if comm is not None else None,
             origin=origin,
             cause=name,
         )
-    return outcome
+    return applied.outcome
 
 
 @router.post("/events", response_model=None)

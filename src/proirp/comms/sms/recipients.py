@@ -1,13 +1,12 @@
-"""May this client get an SMS? Number checks (bad input) and consent/opt-out checks (blocks)."""
+"""Numbers that can take an SMS: E.164, a kind of number that receives texts, the client's
+country for numbers typed without a country code."""
 
 from __future__ import annotations
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
-from sqlalchemy.orm import Session
 
-from proirp.clients.models import Channel, Client
-from proirp.clients.repository import opted_out_addresses
+from proirp.clients.models import Client
 from proirp.clients.validation import normalise_phone
 
 SMS_CAPABLE_TYPES = frozenset(
@@ -47,20 +46,3 @@ def client_region(client: Client, default_region: str) -> str:
         if region:
             return region
     return default_region
-
-
-def sms_block_reason(
-    session: Session, client: Client, to: str, *, opted_out: set[str] | None = None
-) -> str | None:
-    """Why this client must not get an SMS at `to` now, or None if they may.
-
-    `opted_out` is the set of opted-out numbers when the caller has already looked them up
-    (a campaign does, once per chunk).
-    """
-    if not client.sms_consent:
-        return "The client has not consented to SMS."
-    if opted_out is None:
-        opted_out = opted_out_addresses(session, Channel.SMS, [to])
-    if to in opted_out:
-        return "The client opted out of SMS (replied STOP)."
-    return None

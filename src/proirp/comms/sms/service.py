@@ -6,63 +6,25 @@ caller's transaction, and the delivery job is sent to the queue only after that 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from proirp.audit.service import RequestOrigin, record_audit
+from proirp.audit.service import RequestOrigin
 from proirp.clients.models import Client
-from proirp.clients.repository import get_client
 from proirp.comms.core import repository
-from proirp.comms.core.phi import ClientIdentity, find_phi
-from proirp.comms.core.status import add_event
-from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
-from proirp.comms.sms.recipients import NumberProblem, client_region, sms_block_reason, sms_number
+from proirp.comms.core.guard import BlockReason, sms_consent_block, sms_phi_block
+from proirp.comms.core.sending import Sender, record_single_send, require_client, write_message
+from proirp.comms.models import Communication, Template
+from proirp.comms.sms.recipients import NumberProblem, client_region, sms_number
 from proirp.comms.sms.segments import MAX_BODY_CHARACTERS, segment_count
 from proirp.comms.templates.rendering import TemplateProblem, phi_variables, render
 from proirp.comms.templates.variables import values_for
 from proirp.config import Settings
-from proirp.kit.db import in_batches, new_id
-from proirp.kit.errors import AppError, NotFound, ValidationFailed
+from proirp.kit.db import new_id
+from proirp.kit.errors import NotFound, ValidationFailed
 from proirp.worker.after_commit import enqueue_after_commit
-
-S = CommunicationStatus
-
-
-@dataclass(frozen=True)
-class Sender:
-    """Who is sending, and from where (for the audit trail)."""
-
-    user_id: str
-    origin: RequestOrigin = field(default_factory=RequestOrigin)
-
-
-class MessageBlocked(AppError):
-    """The message was recorded as `blocked`; the caller commits that and shows this 422."""
-
-    status_code = 422
-    code = "message_blocked"
-
-    def __init__(self, communication: Communication, message: str, field: str) -> None:
-        super().__init__(message, fields={field: message})
-        self.communication = communication
-
-
-def audit_message(
-    session: Session, sender: Sender, action: str, comm: Communication, **details: Any
-) -> None:
-    record_audit(
-        session,
-        actor=sender.user_id,
-        action=action,
-        client_id=comm.client_id,
-        ip=sender.origin.ip,
-        user_agent=sender.origin.user_agent,
-        details={"communication_id": comm.id, **details},
-    )
 
 
 def check_sms_body(body: str) -> int:
@@ -77,29 +39,6 @@ def check_sms_body(body: str) -> int:
         )
         raise ValidationFailed(f"body {problem}", fields={"body": problem})
     return segments
-
-
-def require_client(session: Session, client_id: str) -> Client:
-    client = get_client(session, client_id)
-    if client is None:
-        raise ValidationFailed("no client with that id", fields={"client_id": "no such client"})
-    return client
-
-
-def _phi_block(settings: Settings, client: Client, body: str) -> str | None:
-    if settings.twilio_hipaa_enabled:
-        return None
-    found = find_phi(
-        body,
-        client=ClientIdentity(client.first_name, client.last_name, client.date_of_birth),
-    )
-    if not found:
-        return None
-    return (
-        "Without a signed BAA with Twilio, SMS may not carry PHI; remove "
-        + ", ".join(found)
-        + ". A generic message such as 'Please call our office.' is fine."
-    )
 
 
 def render_sms_template(
@@ -144,7 +83,7 @@ def queue_sms_for_client(
     campaign_id: str | None = None,
     template_id: str | None = None,
     opted_out: set[str] | None = None,
-) -> Communication:
+) -> tuple[Communication, BlockReason | None]:
     """Write one SMS row, `queued` (its delivery job sent after commit) or `blocked`.
 
     The caller writes the audit row: a single send audits each message at once, a campaign
@@ -161,22 +100,16 @@ def queue_sms_for_client(
         body=body,
         segments=segments,
         provider="twilio",
-        status=S.QUEUED,
     )
-    session.add(comm)
-    reason = sms_block_reason(session, client, to, opted_out=opted_out) or _phi_block(
-        settings, client, body
+    block = sms_consent_block(session, client, to, opted_out=opted_out) or sms_phi_block(
+        settings.twilio_hipaa_enabled, client, body
     )
-    if reason:
-        comm.status = S.BLOCKED
-        comm.status_reason = reason
-        add_event(session, comm, S.BLOCKED, source="api", reason=reason)
-        return comm
-    add_event(session, comm, S.QUEUED, source="api")
-    from proirp.comms.tasks import deliver_sms  # tasks import this module: import when used
+    write_message(session, comm, block)
+    if block is None:
+        from proirp.comms.tasks import deliver_sms  # tasks import this module: import when used
 
-    enqueue_after_commit(session, deliver_sms, comm.id)
-    return comm
+        enqueue_after_commit(session, deliver_sms, comm.id)
+    return comm, block
 
 
 def send_sms(
@@ -190,7 +123,8 @@ def send_sms(
     origin: RequestOrigin | None = None,
     template_id: str | None = None,
 ) -> Communication:
-    """Queue one SMS to a client (the seed's sendSMS). `to` defaults to the client's phone.
+    """Queue one SMS to a client (the Node version's sendSMS). `to` defaults to the client's
+    phone.
 
     Bad input raises ValidationFailed and writes nothing. A message the guard refuses is written
     as `blocked` (with an audit row) and MessageBlocked is raised for the caller to commit and show.
@@ -209,7 +143,7 @@ def send_sms(
         raise ValidationFailed(f"{label} {exc}", fields={field: str(exc)}) from None
     segments = check_sms_body(body)
     sender = Sender(user_id, origin or RequestOrigin())
-    comm = queue_sms_for_client(
+    comm, block = queue_sms_for_client(
         session,
         client=client,
         to=number,
@@ -219,105 +153,19 @@ def send_sms(
         settings=settings,
         template_id=template_id,
     )
-    session.flush()
-    if comm.status == S.BLOCKED:
-        audit_message(session, sender, "SMS_BLOCKED", comm)
-    else:
-        audit_message(session, sender, "SMS_QUEUED", comm, segments=segments)
-    if comm.status == S.BLOCKED:
-        field = "body" if comm.status_reason and "BAA" in comm.status_reason else "client_id"
-        raise MessageBlocked(comm, comm.status_reason or "blocked", field)
-    return comm
-
-
-def start_campaign(
-    session: Session,
-    *,
-    channel: str,
-    selection: dict[str, Any],
-    body: str,
-    user_id: str,
-    origin: RequestOrigin | None = None,
-    name: str | None = None,
-    template_id: str | None = None,
-) -> Campaign:
-    """Record a campaign; the worker expands it into one message per recipient."""
-    if channel == "sms":
-        check_sms_body(body)
-    if "client_ids" in selection:
-        _require_clients(session, selection["client_ids"])
-    campaign = Campaign(
-        name=name,
-        channel=channel,
-        created_by_user_id=user_id,
-        template_id=template_id,
-        body=body,
-        selection=selection,
-        total=len(selection.get("client_ids", [])),
-        status="queued",
-    )
-    session.add(campaign)
-    session.flush()
-    origin = origin or RequestOrigin()
-    record_audit(
+    return record_single_send(
         session,
-        actor=user_id,
-        action="CAMPAIGN_CREATED",
-        ip=origin.ip,
-        user_agent=origin.user_agent,
-        details={"campaign_id": campaign.id, "channel": channel, "selection": _describe(selection)},
-    )
-    from proirp.comms.tasks import fan_out_campaign
-
-    enqueue_after_commit(session, fan_out_campaign, campaign.id)
-    return campaign
-
-
-def _require_clients(session: Session, client_ids: Sequence[str]) -> None:
-    found: set[str] = set()
-    for chunk in in_batches(client_ids):
-        stmt = select(Client.id).where(Client.id.in_(chunk), Client.deleted_at.is_(None))
-        found.update(session.scalars(stmt))
-    unknown = [client_id for client_id in client_ids if client_id not in found]
-    if unknown:
-        shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
-        raise ValidationFailed(
-            f"{len(unknown)} client id{'s are' if len(unknown) > 1 else ' is'} unknown",
-            fields={"client_ids": f"{len(unknown)} unknown: {shown}"},
-        )
-
-
-def _describe(selection: Mapping[str, Any]) -> dict[str, Any]:
-    """The selection without search text (it can be a name)."""
-    if "client_ids" in selection:
-        return {"client_ids": len(selection["client_ids"])}
-    flt = dict(selection.get("filter", {}))
-    if flt.get("q"):
-        flt["q"] = True
-    return {"filter": flt}
-
-
-def send_bulk_sms(
-    session: Session,
-    *,
-    client_ids: Sequence[str],
-    body: str,
-    user_id: str,
-    origin: RequestOrigin | None = None,
-) -> Campaign:
-    """The seed's sendBulkSMS: one body to many clients, as a campaign the worker fans out."""
-    return start_campaign(
-        session,
-        channel="sms",
-        selection={"client_ids": list(dict.fromkeys(client_ids))},
-        body=body,
-        user_id=user_id,
-        origin=origin,
+        sender,
+        comm,
+        block,
+        queued_action="SMS_QUEUED",
+        blocked_action="SMS_BLOCKED",
+        segments=segments,
     )
 
 
 def get_sms_status(session: Session, sid: str) -> Communication:
-    """The communication Twilio knows as `sid` (the seed's getSMSStatus)."""
+    """The communication Twilio knows as `sid` (the Node version's getSMSStatus)."""
     comm = repository.by_provider_id(session, "twilio", sid)
     if comm is None:
         raise NotFound("no message with that provider id", code="communication_not_found")

@@ -10,13 +10,12 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
-from proirp.audit.service import RequestOrigin, record_audit
-from proirp.comms.core import repository
-from proirp.comms.core.status import advance, map_twilio_status, seen_provider_event
+from proirp.audit.service import RequestOrigin
+from proirp.comms.core.events import apply_status_event
 from proirp.comms.core.webhook_rejection import reject_webhook
 from proirp.comms.sms.inbound import handle_inbound
+from proirp.comms.sms.status import callback_event
 from proirp.config import Settings
-from proirp.integrations.twilio.errors import reason_for
 from proirp.integrations.twilio.signatures import public_url, signature_is_valid
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 
@@ -62,44 +61,10 @@ def status_callback(
     params = _verified(request, form, settings)
     if params is None:
         return _reject(session, "status", origin)
-    sid = params.get("MessageSid", "")
-    twilio_status = params.get("MessageStatus") or params.get("SmsStatus") or ""
-    event_id = f"twilio:{sid}:{twilio_status}"
-    if not sid or seen_provider_event(session, event_id):
-        return Response(status_code=204)  # duplicates are acknowledged and ignored
-    comm = repository.by_provider_id(session, "twilio", sid)
-    ref = request.query_params.get("ref")
-    if comm is None and ref:
-        comm = repository.get(session, ref)
-        if comm is not None and comm.provider_message_id not in (None, sid):
-            comm = None  # our reference points at a different message: do not cross wires
-    if comm is None:
-        log.info("sms.callback_unmatched", provider_sid=sid)
-        return Response(status_code=204)
-    if comm.provider_message_id is None:
-        comm.provider_message_id = sid  # the answer to our send was lost; the callback tells us
-    code = params.get("ErrorCode") or None
-    status = map_twilio_status(twilio_status)
-    reason = reason_for(int(code)) if code and code.isdigit() else None
-    moved = advance(
-        session,
-        comm,
-        status,
-        source="webhook",
-        reason=reason,
-        error_code=code,
-        provider_event_id=event_id,
-    )
-    if moved:
-        record_audit(
-            session,
-            actor=None,
-            action="SMS_STATUS_CHANGED",
-            client_id=comm.client_id,
-            ip=origin.ip,
-            details={"communication_id": comm.id, "status": status, "error_code": code},
-        )
-    return Response(status_code=204)
+    event = callback_event(params, request.query_params.get("ref"))
+    if event is not None:  # one that names no message is acknowledged and ignored
+        apply_status_event(session, event, origin)
+    return Response(status_code=204)  # duplicates too: Twilio must not send them again
 
 
 @router.post("/inbound", response_model=None)

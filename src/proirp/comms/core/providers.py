@@ -1,10 +1,14 @@
-"""The provider adapters for this process: the real Twilio and SendGrid, or the sandbox's."""
+"""The senders for this process: the real Twilio and SendGrid, or the sandbox's.
+
+Dispatch sees them only as the `SmsSender` and `EmailSender` Protocols.
+"""
 
 from __future__ import annotations
 
 import threading
 
 from proirp.config import Settings
+from proirp.integrations.messaging import EmailSender, SmsSender
 from proirp.integrations.sendgrid.adapter import SendGridEmailSender
 from proirp.integrations.twilio.adapter import TwilioSmsSender
 
@@ -13,7 +17,7 @@ _senders: dict[tuple[str, ...], TwilioSmsSender] = {}
 _email_senders: dict[tuple[str, ...], SendGridEmailSender] = {}
 
 
-def sms_sender(settings: Settings) -> TwilioSmsSender:
+def sms_sender(settings: Settings) -> SmsSender:
     """One adapter (and connection pool) per set of credentials, shared by the worker's threads."""
     account_sid, auth_token, api_base, from_number = settings.twilio_connection()
     key = (account_sid, auth_token, api_base, from_number, str(settings.send_timeout_seconds))
@@ -29,7 +33,7 @@ def sms_sender(settings: Settings) -> TwilioSmsSender:
         return _senders[key]
 
 
-def email_sender(settings: Settings) -> SendGridEmailSender:
+def email_sender(settings: Settings) -> EmailSender:
     """One SendGrid adapter per API key and base."""
     api_key, api_base, _from, _key = settings.sendgrid_connection()
     key = (api_key, api_base, str(settings.send_timeout_seconds))

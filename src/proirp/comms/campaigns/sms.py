@@ -1,0 +1,71 @@
+"""An SMS campaign's recipients: each client's number checked, one `queued` or `blocked` row
+each, with the opt-out list read once per chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from proirp.clients.models import Channel, Client
+from proirp.clients.repository import opted_out_addresses
+from proirp.comms.core.sending import Sender
+from proirp.comms.models import Campaign, Communication
+from proirp.comms.sms.recipients import NumberProblem, client_region, sms_number
+from proirp.comms.sms.service import check_sms_body, queue_sms_for_client
+from proirp.config import Settings
+
+# Small chunks: each holds the database's write lock while it commits, and sends wait meanwhile.
+CHUNK = 100
+FIRST_CHUNK = 50
+
+
+class SmsChunk:
+    def __init__(
+        self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings
+    ) -> None:
+        self.session = session
+        self.campaign = campaign
+        self.settings = settings
+        self.sender = Sender(campaign.created_by_user_id)
+        self.body = campaign.body or ""
+        self.segments = check_sms_body(self.body)
+        self.opted_out = opted_out_addresses(
+            session, Channel.SMS, (c.phone for c in clients if c.phone)
+        )
+
+    def write(self, client: Client) -> Communication | str:
+        if not client.phone:
+            return "The client has no phone number."
+        region = client_region(client, self.settings.default_phone_region)
+        try:
+            number = sms_number(client.phone, region=region)
+        except NumberProblem as exc:
+            return f"The client's phone {exc}."
+        comm, _block = queue_sms_for_client(
+            self.session,
+            client=client,
+            to=number,
+            body=self.body,
+            segments=self.segments,
+            sender=self.sender,
+            settings=self.settings,
+            campaign_id=self.campaign.id,
+            template_id=self.campaign.template_id,
+            opted_out=self.opted_out,
+        )
+        return comm
+
+    def finish(self, session: Session, queued: list[str]) -> None:
+        """Each queued SMS already has its own delivery job."""
+
+
+class SmsCampaign:
+    first_chunk = FIRST_CHUNK
+    chunk_size = CHUNK
+    blocked_action = "SMS_BLOCKED"
+
+    def start_chunk(
+        self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings
+    ) -> SmsChunk:
+        return SmsChunk(session, campaign, clients, settings)

@@ -1,0 +1,209 @@
+"""The worker's side of sending, for every channel: claim, pace, send, classify, record.
+
+Exactly once, or known: rows are claimed (`queued → sending`) and committed before the provider
+is called. A temporary failure puts them back to `queued` with a later `next_attempt_at` (or ends
+them `failed` once SEND_MAX_ATTEMPTS are spent); a refusal ends them `failed` with the provider's
+code; a request that got no answer leaves them `sending` for the channel's reconciliation, which
+settles them before anything is sent again.
+
+A channel plugs in its own steps (`Channel`): how claimed rows become provider calls, and how one
+call is sent. Everything else is here, once.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from proirp.audit.service import lock_audit_chain
+from proirp.comms.core import repository
+from proirp.comms.core.pacing import SendPacer
+from proirp.comms.core.sending import audit_worker
+from proirp.comms.core.status import add_event, advance
+from proirp.comms.models import Communication, CommunicationStatus
+from proirp.config import Settings
+from proirp.integrations.base import (
+    ProviderAmbiguousError,
+    ProviderPermanentError,
+    ProviderTemporaryError,
+)
+from proirp.kit.db import transaction
+from proirp.kit.time import utcnow
+
+log = structlog.get_logger(__name__)
+S = CommunicationStatus
+
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Call:
+    """One provider call: the rows it carries, their attempts so far, and what to send."""
+
+    ids: list[str]
+    attempts: dict[str, int]
+    payload: Any
+
+
+class Channel(Protocol):
+    """A channel's own steps in dispatch."""
+
+    name: str  # "sms" or "email": log event names
+    provider: str  # "Twilio" or "SendGrid": the reason shown when no answer came
+    sent_action: str
+    failed_action: str
+
+    @property
+    def pace_key(self) -> str:
+        """What the provider's rate limit counts against (a sending number, the API)."""
+        ...
+
+    def calls(self, session: Session, comms: list[Communication]) -> list[Call]:
+        """The provider calls that carry these claimed rows."""
+        ...
+
+    def send(self, call: Call) -> str:
+        """Make the call; the provider's message id, or a ProviderError subclass."""
+        ...
+
+
+@dataclass
+class Outcome:
+    """What the task does next: send some rows again later, reconcile others."""
+
+    retries: list[tuple[list[str], float]] = field(default_factory=list)
+    reconcile: list[str] = field(default_factory=list)
+    reconcile_in: float = 0.0
+
+
+def backoff_seconds(attempt: int, retry_after: float | None) -> float:
+    """Exponential backoff with full jitter, never sooner than the provider's Retry-After."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    delay = random.uniform(ceiling / 2, ceiling)  # jitter, not security
+    return max(delay, retry_after or 0.0)
+
+
+def deliver(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    pacer: SendPacer,
+    channel: Channel,
+    comm_ids: Sequence[str],
+) -> Outcome:
+    """Claim the due rows among `comm_ids` and send them through `channel`."""
+    with transaction(factory) as session:
+        claimed = repository.claim_many(session, comm_ids, now=utcnow())
+        comms = repository.get_many(session, claimed)
+        for comm in comms:
+            add_event(session, comm, S.SENDING, source="worker")
+        calls = channel.calls(session, comms) if comms else []
+    outcome = Outcome(reconcile_in=float(settings.reconcile_after_seconds))
+    for call in calls:
+        pacer.wait_for_slot(channel.pace_key)
+        try:
+            message_id = channel.send(call)
+        except ProviderTemporaryError as exc:
+            _retry_later(factory, settings, channel, call, exc, outcome)
+        except ProviderPermanentError as exc:
+            _fail(factory, channel, call, exc)
+        except ProviderAmbiguousError:
+            _await_answer(factory, channel, call)
+            outcome.reconcile.extend(call.ids)
+        else:
+            _sent(factory, channel, call, message_id)
+    return outcome
+
+
+def _sent(factory: sessionmaker[Session], channel: Channel, call: Call, message_id: str) -> None:
+    with transaction(factory) as session:
+        lock_audit_chain(session)  # before the rows: status callbacks for them may be arriving
+        for comm in repository.get_many(session, call.ids):
+            comm.provider_message_id = comm.provider_message_id or message_id
+            advance(session, comm, S.SENT, source="worker")
+            audit_worker(session, comm, channel.sent_action, provider_message_id=message_id)
+    log.info(f"{channel.name}.sent", recipients=len(call.ids), provider_message_id=message_id)
+
+
+def _fail(
+    factory: sessionmaker[Session], channel: Channel, call: Call, exc: ProviderPermanentError
+) -> None:
+    with transaction(factory) as session:
+        lock_audit_chain(session)
+        for comm in repository.get_many(session, call.ids):
+            advance(
+                session, comm, S.FAILED, source="worker", reason=exc.reason, error_code=exc.code
+            )
+            audit_worker(session, comm, channel.failed_action, error_code=exc.code)
+    log.info(f"{channel.name}.send_failed", recipients=len(call.ids), error_code=exc.code)
+
+
+def retry_or_give_up(
+    session: Session,
+    settings: Settings,
+    comm: Communication,
+    attempts: int,
+    exc: ProviderTemporaryError,
+    *,
+    failed_action: str,
+) -> float | None:
+    """After a temporary failure: back to `queued` for a later attempt (returns the delay), or
+    `failed` once SEND_MAX_ATTEMPTS are spent (returns None)."""
+    if attempts >= settings.send_max_attempts:
+        reason = f"{exc.reason} Gave up after {attempts} attempts."
+        advance(session, comm, S.FAILED, source="worker", reason=reason, error_code=exc.code)
+        audit_worker(session, comm, failed_action, error_code=exc.code, attempts=attempts)
+        return None
+    delay = backoff_seconds(attempts, exc.retry_after)
+    comm.status = S.QUEUED
+    comm.next_attempt_at = utcnow() + timedelta(seconds=delay)
+    comm.updated_at = utcnow()
+    add_event(session, comm, S.QUEUED, source="worker", reason=exc.reason, error_code=exc.code)
+    return delay
+
+
+def _retry_later(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    channel: Channel,
+    call: Call,
+    exc: ProviderTemporaryError,
+    outcome: Outcome,
+) -> None:
+    delays: dict[float, list[str]] = defaultdict(list)
+    with transaction(factory) as session:
+        lock_audit_chain(session)
+        for comm in repository.get_many(session, call.ids):
+            attempts = call.attempts[comm.id]
+            delay = retry_or_give_up(
+                session, settings, comm, attempts, exc, failed_action=channel.failed_action
+            )
+            if delay is not None:
+                delays[delay].append(comm.id)
+    # One retry for the whole call, once the last of its rows is due again.
+    ids = [i for group in delays.values() for i in group]
+    if ids:
+        outcome.retries.append((ids, max(delays)))
+        log.info(
+            f"{channel.name}.send_retry",
+            recipients=len(ids),
+            error_code=exc.code,
+            delay=round(max(delays), 2),
+        )
+    else:
+        log.info(f"{channel.name}.send_failed", recipients=len(call.ids), error_code=exc.code)
+
+
+def _await_answer(factory: sessionmaker[Session], channel: Channel, call: Call) -> None:
+    with transaction(factory) as session:
+        for comm in repository.get_many(session, call.ids):
+            reason = f"no answer from {channel.provider}"
+            add_event(session, comm, S.SENDING, source="worker", reason=reason)
+    log.warning(f"{channel.name}.send_ambiguous", recipients=len(call.ids))

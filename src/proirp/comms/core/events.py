@@ -1,0 +1,109 @@
+"""One normalized provider status event, and the one function that applies it.
+
+Each vendor's webhook turns its own payload into a `StatusEvent` (Twilio's status callback,
+SendGrid's Event Webhook); `apply_status_event` does the rest the same way for all of them:
+each event once, matched to our message without crossing wires, the status moved only forward,
+and an audit row when it moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy.orm import Session
+
+from proirp.audit.service import RequestOrigin, record_audit
+from proirp.comms.core import repository
+from proirp.comms.core.guard import suppression_key
+from proirp.comms.core.status import advance, seen_provider_event
+from proirp.comms.models import Communication
+
+log = structlog.get_logger(__name__)
+
+STATUS_CHANGED_ACTION = {"sms": "SMS_STATUS_CHANGED", "email": "EMAIL_STATUS_CHANGED"}
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """What a provider reported about one message, in our terms."""
+
+    provider: str  # as our rows name it: "twilio", "sendgrid"
+    status: str  # ours; anything we do not know maps to `unknown` and never moves a message back
+    event_id: str | None  # unique across providers: each event is applied once
+    provider_message_id: str | None = None
+    # True when the provider's id names one message (Twilio's SID); SendGrid's names a batch.
+    message_id_is_unique: bool = False
+    reference: str | None = None  # our communication id, carried by the provider
+    address: str | None = None  # the recipient the provider reports, checked against ours
+    reason: str | None = None
+    error_code: str | None = None
+    audit_details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Applied:
+    outcome: Literal["duplicate", "unmatched", "applied"]
+    communication: Communication | None = None
+
+
+def _same_message(comm: Communication, event: StatusEvent) -> bool:
+    """Does our row really describe the message the event is about?"""
+    if comm.provider != event.provider:
+        return False
+    if event.message_id_is_unique and comm.provider_message_id not in (
+        None,
+        event.provider_message_id,
+    ):
+        return False
+    if event.address is not None:
+        return suppression_key(comm.to_address) == suppression_key(event.address)
+    return True
+
+
+def find_message(session: Session, event: StatusEvent) -> Communication | None:
+    """Our message for `event`: by the provider's own id where it names one message, else by our
+    reference, and never one whose provider id or address says it is another message."""
+    if event.message_id_is_unique and event.provider_message_id:
+        comm = repository.by_provider_id(session, event.provider, event.provider_message_id)
+        if comm is not None:
+            return comm
+    if event.reference:
+        comm = repository.get(session, event.reference)
+        if comm is not None and _same_message(comm, event):
+            return comm
+    return None
+
+
+def apply_status_event(session: Session, event: StatusEvent, origin: RequestOrigin) -> Applied:
+    """Record `event` against its message (once) and move the message forward if it may."""
+    if event.event_id and seen_provider_event(session, event.event_id):
+        return Applied("duplicate")
+    comm = find_message(session, event)
+    if comm is None:
+        log.info("comms.status_unmatched", provider=event.provider)
+        return Applied("unmatched")
+    if comm.provider_message_id is None and event.provider_message_id:
+        # The answer to our send was lost; the event tells us the provider has the message.
+        comm.provider_message_id = event.provider_message_id
+    moved = advance(
+        session,
+        comm,
+        event.status,
+        source="webhook",
+        reason=event.reason,
+        error_code=event.error_code,
+        provider_event_id=event.event_id,
+    )
+    if moved:
+        record_audit(
+            session,
+            actor=None,
+            action=STATUS_CHANGED_ACTION[comm.channel],
+            client_id=comm.client_id,
+            ip=origin.ip,
+            details={"communication_id": comm.id, "status": event.status, **event.audit_details},
+        )
+    return Applied("applied", comm)

@@ -1,0 +1,127 @@
+"""The guard: may this message go to this client, on this channel, through this provider?
+
+Consent, the SMS opt-out list, the email suppression list, and the BAA rule (no PHI through a
+provider without a signed BAA). A refusal is a `BlockReason`: a stable code, the request field a
+person should change, and the sentence that tells them how.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from proirp.clients.models import Channel, Client, OptOut
+from proirp.clients.repository import opted_out_addresses
+from proirp.comms.core.phi import ClientIdentity, find_phi
+
+GENERIC_EXAMPLE = "A generic message such as 'Please call our office.' is fine."
+
+
+@dataclass(frozen=True)
+class BlockReason:
+    """Why the guard refused a message."""
+
+    code: str  # no_consent | opted_out | suppressed | phi_without_baa
+    field: str  # the request field to change: client_id, body, subject
+    message: str  # shown to the user and kept as the message's status reason
+
+
+def suppression_key(address: str) -> str:
+    """How an address is kept on the suppression list (case does not matter in practice)."""
+    return address.strip().lower()
+
+
+def suppressed_addresses(session: Session, addresses: Sequence[str]) -> dict[str, str]:
+    """Which addresses are on the email suppression list, with the reason they are there."""
+    keys = {suppression_key(a) for a in addresses if a}
+    if not keys:
+        return {}
+    stmt = select(OptOut.address, OptOut.reason).where(
+        OptOut.channel == Channel.EMAIL, OptOut.address.in_(keys), OptOut.revoked_at.is_(None)
+    )
+    return {address: reason for address, reason in session.execute(stmt)}
+
+
+def sms_consent_block(
+    session: Session, client: Client, to: str, *, opted_out: set[str] | None = None
+) -> BlockReason | None:
+    """Why this client must not get an SMS at `to` now, or None if they may.
+
+    `opted_out` is the set of opted-out numbers when the caller has already looked them up
+    (a campaign does, once per chunk).
+    """
+    if not client.sms_consent:
+        return BlockReason("no_consent", "client_id", "The client has not consented to SMS.")
+    if opted_out is None:
+        opted_out = opted_out_addresses(session, Channel.SMS, [to])
+    if to in opted_out:
+        return BlockReason("opted_out", "client_id", "The client opted out of SMS (replied STOP).")
+    return None
+
+
+def email_consent_block(
+    session: Session, client: Client, to: str, *, suppressed: Mapping[str, str] | None = None
+) -> BlockReason | None:
+    """Why this client must not get an email at `to` now, or None if they may."""
+    if not client.email_consent:
+        return BlockReason("no_consent", "client_id", "The client has not consented to email.")
+    if suppressed is None:
+        suppressed = suppressed_addresses(session, [to])
+    why = suppressed.get(suppression_key(to))
+    if why is not None:
+        return BlockReason(
+            "suppressed",
+            "client_id",
+            f"The address is on the email suppression list: {why}",
+        )
+    return None
+
+
+def identity_of(client: Client | None) -> ClientIdentity | None:
+    if client is None:
+        return None
+    return ClientIdentity(client.first_name, client.last_name, client.date_of_birth)
+
+
+def sms_phi_block(has_baa: bool, client: Client, body: str) -> BlockReason | None:
+    """Without a BAA with Twilio, an SMS may not carry PHI: name what to remove."""
+    if has_baa:
+        return None
+    found = find_phi(body, client=identity_of(client))
+    if not found:
+        return None
+    message = (
+        "Without a signed BAA with Twilio, SMS may not carry PHI; remove "
+        + ", ".join(found)
+        + ". "
+        + GENERIC_EXAMPLE
+    )
+    return BlockReason("phi_without_baa", "body", message)
+
+
+def email_phi_block(
+    has_baa: bool, client: Client | None, subject: str | None, *parts: str | None
+) -> BlockReason | None:
+    """Without a BAA with SendGrid, an email may not carry PHI: name what to remove and where."""
+    if has_baa:
+        return None
+    identity = identity_of(client)
+    problems: list[str] = []
+    blamed: list[str] = []
+    for where, text in (("subject", subject or ""), ("body", "\n".join(p for p in parts if p))):
+        found = find_phi(text, client=identity)
+        if found:
+            problems.append(", ".join(found) + f" from the {where}")
+            blamed.append(where)
+    if not problems:
+        return None
+    message = (
+        "Without a signed BAA with SendGrid, email may not carry PHI; remove "
+        + "; and ".join(problems)
+        + ". "
+        + GENERIC_EXAMPLE
+    )
+    return BlockReason("phi_without_baa", blamed[0], message)

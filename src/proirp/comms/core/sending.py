@@ -1,0 +1,106 @@
+"""What every send shares, whatever the channel: who sends, the client, the row written
+`queued` or `blocked`, and the audit rows for what staff and the worker did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from proirp.audit.service import RequestOrigin, record_audit
+from proirp.clients.models import Client
+from proirp.clients.repository import get_client
+from proirp.comms.core.guard import BlockReason
+from proirp.comms.core.status import add_event
+from proirp.comms.models import Communication, CommunicationStatus
+from proirp.kit.errors import AppError, ValidationFailed
+
+S = CommunicationStatus
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who is sending, and from where (for the audit trail)."""
+
+    user_id: str
+    origin: RequestOrigin = field(default_factory=RequestOrigin)
+
+
+class MessageBlocked(AppError):
+    """The message was recorded as `blocked`; the caller commits that and shows this 422."""
+
+    status_code = 422
+    code = "message_blocked"
+
+    def __init__(self, communication: Communication, reason: BlockReason) -> None:
+        super().__init__(reason.message, fields={reason.field: reason.message})
+        self.communication = communication
+        self.reason = reason
+
+
+def require_client(session: Session, client_id: str) -> Client:
+    client = get_client(session, client_id)
+    if client is None:
+        raise ValidationFailed("no client with that id", fields={"client_id": "no such client"})
+    return client
+
+
+def audit_message(
+    session: Session, sender: Sender, action: str, comm: Communication, **details: Any
+) -> None:
+    """An audit row for what a member of staff did with a message."""
+    record_audit(
+        session,
+        actor=sender.user_id,
+        action=action,
+        client_id=comm.client_id,
+        ip=sender.origin.ip,
+        user_agent=sender.origin.user_agent,
+        details={"communication_id": comm.id, **details},
+    )
+
+
+def audit_worker(session: Session, comm: Communication, action: str, **details: object) -> None:
+    """An audit row for what the worker did to a message (no user acted)."""
+    record_audit(
+        session,
+        actor=None,
+        action=action,
+        client_id=comm.client_id,
+        details={"communication_id": comm.id, **details},
+    )
+
+
+def write_message(
+    session: Session, comm: Communication, block: BlockReason | None, *, source: str = "api"
+) -> None:
+    """Add the row, `queued` with its first event, or `blocked` with the guard's reason."""
+    session.add(comm)
+    if block is None:
+        comm.status = S.QUEUED
+        add_event(session, comm, S.QUEUED, source=source)
+        return
+    comm.status = S.BLOCKED
+    comm.status_reason = block.message
+    add_event(session, comm, S.BLOCKED, source=source, reason=block.message)
+
+
+def record_single_send(
+    session: Session,
+    sender: Sender,
+    comm: Communication,
+    block: BlockReason | None,
+    *,
+    queued_action: str,
+    blocked_action: str,
+    **details: Any,
+) -> Communication:
+    """Audit one message a person sent; a blocked one raises MessageBlocked for the caller to
+    commit and show (the row and its audit entry are the record of the refusal)."""
+    session.flush()
+    if block is not None:
+        audit_message(session, sender, blocked_action, comm)
+        raise MessageBlocked(comm, block)
+    audit_message(session, sender, queued_action, comm, **details)
+    return comm
