@@ -1,0 +1,284 @@
+"""Dispatch in-process, with senders that misbehave on purpose: each through the Protocol, so
+nothing is patched and every path of the one dispatch discipline is driven directly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from proirp.audit.models import AuditLog
+from proirp.auth.models import User
+from proirp.comms.core.dispatch import deliver
+from proirp.comms.core.pacing import SendPacer
+from proirp.comms.email.dispatch import EmailChannel
+from proirp.comms.models import Communication, CommunicationEvent
+from proirp.comms.sms.dispatch import SmsChannel, reconcile
+from proirp.config import Settings
+from proirp.integrations.base import (
+    EmailBatch,
+    ProviderAmbiguousError,
+    ProviderMessage,
+    ProviderPermanentError,
+    ProviderTemporaryError,
+    SendResult,
+)
+from proirp.kit.crypto import Vault, install_vault
+from proirp.kit.db import create_db_engine, new_id
+from proirp.kit.time import utcnow
+from proirp.migrations.commands import upgrade
+from tests.conftest import TEST_KEYS, make_settings
+from tests.databases import fresh_database
+
+TO = "+12025550143"
+BODY = "Please call our office."
+
+
+class FakeSms:
+    """An SmsSender whose every answer the test decides."""
+
+    from_number = "+15005550006"
+
+    def __init__(self, *answers: Callable[[], SendResult]) -> None:
+        self.answers = list(answers)
+        self.sent: list[tuple[str, str]] = []
+        self.at_twilio: list[ProviderMessage] = []
+
+    def send(self, to: str, body: str, *, status_callback: str | None) -> SendResult:
+        self.sent.append((to, body))
+        return self.answers.pop(0)()
+
+    def fetch(self, provider_message_id: str) -> ProviderMessage:
+        return next(m for m in self.at_twilio if m.provider_message_id == provider_message_id)
+
+    def find_sent(self, to: str, *, since: datetime) -> list[ProviderMessage]:
+        return [m for m in self.at_twilio if m.to == to]
+
+
+class FakeEmail:
+    def __init__(self, *answers: Callable[[], list[SendResult]]) -> None:
+        self.answers = list(answers)
+        self.batches: list[EmailBatch] = []
+
+    def send(self, batch: EmailBatch) -> list[SendResult]:
+        self.batches.append(batch)
+        return self.answers.pop(0)()
+
+
+def accepted(sid: str) -> Callable[[], SendResult]:
+    return lambda: SendResult(sid, "queued")
+
+
+def raises(exc: Exception) -> Callable[[], SendResult]:
+    def answer() -> SendResult:
+        raise exc
+
+    return answer
+
+
+@pytest.fixture(scope="module")
+def factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker[Session]]:
+    kind = "postgres" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
+    with fresh_database(kind, tmp_path_factory.mktemp("dispatch")) as url:
+        upgrade(url)
+        install_vault(Vault(TEST_KEYS))
+        engine = create_db_engine(url)
+        yield sessionmaker(engine, expire_on_commit=False)
+        engine.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path, send_max_attempts=3, reconcile_after_seconds=30)
+
+
+@pytest.fixture
+def pacer(settings: Settings) -> SendPacer:
+    return SendPacer(settings, rate=None, name="test")
+
+
+def queued(factory: sessionmaker[Session], channel: str = "sms") -> str:
+    with factory() as session:
+        user = User(email=f"u{new_id()}@clinic.example.com", role="staff", password_hash="x")
+        session.add(user)
+        session.flush()
+        comm = Communication(
+            user_id=user.id,
+            channel=channel,
+            to_address=TO if channel == "sms" else "avery@example.com",
+            subject=None if channel == "sms" else "Office hours",
+            body=BODY,
+            provider="twilio" if channel == "sms" else "sendgrid",
+            status="queued",
+        )
+        session.add(comm)
+        session.commit()
+        return comm.id
+
+
+def row(factory: sessionmaker[Session], comm_id: str) -> Communication:
+    with factory() as session:
+        comm = session.get(Communication, comm_id)
+        assert comm is not None
+        return comm
+
+
+def reasons(factory: sessionmaker[Session], comm_id: str) -> list[str | None]:
+    with factory() as session:
+        stmt = (
+            select(CommunicationEvent.reason)
+            .where(CommunicationEvent.communication_id == comm_id)
+            .order_by(CommunicationEvent.created_at, CommunicationEvent.id)
+        )
+        return list(session.scalars(stmt))
+
+
+def actions(factory: sessionmaker[Session], comm_id: str) -> list[str]:
+    with factory() as session:
+        rows = session.scalars(select(AuditLog).order_by(AuditLog.id))
+        return [r.action for r in rows if (r.details or {}).get("communication_id") == comm_id]
+
+
+def test_a_timeout_leaves_the_message_sending_and_reconciliation_finds_it_at_twilio(
+    factory: sessionmaker[Session], settings: Settings, pacer: SendPacer
+) -> None:
+    comm_id = queued(factory)
+    sender = FakeSms(raises(ProviderAmbiguousError("twilio", None, "no answer from Twilio")))
+    outcome = deliver(factory, settings, pacer, SmsChannel(sender, settings), [comm_id])
+    assert outcome.reconcile == [comm_id] and outcome.reconcile_in == 30
+    assert outcome.retries == []
+    assert row(factory, comm_id).status == "sending"
+    assert "no answer from Twilio" in reasons(factory, comm_id)
+
+    # Twilio had accepted it after all: reconciliation records it and nothing is sent again.
+    sender.at_twilio.append(ProviderMessage("SM" + "1" * 32, TO, BODY, "delivered", utcnow(), None))
+    assert reconcile(factory, sender, comm_id) is False
+    comm = row(factory, comm_id)
+    assert (comm.status, comm.provider_message_id) == ("delivered", "SM" + "1" * 32)
+    assert len(sender.sent) == 1
+    assert actions(factory, comm_id) == ["SMS_RECONCILED"]
+
+
+def test_a_timeout_that_twilio_never_saw_is_sent_once_more(
+    factory: sessionmaker[Session], settings: Settings, pacer: SendPacer
+) -> None:
+    comm_id = queued(factory)
+    sender = FakeSms(raises(ProviderAmbiguousError("twilio", None, "no answer")), accepted("SMx"))
+    channel = SmsChannel(sender, settings)
+    deliver(factory, settings, pacer, channel, [comm_id])
+    assert reconcile(factory, sender, comm_id) is True  # not at Twilio: send again
+    assert row(factory, comm_id).status == "queued"
+    deliver(factory, settings, pacer, channel, [comm_id])
+    comm = row(factory, comm_id)
+    assert (comm.status, comm.provider_message_id, comm.attempts) == ("sent", "SMx", 2)
+    assert len(sender.sent) == 2
+
+
+def test_a_refusal_fails_the_message_for_good_with_twilios_code(
+    factory: sessionmaker[Session], settings: Settings, pacer: SendPacer
+) -> None:
+    comm_id = queued(factory)
+    refusal = ProviderPermanentError("twilio", "21610", "The recipient replied STOP.")
+    sender = FakeSms(raises(refusal))
+    outcome = deliver(factory, settings, pacer, SmsChannel(sender, settings), [comm_id])
+    assert outcome.retries == [] and outcome.reconcile == []
+    comm = row(factory, comm_id)
+    assert (comm.status, comm.error_code) == ("failed", "21610")
+    assert comm.status_reason == "The recipient replied STOP."
+    assert actions(factory, comm_id) == ["SMS_FAILED"]
+
+
+def test_a_429_waits_at_least_the_providers_retry_after(
+    factory: sessionmaker[Session], settings: Settings, pacer: SendPacer
+) -> None:
+    comm_id = queued(factory)
+    slow_down = ProviderTemporaryError("twilio", "20429", "slow down", retry_after=120)
+    sender = FakeSms(raises(slow_down))
+    channel = SmsChannel(sender, settings)
+    before = utcnow()
+    outcome = deliver(factory, settings, pacer, channel, [comm_id])
+    [(ids, delay)] = outcome.retries
+    assert ids == [comm_id] and delay >= 120
+    comm = row(factory, comm_id)
+    assert comm.status == "queued" and comm.error_code is None
+    assert comm.next_attempt_at is not None
+    assert comm.next_attempt_at.replace(tzinfo=before.tzinfo) >= before + timedelta(seconds=120)
+    # A job that runs early finds nothing due and calls nobody.
+    deliver(factory, settings, pacer, channel, [comm_id])
+    assert len(sender.sent) == 1
+
+
+def test_a_5xx_is_retried_with_backoff_then_given_up(
+    factory: sessionmaker[Session], settings: Settings, pacer: SendPacer
+) -> None:
+    comm_id = queued(factory)
+    outage = ProviderTemporaryError("twilio", "20500", "Twilio had a problem on its side.")
+    sender = FakeSms(*[raises(outage)] * 3)
+    channel = SmsChannel(sender, settings)
+    for attempt in range(1, 4):
+        outcome = deliver(factory, settings, pacer, channel, [comm_id])
+        if attempt < 3:
+            [(_ids, delay)] = outcome.retries
+            assert delay > 0
+            with factory() as session:  # due now: the test plays the clock
+                comm = session.get(Communication, comm_id)
+                assert comm is not None
+                comm.next_attempt_at = None
+                session.commit()
+    assert outcome.retries == []
+    comm = row(factory, comm_id)
+    assert (comm.status, comm.error_code, comm.attempts) == ("failed", "20500", 3)
+    assert comm.status_reason is not None and "Gave up after 3 attempts" in comm.status_reason
+    assert len(sender.sent) == 3
+
+
+def test_an_answer_after_the_claim_expired_is_kept_and_the_message_is_not_sent_twice(
+    factory: sessionmaker[Session], settings: Settings, pacer: SendPacer
+) -> None:
+    comm_id = queued(factory)
+    sender = FakeSms()
+    resend: list[bool] = []
+
+    def late_answer() -> SendResult:
+        # While the call hangs, the claim goes stale and the sweeper reconciles the row: Twilio
+        # does not list the message yet, so the row goes back to the queue for a resend.
+        with factory() as session:
+            comm = session.get(Communication, comm_id)
+            assert comm is not None
+            assert comm.claimed_at is not None
+            comm.claimed_at = comm.claimed_at - timedelta(minutes=10)
+            session.commit()
+        resend.append(reconcile(factory, sender, comm_id))
+        return SendResult("SMlate", "queued")
+
+    sender.answers.append(late_answer)
+    channel = SmsChannel(sender, settings)
+    deliver(factory, settings, pacer, channel, [comm_id])
+    assert resend == [True]
+    comm = row(factory, comm_id)
+    assert (comm.status, comm.provider_message_id) == ("sent", "SMlate")
+    deliver(factory, settings, pacer, channel, [comm_id])  # the resend job finds nothing to do
+    assert len(sender.sent) == 1
+    assert row(factory, comm_id).status == "sent"
+
+
+def test_email_goes_through_the_same_discipline(
+    factory: sessionmaker[Session], settings: Settings, pacer: SendPacer
+) -> None:
+    first, second = queued(factory, "email"), queued(factory, "email")
+    slow_down = ProviderTemporaryError("sendgrid", "429", "slow down", retry_after=60)
+    sender = FakeEmail(raises(slow_down), lambda: [SendResult("sg-batch", "accepted")])  # type: ignore[arg-type]
+    channel = EmailChannel(sender, settings)
+    outcome = deliver(factory, settings, pacer, channel, [first])
+    [(ids, delay)] = outcome.retries
+    assert ids == [first] and delay >= 60
+    deliver(factory, settings, pacer, channel, [second])
+    comm = row(factory, second)
+    assert (comm.status, comm.provider_message_id) == ("sent", "sg-batch")
+    assert [len(b.recipients) for b in sender.batches] == [1, 1]
+    assert actions(factory, second) == ["EMAIL_SENT"]
