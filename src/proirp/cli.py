@@ -95,12 +95,12 @@ def worker(
 ) -> None:
     """Run a queue consumer (for deployments with separate worker processes)."""
     from proirp import runtime
-    from proirp.comms.tasks import sweep
     from proirp.worker.consumer import build_consumer
+    from proirp.worker.jobs import run_job
 
     settings = _settings()
     runtime.start(settings)
-    sweep()  # pick up what a crashed worker left behind before taking new work
+    run_job("comms.sweep")  # pick up what a crashed worker left behind before taking new work
     build_consumer(workers or settings.worker_threads).run()
 
 

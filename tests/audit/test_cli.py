@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from proirp import cli, runtime
 from proirp.audit.models import AuditLog
 from proirp.kit import crypto
+from proirp.worker import jobs
 from proirp.worker.queue import huey
 from tests.audit.conftest import ChainDatabase, tamper, write_rows
 from tests.conftest import TEST_KEYS
@@ -23,10 +24,11 @@ def verify_command(
 ) -> Iterator[CliRunner]:
     """A runner for the CLI pointed at `chain_db`, leaving the test process as it found it.
 
-    The command calls runtime.start(), which installs the vault, the queue storage and the current
-    runtime process-wide; all three are put back afterwards so later tests keep the test app's.
+    The command calls runtime.start(), which installs the vault, the queue storage, the jobs'
+    context and the current runtime process-wide; all are put back afterwards so later tests keep
+    the test app's.
     """
-    for module, name in [(runtime, "_current"), (crypto, "_vault")]:
+    for module, name in [(runtime, "_current"), (crypto, "_vault"), (jobs, "_context")]:
         monkeypatch.setattr(module, name, getattr(module, name))
     for name in ("storage", "storage_class", "storage_kwargs"):
         monkeypatch.setattr(huey, name, getattr(huey, name))

@@ -115,6 +115,4 @@ def email_chunk(
             details={"communication_id": comm.id, "campaign_id": campaign.id},
         )
     if queued:
-        from proirp.comms.tasks import deliver_email_batch  # tasks import this module
-
-        enqueue_after_commit(session, deliver_email_batch, queued)
+        enqueue_after_commit(session, "comms.deliver_email_batch", queued)

@@ -173,9 +173,7 @@ def queue_email_for_client(
         return comm
     add_event(session, comm, S.QUEUED, source="api")
     if enqueue:
-        from proirp.comms.tasks import deliver_email_batch  # tasks import this module
-
-        enqueue_after_commit(session, deliver_email_batch, [comm.id])
+        enqueue_after_commit(session, "comms.deliver_email_batch", [comm.id])
     return comm
 
 

@@ -173,9 +173,7 @@ def queue_sms_for_client(
         add_event(session, comm, S.BLOCKED, source="api", reason=reason)
         return comm
     add_event(session, comm, S.QUEUED, source="api")
-    from proirp.comms.tasks import deliver_sms  # tasks import this module: import when used
-
-    enqueue_after_commit(session, deliver_sms, comm.id)
+    enqueue_after_commit(session, "comms.deliver_sms", comm.id)
     return comm
 
 
@@ -267,9 +265,7 @@ def start_campaign(
         user_agent=origin.user_agent,
         details={"campaign_id": campaign.id, "channel": channel, "selection": _describe(selection)},
     )
-    from proirp.comms.tasks import fan_out_campaign
-
-    enqueue_after_commit(session, fan_out_campaign, campaign.id)
+    enqueue_after_commit(session, "comms.fan_out_campaign", campaign.id)
     return campaign
 
 
