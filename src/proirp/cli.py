@@ -245,8 +245,8 @@ def keys_generate() -> None:
 def keys_rotate() -> None:
     """Re-encrypt every stored secret under the first key in PROIRP_ENCRYPTION_KEYS."""
     from proirp import runtime
+    from proirp.key_rotation import rotate_encrypted_columns
     from proirp.kit.db import transaction
-    from proirp.kit.rotation import rotate_encrypted_columns
 
     rt = runtime.start(_settings())
     with transaction(rt.session_factory) as session:

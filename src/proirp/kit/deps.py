@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from proirp.audit.service import RequestOrigin
 from proirp.config import Settings
+from proirp.kit.origin import RequestOrigin
 
 
 def get_session(request: Request) -> Iterator[Session]:
