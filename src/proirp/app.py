@@ -9,7 +9,7 @@ import structlog
 from fastapi import APIRouter, FastAPI
 
 from proirp import runtime
-from proirp.audit.endpoints import router as audit_router
+from proirp.auth.audit_endpoints import router as audit_router
 from proirp.auth.endpoints import router as auth_router
 from proirp.auth.throttle import LoginThrottle
 from proirp.calendars.endpoints import router as calendars_router
@@ -33,7 +33,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (health_router, "proirp.health"),
     (auth_router, "proirp.auth"),
     (clients_router, "proirp.clients"),
-    (audit_router, "proirp.audit"),
+    (audit_router, "proirp.auth.audit_endpoints"),
     (comms_router, "proirp.comms"),
     (campaigns_router, "proirp.comms"),
     (templates_router, "proirp.comms.templates"),

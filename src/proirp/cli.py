@@ -95,12 +95,12 @@ def worker(
 ) -> None:
     """Run a queue consumer (for deployments with separate worker processes)."""
     from proirp import runtime
-    from proirp.comms.tasks import sweep
     from proirp.worker.consumer import build_consumer
+    from proirp.worker.jobs import run_job
 
     settings = _settings()
     runtime.start(settings)
-    sweep()  # pick up what a crashed worker left behind before taking new work
+    run_job("comms.sweep")  # pick up what a crashed worker left behind before taking new work
     build_consumer(workers or settings.worker_threads).run()
 
 
@@ -245,8 +245,8 @@ def keys_generate() -> None:
 def keys_rotate() -> None:
     """Re-encrypt every stored secret under the first key in PROIRP_ENCRYPTION_KEYS."""
     from proirp import runtime
+    from proirp.key_rotation import rotate_encrypted_columns
     from proirp.kit.db import transaction
-    from proirp.kit.rotation import rotate_encrypted_columns
 
     rt = runtime.start(_settings())
     with transaction(rt.session_factory) as session:

@@ -1,4 +1,7 @@
-"""Start-up shared by the web app, the worker and the CLI: logging, vault, database, queue."""
+"""Start-up shared by the web app, the worker and the CLI: logging, vault, database, queue, jobs.
+
+The top of the layers: it alone imports every domain's jobs, so that the queue knows them all.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from proirp.config import Settings
 from proirp.kit.crypto import Vault, install_vault, load_or_create_dev_key
 from proirp.kit.db import create_db_engine, create_session_factory
 from proirp.kit.logging import configure_logging
+from proirp.worker import jobs
 from proirp.worker.queue import configure_queue
 
 
@@ -41,10 +45,16 @@ def start(settings: Settings) -> Runtime:
     configure_queue(settings)
     _current = Runtime(settings, engine, create_session_factory(engine))
     # Every table must be known before the first flush (foreign keys resolve across domains),
-    # and tasks register on the queue when their modules are imported.
-    import proirp.models
-    import proirp.worker.tasks  # noqa: F401
+    # and every job must be registered before the queue is given them.
+    import proirp.audit.tasks
+    import proirp.calendars.tasks
+    import proirp.comms.campaigns.tasks
+    import proirp.comms.email.tasks
+    import proirp.comms.sms.tasks
+    import proirp.comms.tasks
+    import proirp.models  # noqa: F401
 
+    jobs.install(jobs.JobContext(settings, _current.session_factory))
     return _current
 
 

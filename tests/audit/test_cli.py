@@ -6,12 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import delete, update
 from typer.testing import CliRunner
 
 from proirp import cli, runtime
 from proirp.audit.models import AuditLog
 from proirp.kit import crypto
+from proirp.worker import jobs
 from proirp.worker.queue import huey
 from tests.audit.conftest import ChainDatabase, tamper, write_rows
 from tests.conftest import TEST_KEYS
@@ -23,14 +25,17 @@ def verify_command(
 ) -> Iterator[CliRunner]:
     """A runner for the CLI pointed at `chain_db`, leaving the test process as it found it.
 
-    The command calls runtime.start(), which installs the vault, the queue storage and the current
-    runtime process-wide; all three are put back afterwards so later tests keep the test app's.
+    The command calls runtime.start(), which installs the vault, the queue storage, the jobs'
+    context, the log output and the current runtime process-wide; all are put back afterwards so
+    later tests keep the test app's (a logger left writing to this test's captured stderr fails
+    the next test that logs).
     """
-    for module, name in [(runtime, "_current"), (crypto, "_vault")]:
+    for module, name in [(runtime, "_current"), (crypto, "_vault"), (jobs, "_context")]:
         monkeypatch.setattr(module, name, getattr(module, name))
     for name in ("storage", "storage_class", "storage_kwargs"):
         monkeypatch.setattr(huey, name, getattr(huey, name))
     saved_runtime = runtime._current
+    saved_logging = dict(structlog.get_config())
 
     monkeypatch.chdir(tmp_path)  # no developer .env can leak into the settings
     monkeypatch.setenv("DATABASE_URL", chain_db.url)
@@ -39,6 +44,8 @@ def verify_command(
     monkeypatch.setenv("PROIRP_ENV", "test")
     monkeypatch.setenv("QUEUE_BACKEND", "sqlite")
     yield CliRunner()
+
+    structlog.configure(**saved_logging)
 
     if runtime._current is not saved_runtime and runtime._current is not None:
         runtime._current.engine.dispose()  # before the throw-away database is dropped

@@ -18,6 +18,7 @@ import proirp.kit.crypto
 from proirp import runtime
 from proirp.auth.models import User
 from proirp.migrations.commands import upgrade
+from proirp.worker import jobs
 from proirp.worker.queue import huey
 from tests.conftest import TEST_KEYS
 from tests.databases import fresh_database
@@ -56,11 +57,12 @@ def new_user(db: Session) -> NewUser:
 
 @dataclass
 class _ProcessState:
-    """What runtime.start() replaces process-wide: the runtime, vault, queue storage, logging."""
+    """What runtime.start() replaces process-wide: the runtime, vault, queue, jobs, logging."""
 
     current: runtime.Runtime | None
     vault: proirp.kit.crypto.Vault | None
     queue: tuple[Any, Any, Any]
+    job_context: jobs.JobContext | None
     logging: dict[str, Any]
 
     @classmethod
@@ -69,6 +71,7 @@ class _ProcessState:
             current=runtime._current,
             vault=proirp.kit.crypto._vault,
             queue=(huey.storage_class, huey.storage_kwargs, huey.storage),
+            job_context=jobs._context,
             logging=dict(structlog.get_config()),
         )
 
@@ -76,6 +79,7 @@ class _ProcessState:
         runtime._current = self.current
         proirp.kit.crypto._vault = self.vault
         huey.storage_class, huey.storage_kwargs, huey.storage = self.queue
+        jobs._context = self.job_context
         structlog.configure(**self.logging)
 
 

@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from proirp.calendars.provider import EventInput, GrantRevoked, SyncTokenExpired
 from proirp.integrations.base import ProviderPermanentError, ProviderTemporaryError
+from proirp.integrations.calendar import EventInput, GrantRevoked, SyncTokenExpired
 from proirp.integrations.microsoft.errors import api_error, token_error
 from proirp.integrations.microsoft.graph import http_session, to_event, to_graph
 

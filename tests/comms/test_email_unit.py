@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from proirp.comms.core.html import html_problem
 from proirp.comms.email.content import (
     SharedContent,
     apply,
@@ -13,7 +14,6 @@ from proirp.comms.email.content import (
     with_footer,
 )
 from proirp.comms.email.dispatch import _groups
-from proirp.comms.email.html import html_problem
 from proirp.comms.email.service import render_part
 from proirp.comms.email.unsubscribe import URL_PLACEHOLDER
 from proirp.comms.models import Campaign, Communication, Template

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from proirp.calendars.models import CalendarIntegration, SyncedCalendarEvent
 from proirp.comms.models import Communication
+from proirp.key_rotation import encrypted_columns, rotate_encrypted_columns
 from proirp.kit.crypto import (
     Vault,
     VaultError,
@@ -21,7 +22,6 @@ from proirp.kit.crypto import (
     install_vault,
     load_or_create_dev_key,
 )
-from proirp.kit.rotation import encrypted_columns, rotate_encrypted_columns
 from proirp.kit.time import utcnow
 from tests.factories import create_client, create_user
 

@@ -1,13 +1,17 @@
-"""The queue: jobs leave only after commit, the embedded consumer runs them, backends by setting."""
+"""The queue: jobs by name leave only after commit, the embedded consumer runs them, backends by
+setting."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import redis
+from fastapi import FastAPI
+from huey.registry import Message
 from huey.storage import PostgresStorage, RedisStorage, SqliteStorage
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -15,7 +19,7 @@ from structlog.testing import capture_logs
 
 from proirp.worker.after_commit import enqueue_after_commit
 from proirp.worker.consumer import start_embedded_consumer
-from proirp.worker.periodic import PERIODIC_JOBS, verify_audit_chain_nightly
+from proirp.worker.jobs import JobContext, enqueue, job, run_job
 from proirp.worker.queue import _storage_for, huey
 from tests.conftest import make_settings
 from tests.databases import services_required
@@ -24,8 +28,9 @@ seen: list[str] = []
 consumed = threading.Event()
 
 
-@huey.task(name="tests.remember")
-def remember(value: str) -> None:
+@job("tests.remember")
+def remember(ctx: JobContext, value: str) -> None:
+    assert isinstance(ctx, JobContext)
     seen.append(value)
     if value == "consumed":
         consumed.set()
@@ -43,21 +48,21 @@ def fresh_session(engine: Engine) -> Iterator[Session]:
 
 
 def test_job_is_sent_only_after_commit(fresh_session: Session) -> None:
-    enqueue_after_commit(fresh_session, remember, "after-commit")
+    enqueue_after_commit(fresh_session, "tests.remember", "after-commit")
     assert "after-commit" not in _pending_values()
     fresh_session.commit()
     assert "after-commit" in _pending_values()
 
 
 def test_job_is_dropped_on_rollback(fresh_session: Session) -> None:
-    enqueue_after_commit(fresh_session, remember, "rolled-back")
+    enqueue_after_commit(fresh_session, "tests.remember", "rolled-back")
     fresh_session.rollback()
     fresh_session.commit()
     assert "rolled-back" not in _pending_values()
 
 
 def test_embedded_consumer_runs_jobs(fresh_session: Session) -> None:
-    enqueue_after_commit(fresh_session, remember, "consumed")
+    enqueue_after_commit(fresh_session, "tests.remember", "consumed")
     fresh_session.commit()
     consumer = start_embedded_consumer(workers=1)
     try:
@@ -67,13 +72,40 @@ def test_embedded_consumer_runs_jobs(fresh_session: Session) -> None:
     assert "consumed" in seen
 
 
-def test_periodic_jobs_are_registered() -> None:
-    assert "audit.verify_chain" in PERIODIC_JOBS
+def test_an_unknown_job_is_refused_before_the_commit(fresh_session: Session) -> None:
+    with pytest.raises(LookupError, match="deliver_smss"):
+        enqueue_after_commit(fresh_session, "comms.deliver_smss", "c1")
 
 
-def test_nightly_chain_check_reports_an_intact_chain() -> None:
+def test_a_delayed_job_waits_in_the_schedule(app: FastAPI) -> None:
+    enqueue("tests.remember", "later", delay=3600)
+    queued = [t for t in huey.pending() if t.name == "tests.remember" and t.args == ("later",)]
+    # The consumer holds a job with an eta in the future back until then.
+    assert [t.eta > datetime.now(UTC).replace(tzinfo=None) for t in queued] == [True]
+
+
+def test_periodic_jobs_are_registered(app: FastAPI) -> None:
+    due = {task.name for task in huey.read_periodic(datetime(2026, 1, 1, 3, 15, tzinfo=UTC))}
+    assert {"comms.sweep", "calendars.sync_all"} <= due
+    nightly = {task.name for task in huey.read_periodic(datetime(2026, 1, 1, 3, 17, tzinfo=UTC))}
+    assert "audit.verify_chain" in nightly
+
+
+def test_a_job_queued_by_an_earlier_release_still_runs_here(app: FastAPI) -> None:
+    # Huey keys a queued job by "<module>.<name>"; these are the keys releases before jobs by
+    # name wrote, so a queue that outlives an upgrade still resolves.
+    for key, name in [
+        ("proirp.comms.tasks.comms.deliver_sms", "comms.deliver_sms"),
+        ("proirp.comms.tasks.comms.reconcile_email", "comms.reconcile_email"),
+        ("proirp.calendars.tasks.calendars.sync", "calendars.sync"),
+    ]:
+        message = Message("job-1", key, None, 0, 0, None, ("an-id",), {})
+        assert huey.deserialize_task(huey.serializer.serialize(message)).name == name
+
+
+def test_nightly_chain_check_reports_an_intact_chain(app: FastAPI) -> None:
     with capture_logs() as logs:
-        verify_audit_chain_nightly.call_local()
+        run_job("audit.verify_chain")
     assert any(entry["event"] == "audit.chain_intact" for entry in logs)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, text
@@ -10,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.chain import canonical_row, chain_hash
 from proirp.audit.models import GENESIS_HASH, AuditLog
+from proirp.kit.origin import RequestOrigin as RequestOrigin  # where callers import it from
 from proirp.kit.time import utcnow
 
 # Keys that would carry PHI or secrets into the log: details describe an action, never content.
@@ -45,14 +45,6 @@ _CHAIN_LOCK_KEY = 0x50524F495250  # "PROIRP"
 
 class AuditDetailsError(ValueError):
     """Audit details tried to hold something that must never be logged."""
-
-
-@dataclass(frozen=True)
-class RequestOrigin:
-    """Where an action came from, for the audit trail."""
-
-    ip: str | None = None
-    user_agent: str | None = None
 
 
 def _check_details(details: dict[str, Any], path: str = "") -> None:

@@ -9,15 +9,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import AwareDatetime
 
-from proirp import runtime
 from proirp.auth.dependencies import AnyStaff
 from proirp.auth.models import Role, User
 from proirp.calendars import oauth, service
 from proirp.calendars.providers import calendar_provider, check_provider, redirect_uri
 from proirp.calendars.schemas import EventCreate
-from proirp.calendars.tasks import sync_calendar
 from proirp.integrations.base import ProviderError
-from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.deps import OriginDep, SessionDep, SessionFactoryDep, SettingsDep
 from proirp.kit.errors import Forbidden, NotFound, ValidationFailed
 from proirp.worker.after_commit import enqueue_after_commit
 
@@ -68,7 +66,7 @@ def sync_now(provider: str, session: SessionDep, user: AnyStaff) -> JSONResponse
     integration = service.integration_of(session, user.id, provider)
     if integration is None:
         raise NotFound("that calendar is not connected", code="calendar_not_connected")
-    enqueue_after_commit(session, sync_calendar, integration.id)
+    enqueue_after_commit(session, "calendars.sync", integration.id)
     return JSONResponse({"ok": True, "provider": provider}, status_code=202)
 
 
@@ -93,10 +91,14 @@ def list_events(
 
 @router.post("/events", status_code=201)
 def create_event(
-    body: EventCreate, session: SessionDep, user: AnyStaff, settings: SettingsDep, origin: OriginDep
+    body: EventCreate,
+    session: SessionDep,
+    factory: SessionFactoryDep,
+    user: AnyStaff,
+    settings: SettingsDep,
+    origin: OriginDep,
 ) -> JSONResponse:
     check_provider(body.provider)
-    factory = runtime.current().session_factory
     event = service.create_event(session, factory, user, body, settings, origin)
     return JSONResponse({"ok": True, "event": event}, status_code=201)
 
@@ -140,5 +142,5 @@ def callback(
         oauth.record_failure(session, user, provider, exc.reason, origin)
         return _outcome(provider, "failed")
     integration = oauth.store_connection(session, user, provider, tokens, email, origin)
-    enqueue_after_commit(session, sync_calendar, integration.id)
+    enqueue_after_commit(session, "calendars.sync", integration.id)
     return _outcome(provider, "connected")

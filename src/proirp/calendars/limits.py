@@ -13,8 +13,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from proirp.calendars.provider import CalendarProvider
 from proirp.integrations.base import ProviderTemporaryError
+from proirp.integrations.calendar import CalendarProvider
 
 WAIT_SECONDS = 30.0
 _lock = threading.Lock()

@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth.models import User
 from proirp.calendars.models import CalendarIntegration, CalendarSyncStatus, OAuthState
-from proirp.calendars.provider import TokenSet
 from proirp.calendars.providers import calendar_provider, redirect_uri
 from proirp.config import Settings
 from proirp.integrations.availability import require_provider
 from proirp.integrations.base import ProviderTemporaryError
+from proirp.integrations.calendar import TokenSet
 from proirp.kit.errors import AppError, ServiceUnavailable
 from proirp.kit.time import utcnow
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from proirp.calendars.provider import CalendarProvider
 from proirp.config import Settings
+from proirp.integrations.calendar import CalendarProvider
 from proirp.integrations.google.adapter import GoogleCalendar
 from proirp.integrations.microsoft.adapter import MicrosoftCalendar
 from proirp.kit.errors import ValidationFailed

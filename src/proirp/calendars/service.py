@@ -19,13 +19,13 @@ from proirp.calendars.models import (
     ClientCalendarEvent,
     SyncedCalendarEvent,
 )
-from proirp.calendars.provider import EventInput, ProviderEvent
 from proirp.calendars.providers import calendar_provider
 from proirp.calendars.schemas import EventCreate
 from proirp.calendars.tokens import with_access_token
 from proirp.clients.repository import get_client
 from proirp.config import Settings
 from proirp.integrations.base import ProviderError, ProviderTemporaryError
+from proirp.integrations.calendar import EventInput, ProviderEvent
 from proirp.kit.errors import NotFound, ServiceUnavailable, ValidationFailed
 from proirp.kit.time import utcnow
 

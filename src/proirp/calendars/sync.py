@@ -22,11 +22,11 @@ from proirp.calendars.models import (
     ClientCalendarEvent,
     SyncedCalendarEvent,
 )
-from proirp.calendars.provider import Changes, ProviderEvent, SyncTokenExpired
 from proirp.calendars.providers import calendar_provider
 from proirp.calendars.tokens import with_access_token
 from proirp.config import Settings
 from proirp.integrations.base import ProviderError
+from proirp.integrations.calendar import Changes, ProviderEvent, SyncTokenExpired
 from proirp.kit.db import in_batches, transaction
 from proirp.kit.time import utcnow
 

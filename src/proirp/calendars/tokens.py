@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import record_audit
 from proirp.calendars.models import CalendarIntegration
-from proirp.calendars.provider import AccessTokenRefused, GrantRevoked
 from proirp.calendars.providers import calendar_provider
 from proirp.config import Settings
+from proirp.integrations.calendar import AccessTokenRefused, GrantRevoked
 from proirp.kit.db import transaction
 from proirp.kit.errors import AppError
 from proirp.kit.time import utcnow

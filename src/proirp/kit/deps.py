@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from proirp.audit.service import RequestOrigin
 from proirp.config import Settings
+from proirp.kit.origin import RequestOrigin
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -29,6 +29,12 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
+def get_session_factory(request: Request) -> sessionmaker[Session]:
+    """For work that needs transactions of its own beside the request's (a provider call)."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -42,5 +48,6 @@ def get_origin(request: Request) -> RequestOrigin:
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 OriginDep = Annotated[RequestOrigin, Depends(get_origin)]

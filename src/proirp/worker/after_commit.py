@@ -7,20 +7,23 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from proirp.worker import jobs
+
 _KEY = "proirp.jobs_after_commit"
 
 
-def enqueue_after_commit(session: Session, task: Any, *args: Any, **kwargs: Any) -> None:
-    """Call `task(*args, **kwargs)` (a Huey task, which enqueues it) once `session` commits."""
+def enqueue_after_commit(session: Session, name: str, *args: Any) -> None:
+    """Enqueue the job `name` with `args` once `session` commits; drop it if it rolls back."""
+    jobs.require_known(name)  # a wrong name fails here, in the request, not after the commit
     if not session.in_transaction():
         session.begin()  # tie the job to a transaction, so a rollback drops it
-    session.info.setdefault(_KEY, []).append((task, args, kwargs))
+    session.info.setdefault(_KEY, []).append((name, args))
 
 
 @event.listens_for(Session, "after_commit")
 def _send(session: Session) -> None:
-    for task, args, kwargs in session.info.pop(_KEY, []):
-        task(*args, **kwargs)
+    for name, args in session.info.pop(_KEY, []):
+        jobs.enqueue(name, *args)
 
 
 @event.listens_for(Session, "after_soft_rollback")

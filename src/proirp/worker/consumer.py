@@ -7,6 +7,7 @@ from typing import Any
 
 import structlog
 
+from proirp.worker.jobs import run_job
 from proirp.worker.queue import huey
 
 log = structlog.get_logger(__name__)
@@ -25,9 +26,7 @@ def build_consumer(workers: int) -> Any:
 
 def start_embedded_consumer(workers: int = 2) -> Any:
     """Start consumer threads in this process; the web server keeps its own signal handling."""
-    from proirp.comms.tasks import sweep
-
-    sweep()  # pick up what a crashed process left behind before taking new work
+    run_job("comms.sweep")  # pick up what a crashed process left behind before taking new work
     consumer = build_consumer(workers)
     # Huey's start() takes over SIGTERM/SIGINT/SIGHUP, which would leave uvicorn deaf to them.
     saved = {signum: signal.getsignal(signum) for signum in _SERVER_SIGNALS}

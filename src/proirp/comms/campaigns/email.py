@@ -100,9 +100,7 @@ class EmailChunk:
     def finish(self, session: Session, queued: list[str]) -> None:
         """The chunk's queued rows go out together, after commit."""
         if queued:
-            from proirp.comms.tasks import deliver_email_batch  # tasks import this module
-
-            enqueue_after_commit(session, deliver_email_batch, queued)
+            enqueue_after_commit(session, "comms.deliver_email_batch", queued)
 
 
 class EmailCampaign:

@@ -63,9 +63,7 @@ def start_campaign(
         user_agent=origin.user_agent,
         details={"campaign_id": campaign.id, "channel": channel, "selection": _describe(selection)},
     )
-    from proirp.comms.tasks import fan_out_campaign
-
-    enqueue_after_commit(session, fan_out_campaign, campaign.id)
+    enqueue_after_commit(session, "comms.fan_out_campaign", campaign.id)
     return campaign
 
 

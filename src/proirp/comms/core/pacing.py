@@ -5,6 +5,7 @@ span, so the provider has no reason to answer 429."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from limits import RateLimitItemPerSecond, storage, strategies
@@ -45,3 +46,15 @@ def sms_pacer(settings: Settings) -> SendPacer:
 
 def email_pacer(settings: Settings) -> SendPacer:
     return SendPacer(settings, rate=settings.sendgrid_requests_per_second, name="email-pace")
+
+
+_shared: dict[str, SendPacer] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_pacer(settings: Settings, channel: str) -> SendPacer:
+    """One pacer per channel for this process, shared by the worker's threads."""
+    with _shared_lock:
+        if channel not in _shared:
+            _shared[channel] = sms_pacer(settings) if channel == "sms" else email_pacer(settings)
+        return _shared[channel]

@@ -21,8 +21,8 @@ from proirp.audit.service import RequestOrigin
 from proirp.clients.models import Client
 from proirp.clients.validation import normalise_email
 from proirp.comms.core.guard import BlockReason, email_consent_block, email_phi_block
+from proirp.comms.core.html import html_problem
 from proirp.comms.core.sending import Sender, record_single_send, require_client, write_message
-from proirp.comms.email.html import html_problem
 from proirp.comms.models import Communication, CommunicationStatus, Template
 from proirp.comms.templates.rendering import TemplateProblem, phi_variables, render
 from proirp.comms.templates.variables import values_for
@@ -106,9 +106,7 @@ def queue_email_for_client(
     )
     write_message(session, comm, block)
     if block is None and enqueue:
-        from proirp.comms.tasks import deliver_email_batch  # tasks import this module
-
-        enqueue_after_commit(session, deliver_email_batch, [comm.id])
+        enqueue_after_commit(session, "comms.deliver_email_batch", [comm.id])
     return comm, block
 
 

@@ -106,9 +106,7 @@ def queue_sms_for_client(
     )
     write_message(session, comm, block)
     if block is None:
-        from proirp.comms.tasks import deliver_sms  # tasks import this module: import when used
-
-        enqueue_after_commit(session, deliver_sms, comm.id)
+        enqueue_after_commit(session, "comms.deliver_sms", comm.id)
     return comm, block
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
-from proirp.comms.email.html import html_problem
+from proirp.comms.core.html import html_problem
 from proirp.comms.models import Template
 from proirp.comms.templates import repository
 from proirp.comms.templates.rendering import KNOWN_VARIABLES, syntax_problem, used_paths

@@ -28,7 +28,8 @@ from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
-from proirp.calendars.provider import (
+from proirp.integrations.base import ProviderTemporaryError
+from proirp.integrations.calendar import (
     Authorization,
     Changes,
     EventInput,
@@ -36,7 +37,6 @@ from proirp.calendars.provider import (
     TokenSet,
     token_set,
 )
-from proirp.integrations.base import ProviderTemporaryError
 from proirp.integrations.google.errors import PROVIDER, api_error, token_error
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events"

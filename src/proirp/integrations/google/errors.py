@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from proirp.calendars.provider import AccessTokenRefused, GrantRevoked, SyncTokenExpired
 from proirp.integrations.base import ProviderError, ProviderPermanentError, ProviderTemporaryError
+from proirp.integrations.calendar import AccessTokenRefused, GrantRevoked, SyncTokenExpired
 
 PROVIDER = "google"
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})

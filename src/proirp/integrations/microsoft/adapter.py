@@ -21,7 +21,8 @@ from urllib.parse import urlencode
 import msal
 import requests
 
-from proirp.calendars.provider import (
+from proirp.integrations.base import ProviderPermanentError, ProviderTemporaryError
+from proirp.integrations.calendar import (
     Authorization,
     Changes,
     EventInput,
@@ -29,7 +30,6 @@ from proirp.calendars.provider import (
     TokenSet,
     token_set,
 )
-from proirp.integrations.base import ProviderPermanentError, ProviderTemporaryError
 from proirp.integrations.microsoft.errors import (
     PROVIDER,
     api_error,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from proirp.calendars.provider import AccessTokenRefused, GrantRevoked, SyncTokenExpired
 from proirp.integrations.base import ProviderError, ProviderPermanentError, ProviderTemporaryError
+from proirp.integrations.calendar import AccessTokenRefused, GrantRevoked, SyncTokenExpired
 
 PROVIDER = "microsoft"
 # OAuth errors after which only the user can help: the grant was revoked, expired, or needs them

@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
-from proirp.calendars.provider import EventInput, ProviderEvent
+from proirp.integrations.calendar import EventInput, ProviderEvent
 
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
 # The longest Retry-After slept inside one call; a longer wait goes back to the caller (a sync

@@ -1,4 +1,8 @@
-"""Key rotation: re-encrypt every EncryptedText column under the vault's current key."""
+"""Key rotation: re-encrypt every EncryptedText column under the vault's current key.
+
+A module of its own above the domains: it reads the whole data model (`proirp.models`) and audits
+the rotation, which the vault in `kit` must not know of.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""/audit-logs (admins only): read the trail with filters, and verify the hash chain."""
+"""/audit-logs (admins only): read the trail with filters, and verify the hash chain.
+
+Served from auth, which decides who is an admin: the audit package below it records and checks
+the trail for every domain, auth included, and knows nothing of users.
+"""
 
 from __future__ import annotations
 
