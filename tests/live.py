@@ -24,7 +24,11 @@ from sqlalchemy.orm import Session
 
 from proirp.auth.models import ApiToken, TokenKind, User
 from proirp.auth.secrets import hash_password, new_token, token_digest
-from proirp.config import (
+from proirp.kit.crypto import Vault, install_vault
+from proirp.kit.db import create_db_engine
+from proirp.kit.time import utcnow
+from proirp.migrations.commands import upgrade
+from proirp.sandbox_credentials import (
     SANDBOX_GOOGLE_CLIENT_ID,
     SANDBOX_GOOGLE_CLIENT_SECRET,
     SANDBOX_MICROSOFT_CLIENT_ID,
@@ -34,10 +38,6 @@ from proirp.config import (
     SANDBOX_TWILIO_ACCOUNT_SID,
     SANDBOX_TWILIO_AUTH_TOKEN,
 )
-from proirp.kit.crypto import Vault, install_vault
-from proirp.kit.db import create_db_engine
-from proirp.kit.time import utcnow
-from proirp.migrations.commands import upgrade
 from tests.databases import fresh_database
 
 BIN = Path(sys.executable).parent

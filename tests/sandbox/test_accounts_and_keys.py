@@ -20,10 +20,11 @@ from sendgrid import SendGridAPIClient
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from proirp.config import SANDBOX_OPENAI_API_KEY, SANDBOX_STRIPE_SECRET_KEY, Settings
+from proirp.config import Settings
 from proirp.sandbox.app import Sandbox, SandboxConfig, create_sandbox_app
 from proirp.sandbox.from_settings import sandbox_config
 from proirp.sandbox.keys import MIN_HIDDEN, mask_key
+from proirp.sandbox_credentials import SANDBOX_OPENAI_API_KEY, SANDBOX_STRIPE_SECRET_KEY
 from tests.sandbox.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,

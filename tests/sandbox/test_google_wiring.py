@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from proirp.config import SANDBOX_GOOGLE_CLIENT_ID, SANDBOX_GOOGLE_CLIENT_SECRET, Settings
+from proirp.config import Settings
 from proirp.sandbox.from_settings import sandbox_config
+from proirp.sandbox_credentials import SANDBOX_GOOGLE_CLIENT_ID, SANDBOX_GOOGLE_CLIENT_SECRET
 from tests.sandbox.conftest import StartGoogle
 
 

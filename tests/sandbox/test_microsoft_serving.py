@@ -21,16 +21,13 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from fastapi import FastAPI
 
-from proirp.config import (
-    SANDBOX_MICROSOFT_CLIENT_ID,
-    SANDBOX_MICROSOFT_CLIENT_SECRET,
-    Settings,
-)
+from proirp.config import Settings
 from proirp.sandbox import tls
 from proirp.sandbox.app import create_sandbox_app
 from proirp.sandbox.from_settings import sandbox_config
 from proirp.sandbox.server import tls_server_config
 from proirp.sandbox.tls import SandboxCertificate, ensure_certificate
+from proirp.sandbox_credentials import SANDBOX_MICROSOFT_CLIENT_ID, SANDBOX_MICROSOFT_CLIENT_SECRET
 from tests.sandbox.conftest import (
     MAILBOX,
     MICROSOFT_CLIENT_ID,

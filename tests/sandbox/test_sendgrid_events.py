@@ -12,9 +12,9 @@ from typing import Any
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 
-from proirp.config import SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY
 from proirp.sandbox.config import SANDBOX_SENDGRID_WEBHOOK_PRIVATE_KEY
 from proirp.sandbox.sendgrid.signing import sign_payload
+from proirp.sandbox_credentials import SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY
 from tests.sandbox.conftest import (
     SENDGRID_EVENTS_PATH,
     ReceivedRequest,

@@ -85,7 +85,7 @@ def _call_for(session: Session, settings: Settings, group: list[Communication]) 
     """One mail/send for `group`: a campaign's shared content with each recipient's values, or
     one message's own content. Bulk mail (anything from a campaign) carries its unsubscribe link
     in the one-click headers and the footer."""
-    _key, _base, from_email, _public = settings.sendgrid_connection()
+    from_email = settings.sendgrid_connection().from_email
     first = group[0]
     template = session.get(Template, first.template_id) if first.template_id else None
     dynamic_id = template.sendgrid_template_id if template is not None else None
