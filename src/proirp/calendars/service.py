@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth.models import User
 from proirp.calendars.limits import in_flight
@@ -31,7 +32,7 @@ from proirp.kit.time import utcnow
 
 
 def _audit(
-    session: Session, user: User, action: str, origin: RequestOrigin, **details: Any
+    session: Session, user: User, action: AuditAction, origin: RequestOrigin, **details: Any
 ) -> None:
     record_audit(
         session,
@@ -113,7 +114,9 @@ def list_events(
     )
     # Which clients' appointments were seen (ids only), as for any read of client records.
     seen = sorted({client_id for client_id in links.values() if client_id})
-    _audit(session, user, "CALENDAR_EVENTS_VIEWED", origin, count=len(rows), client_ids=seen)
+    _audit(
+        session, user, AuditAction.CALENDAR_EVENTS_VIEWED, origin, count=len(rows), client_ids=seen
+    )
     return [
         {
             "id": event.id,
@@ -215,7 +218,7 @@ def create_event(
     _audit(
         session,
         user,
-        "CALENDAR_EVENT_CREATED",
+        AuditAction.CALENDAR_EVENT_CREATED,
         origin,
         provider=body.provider,
         event_id=row.id,
@@ -271,7 +274,7 @@ def disconnect(
     _audit(
         session,
         user,
-        "CALENDAR_DISCONNECTED",
+        AuditAction.CALENDAR_DISCONNECTED,
         origin,
         provider=provider,
         integration_id=integration_id,

@@ -15,6 +15,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
 from proirp.comms import repository
 from proirp.comms.models import Communication, CommunicationStatus
@@ -52,7 +53,9 @@ def backoff_seconds(attempt: int, retry_after: float | None) -> float:
     return max(delay, retry_after or 0.0)
 
 
-def audit_worker(session: Session, comm: Communication, action: str, **details: object) -> None:
+def audit_worker(
+    session: Session, comm: Communication, action: AuditAction, **details: object
+) -> None:
     """An audit row for what the worker did to a message (no user acted)."""
     record_audit(
         session,
@@ -88,7 +91,7 @@ def deliver_sms(
             advance(
                 session, comm, S.FAILED, source="worker", reason=exc.reason, error_code=exc.code
             )
-            audit_worker(session, comm, "SMS_FAILED", error_code=exc.code)
+            audit_worker(session, comm, AuditAction.SMS_FAILED, error_code=exc.code)
         log.info("sms.send_failed", communication_id=comm_id, error_code=exc.code)
         return Outcome()
     except ProviderAmbiguousError:
@@ -104,7 +107,9 @@ def deliver_sms(
         assert comm is not None
         comm.provider_message_id = comm.provider_message_id or result.provider_message_id
         advance(session, comm, S.SENT, source="worker")
-        audit_worker(session, comm, "SMS_SENT", provider_message_id=result.provider_message_id)
+        audit_worker(
+            session, comm, AuditAction.SMS_SENT, provider_message_id=result.provider_message_id
+        )
     log.info("sms.sent", communication_id=comm_id, provider_sid=result.provider_message_id)
     return Outcome()
 
@@ -116,7 +121,7 @@ def retry_or_give_up(
     attempts: int,
     exc: ProviderTemporaryError,
     *,
-    failed_action: str,
+    failed_action: AuditAction,
 ) -> float | None:
     """After a temporary failure: back to `queued` for a later attempt (returns the delay), or
     `failed` once SEND_MAX_ATTEMPTS are spent (returns None)."""
@@ -143,7 +148,9 @@ def _temporary_failure(
     with transaction(factory) as session:
         comm = repository.get(session, comm_id)
         assert comm is not None
-        delay = retry_or_give_up(session, settings, comm, attempts, exc, failed_action="SMS_FAILED")
+        delay = retry_or_give_up(
+            session, settings, comm, attempts, exc, failed_action=AuditAction.SMS_FAILED
+        )
     if delay is None:
         log.info("sms.send_failed", communication_id=comm_id, error_code=exc.code)
         return Outcome()
@@ -193,7 +200,7 @@ def reconcile(factory: sessionmaker[Session], settings: Settings, comm_id: str) 
             advance(session, comm, S.SENT, source="reconcile", reason="found at Twilio")
             if status != S.SENT:
                 advance(session, comm, status, source="reconcile", error_code=match.error_code)
-            audit_worker(session, comm, "SMS_RECONCILED", found=True)
+            audit_worker(session, comm, AuditAction.SMS_RECONCILED, found=True)
             log.info("sms.reconciled", communication_id=comm_id, found=True)
             return False
         comm.status = S.QUEUED
@@ -202,6 +209,6 @@ def reconcile(factory: sessionmaker[Session], settings: Settings, comm_id: str) 
         add_event(
             session, comm, S.QUEUED, source="reconcile", reason="not found at Twilio; resending"
         )
-        audit_worker(session, comm, "SMS_RECONCILED", found=False)
+        audit_worker(session, comm, AuditAction.SMS_RECONCILED, found=False)
     log.info("sms.reconciled", communication_id=comm_id, found=False)
     return True

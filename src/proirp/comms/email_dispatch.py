@@ -17,6 +17,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import lock_audit_chain
 from proirp.comms import repository
 from proirp.comms.dispatch import audit_worker, retry_or_give_up
@@ -170,7 +171,7 @@ def _sent(factory: sessionmaker[Session], call: _Call, message_id: str) -> None:
         for comm in repository.get_many(session, call.ids):
             comm.provider_message_id = comm.provider_message_id or message_id
             advance(session, comm, S.SENT, source="worker")
-            audit_worker(session, comm, "EMAIL_SENT", provider_message_id=message_id)
+            audit_worker(session, comm, AuditAction.EMAIL_SENT, provider_message_id=message_id)
     log.info("email.sent", recipients=len(call.ids), provider_message_id=message_id)
 
 
@@ -181,7 +182,7 @@ def _fail(factory: sessionmaker[Session], call: _Call, exc: ProviderPermanentErr
             advance(
                 session, comm, S.FAILED, source="worker", reason=exc.reason, error_code=exc.code
             )
-            audit_worker(session, comm, "EMAIL_FAILED", error_code=exc.code)
+            audit_worker(session, comm, AuditAction.EMAIL_FAILED, error_code=exc.code)
     log.info("email.send_failed", recipients=len(call.ids), error_code=exc.code)
 
 
@@ -197,7 +198,12 @@ def _retry_later(
         lock_audit_chain(session)
         for comm in repository.get_many(session, call.ids):
             delay = retry_or_give_up(
-                session, settings, comm, call.attempts[comm.id], exc, failed_action="EMAIL_FAILED"
+                session,
+                settings,
+                comm,
+                call.attempts[comm.id],
+                exc,
+                failed_action=AuditAction.EMAIL_FAILED,
             )
             if delay is not None:
                 delays[delay].append(comm.id)
@@ -245,5 +251,5 @@ def reconcile_email(
         )
         comm.updated_at = utcnow()
         add_event(session, comm, S.UNKNOWN, source="reconcile", reason=comm.status_reason)
-        audit_worker(session, comm, "EMAIL_RECONCILED", found=False)
+        audit_worker(session, comm, AuditAction.EMAIL_RECONCILED, found=False)
     log.info("email.reconciled", communication_id=comm_id, found=False)

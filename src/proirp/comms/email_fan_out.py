@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
 from proirp.clients.models import Client
 from proirp.comms.campaign_blocks import blocked_without_address
@@ -110,7 +111,7 @@ def email_chunk(
         record_audit(
             session,
             actor=campaign.created_by_user_id,
-            action="EMAIL_BLOCKED",
+            action=AuditAction.EMAIL_BLOCKED,
             client_id=comm.client_id,
             details={"communication_id": comm.id, "campaign_id": campaign.id},
         )

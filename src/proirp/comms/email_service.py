@@ -16,6 +16,7 @@ from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin
 from proirp.clients.models import Channel, Client, OptOut
 from proirp.clients.validation import normalise_email
@@ -200,10 +201,10 @@ def _recipient(client: Client, to: str | None) -> tuple[str, str]:
 def _record(session: Session, comm: Communication, sender: Sender) -> Communication:
     session.flush()
     if comm.status == S.BLOCKED:
-        audit_message(session, sender, "EMAIL_BLOCKED", comm)
+        audit_message(session, sender, AuditAction.EMAIL_BLOCKED, comm)
         reason = comm.status_reason or "blocked"
         raise MessageBlocked(comm, reason, _blamed_field(reason))
-    audit_message(session, sender, "EMAIL_QUEUED", comm)
+    audit_message(session, sender, AuditAction.EMAIL_QUEUED, comm)
     return comm
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
 from proirp.clients.models import Channel, Client
 from proirp.clients.repository import opted_out_addresses
@@ -100,7 +101,7 @@ def _chunk(
         record_audit(
             session,
             actor=campaign.created_by_user_id,
-            action="SMS_BLOCKED",
+            action=AuditAction.SMS_BLOCKED,
             client_id=comm.client_id,
             details={"communication_id": comm.id, "campaign_id": campaign.id},
         )

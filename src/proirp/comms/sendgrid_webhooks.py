@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
 from proirp.comms import repository
 from proirp.comms.email_service import suppression_key
@@ -115,7 +116,7 @@ def apply_event(session: Session, event: dict[str, Any], origin: RequestOrigin) 
             record_audit(
                 session,
                 actor=None,
-                action="EMAIL_STATUS_CHANGED",
+                action=AuditAction.EMAIL_STATUS_CHANGED,
                 client_id=comm.client_id,
                 ip=origin.ip,
                 details={"communication_id": comm.id, "status": status, "event": name[:32]},

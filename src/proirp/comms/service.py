@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.models import Client
 from proirp.clients.repository import get_client
@@ -52,7 +53,7 @@ class MessageBlocked(AppError):
 
 
 def audit_message(
-    session: Session, sender: Sender, action: str, comm: Communication, **details: Any
+    session: Session, sender: Sender, action: AuditAction, comm: Communication, **details: Any
 ) -> None:
     record_audit(
         session,
@@ -221,9 +222,9 @@ def send_sms(
     )
     session.flush()
     if comm.status == S.BLOCKED:
-        audit_message(session, sender, "SMS_BLOCKED", comm)
+        audit_message(session, sender, AuditAction.SMS_BLOCKED, comm)
     else:
-        audit_message(session, sender, "SMS_QUEUED", comm, segments=segments)
+        audit_message(session, sender, AuditAction.SMS_QUEUED, comm, segments=segments)
     if comm.status == S.BLOCKED:
         field = "body" if comm.status_reason and "BAA" in comm.status_reason else "client_id"
         raise MessageBlocked(comm, comm.status_reason or "blocked", field)
@@ -262,7 +263,7 @@ def start_campaign(
     record_audit(
         session,
         actor=user_id,
-        action="CAMPAIGN_CREATED",
+        action=AuditAction.CAMPAIGN_CREATED,
         ip=origin.ip,
         user_agent=origin.user_agent,
         details={"campaign_id": campaign.id, "channel": channel, "selection": _describe(selection)},

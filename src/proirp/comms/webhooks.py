@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.comms import repository
 from proirp.comms.inbound import handle_inbound
@@ -94,7 +95,7 @@ def status_callback(
         record_audit(
             session,
             actor=None,
-            action="SMS_STATUS_CHANGED",
+            action=AuditAction.SMS_STATUS_CHANGED,
             client_id=comm.client_id,
             ip=origin.ip,
             details={"communication_id": comm.id, "status": status, "error_code": code},
