@@ -111,4 +111,4 @@ def test_no_module_names_an_action_with_a_bare_string() -> None:
         if "sandbox" not in path.relative_to(SOURCE).parts
         for line, value in _bare_actions(ast.parse(path.read_text(), str(path)))
     ]
-    assert offenders == [], "use an AuditAction member (add one if the action is new)"
+    assert not offenders, f"use an AuditAction member (add one if it is new): {offenders}"
