@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import delete, update
 from typer.testing import CliRunner
 
@@ -23,9 +24,11 @@ def verify_command(
 ) -> Iterator[CliRunner]:
     """A runner for the CLI pointed at `chain_db`, leaving the test process as it found it.
 
-    The command calls runtime.start(), which installs the vault, the queue storage and the current
-    runtime process-wide; all three are put back afterwards so later tests keep the test app's.
+    The command calls runtime.start(), which installs the vault, the queue storage, the current
+    runtime and the log output process-wide; all four are put back afterwards so later tests keep
+    the test app's (the command's log output is the runner's stream, closed once it returns).
     """
+    saved_logging = dict(structlog.get_config())
     for module, name in [(runtime, "_current"), (crypto, "_vault")]:
         monkeypatch.setattr(module, name, getattr(module, name))
     for name in ("storage", "storage_class", "storage_kwargs"):
@@ -40,6 +43,7 @@ def verify_command(
     monkeypatch.setenv("QUEUE_BACKEND", "sqlite")
     yield CliRunner()
 
+    structlog.configure(**saved_logging)
     if runtime._current is not saved_runtime and runtime._current is not None:
         runtime._current.engine.dispose()  # before the throw-away database is dropped
 
