@@ -21,7 +21,7 @@ from tests.live import LiveStack, live_stack, wait_until
 from bench.databases import add_database_option, use_database
 from proirp.clients.models import Client
 from proirp.comms.models import Communication
-from proirp.config import SANDBOX_SENDGRID_API_KEY
+from proirp.config.sandbox_credentials import SANDBOX_SENDGRID_API_KEY
 from proirp.integrations.base import EmailBatch, EmailRecipient
 from proirp.integrations.sendgrid.adapter import SendGridEmailSender
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from proirp.auth.models import ApiToken, TokenKind, User
 from proirp.auth.secrets import hash_password, new_token, token_digest
-from proirp.config import (
+from proirp.config.sandbox_credentials import (
     SANDBOX_GOOGLE_CLIENT_ID,
     SANDBOX_GOOGLE_CLIENT_SECRET,
     SANDBOX_MICROSOFT_CLIENT_ID,

@@ -191,5 +191,5 @@ def test_a_typo_in_the_check_s_test_number_does_not_stop_the_server() -> None:
 def test_production_never_uses_the_sandbox() -> None:
     production = load(proirp_env="production", proirp_encryption_keys="k" * 44)
     assert not production.sandbox_mode
-    assert production.twilio_connection()[2] == "https://api.twilio.com"
+    assert production.twilio_connection().api_base == "https://api.twilio.com"
     assert load().sandbox_mode

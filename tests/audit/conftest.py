@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.models import AuditLog
 from proirp.audit.service import record_audit
 from proirp.kit.db import create_db_engine, create_session_factory, transaction
@@ -54,7 +55,7 @@ def write_rows(db: ChainDatabase, count: int = 5) -> list[int]:
             row = record_audit(
                 session,
                 actor=f"user{n % 2}",
-                action="CLIENT_VIEWED" if n % 2 else "CLIENT_UPDATED",
+                action=AuditAction.CLIENT_VIEWED if n % 2 else AuditAction.CLIENT_UPDATED,
                 client_id=f"client{n}",
                 ip="203.0.113.7",
                 user_agent="pytest/1.0",

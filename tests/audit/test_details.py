@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.models import AuditLog
 from proirp.audit.service import (
     FORBIDDEN_DETAIL_KEYS,
@@ -27,7 +28,7 @@ def _count(db: Session) -> int:
 def _refuse(db: Session, details: dict[str, Any], *, naming: str) -> None:
     before = _count(db)
     with pytest.raises(AuditDetailsError) as refused:
-        record_audit(db, actor=None, action="CLIENT_UPDATED", details=details)
+        record_audit(db, actor=None, action=AuditAction.CLIENT_UPDATED, details=details)
     message = str(refused.value)
     assert naming in message
     assert SECRET not in message and "x" * 50 not in message, "the error must not echo the value"
@@ -77,7 +78,7 @@ def test_metadata_is_accepted_and_verifies(db: Session) -> None:
     }
 
     row = record_audit(
-        db, actor=None, action="CLIENTS_LISTED", details=details, user_agent="u" * 500
+        db, actor=None, action=AuditAction.CLIENTS_LISTED, details=details, user_agent="u" * 500
     )
 
     db.expire_all()
@@ -90,7 +91,7 @@ def test_metadata_is_accepted_and_verifies(db: Session) -> None:
 
 def test_details_are_copied_so_the_caller_cannot_change_a_hashed_row(db: Session) -> None:
     details: dict[str, Any] = {"count": 1}
-    row = record_audit(db, actor=None, action="CLIENT_UPDATED", details=details)
+    row = record_audit(db, actor=None, action=AuditAction.CLIENT_UPDATED, details=details)
     details["count"] = 2
     details["password"] = SECRET
 

@@ -36,7 +36,9 @@ def _new_id() -> str:
 def _seed(db: Session, actor: str, *specs: tuple[str, str | None]) -> list[int]:
     """Rows by `actor`, one per (action, client_id); returns their ids."""
     ids = [
-        record_audit(db, actor=actor, action=action, client_id=client, details={"seq": n}).id
+        record_audit(
+            db, actor=actor, action=AuditAction(action), client_id=client, details={"seq": n}
+        ).id
         for n, (action, client) in enumerate(specs)
     ]
     db.commit()

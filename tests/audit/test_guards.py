@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.models import AuditLog
 from proirp.audit.service import record_audit
 from proirp.audit.verify import verify_chain
@@ -82,7 +83,9 @@ def test_concurrent_writers_keep_one_chain(chain_db: ChainDatabase) -> None:
         start.wait()
         for i in range(RECORDS_EACH):
             with transaction(chain_db.sessions) as session:
-                record_audit(session, actor=f"worker{n}", action="CLIENT_VIEWED", details={"i": i})
+                record_audit(
+                    session, actor=f"worker{n}", action=AuditAction.CLIENT_VIEWED, details={"i": i}
+                )
                 # Work after reading the parent widens the window an unlocked writer would lose.
                 session.execute(select(func.count()).select_from(AuditLog))
 

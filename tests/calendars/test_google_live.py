@@ -14,7 +14,7 @@ from proirp.calendars.models import (
     ClientCalendarEvent,
 )
 from proirp.calendars.tokens import access_token
-from proirp.config import SANDBOX_GOOGLE_CLIENT_ID, SANDBOX_GOOGLE_CLIENT_SECRET
+from proirp.config.sandbox_credentials import SANDBOX_GOOGLE_CLIENT_ID, SANDBOX_GOOGLE_CLIENT_SECRET
 from tests.calendars.dance import (
     ACCOUNT,
     audits,

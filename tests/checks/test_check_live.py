@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from proirp.audit.models import AuditLog
 from proirp.calendars.models import CalendarIntegration
-from proirp.config import SANDBOX_OPENAI_API_KEY, SANDBOX_STRIPE_SECRET_KEY
+from proirp.config.sandbox_credentials import SANDBOX_OPENAI_API_KEY, SANDBOX_STRIPE_SECRET_KEY
 from tests.calendars.dance import connect, query_of, wait_for_sync
 from tests.live import BIN, LiveStack, live_stack
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from proirp.config import (
+from proirp.config.sandbox_credentials import (
     SANDBOX_SENDGRID_API_KEY,
     SANDBOX_TWILIO_ACCOUNT_SID,
     SANDBOX_TWILIO_AUTH_TOKEN,

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from proirp.audit.models import AuditLog
-from proirp.config import SANDBOX_TWILIO_AUTH_TOKEN
+from proirp.config.sandbox_credentials import SANDBOX_TWILIO_AUTH_TOKEN
 from tests.comms.conftest import add_client, communication, rows_for, send, wait_for_status
 from tests.live import LiveStack, wait_until
 

@@ -20,7 +20,8 @@ from sendgrid import SendGridAPIClient
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from proirp.config import SANDBOX_OPENAI_API_KEY, SANDBOX_STRIPE_SECRET_KEY, Settings
+from proirp.config import Settings
+from proirp.config.sandbox_credentials import SANDBOX_OPENAI_API_KEY, SANDBOX_STRIPE_SECRET_KEY
 from proirp.sandbox.app import Sandbox, SandboxConfig, create_sandbox_app
 from proirp.sandbox.from_settings import sandbox_config
 from proirp.sandbox.keys import MIN_HIDDEN, mask_key

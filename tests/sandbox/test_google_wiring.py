@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from proirp.config import SANDBOX_GOOGLE_CLIENT_ID, SANDBOX_GOOGLE_CLIENT_SECRET, Settings
+from proirp.config import Settings
+from proirp.config.sandbox_credentials import SANDBOX_GOOGLE_CLIENT_ID, SANDBOX_GOOGLE_CLIENT_SECRET
 from proirp.sandbox.from_settings import sandbox_config
 from tests.sandbox.conftest import StartGoogle
 

@@ -21,10 +21,10 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from fastapi import FastAPI
 
-from proirp.config import (
+from proirp.config import Settings
+from proirp.config.sandbox_credentials import (
     SANDBOX_MICROSOFT_CLIENT_ID,
     SANDBOX_MICROSOFT_CLIENT_SECRET,
-    Settings,
 )
 from proirp.sandbox import tls
 from proirp.sandbox.app import create_sandbox_app

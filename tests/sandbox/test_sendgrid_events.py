@@ -12,7 +12,7 @@ from typing import Any
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 
-from proirp.config import SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY
+from proirp.config.sandbox_credentials import SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY
 from proirp.sandbox.config import SANDBOX_SENDGRID_WEBHOOK_PRIVATE_KEY
 from proirp.sandbox.sendgrid.signing import sign_payload
 from tests.sandbox.conftest import (

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.chain import canonical_row, chain_hash
 from proirp.audit.models import GENESIS_HASH, AuditLog
 from proirp.kit.origin import RequestOrigin as RequestOrigin  # where callers import it from
@@ -82,7 +83,7 @@ def record_audit(
     session: Session,
     *,
     actor: str | None,
-    action: str,
+    action: AuditAction,
     client_id: str | None = None,
     ip: str | None = None,
     user_agent: str | None = None,
@@ -93,6 +94,9 @@ def record_audit(
     `actor` is the acting user's id (None for the system or an unknown caller). `details` is
     metadata only: ids, counts, codes. Bodies, tokens, passwords and names are refused.
     """
+    if not isinstance(action, AuditAction):
+        # A bare string would slip a name past the published list (and past mypy, untyped).
+        raise TypeError(f"audit action {action!r} is not an AuditAction: add it there first")
     details = dict(details or {})
     _check_details(details)
     lock_audit_chain(session)

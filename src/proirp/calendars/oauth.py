@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth.models import User
 from proirp.calendars.models import CalendarIntegration, CalendarSyncStatus, OAuthState
@@ -70,7 +71,7 @@ def _audit_failure(
     record_audit(
         session,
         actor=user.id,
-        action="CALENDAR_AUTH_FAILED",
+        action=AuditAction.CALENDAR_AUTH_FAILED,
         ip=origin.ip,
         user_agent=origin.user_agent,
         details={"provider": provider, "reason": reason},
@@ -141,7 +142,7 @@ def store_connection(
     record_audit(
         session,
         actor=user.id,
-        action="CALENDAR_CONNECTED",
+        action=AuditAction.CALENDAR_CONNECTED,
         ip=origin.ip,
         user_agent=origin.user_agent,
         details={"provider": provider, "integration_id": integration.id},

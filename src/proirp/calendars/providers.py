@@ -27,19 +27,19 @@ def check_provider(name: str, field: str = "provider") -> str:
 
 
 def _google(settings: Settings) -> tuple[tuple[object, ...], Callable[[], CalendarProvider]]:
-    client_id, secret, oauth_base, api_base, _redirect = settings.google_connection()
+    found = settings.google_connection()
     timeout = settings.send_timeout_seconds
 
     def make() -> CalendarProvider:
         return GoogleCalendar(
-            client_id=client_id,
-            client_secret=secret,
-            oauth_base=oauth_base,
-            api_base=api_base,
+            client_id=found.client_id,
+            client_secret=found.client_secret,
+            oauth_base=found.oauth_base,
+            api_base=found.api_base,
             timeout=timeout,
         )
 
-    return ("google", client_id, secret, oauth_base, api_base, timeout), make
+    return ("google", found, timeout), make
 
 
 def _microsoft(settings: Settings) -> tuple[tuple[object, ...], Callable[[], CalendarProvider]]:
@@ -72,7 +72,7 @@ def calendar_provider(settings: Settings, name: str) -> CalendarProvider:
 def redirect_uri(settings: Settings, name: str) -> str:
     if name == "microsoft":
         return settings.microsoft_connection().redirect_uri
-    return settings.google_connection()[4]
+    return settings.google_connection().redirect_uri
 
 
 def close_providers() -> None:

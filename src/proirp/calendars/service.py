@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth.models import User
 from proirp.calendars.limits import in_flight
@@ -22,6 +23,7 @@ from proirp.calendars.models import (
 from proirp.calendars.providers import calendar_provider
 from proirp.calendars.schemas import EventCreate
 from proirp.calendars.tokens import with_access_token
+from proirp.clients.models import Client
 from proirp.clients.repository import get_client
 from proirp.config import Settings
 from proirp.integrations.base import ProviderError, ProviderTemporaryError
@@ -31,7 +33,7 @@ from proirp.kit.time import utcnow
 
 
 def _audit(
-    session: Session, user: User, action: str, origin: RequestOrigin, **details: Any
+    session: Session, user: User, action: AuditAction, origin: RequestOrigin, **details: Any
 ) -> None:
     record_audit(
         session,
@@ -113,7 +115,9 @@ def list_events(
     )
     # Which clients' appointments were seen (ids only), as for any read of client records.
     seen = sorted({client_id for client_id in links.values() if client_id})
-    _audit(session, user, "CALENDAR_EVENTS_VIEWED", origin, count=len(rows), client_ids=seen)
+    _audit(
+        session, user, AuditAction.CALENDAR_EVENTS_VIEWED, origin, count=len(rows), client_ids=seen
+    )
     return [
         {
             "id": event.id,
@@ -142,38 +146,75 @@ def create_event(
 ) -> dict[str, Any]:
     """Create at the provider first, then cache it and link the client. Nothing is created at
     the provider when validation fails."""
-    client = None
-    if body.client_id:
-        client = get_client(session, body.client_id)
-        if client is None:
-            raise ValidationFailed("no client with that id", fields={"client_id": "no such client"})
+    client = _client_to_link(session, body.client_id)
     integration = integration_of(session, user.id, body.provider)
     if integration is None:
         raise ValidationFailed(
             "connect that calendar first", fields={"provider": "is not connected"}
         )
     zone = body.time_zone or (client.timezone if client else None) or settings.practice_timezone
-    zone = zone or "UTC"
-    integration_id = integration.id
-    # End the request's transaction before talking to the provider: no lock is held during the
-    # call, and the token's own transaction (a refresh) is free to run.
-    session.commit()
-    provider = calendar_provider(settings, body.provider)
     wanted = EventInput(
         title=body.title,
         start_at=body.start,
         end_at=body.end,
-        time_zone=zone,
+        time_zone=zone or "UTC",
         description=body.description,
         location=body.location,
     )
+    integration_id = integration.id
+    # End the request's transaction before talking to the provider: no lock is held during the
+    # call, and the token's own transaction (a refresh) is free to run.
+    session.commit()
+    created = _create_at_provider(factory, settings, body.provider, integration_id, wanted)
+    row = _cache_created_event(session, integration_id, created, body)
+    if client is not None:
+        _link_client(session, client, user, row, body.provider)
+    _audit(
+        session,
+        user,
+        AuditAction.CALENDAR_EVENT_CREATED,
+        origin,
+        provider=body.provider,
+        event_id=row.id,
+        client_id=client.id if client else None,
+    )
+    return {
+        "id": row.id,
+        "provider": body.provider,
+        "provider_event_id": created.id,
+        "title": row.title,
+        "start": row.start_at.isoformat(),
+        "end": row.end_at.isoformat(),
+        "client_id": client.id if client else None,
+    }
+
+
+def _client_to_link(session: Session, client_id: str | None) -> Client | None:
+    """The client an event is to be linked to (None: no link); refused if there is none such."""
+    if not client_id:
+        return None
+    client = get_client(session, client_id)
+    if client is None:
+        raise ValidationFailed("no client with that id", fields={"client_id": "no such client"})
+    return client
+
+
+def _create_at_provider(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    provider_name: str,
+    integration_id: str,
+    wanted: EventInput,
+) -> ProviderEvent:
+    """The event as the provider created it; its refusal or unavailability as our error."""
+    provider = calendar_provider(settings, provider_name)
 
     def create(token: str) -> ProviderEvent:
         with in_flight(provider, integration_id):
             return provider.create_event(token, wanted)
 
     try:
-        created = with_access_token(factory, settings, integration_id, create)
+        return with_access_token(factory, settings, integration_id, create)
     except ProviderTemporaryError as exc:
         raise ServiceUnavailable(
             f"the calendar is unavailable; try again shortly ({exc.reason})",
@@ -183,6 +224,12 @@ def create_event(
         raise ValidationFailed(
             f"the calendar refused the event: {exc.reason}", fields={"provider": exc.reason}
         ) from None
+
+
+def _cache_created_event(
+    session: Session, integration_id: str, created: ProviderEvent, body: EventCreate
+) -> SyncedCalendarEvent:
+    """The new event in the cache at once, as the provider answered (what it left out, as asked)."""
     row = SyncedCalendarEvent(
         integration_id=integration_id,
         provider_event_id=created.id,
@@ -199,37 +246,24 @@ def create_event(
     )
     session.add(row)
     session.flush()
-    if client is not None:
-        session.add(
-            ClientCalendarEvent(
-                client_id=client.id,
-                user_id=user.id,
-                integration_id=integration_id,
-                synced_event_id=row.id,
-                provider=body.provider,
-                provider_event_id=created.id,
-                start_at=row.start_at,
-                end_at=row.end_at,
-            )
+    return row
+
+
+def _link_client(
+    session: Session, client: Client, user: User, row: SyncedCalendarEvent, provider: str
+) -> None:
+    session.add(
+        ClientCalendarEvent(
+            client_id=client.id,
+            user_id=user.id,
+            integration_id=row.integration_id,
+            synced_event_id=row.id,
+            provider=provider,
+            provider_event_id=row.provider_event_id,
+            start_at=row.start_at,
+            end_at=row.end_at,
         )
-    _audit(
-        session,
-        user,
-        "CALENDAR_EVENT_CREATED",
-        origin,
-        provider=body.provider,
-        event_id=row.id,
-        client_id=client.id if client else None,
     )
-    return {
-        "id": row.id,
-        "provider": body.provider,
-        "provider_event_id": created.id,
-        "title": row.title,
-        "start": row.start_at.isoformat(),
-        "end": row.end_at.isoformat(),
-        "client_id": client.id if client else None,
-    }
 
 
 def disconnect(
@@ -271,7 +305,7 @@ def disconnect(
     _audit(
         session,
         user,
-        "CALENDAR_DISCONNECTED",
+        AuditAction.CALENDAR_DISCONNECTED,
         origin,
         provider=provider,
         integration_id=integration_id,

@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
 from proirp.calendars.limits import in_flight
 from proirp.calendars.models import (
@@ -204,7 +205,7 @@ def sync_integration(
         record_audit(
             session,
             actor=None,
-            action="CALENDAR_SYNCED",
+            action=AuditAction.CALENDAR_SYNCED,
             details={
                 "integration_id": integration_id,
                 "provider": integration.provider,

@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
 from proirp.calendars.models import CalendarIntegration
 from proirp.calendars.providers import calendar_provider
@@ -99,7 +100,7 @@ def _refresh(
         record_audit(
             session,
             actor=None,
-            action="CALENDAR_AUTH_FAILED",
+            action=AuditAction.CALENDAR_AUTH_FAILED,
             details={
                 "provider": integration.provider,
                 "integration_id": integration.id,

@@ -67,18 +67,20 @@ def check_twilio(settings: Settings, *, dry_run: bool) -> Report:
     test_phone = _test_phone(settings.test_phone_number)
     if settings.test_phone_number and test_phone is None and not dry_run:
         report.fail("TEST_PHONE_NUMBER is not a phone number in E.164 form, e.g. +15551234567")
-    account_sid, auth_token, api_base, from_number = settings.twilio_connection()
+    twilio = settings.twilio_connection()
     sender = TwilioSmsSender(
-        account_sid=account_sid,
-        auth_token=auth_token,
-        from_number=from_number,
-        api_base=api_base,
+        account_sid=twilio.account_sid,
+        auth_token=twilio.auth_token,
+        from_number=twilio.from_number,
+        api_base=twilio.api_base,
         timeout=settings.send_timeout_seconds,
     )
     try:
         account = sender.account()
     except ProviderError as exc:
-        report.fail(_not_the_api(exc, "TWILIO_API_BASE", api_base) or refusal(exc, api_base))
+        report.fail(
+            _not_the_api(exc, "TWILIO_API_BASE", twilio.api_base) or refusal(exc, twilio.api_base)
+        )
         return report
     if account.status != "active":
         report.fail(f"Credentials accepted, but the account is {account.status}")
@@ -88,7 +90,7 @@ def check_twilio(settings: Settings, *, dry_run: bool) -> Report:
         "Credentials accepted: the account is active"
         + (" (a trial account: it sends only to verified numbers)" if trial else "")
     )
-    if not from_number:
+    if not twilio.from_number:
         report.fail("TWILIO_PHONE_NUMBER is not set: messages would have no sender")
         return report
     if dry_run:
@@ -150,26 +152,29 @@ def check_sendgrid(settings: Settings, *, dry_run: bool) -> Report:
     if settings.sendgrid_api_key is None:
         report.not_configured(stand_in(settings, "SENDGRID_API_KEY is", "email"))
         return report
-    api_key, api_base, from_email, public_key = settings.sendgrid_connection()
-    if not api_key.startswith("SG."):
+    sendgrid = settings.sendgrid_connection()
+    if not sendgrid.api_key.startswith("SG."):
         report.fail("SENDGRID_API_KEY is not a SendGrid API key (they start with SG.)")
         return report
     sender = SendGridEmailSender(
-        api_key=api_key, api_base=api_base, timeout=settings.send_timeout_seconds
+        api_key=sendgrid.api_key, api_base=sendgrid.api_base, timeout=settings.send_timeout_seconds
     )
     try:
         scopes = sender.scopes()
     except ProviderError as exc:
-        report.fail(_not_the_api(exc, "SENDGRID_API_BASE", api_base) or refusal(exc, api_base))
+        report.fail(
+            _not_the_api(exc, "SENDGRID_API_BASE", sendgrid.api_base)
+            or refusal(exc, sendgrid.api_base)
+        )
         return report
     if "mail.send" not in scopes:
         report.fail("The API key was accepted but lacks Mail Send permission")
         return report
     report.ok("API key accepted, with Mail Send permission")
-    problem = _webhook_key_problem(public_key)
+    problem = _webhook_key_problem(sendgrid.webhook_public_key)
     if problem:
         report.fail(problem)
-    if not from_email:
+    if not sendgrid.from_email:
         report.fail("SENDGRID_FROM_EMAIL is not set: messages would have no sender")
         return report
     test_email = _test_email(settings.test_email)
@@ -180,7 +185,7 @@ def check_sendgrid(settings: Settings, *, dry_run: bool) -> Report:
     elif test_email is None:
         report.fail("TEST_EMAIL is not an email address")
     else:
-        _send_test_email(report, sender, settings, from_email, test_email)
+        _send_test_email(report, sender, settings, sendgrid.from_email, test_email)
     return report
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
 from proirp.auth.dependencies import AnyStaff, require_role
 from proirp.auth.models import Role, User
@@ -110,7 +111,7 @@ def list_communications(
     record_audit(
         session,
         actor=user.id,
-        action="COMMUNICATIONS_LISTED",
+        action=AuditAction.COMMUNICATIONS_LISTED,
         client_id=client_id,
         ip=origin.ip,
         user_agent=origin.user_agent,
@@ -133,7 +134,7 @@ def get_communication(
     record_audit(
         session,
         actor=user.id,
-        action="COMMUNICATION_VIEWED",
+        action=AuditAction.COMMUNICATION_VIEWED,
         client_id=comm.client_id,
         ip=origin.ip,
         user_agent=origin.user_agent,

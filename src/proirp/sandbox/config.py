@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proirp.config import (
+from proirp.config.sandbox_credentials import (
     SANDBOX_GOOGLE_CLIENT_ID,
     SANDBOX_GOOGLE_CLIENT_SECRET,
     SANDBOX_MICROSOFT_CLIENT_ID,
@@ -14,8 +14,9 @@ from proirp.config import (
     SANDBOX_STRIPE_SECRET_KEY,
 )
 
-# The private half of the sandbox's Event Webhook signing key (PKCS8 DER, base64); its public half
-# is proirp.config.SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY. The sandbox's own key, not a secret.
+# The private half of the sandbox's Event Webhook signing key (PKCS8 DER, base64); its public
+# half is SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY in proirp.config.sandbox_credentials. The
+# sandbox's own key, not a secret.
 SANDBOX_SENDGRID_WEBHOOK_PRIVATE_KEY = (
     "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgBnllfh8YyGKZn1GgazzxS9QwS3PxSqL+WK8BQ51h9Aqh"
     "RANCAAQbYW6cw3cJeoxz8gsNXXl/zCat819zDAFcpoDTb3ByubeAdTBdE/ZY3yLg6OBuP3FtqBqomjtQGOhd8ccgRQ98"

@@ -3,7 +3,9 @@ sandbox accepts exactly the credentials the product will send."""
 
 from __future__ import annotations
 
-from proirp.config import (
+from proirp.config import Settings
+from proirp.config.connections import secret_value
+from proirp.config.sandbox_credentials import (
     SANDBOX_GOOGLE_CLIENT_ID,
     SANDBOX_GOOGLE_CLIENT_SECRET,
     SANDBOX_MICROSOFT_CLIENT_ID,
@@ -13,8 +15,6 @@ from proirp.config import (
     SANDBOX_STRIPE_SECRET_KEY,
     SANDBOX_TWILIO_ACCOUNT_SID,
     SANDBOX_TWILIO_AUTH_TOKEN,
-    Settings,
-    secret_value,
 )
 from proirp.sandbox.config import SandboxConfig
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.clients.models import Client
 from proirp.comms.core.guard import suppressed_addresses
 from proirp.comms.core.sending import Sender
@@ -106,7 +107,7 @@ class EmailChunk:
 class EmailCampaign:
     first_chunk = EMAIL_CHUNK  # one chunk, one SendGrid call
     chunk_size = EMAIL_CHUNK
-    blocked_action = "EMAIL_BLOCKED"
+    blocked_action = AuditAction.EMAIL_BLOCKED
 
     def start_chunk(
         self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings

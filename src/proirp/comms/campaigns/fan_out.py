@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
 from proirp.clients.models import Client
 from proirp.comms.campaigns.blocks import blocked_without_address
@@ -46,7 +47,7 @@ class ChunkWriter(Protocol):
 class CampaignChannel(Protocol):
     first_chunk: int
     chunk_size: int
-    blocked_action: str
+    blocked_action: AuditAction
 
     def start_chunk(
         self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.models import Client
 from proirp.comms.core.guard import email_phi_block
@@ -58,7 +59,7 @@ def start_campaign(
     record_audit(
         session,
         actor=user_id,
-        action="CAMPAIGN_CREATED",
+        action=AuditAction.CAMPAIGN_CREATED,
         ip=origin.ip,
         user_agent=origin.user_agent,
         details={"campaign_id": campaign.id, "channel": channel, "selection": _describe(selection)},

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.clients.models import Channel, Client
 from proirp.clients.repository import opted_out_addresses
 from proirp.comms.core.sending import Sender
@@ -63,7 +64,7 @@ class SmsChunk:
 class SmsCampaign:
     first_chunk = FIRST_CHUNK
     chunk_size = CHUNK
-    blocked_action = "SMS_BLOCKED"
+    blocked_action = AuditAction.SMS_BLOCKED
 
     def start_chunk(
         self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings

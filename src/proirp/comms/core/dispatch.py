@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import lock_audit_chain
 from proirp.comms.core import repository
 from proirp.comms.core.pacing import SendPacer
@@ -58,8 +59,8 @@ class Channel(Protocol):
 
     name: str  # "sms" or "email": log event names
     provider: str  # "Twilio" or "SendGrid": the reason shown when no answer came
-    sent_action: str
-    failed_action: str
+    sent_action: AuditAction
+    failed_action: AuditAction
 
     @property
     def pace_key(self) -> str:
@@ -152,7 +153,7 @@ def retry_or_give_up(
     attempts: int,
     exc: ProviderTemporaryError,
     *,
-    failed_action: str,
+    failed_action: AuditAction,
 ) -> float | None:
     """After a temporary failure: back to `queued` for a later attempt (returns the delay), or
     `failed` once SEND_MAX_ATTEMPTS are spent (returns None)."""

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import structlog
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.comms.core import repository
 from proirp.comms.core.guard import suppression_key
@@ -23,7 +24,10 @@ from proirp.comms.models import Communication
 
 log = structlog.get_logger(__name__)
 
-STATUS_CHANGED_ACTION = {"sms": "SMS_STATUS_CHANGED", "email": "EMAIL_STATUS_CHANGED"}
+STATUS_CHANGED_ACTION = {
+    "sms": AuditAction.SMS_STATUS_CHANGED,
+    "email": AuditAction.EMAIL_STATUS_CHANGED,
+}
 
 
 @dataclass(frozen=True)

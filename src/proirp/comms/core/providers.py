@@ -19,15 +19,21 @@ _email_senders: dict[tuple[str, ...], SendGridEmailSender] = {}
 
 def sms_sender(settings: Settings) -> SmsSender:
     """One adapter (and connection pool) per set of credentials, shared by the worker's threads."""
-    account_sid, auth_token, api_base, from_number = settings.twilio_connection()
-    key = (account_sid, auth_token, api_base, from_number, str(settings.send_timeout_seconds))
+    twilio = settings.twilio_connection()
+    key = (
+        twilio.account_sid,
+        twilio.auth_token,
+        twilio.api_base,
+        twilio.from_number,
+        str(settings.send_timeout_seconds),
+    )
     with _lock:
         if key not in _senders:
             _senders[key] = TwilioSmsSender(
-                account_sid=account_sid,
-                auth_token=auth_token,
-                from_number=from_number,
-                api_base=api_base,
+                account_sid=twilio.account_sid,
+                auth_token=twilio.auth_token,
+                from_number=twilio.from_number,
+                api_base=twilio.api_base,
                 timeout=settings.send_timeout_seconds,
             )
         return _senders[key]
@@ -35,12 +41,14 @@ def sms_sender(settings: Settings) -> SmsSender:
 
 def email_sender(settings: Settings) -> EmailSender:
     """One SendGrid adapter per API key and base."""
-    api_key, api_base, _from, _key = settings.sendgrid_connection()
-    key = (api_key, api_base, str(settings.send_timeout_seconds))
+    sendgrid = settings.sendgrid_connection()
+    key = (sendgrid.api_key, sendgrid.api_base, str(settings.send_timeout_seconds))
     with _lock:
         if key not in _email_senders:
             _email_senders[key] = SendGridEmailSender(
-                api_key=api_key, api_base=api_base, timeout=settings.send_timeout_seconds
+                api_key=sendgrid.api_key,
+                api_base=sendgrid.api_base,
+                timeout=settings.send_timeout_seconds,
             )
         return _email_senders[key]
 

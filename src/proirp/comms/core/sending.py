@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.models import Client
 from proirp.clients.repository import get_client
@@ -47,7 +48,7 @@ def require_client(session: Session, client_id: str) -> Client:
 
 
 def audit_message(
-    session: Session, sender: Sender, action: str, comm: Communication, **details: Any
+    session: Session, sender: Sender, action: AuditAction, comm: Communication, **details: Any
 ) -> None:
     """An audit row for what a member of staff did with a message."""
     record_audit(
@@ -61,7 +62,9 @@ def audit_message(
     )
 
 
-def audit_worker(session: Session, comm: Communication, action: str, **details: object) -> None:
+def audit_worker(
+    session: Session, comm: Communication, action: AuditAction, **details: object
+) -> None:
     """An audit row for what the worker did to a message (no user acted)."""
     record_audit(
         session,
@@ -92,8 +95,8 @@ def record_single_send(
     comm: Communication,
     block: BlockReason | None,
     *,
-    queued_action: str,
-    blocked_action: str,
+    queued_action: AuditAction,
+    blocked_action: AuditAction,
     **details: Any,
 ) -> Communication:
     """Audit one message a person sent; a blocked one raises MessageBlocked for the caller to

@@ -6,6 +6,7 @@ import structlog
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 
 log = structlog.get_logger(__name__)
@@ -28,7 +29,7 @@ def reject_webhook(
     record_audit(
         session,
         actor=None,
-        action="WEBHOOK_REJECTED",
+        action=AuditAction.WEBHOOK_REJECTED,
         ip=origin.ip,
         user_agent=origin.user_agent,
         details={"provider": provider, "hook": hook, "reason": reason},

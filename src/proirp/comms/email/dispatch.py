@@ -15,6 +15,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import lock_audit_chain
 from proirp.comms.core.dispatch import Call
 from proirp.comms.core.sending import audit_worker
@@ -60,7 +61,7 @@ def _call_for(session: Session, settings: Settings, group: list[Communication]) 
     """One mail/send for `group`: a campaign's shared content with each recipient's values, or
     one message's own content. Bulk mail (anything from a campaign) carries its unsubscribe link
     in the one-click headers and the footer."""
-    _key, _base, from_email, _public = settings.sendgrid_connection()
+    from_email = settings.sendgrid_connection().from_email
     first = group[0]
     template = session.get(Template, first.template_id) if first.template_id else None
     dynamic_id = template.sendgrid_template_id if template is not None else None
@@ -114,8 +115,8 @@ class EmailChannel:
 
     name = "email"
     provider = "SendGrid"
-    sent_action = "EMAIL_SENT"
-    failed_action = "EMAIL_FAILED"
+    sent_action = AuditAction.EMAIL_SENT
+    failed_action = AuditAction.EMAIL_FAILED
     pace_key = "mail-send"
 
     def __init__(self, sender: EmailSender, settings: Settings) -> None:
@@ -160,5 +161,5 @@ def reconcile_email(
         )
         comm.updated_at = utcnow()
         add_event(session, comm, S.UNKNOWN, source="reconcile", reason=comm.status_reason)
-        audit_worker(session, comm, "EMAIL_RECONCILED", found=False)
+        audit_worker(session, comm, AuditAction.EMAIL_RECONCILED, found=False)
     log.info("email.reconciled", communication_id=comm_id, found=False)

@@ -17,6 +17,7 @@ from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin
 from proirp.clients.models import Client
 from proirp.clients.validation import normalise_email
@@ -118,8 +119,8 @@ def _record(
         sender,
         comm,
         block,
-        queued_action="EMAIL_QUEUED",
-        blocked_action="EMAIL_BLOCKED",
+        queued_action=AuditAction.EMAIL_QUEUED,
+        blocked_action=AuditAction.EMAIL_BLOCKED,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.models import Channel, OptOut
 from proirp.comms.core import repository
@@ -55,7 +56,7 @@ def suppress(
     record_audit(
         session,
         actor=None,
-        action="EMAIL_SUPPRESSED",
+        action=AuditAction.EMAIL_SUPPRESSED,
         client_id=client_id,
         ip=origin.ip,
         user_agent=origin.user_agent,

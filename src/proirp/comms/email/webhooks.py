@@ -77,7 +77,7 @@ def apply_event(session: Session, event: dict[str, Any], origin: RequestOrigin) 
 def events(
     request: Request, body: BodyDep, session: SessionDep, settings: SettingsDep, origin: OriginDep
 ) -> Response:
-    _key, _base, _from, public_key = settings.sendgrid_connection()
+    public_key = settings.sendgrid_connection().webhook_public_key
     problem = signature_problem(
         public_key,
         body,

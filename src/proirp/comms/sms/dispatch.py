@@ -13,6 +13,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.actions import AuditAction
 from proirp.comms.core import repository
 from proirp.comms.core.dispatch import Call
 from proirp.comms.core.providers import status_callback_url
@@ -46,8 +47,8 @@ class SmsChannel:
 
     name = "sms"
     provider = "Twilio"
-    sent_action = "SMS_SENT"
-    failed_action = "SMS_FAILED"
+    sent_action = AuditAction.SMS_SENT
+    failed_action = AuditAction.SMS_FAILED
 
     def __init__(self, sender: SmsSender, settings: Settings) -> None:
         self.sender = sender
@@ -110,7 +111,7 @@ def reconcile(factory: sessionmaker[Session], sender: SmsSender, comm_id: str) -
         add_event(
             session, comm, S.QUEUED, source="reconcile", reason="not found at Twilio; resending"
         )
-        audit_worker(session, comm, "SMS_RECONCILED", found=False)
+        audit_worker(session, comm, AuditAction.SMS_RECONCILED, found=False)
     log.info("sms.reconciled", communication_id=comm_id, found=False)
     return True
 
@@ -131,4 +132,4 @@ def _found_at_twilio(session: Session, comm: Communication, match: ProviderMessa
     advance(session, comm, S.SENT, source="reconcile", reason="found at Twilio")
     if status != S.SENT:
         advance(session, comm, status, source="reconcile", error_code=match.error_code)
-    audit_worker(session, comm, "SMS_RECONCILED", found=True)
+    audit_worker(session, comm, AuditAction.SMS_RECONCILED, found=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.models import Channel, Client, OptOut
 from proirp.comms.core import repository
@@ -22,7 +23,11 @@ def _clients_with_phone(session: Session, phone: str) -> list[Client]:
 
 
 def _audit(
-    session: Session, action: str, client_id: str | None, origin: RequestOrigin, **details: object
+    session: Session,
+    action: AuditAction,
+    client_id: str | None,
+    origin: RequestOrigin,
+    **details: object,
 ) -> None:
     record_audit(
         session,
@@ -66,7 +71,7 @@ def opt_out(session: Session, phone: str, *, word: str, origin: RequestOrigin) -
     for client in clients or [None]:  # type: ignore[list-item]
         _audit(
             session,
-            "SMS_OPT_OUT",
+            AuditAction.SMS_OPT_OUT,
             client.id if client else None,
             origin,
             keyword=word,
@@ -84,7 +89,7 @@ def opt_in(session: Session, phone: str, *, word: str, origin: RequestOrigin) ->
     ):
         row.revoked_at = now
     for client in _clients_with_phone(session, phone) or [None]:  # type: ignore[list-item]
-        _audit(session, "SMS_OPT_IN", client.id if client else None, origin, keyword=word)
+        _audit(session, AuditAction.SMS_OPT_IN, client.id if client else None, origin, keyword=word)
 
 
 def help_text(settings: Settings) -> str:
@@ -110,7 +115,7 @@ def handle_inbound(
     clients = _clients_with_phone(session, from_number)
     client_id = clients[0].id if clients else None
     if keyword is Keyword.HELP:
-        _audit(session, "SMS_HELP", client_id, origin)
+        _audit(session, AuditAction.SMS_HELP, client_id, origin)
         return help_text(settings)
-    _audit(session, "SMS_RECEIVED", client_id, origin)
+    _audit(session, AuditAction.SMS_RECEIVED, client_id, origin)
     return None

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin
 from proirp.clients.models import Client
 from proirp.comms.core import repository
@@ -156,8 +157,8 @@ def send_sms(
         sender,
         comm,
         block,
-        queued_action="SMS_QUEUED",
-        blocked_action="SMS_BLOCKED",
+        queued_action=AuditAction.SMS_QUEUED,
+        blocked_action=AuditAction.SMS_BLOCKED,
         segments=segments,
     )
 

@@ -36,7 +36,7 @@ FormDep = Annotated[dict[str, str], Depends(read_form)]
 def _verified(
     request: Request, params: dict[str, str], settings: Settings
 ) -> dict[str, str] | None:
-    _sid, token, _base, _from = settings.twilio_connection()
+    token = settings.twilio_connection().auth_token
     url = public_url(settings.base_url, request.url.path, request.url.query)
     if signature_is_valid(token, url, params, request.headers.get("x-twilio-signature")):
         return params

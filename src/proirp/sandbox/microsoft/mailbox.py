@@ -15,13 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from proirp.sandbox.microsoft.errors import not_found
-from proirp.sandbox.microsoft.events import (
-    EventRecord,
-    apply_body,
-    check_body,
-    new_event,
-    new_event_id,
-)
+from proirp.sandbox.microsoft.event_bodies import apply_body, check_body, new_event
+from proirp.sandbox.microsoft.events import EventRecord, new_event_id
 
 
 @dataclass

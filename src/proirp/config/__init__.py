@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -14,6 +13,14 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from proirp.config import connections
+from proirp.config.connections import (
+    GoogleConnection,
+    MicrosoftConnection,
+    SendGridConnection,
+    TwilioConnection,
+)
 
 Environment = Literal["development", "test", "production"]
 QueueBackend = Literal["sqlite", "postgres", "redis"]
@@ -32,26 +39,6 @@ SECRET_FIELDS = (
     "stripe_secret_key",
     "stripe_webhook_secret",
     "proirp_encryption_keys",
-)
-
-
-# The provider sandbox's own credentials, used when no real ones are configured.
-SANDBOX_TWILIO_ACCOUNT_SID = "AC" + "5a" * 16
-SANDBOX_TWILIO_AUTH_TOKEN = "sandbox-twilio-auth-token"  # noqa: S105 (the sandbox's, not a secret)
-SANDBOX_TWILIO_FROM = "+15005550006"  # Twilio's magic "valid sender" test number
-SANDBOX_SENDGRID_API_KEY = "SG.sandbox.sandbox-sendgrid-api-key"  # the sandbox's, not a secret
-SANDBOX_SENDGRID_FROM = "noreply@sandbox.proirp.test"
-SANDBOX_GOOGLE_CLIENT_ID = "sandbox-client.apps.googleusercontent.com"
-SANDBOX_GOOGLE_CLIENT_SECRET = "sandbox-google-client-secret"  # noqa: S105 (the sandbox's)
-SANDBOX_MICROSOFT_CLIENT_ID = "5a4db0c5-0000-4000-8000-00000000a11e"  # shaped like Azure's ids
-SANDBOX_MICROSOFT_CLIENT_SECRET = "sandbox-microsoft-client-secret"  # noqa: S105 (the sandbox's)
-SANDBOX_MICROSOFT_TENANT = "common"
-SANDBOX_OPENAI_API_KEY = "sk-sandbox-openai-api-key"  # the sandbox's, not a secret
-SANDBOX_STRIPE_SECRET_KEY = "sk_test_sandbox_stripe_secret_key"  # noqa: S105 (the sandbox's)
-# The public half of the sandbox's Event Webhook signing key (base64 DER, as SendGrid shows it).
-SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY = (
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEG2FunMN3CXqMc/ILDV15f8wmrfNfcwwBXKaA029wcrm3gHUwXRP2WN8i"
-    "4Ojgbj9xbagaqJo7UBjoXfHHIEUPfA=="
 )
 
 
@@ -340,100 +327,21 @@ class Settings(BaseSettings):
             return f"http://localhost:{self.port}"
         return str(self.public_base_url).rstrip("/")
 
-    def twilio_connection(self) -> tuple[str, str, str, str]:
-        """(account SID, auth token, API base, sending number) for the SMS adapter."""
-        if self.twilio_configured or not self.sandbox_allowed:
-            return (
-                self.twilio_account_sid or "",
-                secret_value(self.twilio_auth_token),
-                str(self.twilio_api_base).rstrip("/"),
-                self.twilio_phone_number or "",
-            )
-        return (
-            SANDBOX_TWILIO_ACCOUNT_SID,
-            SANDBOX_TWILIO_AUTH_TOKEN,
-            f"{self.base_url}/sandbox/twilio",
-            self.twilio_phone_number or SANDBOX_TWILIO_FROM,
-        )
+    def twilio_connection(self) -> TwilioConnection:
+        """Where and as whom to reach Twilio's API and send from (or the sandbox's)."""
+        return connections.twilio_connection(self)
 
-    def sendgrid_connection(self) -> tuple[str, str, str, str]:
-        """(API key, API base, sender address, webhook verification key) for email."""
-        if self.sendgrid_configured or not self.sandbox_allowed:
-            return (
-                secret_value(self.sendgrid_api_key),
-                str(self.sendgrid_api_base).rstrip("/"),
-                self.sendgrid_from_email or "",
-                self.sendgrid_webhook_public_key or "",
-            )
-        return (
-            SANDBOX_SENDGRID_API_KEY,
-            f"{self.base_url}/sandbox/sendgrid",
-            self.sendgrid_from_email or SANDBOX_SENDGRID_FROM,
-            SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY,
-        )
+    def sendgrid_connection(self) -> SendGridConnection:
+        """Where and as whom to reach SendGrid, and its webhook key (or the sandbox's)."""
+        return connections.sendgrid_connection(self)
 
-    def google_connection(self) -> tuple[str, str, str, str, str]:
-        """(client id, client secret, OAuth issuer base, API base, redirect URI) for Google."""
-        redirect = str(self.google_redirect_uri)
-        if self.google_configured or not self.sandbox_allowed:
-            return (
-                self.google_client_id or "",
-                secret_value(self.google_client_secret),
-                str(self.google_oauth_base).rstrip("/"),
-                str(self.google_api_base).rstrip("/"),
-                redirect,
-            )
-        sandbox = f"{self.base_url}/sandbox/google"
-        return (
-            SANDBOX_GOOGLE_CLIENT_ID,
-            SANDBOX_GOOGLE_CLIENT_SECRET,
-            f"{sandbox}/oauth",
-            f"{sandbox}/api",
-            f"{self.base_url}/calendar/google/callback",
-        )
+    def google_connection(self) -> GoogleConnection:
+        """Where and as whom to reach Google's sign-in and Calendar API (or the sandbox's)."""
+        return connections.google_connection(self)
 
     def microsoft_connection(self) -> MicrosoftConnection:
         """Where and as whom to reach Microsoft's sign-in and Graph (or the sandbox's)."""
-        redirect = str(self.microsoft_redirect_uri)
-        if self.microsoft_configured or not self.sandbox_allowed:
-            authority = (
-                str(self.microsoft_authority).rstrip("/")
-                if self.microsoft_authority
-                else f"https://login.microsoftonline.com/{self.microsoft_tenant_id}"
-            )
-            return MicrosoftConnection(
-                client_id=self.microsoft_client_id or "",
-                client_secret=secret_value(self.microsoft_client_secret),
-                authority=authority,
-                graph_base=str(self.microsoft_graph_base).rstrip("/"),
-                redirect_uri=redirect,
-                ca_bundle=self.microsoft_ca_bundle,
-            )
-        # The sandbox mounted in this process, reached over its TLS listener.
-        sandbox = f"https://127.0.0.1:{self.sandbox_tls_port}/sandbox/microsoft"
-        return MicrosoftConnection(
-            client_id=SANDBOX_MICROSOFT_CLIENT_ID,
-            client_secret=SANDBOX_MICROSOFT_CLIENT_SECRET,
-            authority=f"{sandbox}/login/{SANDBOX_MICROSOFT_TENANT}",
-            graph_base=f"{sandbox}/graph/v1.0",
-            redirect_uri=f"{self.base_url}/calendar/microsoft/callback",
-            ca_bundle=self.sandbox_tls_directory / "ca.pem",
-        )
-
-
-def secret_value(value: SecretStr | None, default: str = "") -> str:
-    """A secret setting's value, or `default` when it is not set."""
-    return value.get_secret_value() if value is not None else default
-
-
-@dataclass(frozen=True)
-class MicrosoftConnection:
-    client_id: str
-    client_secret: str
-    authority: str  # https://login.microsoftonline.com/<tenant>, or the sandbox's
-    graph_base: str  # https://graph.microsoft.com/v1.0, or the sandbox's
-    redirect_uri: str
-    ca_bundle: Path | None  # trust only this CA for both (None: the system's)
+        return connections.microsoft_connection(self)
 
 
 def load_settings(**overrides: object) -> Settings:
