@@ -297,7 +297,7 @@ def check_integrations(
 
 
 app.command("check-integrations")(check_integrations)
-# The name the earlier version's script had (`node backend/test-integrations.js`).
+# The name the Node version's script had (`node backend/test-integrations.js`).
 app.command("test-integrations", help="The same as check-integrations.")(check_integrations)
 
 

@@ -55,7 +55,7 @@ def integration_of(session: Session, user_id: str, provider: str) -> CalendarInt
 
 
 def integration_views(session: Session, user_id: str) -> list[dict[str, Any]]:
-    """The user's integrations as the seed shows them; never a token."""
+    """The user's integrations as the Node version showed them; never a token."""
     stmt = (
         select(CalendarIntegration, CalendarSyncStatus)
         .outerjoin(CalendarSyncStatus, CalendarSyncStatus.integration_id == CalendarIntegration.id)

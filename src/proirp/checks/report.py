@@ -31,7 +31,7 @@ class Line:
 
 @dataclass
 class Report:
-    key: str  # the seed's summary name: Twilio, Sendgrid, GoogleCalendar, ...
+    key: str  # the Node version's summary name: Twilio, Sendgrid, GoogleCalendar, ...
     title: str
     icon: str
     baa: str | None = None

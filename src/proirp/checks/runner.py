@@ -28,7 +28,7 @@ def run_checks(
     dry_run: bool,
     on_report: Callable[[Report], None] = lambda _: None,
 ) -> list[Report]:
-    """Each provider's report, in the seed's order; `on_report` sees each as it is ready."""
+    """Each provider's report, in the Node version's order; `on_report` sees each as it is ready."""
     # Each check, with the heading its report has even if the check itself fails.
     checks: list[tuple[Callable[[Settings], Report], Callable[[], Report]]] = [
         (twilio_report, lambda: check_twilio(settings, dry_run=dry_run)),

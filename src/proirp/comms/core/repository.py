@@ -71,26 +71,6 @@ def list_communications(
     return session.scalars(stmt.limit(limit + 1)).all()
 
 
-def claim(session: Session, comm_id: str, *, now: datetime) -> bool:
-    """Move one row `queued → sending` if it is due; only one worker can win."""
-    stmt = (
-        update(Communication)
-        .where(
-            Communication.id == comm_id,
-            Communication.status == S.QUEUED,
-            or_(Communication.next_attempt_at.is_(None), Communication.next_attempt_at <= now),
-        )
-        .values(
-            status=S.SENDING,
-            claimed_at=now,
-            updated_at=now,
-            attempts=Communication.attempts + 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
-
-
 def overdue_queued(session: Session, *, due_before: datetime, limit: int) -> Sequence[str]:
     """Queued rows whose job should have run by now (a lost job, or a crash before enqueue)."""
     stmt = (
