@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 
 from proirp.audit import repository
 from proirp.audit.actions import AuditAction
-from proirp.audit.schemas import AuditLogOut
+from proirp.audit.schemas import AuditLogList, AuditLogOut, ChainReportOut
 from proirp.audit.service import record_audit
 from proirp.audit.verify import verify_chain
 from proirp.auth.dependencies import AdminUser
@@ -43,7 +43,7 @@ def _before_id(cursor: str | None) -> int | None:
     return int(cursor)
 
 
-@router.get("")
+@router.get("", response_model=AuditLogList, summary="Read the audit trail (admins)")
 def list_audit_logs(
     session: SessionDep,
     admin: AdminUser,
@@ -89,7 +89,7 @@ def list_audit_logs(
     }
 
 
-@router.post("/verify")
+@router.post("/verify", response_model=ChainReportOut, summary="Verify the audit chain (admins)")
 def verify(session: SessionDep, admin: AdminUser, origin: OriginDep) -> dict[str, Any]:
     report = verify_chain(session)
     record_audit(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -40,6 +41,21 @@ class ClientFields(BaseModel):
 
 
 class ClientCreate(ClientFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "first_name": "Avery",
+                    "last_name": "Quinn",
+                    "phone": "(202) 555-0143",
+                    "timezone": "America/Chicago",
+                    "sms_consent": True,
+                    "consent_source": "intake form",
+                }
+            ]
+        }
+    )
+
     first_name: str = Field(min_length=1, max_length=100)
     last_name: str = Field(min_length=1, max_length=100)
 
@@ -67,3 +83,48 @@ class ClientOut(BaseModel):
     email_suppressed: bool
     created_at: datetime
     updated_at: datetime
+
+
+CLIENT_EXAMPLE: dict[str, Any] = {
+    "id": "0c9a4e2f7b1d4a6e8f3c5b7d9e1a2c4f",
+    "first_name": "Avery",
+    "last_name": "Quinn",
+    "phone": "+12025550143",
+    "email": "avery@example.com",
+    "date_of_birth": "1990-04-12",
+    "timezone": "America/Chicago",
+    "sms_consent": True,
+    "sms_consent_at": "2030-01-15T15:00:00Z",
+    "email_consent": False,
+    "email_consent_at": None,
+    "consent_source": "intake form",
+    "sms_consent_source": "intake form",
+    "email_consent_source": None,
+    "sms_opted_out": False,
+    "email_suppressed": False,
+    "created_at": "2030-01-15T15:00:00Z",
+    "updated_at": "2030-01-15T15:00:00Z",
+}
+
+
+class ClientAnswer(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"ok": True, "client": CLIENT_EXAMPLE}]}
+    )
+
+    ok: Literal[True]
+    client: ClientOut
+
+
+class ClientList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"ok": True, "clients": [CLIENT_EXAMPLE], "next_cursor": None}]
+        }
+    )
+
+    ok: Literal[True]
+    clients: list[ClientOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
