@@ -23,16 +23,26 @@ from proirp.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/audit-logs", tags=["audit"])
 
+DATE_TIME = {"format": "date-time"}
 # Ids are BIGINT; a larger cursor was never issued and would overflow the query parameter.
 _MAX_ID = 2**63 - 1
 
 
-def _aware(name: str, value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+def _aware(name: str, value: str | None) -> datetime | None:
+    """An ISO 8601 time with an offset; nothing else (not a number of seconds)."""
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(
+            f"{name} is not an ISO 8601 time", fields={name: "ISO 8601 with an offset, e.g. ...Z"}
+        ) from None
+    if when.tzinfo is None:
         raise ValidationFailed(
             f"{name} needs a UTC offset", fields={name: "ISO 8601 with an offset, e.g. ...Z"}
         )
-    return value
+    return when
 
 
 def _before_id(cursor: str | None) -> int | None:
@@ -51,18 +61,19 @@ def list_audit_logs(
     user_id: Annotated[str | None, Query(max_length=32)] = None,
     client_id: Annotated[str | None, Query(max_length=32)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[str | None, Query(max_length=64, json_schema_extra=DATE_TIME)] = None,
+    until: Annotated[str | None, Query(max_length=64, json_schema_extra=DATE_TIME)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,
 ) -> dict[str, Any]:
+    since_at, until_at = _aware("since", since), _aware("until", until)
     rows = repository.list_audit_logs(
         session,
         user_id=user_id,
         client_id=client_id,
         action=action,
-        since=_aware("since", since),
-        until=_aware("until", until),
+        since=since_at,
+        until=until_at,
         before_id=_before_id(cursor),
         limit=limit,
     )
@@ -71,8 +82,8 @@ def list_audit_logs(
         "user_id": user_id,
         "client_id": client_id,
         "action": action,
-        "since": since.isoformat() if since else None,
-        "until": until.isoformat() if until else None,
+        "since": since_at.isoformat() if since_at else None,
+        "until": until_at.isoformat() if until_at else None,
     }
     record_audit(
         session,

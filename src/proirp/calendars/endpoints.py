@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import AwareDatetime
 
 from proirp.auth.dependencies import AnyStaff
 from proirp.auth.models import Role, User
 from proirp.calendars import oauth, service
-from proirp.calendars.providers import calendar_provider, check_provider, redirect_uri
+from proirp.calendars.providers import PROVIDERS, calendar_provider, check_provider, redirect_uri
 from proirp.calendars.schemas import (
     ConnectStarted,
     Disconnected,
@@ -29,6 +29,8 @@ from proirp.kit.openapi import errors
 from proirp.worker.after_commit import enqueue_after_commit
 
 router = APIRouter(prefix="/calendar", tags=["calendars"])
+# Listed for /openapi.json; check_provider() still answers any other name with its own 422.
+ProviderName = Annotated[str, Path(json_schema_extra={"enum": list(PROVIDERS)})]
 
 
 def _outcome(provider: str, outcome: str) -> RedirectResponse:
@@ -73,7 +75,11 @@ def list_integrations(
     responses=errors(404),
 )
 def remove_integration(
-    provider: str, session: SessionDep, user: AnyStaff, settings: SettingsDep, origin: OriginDep
+    provider: ProviderName,
+    session: SessionDep,
+    user: AnyStaff,
+    settings: SettingsDep,
+    origin: OriginDep,
 ) -> dict[str, Any]:
     check_provider(provider)
     outcome = service.disconnect(session, user, provider, settings, origin)
@@ -87,7 +93,7 @@ def remove_integration(
     summary="Sync a calendar now",
     responses=errors(404),
 )
-def sync_now(provider: str, session: SessionDep, user: AnyStaff) -> JSONResponse:
+def sync_now(provider: ProviderName, session: SessionDep, user: AnyStaff) -> JSONResponse:
     """Ask the worker to sync this calendar now (it also syncs every few minutes)."""
     check_provider(provider)
     integration = service.integration_of(session, user.id, provider)
@@ -143,7 +149,7 @@ def create_event(
     responses=errors(503),
 )
 def connect(
-    provider: str, session: SessionDep, user: AnyStaff, settings: SettingsDep
+    provider: ProviderName, session: SessionDep, user: AnyStaff, settings: SettingsDep
 ) -> dict[str, Any]:
     check_provider(provider)
     return {"ok": True, "authUrl": oauth.start_connect(session, user, provider, settings)}

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from proirp.clients.schemas import TIME_ZONE
 from proirp.clients.validation import check_timezone
 
 
@@ -18,7 +19,9 @@ class EventCreate(BaseModel):
     provider: str = Field(min_length=1, max_length=16)
     title: str = Field(min_length=1, max_length=500)
     # Before start and end: they are read in it.
-    time_zone: str | None = Field(default=None, max_length=64, alias="timeZone")
+    time_zone: str | None = Field(
+        default=None, max_length=64, alias="timeZone", json_schema_extra=TIME_ZONE
+    )
     start: datetime
     end: datetime
     description: str | None = Field(default=None, max_length=8000)

@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from proirp.clients.validation import check_date_of_birth, check_timezone, normalise_email
 
+# An IANA time zone name such as America/Chicago (what zoneinfo knows).
+TIME_ZONE: dict[str, Any] = {"format": "time-zone", "examples": ["America/Chicago"]}
+
 
 class ClientFields(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -19,9 +22,10 @@ class ClientFields(BaseModel):
     phone: str | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=320)
     date_of_birth: date | None = None
-    timezone: str | None = Field(default=None, max_length=64)
-    sms_consent: bool | None = None
-    email_consent: bool | None = None
+    timezone: str | None = Field(default=None, max_length=64, json_schema_extra=TIME_ZONE)
+    # Consent is recorded only from a JSON true or false, never from 1, 0 or "yes".
+    sms_consent: bool | None = Field(default=None, strict=True)
+    email_consent: bool | None = Field(default=None, strict=True)
     consent_source: str | None = Field(default=None, min_length=1, max_length=100)
 
     @field_validator("email")
@@ -33,6 +37,14 @@ class ClientFields(BaseModel):
     @classmethod
     def _timezone(cls, value: str | None) -> str | None:
         return check_timezone(value) if value else None
+
+    @field_validator("date_of_birth", mode="before")
+    @classmethod
+    def _dob_is_text(cls, value: object) -> object:
+        # A date is YYYY-MM-DD text, as the schema says; not a number of seconds.
+        if value is not None and not isinstance(value, str | date):
+            raise ValueError("must be a date as YYYY-MM-DD")
+        return value
 
     @field_validator("date_of_birth")
     @classmethod

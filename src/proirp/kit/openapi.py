@@ -99,6 +99,8 @@ def _complete(document: dict[str, Any]) -> None:
             # FastAPI's own 422 schema is `{"detail": [...]}`; ours is the error shape.
             if "HTTPValidationError" in str(answers.get("422", "")):
                 answers["422"] = _error_answer(422)
+            if "requestBody" in operation:  # a body that is not JSON at all
+                answers.setdefault("400", _error_answer(400))
             if operation.get("security"):
                 answers.setdefault("401", _error_answer(401))
                 answers.setdefault("403", _error_answer(403))
