@@ -16,8 +16,8 @@ from proirp.comms.responses import (
     CommunicationAnswer,
     CommunicationDetail,
     MessageRefused,
-    TemplateAnswer,
 )
+from proirp.comms.templates.responses import TemplateAnswer
 from proirp.kit.openapi import ErrorBody
 from tests.factories import PASSWORD, create_staff, create_user
 

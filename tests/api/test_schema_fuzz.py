@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from proirp.app import openapi_document
 from proirp.calendars import oauth
-from proirp.calendars.provider import Authorization
+from proirp.integrations.calendar import Authorization
 from proirp.kit.deps import get_session
 from proirp.kit.pagination import Cursor
 from proirp.worker.queue import huey

@@ -1,4 +1,4 @@
-"""Response bodies for /comms, /campaigns and /templates, as /openapi.json describes them."""
+"""Response bodies for /comms and /campaigns, as /openapi.json describes them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from proirp.comms.schemas import CampaignOut, CommEventOut, CommOut
-from proirp.comms.templates.schemas import TemplateOut
 from proirp.kit.openapi import ErrorDetail
 
 _WHEN = "2030-01-15T15:00:00Z"
@@ -37,18 +36,6 @@ CAMPAIGN_EXAMPLE: dict[str, Any] = {
     "counts": {},
     "progress": 0,
     "created_at": _WHEN,
-}
-TEMPLATE_EXAMPLE: dict[str, Any] = {
-    "id": "1a3c5e7f9b2d4f6a8c0e2b4d6f8a0c1e",
-    "name": "Appointment reminder",
-    "type": "sms",
-    "subject": None,
-    "body": "Hi {{ client.first_name }}, please call {{ practice.phone }}.",
-    "html": None,
-    "variables": [{"name": "client.first_name", "phi": True}],
-    "sendgrid_template_id": None,
-    "created_at": _WHEN,
-    "updated_at": _WHEN,
 }
 
 
@@ -126,18 +113,3 @@ class CampaignAnswer(BaseModel):
 
     ok: Literal[True]
     campaign: CampaignOut
-
-
-class TemplateAnswer(BaseModel):
-    model_config = _examples({"ok": True, "template": TEMPLATE_EXAMPLE})
-
-    ok: Literal[True]
-    template: TemplateOut
-
-
-class TemplateList(BaseModel):
-    model_config = _examples({"ok": True, "templates": [TEMPLATE_EXAMPLE], "next_cursor": None})
-
-    ok: Literal[True]
-    templates: list[TemplateOut]
-    next_cursor: str | None

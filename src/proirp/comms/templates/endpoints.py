@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from proirp.auth.dependencies import AnyStaff, require_role
 from proirp.auth.models import Role, User
 from proirp.comms.models import Template
-from proirp.comms.responses import TemplateAnswer, TemplateList
 from proirp.comms.templates import service
+from proirp.comms.templates.responses import TemplateAnswer, TemplateList
 from proirp.comms.templates.schemas import TemplateCreate, TemplateType, TemplateUpdate
 from proirp.kit.deps import OriginDep, SessionDep
 from proirp.kit.openapi import Done, errors
