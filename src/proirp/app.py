@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI
@@ -25,8 +26,12 @@ from proirp.concurrency import size_thread_pool
 from proirp.config import Settings, load_settings
 from proirp.health import router as health_router
 from proirp.kit.error_handlers import install_error_handlers
+from proirp.kit.openapi import describe_api
 
 log = structlog.get_logger(__name__)
+
+TITLE = "Pro IRP integrations"
+VERSION = "0.1.0"
 
 # (router, the package that owns it) in mount order.
 ROUTERS: list[tuple[APIRouter, str]] = [
@@ -68,18 +73,32 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool = Fals
                 sandbox.close()
             rt.engine.dispose()
 
-    app = FastAPI(title="Pro IRP integrations", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title=TITLE, version=VERSION, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = rt.engine
     app.state.session_factory = rt.session_factory
     app.state.login_throttle = LoginThrottle(settings)
-    install_error_handlers(app)
+    _serve_api(app)
     for router, owner in ROUTERS:
-        app.include_router(router)
         log.info(f"[router] mounted {router.prefix or '/'} -> {owner}")
     if settings.sandbox_mode:
         _mount_sandbox(app, settings)
     return app
+
+
+def _serve_api(app: FastAPI) -> None:
+    """The routes, their error answers and their OpenAPI description: the API without a runtime."""
+    install_error_handlers(app)
+    for router, _owner in ROUTERS:
+        app.include_router(router)
+    describe_api(app)
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document `create_app()` serves at /openapi.json, made without starting anything."""
+    app = FastAPI(title=TITLE, version=VERSION)
+    _serve_api(app)
+    return app.openapi()
 
 
 def _mount_sandbox(app: FastAPI, settings: Settings) -> None:

@@ -2,16 +2,51 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from proirp.config import PROVIDER_CREDENTIALS, Settings
 from proirp.worker.queue import queue_is_reachable
 
 router = APIRouter(tags=["health"])
 
+_HEALTHY: dict[str, Any] = {
+    "ok": True,
+    "database": "ok",
+    "queue": "ok",
+    "queue_backend": "sqlite",
+    "mode": "sandbox mode",
+    "providers": {
+        "twilio": "sandbox",
+        "sendgrid": "sandbox",
+        "google": "sandbox",
+        "microsoft": "sandbox",
+    },
+}
 
-@router.get("/healthz")
+
+class HealthOut(BaseModel):
+    """Whether the service can work; `ok` is false (and the status 503) when it cannot."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_HEALTHY]})
+
+    ok: bool
+    database: Literal["ok", "unreachable"]
+    queue: Literal["ok", "unreachable"]
+    queue_backend: str
+    mode: Literal["sandbox mode", "live"]
+    providers: dict[str, Literal["configured", "sandbox", "not configured"]]
+
+
+@router.get(
+    "/healthz",
+    response_model=HealthOut,
+    summary="Is the service healthy (no sign-in)",
+    responses={503: {"model": HealthOut, "description": "The database or queue is unreachable."}},
+)
 def healthz(request: Request) -> JSONResponse:
     try:
         # A raw DBAPI connection: no transaction, so no wait behind SQLite's write lock.

@@ -254,3 +254,11 @@ def test_verify_names_a_tampered_row(api: TestClient, db: Session, admin: Staff)
     assert body["rows_checked"] == len(
         db.scalars(select(AuditLog.id).where(AuditLog.id < victim)).all()
     )
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "yesterday"])
+def test_a_time_that_is_not_iso_8601_is_refused(api: TestClient, admin: Staff, value: str) -> None:
+    response = api.get("/audit-logs", params={"until": value}, headers=admin.headers)
+
+    assert response.status_code == 422
+    assert set(response.json()["error"]["fields"]) == {"until"}

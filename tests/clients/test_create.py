@@ -139,3 +139,17 @@ def test_errors_never_echo_what_was_submitted(
     text = json.dumps(response.json())
     for secret in secrets:
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("sms_consent", 1), ("email_consent", "yes"), ("date_of_birth", 0)],
+)
+def test_consent_and_birth_date_take_only_what_the_schema_says(
+    api: TestClient, db: Session, staff: Staff, field: str, value: object
+) -> None:
+    response = api.post("/clients", json={**VALID, field: value}, headers=staff.headers)
+
+    assert response.status_code == 422, response.text
+    assert set(response.json()["error"]["fields"]) == {field}
+    assert count(db, Client) == 0

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 
 from proirp.audit import repository
 from proirp.audit.actions import AuditAction
-from proirp.audit.schemas import AuditLogOut
+from proirp.audit.schemas import AuditLogList, AuditLogOut, ChainReportOut
 from proirp.audit.service import record_audit
 from proirp.audit.verify import verify_chain
 from proirp.auth.dependencies import AdminUser
@@ -23,16 +23,26 @@ from proirp.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/audit-logs", tags=["audit"])
 
+DATE_TIME = {"format": "date-time"}
 # Ids are BIGINT; a larger cursor was never issued and would overflow the query parameter.
 _MAX_ID = 2**63 - 1
 
 
-def _aware(name: str, value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+def _aware(name: str, value: str | None) -> datetime | None:
+    """An ISO 8601 time with an offset; nothing else (not a number of seconds)."""
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(
+            f"{name} is not an ISO 8601 time", fields={name: "ISO 8601 with an offset, e.g. ...Z"}
+        ) from None
+    if when.tzinfo is None:
         raise ValidationFailed(
             f"{name} needs a UTC offset", fields={name: "ISO 8601 with an offset, e.g. ...Z"}
         )
-    return value
+    return when
 
 
 def _before_id(cursor: str | None) -> int | None:
@@ -43,7 +53,7 @@ def _before_id(cursor: str | None) -> int | None:
     return int(cursor)
 
 
-@router.get("")
+@router.get("", response_model=AuditLogList, summary="Read the audit trail (admins)")
 def list_audit_logs(
     session: SessionDep,
     admin: AdminUser,
@@ -51,18 +61,19 @@ def list_audit_logs(
     user_id: Annotated[str | None, Query(max_length=32)] = None,
     client_id: Annotated[str | None, Query(max_length=32)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[str | None, Query(max_length=64, json_schema_extra=DATE_TIME)] = None,
+    until: Annotated[str | None, Query(max_length=64, json_schema_extra=DATE_TIME)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,
 ) -> dict[str, Any]:
+    since_at, until_at = _aware("since", since), _aware("until", until)
     rows = repository.list_audit_logs(
         session,
         user_id=user_id,
         client_id=client_id,
         action=action,
-        since=_aware("since", since),
-        until=_aware("until", until),
+        since=since_at,
+        until=until_at,
         before_id=_before_id(cursor),
         limit=limit,
     )
@@ -71,8 +82,8 @@ def list_audit_logs(
         "user_id": user_id,
         "client_id": client_id,
         "action": action,
-        "since": since.isoformat() if since else None,
-        "until": until.isoformat() if until else None,
+        "since": since_at.isoformat() if since_at else None,
+        "until": until_at.isoformat() if until_at else None,
     }
     record_audit(
         session,
@@ -89,7 +100,7 @@ def list_audit_logs(
     }
 
 
-@router.post("/verify")
+@router.post("/verify", response_model=ChainReportOut, summary="Verify the audit chain (admins)")
 def verify(session: SessionDep, admin: AdminUser, origin: OriginDep) -> dict[str, Any]:
     report = verify_chain(session)
     record_audit(

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from proirp.auth.models import Role, User
@@ -19,6 +20,20 @@ CSRF_COOKIE = "proirp_csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+# Declared for /openapi.json (its security schemes and the Authorize button in /docs); the
+# credentials themselves are read below, so each refusal keeps its own message.
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="The `token` from POST /auth/login: `Authorization: Bearer <token>`.",
+)
+SESSION = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="sessionCookie",
+    description="The cookie POST /auth/login sets; changes also need the X-CSRF-Token header.",
+)
+
 
 def _end_read(session: Session, principal: Principal) -> Principal:
     """End the lookup's transaction before the handler runs.
@@ -31,7 +46,12 @@ def _end_read(session: Session, principal: Principal) -> Principal:
     return principal
 
 
-def current_principal(request: Request, session: SessionDep) -> Principal:
+def current_principal(
+    request: Request,
+    session: SessionDep,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    _cookie: Annotated[str | None, Depends(SESSION)],
+) -> Principal:
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, token = header.partition(" ")

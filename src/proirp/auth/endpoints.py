@@ -10,15 +10,24 @@ from fastapi.responses import JSONResponse
 
 from proirp.auth import service
 from proirp.auth.dependencies import CSRF_COOKIE, SESSION_COOKIE, CurrentPrincipal, CurrentUser
-from proirp.auth.schemas import LoginRequest, UserOut
+from proirp.auth.schemas import LoginOut, LoginRequest, MeOut, UserOut
 from proirp.auth.secrets import csrf_for
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import AppError
+from proirp.kit.openapi import Done, ErrorBody, errors
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/login", response_model=None)
+@router.post(
+    "/login",
+    response_model=LoginOut,
+    summary="Sign in",
+    responses={
+        **errors(429),
+        401: {"model": ErrorBody, "description": "Wrong email or password."},
+    },
+)
 def login(
     body: LoginRequest,
     request: Request,
@@ -56,7 +65,7 @@ def login(
     return response
 
 
-@router.post("/logout", response_model=None)
+@router.post("/logout", response_model=Done, summary="Sign out (revoke this session's token)")
 def logout(principal: CurrentPrincipal, session: SessionDep, origin: OriginDep) -> JSONResponse:
     service.log_out(session, principal, origin=origin)
     response = JSONResponse({"ok": True})
@@ -65,6 +74,6 @@ def logout(principal: CurrentPrincipal, session: SessionDep, origin: OriginDep) 
     return response
 
 
-@router.get("/me")
+@router.get("/me", response_model=MeOut, summary="Who is signed in")
 def me(user: CurrentUser) -> dict[str, Any]:
     return {"ok": True, "user": UserOut.model_validate(user).model_dump(mode="json")}

@@ -5,21 +5,32 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import AwareDatetime
 
 from proirp.auth.dependencies import AnyStaff
 from proirp.auth.models import Role, User
 from proirp.calendars import oauth, service
-from proirp.calendars.providers import calendar_provider, check_provider, redirect_uri
-from proirp.calendars.schemas import EventCreate
+from proirp.calendars.providers import PROVIDERS, calendar_provider, check_provider, redirect_uri
+from proirp.calendars.schemas import (
+    ConnectStarted,
+    Disconnected,
+    EventAnswer,
+    EventCreate,
+    EventList,
+    IntegrationList,
+    SyncAccepted,
+)
 from proirp.integrations.base import ProviderError
 from proirp.kit.deps import OriginDep, SessionDep, SessionFactoryDep, SettingsDep
 from proirp.kit.errors import Forbidden, NotFound, ValidationFailed
+from proirp.kit.openapi import errors
 from proirp.worker.after_commit import enqueue_after_commit
 
 router = APIRouter(prefix="/calendar", tags=["calendars"])
+# Listed for /openapi.json; check_provider() still answers any other name with its own 422.
+ProviderName = Annotated[str, Path(json_schema_extra={"enum": list(PROVIDERS)})]
 
 
 def _outcome(provider: str, outcome: str) -> RedirectResponse:
@@ -28,7 +39,13 @@ def _outcome(provider: str, outcome: str) -> RedirectResponse:
     return RedirectResponse(f"/calendar/integrations?{query}", status_code=303)
 
 
-@router.get("/integrations")
+@router.get(
+    "/integrations",
+    response_model=IntegrationList,
+    response_model_exclude_unset=True,
+    summary="List calendar connections",
+    responses=errors(404),
+)
 def list_integrations(
     session: SessionDep,
     user: AnyStaff,
@@ -50,17 +67,33 @@ def list_integrations(
     return body
 
 
-@router.delete("/integrations/{provider}")
+@router.delete(
+    "/integrations/{provider}",
+    response_model=Disconnected,
+    response_model_exclude_unset=True,
+    summary="Disconnect a calendar",
+    responses=errors(404),
+)
 def remove_integration(
-    provider: str, session: SessionDep, user: AnyStaff, settings: SettingsDep, origin: OriginDep
+    provider: ProviderName,
+    session: SessionDep,
+    user: AnyStaff,
+    settings: SettingsDep,
+    origin: OriginDep,
 ) -> dict[str, Any]:
     check_provider(provider)
     outcome = service.disconnect(session, user, provider, settings, origin)
     return {"ok": True, "provider": provider, **outcome}
 
 
-@router.post("/integrations/{provider}/sync", status_code=202)
-def sync_now(provider: str, session: SessionDep, user: AnyStaff) -> JSONResponse:
+@router.post(
+    "/integrations/{provider}/sync",
+    status_code=202,
+    response_model=SyncAccepted,
+    summary="Sync a calendar now",
+    responses=errors(404),
+)
+def sync_now(provider: ProviderName, session: SessionDep, user: AnyStaff) -> JSONResponse:
     """Ask the worker to sync this calendar now (it also syncs every few minutes)."""
     check_provider(provider)
     integration = service.integration_of(session, user.id, provider)
@@ -70,7 +103,7 @@ def sync_now(provider: str, session: SessionDep, user: AnyStaff) -> JSONResponse
     return JSONResponse({"ok": True, "provider": provider}, status_code=202)
 
 
-@router.get("/events")
+@router.get("/events", response_model=EventList, summary="List calendar events")
 def list_events(
     session: SessionDep,
     user: AnyStaff,
@@ -89,7 +122,13 @@ def list_events(
     return {"ok": True, "events": events}
 
 
-@router.post("/events", status_code=201)
+@router.post(
+    "/events",
+    status_code=201,
+    response_model=EventAnswer,
+    summary="Create a calendar event",
+    responses=errors(409, 503),
+)
 def create_event(
     body: EventCreate,
     session: SessionDep,
@@ -103,15 +142,21 @@ def create_event(
     return JSONResponse({"ok": True, "event": event}, status_code=201)
 
 
-@router.get("/{provider}/connect")
+@router.get(
+    "/{provider}/connect",
+    response_model=ConnectStarted,
+    summary="Start connecting a calendar (OAuth)",
+    responses=errors(503),
+)
 def connect(
-    provider: str, session: SessionDep, user: AnyStaff, settings: SettingsDep
+    provider: ProviderName, session: SessionDep, user: AnyStaff, settings: SettingsDep
 ) -> dict[str, Any]:
     check_provider(provider)
     return {"ok": True, "authUrl": oauth.start_connect(session, user, provider, settings)}
 
 
-@router.get("/{provider}/callback", response_model=None)
+# The provider sends the browser here: not an API call, so not in /openapi.json.
+@router.get("/{provider}/callback", response_model=None, include_in_schema=False)
 def callback(
     provider: str,
     session: SessionDep,

@@ -1,12 +1,14 @@
-"""Request bodies for /calendar."""
+"""Request and response bodies for /calendar."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from proirp.clients.schemas import TIME_ZONE
 from proirp.clients.validation import check_timezone
 
 
@@ -17,7 +19,9 @@ class EventCreate(BaseModel):
     provider: str = Field(min_length=1, max_length=16)
     title: str = Field(min_length=1, max_length=500)
     # Before start and end: they are read in it.
-    time_zone: str | None = Field(default=None, max_length=64, alias="timeZone")
+    time_zone: str | None = Field(
+        default=None, max_length=64, alias="timeZone", json_schema_extra=TIME_ZONE
+    )
     start: datetime
     end: datetime
     description: str | None = Field(default=None, max_length=8000)
@@ -48,3 +52,140 @@ class EventCreate(BaseModel):
         if start is not None and value <= start:
             raise ValueError("must be after start")
         return value
+
+
+# Times in calendar answers are ISO 8601 strings with an offset, as the provider's event gave them.
+_WHEN = "2030-01-15T09:00:00-06:00"
+_WHEN_END = "2030-01-15T09:50:00-06:00"
+_EVENT = {
+    "id": "6b8d0f2a4c6e4a1c8e0a2c4e6a8c0e2a",
+    "provider": "google",
+    "provider_event_id": "example-event-id",
+    "title": "Session",
+    "start": _WHEN,
+    "end": _WHEN_END,
+    "client_id": "0c9a4e2f7b1d4a6e8f3c5b7d9e1a2c4f",
+}
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+class IntegrationOut(BaseModel):
+    """A connected calendar; `message` appears when it must be connected again."""
+
+    provider: str
+    account_email: str | None
+    status: str
+    last_synced_at: str | None
+    last_error: str | None
+    message: str | None = None
+
+
+class ConnectOutcome(BaseModel):
+    provider: str | None
+    result: str
+
+
+class IntegrationList(BaseModel):
+    """`outcome` appears when the page was reached from a connection's redirect."""
+
+    model_config = _examples(
+        {
+            "ok": True,
+            "integrations": [
+                {
+                    "provider": "google",
+                    "account_email": "clinician@example.com",
+                    "status": "active",
+                    "last_synced_at": "2030-01-15T15:00:00+00:00",
+                    "last_error": None,
+                }
+            ],
+        }
+    )
+
+    ok: Literal[True]
+    integrations: list[IntegrationOut]
+    outcome: ConnectOutcome | None = None
+
+
+class Disconnected(BaseModel):
+    """`message` says where to remove the app's access when the provider cannot revoke it here."""
+
+    model_config = _examples({"ok": True, "provider": "google", "revoked": True})
+
+    ok: Literal[True]
+    provider: str
+    revoked: bool
+    message: str | None = None
+
+
+class SyncAccepted(BaseModel):
+    model_config = _examples({"ok": True, "provider": "google"})
+
+    ok: Literal[True]
+    provider: str
+
+
+class EventOut(BaseModel):
+    id: str
+    provider: str
+    provider_event_id: str
+    title: str | None
+    description: str | None
+    location: str | None
+    start: str
+    end: str
+    all_day: bool
+    status: str
+    client_id: str | None
+
+
+class EventList(BaseModel):
+    model_config = _examples(
+        {
+            "ok": True,
+            "events": [
+                {
+                    **_EVENT,
+                    "description": None,
+                    "location": None,
+                    "all_day": False,
+                    "status": "confirmed",
+                }
+            ],
+        }
+    )
+
+    ok: Literal[True]
+    events: list[EventOut]
+
+
+class CreatedEventOut(BaseModel):
+    id: str
+    provider: str
+    provider_event_id: str
+    title: str | None
+    start: str
+    end: str
+    client_id: str | None
+
+
+class EventAnswer(BaseModel):
+    model_config = _examples({"ok": True, "event": _EVENT})
+
+    ok: Literal[True]
+    event: CreatedEventOut
+
+
+class ConnectStarted(BaseModel):
+    """Send the user to `authUrl`, signed in with the session cookie."""
+
+    model_config = _examples(
+        {"ok": True, "authUrl": "https://accounts.google.com/o/oauth2/v2/auth?state=example"}
+    )
+
+    ok: Literal[True]
+    authUrl: str  # the published name

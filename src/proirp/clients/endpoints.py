@@ -9,9 +9,10 @@ from fastapi.responses import JSONResponse
 
 from proirp.auth.dependencies import AdminUser, AnyStaff
 from proirp.clients import service
-from proirp.clients.schemas import ClientCreate, ClientUpdate
+from proirp.clients.schemas import ClientAnswer, ClientCreate, ClientList, ClientUpdate
 from proirp.clients.service import Actor
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.openapi import Done, errors
 from proirp.kit.pagination import PageParams, page_params
 
 router = APIRouter(prefix="/clients", tags=["clients"])
@@ -23,7 +24,7 @@ def _one(session: SessionDep, client: Any) -> dict[str, Any]:
     return service.to_out(session, [client])[0].model_dump(mode="json")
 
 
-@router.get("")
+@router.get("", response_model=ClientList, summary="List or search clients")
 def list_clients(
     session: SessionDep,
     user: AnyStaff,
@@ -38,7 +39,7 @@ def list_clients(
     return {"ok": True, "clients": views, "next_cursor": next_cursor}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=ClientAnswer, summary="Create a client")
 def create_client(
     body: ClientCreate,
     session: SessionDep,
@@ -50,7 +51,9 @@ def create_client(
     return JSONResponse({"ok": True, "client": _one(session, client)}, status_code=201)
 
 
-@router.get("/{client_id}")
+@router.get(
+    "/{client_id}", response_model=ClientAnswer, summary="Read a client", responses=errors(404)
+)
 def get_client(
     client_id: str, session: SessionDep, user: AnyStaff, origin: OriginDep
 ) -> dict[str, Any]:
@@ -58,7 +61,9 @@ def get_client(
     return {"ok": True, "client": _one(session, client)}
 
 
-@router.patch("/{client_id}")
+@router.patch(
+    "/{client_id}", response_model=ClientAnswer, summary="Update a client", responses=errors(404)
+)
 def update_client(
     client_id: str,
     body: ClientUpdate,
@@ -73,7 +78,9 @@ def update_client(
     return {"ok": True, "client": _one(session, client)}
 
 
-@router.delete("/{client_id}")
+@router.delete(
+    "/{client_id}", response_model=Done, summary="Archive a client (admins)", responses=errors(404)
+)
 def delete_client(
     client_id: str, session: SessionDep, user: AdminUser, origin: OriginDep
 ) -> dict[str, Any]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from proirp.clients.validation import check_date_of_birth, check_timezone, normalise_email
+
+# An IANA time zone name such as America/Chicago (what zoneinfo knows).
+TIME_ZONE: dict[str, Any] = {"format": "time-zone", "examples": ["America/Chicago"]}
 
 
 class ClientFields(BaseModel):
@@ -18,9 +22,10 @@ class ClientFields(BaseModel):
     phone: str | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=320)
     date_of_birth: date | None = None
-    timezone: str | None = Field(default=None, max_length=64)
-    sms_consent: bool | None = None
-    email_consent: bool | None = None
+    timezone: str | None = Field(default=None, max_length=64, json_schema_extra=TIME_ZONE)
+    # Consent is recorded only from a JSON true or false, never from 1, 0 or "yes".
+    sms_consent: bool | None = Field(default=None, strict=True)
+    email_consent: bool | None = Field(default=None, strict=True)
     consent_source: str | None = Field(default=None, min_length=1, max_length=100)
 
     @field_validator("email")
@@ -33,6 +38,14 @@ class ClientFields(BaseModel):
     def _timezone(cls, value: str | None) -> str | None:
         return check_timezone(value) if value else None
 
+    @field_validator("date_of_birth", mode="before")
+    @classmethod
+    def _dob_is_text(cls, value: object) -> object:
+        # A date is YYYY-MM-DD text, as the schema says; not a number of seconds.
+        if value is not None and not isinstance(value, str | date):
+            raise ValueError("must be a date as YYYY-MM-DD")
+        return value
+
     @field_validator("date_of_birth")
     @classmethod
     def _dob(cls, value: date | None) -> date | None:
@@ -40,6 +53,21 @@ class ClientFields(BaseModel):
 
 
 class ClientCreate(ClientFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "first_name": "Avery",
+                    "last_name": "Quinn",
+                    "phone": "(202) 555-0143",
+                    "timezone": "America/Chicago",
+                    "sms_consent": True,
+                    "consent_source": "intake form",
+                }
+            ]
+        }
+    )
+
     first_name: str = Field(min_length=1, max_length=100)
     last_name: str = Field(min_length=1, max_length=100)
 
@@ -67,3 +95,48 @@ class ClientOut(BaseModel):
     email_suppressed: bool
     created_at: datetime
     updated_at: datetime
+
+
+CLIENT_EXAMPLE: dict[str, Any] = {
+    "id": "0c9a4e2f7b1d4a6e8f3c5b7d9e1a2c4f",
+    "first_name": "Avery",
+    "last_name": "Quinn",
+    "phone": "+12025550143",
+    "email": "avery@example.com",
+    "date_of_birth": "1990-04-12",
+    "timezone": "America/Chicago",
+    "sms_consent": True,
+    "sms_consent_at": "2030-01-15T15:00:00Z",
+    "email_consent": False,
+    "email_consent_at": None,
+    "consent_source": "intake form",
+    "sms_consent_source": "intake form",
+    "email_consent_source": None,
+    "sms_opted_out": False,
+    "email_suppressed": False,
+    "created_at": "2030-01-15T15:00:00Z",
+    "updated_at": "2030-01-15T15:00:00Z",
+}
+
+
+class ClientAnswer(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"ok": True, "client": CLIENT_EXAMPLE}]}
+    )
+
+    ok: Literal[True]
+    client: ClientOut
+
+
+class ClientList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"ok": True, "clients": [CLIENT_EXAMPLE], "next_cursor": None}]
+        }
+    )
+
+    ok: Literal[True]
+    clients: list[ClientOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )

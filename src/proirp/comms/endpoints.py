@@ -16,12 +16,20 @@ from proirp.comms.core import repository
 from proirp.comms.core.sending import MessageBlocked, require_client
 from proirp.comms.email import service as email_service
 from proirp.comms.models import Communication
+from proirp.comms.responses import (
+    CampaignAnswer,
+    CommunicationAnswer,
+    CommunicationDetail,
+    CommunicationList,
+    MessageRefused,
+)
 from proirp.comms.schemas import BulkCreate, CommCreate
 from proirp.comms.sms import service
 from proirp.comms.views import campaign_view, communication_view, communication_with_events
 from proirp.integrations.availability import require_provider
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import NotFound, ValidationFailed
+from proirp.kit.openapi import errors
 from proirp.kit.pagination import Cursor, PageParams, page_params
 
 router = APIRouter(prefix="/comms", tags=["communications"])
@@ -75,7 +83,16 @@ def _queue_one(
     )
 
 
-@router.post("", status_code=202, response_model=None)
+@router.post(
+    "",
+    status_code=202,
+    response_model=CommunicationAnswer,
+    summary="Send one SMS or email to a client",
+    responses={
+        422: {"model": MessageRefused, "description": MessageRefused.__doc__},
+        **errors(503),
+    },
+)
 def send_communication(
     body: CommCreate, session: SessionDep, user: AnyStaff, origin: OriginDep, settings: SettingsDep
 ) -> JSONResponse:
@@ -89,7 +106,7 @@ def send_communication(
     return JSONResponse({"ok": True, "communication": communication_view(comm)}, status_code=202)
 
 
-@router.get("")
+@router.get("", response_model=CommunicationList, summary="List communications")
 def list_communications(
     session: SessionDep,
     user: AnyStaff,
@@ -124,7 +141,12 @@ def list_communications(
     }
 
 
-@router.get("/{comm_id}")
+@router.get(
+    "/{comm_id}",
+    response_model=CommunicationDetail,
+    summary="Read a communication and its status history",
+    responses=errors(404),
+)
 def get_communication(
     comm_id: str, session: SessionDep, user: AnyStaff, origin: OriginDep
 ) -> dict[str, Any]:
@@ -143,7 +165,13 @@ def get_communication(
     return {"ok": True, "communication": communication_with_events(session, comm)}
 
 
-@router.post("/bulk", status_code=202, response_model=None)
+@router.post(
+    "/bulk",
+    status_code=202,
+    response_model=CampaignAnswer,
+    summary="Start a campaign (admins and front desk)",
+    responses=errors(503),
+)
 def send_bulk(
     body: BulkCreate,
     session: SessionDep,
@@ -188,7 +216,12 @@ def send_bulk(
     return JSONResponse({"ok": True, "campaign": campaign_view(session, campaign)}, status_code=202)
 
 
-@campaigns_router.get("/{campaign_id}")
+@campaigns_router.get(
+    "/{campaign_id}",
+    response_model=CampaignAnswer,
+    summary="Read a campaign's progress",
+    responses=errors(404),
+)
 def get_campaign(campaign_id: str, session: SessionDep, user: AnyStaff) -> dict[str, Any]:
     campaign = repository.get_campaign(session, campaign_id)
     if campaign is None:

@@ -48,7 +48,10 @@ class PageParams:
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    # "cursor" format: only a `next_cursor` this API returned; anything else is 422.
+    cursor: Annotated[
+        str | None, Query(max_length=200, json_schema_extra={"format": "cursor"})
+    ] = None,
 ) -> PageParams:
     """FastAPI dependency reading `limit` and `cursor`."""
     return PageParams(limit=limit, cursor=Cursor.decode(cursor) if cursor else None)

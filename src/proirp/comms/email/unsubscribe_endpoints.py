@@ -18,7 +18,7 @@ from proirp.comms.email.suppression import suppress
 from proirp.comms.email.unsubscribe import PATH, read_token
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 
-router = APIRouter(prefix=PATH, tags=["unsubscribe"])
+router = APIRouter(prefix=PATH, tags=["unsubscribe"], include_in_schema=False)
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

@@ -29,7 +29,7 @@ from proirp.integrations.sendgrid.signatures import (
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 
 log = structlog.get_logger(__name__)
-router = APIRouter(prefix="/webhooks/sendgrid", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks/sendgrid", tags=["webhooks"], include_in_schema=False)
 
 
 async def read_body(request: Request) -> bytes:

@@ -20,7 +20,7 @@ from proirp.integrations.twilio.signatures import public_url, signature_is_valid
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 
 log = structlog.get_logger(__name__)
-router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=False)
 
 
 async def read_form(request: Request) -> dict[str, str]:

@@ -11,8 +11,10 @@ from proirp.auth.dependencies import AnyStaff, require_role
 from proirp.auth.models import Role, User
 from proirp.comms.models import Template
 from proirp.comms.templates import service
+from proirp.comms.templates.responses import TemplateAnswer, TemplateList
 from proirp.comms.templates.schemas import TemplateCreate, TemplateType, TemplateUpdate
 from proirp.kit.deps import OriginDep, SessionDep
+from proirp.kit.openapi import Done, errors
 from proirp.kit.pagination import PageParams, page_params
 
 router = APIRouter(prefix="/templates", tags=["templates"])
@@ -25,7 +27,7 @@ def _view(template: Template) -> dict[str, Any]:
     return service.to_out(template).model_dump(mode="json")
 
 
-@router.get("")
+@router.get("", response_model=TemplateList, summary="List templates")
 def list_templates(
     session: SessionDep,
     _user: AnyStaff,
@@ -36,7 +38,13 @@ def list_templates(
     return {"ok": True, "templates": [_view(t) for t in templates], "next_cursor": next_cursor}
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    response_model=TemplateAnswer,
+    summary="Create a template (admins and front desk)",
+    responses=errors(409),
+)
 def create_template(
     body: TemplateCreate, session: SessionDep, user: TemplateEditor, origin: OriginDep
 ) -> JSONResponse:
@@ -44,12 +52,22 @@ def create_template(
     return JSONResponse({"ok": True, "template": _view(template)}, status_code=201)
 
 
-@router.get("/{template_id}")
+@router.get(
+    "/{template_id}",
+    response_model=TemplateAnswer,
+    summary="Read a template",
+    responses=errors(404),
+)
 def get_template(template_id: str, session: SessionDep, _user: AnyStaff) -> dict[str, Any]:
     return {"ok": True, "template": _view(service.get_template(session, template_id))}
 
 
-@router.patch("/{template_id}")
+@router.patch(
+    "/{template_id}",
+    response_model=TemplateAnswer,
+    summary="Change a template (admins and front desk)",
+    responses=errors(404, 409),
+)
 def update_template(
     template_id: str,
     body: TemplateUpdate,
@@ -61,7 +79,12 @@ def update_template(
     return {"ok": True, "template": _view(template)}
 
 
-@router.delete("/{template_id}")
+@router.delete(
+    "/{template_id}",
+    response_model=Done,
+    summary="Archive a template (admins and front desk)",
+    responses=errors(404),
+)
 def archive_template(
     template_id: str, session: SessionDep, user: TemplateEditor, origin: OriginDep
 ) -> dict[str, Any]:

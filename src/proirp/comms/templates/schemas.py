@@ -42,7 +42,9 @@ class TemplateFields(BaseModel):
     body: str | None = Field(default=None, max_length=100_000)
     html: str | None = Field(default=None, max_length=500_000)
     variables: list[VariableIn] = Field(default_factory=list, max_length=MAX_VARIABLES)
-    sendgrid_template_id: str | None = Field(default=None, max_length=64)
+    sendgrid_template_id: str | None = Field(
+        default=None, max_length=64, json_schema_extra={"pattern": SENDGRID_TEMPLATE_ID.pattern}
+    )
 
     @field_validator("sendgrid_template_id")
     @classmethod
