@@ -123,6 +123,13 @@ def deliver(
     return outcome
 
 
+def _which(call: Call) -> dict[str, object]:
+    """What a log line says of the messages a call carried: their number, and the id of one."""
+    if len(call.ids) == 1:
+        return {"communication_id": call.ids[0]}
+    return {"recipients": len(call.ids)}
+
+
 def _sent(factory: sessionmaker[Session], channel: Channel, call: Call, message_id: str) -> None:
     with transaction(factory) as session:
         lock_audit_chain(session)  # before the rows: status callbacks for them may be arriving
@@ -130,7 +137,7 @@ def _sent(factory: sessionmaker[Session], channel: Channel, call: Call, message_
             comm.provider_message_id = comm.provider_message_id or message_id
             advance(session, comm, S.SENT, source="worker")
             audit_worker(session, comm, channel.sent_action, provider_message_id=message_id)
-    log.info(f"{channel.name}.sent", recipients=len(call.ids), provider_message_id=message_id)
+    log.info(f"{channel.name}.sent", **_which(call), provider_message_id=message_id)
 
 
 def _fail(
@@ -143,10 +150,10 @@ def _fail(
                 session, comm, S.FAILED, source="worker", reason=exc.reason, error_code=exc.code
             )
             audit_worker(session, comm, channel.failed_action, error_code=exc.code)
-    log.info(f"{channel.name}.send_failed", recipients=len(call.ids), error_code=exc.code)
+    log.info(f"{channel.name}.send_failed", **_which(call), error_code=exc.code)
 
 
-def retry_or_give_up(
+def _retry_or_give_up(
     session: Session,
     settings: Settings,
     comm: Communication,
@@ -183,7 +190,7 @@ def _retry_later(
         lock_audit_chain(session)
         for comm in repository.get_many(session, call.ids):
             attempts = call.attempts[comm.id]
-            delay = retry_or_give_up(
+            delay = _retry_or_give_up(
                 session, settings, comm, attempts, exc, failed_action=channel.failed_action
             )
             if delay is not None:
@@ -194,12 +201,12 @@ def _retry_later(
         outcome.retries.append((ids, max(delays)))
         log.info(
             f"{channel.name}.send_retry",
-            recipients=len(ids),
+            **_which(Call(ids, {}, None)),
             error_code=exc.code,
             delay=round(max(delays), 2),
         )
     else:
-        log.info(f"{channel.name}.send_failed", recipients=len(call.ids), error_code=exc.code)
+        log.info(f"{channel.name}.send_failed", **_which(call), error_code=exc.code)
 
 
 def _await_answer(factory: sessionmaker[Session], channel: Channel, call: Call) -> None:
@@ -207,4 +214,4 @@ def _await_answer(factory: sessionmaker[Session], channel: Channel, call: Call) 
         for comm in repository.get_many(session, call.ids):
             reason = f"no answer from {channel.provider}"
             add_event(session, comm, S.SENDING, source="worker", reason=reason)
-    log.warning(f"{channel.name}.send_ambiguous", recipients=len(call.ids))
+    log.warning(f"{channel.name}.send_ambiguous", **_which(call))

@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import RequestOrigin, record_audit
+from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
 from proirp.comms.core import repository
 from proirp.comms.core.guard import suppression_key
 from proirp.comms.core.status import advance, seen_provider_event
@@ -83,11 +83,18 @@ def find_message(session: Session, event: StatusEvent) -> Communication | None:
 
 def apply_status_event(session: Session, event: StatusEvent, origin: RequestOrigin) -> Applied:
     """Record `event` against its message (once) and move the message forward if it may."""
+    # The chain's lock before the message's row, as the worker takes them: a callback arriving
+    # while the worker records the send waits its turn instead of deadlocking with it.
+    lock_audit_chain(session)
     if event.event_id and seen_provider_event(session, event.event_id):
         return Applied("duplicate")
     comm = find_message(session, event)
     if comm is None:
-        log.info("comms.status_unmatched", provider=event.provider)
+        log.info(
+            "comms.status_unmatched",
+            provider=event.provider,
+            provider_message_id=event.provider_message_id,
+        )
         return Applied("unmatched")
     if comm.provider_message_id is None and event.provider_message_id:
         # The answer to our send was lost; the event tells us the provider has the message.

@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.actions import AuditAction
+from proirp.audit.service import lock_audit_chain
 from proirp.comms.core import repository
 from proirp.comms.core.dispatch import Call
 from proirp.comms.core.providers import status_callback_url
@@ -95,6 +96,7 @@ def reconcile(factory: sessionmaker[Session], sender: SmsSender, comm_id: str) -
         log.warning("sms.reconcile_deferred", communication_id=comm_id, error_code=exc.code)
         return False
     with transaction(factory) as session:
+        lock_audit_chain(session)  # before the row, as the worker and the callbacks take them
         comm = session.get(Communication, comm_id, with_for_update=True)
         # Only the claim we looked up: another reconciliation may have re-queued the row while we
         # asked Twilio, and a new claim may be sending it right now.

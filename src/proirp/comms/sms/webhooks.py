@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
@@ -19,7 +18,6 @@ from proirp.config import Settings
 from proirp.integrations.twilio.signatures import public_url, signature_is_valid
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 
-log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=False)
 
 

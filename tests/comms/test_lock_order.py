@@ -1,0 +1,119 @@
+"""On PostgreSQL, everything that changes a message and audits it takes the audit chain's lock
+before the message's row, as the worker does: a status callback arriving while the worker
+records the send must wait its turn, not deadlock with it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from proirp.audit.service import RequestOrigin, lock_audit_chain
+from proirp.auth.models import User
+from proirp.comms.core.events import apply_status_event
+from proirp.comms.models import Communication
+from proirp.comms.sms.dispatch import reconcile
+from proirp.comms.sms.status import callback_event
+from proirp.integrations.base import ProviderMessage
+from proirp.kit.crypto import Vault, install_vault
+from proirp.kit.db import create_db_engine, new_id
+from proirp.kit.time import utcnow
+from proirp.migrations.commands import upgrade
+from tests.conftest import TEST_KEYS
+from tests.databases import fresh_database
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker[Session]]:
+    with fresh_database("postgres", tmp_path_factory.mktemp("locks")) as url:
+        upgrade(url)
+        install_vault(Vault(TEST_KEYS))
+        engine = create_db_engine(url)
+        yield sessionmaker(engine, expire_on_commit=False)
+        engine.dispose()
+
+
+def sending(factory: sessionmaker[Session]) -> Communication:
+    with factory() as session:
+        user = User(email=f"u{new_id()}@clinic.example.com", role="staff", password_hash="x")
+        session.add(user)
+        session.flush()
+        comm = Communication(
+            user_id=user.id,
+            channel="sms",
+            to_address="+12025550143",
+            body="Please call our office.",
+            provider="twilio",
+            status="sending",
+            claimed_at=utcnow(),
+        )
+        session.add(comm)
+        session.commit()
+        return comm
+
+
+def worker_records_the_send_while(
+    factory: sessionmaker[Session], comm_id: str, other: threading.Thread
+) -> None:
+    """The worker's order: the chain's lock, then the row. With `other` started in between, the
+    row update must not wait on `other` (it would be a deadlock: `other` then waits for us)."""
+    with factory() as session:
+        lock_audit_chain(session)
+        other.start()
+        other.join(timeout=1.0)  # give it time to take whatever it takes first
+        session.execute(text("SET LOCAL lock_timeout = '3s'"))
+        session.execute(
+            text("UPDATE communications SET status = 'sent' WHERE id = :id"), {"id": comm_id}
+        )
+        session.commit()
+    other.join(timeout=10)
+
+
+def test_a_status_callback_waits_for_the_chain_before_touching_the_row(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    comm = sending(factory)
+    failures: list[BaseException] = []
+
+    def callback() -> None:
+        try:
+            event = callback_event(
+                {"MessageSid": "SM" + "2" * 32, "MessageStatus": "sent"}, comm.id
+            )
+            assert event is not None
+            with factory() as session:
+                apply_status_event(session, event, RequestOrigin())
+                session.commit()
+        except BaseException as exc:
+            failures.append(exc)
+
+    worker_records_the_send_while(factory, comm.id, threading.Thread(target=callback))
+    assert failures == []
+
+
+def test_reconciliation_waits_for_the_chain_before_locking_the_row(
+    factory: sessionmaker[Session],
+) -> None:
+    comm = sending(factory)
+    failures: list[BaseException] = []
+
+    class AtTwilio:
+        from_number = "+15005550006"
+
+        def find_sent(self, to: str, *, since: object) -> list[ProviderMessage]:
+            return [ProviderMessage("SM" + "3" * 32, to, comm.body, "sent", utcnow(), None)]
+
+    def reconciliation() -> None:
+        try:
+            reconcile(factory, AtTwilio(), comm.id)  # type: ignore[arg-type]
+        except BaseException as exc:
+            failures.append(exc)
+
+    worker_records_the_send_while(factory, comm.id, threading.Thread(target=reconciliation))
+    assert failures == []
