@@ -1,1 +1,2 @@
-"""Communications: SMS and email to clients, templates, campaigns, the BAA guard and dispatch."""
+"""Communications with clients: SMS and email, templates and campaigns. `core` holds what every
+channel shares; docs/ARCHITECTURE.md has the map."""
