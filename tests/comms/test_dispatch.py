@@ -3,7 +3,6 @@ nothing is patched and every path of the one dispatch discipline is driven direc
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.models import AuditLog
-from proirp.auth.models import User
 from proirp.comms.core.dispatch import deliver
 from proirp.comms.core.pacing import SendPacer
 from proirp.comms.email.dispatch import EmailChannel
@@ -28,12 +26,9 @@ from proirp.integrations.base import (
     ProviderTemporaryError,
     SendResult,
 )
-from proirp.kit.crypto import Vault, install_vault
-from proirp.kit.db import create_db_engine, new_id
 from proirp.kit.time import utcnow
-from proirp.migrations.commands import upgrade
-from tests.conftest import TEST_KEYS, make_settings
-from tests.databases import fresh_database
+from tests.comms.rows import message_row, own_database
+from tests.conftest import make_settings
 
 TO = "+12025550143"
 BODY = "Please call our office."
@@ -83,13 +78,8 @@ def raises(exc: Exception) -> Callable[[], SendResult]:
 
 @pytest.fixture(scope="module")
 def factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker[Session]]:
-    kind = "postgres" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
-    with fresh_database(kind, tmp_path_factory.mktemp("dispatch")) as url:
-        upgrade(url)
-        install_vault(Vault(TEST_KEYS))
-        engine = create_db_engine(url)
-        yield sessionmaker(engine, expire_on_commit=False)
-        engine.dispose()
+    with own_database(tmp_path_factory.mktemp("dispatch")) as factory:
+        yield factory
 
 
 @pytest.fixture
@@ -103,22 +93,7 @@ def pacer(settings: Settings) -> SendPacer:
 
 
 def queued(factory: sessionmaker[Session], channel: str = "sms") -> str:
-    with factory() as session:
-        user = User(email=f"u{new_id()}@clinic.example.com", role="staff", password_hash="x")
-        session.add(user)
-        session.flush()
-        comm = Communication(
-            user_id=user.id,
-            channel=channel,
-            to_address=TO if channel == "sms" else "avery@example.com",
-            subject=None if channel == "sms" else "Office hours",
-            body=BODY,
-            provider="twilio" if channel == "sms" else "sendgrid",
-            status="queued",
-        )
-        session.add(comm)
-        session.commit()
-        return comm.id
+    return message_row(factory, channel=channel).id
 
 
 def row(factory: sessionmaker[Session], comm_id: str) -> Communication:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -10,27 +9,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from proirp.auth.models import User
 from proirp.comms.email.dispatch import reconcile_email
 from proirp.comms.models import Communication
 from proirp.config import Settings
-from proirp.kit.crypto import Vault, install_vault
-from proirp.kit.db import create_db_engine, new_id
 from proirp.kit.time import utcnow
-from proirp.migrations.commands import upgrade
-from tests.conftest import TEST_KEYS, make_settings
-from tests.databases import fresh_database
+from tests.comms.rows import message_row, own_database
+from tests.conftest import make_settings
 
 
 @pytest.fixture(scope="module")
 def factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker[Session]]:
-    kind = "postgres" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
-    with fresh_database(kind, tmp_path_factory.mktemp("reconcile")) as url:
-        upgrade(url)
-        install_vault(Vault(TEST_KEYS))
-        engine = create_db_engine(url)
-        yield sessionmaker(engine, expire_on_commit=False)
-        engine.dispose()
+    with own_database(tmp_path_factory.mktemp("reconcile")) as factory:
+        yield factory
 
 
 @pytest.fixture
@@ -39,23 +29,8 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def _sending(factory: sessionmaker[Session], claimed_seconds_ago: float) -> str:
-    with factory() as session:
-        user = User(email=f"u{new_id()}@clinic.example.com", role="staff", password_hash="x")
-        session.add(user)
-        session.flush()
-        comm = Communication(
-            user_id=user.id,
-            channel="email",
-            to_address="avery@example.com",
-            subject="Hi",
-            body="Hello.",
-            provider="sendgrid",
-            status="sending",
-            claimed_at=utcnow() - timedelta(seconds=claimed_seconds_ago),
-        )
-        session.add(comm)
-        session.commit()
-        return comm.id
+    claimed_at = utcnow() - timedelta(seconds=claimed_seconds_ago)
+    return message_row(factory, channel="email", status="sending", claimed_at=claimed_at).id
 
 
 def _status(factory: sessionmaker[Session], comm_id: str) -> str:

@@ -13,49 +13,25 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import RequestOrigin, lock_audit_chain
-from proirp.auth.models import User
 from proirp.comms.core.events import apply_status_event
 from proirp.comms.models import Communication
 from proirp.comms.sms.dispatch import reconcile
 from proirp.comms.sms.status import callback_event
 from proirp.integrations.base import ProviderMessage
-from proirp.kit.crypto import Vault, install_vault
-from proirp.kit.db import create_db_engine, new_id
 from proirp.kit.time import utcnow
-from proirp.migrations.commands import upgrade
-from tests.conftest import TEST_KEYS
-from tests.databases import fresh_database
+from tests.comms.rows import message_row, own_database
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture(scope="module")
 def factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker[Session]]:
-    with fresh_database("postgres", tmp_path_factory.mktemp("locks")) as url:
-        upgrade(url)
-        install_vault(Vault(TEST_KEYS))
-        engine = create_db_engine(url)
-        yield sessionmaker(engine, expire_on_commit=False)
-        engine.dispose()
+    with own_database(tmp_path_factory.mktemp("locks"), "postgres") as factory:
+        yield factory
 
 
 def sending(factory: sessionmaker[Session]) -> Communication:
-    with factory() as session:
-        user = User(email=f"u{new_id()}@clinic.example.com", role="staff", password_hash="x")
-        session.add(user)
-        session.flush()
-        comm = Communication(
-            user_id=user.id,
-            channel="sms",
-            to_address="+12025550143",
-            body="Please call our office.",
-            provider="twilio",
-            status="sending",
-            claimed_at=utcnow(),
-        )
-        session.add(comm)
-        session.commit()
-        return comm
+    return message_row(factory, status="sending", claimed_at=utcnow())
 
 
 def worker_records_the_send_while(
