@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.clients.models import Client
+from proirp.comms.campaigns.chunk import ChunkWriter
 from proirp.comms.core.guard import suppressed_addresses
-from proirp.comms.core.sending import Sender
 from proirp.comms.email.content import apply, shared_content, substitutions_for
 from proirp.comms.email.service import email_address, queue_email_for_client, render_part
 from proirp.comms.models import Campaign, Communication, Template
@@ -29,14 +29,15 @@ EMAIL_CHUNK = 1000
 Content = tuple[str | None, str, str | None]  # subject, text, html
 
 
-class EmailChunk:
+class EmailChunk(ChunkWriter):
+    first_chunk = EMAIL_CHUNK  # one chunk, one SendGrid call
+    chunk_size = EMAIL_CHUNK
+    blocked_action = AuditAction.EMAIL_BLOCKED
+
     def __init__(
         self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings
     ) -> None:
-        self.session = session
-        self.campaign = campaign
-        self.settings = settings
-        self.sender = Sender(campaign.created_by_user_id)
+        super().__init__(session, campaign, clients, settings)
         self.template = (
             session.get(Template, campaign.template_id) if campaign.template_id else None
         )
@@ -98,18 +99,7 @@ class EmailChunk:
         )
         return comm
 
-    def finish(self, session: Session, queued: list[str]) -> None:
+    def finish(self, queued: list[str]) -> None:
         """The chunk's queued rows go out together, after commit."""
         if queued:
-            enqueue_after_commit(session, "comms.deliver_email_batch", queued)
-
-
-class EmailCampaign:
-    first_chunk = EMAIL_CHUNK  # one chunk, one SendGrid call
-    chunk_size = EMAIL_CHUNK
-    blocked_action = AuditAction.EMAIL_BLOCKED
-
-    def start_chunk(
-        self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings
-    ) -> EmailChunk:
-        return EmailChunk(session, campaign, clients, settings)
+            enqueue_after_commit(self.session, "comms.deliver_email_batch", queued)

@@ -3,26 +3,25 @@
 One driver for every channel: each chunk commits on its own, with its messages and the audit
 rows of those that were blocked; a unique (campaign, client) pair makes a rerun after a crash
 skip the recipients already done, so nobody gets the campaign twice. A channel plugs in how one
-recipient's message is written (`CampaignChannel`): `campaigns.sms` and `campaigns.email`.
+recipient's message is written (`chunk.ChunkWriter`): `campaigns.sms` and `campaigns.email`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import Protocol
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
 from proirp.clients.models import Client
 from proirp.comms.campaigns.blocks import blocked_without_address
-from proirp.comms.campaigns.email import EmailCampaign
-from proirp.comms.campaigns.sms import SmsCampaign
+from proirp.comms.campaigns.chunk import ChunkWriter
+from proirp.comms.campaigns.email import EmailChunk
+from proirp.comms.campaigns.sms import SmsChunk
 from proirp.comms.core import repository
 from proirp.comms.models import Campaign, Communication, CommunicationStatus
 from proirp.config import Settings
@@ -32,29 +31,7 @@ from proirp.kit.time import utcnow
 log = structlog.get_logger(__name__)
 
 
-class ChunkWriter(Protocol):
-    """Writes one chunk's messages, with what it looked up once for the whole chunk."""
-
-    def write(self, client: Client) -> Communication | str:
-        """The client's message (`queued` or `blocked`), or why they cannot get one at all."""
-        ...
-
-    def finish(self, session: Session, queued: list[str]) -> None:
-        """After the chunk's rows are written (email sends them as one batch)."""
-        ...
-
-
-class CampaignChannel(Protocol):
-    first_chunk: int
-    chunk_size: int
-    blocked_action: AuditAction
-
-    def start_chunk(
-        self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings
-    ) -> ChunkWriter: ...
-
-
-CHANNELS: dict[str, CampaignChannel] = {"sms": SmsCampaign(), "email": EmailCampaign()}
+CHANNELS: dict[str, type[ChunkWriter]] = {"sms": SmsChunk, "email": EmailChunk}
 
 
 def _selected_ids(session: Session, campaign: Campaign) -> list[str]:
@@ -78,7 +55,7 @@ def write_chunk(
     campaign: Campaign,
     client_ids: Sequence[str],
     settings: Settings,
-    channel: CampaignChannel,
+    channel: type[ChunkWriter],
 ) -> None:
     """One message per client of this chunk; blocked ones audited at the end, so the audit
     chain's lock is held only for the end of the chunk's transaction. Queued messages are
@@ -88,7 +65,7 @@ def write_chunk(
         for c in session.scalars(select(Client).where(Client.id.in_(client_ids)))
         if c.deleted_at is None
     }
-    writer = channel.start_chunk(session, campaign, list(clients.values()), settings)
+    writer = channel(session, campaign, list(clients.values()), settings)
     queued: list[str] = []
     blocked: list[Communication] = []
     for client_id in client_ids:
@@ -110,10 +87,10 @@ def write_chunk(
             client_id=comm.client_id,
             details={"communication_id": comm.id, "campaign_id": campaign.id},
         )
-    writer.finish(session, queued)
+    writer.finish(queued)
 
 
-def _chunk_bounds(channel: CampaignChannel, count: int) -> list[tuple[int, int]]:
+def _chunk_bounds(channel: type[ChunkWriter], count: int) -> list[tuple[int, int]]:
     first, size = channel.first_chunk, channel.chunk_size
     bounds = [0, *range(min(first, count), count, size), count]
     return [(start, end) for start, end in pairwise(bounds) if start != end]

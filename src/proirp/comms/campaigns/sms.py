@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from proirp.audit.actions import AuditAction
 from proirp.clients.models import Channel, Client
 from proirp.clients.repository import opted_out_addresses
-from proirp.comms.core.sending import Sender
+from proirp.comms.campaigns.chunk import ChunkWriter
 from proirp.comms.models import Campaign, Communication
 from proirp.comms.sms.recipients import NumberProblem, client_region, sms_number
 from proirp.comms.sms.service import check_sms_body, queue_sms_for_client
@@ -21,14 +21,15 @@ CHUNK = 100
 FIRST_CHUNK = 50
 
 
-class SmsChunk:
+class SmsChunk(ChunkWriter):
+    first_chunk = FIRST_CHUNK
+    chunk_size = CHUNK
+    blocked_action = AuditAction.SMS_BLOCKED
+
     def __init__(
         self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings
     ) -> None:
-        self.session = session
-        self.campaign = campaign
-        self.settings = settings
-        self.sender = Sender(campaign.created_by_user_id)
+        super().__init__(session, campaign, clients, settings)
         self.body = campaign.body or ""
         self.segments = check_sms_body(self.body)
         self.opted_out = opted_out_addresses(
@@ -56,17 +57,3 @@ class SmsChunk:
             opted_out=self.opted_out,
         )
         return comm
-
-    def finish(self, session: Session, queued: list[str]) -> None:
-        """Each queued SMS already has its own delivery job."""
-
-
-class SmsCampaign:
-    first_chunk = FIRST_CHUNK
-    chunk_size = CHUNK
-    blocked_action = AuditAction.SMS_BLOCKED
-
-    def start_chunk(
-        self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings
-    ) -> SmsChunk:
-        return SmsChunk(session, campaign, clients, settings)

@@ -1,0 +1,40 @@
+"""What a channel's campaign hook is: a writer for one chunk of recipients."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar
+
+from sqlalchemy.orm import Session
+
+from proirp.audit.actions import AuditAction
+from proirp.clients.models import Client
+from proirp.comms.core.sending import Sender
+from proirp.comms.models import Campaign, Communication
+from proirp.config import Settings
+
+
+class ChunkWriter(ABC):
+    """Writes one chunk's messages, with what the channel looks up once for the whole chunk
+    (made with the chunk's clients). The class says how large the channel's chunks are."""
+
+    first_chunk: ClassVar[int]
+    chunk_size: ClassVar[int]
+    blocked_action: ClassVar[AuditAction]
+
+    def __init__(
+        self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings
+    ) -> None:
+        self.session = session
+        self.campaign = campaign
+        self.settings = settings
+        self.sender = Sender(campaign.created_by_user_id)
+
+    @abstractmethod
+    def write(self, client: Client) -> Communication | str:
+        """The client's message (`queued` or `blocked`), or why they cannot get one at all."""
+
+    def finish(self, queued: list[str]) -> None:
+        """After the chunk's rows are written; by default each queued row has its own job."""
+        return None
