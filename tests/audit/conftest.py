@@ -72,12 +72,13 @@ def all_rows(db: ChainDatabase) -> list[AuditLog]:
 
 
 def lift_append_only_guard(conn: Connection, kind: str) -> None:
-    """Switch off the triggers refusing UPDATE and DELETE, as an attacker with DDL rights could."""
+    """Switch off the triggers guarding the log (UPDATE, DELETE, INSERT below the newest), as an
+    attacker with DDL rights could."""
     if kind == "postgres":
         conn.execute(text("ALTER TABLE audit_logs DISABLE TRIGGER USER"))
     else:
-        conn.execute(text("DROP TRIGGER IF EXISTS audit_logs_no_update"))
-        conn.execute(text("DROP TRIGGER IF EXISTS audit_logs_no_delete"))
+        for trigger in ("no_update", "no_delete", "no_insert_over", "no_insert_below"):
+            conn.execute(text(f"DROP TRIGGER IF EXISTS audit_logs_{trigger}"))
 
 
 def tamper(db: ChainDatabase, *statements: Any) -> None:

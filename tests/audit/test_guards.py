@@ -6,7 +6,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 
@@ -104,3 +105,65 @@ def test_concurrent_writers_keep_one_chain(chain_db: ChainDatabase) -> None:
     with transaction(chain_db.sessions) as session:
         report = verify_chain(session)
     assert (report.ok, report.rows_checked) == (True, THREADS * RECORDS_EACH)
+
+
+def _forged_copy_of(db: ChainDatabase, row_id: int, **changes: object) -> dict[str, object]:
+    """Every column of row `row_id`, with `changes` made: what an attacker would write over it."""
+    row = next(r for r in all_rows(db) if r.id == row_id)
+    values = {c.name: getattr(row, c.name) for c in AuditLog.__table__.columns}
+    return values | changes
+
+
+def test_an_insert_at_or_below_the_newest_id_is_refused(chain_db: ChainDatabase) -> None:
+    ids = write_rows(chain_db, 3)
+    before = [(r.id, r.details, r.hash) for r in all_rows(chain_db)]
+
+    # Below the oldest row (a free id), and into the place of a row that exists.
+    below = _forged_copy_of(chain_db, ids[0], id=ids[0] - 1, hash="b" * 64)
+    _refused(chain_db, insert(AuditLog).values(below))
+    _refused(chain_db, insert(AuditLog).values(_forged_copy_of(chain_db, ids[1], hash="c" * 64)))
+
+    assert [(r.id, r.details, r.hash) for r in all_rows(chain_db)] == before
+
+
+@pytest.mark.parametrize("victim", [0, -1], ids=["oldest", "newest"])
+@pytest.mark.parametrize("verb", ["INSERT OR REPLACE", "REPLACE"])
+@pytest.mark.parametrize("chain_db", [pytest.param("sqlite", id="sqlite")], indirect=True)
+def test_insert_or_replace_is_refused_on_sqlite(
+    chain_db: ChainDatabase, verb: str, victim: int
+) -> None:
+    # REPLACE deletes the row in the way without firing the DELETE trigger, then inserts.
+    ids = write_rows(chain_db, 3)
+    before = [(r.id, r.details, r.hash) for r in all_rows(chain_db)]
+    forged = _forged_copy_of(chain_db, ids[victim], details={"rewritten": True})
+
+    _refused(chain_db, insert(AuditLog).prefix_with("OR REPLACE").values(forged))
+    _refused(
+        chain_db,
+        text(
+            f"{verb} INTO audit_logs (id, created_at, actor_user_id, action, client_id, ip, "
+            "user_agent, details, prev_hash, hash) SELECT id, created_at, actor_user_id, action, "
+            "client_id, ip, user_agent, '{}', prev_hash, hash FROM audit_logs WHERE id = :id"
+        ).bindparams(id=ids[victim]),
+    )
+
+    assert [(r.id, r.details, r.hash) for r in all_rows(chain_db)] == before
+
+
+@pytest.mark.parametrize("target", ["id", "hash"])
+def test_insert_on_conflict_do_update_is_refused(chain_db: ChainDatabase, target: str) -> None:
+    ids = write_rows(chain_db, 3)
+    before = [(r.id, r.details, r.hash) for r in all_rows(chain_db)]
+    dialect_insert = postgresql.insert if chain_db.kind == "postgres" else sqlite.insert
+    # On the id: the newest row's; on the hash: a new id above the newest, the newest's hash.
+    forged = _forged_copy_of(chain_db, ids[-1], details={"rewritten": True})
+    if target == "hash":
+        forged["id"] = ids[-1] + 1
+    statement = dialect_insert(AuditLog).values(forged)
+    upsert = statement.on_conflict_do_update(
+        index_elements=[target], set_={"details": statement.excluded.details}
+    )
+
+    _refused(chain_db, upsert)
+
+    assert [(r.id, r.details, r.hash) for r in all_rows(chain_db)] == before
