@@ -15,6 +15,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from proirp.audit.actions import AuditAction
+from proirp.audit.anchor_file import FileAnchorStore
+from proirp.audit.keys import ChainKeyring, generate_chain_key, install_chain_keyring
 from proirp.audit.service import record_audit
 from proirp.audit.verify import verify_chain
 from proirp.kit.crypto import Vault, install_vault
@@ -68,7 +70,7 @@ def run(kind: str) -> tuple[float, float]:
         append_rate = ROWS / (time.perf_counter() - started)
         started = time.perf_counter()
         with transaction(factory) as session:
-            report = verify_chain(session)
+            report = verify_chain(session, anchors=FileAnchorStore(Path(tmp) / "anchors"))
         assert report.ok and report.rows_checked == ROWS
         verify_rate = ROWS / (time.perf_counter() - started)
         engine.dispose()
@@ -77,6 +79,7 @@ def run(kind: str) -> tuple[float, float]:
 
 def main() -> None:
     install_vault(Vault([Fernet.generate_key().decode()]))
+    install_chain_keyring(ChainKeyring([generate_chain_key()]))
     kinds = ["sqlite"] + (["postgres"] if _postgres_reachable() else [])
     print(f"audit chain, {ROWS} rows, one transaction each")
     print(f"{'database':<10} {'append rows/s':>14} {'verify rows/s':>14}")

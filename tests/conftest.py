@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from proirp import runtime
 from proirp.app import create_app
+from proirp.audit.keys import generate_chain_key
 from proirp.auth.throttle import LoginThrottle
 from proirp.config import Settings
 from proirp.kit.deps import get_session
@@ -28,6 +29,7 @@ from proirp.worker.queue import huey
 from tests.databases import fresh_database
 
 TEST_KEYS = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
+TEST_AUDIT_KEYS = [generate_chain_key(), generate_chain_key()]
 # A queue of this run's own: runs on one machine share Redis, and must not take each other's jobs.
 RUN_QUEUE = f"proirp-test-{uuid.uuid4().hex[:8]}"
 
@@ -38,6 +40,7 @@ def make_settings(tmp_dir: Path, **overrides: object) -> Settings:
         "proirp_env": "test",
         "proirp_data_dir": tmp_dir,
         "proirp_encryption_keys": ",".join(TEST_KEYS),
+        "audit_chain_keys": ",".join(TEST_AUDIT_KEYS),
         "queue_backend": os.environ.get("QUEUE_BACKEND", "sqlite"),
         "redis_url": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
         "practice_timezone": "America/Chicago",

@@ -68,6 +68,31 @@ def test_production_requires_encryption_keys() -> None:
         load(proirp_env="production")
 
 
+def test_production_requires_audit_chain_keys() -> None:
+    with pytest.raises(SettingsError, match="AUDIT_CHAIN_KEYS must be set in production"):
+        load(proirp_env="production", proirp_encryption_keys="k" * 44)
+
+
+def test_audit_chain_keys_are_a_list_of_long_distinct_keys() -> None:
+    first, second = "a" * 43, "b" * 32
+    settings = load(audit_chain_keys=f" {first} ,{second},")
+    assert [key.get_secret_value() for key in settings.audit_chain_keys] == [first, second]
+
+    for keys, problem in [("shortkey", "at least 32 characters"), (f"{first},{first}", "twice")]:
+        with pytest.raises(SettingsError, match=f"AUDIT_CHAIN_KEYS: .*{problem}") as caught:
+            load(audit_chain_keys=keys)
+        assert "shortkey" not in str(caught.value) and first not in str(caught.value)
+
+
+def test_the_audit_anchor_file_defaults_to_the_data_folder(tmp_path: Path) -> None:
+    assert load(proirp_data_dir=tmp_path).audit_anchor_file == tmp_path / "audit" / "anchors"
+    elsewhere = tmp_path / "elsewhere" / "anchors"
+    assert load(audit_anchor_path=str(elsewhere)).audit_anchor_file == elsewhere
+    assert load(audit_anchor_path="", proirp_data_dir=tmp_path).audit_anchor_file.parent.name == (
+        "audit"
+    )
+
+
 def test_defaults_and_seed_names(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in Settings.model_fields:  # CI sets DATABASE_URL, QUEUE_BACKEND, ...
         monkeypatch.delenv(name.upper(), raising=False)
@@ -139,6 +164,7 @@ def test_production_refuses_a_plain_http_google_sign_in() -> None:
         load(
             proirp_env="production",
             proirp_encryption_keys="k" * 44,
+            audit_chain_keys="a" * 43,
             google_oauth_base="http://accounts.example.com",
         )
 
@@ -189,7 +215,9 @@ def test_a_typo_in_the_check_s_test_number_does_not_stop_the_server() -> None:
 
 
 def test_production_never_uses_the_sandbox() -> None:
-    production = load(proirp_env="production", proirp_encryption_keys="k" * 44)
+    production = load(
+        proirp_env="production", proirp_encryption_keys="k" * 44, audit_chain_keys="a" * 43
+    )
     assert not production.sandbox_mode
     assert production.twilio_connection().api_base == "https://api.twilio.com"
     assert load().sandbox_mode

@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool = Fals
             sandbox = getattr(_app.state, "sandbox", None)
             if sandbox is not None:
                 sandbox.close()
-            rt.engine.dispose()
+            runtime.stop(rt)
 
     app = FastAPI(title=TITLE, version=VERSION, lifespan=lifespan)
     app.state.settings = settings

@@ -99,9 +99,12 @@ def worker(
     from proirp.worker.jobs import run_job
 
     settings = _settings()
-    runtime.start(settings)
+    rt = runtime.start(settings)
     run_job("comms.sweep")  # pick up what a crashed worker left behind before taking new work
-    build_consumer(workers or settings.worker_threads).run()
+    try:
+        build_consumer(workers or settings.worker_threads).run()
+    finally:
+        runtime.stop(rt)
 
 
 @app.command()
@@ -131,10 +134,12 @@ def sandbox(
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations up to `revision`."""
+    from proirp.audit.keys import build_chain_keyring
     from proirp.migrations.commands import upgrade
 
     settings = _settings()
-    upgrade(settings.sqlalchemy_url, revision)
+    # An audit log from before the keyed chain is re-signed with the current chain key.
+    upgrade(settings.sqlalchemy_url, revision, audit_chain_keyring=build_chain_keyring(settings))
     typer.echo(f"database at {revision}")
 
 
@@ -214,23 +219,68 @@ def users_ensure_admin(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the audit log's hash chain; exits 1 and names the first bad row if it is broken."""
+    """Check the audit chain with the chain keys, and against its anchors; exits 1 naming the
+    problem (the first bad row, or the anchored rows that are missing) if it is broken."""
     from proirp import runtime
+    from proirp.audit.anchor_file import anchor_store
     from proirp.audit.verify import verify_chain
     from proirp.kit.db import transaction
 
-    rt = runtime.start(_settings())
+    settings = _settings()
+    rt = runtime.start(settings)
     with transaction(rt.session_factory) as session:
-        report = verify_chain(session)
+        report = verify_chain(session, anchors=anchor_store(settings))
     if report.ok:
-        typer.echo(f"audit log intact: {report.rows_checked} rows checked")
+        anchored = (
+            f"; it holds the anchor of row {report.anchored_id} "
+            f"({report.anchored_at.isoformat(timespec='seconds')})"
+            if report.anchored_id is not None and report.anchored_at is not None
+            else "; nothing anchored yet"
+        )
+        typer.echo(f"audit log intact: {report.rows_checked} rows checked{anchored}")
         return
-    typer.echo(
-        f"audit log BROKEN at row {report.first_bad_id}: {report.problem} "
-        f"({report.rows_checked} rows before it are intact)",
-        err=True,
-    )
+    if report.first_bad_id is None:
+        typer.echo(
+            f"audit log BROKEN: {report.problem} ({report.rows_checked} rows checked)", err=True
+        )
+    else:
+        typer.echo(
+            f"audit log BROKEN at row {report.first_bad_id}: {report.problem} "
+            f"({report.rows_checked} rows before it are intact)",
+            err=True,
+        )
     raise typer.Exit(1)
+
+
+@audit_app.command("anchor")
+def audit_anchor() -> None:
+    """Anchor the audit log's head now (the worker does every AUDIT_ANCHOR_INTERVAL_MINUTES)."""
+    from proirp import runtime
+    from proirp.audit.anchor_file import anchor_store
+    from proirp.audit.repository import read_head
+    from proirp.audit.tasks import anchor_head_now
+
+    settings = _settings()
+    rt = runtime.start(settings)
+    anchor = anchor_head_now(settings, rt.engine)
+    if anchor is not None:
+        typer.echo(f"anchored row {anchor.row_id} in {settings.audit_anchor_file}")
+        return
+    latest, head = anchor_store(settings).latest(), read_head(rt.engine)
+    if head is None and latest is None:
+        typer.echo("nothing to anchor: the audit log is empty")
+    elif latest is not None and (head is None or head.row_id < latest.row_id):
+        _fail(f"row {latest.row_id} is anchored but the log ends before it: run `audit verify`")
+    else:
+        typer.echo(f"row {head.row_id if head else 0} is anchored already")
+
+
+@audit_app.command("generate-key")
+def audit_generate_key() -> None:
+    """Print a new key to put first in AUDIT_CHAIN_KEYS."""
+    from proirp.audit.keys import generate_chain_key
+
+    typer.echo(generate_chain_key())
 
 
 @keys_app.command("generate")

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import structlog
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.keys import build_chain_keyring, install_chain_keyring
 from proirp.config import Settings
 from proirp.kit.crypto import Vault, install_vault, load_or_create_dev_key
 from proirp.kit.db import create_db_engine, create_session_factory
 from proirp.kit.logging import configure_logging
 from proirp.worker import jobs
 from proirp.worker.queue import configure_queue
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -41,6 +45,7 @@ def start(settings: Settings) -> Runtime:
     global _current
     configure_logging(level=settings.log_level, json=settings.log_json)
     install_vault(build_vault(settings))
+    install_chain_keyring(build_chain_keyring(settings))
     engine = create_db_engine(settings.sqlalchemy_url)
     configure_queue(settings)
     _current = Runtime(settings, engine, create_session_factory(engine))
@@ -56,6 +61,18 @@ def start(settings: Settings) -> Runtime:
 
     jobs.install(jobs.JobContext(settings, _current.session_factory))
     return _current
+
+
+def stop(rt: Runtime) -> None:
+    """What `proirp serve` and `proirp worker` do last: anchor the audit log's head (so rows
+    removed after the last periodic anchor are noticed too), then let go of the database."""
+    from proirp.audit.tasks import anchor_head_now
+
+    try:
+        anchor_head_now(rt.settings, rt.engine)
+    except Exception as exc:  # stopping must go on; the next start or the worker anchors later
+        log.error("audit.anchor_failed", error=type(exc).__name__)
+    rt.engine.dispose()
 
 
 def current() -> Runtime:

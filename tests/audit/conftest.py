@@ -16,11 +16,16 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit import keys
 from proirp.audit.actions import AuditAction
+from proirp.audit.anchor_file import FileAnchorStore
+from proirp.audit.keys import ChainKeyring, install_chain_keyring
 from proirp.audit.models import AuditLog
 from proirp.audit.service import record_audit
+from proirp.audit.verify import ChainReport, verify_chain
 from proirp.kit.db import create_db_engine, create_session_factory, transaction
 from proirp.migrations.commands import upgrade
+from tests.conftest import TEST_AUDIT_KEYS
 from tests.databases import fresh_database
 
 KINDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -32,19 +37,32 @@ class ChainDatabase:
     url: str
     engine: Engine
     sessions: sessionmaker[Session]
+    # This database's anchors: a file of its own, as each installation has.
+    anchors: FileAnchorStore
 
 
 @pytest.fixture(params=KINDS)
 def chain_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChainDatabase]:
-    """An empty, migrated database of each kind (PostgreSQL skips or fails via require_postgres)."""
+    """An empty, migrated database of each kind (PostgreSQL skips or fails via require_postgres),
+    with the test chain keys installed for record_audit and verification."""
     kind: str = request.param
+    saved_keyring = keys._installed
+    install_chain_keyring(ChainKeyring(TEST_AUDIT_KEYS))
     with fresh_database(kind, tmp_path) as url:
         upgrade(url)
         engine = create_db_engine(url)
+        anchors = FileAnchorStore(tmp_path / "anchors" / "audit")
         try:
-            yield ChainDatabase(kind, url, engine, create_session_factory(engine))
+            yield ChainDatabase(kind, url, engine, create_session_factory(engine), anchors)
         finally:
             engine.dispose()
+            install_chain_keyring(saved_keyring)
+
+
+def verify(db: ChainDatabase, **options: Any) -> ChainReport:
+    """`verify_chain` on `db`, held to its anchors."""
+    with transaction(db.sessions) as session:
+        return verify_chain(session, anchors=db.anchors, **options)
 
 
 def write_rows(db: ChainDatabase, count: int = 5) -> list[int]:

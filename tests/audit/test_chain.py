@@ -9,9 +9,8 @@ from typing import Any
 from sqlalchemy import delete, insert, update
 
 from proirp.audit.models import GENESIS_HASH, AuditLog
-from proirp.audit.verify import ChainReport, verify_chain
-from proirp.kit.db import transaction
-from tests.audit.conftest import ChainDatabase, all_rows, tamper, write_rows
+from proirp.audit.verify import ChainReport
+from tests.audit.conftest import ChainDatabase, all_rows, tamper, verify, write_rows
 
 EDITED = "content does not match its hash (edited)"
 OUT_OF_ORDER = "does not follow the row before it (a row was removed, inserted or reordered)"
@@ -27,13 +26,14 @@ FORGERIES: dict[str, Any] = {
     "user_agent": "curl/8",
     "hash": "f" * 64,
     "prev_hash": "e" * 64,
+    "key_id": "0" * 16,
+}
+# What verification says of each forgery, where it is not EDITED.
+NOT_EDITED = {
+    "prev_hash": OUT_OF_ORDER,
+    "key_id": f"signed with a key that is not configured (key id {'0' * 16})",
 }
 CONTENT_COLUMNS = [c.name for c in AuditLog.__table__.columns if c.name != "id"]
-
-
-def verify(db: ChainDatabase) -> ChainReport:
-    with transaction(db.sessions) as session:
-        return verify_chain(session)
 
 
 def test_an_untouched_chain_verifies(chain_db: ChainDatabase) -> None:
@@ -54,8 +54,7 @@ def test_small_batches_walk_the_whole_chain(chain_db: ChainDatabase) -> None:
     ids = write_rows(chain_db)
     tamper(chain_db, update(AuditLog).where(AuditLog.id == ids[4]).values(action="LOGOUT"))
 
-    with transaction(chain_db.sessions) as session:
-        report = verify_chain(session, batch_size=2)
+    report = verify(chain_db, batch_size=2)
 
     assert (report.ok, report.first_bad_id, report.rows_checked) == (False, ids[4], 4)
 
@@ -72,7 +71,7 @@ def test_editing_any_column_of_a_row_is_caught_at_that_row(chain_db: ChainDataba
         tamper(chain_db, row.values({column: forged}))
 
         report = verify(chain_db)
-        expected = OUT_OF_ORDER if column == "prev_hash" else EDITED
+        expected = NOT_EDITED.get(column, EDITED)
         assert (report.ok, report.first_bad_id, report.problem) == (False, victim, expected), column
         assert report.rows_checked == 2, column
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -11,12 +13,24 @@ from sqlalchemy import delete, update
 from typer.testing import CliRunner
 
 from proirp import cli, runtime
+from proirp.audit import keys
+from proirp.audit.chain import canonical_row
 from proirp.audit.models import AuditLog
 from proirp.kit import crypto
 from proirp.worker import jobs
 from proirp.worker.queue import huey
-from tests.audit.conftest import ChainDatabase, tamper, write_rows
-from tests.conftest import TEST_KEYS
+from tests.audit.conftest import ChainDatabase, all_rows, tamper, write_rows
+from tests.conftest import TEST_AUDIT_KEYS, TEST_KEYS
+
+CANONICAL_FIELDS = (
+    "created_at",
+    "actor_user_id",
+    "action",
+    "client_id",
+    "ip",
+    "user_agent",
+    "details",
+)
 
 
 @pytest.fixture
@@ -30,7 +44,13 @@ def verify_command(
     later tests keep the test app's (a logger left writing to this test's captured stderr fails
     the next test that logs).
     """
-    for module, name in [(runtime, "_current"), (crypto, "_vault"), (jobs, "_context")]:
+    process_wide = [
+        (runtime, "_current"),
+        (crypto, "_vault"),
+        (jobs, "_context"),
+        (keys, "_installed"),
+    ]
+    for module, name in process_wide:
         monkeypatch.setattr(module, name, getattr(module, name))
     for name in ("storage", "storage_class", "storage_kwargs"):
         monkeypatch.setattr(huey, name, getattr(huey, name))
@@ -41,6 +61,8 @@ def verify_command(
     monkeypatch.setenv("DATABASE_URL", chain_db.url)
     monkeypatch.setenv("PROIRP_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("PROIRP_ENCRYPTION_KEYS", ",".join(TEST_KEYS))
+    monkeypatch.setenv("AUDIT_CHAIN_KEYS", ",".join(TEST_AUDIT_KEYS))
+    monkeypatch.setenv("AUDIT_ANCHOR_PATH", str(chain_db.anchors.path))
     monkeypatch.setenv("PROIRP_ENV", "test")
     monkeypatch.setenv("QUEUE_BACKEND", "sqlite")
     yield CliRunner()
@@ -84,3 +106,52 @@ def test_a_removed_row_exits_1_naming_the_row_after_it(
 
     assert result.exit_code == 1, result.output
     assert f"audit log BROKEN at row {ids[2]}: does not follow the row before it" in result.stderr
+
+
+def _rechain_with_sha256(db: ChainDatabase, victim: int, **changes: Any) -> None:
+    """Rewrite row `victim` and recompute every hash after it with plain SHA-256, as anyone with
+    write access to the database could: no key is needed for that."""
+    rows = [r for r in all_rows(db) if r.id >= victim]
+    statements = []
+    prev_hash = rows[0].prev_hash
+    for row in rows:
+        content = {name: getattr(row, name) for name in CANONICAL_FIELDS}
+        if row.id == victim:
+            content |= changes
+        canonical = canonical_row(**content)
+        new_hash = hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+        values = {**content, "prev_hash": prev_hash, "hash": new_hash}
+        statements.append(update(AuditLog).where(AuditLog.id == row.id).values(values))
+        prev_hash = new_hash
+    tamper(db, *statements)
+
+
+def test_a_rewritten_and_rechained_log_exits_1_naming_the_row(
+    chain_db: ChainDatabase, verify_command: CliRunner
+) -> None:
+    ids = write_rows(chain_db)
+    _rechain_with_sha256(chain_db, ids[1], action="LOGOUT", details={"forged": "REWRITTEN-X"})
+
+    result = verify_command.invoke(cli.app, ["audit", "verify"])
+
+    assert result.exit_code == 1, result.output
+    assert f"audit log BROKEN at row {ids[1]}: content does not match" in result.stderr
+    assert "REWRITTEN-X" not in result.output
+    assert "intact:" not in result.stdout
+
+
+def test_removing_the_newest_rows_after_an_anchor_exits_1(
+    chain_db: ChainDatabase, verify_command: CliRunner
+) -> None:
+    ids = write_rows(chain_db)
+    anchored = verify_command.invoke(cli.app, ["audit", "anchor"])
+    assert anchored.exit_code == 0, anchored.output
+    assert f"anchored row {ids[-1]}" in anchored.stdout
+    # Dropping the triggers (or working on a copy of the database) lets the newest rows go.
+    tamper(chain_db, delete(AuditLog).where(AuditLog.id >= ids[3]))
+
+    result = verify_command.invoke(cli.app, ["audit", "verify"])
+
+    assert result.exit_code == 1, result.output
+    assert f"the log ends at row {ids[2]}, but row {ids[-1]} was anchored" in result.stderr
+    assert "truncated" in result.stderr

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
+from proirp.audit.anchor_file import anchor_store
 from proirp.audit.models import AuditLog
 from proirp.audit.service import (
     FORBIDDEN_DETAIL_KEYS,
@@ -17,6 +18,7 @@ from proirp.audit.service import (
     record_audit,
 )
 from proirp.audit.verify import verify_chain
+from proirp.config import Settings
 
 SECRET = "Avery Quinn +12025550143"
 
@@ -68,7 +70,7 @@ def test_over_long_strings_are_refused_wherever_they_are(db: Session) -> None:
     _refuse(db, {"items": [{"note": too_long}]}, naming="note")
 
 
-def test_metadata_is_accepted_and_verifies(db: Session) -> None:
+def test_metadata_is_accepted_and_verifies(db: Session, settings: Settings) -> None:
     details = {
         "client_ids": ["a" * 32, "b" * 32],
         "counts": {"sent": 3, "failed": 0},
@@ -86,14 +88,16 @@ def test_metadata_is_accepted_and_verifies(db: Session) -> None:
     assert stored is not None
     assert stored.details == details
     assert stored.user_agent == "u" * 300, "user agents are cut to the column's length"
-    assert verify_chain(db).ok
+    assert verify_chain(db, anchors=anchor_store(settings)).ok
 
 
-def test_details_are_copied_so_the_caller_cannot_change_a_hashed_row(db: Session) -> None:
+def test_details_are_copied_so_the_caller_cannot_change_a_hashed_row(
+    db: Session, settings: Settings
+) -> None:
     details: dict[str, Any] = {"count": 1}
     row = record_audit(db, actor=None, action=AuditAction.CLIENT_UPDATED, details=details)
     details["count"] = 2
     details["password"] = SECRET
 
     assert row.details == {"count": 1}
-    assert verify_chain(db).ok
+    assert verify_chain(db, anchors=anchor_store(settings)).ok

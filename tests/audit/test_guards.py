@@ -14,9 +14,8 @@ from sqlalchemy.sql import Executable
 from proirp.audit.actions import AuditAction
 from proirp.audit.models import AuditLog
 from proirp.audit.service import record_audit
-from proirp.audit.verify import verify_chain
 from proirp.kit.db import transaction
-from tests.audit.conftest import ChainDatabase, all_rows, write_rows
+from tests.audit.conftest import ChainDatabase, all_rows, verify, write_rows
 
 REFUSED = "append-only"
 
@@ -102,8 +101,7 @@ def test_concurrent_writers_keep_one_chain(chain_db: ChainDatabase) -> None:
     assert {(r.actor_user_id, r.details["i"]) for r in rows} == {
         (f"worker{n}", i) for n in range(THREADS) for i in range(RECORDS_EACH)
     }
-    with transaction(chain_db.sessions) as session:
-        report = verify_chain(session)
+    report = verify(chain_db)
     assert (report.ok, report.rows_checked) == (True, THREADS * RECORDS_EACH)
 
 

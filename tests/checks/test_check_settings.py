@@ -29,7 +29,12 @@ def texts(report: Report) -> str:
 
 
 def test_a_production_server_says_an_unconfigured_provider_is_off(tmp_path: Path) -> None:
-    found = settings(tmp_path, proirp_env="production", proirp_encryption_keys="k" * 44)
+    found = settings(
+        tmp_path,
+        proirp_env="production",
+        proirp_encryption_keys="k" * 44,
+        audit_chain_keys="a" * 43,
+    )
     report = check_twilio(found, dry_run=True)
     assert report.status is Status.NOT_CONFIGURED
     assert "SMS is off on this server (production never uses the sandbox)" in texts(report)

@@ -1,11 +1,13 @@
-"""The hash chain: each row's hash covers the previous row's hash and the row's own content."""
+"""The keyed chain: each row's hash is an HMAC, under a chain key, of the previous row's hash and
+the row's own content; without the key nobody can recompute it after changing a row."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
+
+from proirp.audit.keys import ChainKey
 
 
 def canonical_row(
@@ -36,5 +38,6 @@ def canonical_row(
     )
 
 
-def chain_hash(prev_hash: str, canonical: str) -> str:
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+def row_hash(key: ChainKey, prev_hash: str, canonical: str) -> str:
+    """The row's hash: HMAC-SHA256 under `key` of the hash before it and its canonical content."""
+    return key.sign(f"proirp audit row\n{prev_hash}\n{canonical}")

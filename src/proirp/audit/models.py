@@ -1,4 +1,4 @@
-"""The audit log: append-only, hash-chained."""
+"""The audit log: append-only, in a chain signed with a key kept outside the database."""
 
 from __future__ import annotations
 
@@ -28,5 +28,7 @@ class AuditLog(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The fingerprint of the chain key that signed `hash` (proirp.audit.keys); never the key.
+    key_id: Mapped[str] = mapped_column(String(16))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from proirp.audit.models import AuditLog
@@ -37,3 +39,27 @@ def list_audit_logs(
     if before_id is not None:
         stmt = stmt.where(AuditLog.id < before_id)
     return session.scalars(stmt.order_by(AuditLog.id.desc()).limit(limit + 1)).all()
+
+
+@dataclass(frozen=True)
+class Head:
+    """The newest row of the audit log."""
+
+    row_id: int
+    row_hash: str
+
+
+def read_head(engine: Engine) -> Head | None:
+    """The newest committed row, read outside any transaction: on SQLite a transaction here
+    takes the write lock first (kit.db), and anchoring must never wait for writers."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute("SELECT id, hash FROM audit_logs ORDER BY id DESC LIMIT 1")
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    finally:
+        connection.close()  # back to the pool, which ends any transaction the driver began
+    return None if row is None else Head(int(row[0]), str(row[1]))

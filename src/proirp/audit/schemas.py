@@ -48,7 +48,8 @@ class AuditLogList(BaseModel):
 
 
 class ChainReportOut(BaseModel):
-    """The result of walking the audit chain; `intact` is false from the first bad row."""
+    """The result of walking the audit chain and holding it to its anchors; `intact` is false
+    from the first bad row, or when anchored rows are missing (`first_bad_id` then null)."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -59,6 +60,8 @@ class ChainReportOut(BaseModel):
                     "rows_checked": 1042,
                     "first_bad_id": None,
                     "problem": None,
+                    "anchored_id": 1040,
+                    "anchored_at": "2030-01-15T14:55:00Z",
                 }
             ]
         }
@@ -69,3 +72,6 @@ class ChainReportOut(BaseModel):
     rows_checked: int
     first_bad_id: int | None
     problem: str | None
+    # The newest anchor of the log's head the chain was held to (None before the first).
+    anchored_id: int | None
+    anchored_at: datetime | None

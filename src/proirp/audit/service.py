@@ -1,4 +1,4 @@
-"""record_audit(): write an audit row in the caller's transaction, extending the hash chain."""
+"""record_audit(): write an audit row in the caller's transaction, extending the keyed chain."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.chain import canonical_row, chain_hash
+from proirp.audit.chain import canonical_row, row_hash
+from proirp.audit.keys import current_chain_keyring
 from proirp.audit.models import GENESIS_HASH, AuditLog
 from proirp.kit.origin import RequestOrigin as RequestOrigin  # where callers import it from
 from proirp.kit.time import utcnow
@@ -99,6 +100,7 @@ def record_audit(
         raise TypeError(f"audit action {action!r} is not an AuditAction: add it there first")
     details = dict(details or {})
     _check_details(details)
+    key = current_chain_keyring().current
     lock_audit_chain(session)
     prev_hash = session.scalar(select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1))
     prev_hash = prev_hash or GENESIS_HASH
@@ -121,8 +123,9 @@ def record_audit(
         ip=ip,
         user_agent=user_agent,
         details=details,
+        key_id=key.key_id,
         prev_hash=prev_hash,
-        hash=chain_hash(prev_hash, canonical),
+        hash=row_hash(key, prev_hash, canonical),
     )
     session.add(row)
     session.flush()

@@ -13,11 +13,12 @@ from fastapi import APIRouter, Query
 
 from proirp.audit import repository
 from proirp.audit.actions import AuditAction
+from proirp.audit.anchor_file import anchor_store
 from proirp.audit.schemas import AuditLogList, AuditLogOut, ChainReportOut
 from proirp.audit.service import record_audit
 from proirp.audit.verify import verify_chain
 from proirp.auth.dependencies import AdminUser
-from proirp.kit.deps import OriginDep, SessionDep
+from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import ValidationFailed
 from proirp.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -101,8 +102,10 @@ def list_audit_logs(
 
 
 @router.post("/verify", response_model=ChainReportOut, summary="Verify the audit chain (admins)")
-def verify(session: SessionDep, admin: AdminUser, origin: OriginDep) -> dict[str, Any]:
-    report = verify_chain(session)
+def verify(
+    session: SessionDep, admin: AdminUser, origin: OriginDep, settings: SettingsDep
+) -> dict[str, Any]:
+    report = verify_chain(session, anchors=anchor_store(settings))
     record_audit(
         session,
         actor=admin.id,
@@ -117,4 +120,6 @@ def verify(session: SessionDep, admin: AdminUser, origin: OriginDep) -> dict[str
         "rows_checked": report.rows_checked,
         "first_bad_id": report.first_bad_id,
         "problem": report.problem,
+        "anchored_id": report.anchored_id,
+        "anchored_at": report.anchored_at,
     }

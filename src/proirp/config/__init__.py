@@ -39,7 +39,12 @@ SECRET_FIELDS = (
     "stripe_secret_key",
     "stripe_webhook_secret",
     "proirp_encryption_keys",
+    "audit_chain_keys",
 )
+# Secrets that are comma lists of keys, the first current: each key is checked on its own.
+KEY_LIST_FIELDS = ("proirp_encryption_keys", "audit_chain_keys")
+# An audit chain key shorter than this is refused: `proirp audit generate-key` makes 43.
+AUDIT_CHAIN_KEY_MIN_LENGTH = 32
 
 
 # Each provider the sandbox can stand in for, and the settings that switch it to the real one.
@@ -76,6 +81,11 @@ class Settings(BaseSettings):
     queue_backend: QueueBackend = "sqlite"
     queue_name: str = Field(default="proirp", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     proirp_encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Keys that sign the audit chain (comma list, first signs, all verify); never in the database.
+    audit_chain_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Where the audit log's head is anchored (unset: <PROIRP_DATA_DIR>/audit/anchors).
+    audit_anchor_path: Path | None = None
+    audit_anchor_interval_minutes: int = Field(default=5, ge=1, le=24 * 60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
@@ -161,7 +171,7 @@ class Settings(BaseSettings):
     stripe_api_base: AnyHttpUrl = AnyHttpUrl("https://api.stripe.com")
 
     @field_validator(
-        *SECRET_FIELDS[:-1],
+        *(name for name in SECRET_FIELDS if name not in KEY_LIST_FIELDS),
         "public_base_url",
         "sandbox_twilio_mps",
         "sandbox_sendgrid_rps",
@@ -169,6 +179,7 @@ class Settings(BaseSettings):
         "sendgrid_webhook_public_key",
         "microsoft_authority",
         "microsoft_ca_bundle",
+        "audit_anchor_path",
         "twilio_account_sid",
         "google_client_id",
         "microsoft_client_id",
@@ -179,11 +190,24 @@ class Settings(BaseSettings):
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("proirp_encryption_keys", mode="before")
+    @field_validator(*KEY_LIST_FIELDS, mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("audit_chain_keys")
+    @classmethod
+    def _chain_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        secrets = [key.get_secret_value() for key in value]
+        if any(len(secret) < AUDIT_CHAIN_KEY_MIN_LENGTH for secret in secrets):
+            raise ValueError(
+                f"each key must be at least {AUDIT_CHAIN_KEY_MIN_LENGTH} characters "
+                "(`proirp audit generate-key` makes one)"
+            )
+        if len(set(secrets)) != len(secrets):
+            raise ValueError("lists the same key twice")
         return value
 
     @field_validator("twilio_phone_number", "practice_phone")
@@ -253,6 +277,8 @@ class Settings(BaseSettings):
                     raise ValueError(f"{name.upper()} still holds a placeholder value")
             if not self.proirp_encryption_keys:
                 raise ValueError("PROIRP_ENCRYPTION_KEYS must be set in production")
+            if not self.audit_chain_keys:
+                raise ValueError("AUDIT_CHAIN_KEYS must be set in production")
             if str(self.google_oauth_base).startswith("http://"):
                 # Tokens and codes would cross the network in the clear.
                 raise ValueError("GOOGLE_OAUTH_BASE must be https:// in production")
@@ -315,6 +341,11 @@ class Settings(BaseSettings):
         return self.sandbox_allowed and not all(
             self.provider_configured(name) for name in PROVIDER_CREDENTIALS
         )
+
+    @property
+    def audit_anchor_file(self) -> Path:
+        """The append-only file the audit log's head is anchored to, outside the database."""
+        return self.audit_anchor_path or self.proirp_data_dir / "audit" / "anchors"
 
     @property
     def sandbox_tls_directory(self) -> Path:

@@ -6,7 +6,7 @@ Columns typed `EncryptedText` hold only Fernet tokens; the vault is installed on
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +49,25 @@ class Vault:
             raise VaultError("stored value cannot be decrypted with the configured keys") from exc
 
 
-def load_or_create_dev_key(path: Path) -> str:
-    """The development key in `path`, created with mode 0600 if it does not exist yet."""
+def _new_fernet_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+def load_or_create_dev_key(
+    path: Path,
+    *,
+    generate: Callable[[], str] = _new_fernet_key,
+    log_event: str = "vault.dev_key_created",
+) -> str:
+    """The development key in `path`, created (by `generate`) with mode 0600 if it is not there."""
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key().decode()
+    key = generate()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key + "\n")
-    log.warning("vault.dev_key_created", path=str(path))
+    log.warning(log_event, path=str(path))
     return key
 
 
