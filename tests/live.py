@@ -242,7 +242,7 @@ def live_stack(
         stack.callback(engine.dispose)
         app_port, sandbox_port, tls_port = free_port(), free_port(), free_port()
         sandbox_tls = f"https://127.0.0.1:{tls_port}/microsoft"
-        from tests.conftest import TEST_KEYS
+        from tests.conftest import TEST_AUDIT_KEYS, TEST_KEYS
 
         env = {
             **os.environ,
@@ -250,6 +250,7 @@ def live_stack(
             "DATABASE_URL": database_url,
             "PROIRP_DATA_DIR": str(tmp / "data"),
             "PROIRP_ENCRYPTION_KEYS": ",".join(TEST_KEYS),
+            "AUDIT_CHAIN_KEYS": ",".join(TEST_AUDIT_KEYS),
             "QUEUE_BACKEND": queue_backend,
             "QUEUE_NAME": f"proirp-test-{uuid.uuid4().hex[:8]}",
             "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),

@@ -3,14 +3,16 @@ cleanly on SIGTERM even with the worker running inside it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import TEST_KEYS
+from tests.conftest import TEST_AUDIT_KEYS, TEST_KEYS
 from tests.live import BIN, free_port, wait_until
 
 PASSWORD = "correct-horse-battery-staple"  # a test account's
@@ -22,6 +24,7 @@ def serve_env(tmp_path: Path, **settings: str) -> dict[str, str]:
         **os.environ,
         "PROIRP_DATA_DIR": str(tmp_path),
         "PROIRP_ENCRYPTION_KEYS": ",".join(TEST_KEYS),
+        "AUDIT_CHAIN_KEYS": ",".join(TEST_AUDIT_KEYS),
         "QUEUE_BACKEND": "sqlite",
         "QUEUE_NAME": "proirp-serve-test",
         "SANDBOX_TLS_PORT": str(free_port()),
@@ -160,3 +163,74 @@ def test_production_never_lets_the_sandbox_stand_in(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
+
+
+def _audit_and_anchors(tmp_path: Path) -> tuple[int, list[int]]:
+    """The newest audit row's id, and the rows anchored so far (oldest first)."""
+    with sqlite3.connect(tmp_path / "proirp.db") as db:
+        newest = db.execute("SELECT max(id) FROM audit_logs").fetchone()[0]
+    anchors = (tmp_path / "audit" / "anchors").read_text().splitlines()
+    return newest, [json.loads(line)["row_id"] for line in anchors]
+
+
+def _anchored_installation(tmp_path: Path) -> dict[str, str]:
+    """An installation whose audit log is anchored up to its head, and whose worker will not
+    anchor again for a day: only stopping a process anchors what comes next."""
+    env = serve_env(tmp_path, AUDIT_ANCHOR_INTERVAL_MINUTES="1440")
+    create = [str(BIN / "proirp"), "users", "create", "--email", "frontdesk@clinic.example.com"]
+    subprocess.run(  # noqa: S603
+        [*create, "--role", "admin", "--password", PASSWORD], env=env, check=True, cwd=tmp_path
+    )
+    subprocess.run([str(BIN / "proirp"), "audit", "anchor"], env=env, check=True, cwd=tmp_path)  # noqa: S603
+    return env
+
+
+def test_serve_anchors_the_audit_log_when_it_stops(tmp_path: Path) -> None:
+    env = _anchored_installation(tmp_path)
+    port = free_port()
+    process = start_serve(tmp_path, env, port)
+    try:
+        login = {"email": "frontdesk@clinic.example.com", "password": PASSWORD}
+        assert httpx.post(f"http://127.0.0.1:{port}/auth/login", json=login).status_code == 200
+        newest, anchored = _audit_and_anchors(tmp_path)
+        assert anchored[-1] < newest, "the sign-in is not anchored yet"
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    newest, anchored = _audit_and_anchors(tmp_path)
+    assert anchored[-1] == newest
+    verified = subprocess.run(  # noqa: S603
+        [str(BIN / "proirp"), "audit", "verify"], env=env, cwd=tmp_path, capture_output=True
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert f"holds the anchor of row {newest}" in verified.stdout.decode()
+
+
+def test_the_worker_anchors_the_audit_log_when_it_stops(tmp_path: Path) -> None:
+    env = _anchored_installation(tmp_path)
+    log = (tmp_path / "worker.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603
+        [str(BIN / "proirp"), "worker"], env=env, cwd=tmp_path, stdout=log, stderr=log
+    )
+    try:
+        started = wait_until(
+            lambda: "consumer started" in (tmp_path / "worker.log").read_text(), timeout=30
+        )
+        assert started, (tmp_path / "worker.log").read_text()
+        create = [str(BIN / "proirp"), "users", "create", "--email", "nurse@clinic.example.com"]
+        subprocess.run(  # noqa: S603
+            [*create, "--role", "clinician", "--password", PASSWORD], env=env, check=True
+        )
+        newest, anchored = _audit_and_anchors(tmp_path)
+        assert anchored[-1] < newest
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, (tmp_path / "worker.log").read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    newest, anchored = _audit_and_anchors(tmp_path)
+    assert anchored[-1] == newest

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
+from proirp import runtime
 from proirp.audit import keys
 from proirp.audit.actions import AuditAction
 from proirp.audit.anchor_file import FileAnchorStore
@@ -23,9 +26,12 @@ from proirp.audit.keys import ChainKeyring, install_chain_keyring
 from proirp.audit.models import AuditLog
 from proirp.audit.service import record_audit
 from proirp.audit.verify import ChainReport, verify_chain
+from proirp.kit import crypto
 from proirp.kit.db import create_db_engine, create_session_factory, transaction
 from proirp.migrations.commands import upgrade
-from tests.conftest import TEST_AUDIT_KEYS
+from proirp.worker import jobs
+from proirp.worker.queue import huey
+from tests.conftest import TEST_AUDIT_KEYS, TEST_KEYS
 from tests.databases import fresh_database
 
 KINDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -105,3 +111,44 @@ def tamper(db: ChainDatabase, *statements: Any) -> None:
         lift_append_only_guard(conn, db.kind)
         for statement in statements:
             conn.execute(statement)
+
+
+@pytest.fixture
+def verify_command(
+    chain_db: ChainDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CliRunner]:
+    """A runner for `proirp` commands pointed at `chain_db` (its anchors too), leaving the test
+    process as it found it.
+
+    The command calls runtime.start(), which installs the vault, the queue storage, the jobs'
+    context, the log output and the current runtime process-wide; all are put back afterwards so
+    later tests keep the test app's (a logger left writing to this test's captured stderr fails
+    the next test that logs).
+    """
+    process_wide = [
+        (runtime, "_current"),
+        (crypto, "_vault"),
+        (jobs, "_context"),
+        (keys, "_installed"),
+    ]
+    for module, name in process_wide:
+        monkeypatch.setattr(module, name, getattr(module, name))
+    for name in ("storage", "storage_class", "storage_kwargs"):
+        monkeypatch.setattr(huey, name, getattr(huey, name))
+    saved_runtime = runtime._current
+    saved_logging = dict(structlog.get_config())
+
+    monkeypatch.chdir(tmp_path)  # no developer .env can leak into the settings
+    monkeypatch.setenv("DATABASE_URL", chain_db.url)
+    monkeypatch.setenv("PROIRP_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PROIRP_ENCRYPTION_KEYS", ",".join(TEST_KEYS))
+    monkeypatch.setenv("AUDIT_CHAIN_KEYS", ",".join(TEST_AUDIT_KEYS))
+    monkeypatch.setenv("AUDIT_ANCHOR_PATH", str(chain_db.anchors.path))
+    monkeypatch.setenv("PROIRP_ENV", "test")
+    monkeypatch.setenv("QUEUE_BACKEND", "sqlite")
+    yield CliRunner()
+
+    structlog.configure(**saved_logging)
+
+    if runtime._current is not saved_runtime and runtime._current is not None:
+        runtime._current.engine.dispose()  # before the throw-away database is dropped

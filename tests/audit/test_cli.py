@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-import structlog
 from sqlalchemy import delete, update
 from typer.testing import CliRunner
 
-from proirp import cli, runtime
-from proirp.audit import keys
+from proirp import cli
 from proirp.audit.chain import canonical_row
 from proirp.audit.models import AuditLog
-from proirp.kit import crypto
-from proirp.worker import jobs
-from proirp.worker.queue import huey
 from tests.audit.conftest import ChainDatabase, all_rows, tamper, write_rows
-from tests.conftest import TEST_AUDIT_KEYS, TEST_KEYS
 
 CANONICAL_FIELDS = (
     "created_at",
@@ -31,46 +22,6 @@ CANONICAL_FIELDS = (
     "user_agent",
     "details",
 )
-
-
-@pytest.fixture
-def verify_command(
-    chain_db: ChainDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CliRunner]:
-    """A runner for the CLI pointed at `chain_db`, leaving the test process as it found it.
-
-    The command calls runtime.start(), which installs the vault, the queue storage, the jobs'
-    context, the log output and the current runtime process-wide; all are put back afterwards so
-    later tests keep the test app's (a logger left writing to this test's captured stderr fails
-    the next test that logs).
-    """
-    process_wide = [
-        (runtime, "_current"),
-        (crypto, "_vault"),
-        (jobs, "_context"),
-        (keys, "_installed"),
-    ]
-    for module, name in process_wide:
-        monkeypatch.setattr(module, name, getattr(module, name))
-    for name in ("storage", "storage_class", "storage_kwargs"):
-        monkeypatch.setattr(huey, name, getattr(huey, name))
-    saved_runtime = runtime._current
-    saved_logging = dict(structlog.get_config())
-
-    monkeypatch.chdir(tmp_path)  # no developer .env can leak into the settings
-    monkeypatch.setenv("DATABASE_URL", chain_db.url)
-    monkeypatch.setenv("PROIRP_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("PROIRP_ENCRYPTION_KEYS", ",".join(TEST_KEYS))
-    monkeypatch.setenv("AUDIT_CHAIN_KEYS", ",".join(TEST_AUDIT_KEYS))
-    monkeypatch.setenv("AUDIT_ANCHOR_PATH", str(chain_db.anchors.path))
-    monkeypatch.setenv("PROIRP_ENV", "test")
-    monkeypatch.setenv("QUEUE_BACKEND", "sqlite")
-    yield CliRunner()
-
-    structlog.configure(**saved_logging)
-
-    if runtime._current is not saved_runtime and runtime._current is not None:
-        runtime._current.engine.dispose()  # before the throw-away database is dropped
 
 
 def test_an_intact_log_exits_0(chain_db: ChainDatabase, verify_command: CliRunner) -> None:

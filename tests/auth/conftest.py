@@ -14,13 +14,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+import proirp.audit.keys
 import proirp.kit.crypto
 from proirp import runtime
 from proirp.auth.models import User
 from proirp.migrations.commands import upgrade
 from proirp.worker import jobs
 from proirp.worker.queue import huey
-from tests.conftest import TEST_KEYS
+from tests.conftest import TEST_AUDIT_KEYS, TEST_KEYS
 from tests.databases import fresh_database
 from tests.factories import create_user
 
@@ -57,13 +58,15 @@ def new_user(db: Session) -> NewUser:
 
 @dataclass
 class _ProcessState:
-    """What runtime.start() replaces process-wide: the runtime, vault, queue, jobs, logging."""
+    """What runtime.start() replaces process-wide: the runtime, vault, queue, jobs, logging and
+    the audit chain keys."""
 
     current: runtime.Runtime | None
     vault: proirp.kit.crypto.Vault | None
     queue: tuple[Any, Any, Any]
     job_context: jobs.JobContext | None
     logging: dict[str, Any]
+    chain_keyring: proirp.audit.keys.ChainKeyring | None
 
     @classmethod
     def capture(cls) -> _ProcessState:
@@ -73,6 +76,7 @@ class _ProcessState:
             queue=(huey.storage_class, huey.storage_kwargs, huey.storage),
             job_context=jobs._context,
             logging=dict(structlog.get_config()),
+            chain_keyring=proirp.audit.keys._installed,
         )
 
     def restore(self) -> None:
@@ -80,6 +84,7 @@ class _ProcessState:
         proirp.kit.crypto._vault = self.vault
         huey.storage_class, huey.storage_kwargs, huey.storage = self.queue
         jobs._context = self.job_context
+        proirp.audit.keys._installed = self.chain_keyring
         structlog.configure(**self.logging)
 
 
@@ -98,6 +103,7 @@ def cli_database(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
         monkeypatch.setenv("DATABASE_URL", url)
         monkeypatch.setenv("PROIRP_DATA_DIR", str(tmp_path))
         monkeypatch.setenv("PROIRP_ENCRYPTION_KEYS", ",".join(TEST_KEYS))
+        monkeypatch.setenv("AUDIT_CHAIN_KEYS", ",".join(TEST_AUDIT_KEYS))
         try:
             yield url
         finally:
