@@ -86,7 +86,7 @@ def test_a_delayed_job_waits_in_the_schedule(app: FastAPI) -> None:
 
 def test_periodic_jobs_are_registered(app: FastAPI) -> None:
     due = {task.name for task in huey.read_periodic(datetime(2026, 1, 1, 3, 15, tzinfo=UTC))}
-    assert {"comms.sweep", "calendars.sync_all"} <= due
+    assert {"comms.sweep", "calendars.sync_all", "audit.anchor_head"} <= due
     nightly = {task.name for task in huey.read_periodic(datetime(2026, 1, 1, 3, 17, tzinfo=UTC))}
     assert "audit.verify_chain" in nightly
 
