@@ -1,8 +1,9 @@
-"""SendGrid's Event Webhook events in our terms: each event as a `StatusEvent`, and which
-events put the address on the suppression list."""
+"""SendGrid's Event Webhook events in our terms: each event as a `StatusEvent`, which events
+put the address on the suppression list, and which resubscribe lifts what."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from proirp.comms.core.events import StatusEvent
@@ -28,7 +29,8 @@ SENDGRID_EVENT: dict[str, str] = {
     "blocked": S.UNDELIVERED,
     "dropped": S.FAILED,
 }
-# Events after which the address must not be mailed again (the email suppression list).
+# Events after which the address must not be mailed again (the email suppression list). A
+# `bounce` whose `type` is `blocked` is not among them: see `suppression_for`.
 SENDGRID_SUPPRESSING_EVENTS: dict[str, str] = {
     "bounce": "The address bounced.",
     "dropped": "SendGrid dropped mail to the address (invalid, bounced or unsubscribed before).",
@@ -36,6 +38,42 @@ SENDGRID_SUPPRESSING_EVENTS: dict[str, str] = {
     "unsubscribe": "The recipient unsubscribed.",
     "group_unsubscribe": "The recipient unsubscribed.",
 }
+# SendGrid's unsubscribe group ids are positive 32-bit integers.
+_MAX_GROUP = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Why an event puts its address on the list: the event's name, our sentence, and the
+    unsubscribe group a `group_unsubscribe` named."""
+
+    cause: str
+    reason: str
+    group: int | None = None
+
+
+def unsubscribe_group(event: dict[str, Any]) -> int | None:
+    """The event's `asm_group_id` when it is a group id, else None."""
+    value = event.get("asm_group_id")
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_GROUP:
+        return value
+    return None
+
+
+def is_block(event: dict[str, Any]) -> bool:
+    """A `bounce` of type `blocked`: the receiving server refused this message (its reputation,
+    its content), not the address. SendGrid does not suppress blocked addresses."""
+    return event.get("type") == "blocked"
+
+
+def suppression_for(event: dict[str, Any]) -> Suppression | None:
+    """The suppression `event` calls for, if any."""
+    name = str(event.get("event", "")).lower()
+    reason = SENDGRID_SUPPRESSING_EVENTS.get(name)
+    if reason is None or (name == "bounce" and is_block(event)):
+        return None
+    group = unsubscribe_group(event) if name == "group_unsubscribe" else None
+    return Suppression(cause=name, reason=reason, group=group)
 
 
 def map_sendgrid_event(value: str) -> str:
@@ -52,9 +90,10 @@ def _event_error(event: dict[str, Any]) -> str | None:
 
 
 def _reason(name: str, event: dict[str, Any]) -> str | None:
+    if name == "bounce" and is_block(event):
+        return "The recipient's mail server refused the email (a block, not a bad address)."
     if name == "bounce":
-        kind = "blocked by" if event.get("type") == "blocked" else "bounced at"
-        return f"The email {kind} the recipient's mail server."
+        return "The email bounced at the recipient's mail server."
     if name == "dropped":
         return "SendGrid dropped the email (the address is invalid or suppressed at SendGrid)."
     if name == "deferred":

@@ -2,8 +2,9 @@
 
 Each batch is verified (ECDSA over timestamp + raw body, within 5 minutes) before anything is
 read. Each event is applied once (its `sg_event_id`), finds its message through our id in the
-custom args, and moves the status only forward; bounces, drops, spam reports and unsubscribes
-also put the address on the suppression list.
+custom args, and moves the status only forward; bounces (not blocks), drops, spam reports and
+unsubscribes also put the address on the suppression list, and a resubscribe to an unsubscribe
+group lifts what that group's unsubscribe put there.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from sqlalchemy.orm import Session
 from proirp.audit.service import RequestOrigin, lock_audit_chain
 from proirp.comms.core.events import apply_status_event
 from proirp.comms.core.webhook_rejection import reject_webhook
-from proirp.comms.email.events import SENDGRID_SUPPRESSING_EVENTS, status_event
-from proirp.comms.email.suppression import suppress
+from proirp.comms.email.events import status_event, suppression_for, unsubscribe_group
+from proirp.comms.email.suppression import resubscribe, suppress
 from proirp.integrations.sendgrid.signatures import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -56,20 +57,24 @@ def apply_event(session: Session, event: dict[str, Any], origin: RequestOrigin) 
     """Apply one event; returns what happened (for counting, never logged with its content)."""
     ours = status_event(event)
     applied = apply_status_event(session, ours, origin)
-    if applied.outcome == "duplicate":
+    if applied.outcome == "duplicate" or not ours.address:
         return applied.outcome
-    name = str(event.get("event", "")).lower()
-    if name in SENDGRID_SUPPRESSING_EVENTS and ours.address:
-        comm = applied.communication
+    client_id = applied.communication.client_id if applied.communication is not None else None
+    suppression = suppression_for(event)
+    if suppression is not None:
         suppress(
             session,
             ours.address,
-            reason=SENDGRID_SUPPRESSING_EVENTS[name],
+            reason=suppression.reason,
             source="email_event",
-            client_id=comm.client_id if comm is not None else None,
+            client_id=client_id,
             origin=origin,
-            cause=name,
+            cause=suppression.cause,
+            group=suppression.group,
         )
+    elif str(event.get("event", "")).lower() == "group_resubscribe":
+        group = unsubscribe_group(event)
+        resubscribe(session, ours.address, group=group, client_id=client_id, origin=origin)
     return applied.outcome
 
 
