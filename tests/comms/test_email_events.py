@@ -314,7 +314,8 @@ def test_a_blocked_bounce_ends_the_message_undelivered_without_suppressing_the_a
         headers=staff.headers,
     )
     assert later.status_code == 202, later.text
-    assert "refused" in (comm.status_reason or "") and "Spamhaus" not in comm.status_reason
+    reason = comm.status_reason or ""
+    assert "refused" in reason and "Spamhaus" not in reason
 
 
 def _send_later(api: TestClient, client: Client, staff: Staff) -> str:

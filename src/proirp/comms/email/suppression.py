@@ -22,7 +22,7 @@ from proirp.kit.time import utcnow
 GROUP_UNSUBSCRIBE = "group_unsubscribe"
 
 
-def _active(key: str, cause: str, group: int | None) -> Select[tuple[OptOut]]:
+def _active(key: str, cause: str, group: int | None) -> Select[OptOut]:
     return select(OptOut).where(
         OptOut.channel == Channel.EMAIL,
         OptOut.address == key,
