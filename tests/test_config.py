@@ -221,3 +221,41 @@ def test_production_never_uses_the_sandbox() -> None:
     assert not production.sandbox_mode
     assert production.twilio_connection().api_base == "https://api.twilio.com"
     assert load().sandbox_mode
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "public_base_url",
+        "twilio_api_base",
+        "sendgrid_api_base",
+        "google_api_base",
+        "google_oauth_base",
+        "microsoft_authority",
+        "microsoft_graph_base",
+        "openai_api_base",
+        "stripe_api_base",
+    ],
+)
+def test_production_refuses_plain_http_for_itself_and_every_provider(variable: str) -> None:
+    # Webhook signatures, unsubscribe links, API keys and tokens would cross in the clear.
+    with pytest.raises(SettingsError) as caught:
+        load(
+            proirp_env="production",
+            proirp_encryption_keys="k" * 44,
+            **{variable: "http://provider.example.net/v1"},
+        )
+    message = str(caught.value)
+    assert f"{variable.upper()} must be https:// in production" in message
+    assert "provider.example.net" not in message
+    assert load(**{variable: "http://127.0.0.1:8099/sandbox"})  # development may
+
+
+def test_production_takes_https_everywhere() -> None:
+    settings = load(
+        proirp_env="production",
+        proirp_encryption_keys="k" * 44,
+        public_base_url="https://portal.example-practice.org",
+        twilio_api_base="https://api.twilio.com",
+    )
+    assert settings.base_url == "https://portal.example-practice.org"

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from proirp import runtime
 from proirp.auth.audit_endpoints import router as audit_router
@@ -26,6 +26,7 @@ from proirp.concurrency import size_thread_pool
 from proirp.config import Settings, load_settings
 from proirp.health import router as health_router
 from proirp.kit.error_handlers import install_error_handlers
+from proirp.kit.input import refuse_nul_in_url
 from proirp.kit.openapi import describe_api
 
 log = structlog.get_logger(__name__)
@@ -90,7 +91,7 @@ def _serve_api(app: FastAPI) -> None:
     """The routes, their error answers and their OpenAPI description: the API without a runtime."""
     install_error_handlers(app)
     for router, _owner in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(refuse_nul_in_url)])
     describe_api(app)
 
 

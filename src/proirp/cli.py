@@ -352,4 +352,7 @@ app.command("test-integrations", help="The same as check-integrations.")(check_i
 
 
 def main() -> None:
+    from proirp.kit.files import restrict_umask
+
+    restrict_umask()  # whatever a library writes (SQLite, Huey, uvicorn) is private too
     app()

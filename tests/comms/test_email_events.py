@@ -284,3 +284,99 @@ def test_an_altered_unsubscribe_token_is_not_recognised(
     altered = token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB")
     assert api.post(f"/unsubscribe/{altered}").status_code == 404
     assert db.scalar(select(func.count()).select_from(OptOut)) == 0
+
+
+def test_a_blocked_bounce_ends_the_message_undelivered_without_suppressing_the_address(
+    api: TestClient, db: Session, client: Client, staff: Staff
+) -> None:
+    # SendGrid reports a receiving server's refusal (reputation, content) as a `bounce` whose
+    # type is `blocked`; it does not suppress the address, and neither do we.
+    comm = _email(db, client, staff)
+    waiting = _email(db, client, staff, status="queued")
+    blocked = event(
+        comm,
+        "bounce",
+        type="blocked",
+        status="5.7.1",
+        reason="550 5.7.1 Service unavailable; client host blocked using Spamhaus",
+        bounce_classification="Reputation",
+    )
+    assert post_events(api, [blocked]).status_code == 204
+    db.refresh(comm)
+    db.refresh(waiting)
+    assert (comm.status, comm.error_code) == ("undelivered", "5.7.1")
+    assert waiting.status == "queued"
+    assert db.scalar(select(func.count()).select_from(OptOut)) == 0
+    assert _audits(db, "EMAIL_SUPPRESSED") == []
+    later = api.post(
+        "/comms",
+        json={"type": "email", "client_id": client.id, "subject": "Hi", "body": "Hello again."},
+        headers=staff.headers,
+    )
+    assert later.status_code == 202, later.text
+    reason = comm.status_reason or ""
+    assert "refused" in reason and "Spamhaus" not in reason
+
+
+def _send_later(api: TestClient, client: Client, staff: Staff) -> str:
+    later = api.post(
+        "/comms",
+        json={"type": "email", "client_id": client.id, "subject": "Hi", "body": "Hello again."},
+        headers=staff.headers,
+    )
+    status: str = later.json()["communication"]["status"]
+    return status
+
+
+def test_a_group_resubscribe_lifts_the_suppression_of_that_groups_unsubscribe(
+    api: TestClient, db: Session, client: Client, staff: Staff
+) -> None:
+    comm = _email(db, client, staff)
+    post_events(api, [event(comm, "group_unsubscribe", asm_group_id=42)])
+    assert _send_later(api, client, staff) == "blocked"
+    post_events(api, [event(comm, "group_resubscribe", asm_group_id=42)])
+    assert _send_later(api, client, staff) == "queued"
+    optout = db.scalars(select(OptOut).where(OptOut.channel == "email")).one()
+    assert optout.revoked_at is not None
+    lifted = _audits(db, "EMAIL_RESUBSCRIBED")
+    assert [(a.client_id, a.details) for a in lifted] == [
+        (client.id, {"cause": "group_resubscribe", "group": 42, "lifted": 1})
+    ]
+    assert ADDRESS not in json.dumps(lifted[0].details)
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        {"event": "bounce", "type": "bounce", "status": "5.1.1"},
+        {"event": "spamreport"},
+        {"event": "unsubscribe"},
+        {"event": "dropped", "reason": "Bounced Address"},
+        {"event": "group_unsubscribe", "asm_group_id": 7},
+    ],
+    ids=["bounce", "spamreport", "unsubscribe", "dropped", "another group"],
+)
+def test_a_group_resubscribe_leaves_every_other_suppression_in_place(
+    api: TestClient, db: Session, client: Client, staff: Staff, first: dict[str, Any]
+) -> None:
+    comm = _email(db, client, staff)
+    name = first.pop("event")
+    post_events(api, [event(comm, name, **first)])
+    post_events(api, [event(comm, "group_unsubscribe", asm_group_id=42)])
+    post_events(api, [event(comm, "group_resubscribe", asm_group_id=42)])
+    assert _send_later(api, client, staff) == "blocked"
+    active = db.scalars(
+        select(OptOut).where(OptOut.channel == "email", OptOut.revoked_at.is_(None))
+    ).all()
+    assert len(active) == 1
+    assert [a.details["lifted"] for a in _audits(db, "EMAIL_RESUBSCRIBED")] == [1]
+
+
+def test_a_group_resubscribe_does_not_lift_a_one_click_unsubscribe(
+    api: TestClient, db: Session, client: Client, staff: Staff
+) -> None:
+    comm = _email(db, client, staff)
+    assert api.post(f"/unsubscribe/{make_token(comm.id)}").status_code == 200
+    post_events(api, [event(comm, "group_resubscribe", asm_group_id=42)])
+    assert _send_later(api, client, staff) == "blocked"
+    assert _audits(db, "EMAIL_RESUBSCRIBED") == []

@@ -16,7 +16,7 @@ from proirp.audit.service import RequestOrigin, lock_audit_chain
 from proirp.comms.core.events import apply_status_event
 from proirp.comms.models import Communication
 from proirp.comms.sms.dispatch import reconcile
-from proirp.comms.sms.status import callback_event
+from proirp.comms.sms.status import StatusCallback, callback_event
 from proirp.integrations.base import ProviderMessage
 from proirp.kit.time import utcnow
 from tests.comms.rows import message_row, own_database
@@ -59,9 +59,8 @@ def test_a_status_callback_waits_for_the_chain_before_touching_the_row(
 
     def callback() -> None:
         try:
-            event = callback_event(
-                {"MessageSid": "SM" + "2" * 32, "MessageStatus": "sent"}, comm.id
-            )
+            sent = {"MessageSid": "SM" + "2" * 32, "MessageStatus": "sent"}
+            event = callback_event(StatusCallback.model_validate(sent), comm.id)
             assert event is not None
             with factory() as session:
                 apply_status_event(session, event, RequestOrigin())

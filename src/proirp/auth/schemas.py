@@ -7,8 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from proirp.kit.input import RequestBody
 
-class LoginRequest(BaseModel):
+
+class LoginRequest(RequestBody):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [{"email": "front.desk@example.com", "password": "correct-horse-battery"}]

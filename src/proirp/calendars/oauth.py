@@ -15,10 +15,10 @@ from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth.models import User
 from proirp.calendars.models import CalendarIntegration, CalendarSyncStatus, OAuthState
-from proirp.calendars.providers import calendar_provider, redirect_uri
+from proirp.calendars.providers import calendar_provider, redirect_uri, unreachable_by_settings
 from proirp.config import Settings
 from proirp.integrations.availability import require_provider
-from proirp.integrations.base import ProviderTemporaryError
+from proirp.integrations.base import ProviderMisconfigured, ProviderTemporaryError
 from proirp.integrations.calendar import TokenSet
 from proirp.kit.errors import AppError, ServiceUnavailable
 from proirp.kit.time import utcnow
@@ -46,6 +46,8 @@ def start_connect(session: Session, user: User, provider: str, settings: Setting
         started = calendar_provider(settings, provider).start_authorization(
             state=state, redirect_uri=redirect_uri(settings, provider)
         )
+    except ProviderMisconfigured as exc:
+        raise unreachable_by_settings(exc) from None
     except ProviderTemporaryError as exc:  # its sign-in configuration could not be read
         raise ServiceUnavailable(
             f"the calendar provider is unavailable; try again shortly ({exc.reason})",

@@ -7,10 +7,11 @@ import threading
 from collections.abc import Callable
 
 from proirp.config import Settings
+from proirp.integrations.base import ProviderMisconfigured
 from proirp.integrations.calendar import CalendarProvider
 from proirp.integrations.google.adapter import GoogleCalendar
 from proirp.integrations.microsoft.adapter import MicrosoftCalendar
-from proirp.kit.errors import ValidationFailed
+from proirp.kit.errors import ServiceUnavailable, ValidationFailed
 
 PROVIDERS = ("google", "microsoft")
 _lock = threading.Lock()
@@ -67,6 +68,15 @@ def calendar_provider(settings: Settings, name: str) -> CalendarProvider:
         if key not in _cache:
             _cache[key] = make()
         return _cache[key]
+
+
+def unreachable_by_settings(exc: ProviderMisconfigured) -> ServiceUnavailable:
+    """The 503 for a provider this server's settings keep out of reach: the reason names the
+    setting an administrator must fix (never its value)."""
+    return ServiceUnavailable(
+        f"the calendar provider cannot be reached with this server's settings: {exc.reason}",
+        code="calendar_unavailable",
+    )
 
 
 def redirect_uri(settings: Settings, name: str) -> str:

@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from proirp.clients.schemas import TIME_ZONE
 from proirp.clients.validation import check_timezone
+from proirp.kit.input import RequestBody
 
 
-class EventCreate(BaseModel):
+class EventCreate(RequestBody):
     """A new event. `start` and `end` carry an offset, or are wall-clock times read in
     `timeZone` (as Google and Outlook take them)."""
 

@@ -20,13 +20,13 @@ from proirp.calendars.models import (
     ClientCalendarEvent,
     SyncedCalendarEvent,
 )
-from proirp.calendars.providers import calendar_provider
+from proirp.calendars.providers import calendar_provider, unreachable_by_settings
 from proirp.calendars.schemas import EventCreate
 from proirp.calendars.tokens import with_access_token
 from proirp.clients.models import Client
 from proirp.clients.repository import get_client
 from proirp.config import Settings
-from proirp.integrations.base import ProviderError, ProviderTemporaryError
+from proirp.integrations.base import ProviderError, ProviderMisconfigured, ProviderTemporaryError
 from proirp.integrations.calendar import EventInput, ProviderEvent
 from proirp.kit.errors import NotFound, ServiceUnavailable, ValidationFailed
 from proirp.kit.time import utcnow
@@ -215,6 +215,8 @@ def _create_at_provider(
 
     try:
         return with_access_token(factory, settings, integration_id, create)
+    except ProviderMisconfigured as exc:
+        raise unreachable_by_settings(exc) from None
     except ProviderTemporaryError as exc:
         raise ServiceUnavailable(
             f"the calendar is unavailable; try again shortly ({exc.reason})",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from proirp.kit.db import Base, IdMixin, TimestampMixin
@@ -49,4 +49,9 @@ class OptOut(IdMixin, TimestampMixin, Base):
     address: Mapped[str] = mapped_column(String(320))  # E.164 phone or normalised email
     reason: Mapped[str] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(32))  # e.g. sms_keyword, email_event, staff
+    # What put an email address on the list (bounce, group_unsubscribe, one_click, ...) and, for
+    # an unsubscribe from one of SendGrid's unsubscribe groups, the group: a resubscribe to that
+    # group lifts that row and no other. Null on rows written before causes were kept.
+    cause: Mapped[str | None] = mapped_column(String(32))
+    unsubscribe_group: Mapped[int | None] = mapped_column(Integer)
     revoked_at: Mapped[datetime | None]

@@ -3,30 +3,42 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from proirp.clients.models import Client
 from proirp.clients.validation import check_date_of_birth, check_timezone, normalise_email
+from proirp.kit.input import RequestBody, StoredIn
 
 # An IANA time zone name such as America/Chicago (what zoneinfo knows).
 TIME_ZONE: dict[str, Any] = {"format": "time-zone", "examples": ["America/Chicago"]}
 
 
-class ClientFields(BaseModel):
+FirstName = Annotated[str, StoredIn(Client.first_name)]
+LastName = Annotated[str, StoredIn(Client.last_name)]
+
+
+class ClientFields(RequestBody):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    first_name: str | None = Field(default=None, min_length=1, max_length=100)
-    last_name: str | None = Field(default=None, min_length=1, max_length=100)
-    # Phones are normalised in the service, where the practice's default region is known.
+    first_name: FirstName | None = Field(default=None, min_length=1)
+    last_name: LastName | None = Field(default=None, min_length=1)
+    # Phones are normalised in the service (to E.164, at most 16 characters), where the
+    # practice's default region is known.
     phone: str | None = Field(default=None, max_length=40)
-    email: str | None = Field(default=None, max_length=320)
+    email: Annotated[str, StoredIn(Client.email)] | None = None
     date_of_birth: date | None = None
-    timezone: str | None = Field(default=None, max_length=64, json_schema_extra=TIME_ZONE)
+    timezone: Annotated[str, StoredIn(Client.timezone)] | None = Field(
+        default=None, json_schema_extra=TIME_ZONE
+    )
     # Consent is recorded only from a JSON true or false, never from 1, 0 or "yes".
     sms_consent: bool | None = Field(default=None, strict=True)
     email_consent: bool | None = Field(default=None, strict=True)
-    consent_source: str | None = Field(default=None, min_length=1, max_length=100)
+    # Kept as the source of SMS consent, email consent, or both.
+    consent_source: Annotated[str, StoredIn(Client.sms_consent_source)] | None = Field(
+        default=None, min_length=1
+    )
 
     @field_validator("email")
     @classmethod
@@ -68,8 +80,8 @@ class ClientCreate(ClientFields):
         }
     )
 
-    first_name: str = Field(min_length=1, max_length=100)
-    last_name: str = Field(min_length=1, max_length=100)
+    first_name: FirstName = Field(min_length=1)
+    last_name: LastName = Field(min_length=1)
 
 
 class ClientUpdate(ClientFields):

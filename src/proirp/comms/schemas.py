@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from proirp.comms.models import Campaign
+from proirp.kit.input import RequestBody, StoredIn
 
 MAX_BULK_RECIPIENTS = 10_000
+RecordId = Annotated[str, StringConstraints(max_length=32)]
 
 
-class CommCreate(BaseModel):
+class CommCreate(RequestBody):
     model_config = ConfigDict(extra="forbid")
 
     client_id: str = Field(min_length=1, max_length=32)
@@ -33,7 +37,7 @@ class CommCreate(BaseModel):
         return self
 
 
-class BulkFilter(BaseModel):
+class BulkFilter(RequestBody):
     model_config = ConfigDict(extra="forbid")
 
     sms_consent: bool | None = None
@@ -41,17 +45,17 @@ class BulkFilter(BaseModel):
     q: str | None = Field(default=None, max_length=100)
 
 
-class BulkCreate(BaseModel):
+class BulkCreate(RequestBody):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["sms", "email"]
-    client_ids: list[str] | None = Field(default=None, max_length=MAX_BULK_RECIPIENTS)
+    client_ids: list[RecordId] | None = Field(default=None, max_length=MAX_BULK_RECIPIENTS)
     filter: BulkFilter | None = None
     body: str | None = Field(default=None, max_length=100_000)
     subject: str | None = Field(default=None, max_length=500)
     html: str | None = Field(default=None, max_length=1_000_000)
     template_id: str | None = Field(default=None, max_length=40)
-    name: str | None = Field(default=None, max_length=200)
+    name: Annotated[str, StoredIn(Campaign.name)] | None = None
 
     @model_validator(mode="after")
     def _who_and_what(self) -> BulkCreate:

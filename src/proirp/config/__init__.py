@@ -61,6 +61,20 @@ CREDENTIAL_PAIRS = tuple(
 )
 
 
+# The product's own address and every provider's: plain http is for the sandbox and development.
+HTTPS_IN_PRODUCTION = (
+    "public_base_url",
+    "twilio_api_base",
+    "sendgrid_api_base",
+    "google_oauth_base",
+    "google_api_base",
+    "microsoft_authority",
+    "microsoft_graph_base",
+    "openai_api_base",
+    "stripe_api_base",
+)
+
+
 class SettingsError(Exception):
     """A setting is missing or wrong; the message names the variable and never echoes its value."""
 
@@ -279,11 +293,10 @@ class Settings(BaseSettings):
                 raise ValueError("PROIRP_ENCRYPTION_KEYS must be set in production")
             if not self.audit_chain_keys:
                 raise ValueError("AUDIT_CHAIN_KEYS must be set in production")
-            if str(self.google_oauth_base).startswith("http://"):
-                # Tokens and codes would cross the network in the clear.
-                raise ValueError("GOOGLE_OAUTH_BASE must be https:// in production")
-            if str(self.microsoft_authority or "https:").startswith("http://"):
-                raise ValueError("MICROSOFT_AUTHORITY must be https:// in production")
+            for name in HTTPS_IN_PRODUCTION:
+                # Signatures, links, keys, tokens and codes would cross the network in the clear.
+                if str(getattr(self, name) or "https:").startswith("http://"):
+                    raise ValueError(f"{name.upper()} must be https:// in production")
             if self.queue_backend == "postgres" and not self.is_postgres:
                 raise ValueError("QUEUE_BACKEND=postgres needs DATABASE_URL on PostgreSQL")
         return self

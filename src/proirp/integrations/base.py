@@ -37,6 +37,11 @@ class ProviderAmbiguousError(ProviderError):
     pass
 
 
+class ProviderMisconfigured(ProviderError):
+    """This server's own settings keep the provider out of reach (a file a setting names is
+    missing). `code` is the setting; only an operator can help, so nothing retries."""
+
+
 @dataclass(frozen=True)
 class SendResult:
     provider_message_id: str

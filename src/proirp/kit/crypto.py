@@ -16,6 +16,8 @@ from sqlalchemy import Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from proirp.kit.files import private_directory
+
 log = structlog.get_logger(__name__)
 
 
@@ -62,7 +64,7 @@ def load_or_create_dev_key(
     """The development key in `path`, created (by `generate`) with mode 0600 if it is not there."""
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(path.parent)
     key = generate()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeEngine
 
+from proirp.kit.files import private_sqlite_file
 from proirp.kit.time import UTCDateTime, utcnow
 
 T = TypeVar("T")
@@ -68,7 +69,8 @@ def create_db_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
 
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # Made 0600 before SQLite opens it; SQLite gives its WAL and shared memory the same mode.
+        private_sqlite_file(Path(parsed.database))
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")

@@ -57,7 +57,7 @@ def ensure_certificate(directory: Path) -> SandboxCertificate:
     """The certificate in `directory`, created there first if missing, unreadable or about to
     expire. Safe when several processes start at once: creation is locked and each file is
     replaced atomically."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private_directory(directory)
     certificate = SandboxCertificate(
         ca_path=directory / CA_FILE,
         cert_path=directory / CERT_FILE,
@@ -67,6 +67,15 @@ def ensure_certificate(directory: Path) -> SandboxCertificate:
         if not _usable(certificate):
             _create(certificate)
     return certificate
+
+
+def _private_directory(directory: Path) -> None:
+    """Each folder made for the certificate 0700, as the product makes its own (kit/files.py;
+    the sandbox imports nothing of the product but its settings)."""
+    for folder in reversed([d for d in (directory, *directory.parents) if not d.exists()]):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+            folder.chmod(0o700)
 
 
 @contextlib.contextmanager
@@ -192,9 +201,9 @@ def _create(certificate: SandboxCertificate) -> None:
     # The key first, the CA last: a reader that sees a new CA sees a matching chain and key.
     _write_atomically(certificate.key_path, key_pem, mode=0o600)
     _write_atomically(
-        certificate.cert_path, server.public_bytes(pem) + ca.public_bytes(pem), mode=0o644
+        certificate.cert_path, server.public_bytes(pem) + ca.public_bytes(pem), mode=0o600
     )
-    _write_atomically(certificate.ca_path, ca.public_bytes(pem), mode=0o644)
+    _write_atomically(certificate.ca_path, ca.public_bytes(pem), mode=0o600)
 
 
 def _write_atomically(path: Path, data: bytes, *, mode: int) -> None:

@@ -9,6 +9,7 @@ from huey.storage import MemoryStorage, PostgresStorage, RedisStorage, SqliteSto
 from sqlalchemy.engine import make_url
 
 from proirp.config import Settings
+from proirp.kit.files import private_sqlite_file
 
 # Storage is a placeholder until configure_queue() runs at start-up.
 huey = Huey("proirp", storage_class=MemoryStorage, results=False, utc=True)
@@ -20,8 +21,8 @@ def _storage_for(settings: Settings) -> tuple[type[Any], dict[str, Any]]:
     if settings.queue_backend == "postgres":
         url = make_url(settings.sqlalchemy_url).set(drivername="postgresql")
         return PostgresStorage, {"dsn": url.render_as_string(hide_password=False)}
-    settings.proirp_data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteStorage, {"filename": str(settings.proirp_data_dir / "queue.db")}
+    filename = private_sqlite_file(settings.proirp_data_dir / "queue.db")
+    return SqliteStorage, {"filename": str(filename)}
 
 
 def configure_queue(settings: Settings) -> Huey:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import structlog
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
@@ -10,6 +13,31 @@ from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 
 log = structlog.get_logger(__name__)
+
+
+def record_rejection(
+    session: Session,
+    origin: RequestOrigin,
+    *,
+    provider: str,
+    hook: str,
+    reason: str,
+    fields: Sequence[str] = (),
+) -> None:
+    """Audit and log what was refused of a webhook: the reason and the fields' names, never
+    their values."""
+    details: dict[str, Any] = {"provider": provider, "hook": hook, "reason": reason}
+    if fields:
+        details["fields"] = list(fields)
+    record_audit(
+        session,
+        actor=None,
+        action=AuditAction.WEBHOOK_REJECTED,
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+        details=details,
+    )
+    log.warning("webhook.rejected", provider=provider, hook=hook, reason=reason)
 
 
 def reject_webhook(
@@ -21,20 +49,18 @@ def reject_webhook(
     reason: str,
     status: int = 403,
     message: str | None = None,
+    fields: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    """Audit and answer a webhook request that is not genuine (403) or not readable (400).
+    """Audit and answer a webhook request that is not genuine (403) or not readable (400,
+    naming the `fields` that are not).
 
     The caller returns the answer rather than raising, so the audit row commits.
     """
-    record_audit(
-        session,
-        actor=None,
-        action=AuditAction.WEBHOOK_REJECTED,
-        ip=origin.ip,
-        user_agent=origin.user_agent,
-        details={"provider": provider, "hook": hook, "reason": reason},
+    record_rejection(
+        session, origin, provider=provider, hook=hook, reason=reason, fields=list(fields or {})
     )
-    log.warning("webhook.rejected", provider=provider, hook=hook, reason=reason)
     code = "bad_signature" if status == 403 else "bad_request"
-    body = {"ok": False, "error": {"code": code, "message": message or reason}}
-    return JSONResponse(body, status_code=status)
+    error: dict[str, Any] = {"code": code, "message": message or reason}
+    if fields:
+        error["fields"] = dict(fields)
+    return JSONResponse({"ok": False, "error": error}, status_code=status)

@@ -1,13 +1,13 @@
-"""SendGrid's Event Webhook events in our terms: each event as a `StatusEvent`, and which
-events put the address on the suppression list."""
+"""SendGrid's Event Webhook events in our terms: each event as a `StatusEvent`, which events
+put the address on the suppression list, and which resubscribe lifts what."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from proirp.comms.core.events import StatusEvent
+from proirp.comms.email.payload import EVENT_ID_PREFIX, SendGridEvent, batch_id
 from proirp.comms.models import CommunicationStatus
-from proirp.integrations.sendgrid.adapter import REFERENCE_ARG
 
 S = CommunicationStatus
 
@@ -28,7 +28,8 @@ SENDGRID_EVENT: dict[str, str] = {
     "blocked": S.UNDELIVERED,
     "dropped": S.FAILED,
 }
-# Events after which the address must not be mailed again (the email suppression list).
+# Events after which the address must not be mailed again (the email suppression list). A
+# `bounce` whose `type` is `blocked` is not among them: see `suppression_for`.
 SENDGRID_SUPPRESSING_EVENTS: dict[str, str] = {
     "bounce": "The address bounced.",
     "dropped": "SendGrid dropped mail to the address (invalid, bounced or unsubscribed before).",
@@ -38,45 +39,59 @@ SENDGRID_SUPPRESSING_EVENTS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class Suppression:
+    """Why an event puts its address on the list: the event's name, our sentence, and the
+    unsubscribe group a `group_unsubscribe` named."""
+
+    cause: str
+    reason: str
+    group: int | None = None
+
+
+def is_block(event: SendGridEvent) -> bool:
+    """A `bounce` of type `blocked`: the receiving server refused this message (its reputation,
+    its content), not the address. SendGrid does not suppress blocked addresses."""
+    return event.type == "blocked"
+
+
+def suppression_for(event: SendGridEvent) -> Suppression | None:
+    """The suppression `event` calls for, if any."""
+    reason = SENDGRID_SUPPRESSING_EVENTS.get(event.event)
+    if reason is None or (event.event == "bounce" and is_block(event)):
+        return None
+    group = event.asm_group_id if event.event == "group_unsubscribe" else None
+    return Suppression(cause=event.event, reason=reason, group=group)
+
+
 def map_sendgrid_event(value: str) -> str:
     return SENDGRID_EVENT.get(value.lower(), S.UNKNOWN)
 
 
-def _event_error(event: dict[str, Any]) -> str | None:
-    """SendGrid's reason code for a failure (e.g. a bounce's SMTP status), never its text."""
-    for key in ("status", "type"):
-        value = event.get(key)
-        if isinstance(value, str) and value:
-            return value[:32]
-    return None
-
-
-def _reason(name: str, event: dict[str, Any]) -> str | None:
-    if name == "bounce":
-        kind = "blocked by" if event.get("type") == "blocked" else "bounced at"
-        return f"The email {kind} the recipient's mail server."
-    if name == "dropped":
+def _reason(event: SendGridEvent) -> str | None:
+    if event.event == "bounce" and is_block(event):
+        return "The recipient's mail server refused the email (a block, not a bad address)."
+    if event.event == "bounce":
+        return "The email bounced at the recipient's mail server."
+    if event.event == "dropped":
         return "SendGrid dropped the email (the address is invalid or suppressed at SendGrid)."
-    if name == "deferred":
+    if event.event == "deferred":
         return "The recipient's mail server deferred the email; SendGrid keeps trying."
     return None
 
 
-def status_event(event: dict[str, Any]) -> StatusEvent:
+def status_event(event: SendGridEvent) -> StatusEvent:
     """One event of a verified batch as our event."""
-    name = str(event.get("event", "")).lower()
-    event_id = str(event.get("sg_event_id") or "")
-    reference = event.get(REFERENCE_ARG)
-    message_id = event.get("sg_message_id")
+    failed = event.event in ("bounce", "dropped")
     return StatusEvent(
         provider="sendgrid",
-        status=map_sendgrid_event(name),
-        event_id=f"sendgrid:{event_id}" if event_id else None,
-        # SendGrid's id is the batch's, followed by a per-recipient part after the first dot.
-        provider_message_id=str(message_id).split(".", 1)[0][:128] if message_id else None,
-        reference=reference if isinstance(reference, str) and reference else None,
-        address=str(event.get("email") or ""),
-        reason=_reason(name, event),
-        error_code=_event_error(event) if name in ("bounce", "dropped") else None,
-        audit_details={"event": name[:32]},
+        status=map_sendgrid_event(event.event),
+        event_id=f"{EVENT_ID_PREFIX}{event.sg_event_id}" if event.sg_event_id else None,
+        provider_message_id=batch_id(event.sg_message_id) if event.sg_message_id else None,
+        reference=event.reference or None,
+        address=event.email or "",
+        reason=_reason(event),
+        # SendGrid's code for a failure (a bounce's SMTP status), never its text.
+        error_code=(event.status or event.type) if failed else None,
+        audit_details={"event": event.event},
     )

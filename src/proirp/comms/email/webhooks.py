@@ -2,14 +2,16 @@
 
 Each batch is verified (ECDSA over timestamp + raw body, within 5 minutes) before anything is
 read. Each event is applied once (its `sg_event_id`), finds its message through our id in the
-custom args, and moves the status only forward; bounces, drops, spam reports and unsubscribes
-also put the address on the suppression list.
+custom args, and moves the status only forward; bounces (not blocks), drops, spam reports and
+unsubscribes also put the address on the suppression list, and a resubscribe to an unsubscribe
+group lifts what that group's unsubscribe put there. An event whose fields do not fit is skipped
+(and audited), the rest of its batch applied (`payload.py`).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Depends, Request
@@ -18,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.service import RequestOrigin, lock_audit_chain
 from proirp.comms.core.events import apply_status_event
-from proirp.comms.core.webhook_rejection import reject_webhook
-from proirp.comms.email.events import SENDGRID_SUPPRESSING_EVENTS, status_event
-from proirp.comms.email.suppression import suppress
+from proirp.comms.core.webhook_rejection import record_rejection, reject_webhook
+from proirp.comms.email.events import status_event, suppression_for
+from proirp.comms.email.payload import Batch, SendGridEvent, read_batch
+from proirp.comms.email.suppression import resubscribe, suppress
 from proirp.integrations.sendgrid.signatures import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -52,25 +55,42 @@ def _reject(session: Session, origin: RequestOrigin, reason: str, status: int) -
     )
 
 
-def apply_event(session: Session, event: dict[str, Any], origin: RequestOrigin) -> str:
+def apply_event(session: Session, event: SendGridEvent, origin: RequestOrigin) -> str:
     """Apply one event; returns what happened (for counting, never logged with its content)."""
     ours = status_event(event)
     applied = apply_status_event(session, ours, origin)
-    if applied.outcome == "duplicate":
+    if applied.outcome == "duplicate" or not ours.address:
         return applied.outcome
-    name = str(event.get("event", "")).lower()
-    if name in SENDGRID_SUPPRESSING_EVENTS and ours.address:
-        comm = applied.communication
+    client_id = applied.communication.client_id if applied.communication is not None else None
+    suppression = suppression_for(event)
+    if suppression is not None:
         suppress(
             session,
             ours.address,
-            reason=SENDGRID_SUPPRESSING_EVENTS[name],
+            reason=suppression.reason,
             source="email_event",
-            client_id=comm.client_id if comm is not None else None,
+            client_id=client_id,
             origin=origin,
-            cause=name,
+            cause=suppression.cause,
+            group=suppression.group,
+        )
+    elif event.event == "group_resubscribe":
+        resubscribe(
+            session, ours.address, group=event.asm_group_id, client_id=client_id, origin=origin
         )
     return applied.outcome
+
+
+def _skip_malformed(session: Session, batch: Batch, origin: RequestOrigin) -> None:
+    if batch.malformed:
+        record_rejection(
+            session,
+            origin,
+            provider="sendgrid",
+            hook="events",
+            reason=f"{batch.malformed} malformed event{'s' if batch.malformed > 1 else ''} skipped",
+            fields=sorted(batch.fields),
+        )
 
 
 @router.post("/events", response_model=None)
@@ -87,14 +107,16 @@ def events(
     if problem is not None:
         return _reject(session, origin, problem, 403)
     try:
-        batch = json.loads(body)
+        raw = json.loads(body)
     except ValueError:
         return _reject(session, origin, "the body is not JSON", 400)
-    if not isinstance(batch, list) or not all(isinstance(e, dict) for e in batch):
+    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
         return _reject(session, origin, "the body is not a list of events", 400)
-    counts: dict[str, int] = {}
     lock_audit_chain(session)  # before any message row: the worker may be recording these sends
-    for event in batch:
+    batch = read_batch(raw)
+    _skip_malformed(session, batch, origin)  # the rest is applied; a retry would not mend them
+    counts: dict[str, int] = {"malformed": batch.malformed} if batch.malformed else {}
+    for event in batch.events:
         outcome = apply_event(session, event, origin)
         counts[outcome] = counts.get(outcome, 0) + 1
     log.info("email.events", **counts)

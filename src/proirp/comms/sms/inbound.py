@@ -3,6 +3,9 @@ HELP gets the practice's contact details. Everything is audited; message text is
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,7 +17,18 @@ from proirp.comms.core.status import advance
 from proirp.comms.models import CommunicationStatus
 from proirp.comms.sms.keywords import Keyword, keyword_of
 from proirp.config import Settings
+from proirp.kit.input import RequestBody, StoredIn
 from proirp.kit.time import utcnow
+
+
+class InboundSms(RequestBody):
+    """The fields of an inbound SMS the product reads: the sender (kept on the opt-out list) and
+    the text (read for a keyword, never kept)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    from_number: Annotated[str, StoredIn(OptOut.address)] = Field(default="", alias="From")
+    body: str = Field(default="", alias="Body")
 
 
 def _clients_with_phone(session: Session, phone: str) -> list[Client]:

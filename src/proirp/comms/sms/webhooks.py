@@ -6,14 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
 from proirp.audit.service import RequestOrigin
 from proirp.comms.core.events import apply_status_event
 from proirp.comms.core.webhook_rejection import reject_webhook
-from proirp.comms.sms.inbound import handle_inbound
-from proirp.comms.sms.status import callback_event
+from proirp.comms.sms.inbound import InboundSms, handle_inbound
+from proirp.comms.sms.status import StatusCallback, callback_event
 from proirp.config import Settings
 from proirp.integrations.twilio.signatures import public_url, signature_is_valid
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
@@ -41,6 +42,23 @@ def _verified(
     return None
 
 
+def _malformed(
+    session: Session, hook: str, origin: RequestOrigin, error: ValidationError
+) -> Response:
+    """A genuine request with a field that does not fit: refused (400) naming the field."""
+    fields = {str(e["loc"][0]): str(e["msg"]) for e in error.errors() if e["loc"]}
+    return reject_webhook(
+        session,
+        origin,
+        provider="twilio",
+        hook=hook,
+        reason=f"malformed field: {', '.join(fields)}",
+        status=400,
+        message=f"{hook} refused: a field does not fit",
+        fields=fields,
+    )
+
+
 def _reject(session: Session, hook: str, origin: RequestOrigin) -> Response:
     return reject_webhook(
         session,
@@ -59,7 +77,11 @@ def status_callback(
     params = _verified(request, form, settings)
     if params is None:
         return _reject(session, "status", origin)
-    event = callback_event(params, request.query_params.get("ref"))
+    try:
+        callback = StatusCallback.model_validate(params)
+    except ValidationError as error:
+        return _malformed(session, "status", origin, error)
+    event = callback_event(callback, request.query_params.get("ref"))
     if event is not None:  # one that names no message is acknowledged and ignored
         apply_status_event(session, event, origin)
     return Response(status_code=204)  # duplicates too: Twilio must not send them again
@@ -72,10 +94,14 @@ def inbound_sms(
     params = _verified(request, form, settings)
     if params is None:
         return _reject(session, "inbound", origin)
+    try:
+        inbound = InboundSms.model_validate(params)
+    except ValidationError as error:
+        return _malformed(session, "inbound", origin, error)
     reply = handle_inbound(
         session,
-        from_number=params.get("From", ""),
-        body=params.get("Body", ""),
+        from_number=inbound.from_number,
+        body=inbound.body,
         settings=settings,
         origin=origin,
     )

@@ -8,17 +8,20 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from proirp.comms.models import Template
+from proirp.kit.input import RequestBody, StoredIn
+
 VARIABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")
 SENDGRID_TEMPLATE_ID = re.compile(r"^d-[0-9a-f]{32}$")
 MAX_VARIABLES = 100
 
 TemplateName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+    str, StringConstraints(strip_whitespace=True, min_length=1), StoredIn(Template.name)
 ]
 TemplateType = Literal["sms", "email"]
 
 
-class VariableIn(BaseModel):
+class VariableIn(RequestBody):
     """A variable a template may use, and whether its value is PHI."""
 
     model_config = ConfigDict(extra="forbid")
@@ -34,7 +37,7 @@ class VariableIn(BaseModel):
         return value
 
 
-class TemplateFields(BaseModel):
+class TemplateFields(RequestBody):
     model_config = ConfigDict(extra="forbid")
 
     # Template text is kept exactly as sent: whitespace can matter in a message.
@@ -42,8 +45,8 @@ class TemplateFields(BaseModel):
     body: str | None = Field(default=None, max_length=100_000)
     html: str | None = Field(default=None, max_length=500_000)
     variables: list[VariableIn] = Field(default_factory=list, max_length=MAX_VARIABLES)
-    sendgrid_template_id: str | None = Field(
-        default=None, max_length=64, json_schema_extra={"pattern": SENDGRID_TEMPLATE_ID.pattern}
+    sendgrid_template_id: Annotated[str, StoredIn(Template.sendgrid_template_id)] | None = Field(
+        default=None, json_schema_extra={"pattern": SENDGRID_TEMPLATE_ID.pattern}
     )
 
     @field_validator("sendgrid_template_id")

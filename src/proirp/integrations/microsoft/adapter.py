@@ -21,7 +21,11 @@ from urllib.parse import urlencode
 import msal
 import requests
 
-from proirp.integrations.base import ProviderPermanentError, ProviderTemporaryError
+from proirp.integrations.base import (
+    ProviderMisconfigured,
+    ProviderPermanentError,
+    ProviderTemporaryError,
+)
 from proirp.integrations.calendar import (
     Authorization,
     Changes,
@@ -45,6 +49,12 @@ PAGE_SIZE = 500  # events per delta page we ask for (Prefer: odata.maxpagesize)
 # Times in UTC and bodies as plain text, whatever the mailbox's own settings.
 VIEW = 'outlook.timezone="UTC", outlook.body-content-type="text"'
 MAX_IN_FLIGHT = 4  # Outlook's limit of concurrent requests per mailbox
+CA_BUNDLE_SETTING = "MICROSOFT_CA_BUNDLE"
+CA_BUNDLE_MISSING = (
+    "MICROSOFT_CA_BUNDLE names no file: set it to a PEM CA bundle, or leave it empty to trust "
+    "the system's certificates"
+)
+CA_BUNDLE_UNREADABLE = "MICROSOFT_CA_BUNDLE could not be read as a PEM CA bundle"
 CONSENT_REMOVAL = (
     "Microsoft keeps the app's permission until you remove it: for a work or school account, "
     "open https://myapps.microsoft.com, choose Pro IRP and select Remove (or ask your IT admin); "
@@ -85,10 +95,16 @@ class MicrosoftCalendar:
         self._app: msal.ConfidentialClientApplication | None = None
         self._graph_session = http_session(ca_bundle, retries=True)
 
+    def _check_ca_bundle(self) -> None:
+        """The CA bundle to trust must be a file (requests would fail each call with an OSError)."""
+        if self._ca_bundle is not None and not self._ca_bundle.is_file():
+            raise ProviderMisconfigured(PROVIDER, CA_BUNDLE_SETTING, CA_BUNDLE_MISSING)
+
     # --- sign-in (msal) -----------------------------------------------------------------
 
     def _msal(self) -> msal.ConfidentialClientApplication:
         """msal's application, made once: making it reads the authority's OpenID configuration."""
+        self._check_ca_bundle()
         with self._lock:
             if self._app is None:
                 try:
@@ -104,6 +120,10 @@ class MicrosoftCalendar:
                 except (requests.RequestException, ValueError, RuntimeError) as exc:
                     raise ProviderTemporaryError(
                         PROVIDER, None, "Microsoft's sign-in configuration could not be read"
+                    ) from exc
+                except OSError as exc:  # the CA bundle is there but cannot be read
+                    raise ProviderMisconfigured(
+                        PROVIDER, CA_BUNDLE_SETTING, CA_BUNDLE_UNREADABLE
                     ) from exc
             return self._app
 
@@ -174,6 +194,7 @@ class MicrosoftCalendar:
         if not url.startswith(self._graph + "/"):
             # A next or delta link comes from Graph; never send a token anywhere else.
             raise ProviderPermanentError(PROVIDER, "link", "a Graph link points elsewhere")
+        self._check_ca_bundle()
         headers = {
             "Authorization": f"Bearer {access_token}",
             "Accept": "application/json",
@@ -187,6 +208,8 @@ class MicrosoftCalendar:
             raise ProviderTemporaryError(
                 PROVIDER, None, "Microsoft Graph could not be reached"
             ) from exc
+        except OSError as exc:  # the CA bundle is there but cannot be read
+            raise ProviderMisconfigured(PROVIDER, CA_BUNDLE_SETTING, CA_BUNDLE_UNREADABLE) from exc
         if response.status_code >= 300:
             raise api_error(
                 response.status_code,
