@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -148,6 +149,9 @@ class Settings(BaseSettings):
     sandbox_latency_ms: int = Field(default=0, ge=0)
     sandbox_twilio_mps: float | None = Field(default=None, gt=0)
     sandbox_sendgrid_rps: float | None = Field(default=None, gt=0)
+    # Redirect URIs the sandbox's Google and Microsoft accept besides the product's own
+    # callbacks (from PUBLIC_BASE_URL and the *_REDIRECT_URI settings); comma-separated.
+    sandbox_redirect_uris: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- the integration check and other services -------------------------------------------
     # Checked by `proirp check-integrations` itself: a typo here must not stop the server.
@@ -184,6 +188,17 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("sandbox_redirect_uris", mode="before")
+    @classmethod
+    def _redirect_uris(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for uri in value if isinstance(value, list) else []:
+            parts = urlsplit(str(uri))
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+                raise ValueError("each must be an absolute http:// or https:// URL")
         return value
 
     @field_validator("twilio_phone_number", "practice_phone")
