@@ -158,7 +158,7 @@ def test_empty_microsoft_authority_and_ca_bundle_mean_the_defaults() -> None:
 
 
 def test_without_microsoft_credentials_the_sandbox_is_reached_over_tls() -> None:
-    settings = load_settings(microsoft_client_id=None, sandbox_tls_port=9443)
+    settings = load_settings(microsoft_client_id=None, serve_sandbox_tls_port=9443)
     connection = settings.microsoft_connection()
     assert connection.authority.startswith("https://127.0.0.1:9443/sandbox/microsoft/")
     assert connection.ca_bundle == settings.sandbox_tls_directory / "ca.pem"

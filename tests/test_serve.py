@@ -24,7 +24,7 @@ def serve_env(tmp_path: Path, **settings: str) -> dict[str, str]:
         "PROIRP_ENCRYPTION_KEYS": ",".join(TEST_KEYS),
         "QUEUE_BACKEND": "sqlite",
         "QUEUE_NAME": "proirp-serve-test",
-        "SANDBOX_TLS_PORT": str(free_port()),
+        "SERVE_SANDBOX_TLS_PORT": str(free_port()),
         **settings,
     }
     env.pop("DATABASE_URL", None)

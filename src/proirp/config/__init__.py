@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     # Microsoft's sign-in only speaks https: the sandbox serves its Microsoft part here, over TLS
     # with a certificate it makes for itself.
     sandbox_tls_port: int = Field(default=8443, ge=1, le=65535)
+    # The same for the sandbox `proirp serve` mounts (sandbox mode), on a port of its own so
+    # that `proirp sandbox` can run beside it.
+    serve_sandbox_tls_port: int = Field(default=8444, ge=1, le=65535)
     sandbox_latency_ms: int = Field(default=0, ge=0)
     sandbox_twilio_mps: float | None = Field(default=None, gt=0)
     sandbox_sendgrid_rps: float | None = Field(default=None, gt=0)
