@@ -111,8 +111,13 @@ def worker(
     build_consumer(workers or settings.worker_threads).run()
 
 
-@app.command()
+sandbox_app = typer.Typer()
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.callback(invoke_without_command=True)
 def sandbox(
+    ctx: typer.Context,
     port: Annotated[int | None, typer.Option(help="Port (default: SANDBOX_PORT or 8099).")] = None,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     tls_port: Annotated[
@@ -121,7 +126,10 @@ def sandbox(
     ] = None,
 ) -> None:
     """Run the provider sandbox (Twilio, SendGrid, Google, Microsoft), accepting the credentials
-    in settings; Microsoft's part is also served over TLS, as msal requires."""
+    in settings; Microsoft's part is also served over TLS, as msal requires. `proirp sandbox
+    env` prints the .env lines that point the product at it."""
+    if ctx.invoked_subcommand is not None:
+        return
     from proirp.sandbox.from_settings import sandbox_config
     from proirp.sandbox.server import PortUnavailable, run
 
@@ -136,6 +144,25 @@ def sandbox(
         )
     except PortUnavailable as exc:
         _fail(str(exc))
+
+
+@sandbox_app.command("env")
+def sandbox_env(
+    url: Annotated[
+        str | None,
+        typer.Option(help="The running sandbox (default: http://127.0.0.1:SANDBOX_PORT)."),
+    ] = None,
+) -> None:
+    """Print the .env lines that point every provider at a running `proirp sandbox` (its own
+    published credentials, never this installation's secrets)."""
+    from proirp.sandbox.env_lines import SandboxNotFound, env_lines, read_index
+
+    url = url or f"http://127.0.0.1:{_settings().sandbox_port}"
+    try:
+        index = read_index(url)
+    except SandboxNotFound as exc:
+        _fail(str(exc))
+    typer.echo("\n".join(env_lines(url, index)))
 
 
 @db_app.command("upgrade")

@@ -76,6 +76,10 @@ class SandboxConfig:
     openai_api_key: str = SANDBOX_OPENAI_API_KEY
     # The secret key Stripe's balance (and its control routes) accept; sk_live_/rk_live_ → livemode.
     stripe_secret_key: str = SANDBOX_STRIPE_SECRET_KEY
+    # Where `proirp sandbox` also listens over TLS, and the CA its certificate chains to (an
+    # absolute path), for the index that `proirp sandbox env` reads; None: no TLS listener.
+    tls_port: int | None = None
+    tls_ca_path: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("twilio_mps", "sendgrid_rps"):

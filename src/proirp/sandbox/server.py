@@ -93,14 +93,20 @@ def run(
     timeout knob. A port that cannot be bound raises PortUnavailable naming `port_setting` or
     `tls_port_setting`.
     """
+    certificate = None
     if tls_port is not None:
         if tls_directory is None:
             raise ValueError("tls_port needs tls_directory (where the certificate is kept)")
+        certificate = ensure_certificate(tls_directory)
         public = "localhost" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
         if ":" in public:
             public = f"[{public}]"
-        consent_base = f"http://{public}:{port}"
-        config = dataclasses.replace(config, microsoft_consent_base=consent_base)
+        config = dataclasses.replace(
+            config,
+            microsoft_consent_base=f"http://{public}:{port}",
+            tls_port=tls_port,
+            tls_ca_path=str(certificate.ca_path.resolve()),
+        )
     app = create_sandbox_app(config)
     plain = uvicorn.Config(
         app,
@@ -111,8 +117,7 @@ def run(
     )
     listeners = [Listener(plain, port_setting)]
     if tls_port is not None:
-        assert tls_directory is not None
-        certificate = ensure_certificate(tls_directory)
+        assert certificate is not None
         tls = tls_server_config(app, host=host, port=tls_port, certificate=certificate)
         listeners.append(Listener(tls, tls_port_setting))
     serve_all(listeners)
