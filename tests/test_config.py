@@ -68,7 +68,7 @@ def test_production_requires_encryption_keys() -> None:
         load(proirp_env="production")
 
 
-def test_defaults_and_seed_names(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_and_the_node_versions_names(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in Settings.model_fields:  # CI sets DATABASE_URL, QUEUE_BACKEND, ...
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.setenv("TWILIO_PHONE_NUMBER", "+1 (202) 555-0143")

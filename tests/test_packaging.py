@@ -21,8 +21,7 @@ def _has_code(init: Path) -> bool:
     """Whether an `__init__.py` holds anything but a docstring."""
     body = ast.parse(init.read_text()).body
     return any(
-        not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
-        for node in body
+        not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) for node in body
     )
 
 
@@ -31,9 +30,7 @@ def test_every_package_data_pattern_matches_a_file() -> None:
         f"{package}: {pattern}"
         for package, patterns in _package_data().items()
         for pattern in patterns
-        if not any(
-            path.is_file() for path in (SOURCE / package.replace(".", "/")).glob(pattern)
-        )
+        if not any(path.is_file() for path in (SOURCE / package.replace(".", "/")).glob(pattern))
     ]
     assert not unmatched, f"package-data patterns that match no file: {unmatched}"
 
