@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import signal
 import socket
 import threading
@@ -37,6 +38,7 @@ from proirp.sandbox.tls import SandboxCertificate, ensure_certificate
 
 GRACEFUL_SHUTDOWN_SECONDS = 2
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+uvicorn_log = logging.getLogger("uvicorn.error")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +69,15 @@ def bind(listener: Listener) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((config.host, config.port))
+        port = sock.getsockname()[1]
     except OSError as exc:
         sock.close()
         raise PortUnavailable(listener, (exc.strerror or type(exc).__name__).lower()) from None
     sock.set_inheritable(True)
+    # What uvicorn says when it binds for itself (it does not, given the socket).
+    scheme = "https" if config.is_ssl else "http"
+    address = f"[{config.host}]" if family == socket.AF_INET6 else config.host
+    uvicorn_log.info("Uvicorn running on %s://%s:%d (Press CTRL+C to quit)", scheme, address, port)
     return sock
 
 
