@@ -1,9 +1,11 @@
 """Email campaign benchmark: a 10,000-recipient campaign through the product against the provider
-sandbox's SendGrid (200 ms per call), compared with the seed's approach: one `send` per recipient.
+sandbox's SendGrid (200 ms per call), compared with the Node version's way: one `send` per
+recipient.
 
 Prints the provider calls (target: ceil(N / 1,000) = 10), the wall time, the ideal (10 calls'
 latency plus the database work, measured by the same campaign with no latency), their ratio, and
-the seed loop's time (measured on a sample and extrapolated, unless --seed-all) and the speed-up.
+the one-by-one loop's time (measured on a sample and extrapolated, unless --seed-all) and the
+speed-up.
     python -m bench.email_campaign [--recipients N] [--latency-ms L] [--seed-sample S]
 """
 
@@ -80,8 +82,8 @@ def _campaign(live: LiveStack, client_ids: list[str], latency_ms: int) -> tuple[
     return wall, live.email_stats()["requests"]
 
 
-def _seed_loop(live: LiveStack, count: int, latency_ms: int) -> float:
-    """The seed's sendBulkEmails: one mail/send per recipient, one after another."""
+def _one_by_one(live: LiveStack, count: int, latency_ms: int) -> float:
+    """The Node version's sendBulkEmails: one mail/send per recipient, one after another."""
     live.configure_sendgrid(latency_ms=latency_ms, events=False)
     sender = SendGridEmailSender(
         api_key=SANDBOX_SENDGRID_API_KEY, api_base=f"{live.sandbox_url}/sendgrid"
@@ -100,7 +102,7 @@ def _seed_loop(live: LiveStack, count: int, latency_ms: int) -> float:
     return time.perf_counter() - started
 
 
-def run(recipients: int, latency_ms: int, *, seed_sample: int) -> None:
+def run(recipients: int, latency_ms: int, *, one_by_one_sample: int) -> None:
     settings = {"WORKER_THREADS": "8", "LOG_LEVEL": "WARNING"}
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -111,8 +113,8 @@ def run(recipients: int, latency_ms: int, *, seed_sample: int) -> None:
         # counts against the baseline, not against the measured run).
         baseline, _ = _campaign(live, client_ids, 0)
         wall, calls = _campaign(live, client_ids, latency_ms)
-        sample = min(seed_sample, recipients)
-        seed_sample_wall = _seed_loop(live, sample, latency_ms) if sample else 0.0
+        sample = min(one_by_one_sample, recipients)
+        sample_wall = _one_by_one(live, sample, latency_ms) if sample else 0.0
 
     expected_calls = math.ceil(recipients / 1000)
     ideal = expected_calls * latency_ms / 1000 + baseline
@@ -123,10 +125,10 @@ def run(recipients: int, latency_ms: int, *, seed_sample: int) -> None:
     print(f"  ideal                  {ideal:8.1f} s   ({expected_calls} x latency + database work)")
     print(f"  ratio                  {wall / ideal:8.2f}")
     if sample:
-        seed_wall = seed_sample_wall * recipients / sample
+        one_by_one_wall = sample_wall * recipients / sample
         how = "measured" if sample == recipients else f"extrapolated from {sample} sends"
-        print(f"  seed loop (one by one) {seed_wall:8.1f} s   ({how})")
-        print(f"  speed-up               {seed_wall / wall:8.1f}x")
+        print(f"  one by one (Node way)  {one_by_one_wall:8.1f} s   ({how})")
+        print(f"  speed-up               {one_by_one_wall / wall:8.1f}x")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -136,14 +138,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--seed-sample", type=int, default=200, help="one-by-one sends to time (0: skip)"
     )
-    parser.add_argument("--seed-all", action="store_true", help="time the seed loop in full")
+    parser.add_argument(
+        "--seed-all", action="store_true", help="time the one-by-one loop for every recipient"
+    )
     add_database_option(parser)
     args = parser.parse_args(argv)
     if not 0 < args.recipients <= 10_000:
         parser.error("--recipients must be between 1 and 10,000")
     use_database(args.database)
     sample = args.recipients if args.seed_all else args.seed_sample
-    run(args.recipients, args.latency_ms, seed_sample=sample)
+    run(args.recipients, args.latency_ms, one_by_one_sample=sample)
 
 
 if __name__ == "__main__":

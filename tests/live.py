@@ -66,11 +66,12 @@ class Process:
     env: dict[str, str]
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
+    cwd: Path | None = None  # where it runs (and reads its .env); None: here
 
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(  # noqa: S603 (our own console script)
-            self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd
         )
 
     def kill(self) -> None:
@@ -276,6 +277,8 @@ def live_stack(
             "MICROSOFT_CA_BUNDLE": str(tmp / "data" / "sandbox-tls" / "ca.pem"),
             "MICROSOFT_REDIRECT_URI": f"http://127.0.0.1:{app_port}/calendar/microsoft/callback",
             "SANDBOX_TLS_PORT": str(tls_port),
+            # The product serves its own sandbox's Microsoft part (sandbox mode) apart from it.
+            "SERVE_SANDBOX_TLS_PORT": str(free_port()),
             "RECONCILE_AFTER_SECONDS": "4",
             "SEND_TIMEOUT_SECONDS": "2",
             "PRACTICE_TIMEZONE": "America/Chicago",

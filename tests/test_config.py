@@ -93,7 +93,7 @@ def test_the_audit_anchor_file_defaults_to_the_data_folder(tmp_path: Path) -> No
     )
 
 
-def test_defaults_and_seed_names(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_and_the_node_versions_names(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in Settings.model_fields:  # CI sets DATABASE_URL, QUEUE_BACKEND, ...
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.setenv("TWILIO_PHONE_NUMBER", "+1 (202) 555-0143")
@@ -184,7 +184,7 @@ def test_empty_microsoft_authority_and_ca_bundle_mean_the_defaults() -> None:
 
 
 def test_without_microsoft_credentials_the_sandbox_is_reached_over_tls() -> None:
-    settings = load_settings(microsoft_client_id=None, sandbox_tls_port=9443)
+    settings = load_settings(microsoft_client_id=None, serve_sandbox_tls_port=9443)
     connection = settings.microsoft_connection()
     assert connection.authority.startswith("https://127.0.0.1:9443/sandbox/microsoft/")
     assert connection.ca_bundle == settings.sandbox_tls_directory / "ca.pem"

@@ -13,7 +13,7 @@ from proirp.migrations.commands import alembic_config, check, upgrade
 from proirp.models import Base
 from tests.databases import fresh_database
 
-SEED_CALENDAR_TABLES = {
+NODE_VERSION_CALENDAR_TABLES = {
     "calendar_integrations",
     "synced_calendar_events",
     "calendar_sync_status",
@@ -28,7 +28,7 @@ def test_up_from_empty_down_and_up_again(kind: str, tmp_path: Path) -> None:
         engine = create_db_engine(url)
         tables = set(inspect(engine).get_table_names())
         assert set(Base.metadata.tables) <= tables
-        assert tables >= SEED_CALENDAR_TABLES
+        assert tables >= NODE_VERSION_CALENDAR_TABLES
         check(url)  # models and migrations agree (alembic check)
 
         command.downgrade(alembic_config(url), "base")

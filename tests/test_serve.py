@@ -27,7 +27,7 @@ def serve_env(tmp_path: Path, **settings: str) -> dict[str, str]:
         "AUDIT_CHAIN_KEYS": ",".join(TEST_AUDIT_KEYS),
         "QUEUE_BACKEND": "sqlite",
         "QUEUE_NAME": "proirp-serve-test",
-        "SANDBOX_TLS_PORT": str(free_port()),
+        "SERVE_SANDBOX_TLS_PORT": str(free_port()),
         **settings,
     }
     env.pop("DATABASE_URL", None)

@@ -12,7 +12,10 @@ import typer
 from proirp.config import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from proirp.runtime import Runtime
+    from proirp.sandbox.server import Listener
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Pro IRP integrations.")
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
@@ -50,6 +53,7 @@ def serve(
     from proirp.app import create_app
     from proirp.concurrency import MAX_CONCURRENT_REQUESTS
     from proirp.kit.logging import quiet_access_log
+    from proirp.sandbox.server import Listener, PortUnavailable, serve_all
 
     settings = _settings(**({"port": port} if port else {}))
     embedded = settings.queue_backend == "sqlite" if embedded_worker is None else embedded_worker
@@ -63,28 +67,31 @@ def serve(
         limit_concurrency=MAX_CONCURRENT_REQUESTS,
     )
     quiet_access_log()  # uvicorn.Config has just configured its loggers
+    listeners = [Listener(config, "PORT (or --port)")]
     sandbox_app = getattr(api.state, "sandbox_app", None)
-    if sandbox_app is None or settings.microsoft_configured:
-        uvicorn.Server(config).run()
-        return
-    # Microsoft's sign-in library only speaks https: the mounted sandbox's Microsoft part is
-    # also served over TLS, on this machine only, with a certificate made for it.
+    if sandbox_app is not None and not settings.microsoft_configured:
+        listeners.append(_sandbox_tls_listener(sandbox_app, settings))
+    try:
+        serve_all(listeners)
+    except PortUnavailable as exc:
+        _fail(str(exc))
+
+
+def _sandbox_tls_listener(sandbox_app: FastAPI, settings: Settings) -> Listener:
+    """Microsoft's sign-in library only speaks https: the mounted sandbox's Microsoft part is
+    also served over TLS, on this machine only, with a certificate made for it."""
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
-    from proirp.sandbox.server import serve_all, tls_server_config
+    from proirp.sandbox.server import Listener, tls_server_config
     from proirp.sandbox.tls import ensure_certificate
 
     certificate = ensure_certificate(settings.sandbox_tls_directory)
     tls_app = Starlette(routes=[Mount("/sandbox", app=sandbox_app)])
-    serve_all(
-        [
-            config,
-            tls_server_config(
-                tls_app, host="127.0.0.1", port=settings.sandbox_tls_port, certificate=certificate
-            ),
-        ]
+    tls = tls_server_config(
+        tls_app, host="127.0.0.1", port=settings.serve_sandbox_tls_port, certificate=certificate
     )
+    return Listener(tls, "SERVE_SANDBOX_TLS_PORT")
 
 
 @app.command()
@@ -107,8 +114,13 @@ def worker(
         runtime.stop(rt)
 
 
-@app.command()
+sandbox_app = typer.Typer()
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.callback(invoke_without_command=True)
 def sandbox(
+    ctx: typer.Context,
     port: Annotated[int | None, typer.Option(help="Port (default: SANDBOX_PORT or 8099).")] = None,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     tls_port: Annotated[
@@ -117,18 +129,43 @@ def sandbox(
     ] = None,
 ) -> None:
     """Run the provider sandbox (Twilio, SendGrid, Google, Microsoft), accepting the credentials
-    in settings; Microsoft's part is also served over TLS, as msal requires."""
+    in settings; Microsoft's part is also served over TLS, as msal requires. `proirp sandbox
+    env` prints the .env lines that point the product at it."""
+    if ctx.invoked_subcommand is not None:
+        return
     from proirp.sandbox.from_settings import sandbox_config
-    from proirp.sandbox.server import run
+    from proirp.sandbox.server import PortUnavailable, run
 
     settings = _settings()
-    run(
-        sandbox_config(settings),
-        host=host,
-        port=port or settings.sandbox_port,
-        tls_port=tls_port or settings.sandbox_tls_port,
-        tls_directory=settings.sandbox_tls_directory,
-    )
+    try:
+        run(
+            sandbox_config(settings),
+            host=host,
+            port=port or settings.sandbox_port,
+            tls_port=tls_port or settings.sandbox_tls_port,
+            tls_directory=settings.sandbox_tls_directory,
+        )
+    except PortUnavailable as exc:
+        _fail(str(exc))
+
+
+@sandbox_app.command("env")
+def sandbox_env(
+    url: Annotated[
+        str | None,
+        typer.Option(help="The running sandbox (default: http://127.0.0.1:SANDBOX_PORT)."),
+    ] = None,
+) -> None:
+    """Print the .env lines that point every provider at a running `proirp sandbox` (its own
+    published credentials, never this installation's secrets)."""
+    from proirp.sandbox.env_lines import SandboxNotFound, env_lines, read_index
+
+    url = url or f"http://127.0.0.1:{_settings().sandbox_port}"
+    try:
+        index = read_index(url)
+    except SandboxNotFound as exc:
+        _fail(str(exc))
+    typer.echo("\n".join(env_lines(url, index)))
 
 
 @db_app.command("upgrade")

@@ -15,7 +15,7 @@ from proirp.config.sandbox_credentials import (
 )
 from tests.calendars.dance import connect
 from tests.comms.conftest import add_client, add_email_clients, send, wait_for_status
-from tests.live import free_port, live_stack
+from tests.live import live_stack
 
 
 def test_embedded_sandbox_delivers_and_health_says_so(tmp_path: Path) -> None:
@@ -31,9 +31,6 @@ def test_embedded_sandbox_delivers_and_health_says_so(tmp_path: Path) -> None:
         "GOOGLE_CLIENT_SECRET": "",
         "MICROSOFT_CLIENT_ID": "",
         "MICROSOFT_CLIENT_SECRET": "",
-        # The product serves its own sandbox's Microsoft part over TLS, apart from the
-        # separate sandbox process's.
-        "SANDBOX_TLS_PORT": str(free_port()),
     }
     with live_stack(tmp_path, settings=no_credentials) as live:
         health = httpx.get(f"{live.app_url}/healthz").json()

@@ -416,6 +416,7 @@ def google_config() -> SandboxConfig:
         twilio_auth_token=AUTH_TOKEN,
         google_client_id=GOOGLE_CLIENT_ID,
         google_client_secret=GOOGLE_CLIENT_SECRET,
+        google_redirect_uris=(GOOGLE_REDIRECT_URI,),
     )
 
 
@@ -545,6 +546,7 @@ def microsoft_config() -> SandboxConfig:
         twilio_auth_token=AUTH_TOKEN,
         microsoft_client_id=MICROSOFT_CLIENT_ID,
         microsoft_client_secret=MICROSOFT_CLIENT_SECRET,
+        microsoft_redirect_uris=(MICROSOFT_REDIRECT_URI,),
     )
 
 

@@ -38,7 +38,7 @@ from tests.sandbox.conftest import (
     serve,
 )
 
-SPEC_PATH = Path("/work/shared/specs/twilio_api_v2010_messages.json")
+SPEC_PATH = Path(__file__).parent / "specs" / "twilio_api_v2010_messages.json"
 SPEC: dict[str, Any] = json.loads(SPEC_PATH.read_text())
 SCHEMAS: dict[str, Any] = SPEC["components"]["schemas"]
 MESSAGE_SCHEMA: dict[str, Any] = SCHEMAS["api.v2010.account.message"]

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.sandbox.conftest import MAILBOX, RunningMicrosoft
+from tests.sandbox.conftest import MAILBOX, MICROSOFT_REDIRECT_URI, RunningMicrosoft
 
 pytestmark = pytest.mark.filterwarnings("ignore:response_mode='form_post' is recommended")
 
@@ -217,7 +217,7 @@ def test_invalid_events_are_refused_without_echoing_them(
 
 def test_calendars_scope_is_needed_for_events(microsoft: RunningMicrosoft) -> None:
     app = microsoft.msal_app()
-    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri="http://127.0.0.1:8080/cb")
+    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=MICROSOFT_REDIRECT_URI)
     result = app.acquire_token_by_auth_code_flow(flow, microsoft.consent(flow["auth_uri"]))
     answer = microsoft.graph("POST", "me/events", result["access_token"], json=EVENT)
     assert answer.status_code == 403

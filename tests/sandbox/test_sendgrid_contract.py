@@ -41,7 +41,7 @@ from proirp.sandbox.sendgrid.api import MAIL_SEND_PATH, mail_router
 from proirp.sandbox.sendgrid.mail import MODELLED_FIELDS, PERSONALIZATION_FIELDS, REQUEST_FIELDS
 from tests.sandbox.conftest import ACCOUNT_SID, AUTH_TOKEN, RunningSendGrid, StartSendGrid
 
-SPEC_PATH = Path("/work/shared/specs/sendgrid_mail_v3.json")
+SPEC_PATH = Path(__file__).parent / "specs" / "sendgrid_mail_v3.json"
 SPEC: dict[str, Any] = json.loads(SPEC_PATH.read_text())
 COMPONENTS: dict[str, Any] = SPEC["components"]
 OPERATION: dict[str, Any] = SPEC["paths"][MAIL_SEND_PATH]["post"]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -169,9 +170,15 @@ class Settings(BaseSettings):
     # Microsoft's sign-in only speaks https: the sandbox serves its Microsoft part here, over TLS
     # with a certificate it makes for itself.
     sandbox_tls_port: int = Field(default=8443, ge=1, le=65535)
+    # The same for the sandbox `proirp serve` mounts (sandbox mode), on a port of its own so
+    # that `proirp sandbox` can run beside it.
+    serve_sandbox_tls_port: int = Field(default=8444, ge=1, le=65535)
     sandbox_latency_ms: int = Field(default=0, ge=0)
     sandbox_twilio_mps: float | None = Field(default=None, gt=0)
     sandbox_sendgrid_rps: float | None = Field(default=None, gt=0)
+    # Redirect URIs the sandbox's Google and Microsoft accept besides the product's own
+    # callbacks (from PUBLIC_BASE_URL and the *_REDIRECT_URI settings); comma-separated.
+    sandbox_redirect_uris: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- the integration check and other services -------------------------------------------
     # Checked by `proirp check-integrations` itself: a typo here must not stop the server.
@@ -222,6 +229,17 @@ class Settings(BaseSettings):
             )
         if len(set(secrets)) != len(secrets):
             raise ValueError("lists the same key twice")
+        return value
+
+    @field_validator("sandbox_redirect_uris", mode="before")
+    @classmethod
+    def _redirect_uris(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for uri in value if isinstance(value, list) else []:
+            parts = urlsplit(str(uri))
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+                raise ValueError("each must be an absolute http:// or https:// URL")
         return value
 
     @field_validator("twilio_phone_number", "practice_phone")

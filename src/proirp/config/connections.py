@@ -133,8 +133,8 @@ def microsoft_connection(settings: Settings) -> MicrosoftConnection:
             redirect_uri=str(settings.microsoft_redirect_uri),
             ca_bundle=settings.microsoft_ca_bundle,
         )
-    # The sandbox mounted in this process, reached over its TLS listener.
-    sandbox = f"https://127.0.0.1:{settings.sandbox_tls_port}/sandbox/microsoft"
+    # The sandbox `proirp serve` mounts, reached over its TLS listener.
+    sandbox = f"https://127.0.0.1:{settings.serve_sandbox_tls_port}/sandbox/microsoft"
     return MicrosoftConnection(
         client_id=SANDBOX_MICROSOFT_CLIENT_ID,
         client_secret=SANDBOX_MICROSOFT_CLIENT_SECRET,

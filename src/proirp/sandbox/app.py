@@ -17,6 +17,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from proirp.config.sandbox_credentials import (
+    SANDBOX_TWILIO_ACCOUNT_SID,
+    SANDBOX_TWILIO_AUTH_TOKEN,
+)
 from proirp.sandbox.config import SandboxConfig
 from proirp.sandbox.google import GoogleSandbox, google_router
 from proirp.sandbox.microsoft import MicrosoftSandbox, microsoft_router
@@ -72,6 +76,29 @@ def sandbox_router(sandbox: Sandbox) -> APIRouter:
     return router
 
 
+def accepted_credentials(config: SandboxConfig) -> dict[str, str]:
+    """For each vendor, whether the sandbox accepts its own published credentials
+    ("published") or those configured where it was started ("configured"); never the values."""
+    # Every credential of a SandboxConfig defaults to the published one but Twilio's.
+    published = SandboxConfig(
+        twilio_account_sid=SANDBOX_TWILIO_ACCOUNT_SID, twilio_auth_token=SANDBOX_TWILIO_AUTH_TOKEN
+    )
+    fields = {
+        "twilio": ("twilio_account_sid", "twilio_auth_token"),
+        "sendgrid": ("sendgrid_api_key",),
+        "google": ("google_client_id", "google_client_secret"),
+        "microsoft": ("microsoft_client_id", "microsoft_client_secret"),
+        "openai": ("openai_api_key",),
+        "stripe": ("stripe_secret_key",),
+    }
+    return {
+        vendor: "published"
+        if all(getattr(config, name) == getattr(published, name) for name in names)
+        else "configured"
+        for vendor, names in fields.items()
+    }
+
+
 def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     """A standalone sandbox app; its state is `app.state.sandbox` (and `app.state.twilio`,
     `app.state.sendgrid`, `app.state.google`, `app.state.microsoft`, `app.state.openai`,
@@ -107,6 +134,12 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
             "openai": "/openai/v1",
             "stripe": "/stripe/v1",
         }
-        return {"sandbox": True, "vendors": vendors}
+        tls = {"port": config.tls_port, "ca_bundle": config.tls_ca_path}
+        return {
+            "sandbox": True,
+            "vendors": vendors,
+            "tls": tls if config.tls_port is not None else None,
+            "credentials": accepted_credentials(config),
+        }
 
     return app

@@ -54,11 +54,16 @@ class SandboxConfig:
     # The one OAuth client Google's token endpoint (and the control routes) accept.
     google_client_id: str = SANDBOX_GOOGLE_CLIENT_ID
     google_client_secret: str = SANDBOX_GOOGLE_CLIENT_SECRET
+    # The redirect URIs registered for that client: the authorization page sends a browser (and
+    # a code) only to one of these, exactly, as Google does.
+    google_redirect_uris: tuple[str, ...] = ()
     # Lifetime of Google access tokens (the access_token_seconds knob changes it at run time).
     google_access_token_seconds: int = 3600
     # The one app registration Microsoft's token endpoint (and the control routes) accept.
     microsoft_client_id: str = SANDBOX_MICROSOFT_CLIENT_ID
     microsoft_client_secret: str = SANDBOX_MICROSOFT_CLIENT_SECRET
+    # The app registration's redirect URIs: authorize answers and sign-out go only to these.
+    microsoft_redirect_uris: tuple[str, ...] = ()
     # A plain-HTTP base where the sandbox is also reachable (e.g. "http://localhost:8080/sandbox"):
     # the discovery document then sends browsers to the consent page there, not to the TLS
     # listener's self-signed certificate. None: the authorize URL is built from the request.
@@ -71,6 +76,10 @@ class SandboxConfig:
     openai_api_key: str = SANDBOX_OPENAI_API_KEY
     # The secret key Stripe's balance (and its control routes) accept; sk_live_/rk_live_ → livemode.
     stripe_secret_key: str = SANDBOX_STRIPE_SECRET_KEY
+    # Where `proirp sandbox` also listens over TLS, and the CA its certificate chains to (an
+    # absolute path), for the index that `proirp sandbox env` reads; None: no TLS listener.
+    tls_port: int | None = None
+    tls_ca_path: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("twilio_mps", "sendgrid_rps"):

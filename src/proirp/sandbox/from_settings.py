@@ -19,6 +19,14 @@ from proirp.config.sandbox_credentials import (
 from proirp.sandbox.config import SandboxConfig
 
 
+def redirect_uris(settings: Settings, provider: str) -> tuple[str, ...]:
+    """The redirect URIs registered for the sandbox's `provider` client: the product's own
+    callback (from PUBLIC_BASE_URL, and as configured), then SANDBOX_REDIRECT_URIS."""
+    configured = str(getattr(settings, f"{provider}_redirect_uri"))
+    own = [f"{settings.base_url}/calendar/{provider}/callback", configured]
+    return tuple(dict.fromkeys([*own, *settings.sandbox_redirect_uris]))
+
+
 def sandbox_config(settings: Settings) -> SandboxConfig:
     """The sandbox accepting the product's configured credentials (or the sandbox's own)."""
     if settings.twilio_configured:
@@ -54,8 +62,10 @@ def sandbox_config(settings: Settings) -> SandboxConfig:
         sendgrid_rps=settings.sandbox_sendgrid_rps,
         google_client_id=google_id,
         google_client_secret=google_secret,
+        google_redirect_uris=redirect_uris(settings, "google"),
         microsoft_client_id=microsoft_id,
         microsoft_client_secret=microsoft_secret,
+        microsoft_redirect_uris=redirect_uris(settings, "microsoft"),
         # The product mounts the sandbox at /sandbox of its plain-HTTP app: browsers consent there.
         microsoft_consent_base=f"{settings.base_url}/sandbox",
         openai_api_key=openai_api_key,

@@ -1,5 +1,6 @@
 """What the imitated OAuth 2.0 servers (Google, Microsoft) do alike: read HTTP basic credentials,
-check a PKCE S256 verifier, and sign an ID token HS256 with the client secret.
+check a PKCE S256 verifier, sign an ID token HS256 with the client secret, and send a browser
+only to a registered redirect URI.
 
 What each vendor does differently (which claims, which errors, how a client ID is unquoted) stays
 with the vendor.
@@ -12,6 +13,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Collection
 from typing import Any
 
 
@@ -56,3 +58,10 @@ def hs256_jwt(header: dict[str, str], claims: dict[str, Any], secret: str) -> st
     payload = b64url(json.dumps(claims, separators=(",", ":")).encode())
     signature = hmac.new(secret.encode(), f"{head}.{payload}".encode(), hashlib.sha256)
     return f"{head}.{payload}.{b64url(signature.digest())}"
+
+
+def registered_redirect(redirect_uri: str, registered: Collection[str]) -> bool:
+    """Whether `redirect_uri` is one of the client's registered redirect URIs, character for
+    character (scheme, host, port, path and query), as both vendors compare them. Anything else
+    would make the sign-in page an open redirect, handing codes to whoever asked."""
+    return redirect_uri in registered

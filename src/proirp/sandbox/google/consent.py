@@ -1,17 +1,19 @@
 """The authorization endpoint's request, checked as Google checks it, and its consent page.
 
-Google shows an error page (never a redirect) for a bad client or redirect URI, since it cannot
-trust where a redirect would go; the user's Deny is the one refusal that goes back to the app.
+Google shows an error page (never a redirect) for a bad client or a redirect URI not registered
+for it, since it cannot trust where a redirect would go; the user's Deny is the one refusal that
+goes back to the app.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from proirp.sandbox.google.errors import AuthorizationPageError
+from proirp.sandbox.oauth_common import registered_redirect
 
 APP_NAME = "Pro IRP"
 DEFAULT_ACCOUNT = "clinician@sandbox.example.com"
@@ -65,8 +67,11 @@ def _missing(name: str) -> AuthorizationPageError:
     return AuthorizationPageError("invalid_request", f"Missing required parameter: {name}")
 
 
-def parse_authorization(params: Mapping[str, str], *, knows_client: bool) -> AuthorizationRequest:
-    """Check an authorization request in Google's order; raise its error page otherwise."""
+def parse_authorization(
+    params: Mapping[str, str], *, knows_client: bool, redirect_uris: Collection[str]
+) -> AuthorizationRequest:
+    """Check an authorization request in Google's order; raise its error page otherwise.
+    `redirect_uris` are those registered for the client."""
     client_id = params.get("client_id")
     if not client_id:
         raise _missing("client_id")
@@ -81,6 +86,12 @@ def parse_authorization(params: Mapping[str, str], *, knows_client: bool) -> Aut
             "redirect_uri_mismatch",
             "You can't sign in to this app because it doesn't comply with Google's OAuth 2.0 "
             "policy. Register the redirect URI in the Google Cloud Console.",
+        )
+    if not registered_redirect(redirect_uri, redirect_uris):
+        raise AuthorizationPageError(
+            "redirect_uri_mismatch",
+            "The redirect URI in the request does not match the ones authorized for the OAuth "
+            "client. Register it under the client's Authorized redirect URIs.",
         )
     response_type = params.get("response_type")
     if not response_type:

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from proirp.sandbox.errors import SandboxRoute
 from proirp.sandbox.google.consent import (
     DEFAULT_ACCOUNT,
+    AuthorizationRequest,
     consent_page,
     parse_authorization,
     redirect_to,
@@ -58,6 +59,13 @@ def oauth_router(sandbox: GoogleSandbox) -> APIRouter:
     """Discovery, authorization, token and revoke routes."""
     router = APIRouter(route_class=SandboxRoute, tags=["google"])
 
+    def checked_authorization(params: dict[str, str]) -> AuthorizationRequest:
+        return parse_authorization(
+            params,
+            knows_client=sandbox.knows_client(params.get("client_id", "")),
+            redirect_uris=sandbox.config.google_redirect_uris,
+        )
+
     @router.get(DISCOVERY_PATH)
     async def discovery(request: Request) -> Response:
         base = oauth_base(request, DISCOVERY_PATH)
@@ -84,19 +92,14 @@ def oauth_router(sandbox: GoogleSandbox) -> APIRouter:
 
     @router.get(AUTHORIZE_PATH)
     async def authorize(request: Request) -> Response:
-        params = dict(request.query_params)
-        checked = parse_authorization(
-            params, knows_client=sandbox.knows_client(params.get("client_id", ""))
-        )
+        checked = checked_authorization(dict(request.query_params))
         action = str(request.url.replace(query="", fragment=""))
         return HTMLResponse(consent_page(checked, action=action))
 
     @router.post(AUTHORIZE_PATH)
     async def decide(request: Request) -> Response:
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-        checked = parse_authorization(
-            form, knows_client=sandbox.knows_client(form.get("client_id", ""))
-        )
+        checked = checked_authorization(form)
         decision = form.get("decision")
         if decision not in ("allow", "deny"):
             raise AuthorizationPageError("invalid_request", "Choose Allow or Deny.")

@@ -1,16 +1,16 @@
 """The authorization endpoint's request, checked as the identity platform checks it, its consent
 page, and the answers that travel back to the app.
 
-A request the platform cannot trust (no or unknown client, no usable redirect URI) gets an error
-page; every other refusal, and the user's Allow or Deny, goes back to the redirect URI
-(`response_mode` query, fragment or form_post). The sandbox keeps no registry of redirect URIs:
-any http(s) URI is accepted and remembered with the code, which must be redeemed with the same.
+A request the platform cannot trust (no or unknown client, a redirect URI not registered for the
+app: AADSTS50011) gets an error page; every other refusal, and the user's Allow or Deny, goes
+back to the redirect URI (`response_mode` query, fragment or form_post). The URI is remembered
+with the code, which must be redeemed with the same.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -25,6 +25,7 @@ from proirp.sandbox.microsoft.errors import (
     BAD_REDIRECT,
     INVALID_SCOPE,
     MISSING_PARAMETER,
+    REDIRECT_NOT_REGISTERED,
     UNKNOWN_APP,
     UNSUPPORTED_RESPONSE_TYPE,
     AuthorizePageError,
@@ -33,6 +34,7 @@ from proirp.sandbox.microsoft.errors import (
     described,
 )
 from proirp.sandbox.microsoft.scopes import Scopes, parse_scopes
+from proirp.sandbox.oauth_common import registered_redirect
 
 APP_NAME = "Pro IRP"
 RESPONSE_MODES = ("query", "fragment", "form_post")
@@ -101,10 +103,10 @@ class AuthorizationBase:
 
 
 def parse_authorization(
-    params: Mapping[str, str], *, knows_client: bool, tenant: str
+    params: Mapping[str, str], *, knows_client: bool, redirect_uris: Collection[str], tenant: str
 ) -> AuthorizationRequest:
     """Check an authorization request in the identity platform's order; raise its error page or
-    a redirect with the error."""
+    a redirect with the error. `redirect_uris` are those registered for the app."""
     client_id = params.get("client_id")
     if not client_id:
         raise AuthorizePageError(aadsts(MISSING_PARAMETER, name="client_id"))
@@ -114,6 +116,8 @@ def parse_authorization(
     parts = urlsplit(redirect_uri)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
         raise AuthorizePageError(BAD_REDIRECT)
+    if not registered_redirect(redirect_uri, redirect_uris):
+        raise AuthorizePageError(aadsts(REDIRECT_NOT_REGISTERED, client_id=client_id))
     # An unknown response_mode falls back to query, as for the code flow's default.
     mode = params.get("response_mode") or "query"
     base = AuthorizationBase(

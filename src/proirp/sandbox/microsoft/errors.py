@@ -3,7 +3,8 @@
 - The token endpoint (identity platform v2.0): `{"error", "error_description": "AADSTSnnnn: …",
   "error_codes": [nnnn], "timestamp", "trace_id", "correlation_id", "error_uri"}`.
 - The authorization endpoint: an HTML error page for a request it cannot trust (unknown app, bad
-  redirect URI); other refusals travel back on the redirect (`error`, `error_description`).
+  or unregistered redirect URI); other refusals travel back on the redirect (`error`,
+  `error_description`). Sign-out refuses an unregistered post_logout_redirect_uri the same way.
 - Microsoft Graph: `{"error": {"code", "message", "innerError": {"date", "request-id",
   "client-request-id"}}}`.
 
@@ -105,6 +106,17 @@ UNSUPPORTED_RESPONSE_TYPE = (
     "The response_type '{response_type}' is not enabled for the application.",
 )
 BAD_REDIRECT = (90102, "'redirect_uri' value must be a valid absolute URI.")
+REDIRECT_NOT_REGISTERED = (
+    50011,
+    "The redirect URI specified in the request does not match the redirect URIs configured for "
+    "the application '{client_id}'. Make sure the redirect URI sent in the request matches one "
+    "added to your application in the Azure portal.",
+)
+LOGOUT_REDIRECT_NOT_REGISTERED = (
+    50011,
+    "The post_logout_redirect_uri specified in the request does not match the redirect URIs "
+    "configured for the application.",
+)
 INTERACTION_REQUIRED = (
     65001,
     "The user or administrator has not consented to use the application with ID '{client_id}'. "

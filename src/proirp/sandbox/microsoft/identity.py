@@ -32,6 +32,7 @@ from proirp.sandbox.microsoft.consent import (
 from proirp.sandbox.microsoft.errors import (
     CONSENT_REQUIRED,
     DECLINED,
+    LOGOUT_REDIRECT_NOT_REGISTERED,
     MISSING_PARAMETER,
     TRANSIENT,
     UNSUPPORTED_GRANT,
@@ -45,7 +46,7 @@ from proirp.sandbox.microsoft.query import base_of
 from proirp.sandbox.microsoft.scopes import parse_scopes
 from proirp.sandbox.microsoft.state import MicrosoftSandbox
 from proirp.sandbox.microsoft.tokens import AuthorizationCode
-from proirp.sandbox.oauth_common import basic_credentials
+from proirp.sandbox.oauth_common import basic_credentials, registered_redirect
 
 DISCOVERY_PATH = "/{tenant}/v2.0/.well-known/openid-configuration"
 AUTHORIZE_PATH = "/{tenant}/oauth2/v2.0/authorize"
@@ -82,6 +83,14 @@ def login_base(request: Request) -> str:
 def identity_router(sandbox: MicrosoftSandbox) -> APIRouter:
     """Discovery, authorize, token, keys and logout routes."""
     router = APIRouter(route_class=SandboxRoute, tags=["microsoft"])
+
+    def checked_authorization(params: dict[str, str], tenant: str) -> AuthorizationRequest:
+        return parse_authorization(
+            params,
+            knows_client=sandbox.knows_client(params.get("client_id", "")),
+            redirect_uris=sandbox.config.microsoft_redirect_uris,
+            tenant=tenant,
+        )
 
     def authorize_url(request: Request, tenant: str) -> str:
         consent_base = sandbox.config.microsoft_consent_base
@@ -157,9 +166,7 @@ def identity_router(sandbox: MicrosoftSandbox) -> APIRouter:
 
     @router.get(AUTHORIZE_PATH)
     async def authorize(tenant: str, request: Request) -> Response:
-        params = dict(request.query_params)
-        knows = sandbox.knows_client(params.get("client_id", ""))
-        checked = parse_authorization(params, knows_client=knows, tenant=tenant)
+        checked = checked_authorization(dict(request.query_params), tenant)
         if checked.prompt == "none":
             account = checked.login_hint or DEFAULT_ACCOUNT
             if not sandbox.already_consented(checked.client_id, account, checked.scopes):
@@ -173,8 +180,7 @@ def identity_router(sandbox: MicrosoftSandbox) -> APIRouter:
     @router.post(AUTHORIZE_PATH)
     async def decide(tenant: str, request: Request) -> Response:
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-        knows = sandbox.knows_client(form.get("client_id", ""))
-        checked = parse_authorization(form, knows_client=knows, tenant=tenant)
+        checked = checked_authorization(form, tenant)
         decision = form.get("decision")
         if decision not in ("allow", "deny"):
             raise AuthorizePageError(aadsts(MISSING_PARAMETER, name="decision"))
@@ -250,7 +256,9 @@ def identity_router(sandbox: MicrosoftSandbox) -> APIRouter:
     @router.get(LOGOUT_PATH)
     async def logout(tenant: str, request: Request) -> Response:
         target = request.query_params.get("post_logout_redirect_uri")
-        if target and target.startswith(("http://", "https://")):
+        if target and not registered_redirect(target, sandbox.config.microsoft_redirect_uris):
+            raise AuthorizePageError(LOGOUT_REDIRECT_NOT_REGISTERED)
+        if target:
             return RedirectResponse(target, status_code=302)
         return HTMLResponse("<!doctype html><title>Signed out</title><p>You signed out.</p>")
 
