@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -98,7 +99,7 @@ def served(
             stack.callback(process.stop)
             urls.append(f"http://127.0.0.1:{port}")
         for index, base in enumerate(urls):
-            if not wait_until(lambda base=base: _healthy(base), timeout=30, interval=0.1):
+            if not wait_until(partial(_healthy, base), timeout=30, interval=0.1):
                 raise AssertionError((tmp / f"serve{index}.log").read_text())
         yield Served(urls, engine)
 

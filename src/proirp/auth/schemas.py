@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from proirp.auth.password_policy import MAX_PASSWORD_LENGTH
+
 
 class LoginRequest(BaseModel):
     model_config = ConfigDict(
@@ -16,7 +18,7 @@ class LoginRequest(BaseModel):
     )
 
     email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=1, max_length=1024)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
 
 
 class UserOut(BaseModel):

@@ -13,8 +13,8 @@ from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth import repository
 from proirp.auth.models import ApiToken, Role, TokenKind, User
+from proirp.auth.password_policy import check_new_password
 from proirp.auth.secrets import (
-    MIN_PASSWORD_LENGTH,
     burn_password_check,
     hash_password,
     new_token,
@@ -51,11 +51,7 @@ def create_user(
             "role is not one of admin, clinician, staff",
             fields={"role": "must be admin, clinician or staff"},
         )
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(
-            f"password must be at least {MIN_PASSWORD_LENGTH} characters",
-            fields={"password": f"at least {MIN_PASSWORD_LENGTH} characters"},
-        )
+    check_new_password(password, email=email)
     if repository.user_by_email(session, email) is not None:
         raise Conflict("a user with that email exists", fields={"email": "already in use"})
     user = User(email=email, role=role, password_hash=hash_password(password))
