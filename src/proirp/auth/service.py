@@ -96,11 +96,12 @@ def log_in(
         "user_agent": origin.user_agent,
     }
 
-    wait = throttle.retry_after(email, origin.ip)
-    if wait is not None:
+    attempt = throttle.admit(session, email, origin.ip)
+    if attempt.retry_after is not None:
         record_audit(session, action=AuditAction.LOGIN_THROTTLED, **audit)
         raise TooManyRequests(
-            "too many failed logins; try again later", headers={"Retry-After": str(wait)}
+            "too many failed logins; try again later",
+            headers={"Retry-After": str(attempt.retry_after)},
         )
 
     # Always check a password, so that unknown and inactive accounts answer as slowly as others.
@@ -108,12 +109,12 @@ def log_in(
     if user is None:
         burn_password_check(password)
     if user is None or not user.is_active or not password_ok:
-        throttle.record_failure(email, origin.ip)
+        throttle.record_failure(session, attempt)
         reason = "unknown_user" if user is None else "inactive" if not user.is_active else "bad"
         record_audit(session, action=AuditAction.LOGIN_FAILED, details={"reason": reason}, **audit)
         raise NotAuthenticated("email or password is wrong", code="invalid_credentials")
 
-    throttle.record_success(email, origin.ip)
+    throttle.record_success(session, attempt)
     token = new_token()
     now = utcnow()
     session.add(

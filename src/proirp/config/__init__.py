@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
     login_max_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
     # The proxies whose X-Forwarded-For is believed (addresses, networks, or *); empty: none.
     forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
     practice_timezone: str | None = None
