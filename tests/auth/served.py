@@ -90,21 +90,29 @@ def served(
         env.pop("PYTEST_CURRENT_TEST", None)
         if settings is None or "FORWARDED_ALLOW_IPS" not in settings:
             env.pop("FORWARDED_ALLOW_IPS", None)
-        urls = []
+        processes = []
         for index in range(instances):
             port = free_port()
             args = [str(BIN / "proirp"), "serve", "--port", str(port), "--no-embedded-worker"]
             process = Process(f"serve{index}", args, env, tmp / f"serve{index}.log")
             process.start()
             stack.callback(process.stop)
-            urls.append(f"http://127.0.0.1:{port}")
-        for index, base in enumerate(urls):
-            if not wait_until(partial(_healthy, base), timeout=30, interval=0.1):
-                raise AssertionError((tmp / f"serve{index}.log").read_text())
-        yield Served(urls, engine)
+            processes.append((process, f"http://127.0.0.1:{port}"))
+        for process, base in processes:
+            # Generous: on a busy machine, importing the product alone can take many seconds.
+            if not wait_until(partial(_up, process, base), timeout=120, interval=0.2):
+                raise AssertionError(
+                    f"{process.name} did not come up: {process.log_path.read_text()}"
+                )
+            if process.popen is None or process.popen.poll() is not None:
+                raise AssertionError(f"{process.name} exited: {process.log_path.read_text()}")
+        yield Served([base for _, base in processes], engine)
 
 
-def _healthy(base: str) -> bool:
+def _up(process: Process, base: str) -> bool:
+    """Answering /healthz, or exited (nothing to wait for)."""
+    if process.popen is None or process.popen.poll() is not None:
+        return True
     try:
         return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
