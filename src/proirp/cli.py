@@ -65,6 +65,9 @@ def serve(
         log_level=settings.log_level.lower(),
         # Fewer requests at once than threads: see proirp.concurrency.
         limit_concurrency=MAX_CONCURRENT_REQUESTS,
+        # X-Forwarded-For only from FORWARDED_ALLOW_IPS (uvicorn's own default trusts this machine).
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     quiet_access_log()  # uvicorn.Config has just configured its loggers
     listeners = [Listener(config, "PORT (or --port)")]

@@ -1,7 +1,7 @@
 """Every table, imported in one place so Alembic and the app see the whole data model."""
 
 from proirp.audit.models import AuditLog
-from proirp.auth.models import ApiToken, User
+from proirp.auth.models import ApiToken, LoginCounter, User
 from proirp.calendars.models import (
     CalendarIntegration,
     CalendarSyncStatus,
@@ -23,6 +23,7 @@ __all__ = [
     "ClientCalendarEvent",
     "Communication",
     "CommunicationEvent",
+    "LoginCounter",
     "OptOut",
     "SyncedCalendarEvent",
     "Template",

@@ -52,6 +52,7 @@ def start(settings: Settings) -> Runtime:
     # Every table must be known before the first flush (foreign keys resolve across domains),
     # and every job must be registered before the queue is given them.
     import proirp.audit.tasks
+    import proirp.auth.tasks
     import proirp.calendars.tasks
     import proirp.comms.campaigns.tasks
     import proirp.comms.email.tasks

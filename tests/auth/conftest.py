@@ -26,17 +26,34 @@ from tests.databases import fresh_database
 from tests.factories import create_user
 
 
+def new_address() -> str:
+    return str(ipaddress.IPv6Address(uuid.uuid4().int))
+
+
 @pytest.fixture
 def api(api: TestClient, app: FastAPI) -> Iterator[TestClient]:
-    """The shared `api` (same session, same fresh throttle), calling from an address of its own.
-
-    With QUEUE_BACKEND=redis the login throttle lives in Redis and outlives the test (and the test
-    run), so failures counted against one fixed address would throttle later tests.
-    """
-    address = str(ipaddress.IPv6Address(uuid.uuid4().int))
-    client = TestClient(app, raise_server_exceptions=False, client=(address, 50000))
+    """The shared `api` (same session, same fresh throttle), calling from an address of its own."""
+    client = TestClient(app, raise_server_exceptions=False, client=(new_address(), 50000))
     yield client
     client.close()
+
+
+Caller = Callable[[], TestClient]
+
+
+@pytest.fixture
+def caller(api: TestClient, app: FastAPI) -> Iterator[Caller]:
+    """Makes clients like `api`, each calling from another address of its own."""
+    clients: list[TestClient] = []
+
+    def make() -> TestClient:
+        client = TestClient(app, raise_server_exceptions=False, client=(new_address(), 50000))
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
 
 
 NewUser = Callable[..., User]

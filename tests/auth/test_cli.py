@@ -83,6 +83,19 @@ def test_users_create_refuses_bad_input(users_db: Session, args: list[str], mess
     assert users(users_db) == []
 
 
+@pytest.mark.parametrize("password", ["aaaaaaaaaaaa", " " * 12, "password1234"])
+def test_users_create_refuses_a_guessable_password(users_db: Session, password: str) -> None:
+    result = proirp(
+        "users", "create", "--email", "pat@clinic.example.com", "--role", "staff",
+        "--password", password,
+    )  # fmt: skip
+
+    assert result.exit_code != 0
+    assert "password is too easy to guess" in result.stderr
+    assert password not in result.output
+    assert users(users_db) == []
+
+
 def test_users_create_refuses_an_email_in_use(users_db: Session) -> None:
     args = ["users", "create", "--email", "lee@clinic.example.com", "--role", "staff"]
     assert proirp(*args).exit_code == 0

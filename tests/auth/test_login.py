@@ -178,7 +178,7 @@ def test_repeated_failures_throttle_the_account(
     assert audit.actor_user_id == user.id
     assert len(audit_rows(db, "LOGIN_FAILED")) == settings.login_max_failures
 
-    # The throttle is per account: another user signing in from the same address is let in.
+    # The throttle is per account and address: another user at the same address is let in.
     assert log_in(api, bystander.email).status_code == 200
 
 
@@ -195,8 +195,8 @@ def test_a_success_clears_the_account_failures(
 def test_failures_spread_over_many_accounts_throttle_the_address(
     api: TestClient, app: FastAPI, db: Session, new_user: NewUser, settings: Settings
 ) -> None:
-    strict = settings.model_copy(update={"login_max_failures": 1})
-    app.state.login_throttle = LoginThrottle(strict)  # the per-address limit becomes 4
+    strict = settings.model_copy(update={"login_max_failures_per_address": 4})
+    app.state.login_throttle = LoginThrottle(strict)
     user = new_user()
     for guess in range(4):
         _assert_refused(log_in(api, f"guess{guess}-{user.email}", WRONG_PASSWORD))

@@ -46,3 +46,17 @@ class ApiToken(IdMixin, TimestampMixin, Base):
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class LoginCounter(Base):
+    """Failed sign-ins (and those being checked) in a fixed window, for the login limits.
+
+    Keyed by a digest of what is counted (an account, an address, or both), never the email or
+    the address itself.
+    """
+
+    __tablename__ = "login_counters"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hits: Mapped[int]
+    window_ends_at: Mapped[datetime] = mapped_column(index=True)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from proirp.auth.password_policy import MAX_PASSWORD_LENGTH
 from proirp.kit.input import RequestBody
 
 
@@ -18,7 +19,7 @@ class LoginRequest(RequestBody):
     )
 
     email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=1, max_length=1024)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
 
 
 class UserOut(BaseModel):

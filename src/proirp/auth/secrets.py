@@ -11,7 +11,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "pirp_"  # noqa: S105 (a prefix that marks our tokens, not a secret)
-MIN_PASSWORD_LENGTH = 12
 
 
 def hash_password(password: str) -> str:

@@ -13,8 +13,8 @@ from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth import repository
 from proirp.auth.models import ApiToken, Role, TokenKind, User
+from proirp.auth.password_policy import check_new_password
 from proirp.auth.secrets import (
-    MIN_PASSWORD_LENGTH,
     burn_password_check,
     hash_password,
     new_token,
@@ -51,11 +51,7 @@ def create_user(
             "role is not one of admin, clinician, staff",
             fields={"role": "must be admin, clinician or staff"},
         )
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(
-            f"password must be at least {MIN_PASSWORD_LENGTH} characters",
-            fields={"password": f"at least {MIN_PASSWORD_LENGTH} characters"},
-        )
+    check_new_password(password, email=email)
     if repository.user_by_email(session, email) is not None:
         raise Conflict("a user with that email exists", fields={"email": "already in use"})
     user = User(email=email, role=role, password_hash=hash_password(password))
@@ -100,11 +96,12 @@ def log_in(
         "user_agent": origin.user_agent,
     }
 
-    wait = throttle.retry_after(email, origin.ip)
-    if wait is not None:
+    attempt = throttle.admit(session, email, origin.ip)
+    if attempt.retry_after is not None:
         record_audit(session, action=AuditAction.LOGIN_THROTTLED, **audit)
         raise TooManyRequests(
-            "too many failed logins; try again later", headers={"Retry-After": str(wait)}
+            "too many failed logins; try again later",
+            headers={"Retry-After": str(attempt.retry_after)},
         )
 
     # Always check a password, so that unknown and inactive accounts answer as slowly as others.
@@ -112,12 +109,12 @@ def log_in(
     if user is None:
         burn_password_check(password)
     if user is None or not user.is_active or not password_ok:
-        throttle.record_failure(email, origin.ip)
+        throttle.record_failure(session, attempt)
         reason = "unknown_user" if user is None else "inactive" if not user.is_active else "bad"
         record_audit(session, action=AuditAction.LOGIN_FAILED, details={"reason": reason}, **audit)
         raise NotAuthenticated("email or password is wrong", code="invalid_credentials")
 
-    throttle.record_success(email, origin.ip)
+    throttle.record_success(session, attempt)
     token = new_token()
     now = utcnow()
     session.add(

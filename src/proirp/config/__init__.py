@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from functools import cached_property
@@ -76,6 +77,25 @@ HTTPS_IN_PRODUCTION = (
 )
 
 
+def trusted_proxies(items: list[object]) -> list[str]:
+    """Addresses and networks in the form uvicorn matches (a network by its base address), or
+    ["*"]; anything else is refused rather than left to never match."""
+    if "*" in items:
+        return ["*"]
+    proxies = []
+    for item in items:
+        try:
+            text = str(item)
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ValueError(
+                "must be IP addresses or networks separated by commas "
+                "(e.g. 10.0.0.5,10.1.0.0/16), or *"
+            ) from None
+        proxies.append(str(network.network_address) if "/" not in text else str(network))
+    return proxies
+
+
 class SettingsError(Exception):
     """A setting is missing or wrong; the message names the variable and never echoes its value."""
 
@@ -106,6 +126,9 @@ class Settings(BaseSettings):
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
     login_max_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+    # The proxies whose X-Forwarded-For is believed (addresses, networks, or *); empty: none.
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
     practice_timezone: str | None = None
     practice_name: str = "Pro IRP"
     practice_phone: str | None = None
@@ -241,6 +264,13 @@ class Settings(BaseSettings):
             if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
                 raise ValueError("each must be an absolute http:// or https:// URL")
         return value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return trusted_proxies(value) if isinstance(value, list) else value
 
     @field_validator("twilio_phone_number", "practice_phone")
     @classmethod

@@ -120,6 +120,7 @@ def run(
         host=host,
         port=port,
         access_log=False,
+        proxy_headers=False,  # the sandbox stands behind no proxy: no X-Forwarded-For
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     listeners = [Listener(plain, port_setting)]
@@ -146,6 +147,7 @@ def tls_server_config(
         ssl_keyfile=str(certificate.key_path),
         lifespan="off",
         access_log=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
