@@ -243,6 +243,7 @@ def test_production_refuses_plain_http_for_itself_and_every_provider(variable: s
         load(
             proirp_env="production",
             proirp_encryption_keys="k" * 44,
+            audit_chain_keys="a" * 43,
             **{variable: "http://provider.example.net/v1"},
         )
     message = str(caught.value)
@@ -255,6 +256,7 @@ def test_production_takes_https_everywhere() -> None:
     settings = load(
         proirp_env="production",
         proirp_encryption_keys="k" * 44,
+        audit_chain_keys="a" * 43,
         public_base_url="https://portal.example-practice.org",
         twilio_api_base="https://api.twilio.com",
     )
