@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from proirp.audit.keys import ChainKeyring, install_chain_keyring
 from proirp.auth.models import ApiToken, TokenKind, User
 from proirp.auth.secrets import hash_password, new_token, token_digest
 from proirp.config.sandbox_credentials import (
@@ -297,6 +298,7 @@ def live_stack(
             tmp=tmp,
         )
         install_vault(Vault(TEST_KEYS))  # the same keys the processes use, to read their rows
+        install_chain_keyring(ChainKeyring(TEST_AUDIT_KEYS))  # and to sign and check audit rows
         live.user_id, live.token = create_user_with_token(engine)
         embedded = queue_backend == "sqlite" and not separate_worker
         live.start("sandbox", "sandbox", "--port", str(sandbox_port), "--tls-port", str(tls_port))

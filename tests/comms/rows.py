@@ -11,12 +11,13 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.keys import ChainKeyring, install_chain_keyring
 from proirp.auth.models import User
 from proirp.comms.models import Communication
 from proirp.kit.crypto import Vault, install_vault
 from proirp.kit.db import create_db_engine, new_id
 from proirp.migrations.commands import upgrade
-from tests.conftest import TEST_KEYS
+from tests.conftest import TEST_AUDIT_KEYS, TEST_KEYS
 from tests.databases import fresh_database
 
 
@@ -31,6 +32,7 @@ def own_database(tmp: Path, kind: str | None = None) -> Iterator[sessionmaker[Se
     with fresh_database(kind or database_kind(), tmp) as url:
         upgrade(url)
         install_vault(Vault(TEST_KEYS))
+        install_chain_keyring(ChainKeyring(TEST_AUDIT_KEYS))  # what record_audit signs with
         engine = create_db_engine(url)
         yield sessionmaker(engine, expire_on_commit=False)
         engine.dispose()

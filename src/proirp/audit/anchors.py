@@ -86,8 +86,9 @@ def anchor_head(
             # Anchoring this head would hide the gap from nobody; say it loudly instead.
             log.error("audit.head_behind_anchor", head_id=head.row_id, anchored_id=last.row_id)
             return None
-        recent = unless_anchored_within and utcnow() - last.anchored_at < unless_anchored_within
-        if last.row_id == head.row_id or recent:
+        if last.row_id == head.row_id:
+            return None
+        if unless_anchored_within and utcnow() - last.anchored_at < unless_anchored_within:
             return None
     anchor = Anchor.signed(key, row_id=head.row_id, row_hash=head.row_hash, at=utcnow())
     store.append(anchor)
