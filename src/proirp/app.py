@@ -27,6 +27,7 @@ from proirp.config import Settings, load_settings
 from proirp.health import router as health_router
 from proirp.kit.error_handlers import install_error_handlers
 from proirp.kit.openapi import describe_api
+from proirp.kit.request_log import RequestLog
 
 log = structlog.get_logger(__name__)
 
@@ -79,11 +80,17 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool = Fals
     app.state.session_factory = rt.session_factory
     app.state.login_throttle = LoginThrottle(settings)
     _serve_api(app)
+    _add_middleware(app)
     for router, owner in ROUTERS:
         log.info(f"[router] mounted {router.prefix or '/'} -> {owner}")
     if settings.sandbox_mode:
         _mount_sandbox(app, settings)
     return app
+
+
+def _add_middleware(app: FastAPI) -> None:
+    """The request id, access log and last word on unhandled errors."""
+    app.add_middleware(RequestLog)
 
 
 def _serve_api(app: FastAPI) -> None:

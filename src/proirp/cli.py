@@ -49,7 +49,6 @@ def serve(
 
     from proirp.app import create_app
     from proirp.concurrency import MAX_CONCURRENT_REQUESTS
-    from proirp.kit.logging import quiet_access_log
 
     settings = _settings(**({"port": port} if port else {}))
     embedded = settings.queue_backend == "sqlite" if embedded_worker is None else embedded_worker
@@ -59,10 +58,13 @@ def serve(
         host=host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # Uvicorn's lines go through the product's log handler (kit.logging), and the access
+        # log is the product's own (kit.request_log).
+        log_config=None,
+        access_log=False,
         # Fewer requests at once than threads: see proirp.concurrency.
         limit_concurrency=MAX_CONCURRENT_REQUESTS,
     )
-    quiet_access_log()  # uvicorn.Config has just configured its loggers
     sandbox_app = getattr(api.state, "sandbox_app", None)
     if sandbox_app is None or settings.microsoft_configured:
         uvicorn.Server(config).run()
@@ -81,7 +83,11 @@ def serve(
         [
             config,
             tls_server_config(
-                tls_app, host="127.0.0.1", port=settings.sandbox_tls_port, certificate=certificate
+                tls_app,
+                host="127.0.0.1",
+                port=settings.sandbox_tls_port,
+                certificate=certificate,
+                log_config=None,
             ),
         ]
     )
