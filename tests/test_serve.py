@@ -137,7 +137,10 @@ def test_production_never_lets_the_sandbox_stand_in(tmp_path: Path) -> None:
     process = start_serve(tmp_path, env, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        health = httpx.get(f"{base}/healthz").json()
+        answer = httpx.get(f"{base}/healthz")
+        # Browsers are told to reach the service over https only (it sits behind TLS).
+        assert answer.headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
+        health = answer.json()
         assert health["mode"] == "live"
         assert health["providers"] == {
             "twilio": "configured",
