@@ -1,6 +1,6 @@
 """What `proirp serve` (and the worker beside it) writes to its log, as an operator reads it, in
 sandbox mode: one line per request, without query strings or tokens; an unhandled error by its
-type, route and request id, never its text."""
+type, route and request id, never its text; the queue's housekeeping kept out of INFO."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from tests.comms.conftest import add_client, send, wait_for_status
 from tests.live import LiveStack, free_port, live_stack, wait_until
 
 SANDBOX_MODE = {
@@ -36,6 +37,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
 
 def serve_log(live: LiveStack) -> str:
     return live.processes["serve"].log_path.read_text()
+
+
+def consumer_log(live: LiveStack) -> str:
+    """The log of the process running the queue's consumer (serve itself with SQLite's)."""
+    return live.processes["worker" if "worker" in live.processes else "serve"].log_path.read_text()
 
 
 def logged_line(live: LiveStack, event: str, request_id: str) -> str:
@@ -96,3 +102,19 @@ def test_an_unhandled_error_is_logged_by_type_route_and_request_id_only(live: Li
     output = serve_log(live)
     for value in ("Zebediah", "zebediah", "2025550199", "[parameters", "Exception in ASGI"):
         assert value not in output
+
+
+def test_the_queue_keeps_its_housekeeping_out_of_the_info_log(live: LiveStack) -> None:
+    """The sweeper runs every minute (and at start); Huey's lines about it are DEBUG, while the
+    lines about real work (a message sent) stay INFO."""
+    comm_id = send(live, add_client(live, "+12025550143")).json()["communication"]["id"]
+    wait_for_status(live, comm_id, {"delivered"})
+
+    def sent_logged() -> bool:
+        return "comms.deliver_sms" in consumer_log(live)
+
+    assert wait_until(sent_logged, timeout=10)
+    info = [line for line in consumer_log(live).splitlines() if line.startswith("INFO huey")]
+    assert any("comms.deliver_sms" in line for line in info), info
+    assert not [line for line in info if "comms.sweep" in line or "sync_all" in line]
+    assert "The following commands are available" not in consumer_log(live)
