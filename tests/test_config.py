@@ -28,6 +28,9 @@ def load(**values: object) -> Settings:
         ("database_url", "mysql://x/y", "DATABASE_URL"),
         ("practice_timezone", "Mars/Olympus", "PRACTICE_TIMEZONE"),
         ("twilio_hipaa_enabled", "perhaps", "TWILIO_HIPAA_ENABLED"),
+        ("max_request_body_bytes", "100", "MAX_REQUEST_BODY_BYTES"),
+        # Below SendGrid's batch size: whole batches of events would be refused, then lost.
+        ("sendgrid_events_max_body_bytes", "500000", "SENDGRID_EVENTS_MAX_BODY_BYTES"),
     ],
 )
 def test_bad_value_names_the_variable(variable: str, value: str, expected: str) -> None:

@@ -116,8 +116,8 @@ def test_the_access_log_keeps_no_query_string(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
     output = (tmp_path / "serve.log").read_text()
-    assert '"GET /clients HTTP/1.1" 401' in output
-    assert '"GET /calendar/google/callback HTTP/1.1"' in output
+    assert "http.request" in output and "method=GET path=/clients" in output
+    assert "path=/calendar/{provider}/callback" in output
     assert "Quinn" not in output
     assert "SecretCode" not in output
 
@@ -140,7 +140,10 @@ def test_production_never_lets_the_sandbox_stand_in(tmp_path: Path) -> None:
     process = start_serve(tmp_path, env, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        health = httpx.get(f"{base}/healthz").json()
+        answer = httpx.get(f"{base}/healthz")
+        # Browsers are told to reach the service over https only (it sits behind TLS).
+        assert answer.headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
+        health = answer.json()
         assert health["mode"] == "live"
         assert health["providers"] == {
             "twilio": "configured",

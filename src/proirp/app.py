@@ -25,9 +25,13 @@ from proirp.comms.templates.endpoints import router as templates_router
 from proirp.concurrency import size_thread_pool
 from proirp.config import Settings, load_settings
 from proirp.health import router as health_router
+from proirp.kit.body_limit import BodySizeLimit
+from proirp.kit.docs_policy import docs_policies
 from proirp.kit.error_handlers import install_error_handlers
 from proirp.kit.input import refuse_nul_in_url
 from proirp.kit.openapi import describe_api
+from proirp.kit.request_log import RequestLog
+from proirp.kit.security_headers import SecurityHeaders
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +52,14 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (unsubscribe_router, "proirp.comms.email.unsubscribe_endpoints"),
     (calendars_router, "proirp.calendars"),
 ]
+# Messages and templates carry an email's content, up to 1,000,000 characters of HTML and
+# 100,000 of text (comms/schemas.py): more than the general limit allows.
+CONTENT_MAX_BODY_BYTES = 4 * 1024 * 1024
+# The mounted sandbox takes what SendGrid's mail/send takes: "less than 30MB" (its Limitations).
+SANDBOX_MAX_BODY_BYTES = 30 * 1024 * 1024
+# The sandbox imitates the providers' own pages (a consent form; a page that posts the answer
+# back with a script): they keep those, and are only kept out of frames.
+SANDBOX_POLICY = "frame-ancestors 'none'"
 
 
 def create_app(settings: Settings | None = None, *, embedded_worker: bool = False) -> FastAPI:
@@ -80,11 +92,36 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool = Fals
     app.state.session_factory = rt.session_factory
     app.state.login_throttle = LoginThrottle(settings)
     _serve_api(app)
+    _add_middleware(app, settings)
     for router, owner in ROUTERS:
         log.info(f"[router] mounted {router.prefix or '/'} -> {owner}")
     if settings.sandbox_mode:
         _mount_sandbox(app, settings)
     return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """The stack, outermost first: security headers (on every answer, a 413 or a 500 too); the
+    request id, access log and last word on unhandled errors; the body limits. (Starlette puts
+    the last one added outermost.)"""
+    sandbox = "/sandbox/"
+    content = max(settings.max_request_body_bytes, CONTENT_MAX_BODY_BYTES)
+    limits = {
+        f"{sendgrid_webhooks_router.prefix}/events": settings.sendgrid_events_max_body_bytes,
+        **{
+            path: content
+            for router in (comms_router, templates_router)
+            for path in (router.prefix, f"{router.prefix}/")
+        },
+    }
+    policies = docs_policies(app)
+    if settings.sandbox_mode:
+        limits[sandbox] = SANDBOX_MAX_BODY_BYTES
+        policies[sandbox] = SANDBOX_POLICY
+    app.add_middleware(BodySizeLimit, default=settings.max_request_body_bytes, limits=limits)
+    app.add_middleware(RequestLog)
+    hsts = settings.proirp_env == "production"
+    app.add_middleware(SecurityHeaders, hsts=hsts, policies=policies)
 
 
 def _serve_api(app: FastAPI) -> None:

@@ -52,7 +52,6 @@ def serve(
 
     from proirp.app import create_app
     from proirp.concurrency import MAX_CONCURRENT_REQUESTS
-    from proirp.kit.logging import quiet_access_log
     from proirp.sandbox.server import Listener, PortUnavailable, serve_all
 
     settings = _settings(**({"port": port} if port else {}))
@@ -63,13 +62,16 @@ def serve(
         host=host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # Uvicorn's lines go through the product's log handler (kit.logging), and the access
+        # log is the product's own (kit.request_log).
+        log_config=None,
+        access_log=False,
         # Fewer requests at once than threads: see proirp.concurrency.
         limit_concurrency=MAX_CONCURRENT_REQUESTS,
         # X-Forwarded-For only from FORWARDED_ALLOW_IPS (uvicorn's own default trusts this machine).
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
-    quiet_access_log()  # uvicorn.Config has just configured its loggers
     listeners = [Listener(config, "PORT (or --port)")]
     sandbox_app = getattr(api.state, "sandbox_app", None)
     if sandbox_app is not None and not settings.microsoft_configured:
@@ -92,7 +94,11 @@ def _sandbox_tls_listener(sandbox_app: FastAPI, settings: Settings) -> Listener:
     certificate = ensure_certificate(settings.sandbox_tls_directory)
     tls_app = Starlette(routes=[Mount("/sandbox", app=sandbox_app)])
     tls = tls_server_config(
-        tls_app, host="127.0.0.1", port=settings.serve_sandbox_tls_port, certificate=certificate
+        tls_app,
+        host="127.0.0.1",
+        port=settings.serve_sandbox_tls_port,
+        certificate=certificate,
+        log_config=None,
     )
     return Listener(tls, "SERVE_SANDBOX_TLS_PORT")
 

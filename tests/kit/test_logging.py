@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import structlog
 
 from proirp.kit.logging import configure_logging
 
@@ -33,3 +34,51 @@ def test_request_urls_and_retries_are_kept_out(level: str) -> None:
         assert not logging.getLogger("msal.token_cache").isEnabledFor(logging.INFO)
     finally:
         configure_logging(level="INFO")
+
+
+def _raise_with_phi() -> None:
+    try:
+        raise LookupError("no record for Zebediah Quinn")
+    except LookupError as exc:
+        raise ValueError("Zebediah Quinn, born 1984-02-03") from exc
+
+
+def test_a_logged_exception_keeps_its_frames_and_types_never_its_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """uvicorn, Huey and every other library log an exception with its text, which can hold
+    what a client typed or a statement's values: only the frames and the types are written."""
+    configure_logging(level="INFO")
+    try:
+        try:
+            _raise_with_phi()
+        except ValueError as exc:
+            logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+            logging.getLogger("huey").warning("Task %s not run, %s.", "t-1", exc)
+        err = capsys.readouterr().err
+    finally:
+        configure_logging(level="INFO")
+    assert "Exception in ASGI application" in err
+    assert "Task t-1 not run, ValueError." in err
+    assert "Traceback (most recent call last)" in err
+    assert "in _raise_with_phi" in err
+    assert "LookupError" in err and "ValueError" in err
+    assert "Zebediah" not in err and "1984" not in err
+
+
+@pytest.mark.parametrize("json", [False, True])
+def test_an_event_logged_with_its_exception_keeps_the_type_not_the_text(
+    capsys: pytest.CaptureFixture[str], json: bool
+) -> None:
+    configure_logging(level="INFO", json=json)
+    try:
+        try:
+            _raise_with_phi()
+        except ValueError:
+            structlog.get_logger("tests").error("job.failed", exc_info=True)
+        err = capsys.readouterr().err
+    finally:
+        configure_logging(level="INFO")
+    assert "job.failed" in err
+    assert "ValueError" in err and "in _raise_with_phi" in err
+    assert "Zebediah" not in err and "1984" not in err

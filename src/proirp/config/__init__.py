@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=20, ge=1)
     # The proxies whose X-Forwarded-For is believed (addresses, networks, or *); empty: none.
     forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Bodies over this are refused (413) before anything reads them; see kit/body_limit.py.
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     practice_timezone: str | None = None
     practice_name: str = "Pro IRP"
     practice_phone: str | None = None
@@ -158,6 +160,10 @@ class Settings(BaseSettings):
     sendgrid_webhook_public_key: str | None = None
     # Requests per second SendGrid allows this account for mail/send (None: no pacing).
     sendgrid_requests_per_second: float | None = Field(default=None, gt=0)
+    # The Event Webhook's own body limit. SendGrid posts a batch "when the batch size reaches
+    # 768 kilobytes" (Getting Started with the Event Webhook), so a batch can pass 768 KB by its
+    # last event; a refused batch is retried for a day, then lost. Never below 768 KiB.
+    sendgrid_events_max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=768 * 1024)
 
     # --- Google Calendar --------------------------------------------------------------------
     google_client_id: str | None = None

@@ -61,17 +61,21 @@ class TimestampMixin:
 
 
 def create_db_engine(url: str) -> Engine:
-    """An engine for `url`, with SQLite set up for a web server and a worker sharing one file."""
+    """An engine for `url`, with SQLite set up for a web server and a worker sharing one file.
+
+    Its errors never quote the values a statement was given (a searched name, an address)."""
     from sqlalchemy import create_engine
 
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
     if parsed.database and parsed.database != ":memory:":
         # Made 0600 before SQLite opens it; SQLite gives its WAL and shared memory the same mode.
         private_sqlite_file(Path(parsed.database))
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

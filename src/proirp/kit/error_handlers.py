@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -13,8 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from proirp.kit.errors import AppError
-
-log = structlog.get_logger(__name__)
+from proirp.kit.request_log import unhandled_error
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -85,10 +83,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # Only the type and route: exception text can hold PHI from a query or a provider's answer.
-    log.error("http.unhandled_error", error_type=type(exc).__name__, path=request.url.path)
-    body = AppError("something went wrong on our side; it has been logged", code="internal_error")
-    return JSONResponse(body.to_body(), status_code=500)
+    # kit.request_log answers errors raised inside it; this catches any raised around it.
+    return unhandled_error(request.scope, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,9 +1,11 @@
-"""structlog set-up: JSON lines in production, readable lines in development."""
+"""structlog set-up: JSON lines in production, readable lines in development; standard logging
+(uvicorn, Huey, the SDKs) through one handler; exceptions by frames and type, never their text."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
 
 import structlog
 
@@ -23,23 +25,76 @@ QUIET_LOGGERS = {
 }
 
 
-class WithoutQueryStrings(logging.Filter):
-    """Uvicorn's access log without query strings: they carry client searches (names) and
-    OAuth codes. The path, method and status stay."""
+def _type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+
+
+def traceback_without_text(exc: BaseException) -> str:
+    """Where `exc` was raised and what it came from: frames (file, line, function) and exception
+    types only. An exception's text, its locals and even its source line can hold what a client
+    typed or the values a statement was given."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        cause = current.__cause__
+        current = (
+            cause if cause is not None or current.__suppress_context__ else current.__context__
+        )
+    blocks = []
+    for item in reversed(chain):
+        frames = "".join(
+            f'  File "{frame.f_code.co_filename}", line {line}, in {frame.f_code.co_name}\n'
+            for frame, line in traceback.walk_tb(item.__traceback__)
+        )
+        blocks.append(f"Traceback (most recent call last):\n{frames}{_type_name(item)}")
+    return "\n\nwhich led to\n\n".join(blocks)
+
+
+class WithoutExceptionText(logging.Filter):
+    """On our log handler: every library's records (uvicorn's "Exception in ASGI application",
+    Huey's "Unhandled exception in task", SQLAlchemy's) keep an exception's frames and type,
+    never its text; an exception passed as an argument becomes its type's name."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        # uvicorn.access logs (client address, method, path with query, HTTP version, status).
-        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
-            record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
+        if record.exc_info:
+            exc = record.exc_info[1]
+            record.exc_text = traceback_without_text(exc) if exc is not None else None
+            record.exc_info = None
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _type_name(arg) if isinstance(arg, BaseException) else arg for arg in record.args
+            )
+        if isinstance(record.msg, BaseException):
+            record.msg = _type_name(record.msg)
         return True
 
 
-def quiet_access_log() -> None:
-    """Install WithoutQueryStrings on uvicorn's access log (after uvicorn configured it)."""
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, WithoutQueryStrings) for f in access.filters):
-        access.addFilter(WithoutQueryStrings())
+def _exception_without_text(
+    _logger: object, _method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """structlog's `exc_info=` rendered as traceback_without_text, with the error's type."""
+    exc_info = event_dict.pop("exc_info", None)
+    exc = sys.exc_info()[1] if exc_info is True else exc_info
+    if isinstance(exc, tuple):
+        exc = exc[1]
+    if isinstance(exc, BaseException):
+        event_dict.setdefault("error_type", type(exc).__name__)
+        event_dict["exception"] = traceback_without_text(exc)
+    return event_dict
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record comes (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
@@ -47,6 +102,7 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _exception_without_text,
     ]
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
@@ -54,10 +110,16 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=lambda *_args: structlog.PrintLogger(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
-    logging.getLogger().setLevel(level)  # basicConfig changes nothing once a handler exists
+    root = logging.getLogger()
+    for installed in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(installed)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler.addFilter(WithoutExceptionText())
+    root.addHandler(handler)
+    root.setLevel(level)
     for name, quiet in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(quiet)

@@ -18,7 +18,8 @@ ERROR_MEANINGS: dict[int, str] = {
     "the session cookie lacks the X-CSRF-Token header.",
     404: "Nothing with that id.",
     409: "The change conflicts with what is already recorded.",
-    413: "The request body is too large.",
+    413: "The request body is larger than this address accepts; `error.fields.body` says the "
+    "limit.",
     422: "The request is not valid; `error.fields` names each field and what is wrong with it.",
     429: "Too many attempts; `Retry-After` says when to try again.",
     503: "A provider this needs is not configured (production only), or is unavailable.",
@@ -99,8 +100,9 @@ def _complete(document: dict[str, Any]) -> None:
             # FastAPI's own 422 schema is `{"detail": [...]}`; ours is the error shape.
             if "HTTPValidationError" in str(answers.get("422", "")):
                 answers["422"] = _error_answer(422)
-            if "requestBody" in operation:  # a body that is not JSON at all
+            if "requestBody" in operation:  # a body that is not JSON at all, or too large
                 answers.setdefault("400", _error_answer(400))
+                answers.setdefault("413", _error_answer(413))
             if operation.get("security"):
                 answers.setdefault("401", _error_answer(401))
                 answers.setdefault("403", _error_answer(403))

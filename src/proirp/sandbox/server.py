@@ -28,10 +28,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp
+from uvicorn.config import LOGGING_CONFIG
 
 from proirp.sandbox.app import SandboxConfig, create_sandbox_app
 from proirp.sandbox.tls import SandboxCertificate, ensure_certificate
@@ -132,12 +134,18 @@ def run(
 
 
 def tls_server_config(
-    app: ASGIApp | FastAPI, *, host: str, port: int, certificate: SandboxCertificate
+    app: ASGIApp | FastAPI,
+    *,
+    host: str,
+    port: int,
+    certificate: SandboxCertificate,
+    log_config: dict[str, Any] | None = LOGGING_CONFIG,
 ) -> uvicorn.Config:
     """A uvicorn listener serving `app` over TLS with the sandbox's certificate.
 
     Its lifespan is off: it is a second listener for an app whose first listener runs the
-    lifespan (starting and closing the app once, not once per listener).
+    lifespan (starting and closing the app once, not once per listener). `log_config` as for
+    uvicorn.Config: None leaves logging as the caller set it up.
     """
     return uvicorn.Config(
         app,
@@ -148,6 +156,7 @@ def tls_server_config(
         lifespan="off",
         access_log=False,
         proxy_headers=False,
+        log_config=log_config,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 from typing import Any
 
 import structlog
+from huey.api import PeriodicTask
 
 from proirp.worker.jobs import run_job
 from proirp.worker.queue import huey
@@ -18,7 +20,32 @@ _SERVER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 POLL_OPTIONS = {"initial_delay": 0.05, "backoff": 1.15, "max_delay": 1.0}
 
 
+class QuietHousekeeping(logging.Filter):
+    """Huey's lines about periodic jobs (queued, started, finished: the sweeper's every minute)
+    and its list of every job at start are DEBUG, not INFO; its lines about real work (a message
+    sent, a calendar synced) stay INFO, and periodic jobs log what they found to do themselves."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        housekeeping = any(isinstance(arg, PeriodicTask) for arg in args) or str(
+            record.msg
+        ).startswith("The following commands are available")
+        if record.levelno != logging.INFO or not housekeeping:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def quiet_housekeeping() -> None:
+    """Install QuietHousekeeping on the loggers Huey writes those lines with."""
+    for name in ("huey", "huey.consumer", "huey.consumer.Scheduler"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, QuietHousekeeping) for f in logger.filters):
+            logger.addFilter(QuietHousekeeping())
+
+
 def build_consumer(workers: int) -> Any:
+    quiet_housekeeping()
     return huey.create_consumer(
         workers=workers, worker_type="thread", periodic=True, **POLL_OPTIONS
     )

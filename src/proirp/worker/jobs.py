@@ -12,12 +12,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import structlog
+from huey.exceptions import CancelExecution, HueyException, RetryTask
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.config import Settings
 from proirp.worker.queue import huey
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,14 @@ def _huey_task(name: str, registered: _Job) -> Any:
     fn = registered.fn
 
     def run(*args: Any) -> Any:
-        return fn(_installed(), *args)
+        try:
+            return fn(_installed(), *args)
+        except (HueyException, CancelExecution, RetryTask):
+            raise  # Huey's own signals (a lock held, a retry), not failures
+        except Exception as exc:
+            # The name Huey's own line ("Unhandled exception in task <id>") lacks; never the text.
+            log.error("job.failed", job=name, error_type=type(exc).__name__)
+            raise
 
     # Huey keys a queued job by "<module>.<name>"; this is the module today's tasks had, so jobs
     # queued before an upgrade still resolve, wherever the function lives now.

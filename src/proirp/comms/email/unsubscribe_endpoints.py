@@ -17,20 +17,25 @@ from proirp.comms.core import repository
 from proirp.comms.email.suppression import suppress
 from proirp.comms.email.unsubscribe import PATH, read_token
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.security_headers import page_policy
 
 router = APIRouter(prefix=PATH, tags=["unsubscribe"], include_in_schema=False)
 
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem}
+button{font-size:1rem;padding:.6rem 1.2rem}"""
+# The page runs no script and loads nothing but this style; its form posts only here.
+_POLICY = page_policy(styles=[_STYLE])
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem}}
-button{{font-size:1rem;padding:.6rem 1.2rem}}</style></head>
+<style>{style}</style></head>
 <body><h1>{title}</h1>{content}</body></html>"""
 
 
 def _page(title: str, content: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(title=escape(title), content=content), status_code=status)
+    page = _PAGE.format(title=escape(title), style=_STYLE, content=content)
+    return HTMLResponse(page, status_code=status, headers={"Content-Security-Policy": _POLICY})
 
 
 def _masked(address: str) -> str:
