@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from proirp.config import connections
+from proirp.config import connections, rules
 from proirp.config.connections import (
     GoogleConnection,
     MicrosoftConnection,
@@ -26,11 +20,6 @@ from proirp.config.connections import (
 
 Environment = Literal["development", "test", "production"]
 QueueBackend = Literal["sqlite", "postgres", "redis"]
-
-# Values that .env.example and provider docs show as examples; never real credentials.
-_PLACEHOLDER = re.compile(
-    r"(x{4,}|your[_-]|changeme|change[_-]?this|placeholder|example|^AC\.{3}|<.*>)", re.IGNORECASE
-)
 
 SECRET_FIELDS = (
     "twilio_auth_token",
@@ -45,8 +34,6 @@ SECRET_FIELDS = (
 )
 # Secrets that are comma lists of keys, the first current: each key is checked on its own.
 KEY_LIST_FIELDS = ("proirp_encryption_keys", "audit_chain_keys")
-# An audit chain key shorter than this is refused: `proirp audit generate-key` makes 43.
-AUDIT_CHAIN_KEY_MIN_LENGTH = 32
 
 
 # Each provider the sandbox can stand in for, and the settings that switch it to the real one.
@@ -61,39 +48,6 @@ CREDENTIAL_PAIRS = tuple(
     (first.lower(), second.lower())
     for first, second in (names for names in PROVIDER_CREDENTIALS.values() if len(names) == 2)
 )
-
-
-# The product's own address and every provider's: plain http is for the sandbox and development.
-HTTPS_IN_PRODUCTION = (
-    "public_base_url",
-    "twilio_api_base",
-    "sendgrid_api_base",
-    "google_oauth_base",
-    "google_api_base",
-    "microsoft_authority",
-    "microsoft_graph_base",
-    "openai_api_base",
-    "stripe_api_base",
-)
-
-
-def trusted_proxies(items: list[object]) -> list[str]:
-    """Addresses and networks in the form uvicorn matches (a network by its base address), or
-    ["*"]; anything else is refused rather than left to never match."""
-    if "*" in items:
-        return ["*"]
-    proxies = []
-    for item in items:
-        try:
-            text = str(item)
-            network = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            raise ValueError(
-                "must be IP addresses or networks separated by commas "
-                "(e.g. 10.0.0.5,10.1.0.0/16), or *"
-            ) from None
-        proxies.append(str(network.network_address) if "/" not in text else str(network))
-    return proxies
 
 
 class SettingsError(Exception):
@@ -243,86 +197,42 @@ class Settings(BaseSettings):
     @field_validator(*KEY_LIST_FIELDS, mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return rules.comma_list(value)
 
     @field_validator("audit_chain_keys")
     @classmethod
     def _chain_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
-        secrets = [key.get_secret_value() for key in value]
-        if any(len(secret) < AUDIT_CHAIN_KEY_MIN_LENGTH for secret in secrets):
-            raise ValueError(
-                f"each key must be at least {AUDIT_CHAIN_KEY_MIN_LENGTH} characters "
-                "(`proirp audit generate-key` makes one)"
-            )
-        if len(set(secrets)) != len(secrets):
-            raise ValueError("lists the same key twice")
-        return value
+        return rules.chain_keys(value)
 
     @field_validator("sandbox_redirect_uris", mode="before")
     @classmethod
     def _redirect_uris(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        for uri in value if isinstance(value, list) else []:
-            parts = urlsplit(str(uri))
-            if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
-                raise ValueError("each must be an absolute http:// or https:// URL")
-        return value
+        return rules.absolute_urls(value)
 
     @field_validator("forwarded_allow_ips", mode="before")
     @classmethod
     def _proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        return trusted_proxies(value) if isinstance(value, list) else value
+        return rules.trusted_proxies(value)
 
     @field_validator("twilio_phone_number", "practice_phone")
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        try:
-            number = phonenumbers.parse(value, None)
-        except phonenumbers.NumberParseException as exc:
-            raise ValueError("must be a phone number in E.164 form, e.g. +15551234567") from exc
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError("must be a valid phone number in E.164 form, e.g. +15551234567")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return rules.e164(value)
 
     @field_validator("sendgrid_from_email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        try:
-            return validate_email(value, check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            raise ValueError("must be a valid email address") from exc
+        return rules.email_address(value)
 
     @field_validator("practice_timezone")
     @classmethod
     def _timezone(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("must be an IANA time zone, e.g. America/New_York") from exc
-        return value
+        return rules.time_zone(value)
 
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        if not value.startswith(("sqlite:", "postgresql")):
-            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
-        if value.startswith("postgres://") or value.startswith("postgresql://"):
-            # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2.
-            value = "postgresql+psycopg://" + value.split("://", 1)[1]
-        return value
+        return rules.database_url(value)
 
     @model_validator(mode="after")
     def _rules_across_settings(self) -> Settings:
@@ -340,19 +250,7 @@ class Settings(BaseSettings):
             # A send still waiting for its answer must never be taken for a lost one.
             raise ValueError("RECONCILE_AFTER_SECONDS must be at least twice SEND_TIMEOUT_SECONDS")
         if self.proirp_env == "production":
-            for name, secret in self.secrets():
-                if _PLACEHOLDER.search(secret):
-                    raise ValueError(f"{name.upper()} still holds a placeholder value")
-            if not self.proirp_encryption_keys:
-                raise ValueError("PROIRP_ENCRYPTION_KEYS must be set in production")
-            if not self.audit_chain_keys:
-                raise ValueError("AUDIT_CHAIN_KEYS must be set in production")
-            for name in HTTPS_IN_PRODUCTION:
-                # Signatures, links, keys, tokens and codes would cross the network in the clear.
-                if str(getattr(self, name) or "https:").startswith("http://"):
-                    raise ValueError(f"{name.upper()} must be https:// in production")
-            if self.queue_backend == "postgres" and not self.is_postgres:
-                raise ValueError("QUEUE_BACKEND=postgres needs DATABASE_URL on PostgreSQL")
+            rules.production(self)
         return self
 
     # --- derived ----------------------------------------------------------------------------
