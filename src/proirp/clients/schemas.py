@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from proirp.clients.validation import check_date_of_birth, check_timezone, normalise_email
+from proirp.clients.validation import check_date_of_birth, normalise_email
+from proirp.config.time_zones import check_time_zone
 
 # An IANA time zone name such as America/Chicago (what zoneinfo knows).
 TIME_ZONE: dict[str, Any] = {"format": "time-zone", "examples": ["America/Chicago"]}
@@ -36,7 +37,7 @@ class ClientFields(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str | None) -> str | None:
-        return check_timezone(value) if value else None
+        return check_time_zone(value) if value else None
 
     @field_validator("date_of_birth", mode="before")
     @classmethod

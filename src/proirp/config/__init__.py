@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -21,6 +20,7 @@ from proirp.config.connections import (
     SendGridConnection,
     TwilioConnection,
 )
+from proirp.config.time_zones import check_time_zone
 
 Environment = Literal["development", "test", "production"]
 QueueBackend = Literal["sqlite", "postgres", "redis"]
@@ -215,10 +215,9 @@ class Settings(BaseSettings):
         if value in (None, ""):
             return None
         try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("must be an IANA time zone, e.g. America/New_York") from exc
-        return value
+            return check_time_zone(value)
+        except ValueError:
+            raise ValueError("must be an IANA time zone, e.g. America/New_York") from None
 
     @field_validator("database_url")
     @classmethod
