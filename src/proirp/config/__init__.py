@@ -22,6 +22,9 @@ from proirp.config.connections import (
 )
 from proirp.config.time_zones import check_time_zone
 
+# The number messages cite as an example: valid, and fictional (555-0100 to 555-0199).
+PHONE_EXAMPLE = "+12025550143"
+
 Environment = Literal["development", "test", "production"]
 QueueBackend = Literal["sqlite", "postgres", "redis"]
 
@@ -194,9 +197,9 @@ class Settings(BaseSettings):
         try:
             number = phonenumbers.parse(value, None)
         except phonenumbers.NumberParseException as exc:
-            raise ValueError("must be a phone number in E.164 form, e.g. +15551234567") from exc
+            raise ValueError(f"must be a phone number in E.164 form, e.g. {PHONE_EXAMPLE}") from exc
         if not phonenumbers.is_valid_number(number):
-            raise ValueError("must be a valid phone number in E.164 form, e.g. +15551234567")
+            raise ValueError(f"must be a valid phone number in E.164 form, e.g. {PHONE_EXAMPLE}")
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     @field_validator("sendgrid_from_email")
