@@ -67,6 +67,13 @@ ATTACKS = [
     pytest.param(
         '{{ ("x" * 100000)|replace("", "y" * 100000) }}', "characters", id="replace amplifies"
     ),
+    pytest.param(
+        "{% set big = 'x' * 999000 %}{% set ns = namespace() %}"
+        + "".join(f"{{% set ns.a{i} = big[{i}:] %}}" for i in range(4000)),
+        "characters",
+        id="slices kept",
+    ),
+    pytest.param('{{ ("ab" * 499999)|batch(1)|list|length }}', "items", id="lazy filter"),
     pytest.param('{{ "x".ljust(10**9) }}', "not available", id="text method"),
     pytest.param("{{ range(100001)|length }}", "numbers", id="long range"),
     pytest.param(

@@ -8,7 +8,8 @@ and `pprint` (a debugging aid). A template that names them does not compile.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
 from jinja2.environment import Environment
@@ -117,6 +118,10 @@ def _bounded(env: Environment, name: str, filter_: Callable[..., Any]) -> Callab
     def bounded(*args: Any, **kwargs: Any) -> Any:
         limits.step()
         passed, value, rest = args[:passes], args[passes], args[passes + 1 :]
+        if isinstance(value, Iterator):  # `map`, `select`, `batch`…: taken up to the item limit
+            value = list(islice(value, limits.MAX_ITEMS + 1))
+            if len(value) > limits.MAX_ITEMS:
+                raise limits.too_many_items()
         for argument in (value, *rest, *kwargs.values()):
             if limits.text_size(argument) > limits.MAX_VALUE_CHARACTERS:
                 raise limits.too_long()

@@ -132,26 +132,29 @@ def _children(value: Any) -> list[Any] | None:
 
 def text_size(value: Any, limit: int = MAX_VALUE_CHARACTERS) -> int:
     """About how many characters `value` comes to as text (a list counts every item each time
-    it holds it), counted only until past `limit`: a cheap bound, whatever shares what."""
+    it holds it, and a character for each), counted only until past `limit`: a cheap bound,
+    however its parts are shared."""
     budget = _budget.get()
     known = budget.sizes if budget is not None else {}
     total, pending, namespaces = 0, [value], set()
     while pending and total <= limit:
         item = pending.pop()
-        total += 1
-        if id(item) in known and known[id(item)][0] is item:
-            total += known[id(item)][1]
-        elif isinstance(item, str):
+        if isinstance(item, str):
             total += len(item)
+        elif id(item) in known and known[id(item)][0] is item:
+            total += known[id(item)][1]
         elif isinstance(item, int):
-            total += item.bit_length() // 3
+            total += 1 + item.bit_length() // 3
         elif isinstance(item, Namespace):
+            total += 1
             if id(item) not in namespaces:  # a namespace can hold itself
                 namespaces.add(id(item))
                 pending.append(dict(item._Namespace__attrs))
         elif (children := _children(item)) is not None:
-            total += len(children)
+            total += 2 + len(children)  # every item counts, an empty text too
             pending.extend(children)
+        else:
+            total += 1
     return total
 
 

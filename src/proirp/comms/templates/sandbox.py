@@ -98,22 +98,30 @@ class BoundedCodeGenerator(CodeGenerator):
             self.write(", ")
         self.write("), context.eval_ctx)")
 
-    def _checked_literal(self, visit: Callable[[], None]) -> None:
+    def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
+        if isinstance(node.arg, nodes.Slice):  # `text[1:]` copies, without any other hook
+            self._checked_value(
+                lambda: super(BoundedCodeGenerator, self).visit_Getitem(node, frame)
+            )
+            return
+        super().visit_Getitem(node, frame)
+
+    def _checked_value(self, visit: Callable[[], None]) -> None:
         self.write("environment.made(")
         visit()
         self.write(")")
 
     def visit_List(self, node: nodes.List, frame: Frame) -> None:
-        self._checked_literal(lambda: super(BoundedCodeGenerator, self).visit_List(node, frame))
+        self._checked_value(lambda: super(BoundedCodeGenerator, self).visit_List(node, frame))
 
     def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
-        self._checked_literal(lambda: super(BoundedCodeGenerator, self).visit_Dict(node, frame))
+        self._checked_value(lambda: super(BoundedCodeGenerator, self).visit_Dict(node, frame))
 
     def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
         if node.ctx != "load":  # an assignment's target, not a value
             super().visit_Tuple(node, frame)
             return
-        self._checked_literal(lambda: super(BoundedCodeGenerator, self).visit_Tuple(node, frame))
+        self._checked_value(lambda: super(BoundedCodeGenerator, self).visit_Tuple(node, frame))
 
     def _no_other_templates(self, node: nodes.Node, frame: Frame) -> NoReturn:
         self.fail("a template cannot include, import or extend another", node.lineno)
@@ -162,7 +170,7 @@ class BoundedEnvironment(SandboxedEnvironment):
         return limits.checked(result)
 
     def made(self, value: Any) -> Any:
-        """A list, tuple or dict written in the template."""
+        """A list, tuple or dict written in the template, or a slice of a value."""
         return limits.checked(value)
 
     def joined_text(self, parts: tuple[Any, ...], eval_ctx: EvalContext) -> str:
