@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.models import AuditLog
 from proirp.comms.models import Communication
-from tests.factories import Staff, create_client, create_staff
+from tests.factories import create_client, create_staff
 
 SID = "SM" + "a1b2c3d4" * 4
 
