@@ -179,7 +179,8 @@ class BoundedEnvironment(SandboxedEnvironment):
         if sum(limits.text_size(part) for part in parts) > limits.MAX_VALUE_CHARACTERS:
             raise limits.too_long()
         join = markup_join if eval_ctx.autoescape else str_join
-        return str(limits.checked(join(parts)))
+        joined: str = limits.checked(join(parts))
+        return joined
 
     def loop_items(self, items: Iterable[Any]) -> Iterator[Any]:
         return limits.iterate(items)
