@@ -184,3 +184,23 @@ def test_connecting_while_the_provider_is_unreachable_is_a_503_to_retry(
         start_connect(db, alice.user, "microsoft", settings)
     assert refused.value.code == "calendar_unavailable"
     assert db.scalars(select(OAuthState)).all() == []
+
+
+@pytest.mark.parametrize(
+    "zone", ["America", "Etc", "../../etc/passwd", "", "A" * 5000, "America/Chicago\x00"]
+)
+def test_an_event_in_a_bad_time_zone_is_a_422(api: TestClient, alice: Staff, zone: str) -> None:
+    body = {
+        "provider": "google",
+        "title": "Session",
+        "start": "2030-01-01T10:00:00",
+        "end": "2030-01-01T11:00:00",
+        "timeZone": zone,
+    }
+    response = api.post("/calendar/events", json=body, headers=alice.headers)
+    assert response.status_code == 422, response.text
+    fields = response.json()["error"]["fields"]
+    assert fields["timeZone"] in {  # never the name given
+        "not an IANA time zone, e.g. America/Chicago",
+        "String should have at most 64 characters",
+    }

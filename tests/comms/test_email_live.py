@@ -339,3 +339,19 @@ def test_a_template_that_cannot_be_shared_goes_one_by_one_still_as_bulk_mail(
         assert copy["text"].startswith("LAKESIDE BEHAVIORAL HEALTH is closed on Friday.")
         link = copy["headers"]["List-Unsubscribe"].strip("<>")
         assert link in copy["text"]
+
+
+def test_an_email_is_found_by_its_sendgrid_message_id(live: LiveStack) -> None:
+    [client_id] = add_email_clients(live, 1, domain="lookup.example.com")
+    comm_id = send_email(live, client_id).json()["communication"]["id"]
+    wait_for_status(live, comm_id, {"delivered"})
+    [copy] = live.email_ledger()
+    # X-Message-Id as SendGrid answered the send, or an event's sg_message_id (with its suffix).
+    for provider_id in (copy["x_message_id"], copy["sg_message_id"]):
+        with live.api() as api:
+            found = api.get("/comms", params={"provider_id": provider_id})
+        assert found.status_code == 200, found.text
+        assert [c["id"] for c in found.json()["communications"]] == [comm_id]
+    with live.api() as api:
+        unknown = api.get("/comms", params={"provider_id": "Zm9yZ2V0LW1lLW5vdA"})
+    assert unknown.json()["communications"] == []

@@ -229,3 +229,16 @@ def test_bulk_fans_out_in_the_worker_with_per_recipient_blocking(live: LiveStack
     assert campaign["counts"] == {"delivered": 20, "blocked": 2}
     assert len(live.ledger()) == 20
     assert len({m["to"] for m in live.ledger()}) == 20
+
+
+def test_a_message_is_found_by_its_twilio_sid(live: LiveStack) -> None:
+    comm_id = send(live, add_client(live, "+12025550143")).json()["communication"]["id"]
+    wait_for_status(live, comm_id, {"delivered"})
+    [message] = live.ledger()
+    with live.api() as api:
+        found = api.get("/comms", params={"provider_id": message["sid"]})
+        unknown = api.get("/comms", params={"provider_id": "SM" + "0" * 32})
+    assert found.status_code == 200, found.text
+    [communication] = found.json()["communications"]
+    assert (communication["id"], communication["provider_message_id"]) == (comm_id, message["sid"])
+    assert unknown.json() == {"ok": True, "communications": [], "next_cursor": None}

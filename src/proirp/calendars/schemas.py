@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from proirp.clients.schemas import TIME_ZONE
-from proirp.clients.validation import check_timezone
+from proirp.config.time_zones import check_time_zone
 from proirp.kit.input import RequestBody
 
 
@@ -34,7 +34,7 @@ class EventCreate(RequestBody):
     @field_validator("time_zone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        return None if value is None else check_timezone(value)
+        return None if value is None else check_time_zone(value)
 
     @field_validator("start", "end")
     @classmethod

@@ -12,7 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 from proirp.checks.report import Report, refusal, stand_in
-from proirp.config import Settings
+from proirp.config import PHONE_EXAMPLE, Settings
 from proirp.integrations.base import (
     EmailBatch,
     EmailRecipient,
@@ -66,7 +66,7 @@ def check_twilio(settings: Settings, *, dry_run: bool) -> Report:
         return report
     test_phone = _test_phone(settings.test_phone_number)
     if settings.test_phone_number and test_phone is None and not dry_run:
-        report.fail("TEST_PHONE_NUMBER is not a phone number in E.164 form, e.g. +15551234567")
+        report.fail(f"TEST_PHONE_NUMBER is not a phone number in E.164 form, e.g. {PHONE_EXAMPLE}")
     twilio = settings.twilio_connection()
     sender = TwilioSmsSender(
         account_sid=twilio.account_sid,

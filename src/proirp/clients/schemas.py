@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from proirp.clients.models import Client
-from proirp.clients.validation import check_date_of_birth, check_timezone, normalise_email
+from proirp.clients.validation import check_date_of_birth, normalise_email
+from proirp.config.time_zones import check_time_zone
 from proirp.kit.input import RequestBody, StoredIn
 
 # An IANA time zone name such as America/Chicago (what zoneinfo knows).
@@ -48,7 +49,7 @@ class ClientFields(RequestBody):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str | None) -> str | None:
-        return check_timezone(value) if value else None
+        return check_time_zone(value) if value else None
 
     @field_validator("date_of_birth", mode="before")
     @classmethod

@@ -1,9 +1,9 @@
-"""Checks for client contact details: phone numbers (E.164), emails, time zones, birth dates."""
+"""Checks for client contact details: phone numbers (E.164), emails, birth dates (time zones:
+`config.time_zones`, shared with the settings and calendar events)."""
 
 from __future__ import annotations
 
 from datetime import date
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -25,14 +25,6 @@ def normalise_email(value: str) -> str:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise ValueError("not a valid email address") from exc
-
-
-def check_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("not an IANA time zone, e.g. America/Chicago") from exc
-    return value
 
 
 def check_date_of_birth(value: date, *, today: date) -> date:

@@ -33,6 +33,15 @@ from proirp.kit.openapi import errors
 from proirp.kit.pagination import Cursor, PageParams, page_params
 
 router = APIRouter(prefix="/comms", tags=["communications"])
+# A Twilio SID (SM + 32 hex), a SendGrid X-Message-Id, or an event's sg_message_id (the
+# X-Message-Id, a dot and SendGrid's suffix).
+PROVIDER_ID = Query(
+    min_length=1,
+    max_length=128,
+    pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_.-]*)?$",
+    description="The id the provider gave the message: a Twilio SID or a SendGrid message id.",
+    examples=["SM0123456789abcdef0123456789abcdef"],
+)
 campaigns_router = APIRouter(prefix="/campaigns", tags=["communications"])
 Page = Annotated[PageParams, Depends(page_params)]
 CampaignSender = Annotated[User, Depends(require_role(Role.ADMIN, Role.STAFF))]
@@ -106,7 +115,11 @@ def send_communication(
     return JSONResponse({"ok": True, "communication": communication_view(comm)}, status_code=202)
 
 
-@router.get("", response_model=CommunicationList, summary="List communications")
+@router.get(
+    "",
+    response_model=CommunicationList,
+    summary="List communications, or find one by its provider's id",
+)
 def list_communications(
     session: SessionDep,
     user: AnyStaff,
@@ -115,6 +128,7 @@ def list_communications(
     client_id: Annotated[str | None, Query(max_length=32)] = None,
     campaign_id: Annotated[str | None, Query(max_length=32)] = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
+    provider_id: Annotated[str | None, PROVIDER_ID] = None,
 ) -> dict[str, Any]:
     rows = repository.list_communications(
         session,
@@ -123,6 +137,8 @@ def list_communications(
         status=status,
         limit=page.limit,
         cursor=page.cursor,
+        # SendGrid's events name a message by its X-Message-Id and a suffix after a dot.
+        provider_message_id=provider_id.split(".", 1)[0] if provider_id else None,
     )
     comms, more = rows[: page.limit], len(rows) > page.limit
     record_audit(
@@ -132,7 +148,11 @@ def list_communications(
         client_id=client_id,
         ip=origin.ip,
         user_agent=origin.user_agent,
-        details={"communication_ids": [c.id for c in comms], "campaign_id": campaign_id},
+        details={
+            "communication_ids": [c.id for c in comms],
+            "campaign_id": campaign_id,
+            "provider_id": provider_id,
+        },
     )
     return {
         "ok": True,

@@ -17,6 +17,7 @@ from proirp.config.connections import (
     SendGridConnection,
     TwilioConnection,
 )
+from proirp.config.rules import PHONE_EXAMPLE as PHONE_EXAMPLE
 
 Environment = Literal["development", "test", "production"]
 QueueBackend = Literal["sqlite", "postgres", "redis"]

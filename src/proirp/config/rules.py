@@ -7,15 +7,18 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import SecretStr
 
+from proirp.config.time_zones import check_time_zone
+
 if TYPE_CHECKING:
     from proirp.config import Settings
 
+# The number messages cite as an example: valid, and fictional (555-0100 to 555-0199).
+PHONE_EXAMPLE = "+12025550143"
 # Values that .env.example and provider docs show as examples; never real credentials.
 PLACEHOLDER = re.compile(
     r"(x{4,}|your[_-]|changeme|change[_-]?this|placeholder|example|^AC\.{3}|<.*>)", re.IGNORECASE
@@ -92,9 +95,9 @@ def e164(value: str | None) -> str | None:
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException as exc:
-        raise ValueError("must be a phone number in E.164 form, e.g. +15551234567") from exc
+        raise ValueError(f"must be a phone number in E.164 form, e.g. {PHONE_EXAMPLE}") from exc
     if not phonenumbers.is_valid_number(number):
-        raise ValueError("must be a valid phone number in E.164 form, e.g. +15551234567")
+        raise ValueError(f"must be a valid phone number in E.164 form, e.g. {PHONE_EXAMPLE}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -111,10 +114,9 @@ def time_zone(value: str | None) -> str | None:
     if value in (None, ""):
         return None
     try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("must be an IANA time zone, e.g. America/New_York") from exc
-    return value
+        return check_time_zone(value)
+    except ValueError:
+        raise ValueError("must be an IANA time zone, e.g. America/New_York") from None
 
 
 def database_url(value: str | None) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from sqlalchemy.orm import Session
@@ -11,8 +12,19 @@ from sqlalchemy.orm import Session
 from proirp.audit.actions import AuditAction
 from proirp.clients.models import Client
 from proirp.comms.core.sending import Sender
-from proirp.comms.models import Campaign, Communication
+from proirp.comms.models import Campaign, Communication, CommunicationStatus
 from proirp.config import Settings
+
+
+@dataclass(frozen=True)
+class NotSent:
+    """Why a client gets no message of the campaign: `blocked` when there is nothing to send it
+    to (no address, an invalid one, a value the record lacks), `failed` when the message could
+    not be made (the template would not render for them)."""
+
+    reason: str
+    status: CommunicationStatus = CommunicationStatus.BLOCKED
+    to: str = ""  # the address it would have gone to, when the client has a valid one
 
 
 class ChunkWriter(ABC):
@@ -22,6 +34,7 @@ class ChunkWriter(ABC):
     first_chunk: ClassVar[int]
     chunk_size: ClassVar[int]
     blocked_action: ClassVar[AuditAction]
+    failed_action: ClassVar[AuditAction]
 
     def __init__(
         self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings
@@ -32,7 +45,7 @@ class ChunkWriter(ABC):
         self.sender = Sender(campaign.created_by_user_id)
 
     @abstractmethod
-    def write(self, client: Client) -> Communication | str:
+    def write(self, client: Client) -> Communication | NotSent:
         """The client's message (`queued` or `blocked`), or why they cannot get one at all."""
 
     def finish(self, queued: list[str]) -> None:

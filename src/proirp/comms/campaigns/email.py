@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.clients.models import Client
-from proirp.comms.campaigns.chunk import ChunkWriter
+from proirp.comms.campaigns.chunk import ChunkWriter, NotSent
 from proirp.comms.core.guard import suppressed_addresses
-from proirp.comms.email.content import apply, shared_content, substitutions_for
+from proirp.comms.email.content import SharedContent, apply, shared_content, substitutions_for
 from proirp.comms.email.service import email_address, queue_email_for_client, render_part
-from proirp.comms.models import Campaign, Communication, Template
-from proirp.comms.templates.rendering import TemplateProblem, render
+from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
+from proirp.comms.templates.rendering import RenderFailed, TemplateProblem, render
 from proirp.comms.templates.variables import values_for
 from proirp.config import Settings
 from proirp.kit.errors import ValidationFailed
@@ -29,10 +29,19 @@ EMAIL_CHUNK = 1000
 Content = tuple[str | None, str, str | None]  # subject, text, html
 
 
+def _render_failure(exc: RenderFailed, to: str) -> NotSent:
+    return NotSent(
+        f"The template's {exc.part} could not be rendered: {exc.reason}.",
+        CommunicationStatus.FAILED,
+        to,
+    )
+
+
 class EmailChunk(ChunkWriter):
     first_chunk = EMAIL_CHUNK  # one chunk, one SendGrid call
     chunk_size = EMAIL_CHUNK
     blocked_action = AuditAction.EMAIL_BLOCKED
+    failed_action = AuditAction.EMAIL_FAILED
 
     def __init__(
         self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings
@@ -41,10 +50,18 @@ class EmailChunk(ChunkWriter):
         self.template = (
             session.get(Template, campaign.template_id) if campaign.template_id else None
         )
-        self.shared = shared_content(campaign, self.template)
+        # Once the template fails for everyone (or takes too long for one), it is not rendered
+        # again for the rest of the chunk: each recipient's message fails with the same reason.
+        self.unrenderable: RenderFailed | None = None
+        try:
+            self.shared = shared_content(campaign, self.template)
+        except RenderFailed as exc:
+            self.shared, self.unrenderable = SharedContent(None, None, None), exc
         self.suppressed = suppressed_addresses(session, [c.email or "" for c in clients])
 
-    def _personal(self, client: Client) -> tuple[Content, dict[str, object] | None] | str:
+    def _personal(
+        self, client: Client, to: str
+    ) -> tuple[Content, dict[str, object] | None] | NotSent:
         """The client's own rendering of the template, and the values that make the shared
         content theirs (None: it cannot share, and goes out in a call of its own)."""
         template, shared = self.template, self.shared
@@ -54,9 +71,14 @@ class EmailChunk(ChunkWriter):
             values = values_for(declared, client, self.settings, {})
         except TemplateProblem as exc:
             name = exc.field.removeprefix("variables.")
-            return f"The template needs {name}, which the client's record does not have."
-        rendered = render(template, values)
-        html = render_part(template, template.html, values) if template.html else None
+            return NotSent(f"The template needs {name}, which the client's record does not have.")
+        try:
+            rendered = render(template, values)
+            html = render_part(template, template.html, values) if template.html else None
+        except RenderFailed as exc:
+            if exc.too_slow:
+                self.unrenderable = exc
+            return _render_failure(exc, to)
         content = (rendered.subject, rendered.body, html)
         if shared.dynamic_template_id:
             return content, values
@@ -68,18 +90,20 @@ class EmailChunk(ChunkWriter):
         ) == content
         return content, (dict(flat) if same else None)
 
-    def write(self, client: Client) -> Communication | str:
+    def write(self, client: Client) -> Communication | NotSent:
         if not client.email:
-            return "The client has no email."
+            return NotSent("The client has no email.")
         try:
             to = email_address(client.email, "email")
         except ValidationFailed:
-            return "The client's email address is not valid."
+            return NotSent("The client's email address is not valid.")
+        if self.unrenderable is not None:
+            return _render_failure(self.unrenderable, to)
         content: Content = (self.shared.subject, self.shared.text or "", self.shared.html)
         subs: dict[str, object] | None = {}
         if self.template is not None:
-            personal = self._personal(client)
-            if isinstance(personal, str):
+            personal = self._personal(client, to)
+            if isinstance(personal, NotSent):
                 return personal
             content, subs = personal
         comm, _block = queue_email_for_client(

@@ -16,10 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
 from proirp.clients.models import Client
-from proirp.comms.campaigns.blocks import blocked_without_address
-from proirp.comms.campaigns.chunk import ChunkWriter
+from proirp.comms.campaigns.blocks import not_sent
+from proirp.comms.campaigns.chunk import ChunkWriter, NotSent
 from proirp.comms.campaigns.email import EmailChunk
 from proirp.comms.campaigns.sms import SmsChunk
 from proirp.comms.core import repository
@@ -57,8 +58,8 @@ def write_chunk(
     settings: Settings,
     channel: type[ChunkWriter],
 ) -> None:
-    """One message per client of this chunk; blocked ones audited at the end, so the audit
-    chain's lock is held only for the end of the chunk's transaction. Queued messages are
+    """One message per client of this chunk; blocked and failed ones audited at the end, so the
+    audit chain's lock is held only for the end of the chunk's transaction. Queued messages are
     covered by CAMPAIGN_CREATED now and by their SENT row when they go."""
     clients = {
         c.id: c
@@ -67,23 +68,25 @@ def write_chunk(
     }
     writer = channel(session, campaign, list(clients.values()), settings)
     queued: list[str] = []
-    blocked: list[Communication] = []
+    left_out: list[tuple[Communication, AuditAction]] = []
     for client_id in client_ids:
         client = clients.get(client_id)
         if client is None:  # archived since the campaign was created
             continue
         written = writer.write(client)
-        if isinstance(written, str):
-            blocked.append(blocked_without_address(session, campaign, client_id, written))
+        if isinstance(written, NotSent):
+            written = not_sent(session, campaign, client_id, written)
+        if written.status == CommunicationStatus.FAILED:
+            left_out.append((written, channel.failed_action))
         elif written.status == CommunicationStatus.BLOCKED:
-            blocked.append(written)
+            left_out.append((written, channel.blocked_action))
         else:
             queued.append(written.id)
-    for comm in blocked:
+    for comm, action in left_out:
         record_audit(
             session,
             actor=campaign.created_by_user_id,
-            action=channel.blocked_action,
+            action=action,
             client_id=comm.client_id,
             details={"communication_id": comm.id, "campaign_id": campaign.id},
         )

@@ -16,6 +16,7 @@ from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.models import Client
 from proirp.comms.core.guard import email_phi_block
+from proirp.comms.email.content import template_content
 from proirp.comms.email.service import check_email_content, check_template_phi, email_template
 from proirp.comms.models import Campaign
 from proirp.comms.sms.service import check_sms_body
@@ -124,6 +125,7 @@ def _check_campaign_template(session: Session, template_id: str, settings: Setti
         )
     try:
         check_practice_values(names, settings)
+        template_content(template)  # what every recipient's email is made from renders
     except TemplateProblem as exc:
         raise ValidationFailed(f"{exc.field} {exc}", fields={exc.field: str(exc)}) from None
     return template.id

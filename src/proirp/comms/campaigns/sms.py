@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from proirp.audit.actions import AuditAction
 from proirp.clients.models import Channel, Client
 from proirp.clients.repository import opted_out_addresses
-from proirp.comms.campaigns.chunk import ChunkWriter
+from proirp.comms.campaigns.chunk import ChunkWriter, NotSent
 from proirp.comms.models import Campaign, Communication
 from proirp.comms.sms.recipients import NumberProblem, client_region, sms_number
 from proirp.comms.sms.service import check_sms_body, queue_sms_for_client
@@ -25,6 +25,7 @@ class SmsChunk(ChunkWriter):
     first_chunk = FIRST_CHUNK
     chunk_size = CHUNK
     blocked_action = AuditAction.SMS_BLOCKED
+    failed_action = AuditAction.SMS_FAILED
 
     def __init__(
         self, session: Session, campaign: Campaign, clients: Sequence[Client], settings: Settings
@@ -36,14 +37,14 @@ class SmsChunk(ChunkWriter):
             session, Channel.SMS, (c.phone for c in clients if c.phone)
         )
 
-    def write(self, client: Client) -> Communication | str:
+    def write(self, client: Client) -> Communication | NotSent:
         if not client.phone:
-            return "The client has no phone number."
+            return NotSent("The client has no phone number.")
         region = client_region(client, self.settings.default_phone_region)
         try:
             number = sms_number(client.phone, region=region)
         except NumberProblem as exc:
-            return f"The client's phone {exc}."
+            return NotSent(f"The client's phone {exc}.")
         comm, _block = queue_sms_for_client(
             self.session,
             client=client,

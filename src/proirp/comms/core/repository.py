@@ -12,6 +12,9 @@ from proirp.comms.models import Campaign, Communication, CommunicationEvent, Com
 from proirp.kit.pagination import Cursor
 
 S = CommunicationStatus
+# Every provider a message can go through: naming them lets a look-up by the provider's id use
+# the (provider, provider_message_id) index.
+PROVIDERS = ("twilio", "sendgrid")
 
 
 def get(session: Session, comm_id: str) -> Communication | None:
@@ -52,8 +55,14 @@ def list_communications(
     status: str | None,
     limit: int,
     cursor: Cursor | None,
+    provider_message_id: str | None = None,
 ) -> Sequence[Communication]:
     stmt = select(Communication)
+    if provider_message_id:
+        stmt = stmt.where(
+            Communication.provider.in_(PROVIDERS),
+            Communication.provider_message_id == provider_message_id,
+        )
     if client_id:
         stmt = stmt.where(Communication.client_id == client_id)
     if campaign_id:

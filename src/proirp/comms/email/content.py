@@ -41,9 +41,16 @@ def _declared(template: Template) -> list[str]:
 
 
 def shared_content(campaign: Campaign, template: Template | None) -> SharedContent:
-    """The content every email of the campaign shares (placeholders instead of values)."""
+    """The content every email of the campaign shares (placeholders instead of values).
+
+    Raises RenderFailed when the campaign's template does not render."""
     if template is None:
         return SharedContent(campaign.subject, campaign.body or None, campaign.html)
+    return template_content(template)
+
+
+def template_content(template: Template) -> SharedContent:
+    """`template` rendered with a placeholder for each value, or RenderFailed."""
     if template.sendgrid_template_id:
         return SharedContent(None, None, None, dynamic_template_id=template.sendgrid_template_id)
     names = _declared(template)

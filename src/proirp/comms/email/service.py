@@ -243,7 +243,7 @@ def render_part(template: Template, source: str, values: Mapping[str, Any]) -> s
     )
     # The values are text: escaped, so a name like "O'Brien & Co" cannot break the markup.
     escaped = {k: escape(v) if isinstance(v, str) else v for k, v in values.items()}
-    return render(part, escaped).body
+    return render(part, escaped, part="html").body
 
 
 def send_template_email(

@@ -1,18 +1,29 @@
-"""Rendering message templates: a sandboxed Jinja2 environment where a missing variable is an
-error, and where each declared variable's PHI class is checked before anything renders."""
+"""Rendering message templates in a bounded sandbox (`sandbox.py`, `limits.py`): a missing
+variable is an error, each declared variable's PHI class is checked before anything renders, and
+a template that fails to render, or goes past a bound, is a TemplateProblem naming its part."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Iterable, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
+import jinja2
+import structlog
+from jinja2 import TemplateError, meta, nodes
 
 from proirp.comms.models import Template
+from proirp.comms.templates import limits
+from proirp.comms.templates.failures import render_failure, syntax_failure
+from proirp.comms.templates.sandbox import BoundedEnvironment
 
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True)
+log = structlog.get_logger(__name__)
+_env = BoundedEnvironment()
+# What compiling can raise besides Jinja's syntax errors: a parser nested past Python's
+# recursion limit, an integer literal past Python's digit limit.
+_COMPILE_ERRORS = (TemplateError, RecursionError, ValueError, OverflowError, MemoryError)
 
 
 class TemplateProblem(ValueError):
@@ -21,6 +32,17 @@ class TemplateProblem(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class RenderFailed(TemplateProblem):
+    """The template's `part` (body, subject, html) did not render; `reason` says why."""
+
+    def __init__(self, part: str, reason: str, *, past_a_bound: bool, too_slow: bool) -> None:
+        super().__init__("template_id", f"the template's {part} could not be rendered: {reason}")
+        self.part = part
+        self.reason = reason
+        self.past_a_bound = past_a_bound
+        self.too_slow = too_slow
 
 
 @dataclass(frozen=True)
@@ -32,14 +54,6 @@ class Rendered:
 def declared_variables(template: Template) -> dict[str, bool]:
     """Declared variable name → whether it is PHI (undeclared PHI class counts as PHI)."""
     return {str(v["name"]): bool(v.get("phi", True)) for v in template.variables or []}
-
-
-def used_variables(source: str) -> set[str]:
-    """Top-level names a template source refers to (`client` for `{{ client.first_name }}`)."""
-    try:
-        return set(meta.find_undeclared_variables(_env.parse(source)))
-    except TemplateError as exc:
-        raise TemplateProblem("template_id", "the template is not valid") from exc
 
 
 def phi_variables(template: Template) -> list[str]:
@@ -69,10 +83,50 @@ def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def render(template: Template, variables: Mapping[str, Any]) -> Rendered:
-    """Render with `variables` (flat "client.first_name" keys or nested dicts).
+@functools.lru_cache(maxsize=32)
+def _compiled(source: str) -> jinja2.Template:
+    # A campaign renders the same few sources for every recipient: compile each once.
+    return _env.from_string(source)
+
+
+def _bounded_render(template: jinja2.Template, context: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    length = 0
+    chunks = template.generate(context)
+    with limits.rendering(), closing(chunks):  # type: ignore[type-var]
+        for chunk in chunks:
+            length += len(chunk)
+            if length > limits.MAX_OUTPUT_CHARACTERS:
+                raise limits.too_much_output()
+            parts.append(chunk)
+    return "".join(parts)
+
+
+def render_text(source: str, context: Mapping[str, Any], *, part: str) -> str:
+    """`source` rendered with `context` within the bounds, or RenderFailed naming `part`."""
+    try:
+        template = _compiled(source)
+    except _COMPILE_ERRORS as exc:
+        reason = f"it is not a valid template ({syntax_failure(exc)})"
+        raise RenderFailed(part, reason, past_a_bound=False, too_slow=False) from None
+    try:
+        return _bounded_render(template, context)
+    except Exception as exc:  # however a render fails, the template is what to change
+        log.info("template.render_failed", part=part, kind=type(exc).__name__)
+        raise RenderFailed(
+            part,
+            render_failure(exc),
+            past_a_bound=isinstance(exc, limits.LimitExceeded),
+            too_slow=isinstance(exc, limits.TimeLimitExceeded),
+        ) from None
+
+
+def render(template: Template, variables: Mapping[str, Any], *, part: str = "body") -> Rendered:
+    """Render with `variables` (flat "client.first_name" keys or nested dicts); `part` names
+    what `template.body` holds (the HTML part is rendered as a template of its own).
 
     Unknown variables and missing ones are errors naming the variable; nothing renders empty.
+    A template that fails to render is a RenderFailed naming the part.
     """
     declared = declared_variables(template)
     given = _flatten(variables)
@@ -83,15 +137,8 @@ def render(template: Template, variables: Mapping[str, Any]) -> Rendered:
         if name not in given:
             raise TemplateProblem(f"variables.{name}", "is required by the template")
     context = nest(given)
-    try:
-        body = _env.from_string(template.body).render(context)
-        subject = _env.from_string(template.subject).render(context) if template.subject else None
-    except UndefinedError as exc:
-        raise TemplateProblem(
-            "variables", f"the template uses an undeclared variable ({exc})"
-        ) from exc
-    except TemplateError as exc:
-        raise TemplateProblem("template_id", "the template could not be rendered") from exc
+    body = render_text(template.body, context, part=part)
+    subject = render_text(template.subject, context, part="subject") if template.subject else None
     return Rendered(subject=subject, body=body)
 
 
@@ -114,10 +161,26 @@ def syntax_problem(source: str) -> str | None:
     Only Jinja's own message and the line number: the answer never quotes the template text.
     """
     try:
-        _env.compile(_env.parse(source))
-    except TemplateSyntaxError as exc:
-        message = " ".join((exc.message or "syntax error").split()).rstrip(".")
-        return f"is not a valid template: {message}, line {exc.lineno}"
+        _compiled(source)
+    except _COMPILE_ERRORS as exc:
+        return f"is not a valid template: {syntax_failure(exc)}"
+    return None
+
+
+def sample_problem(source: str, declared: Iterable[str]) -> str | None:
+    """Why `source` cannot be rendered, tried once with sample text for each declared variable,
+    or None when it renders.
+
+    Going past a bound is always a problem. Any other failure is one when the template uses only
+    the product's own variables, which are always text; a variable the sender fills in may be a
+    number or a list the sample cannot stand for, and is checked when the message is sent.
+    """
+    samples = nest({name: f"[{name}]" for name in declared})
+    try:
+        render_text(source, samples, part="text")
+    except RenderFailed as exc:
+        if exc.past_a_bound or used_paths(source) <= KNOWN_VARIABLES.keys():
+            return f"cannot be rendered: {exc.reason}"
     return None
 
 
@@ -170,7 +233,7 @@ def used_paths(source: str) -> set[str]:
     """
     try:
         ast = _env.parse(source)
-    except TemplateError as exc:
+    except _COMPILE_ERRORS as exc:
         raise TemplateProblem("template", "the template is not valid") from exc
     top_level = set(meta.find_undeclared_variables(ast))
     found: set[str] = set()

@@ -1,8 +1,8 @@
 """Message templates: create, read, update (re-checked as a whole), archive; every change audited.
 
 A template is checked before anything is written: its fields fit its channel, its text parses in
-the sandbox, its HTML part is well-formed, and every variable it uses is declared with the PHI
-class the practice gives that variable.
+the sandbox, its HTML part is well-formed, every variable it uses is declared with the PHI class
+the practice gives that variable, and it renders within the sandbox's bounds with sample values.
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ from proirp.audit.service import RequestOrigin, record_audit
 from proirp.comms.core.html import html_problem
 from proirp.comms.models import Template
 from proirp.comms.templates import repository
-from proirp.comms.templates.rendering import KNOWN_VARIABLES, syntax_problem, used_paths
+from proirp.comms.templates.rendering import (
+    KNOWN_VARIABLES,
+    sample_problem,
+    syntax_problem,
+    used_paths,
+)
 from proirp.comms.templates.schemas import (
     TemplateCreate,
     TemplateOut,
@@ -142,7 +147,7 @@ def _text_problem(field: str, source: str, declared: set[str]) -> str | None:
             f"uses undeclared variables {', '.join(undeclared)}; "
             "declare them in variables with their PHI class"
         )
-    return None
+    return sample_problem(source, declared)
 
 
 def check_template(draft: Draft) -> None:
