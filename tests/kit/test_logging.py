@@ -4,6 +4,7 @@ none of that may reach our logs, at any LOG_LEVEL."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 import pytest
 import structlog
@@ -82,3 +83,18 @@ def test_an_event_logged_with_its_exception_keeps_the_type_not_the_text(
     assert "job.failed" in err
     assert "ValueError" in err and "in _raise_with_phi" in err
     assert "Zebediah" not in err and "1984" not in err
+
+
+def test_a_database_error_keeps_its_code(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without its text, a database error still says which it was (SQLITE_BUSY: locked)."""
+    configure_logging(level="INFO")
+    try:
+        try:
+            sqlite3.connect(":memory:").execute("SELECT * FROM clients_of_zebediah")
+        except sqlite3.Error:
+            logging.getLogger("huey").exception("Unhandled exception in task %s.", "t-2")
+        err = capsys.readouterr().err
+    finally:
+        configure_logging(level="INFO")
+    assert "sqlite3.OperationalError [SQLITE_ERROR]" in err
+    assert "zebediah" not in err

@@ -26,12 +26,12 @@ QUIET_LOGGERS = {
 
 
 def _type_name(exc: BaseException) -> str:
+    """The exception's class, and the database's code for it when it has one (SQLITE_BUSY,
+    SQLSTATE 23505): codes, never text."""
     kind = type(exc)
-    return (
-        kind.__qualname__
-        if kind.__module__ == "builtins"
-        else f"{kind.__module__}.{kind.__qualname__}"
-    )
+    module = "" if kind.__module__ == "builtins" else f"{kind.__module__}."
+    code = getattr(exc, "sqlite_errorname", None) or getattr(exc, "sqlstate", None)
+    return f"{module}{kind.__qualname__}" + (f" [{code}]" if isinstance(code, str) else "")
 
 
 def traceback_without_text(exc: BaseException) -> str:
