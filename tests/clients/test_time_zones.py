@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from proirp.cli import app as cli
 from proirp.config import SettingsError, load_settings
 from proirp.config.time_zones import check_time_zone
+from proirp.kit.input import NUL_REFUSED
 from tests.factories import Staff, create_client
 
 BAD_TIME_ZONES = [
@@ -32,8 +33,9 @@ BAD_TIME_ZONES = [
     pytest.param("A" * 5000, id="very long"),
 ]
 NOT_A_ZONE = "not an IANA time zone, e.g. America/Chicago"  # never the name given
-# What the API answers; a name longer than the field's 64 characters is refused for that.
-REFUSALS = {NOT_A_ZONE, "String should have at most 64 characters"}
+# What the API answers; a name longer than the field's 64 characters, or holding a NUL (which
+# every body refuses), is refused for that.
+REFUSALS = {NOT_A_ZONE, "String should have at most 64 characters", NUL_REFUSED}
 GOOD_TIME_ZONES = ["America/Chicago", "UTC", "Etc/GMT+5", "America/Argentina/Buenos_Aires"]
 
 

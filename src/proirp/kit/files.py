@@ -52,7 +52,7 @@ def _tighten(path: Path) -> None:
 
 def private_file(path: Path) -> Path:
     """`path` as an existing file, 0600: made empty if missing (so whatever writes it next
-    writes into a private file), its mode narrowed if an earlier version left it open."""
+    writes into a private file), its mode narrowed if it was found open to others."""
     private_directory(path.parent)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
