@@ -194,7 +194,7 @@ class LiveStack:
         self.processes[name] = process
         return process
 
-    def wait_healthy(self, url: str, timeout: float = 30) -> None:
+    def wait_healthy(self, url: str, timeout: float = 90) -> None:
         def up() -> bool:
             try:
                 return httpx.get(url, timeout=1).status_code < 500
