@@ -313,3 +313,19 @@ def live_stack(
         live.wait_healthy(f"{live.sandbox_url}/twilio/_sandbox/stats")
         live.wait_healthy(f"{live.app_url}/healthz")
         yield live
+
+
+# No provider credentials at all: `proirp serve` mounts the sandbox for every provider.
+SANDBOX_MODE = {
+    "TWILIO_ACCOUNT_SID": "",
+    "TWILIO_AUTH_TOKEN": "",
+    "TWILIO_PHONE_NUMBER": "",
+    "SENDGRID_API_KEY": "",
+    "SENDGRID_API_BASE": "https://api.sendgrid.com",
+    "SENDGRID_FROM_EMAIL": "",
+    "SENDGRID_WEBHOOK_PUBLIC_KEY": "",
+    "GOOGLE_CLIENT_ID": "",
+    "GOOGLE_CLIENT_SECRET": "",
+    "MICROSOFT_CLIENT_ID": "",
+    "MICROSOFT_CLIENT_SECRET": "",
+}

@@ -11,21 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.comms.conftest import add_client, send, wait_for_status
-from tests.live import LiveStack, free_port, live_stack, wait_until
-
-SANDBOX_MODE = {
-    "TWILIO_ACCOUNT_SID": "",
-    "TWILIO_AUTH_TOKEN": "",
-    "TWILIO_PHONE_NUMBER": "",
-    "SENDGRID_API_KEY": "",
-    "SENDGRID_API_BASE": "https://api.sendgrid.com",
-    "SENDGRID_FROM_EMAIL": "",
-    "SENDGRID_WEBHOOK_PUBLIC_KEY": "",
-    "GOOGLE_CLIENT_ID": "",
-    "GOOGLE_CLIENT_SECRET": "",
-    "MICROSOFT_CLIENT_ID": "",
-    "MICROSOFT_CLIENT_SECRET": "",
-}
+from tests.live import SANDBOX_MODE, LiveStack, free_port, live_stack, wait_until
 
 
 @pytest.fixture(scope="module")

@@ -15,24 +15,11 @@ from proirp.config.sandbox_credentials import (
 )
 from tests.calendars.dance import connect
 from tests.comms.conftest import add_client, add_email_clients, send, wait_for_status
-from tests.live import live_stack
+from tests.live import SANDBOX_MODE, live_stack
 
 
 def test_embedded_sandbox_delivers_and_health_says_so(tmp_path: Path) -> None:
-    no_credentials = {
-        "TWILIO_ACCOUNT_SID": "",
-        "TWILIO_AUTH_TOKEN": "",
-        "TWILIO_PHONE_NUMBER": "",
-        "SENDGRID_API_KEY": "",
-        "SENDGRID_API_BASE": "https://api.sendgrid.com",
-        "SENDGRID_FROM_EMAIL": "",
-        "SENDGRID_WEBHOOK_PUBLIC_KEY": "",
-        "GOOGLE_CLIENT_ID": "",
-        "GOOGLE_CLIENT_SECRET": "",
-        "MICROSOFT_CLIENT_ID": "",
-        "MICROSOFT_CLIENT_SECRET": "",
-    }
-    with live_stack(tmp_path, settings=no_credentials) as live:
+    with live_stack(tmp_path, settings=SANDBOX_MODE) as live:
         health = httpx.get(f"{live.app_url}/healthz").json()
         assert health["mode"] == "sandbox mode"
         assert health["providers"] == {
