@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from proirp.kit.crypto import EncryptedText
@@ -53,6 +53,9 @@ class SyncedCalendarEvent(IdMixin, TimestampMixin, Base):
 
 
 class CalendarSyncStatus(IdMixin, TimestampMixin, Base):
+    """Where an integration's sync stands: its token, its last success and error, and (after
+    errors) when it may be tried again."""
+
     __tablename__ = "calendar_sync_status"
 
     integration_id: Mapped[str] = mapped_column(
@@ -64,12 +67,28 @@ class CalendarSyncStatus(IdMixin, TimestampMixin, Base):
     last_error: Mapped[str | None] = mapped_column(String(300))
     last_error_at: Mapped[datetime | None]
     events_synced: Mapped[int] = mapped_column(default=0)
+    syncing_since: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(
+        default=0, server_default="0"
+    )  # in a row, since the last success
+    retry_after: Mapped[datetime | None]  # no periodic sync before this (backoff)
+
+
+APPOINTMENT_STATES = ("scheduled", "confirmed", "moved", "needs_attention", "cancelled")
 
 
 class ClientCalendarEvent(IdMixin, TimestampMixin, Base):
-    """An appointment: a client linked to a calendar event. Kept as history if the event goes."""
+    """An appointment: a client linked to a calendar event. Kept as history if the event goes.
+
+    `state` is what staff and the client have said of it (`completed` is not stored: an
+    appointment whose end has passed, not cancelled, is shown as completed)."""
 
     __tablename__ = "client_calendar_events"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN (" + ", ".join(f"'{s}'" for s in APPOINTMENT_STATES) + ")", name="state"
+        ),
+    )
 
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
@@ -84,6 +103,11 @@ class ClientCalendarEvent(IdMixin, TimestampMixin, Base):
     start_at: Mapped[datetime | None]
     end_at: Mapped[datetime | None]
     gone_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(16), default="scheduled", server_default="scheduled")
+    state_changed_at: Mapped[datetime | None]
+    # Staff can turn reminders off for one appointment.
+    reminders_enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
+    unlinked_at: Mapped[datetime | None]
 
 
 class OAuthState(IdMixin, Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from proirp.kit.db import Base, IdMixin, TimestampMixin
@@ -31,6 +31,8 @@ class Client(IdMixin, TimestampMixin, Base):
     email_consent: Mapped[bool] = mapped_column(default=False)
     email_consent_at: Mapped[datetime | None]
     email_consent_source: Mapped[str | None] = mapped_column(String(100))
+    # Opted out of appointment reminders alone (other messages still go).
+    reminders_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_by_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     deleted_at: Mapped[datetime | None]
 
