@@ -401,7 +401,7 @@ class RunningGoogle:
     def api(self, method: str, path: str, token: str, **kwargs: Any) -> requests.Response:
         """Call the Calendar API (path under calendar/v3) with a bearer token."""
         timeout = kwargs.pop("timeout", 10)
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {token}"}
         url = f"{self.calendar_base}/{path}"
         return requests.request(method, url, headers=headers, timeout=timeout, **kwargs)
 

@@ -24,6 +24,15 @@ class SyncTokenExpired(ProviderPermanentError):
     """The stored sync token is too old (a 410 from Google or Graph): sync in full again."""
 
 
+class EventChangedAtProvider(ProviderPermanentError):
+    """The event changed at the provider since we read it: our `If-Match` etag no longer matches
+    (a 412). Nothing was changed; sync, then try again."""
+
+
+class EventNotAtProvider(ProviderPermanentError):
+    """The provider has no such event (404, or 410 for one already deleted)."""
+
+
 class AccessTokenRefused(ProviderTemporaryError):
     """The provider refused an access token we thought valid (401): refresh it, then retry once."""
 
@@ -77,6 +86,10 @@ class ProviderEvent:
     etag: str | None = None
     updated_at: datetime | None = None
     calendar_id: str | None = None
+    # An instance of a recurring event: its series (Google's recurringEventId, Graph's
+    # seriesMasterId) and where the series put it before any move (None when not known).
+    series_id: str | None = None
+    original_start_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,19 @@ class EventInput:
     time_zone: str
     description: str | None = None
     location: str | None = None
+
+
+@dataclass(frozen=True)
+class EventChange:
+    """What to change in an event; a field left None stays as it is ("" clears a text field).
+    `start_at` and `end_at` come together, with `time_zone` (the zone the event is shown in)."""
+
+    title: str | None = None
+    description: str | None = None
+    location: str | None = None
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    time_zone: str | None = None
 
 
 @dataclass
@@ -128,6 +154,16 @@ class CalendarProvider(Protocol):
     ) -> Changes: ...
 
     def create_event(self, access_token: str, event: EventInput) -> ProviderEvent: ...
+
+    def update_event(
+        self, access_token: str, event_id: str, change: EventChange, *, etag: str | None
+    ) -> ProviderEvent:
+        """Change the event (Google events.patch, Graph PATCH) only if it still has `etag`
+        (`If-Match`); EventChangedAtProvider if it does not, EventNotAtProvider if it is gone."""
+
+    def delete_event(self, access_token: str, event_id: str, *, etag: str | None) -> None:
+        """Delete (cancel) the event, with `If-Match` as for update_event. An event already gone
+        raises EventNotAtProvider."""
 
     def read_calendar(self, access_token: str) -> None:
         """One small read of the primary calendar (the next day's first event): proves the

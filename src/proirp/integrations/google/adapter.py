@@ -13,6 +13,7 @@ import functools
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,20 +29,24 @@ from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
-from proirp.integrations.base import ProviderTemporaryError
+from proirp.integrations.base import ProviderError, ProviderTemporaryError
 from proirp.integrations.calendar import (
     Authorization,
     Changes,
+    EventChange,
     EventInput,
     ProviderEvent,
     TokenSet,
     token_set,
 )
-from proirp.integrations.google.errors import PROVIDER, api_error, token_error
+from proirp.integrations.google.errors import PROVIDER, api_error, event_error, token_error
+from proirp.integrations.google.events import insert_body, patch_body, rfc3339, to_event
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 SCOPES = (CALENDAR_SCOPE, "openid", "https://www.googleapis.com/auth/userinfo.email")
 PAGE_SIZE = 2500  # the most events.list returns in one page
+# How an HTTP error becomes one of ours: (status, body, Retry-After seconds) -> the error.
+ErrorMapping = Callable[[int, bytes | str | None, float | None], ProviderError]
 
 
 @functools.cache
@@ -51,45 +56,6 @@ def _calendar_discovery() -> str:
     document = get_static_doc("calendar", "v3")
     assert document is not None, "google-api-python-client ships calendar.v3.json"
     return str(document)
-
-
-def _utc(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _when(part: dict[str, Any] | None) -> tuple[datetime | None, bool]:
-    if not part:
-        return None, False
-    if "dateTime" in part:
-        return _utc(part["dateTime"]), False
-    if "date" in part:
-        return datetime.fromisoformat(part["date"]).replace(tzinfo=UTC), True
-    return None, False
-
-
-def to_event(item: dict[str, Any], calendar_id: str | None = None) -> ProviderEvent:
-    start, all_day = _when(item.get("start"))
-    end, _ = _when(item.get("end"))
-    return ProviderEvent(
-        id=str(item["id"]),
-        status=str(item.get("status", "confirmed")),
-        title=item.get("summary"),
-        description=item.get("description"),
-        location=item.get("location"),
-        start_at=start,
-        end_at=end,
-        all_day=all_day,
-        etag=item.get("etag"),
-        updated_at=_utc(item.get("updated")),
-        calendar_id=calendar_id,
-    )
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class GoogleCalendar:
@@ -252,12 +218,12 @@ class GoogleCalendar:
         )
 
     @staticmethod
-    def _run(request: Any) -> Any:
+    def _run(request: Any, errors: ErrorMapping = api_error) -> Any:
         try:
             return request.execute(num_retries=0)
         except HttpError as exc:
             retry_after = exc.resp.get("retry-after") if exc.resp is not None else None
-            raise api_error(
+            raise errors(
                 int(exc.resp.status), exc.content, float(retry_after) if retry_after else None
             ) from None
         except (httplib2.HttpLib2Error, OSError) as exc:
@@ -285,8 +251,8 @@ class GoogleCalendar:
             if sync_token:
                 params["syncToken"] = sync_token
             else:
-                params["timeMin"] = _rfc3339(time_min)
-                params["timeMax"] = _rfc3339(time_max)
+                params["timeMin"] = rfc3339(time_min)
+                params["timeMax"] = rfc3339(time_max)
             if page_token:
                 params["pageToken"] = page_token
             page = self._run(service.events().list(**params))
@@ -306,23 +272,32 @@ class GoogleCalendar:
                 calendarId="primary",
                 maxResults=1,
                 singleEvents=True,
-                timeMin=_rfc3339(now),
-                timeMax=_rfc3339(now + timedelta(days=1)),
+                timeMin=rfc3339(now),
+                timeMax=rfc3339(now + timedelta(days=1)),
             )
         )
         self._run(request)
 
     def create_event(self, access_token: str, event: EventInput) -> ProviderEvent:
-        body: dict[str, Any] = {
-            "summary": event.title,
-            "start": {"dateTime": event.start_at.isoformat(), "timeZone": event.time_zone},
-            "end": {"dateTime": event.end_at.isoformat(), "timeZone": event.time_zone},
-        }
-        if event.description:
-            body["description"] = event.description
-        if event.location:
-            body["location"] = event.location
-        created = self._run(
-            self._service(access_token).events().insert(calendarId="primary", body=body)
-        )
+        events = self._service(access_token).events()
+        created = self._run(events.insert(calendarId="primary", body=insert_body(event)))
         return to_event(created, "primary")
+
+    def update_event(
+        self, access_token: str, event_id: str, change: EventChange, *, etag: str | None
+    ) -> ProviderEvent:
+        """events.patch with `If-Match`: the event as Google now has it (its new etag)."""
+        events = self._service(access_token).events()
+        request = events.patch(calendarId="primary", eventId=event_id, body=patch_body(change))
+        if etag:
+            request.headers["If-Match"] = etag
+        return to_event(self._run(request, event_error), "primary")
+
+    def delete_event(self, access_token: str, event_id: str, *, etag: str | None) -> None:
+        """events.delete with `If-Match`: Google keeps the event as cancelled (sync reports it)."""
+        request = (
+            self._service(access_token).events().delete(calendarId="primary", eventId=event_id)
+        )
+        if etag:
+            request.headers["If-Match"] = etag
+        self._run(request, event_error)

@@ -9,7 +9,13 @@ from __future__ import annotations
 import json
 
 from proirp.integrations.base import ProviderError, ProviderPermanentError, ProviderTemporaryError
-from proirp.integrations.calendar import AccessTokenRefused, GrantRevoked, SyncTokenExpired
+from proirp.integrations.calendar import (
+    AccessTokenRefused,
+    EventChangedAtProvider,
+    EventNotAtProvider,
+    GrantRevoked,
+    SyncTokenExpired,
+)
 
 PROVIDER = "google"
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
@@ -50,6 +56,20 @@ def api_error(
         return AccessTokenRefused(PROVIDER, "401", "Google refused the access token")
     code = reasons[0] if reasons else str(status)
     return ProviderPermanentError(PROVIDER, code, f"Google refused the request ({code})")
+
+
+def event_error(
+    status: int, body: bytes | str | None, retry_after: float | None = None
+) -> ProviderError:
+    """An error of events.patch or events.delete on one event: 412 (our If-Match etag is stale)
+    and 404/410 (no such event, or one already deleted) are the event's; the rest as api_error."""
+    if status == 412:
+        return EventChangedAtProvider(
+            PROVIDER, "412", "the event changed at Google since it was read"
+        )
+    if status in (404, 410):
+        return EventNotAtProvider(PROVIDER, str(status), "Google has no such event (any more)")
+    return api_error(status, body, retry_after)
 
 
 def token_error(status: int, error: str | None) -> ProviderError:

@@ -13,15 +13,17 @@ from __future__ import annotations
 import json
 import threading
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import msal
 import requests
 
 from proirp.integrations.base import (
+    ProviderError,
     ProviderMisconfigured,
     ProviderPermanentError,
     ProviderTemporaryError,
@@ -29,6 +31,7 @@ from proirp.integrations.base import (
 from proirp.integrations.calendar import (
     Authorization,
     Changes,
+    EventChange,
     EventInput,
     ProviderEvent,
     TokenSet,
@@ -37,10 +40,11 @@ from proirp.integrations.calendar import (
 from proirp.integrations.microsoft.errors import (
     PROVIDER,
     api_error,
+    event_error,
     retry_after_seconds,
     token_error,
 )
-from proirp.integrations.microsoft.graph import http_session, to_event, to_graph
+from proirp.integrations.microsoft.graph import change_to_graph, http_session, to_event, to_graph
 
 # msal adds openid, profile and offline_access (and refuses them here).
 SCOPES = ["User.Read", "Calendars.ReadWrite"]
@@ -60,6 +64,8 @@ CONSENT_REMOVAL = (
     "open https://myapps.microsoft.com, choose Pro IRP and select Remove (or ask your IT admin); "
     "for a personal account, open https://account.live.com/consent/Manage and remove Pro IRP."
 )
+# How an HTTP error becomes one of ours: (status, body, Retry-After seconds) -> the error.
+ErrorMapping = Callable[[int, bytes | str | None, float | None], ProviderError]
 
 
 class _NoTokenCache(msal.TokenCache):
@@ -190,6 +196,8 @@ class MicrosoftCalendar:
         *,
         body: dict[str, Any] | None = None,
         prefer: str | None = None,
+        if_match: str | None = None,
+        errors: ErrorMapping = api_error,
     ) -> dict[str, Any]:
         if not url.startswith(self._graph + "/"):
             # A next or delta link comes from Graph; never send a token anywhere else.
@@ -200,6 +208,8 @@ class MicrosoftCalendar:
             "Accept": "application/json",
             "Prefer": f"{prefer}, {VIEW}" if prefer else VIEW,
         }
+        if if_match:
+            headers["If-Match"] = if_match
         try:
             response = self._graph_session.request(
                 method, url, headers=headers, json=body, timeout=self._timeout
@@ -211,11 +221,13 @@ class MicrosoftCalendar:
         except OSError as exc:  # the CA bundle is there but cannot be read
             raise ProviderMisconfigured(PROVIDER, CA_BUNDLE_SETTING, CA_BUNDLE_UNREADABLE) from exc
         if response.status_code >= 300:
-            raise api_error(
+            raise errors(
                 response.status_code,
                 response.content,
                 retry_after_seconds(response.headers.get("Retry-After")),
             )
+        if response.status_code == 204:
+            return {}
         answer: dict[str, Any] = response.json()
         return answer
 
@@ -265,3 +277,27 @@ class MicrosoftCalendar:
     def create_event(self, access_token: str, event: EventInput) -> ProviderEvent:
         created = self._call("POST", f"{self._graph}/me/events", access_token, body=to_graph(event))
         return to_event(created)
+
+    def update_event(
+        self, access_token: str, event_id: str, change: EventChange, *, etag: str | None
+    ) -> ProviderEvent:
+        """PATCH /me/events/{id} with `If-Match`: the event as Outlook now has it (new etag)."""
+        updated = self._call(
+            "PATCH",
+            self._event_url(event_id),
+            access_token,
+            body=change_to_graph(change),
+            if_match=etag,
+            errors=event_error,
+        )
+        return to_event(updated)
+
+    def delete_event(self, access_token: str, event_id: str, *, etag: str | None) -> None:
+        """DELETE /me/events/{id} with `If-Match` (delta then reports it as `@removed`)."""
+        self._call(
+            "DELETE", self._event_url(event_id), access_token, if_match=etag, errors=event_error
+        )
+
+    def _event_url(self, event_id: str) -> str:
+        # Outlook IDs are base64 and may hold "/" or "+": quoted whole, as one path segment.
+        return f"{self._graph}/me/events/{quote(event_id, safe='')}"

@@ -10,7 +10,13 @@ import json
 from typing import Any
 
 from proirp.integrations.base import ProviderError, ProviderPermanentError, ProviderTemporaryError
-from proirp.integrations.calendar import AccessTokenRefused, GrantRevoked, SyncTokenExpired
+from proirp.integrations.calendar import (
+    AccessTokenRefused,
+    EventChangedAtProvider,
+    EventNotAtProvider,
+    GrantRevoked,
+    SyncTokenExpired,
+)
 
 PROVIDER = "microsoft"
 # OAuth errors after which only the user can help: the grant was revoked, expired, or needs them
@@ -89,3 +95,20 @@ def api_error(
         return AccessTokenRefused(PROVIDER, code or "401", "Microsoft refused the access token")
     code = code or str(status)
     return ProviderPermanentError(PROVIDER, code, f"Microsoft Graph refused the request ({code})")
+
+
+def event_error(
+    status: int, body: bytes | str | None, retry_after: float | None = None
+) -> ProviderError:
+    """An error of PATCH or DELETE on one event: 412 (our If-Match etag is stale) and 404/410
+    (no such event, or one already deleted) are the event's; the rest as api_error."""
+    code = graph_code(body)
+    if status == 412:
+        return EventChangedAtProvider(
+            PROVIDER, code or "412", "the event changed in Outlook since it was read"
+        )
+    if status in (404, 410):
+        return EventNotAtProvider(
+            PROVIDER, code or str(status), "Outlook has no such event (any more)"
+        )
+    return api_error(status, body, retry_after)

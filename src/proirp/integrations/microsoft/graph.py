@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
-from proirp.integrations.calendar import EventInput, ProviderEvent
+from proirp.integrations.calendar import EventChange, EventInput, ProviderEvent
 
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
 # The longest Retry-After slept inside one call; a longer wait goes back to the caller (a sync
@@ -29,8 +29,8 @@ MAX_WAIT_SECONDS = 10.0
 
 
 class GraphRetry(Retry):
-    """urllib3's Retry, for throttling only: reads on 429/503/504, writes on 429 alone, never a
-    wait longer than MAX_WAIT_SECONDS."""
+    """urllib3's Retry, for throttling only: reads on 429/503/504, writes (POST, PATCH, DELETE)
+    on 429 alone, which Graph answers before acting; never a wait longer than MAX_WAIT_SECONDS."""
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if method.upper() != "GET" and status_code != 429:
@@ -55,7 +55,7 @@ def retry_policy() -> GraphRetry:
         other=0,
         status=3,
         status_forcelist=(429, 503, 504),
-        allowed_methods=frozenset({"GET", "POST"}),
+        allowed_methods=frozenset({"GET", "POST", "PATCH", "DELETE"}),
         backoff_factor=0.5,
         respect_retry_after_header=True,
         raise_on_status=False,
@@ -125,24 +125,44 @@ def to_event(item: dict[str, Any]) -> ProviderEvent:
         etag=item.get("@odata.etag") or item.get("changeKey"),
         updated_at=_instant(item.get("lastModifiedDateTime")),
         calendar_id="primary",
+        series_id=item.get("seriesMasterId"),
+        original_start_at=_instant(item.get("originalStart")),
     )
+
+
+def _wall(moment: datetime, time_zone: str) -> dict[str, str]:
+    """A time as Graph's dateTimeTimeZone: the wall-clock time in `time_zone` (IANA)."""
+    local = moment.astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)
+    return {"dateTime": local.isoformat(timespec="seconds"), "timeZone": time_zone}
 
 
 def to_graph(event: EventInput) -> dict[str, Any]:
     """Our new event as Graph's JSON: wall-clock times in the event's own IANA zone."""
-    zone = ZoneInfo(event.time_zone)
-
-    def wall(moment: datetime) -> dict[str, str]:
-        local = moment.astimezone(zone).replace(tzinfo=None)
-        return {"dateTime": local.isoformat(timespec="seconds"), "timeZone": event.time_zone}
-
     body: dict[str, Any] = {
         "subject": event.title,
-        "start": wall(event.start_at),
-        "end": wall(event.end_at),
+        "start": _wall(event.start_at, event.time_zone),
+        "end": _wall(event.end_at, event.time_zone),
     }
     if event.description:
         body["body"] = {"contentType": "text", "content": event.description}
     if event.location:
         body["location"] = {"displayName": event.location}
+    return body
+
+
+def change_to_graph(change: EventChange) -> dict[str, Any]:
+    """A PATCH body with only what changes ("" clears a text); times as to_graph writes them,
+    in the change's zone (UTC when it names none)."""
+    body: dict[str, Any] = {}
+    if change.title is not None:
+        body["subject"] = change.title
+    if change.description is not None:
+        body["body"] = {"contentType": "text", "content": change.description}
+    if change.location is not None:
+        body["location"] = {"displayName": change.location}
+    zone = change.time_zone or "UTC"
+    if change.start_at is not None:
+        body["start"] = _wall(change.start_at, zone)
+    if change.end_at is not None:
+        body["end"] = _wall(change.end_at, zone)
     return body

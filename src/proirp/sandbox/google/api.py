@@ -6,7 +6,8 @@ at the discovery document's paths under `calendar/v3/`, so `googleapiclient.disc
 "calendar", "v3", client_options={"api_endpoint": "<root>/google/api/calendar/v3/"})` reaches them
 (api_endpoint replaces rootUrl and servicePath together). Requests are read by hand so that every
 refusal comes back in Google's error shape, never as FastAPI's 422. Checks run in the live API's
-order: token, quota, then the request itself.
+order: token, quota, then the request itself. events.patch and events.delete honour `If-Match`
+(412 conditionNotMet when the event's etag has moved on).
 """
 
 from __future__ import annotations
@@ -103,12 +104,15 @@ def api_router(sandbox: GoogleSandbox) -> APIRouter:
     async def patch_event(calendarId: str, eventId: str, request: Request) -> Response:
         bearer = await admit(request)
         body = await _json_body(request)
-        return await answer(sandbox.patch_event(bearer, calendarId, eventId, body))
+        if_match = request.headers.get("if-match")
+        event = sandbox.patch_event(bearer, calendarId, eventId, body, if_match=if_match)
+        return await answer(event)
 
     @router.delete(CALENDAR_PREFIX + EVENT_PATH)
     async def delete_event(calendarId: str, eventId: str, request: Request) -> Response:
         bearer = await admit(request)
-        sandbox.delete_event(bearer, calendarId, eventId)
+        if_match = request.headers.get("if-match")
+        sandbox.delete_event(bearer, calendarId, eventId, if_match=if_match)
         return await answer(None, status=204)
 
     return router

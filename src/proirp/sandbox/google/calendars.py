@@ -24,6 +24,7 @@ from proirp.sandbox.google.listing import (
     read_sync_token,
     sync_token,
 )
+from proirp.sandbox.google.recurrence import follow, instances
 
 DEFAULT_TIME_ZONE = "UTC"
 DEFAULT_REMINDERS = [{"method": "popup", "minutes": 10}]
@@ -147,7 +148,7 @@ class CalendarStore:
         return answer
 
     def insert(self, calendar: Calendar, body: object) -> EventRecord:
-        """events.insert (or an event made on Google's side)."""
+        """events.insert (or an event made on Google's side); a series with its instances."""
         record = new_event(
             body,
             calendar_id=calendar.id,
@@ -158,12 +159,31 @@ class CalendarStore:
         )
         if record.id in self._events:
             raise GoogleApiError(409, "duplicate", "The requested identifier already exists.")
+        made = instances(record, calendar.time_zone) if record.recurrence is not None else []
         self._change += 1
         calendar.events[record.id] = self._events[record.id] = record
+        for instance in made:
+            self._change += 1
+            instance.change = self._change
+            calendar.events[instance.id] = self._events[instance.id] = instance
         return record
 
+    def _instances(self, calendar: Calendar, series: EventRecord) -> list[EventRecord]:
+        return [e for e in calendar.events.values() if e.recurring_event_id == series.id]
+
+    def instance_ids(self, calendar: Calendar, series: EventRecord) -> list[str]:
+        """The IDs of a series' instances."""
+        return [e.id for e in self._instances(calendar, series)]
+
+    def _touched(self, record: EventRecord) -> None:
+        self._change += 1
+        record.change = self._change
+        record.updated = self._now()
+
     def patch(self, calendar: Calendar, record: EventRecord, body: object) -> None:
-        """events.patch (or an edit on Google's side)."""
+        """events.patch (or an edit on Google's side). A patched instance is an exception from
+        then on; a patched series carries the change to the instances that follow it."""
+        before = record.start_at
         apply_patch(
             record,
             body,
@@ -172,13 +192,31 @@ class CalendarStore:
             default_zone=calendar.time_zone,
         )
         self._change += 1
+        if record.recurring_event_id is not None:
+            record.exception = True
+        if record.recurrence is None:
+            return
+        for instance in self._instances(calendar, record):
+            if not instance.exception and instance.status != "cancelled":
+                follow(instance, record, record.start_at - before, calendar.time_zone)
+                self._touched(instance)
 
     def cancel(self, record: EventRecord) -> None:
-        """events.delete: the event stays, cancelled, so incremental sync reports it."""
-        self._change += 1
+        """events.delete: the event stays, cancelled, so incremental sync reports it (a series'
+        instances with it; an instance alone)."""
         record.status = "cancelled"
-        record.updated = self._now()
-        record.change = self._change
+        record.exception = record.recurring_event_id is not None
+        self._touched(record)
+        if record.recurrence is None:
+            return
+        for instance in self._instances(self._calendars[record.calendar_id], record):
+            if instance.status != "cancelled":
+                instance.status = "cancelled"
+                self._touched(instance)
+
+    def touch(self, record: EventRecord) -> None:
+        """An edit on Google's side that changes nothing shown: a new etag and `updated`."""
+        self._touched(record)
 
     def seed(
         self, account: str, bodies: list[dict[str, Any]], count: int, start: datetime | None
@@ -221,9 +259,10 @@ class CalendarStore:
     def event_counts(self, account: str) -> dict[str, Any]:
         """An account's calendar ID and how many of its events are live and cancelled."""
         calendar = self.calendar(account)
-        cancelled = sum(1 for e in calendar.events.values() if e.status == "cancelled")
+        single = [e for e in calendar.events.values() if e.recurrence is None]  # not masters
+        cancelled = sum(1 for e in single if e.status == "cancelled")
         return {
             "calendar_id": calendar.id,
-            "events": len(calendar.events) - cancelled,
+            "events": len(single) - cancelled,
             "cancelled_events": cancelled,
         }

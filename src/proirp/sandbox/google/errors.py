@@ -32,6 +32,8 @@ MISSING_CREDENTIALS_MESSAGE = (
 )
 FULL_SYNC_MESSAGE = "Sync token is no longer valid, a full sync is required."
 REVOKED_MESSAGE = "Token has been expired or revoked."
+# Where an error names a request header rather than a parameter (`locationType: header`).
+HEADER_LOCATIONS = frozenset({"Authorization", "If-Match"})
 
 
 class OAuthError(SandboxError):
@@ -90,7 +92,8 @@ class GoogleApiError(SandboxError):
         }
         if self.location is not None:
             detail["location"] = self.location
-            detail["locationType"] = "header" if self.location == "Authorization" else "parameter"
+            header = self.location in HEADER_LOCATIONS
+            detail["locationType"] = "header" if header else "parameter"
         error: dict[str, object] = {
             "errors": [detail],
             "code": self.status,
@@ -163,6 +166,11 @@ def insufficient_scopes() -> GoogleApiError:
 def not_found() -> GoogleApiError:
     """404 for an unknown calendar or event."""
     return GoogleApiError(404, "notFound", "Not Found")
+
+
+def precondition_failed() -> GoogleApiError:
+    """412 for an `If-Match` etag that is no longer the event's."""
+    return GoogleApiError(412, "conditionNotMet", "Precondition Failed", location="If-Match")
 
 
 def invalid(message: str = "Invalid Value", *, location: str | None = None) -> GoogleApiError:

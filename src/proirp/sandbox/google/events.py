@@ -1,7 +1,8 @@
 """Calendar events as the Calendar API v3 shows them, and the insert/patch bodies that make them.
 
 Only the Event properties the product uses are modelled (summary, description, location, start,
-end, status); others in a request body are accepted and ignored, as Google ignores read-only ones.
+end, status, and a weekly series' recurrence: see recurrence.py); others in a request body are
+accepted and ignored, as Google ignores read-only ones.
 """
 
 from __future__ import annotations
@@ -96,12 +97,31 @@ class EventRecord:
     location: str | None = None
     status: str = "confirmed"
     sequence: int = 0
+    recurrence: list[str] | None = None  # a series' master
+    recurring_event_id: str | None = None  # an instance: its series, and where it was put
+    original_start: dict[str, str] | None = None
+    original_start_at: datetime | None = None
+    exception: bool = False  # an instance changed on its own (no longer follows the master)
+
+    @property
+    def etag(self) -> str:
+        """A new one with every change (the change number is in it)."""
+        return f'"{int(self.updated.timestamp() * 1000)}{self.change:06d}"'
+
+    def _instance_of(self) -> dict[str, Any]:
+        if self.recurring_event_id is None or self.original_start is None:
+            return {}
+        return {
+            "recurringEventId": self.recurring_event_id,
+            "originalStartTime": dict(self.original_start),
+        }
 
     def resource(self) -> dict[str, Any]:
         """The Event resource Google answers with (a cancelled one is reduced, as Google does)."""
-        etag = f'"{int(self.updated.timestamp() * 1000)}{self.change:06d}"'
+        etag = self.etag
         if self.status == "cancelled":
-            return {"kind": "calendar#event", "etag": etag, "id": self.id, "status": "cancelled"}
+            reduced = {"kind": "calendar#event", "etag": etag, "id": self.id, "status": "cancelled"}
+            return {**reduced, **self._instance_of()}
         eid = base64.urlsafe_b64encode(f"{self.id} {self.calendar_id}".encode()).decode()
         resource: dict[str, Any] = {
             "kind": "calendar#event",
@@ -121,11 +141,14 @@ class EventRecord:
             organizer={"email": self.organizer, "self": True},
             start=dict(self.start),
             end=dict(self.end),
-            iCalUID=f"{self.id}@google.com",
+            iCalUID=f"{(self.recurring_event_id or self.id)}@google.com",
             sequence=self.sequence,
             reminders={"useDefault": True},
             eventType="default",
+            **self._instance_of(),
         )
+        if self.recurrence is not None:
+            resource["recurrence"] = list(self.recurrence)
         return resource
 
 
@@ -175,6 +198,8 @@ def new_event(
         if value is not None and not isinstance(value, str):
             raise invalid()
         setattr(record, name, value)
+    if body.get("recurrence") is not None:
+        record.recurrence = body["recurrence"]  # checked as the series is made
     return record
 
 

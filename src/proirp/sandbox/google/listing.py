@@ -1,5 +1,6 @@
 """events.list: the query, its pages and its sync tokens.
 
+With singleEvents a series is listed as its instances, without it as its master (recurrence.py).
 A full listing pages over the events that match at the time of each page and ends with a
 `nextSyncToken` naming the change number the FIRST page saw, so changes made while a client is
 still paging reach its next incremental sync. An incremental listing (`syncToken`) returns every
@@ -175,6 +176,14 @@ def _matches(event: EventRecord, query: ListQuery) -> bool:
     return query.updated_min is None or event.updated >= query.updated_min
 
 
+def shown(event: EventRecord, query: ListQuery) -> bool:
+    """Whether a listing shows the event at all: with singleEvents, a series as its instances
+    (never the master); without, the master and only the instances changed on their own."""
+    if query.single_events:
+        return event.recurrence is None
+    return event.recurring_event_id is None or event.exception
+
+
 SortKey = tuple[float, str]
 
 
@@ -209,7 +218,7 @@ def page_of(
     incremental = position.since is not None
     keyed: list[tuple[SortKey, EventRecord]] = []
     for event in events:
-        if event.change > position.snapshot:
+        if event.change > position.snapshot or not shown(event, query):
             continue
         if incremental:
             assert position.since is not None

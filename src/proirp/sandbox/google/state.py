@@ -21,9 +21,11 @@ from proirp.sandbox.google.errors import (
     OAuthError,
     control_error,
     insufficient_scopes,
+    precondition_failed,
     rate_limited,
     unauthenticated,
 )
+from proirp.sandbox.google.events import EventRecord
 from proirp.sandbox.google.knobs import STAT_NAMES, Knobs
 from proirp.sandbox.google.listing import ListQuery
 from proirp.sandbox.google.ratelimit import AccountRateLimiter
@@ -228,23 +230,33 @@ class GoogleSandbox(OAuthState[Knobs, AuthorizationCode]):
             return record.resource()
 
     def patch_event(
-        self, bearer: Bearer, calendar_id: str, event_id: str, body: object
+        self,
+        bearer: Bearer,
+        calendar_id: str,
+        event_id: str,
+        body: object,
+        *,
+        if_match: str | None = None,
     ) -> dict[str, Any]:
-        """events.patch."""
+        """events.patch (only while the event's etag is `if_match`, when one is given)."""
         with self._lock, self._refusals_counted_locked():
             calendar = self._resolve_locked(bearer, calendar_id, EVENT_WRITE_SCOPES)
             record = self._calendars.event(calendar, event_id)
+            _check_etag(record, if_match)
             self._calendars.patch(calendar, record, body)
             self._stats["events_patch"] += 1
             return record.resource()
 
-    def delete_event(self, bearer: Bearer, calendar_id: str, event_id: str) -> None:
+    def delete_event(
+        self, bearer: Bearer, calendar_id: str, event_id: str, *, if_match: str | None = None
+    ) -> None:
         """events.delete: the event is cancelled (incremental sync still reports it)."""
         with self._lock, self._refusals_counted_locked():
             calendar = self._resolve_locked(bearer, calendar_id, EVENT_WRITE_SCOPES)
             record = self._calendars.event(calendar, event_id)
             if record.status == "cancelled":
                 raise GoogleApiError(410, "deleted", "Resource has been deleted")
+            _check_etag(record, if_match)
             self._calendars.cancel(record)
             self._stats["events_delete"] += 1
 
@@ -260,21 +272,57 @@ class GoogleSandbox(OAuthState[Knobs, AuthorizationCode]):
     def change_event(self, event_id: str, body: object) -> dict[str, Any]:
         """Change an event as if edited in Google Calendar."""
         with self._lock:
-            found = self._calendars.find(event_id)
-            if found is None:
-                raise control_error(404, "no event has this ID")
-            calendar, record = found
+            calendar, record = self._found_locked(event_id)
             self._calendars.patch(calendar, record, body)
             return record.resource()
+
+    def _found_locked(self, event_id: str) -> tuple[Calendar, EventRecord]:
+        found = self._calendars.find(event_id)
+        if found is None:
+            raise control_error(404, "no event has this ID")
+        return found
+
+    def move_event(self, event_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """Move an event (or one instance of a series) as if dragged in Google Calendar."""
+        with self._lock:
+            calendar, record = self._found_locked(event_id)
+            zone = {"timeZone": record.start["timeZone"]} if "timeZone" in record.start else {}
+            body = {
+                "start": {"dateTime": start.isoformat(), **zone},
+                "end": {"dateTime": end.isoformat(), **zone},
+            }
+            self._calendars.patch(calendar, record, body)
+            return record.resource()
+
+    def touch_event(self, event_id: str) -> dict[str, Any]:
+        """An edit in Google Calendar that leaves what the product shows alone: a new etag."""
+        with self._lock:
+            _calendar, record = self._found_locked(event_id)
+            self._calendars.touch(record)
+            return record.resource()
+
+    def seed_series(
+        self, account: str, start: datetime, end: datetime, count: int, title: str
+    ) -> dict[str, Any]:
+        """A weekly series made in Google Calendar: its ID and its instances' IDs, in order."""
+        body = {
+            "summary": title,
+            "start": {"dateTime": start.isoformat(), "timeZone": "UTC"},
+            "end": {"dateTime": end.isoformat(), "timeZone": "UTC"},
+            "recurrence": [f"RRULE:FREQ=WEEKLY;COUNT={count}"],
+        }
+        with self._lock:
+            calendar = self._calendars.calendar(account)
+            master = self._calendars.insert(calendar, body)
+            ids = sorted(self._calendars.instance_ids(calendar, master))
+            return {"series_id": master.id, "ids": ids}
 
     def cancel_event(self, event_id: str) -> None:
         """Cancel an event as if deleted in Google Calendar."""
         with self._lock:
-            found = self._calendars.find(event_id)
-            if found is None:
-                raise control_error(404, "no event has this ID")
-            if found[1].status != "cancelled":
-                self._calendars.cancel(found[1])
+            _calendar, record = self._found_locked(event_id)
+            if record.status != "cancelled":
+                self._calendars.cancel(record)
 
     def revoke_account(self, account: str) -> int:
         """Revoke every grant of an account (the user removed the app); how many were live."""
@@ -308,3 +356,12 @@ class GoogleSandbox(OAuthState[Knobs, AuthorizationCode]):
             epoch = self._calendars.epoch + 1
             self._calendars = CalendarStore(self._clock, epoch=epoch)
             self._reset_knobs_locked()
+
+
+def _check_etag(record: EventRecord, if_match: str | None) -> None:
+    """`If-Match`: the event's current etag, or `*` (any); 412 otherwise."""
+    if if_match is None:
+        return
+    wanted = {tag.strip() for tag in if_match.split(",")}
+    if "*" not in wanted and record.etag not in wanted:
+        raise precondition_failed()

@@ -5,7 +5,7 @@ moment); pages list, in change order, the events changed up to the snapshot, so 
 while a client is still paging is left for the next round instead of being seen twice or missed.
 The last page carries a `@odata.deltaLink` whose token names the snapshot; calling it starts a
 round of what changed after it: events created or moved into the window in full, events deleted
-or moved out of it as `@removed`.
+or moved out of it as `@removed`. A series is listed as its occurrences, never its master.
 
 Tokens are opaque to clients and carry the window (as Graph's do), signed so a garbled one is
 told apart. They answer 410 (SyncStateNotFound) once expired through the control route, when
@@ -106,6 +106,8 @@ def delta_page(
     page: list[tuple[EventRecord, bool]] = []
     last = after
     for record in mailbox.changed_after(after, position.snapshot):
+        if record.kind == "seriesMaster":
+            continue  # a series shows as its occurrences, as in calendarView
         inside = record.overlaps(start, end)
         if position.since is None:
             listed = inside

@@ -290,6 +290,16 @@ def not_found() -> GraphError:
     return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
 
 
+def irresolvable_conflict() -> GraphError:
+    """412 for an `If-Match` etag that is no longer the event's (it changed since it was read)."""
+    return GraphError(
+        412,
+        "ErrorIrresolvableConflict",
+        "The send or update operation could not be performed because the change key passed in "
+        "the request does not match the current change key for the item.",
+    )
+
+
 def malformed_id() -> GraphError:
     """400 for an ID that is not one of Outlook's."""
     return GraphError(400, "ErrorInvalidIdMalformed", "Id is malformed.")

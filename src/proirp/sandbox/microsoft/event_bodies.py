@@ -1,7 +1,8 @@
 """The create/update bodies that make and change Outlook events, checked as Graph checks them.
 
-Only single-instance events are modelled. The properties the product uses are kept (subject,
-body, start, end, location, isAllDay, showAs, categories, attendees, transactionId, …); other
+Single events and weekly series (recurrence.py) are modelled. The properties the product uses are
+kept (subject, body, start, end, location, isAllDay, showAs, categories, attendees,
+transactionId, recurrence, …); other
 event properties in a body are accepted and ignored, as Graph ignores read-only ones; a name
 that is no event property is refused, as Graph refuses it.
 """
@@ -18,6 +19,7 @@ from proirp.sandbox.microsoft.errors import (
     unreadable_body,
 )
 from proirp.sandbox.microsoft.events import EventRecord, new_event_id
+from proirp.sandbox.microsoft.recurrence import check_recurrence
 from proirp.sandbox.microsoft.zones import parse_local, zone_named
 
 SHOW_AS = ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown")
@@ -164,10 +166,6 @@ def check_body(body: object) -> dict[str, Any]:
                 "'microsoft.graph.event'. Make sure to only use property names that are defined "
                 "by the type or mark the type as open type.",
             )
-    if body.get("recurrence") is not None:
-        raise bad_request(
-            "The sandbox imitates single-instance events only: recurrence must be null."
-        )
     return body
 
 
@@ -260,4 +258,7 @@ def new_event(
         end_at=now,
     )
     apply_body(record, checked)
+    if checked.get("recurrence") is not None:
+        record.recurrence = check_recurrence(checked["recurrence"], record)
+        record.kind = "seriesMaster"
     return record

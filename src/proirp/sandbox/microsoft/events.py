@@ -72,6 +72,12 @@ class EventRecord:
     )
     deleted: bool = False
     history: list[tuple[int, datetime, datetime, bool]] = field(default_factory=list)
+    # singleInstance; a series' seriesMaster (with its recurrence), its occurrences, and the
+    # occurrences changed on their own (exception), which name their master and first start.
+    kind: str = "singleInstance"
+    recurrence: dict[str, Any] | None = None
+    series_master_id: str | None = None
+    original_start: datetime | None = None
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
         """Whether the event is live and falls (partly) within [start, end)."""
@@ -90,6 +96,21 @@ class EventRecord:
         digest = hashlib.sha256(f"{self.id}:{self.change}".encode()).digest()[:16]
         return base64.b64encode(digest).decode()
 
+    @property
+    def etag(self) -> str:
+        """`@odata.etag`, what `If-Match` names: a new one with every change."""
+        return f'W/"{self.change_key}"'
+
+    def _series(self) -> dict[str, Any]:
+        series: dict[str, Any] = {
+            "type": self.kind,
+            "seriesMasterId": self.series_master_id,
+            "recurrence": self.recurrence,
+        }
+        if self.original_start is not None:
+            series["originalStart"] = self.original_start.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return series
+
     def resource(self, zone: tzinfo, zone_name: str) -> dict[str, Any]:
         """The event as Graph shows it, times in `zone` (named `zone_name`)."""
         preview = " ".join(_TAG.sub(" ", self.body).split())[:255]
@@ -103,7 +124,7 @@ class EventRecord:
         if self.location:
             location.update(uniqueId=self.location, uniqueIdType="private")
         return {
-            "@odata.etag": f'W/"{self.change_key}"',
+            "@odata.etag": self.etag,
             "id": self.id,
             "createdDateTime": graph_utc(self.created),
             "lastModifiedDateTime": graph_utc(self.modified),
@@ -125,9 +146,7 @@ class EventRecord:
             "isCancelled": False,
             "isOrganizer": True,
             "responseRequested": True,
-            "seriesMasterId": None,
             "showAs": self.show_as,
-            "type": "singleInstance",
             "webLink": "https://outlook.office365.com/owa/?itemid="
             + quote(self.id, safe="")
             + "&exvsurl=1&path=/calendar/item",
@@ -143,10 +162,10 @@ class EventRecord:
             "end": {"dateTime": graph_local(self.end_at, zone), "timeZone": zone_name},
             "location": location,
             "locations": [location] if self.location else [],
-            "recurrence": None,
             "attendees": [dict(a) for a in self.attendees],
             "organizer": {"emailAddress": {"name": self.organizer_name, "address": self.account}},
             "onlineMeeting": None,
+            **self._series(),
         }
 
     def as_held(self) -> dict[str, Any]:

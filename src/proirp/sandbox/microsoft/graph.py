@@ -5,7 +5,8 @@ Mounted at `<root>/microsoft/graph`, the sandbox's `https://graph.microsoft.com`
 Graph base is `<https root>/microsoft/graph/v1.0`. Requests are read by hand so that every
 refusal comes back in Graph's error shape, never as FastAPI's 422. Checks run in Graph's order:
 token, throttling (the next-N knob, the per-mailbox rate, faults, requests in flight), then the
-request itself. Links in answers are absolute and built from the request.
+request itself. Links in answers are absolute and built from the request. PATCH and DELETE on
+an event honour `If-Match` (412 ErrorIrresolvableConflict once its etag has moved on).
 """
 
 from __future__ import annotations
@@ -120,13 +121,14 @@ def graph_router(sandbox: MicrosoftSandbox) -> APIRouter:
         async with admitted(request) as bearer:
             view = view_of(request, base_of(request, 3))
             body = await _json_body(request)
-            event = sandbox.update_event(bearer, event_id, body, view)
+            if_match = request.headers.get("if-match")
+            event = sandbox.update_event(bearer, event_id, body, view, if_match=if_match)
             return await answer(request, event, applied=view.applied)
 
     @router.delete(VERSION + "/me/events/{event_id}")
     async def delete_event(event_id: str, request: Request) -> Response:
         async with admitted(request) as bearer:
-            sandbox.delete_event(bearer, event_id)
+            sandbox.delete_event(bearer, event_id, if_match=request.headers.get("if-match"))
             return await answer(request, None, status=204)
 
     @router.get(VERSION + "/me/calendarView")

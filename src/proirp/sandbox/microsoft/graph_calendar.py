@@ -24,7 +24,7 @@ from proirp.sandbox.microsoft.delta import (
     encode_token,
     removed,
 )
-from proirp.sandbox.microsoft.errors import GraphError, access_denied
+from proirp.sandbox.microsoft.errors import GraphError, access_denied, irresolvable_conflict
 from proirp.sandbox.microsoft.events import EventRecord, is_event_id
 from proirp.sandbox.microsoft.knobs import Knobs
 from proirp.sandbox.microsoft.mailbox import Mailbox, MailboxStore
@@ -111,22 +111,24 @@ class GraphCalendar:
             return {"@odata.context": self._entity_context(mailbox, view), **resource}
 
     def update_event(
-        self, bearer: Bearer, event_id: str, body: object, view: View
+        self, bearer: Bearer, event_id: str, body: object, view: View, *, if_match: str | None
     ) -> dict[str, Any]:
-        """PATCH /me/events/{id}."""
+        """PATCH /me/events/{id} (only while the event's etag is `if_match`, when given)."""
         with self._lock:
             mailbox = self._mailbox_locked(bearer, EVENT_WRITE_SCOPES)
             record = self._event_locked(mailbox, event_id)
+            _check_etag(record, if_match)
             self._mailboxes.update(mailbox, record, body)
             self._stats["events_updated"] += 1
             resource = record.resource(view.zone, view.zone_name)
             return {"@odata.context": self._entity_context(mailbox, view), **resource}
 
-    def delete_event(self, bearer: Bearer, event_id: str) -> None:
-        """DELETE /me/events/{id}."""
+    def delete_event(self, bearer: Bearer, event_id: str, *, if_match: str | None) -> None:
+        """DELETE /me/events/{id} (only while the event's etag is `if_match`, when given)."""
         with self._lock:
             mailbox = self._mailbox_locked(bearer, EVENT_WRITE_SCOPES)
             record = self._event_locked(mailbox, event_id)
+            _check_etag(record, if_match)
             self._mailboxes.delete(mailbox, record)
             self._stats["events_deleted"] += 1
 
@@ -217,3 +219,12 @@ class GraphCalendar:
                     link + "$deltatoken=" + encode_token(done, self._token_key)
                 )
             return answer, size
+
+
+def _check_etag(record: EventRecord, if_match: str | None) -> None:
+    """`If-Match`: the event's current `@odata.etag`, or `*` (any); 412 otherwise."""
+    if if_match is None:
+        return
+    wanted = {tag.strip() for tag in if_match.split(",")}
+    if "*" not in wanted and record.etag not in wanted:
+        raise irresolvable_conflict()

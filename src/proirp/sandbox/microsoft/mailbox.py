@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from proirp.sandbox.microsoft.errors import not_found
+from proirp.sandbox.microsoft.errors import bad_request, not_found
 from proirp.sandbox.microsoft.event_bodies import apply_body, check_body, new_event
 from proirp.sandbox.microsoft.events import EventRecord, new_event_id
+from proirp.sandbox.microsoft.recurrence import follow, occurrences
 
 
 @dataclass
@@ -32,6 +33,14 @@ class Mailbox:
 
     def live(self) -> Iterator[EventRecord]:
         return (event for event in self.events.values() if not event.deleted)
+
+    def instances(self) -> Iterator[EventRecord]:
+        """Live events as calendarView shows them: single events and occurrences, no masters."""
+        return (event for event in self.live() if event.kind != "seriesMaster")
+
+    def series(self, master: EventRecord) -> list[EventRecord]:
+        """A series' occurrences (and exceptions), live or deleted."""
+        return [e for e in self.events.values() if e.series_master_id == master.id]
 
     def changed_after(self, after: int, upto: int) -> Iterator[EventRecord]:
         """Events whose current change number is in (after, upto], in change order."""
@@ -111,16 +120,45 @@ class MailboxStore:
             mailbox.transactions[record.transaction_id] = record.id
         mailbox.events[record.id] = self._events[record.id] = record
         self._touch(mailbox, record, new=True)
+        if record.recurrence is not None:
+            for occurrence in occurrences(record):
+                mailbox.events[occurrence.id] = self._events[occurrence.id] = occurrence
+                self._touch(mailbox, occurrence, new=True)
         return record, True
 
     def update(self, mailbox: Mailbox, record: EventRecord, body: object) -> None:
-        """PATCH /me/events/{id} (or an edit on Microsoft's side)."""
-        apply_body(record, check_body(body))
+        """PATCH /me/events/{id} (or an edit on Microsoft's side). An updated occurrence is an
+        exception from then on; an updated master carries the change to the occurrences that
+        still follow it."""
+        checked = check_body(body)
+        if checked.get("recurrence") is not None:
+            raise bad_request("The sandbox does not change a series' recurrence once made.")
+        apply_body(record, checked)
         self._touch(mailbox, record)
+        if record.kind == "occurrence":
+            record.kind = "exception"
+        if record.kind != "seriesMaster":
+            return
+        series = mailbox.series(record)
+        first = min((e.original_start for e in series if e.original_start), default=None)
+        for occurrence in series:
+            if occurrence.kind == "occurrence" and not occurrence.deleted and first:
+                follow(occurrence, record, first)
+                self._touch(mailbox, occurrence)
 
     def delete(self, mailbox: Mailbox, record: EventRecord) -> None:
-        """DELETE /me/events/{id}: the event goes, a tombstone stays for delta."""
+        """DELETE /me/events/{id}: the event goes (a master with its occurrences), a tombstone
+        stays for delta."""
         record.deleted = True
+        self._touch(mailbox, record)
+        if record.kind == "seriesMaster":
+            for occurrence in mailbox.series(record):
+                if not occurrence.deleted:
+                    occurrence.deleted = True
+                    self._touch(mailbox, occurrence)
+
+    def touch(self, mailbox: Mailbox, record: EventRecord) -> None:
+        """An edit on Microsoft's side that changes nothing shown: a new changeKey and etag."""
         self._touch(mailbox, record)
 
     def seed(
@@ -155,7 +193,7 @@ class MailboxStore:
     ) -> tuple[list[EventRecord], bool]:
         """One page of /me/calendarView (by start, then ID) and whether more follow."""
         matching = sorted(
-            (e for e in mailbox.live() if e.overlaps(start, end)),
+            (e for e in mailbox.instances() if e.overlaps(start, end)),
             key=lambda e: (e.start_at, e.id),
         )
         return matching[skip : skip + top], len(matching) > skip + top
@@ -166,5 +204,6 @@ class MailboxStore:
 
     def event_counts(self, account: str) -> dict[str, int]:
         mailbox = self.mailbox(account)
-        deleted = sum(1 for e in mailbox.events.values() if e.deleted)
-        return {"events": len(mailbox.events) - deleted, "deleted_events": deleted}
+        shown = [e for e in mailbox.events.values() if e.kind != "seriesMaster"]
+        deleted = sum(1 for e in shown if e.deleted)
+        return {"events": len(shown) - deleted, "deleted_events": deleted}

@@ -13,7 +13,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable, Collection
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from proirp.sandbox.config import SandboxConfig
@@ -31,9 +31,11 @@ from proirp.sandbox.microsoft.errors import (
     throttled,
     unauthenticated,
 )
+from proirp.sandbox.microsoft.events import EventRecord
 from proirp.sandbox.microsoft.graph_calendar import GraphCalendar
 from proirp.sandbox.microsoft.knobs import STAT_NAMES, TOKEN_GRANTS, Knobs
-from proirp.sandbox.microsoft.mailbox import MailboxStore
+from proirp.sandbox.microsoft.mailbox import Mailbox, MailboxStore
+from proirp.sandbox.microsoft.recurrence import DAYS
 from proirp.sandbox.microsoft.scopes import Scopes
 from proirp.sandbox.microsoft.throttling import MailboxThrottle
 from proirp.sandbox.microsoft.tokens import (
@@ -44,6 +46,7 @@ from proirp.sandbox.microsoft.tokens import (
     client_info_of,
     token_response,
 )
+from proirp.sandbox.microsoft.zones import graph_local
 from proirp.sandbox.oauth_state import OAuthState
 
 CONCURRENCY_MESSAGE = "Application is over its MailboxConcurrency limit."
@@ -262,20 +265,67 @@ class MicrosoftSandbox(GraphCalendar, OAuthState[Knobs, AuthorizationCode]):
     def change_event(self, event_id: str, body: object) -> dict[str, Any]:
         """Change an event as if edited in Outlook; the event as the mailbox holds it."""
         with self._lock:
-            found = self._mailboxes.find(event_id)
-            if found is None:
-                raise control_error(404, "no event has this ID")
-            mailbox, record = found
+            mailbox, record = self._found_locked(event_id)
             self._mailboxes.update(mailbox, record, body)
             return record.as_held()
+
+    def _found_locked(self, event_id: str) -> tuple[Mailbox, EventRecord]:
+        found = self._mailboxes.find(event_id)
+        if found is None:
+            raise control_error(404, "no event has this ID")
+        return found
+
+    def move_event(self, event_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """Move an event (or one occurrence of a series) as if dragged in Outlook; the event as
+        the mailbox holds it (times in UTC)."""
+        body = {
+            "start": {"dateTime": graph_local(start, UTC), "timeZone": "UTC"},
+            "end": {"dateTime": graph_local(end, UTC), "timeZone": "UTC"},
+        }
+        with self._lock:
+            mailbox, record = self._found_locked(event_id)
+            self._mailboxes.update(mailbox, record, body)
+            return record.as_held()
+
+    def touch_event(self, event_id: str) -> dict[str, Any]:
+        """An edit in Outlook that leaves what the product shows alone: a new etag."""
+        with self._lock:
+            mailbox, record = self._found_locked(event_id)
+            self._mailboxes.touch(mailbox, record)
+            return record.as_held()
+
+    def seed_series(
+        self, account: str, start: datetime, end: datetime, count: int, title: str
+    ) -> dict[str, Any]:
+        """A weekly series made in Outlook: its master's ID and its occurrences' IDs, in order."""
+        body = {
+            "subject": title,
+            "start": {"dateTime": graph_local(start, UTC), "timeZone": "UTC"},
+            "end": {"dateTime": graph_local(end, UTC), "timeZone": "UTC"},
+            "recurrence": {
+                "pattern": {
+                    "type": "weekly",
+                    "interval": 1,
+                    "daysOfWeek": [DAYS[start.astimezone(UTC).weekday()]],
+                },
+                "range": {
+                    "type": "numbered",
+                    "startDate": start.astimezone(UTC).date().isoformat(),
+                    "numberOfOccurrences": count,
+                },
+            },
+        }
+        with self._lock:
+            self._account_locked(account)
+            mailbox = self._mailboxes.mailbox(account)
+            master, _new = self._mailboxes.create(mailbox, body)
+            series = sorted(mailbox.series(master), key=lambda e: e.start_at)
+            return {"series_id": master.id, "ids": [e.id for e in series]}
 
     def remove_event(self, event_id: str) -> None:
         """Delete (or cancel: for the organizer's mailbox the same) an event as in Outlook."""
         with self._lock:
-            found = self._mailboxes.find(event_id)
-            if found is None:
-                raise control_error(404, "no event has this ID")
-            self._mailboxes.delete(*found)
+            self._mailboxes.delete(*self._found_locked(event_id))
 
     def mailbox_events(self, account: str) -> list[dict[str, Any]]:
         """What an account's mailbox holds, by start time, each in the zones it was made in."""
