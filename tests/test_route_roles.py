@@ -50,6 +50,11 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/calendar/integrations/{provider}/sync"): ALL_ROLES,
     ("GET", "/calendar/events"): ALL_ROLES,
     ("POST", "/calendar/events"): ALL_ROLES,
+    ("PATCH", "/calendar/events/{event_id}"): ALL_ROLES,
+    ("DELETE", "/calendar/events/{event_id}"): ALL_ROLES,
+    ("POST", "/calendar/events/{event_id}/link"): ALL_ROLES,
+    ("DELETE", "/calendar/events/{event_id}/link"): ALL_ROLES,
+    ("GET", "/calendar/sync-status"): ALL_ROLES,
     ("GET", "/calendar/{provider}/connect"): ALL_ROLES,
     ("GET", "/calendar/{provider}/callback"): ALL_ROLES,
 }

@@ -14,6 +14,7 @@ from proirp.auth.audit_endpoints import router as audit_router
 from proirp.auth.endpoints import router as auth_router
 from proirp.auth.throttle import LoginThrottle
 from proirp.calendars.endpoints import router as calendars_router
+from proirp.calendars.event_endpoints import router as calendar_events_router
 from proirp.calendars.providers import close_providers
 from proirp.clients.endpoints import router as clients_router
 from proirp.comms.email.unsubscribe_endpoints import router as unsubscribe_router
@@ -51,6 +52,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (sendgrid_webhooks_router, "proirp.comms.email.webhooks"),
     (unsubscribe_router, "proirp.comms.email.unsubscribe_endpoints"),
     (calendars_router, "proirp.calendars"),
+    (calendar_events_router, "proirp.calendars"),
 ]
 # Messages and templates carry an email's content, up to 1,000,000 characters of HTML and
 # 100,000 of text (comms/schemas.py): more than the general limit allows.

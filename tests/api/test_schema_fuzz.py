@@ -38,6 +38,7 @@ RULES_BEYOND_THE_SCHEMA: dict[str, str] = {
     "PATCH /templates/{template_id}": "the text must parse and declare each variable it uses",
     "GET /calendar/events": "end must be after start",
     "POST /calendar/events": "end after start; the calendar must be connected",
+    "PATCH /calendar/events/{event_id}": "end after start, also against the event's own times",
 }
 
 # The same document the app serves (tests/api/test_openapi.py holds them equal), made at import so

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
+from proirp.clients.phi import ClientIdentity, find_phi
 from proirp.comms.core.dispatch import BACKOFF_CAP_SECONDS, backoff_seconds
-from proirp.comms.core.phi import ClientIdentity, find_phi
 from proirp.comms.sms.keywords import Keyword, keyword_of
 from proirp.comms.sms.recipients import NumberProblem, sms_number
 from proirp.comms.sms.segments import segment_count

@@ -6,7 +6,6 @@ the trail for every domain, auth included, and knows nothing of users.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -20,30 +19,13 @@ from proirp.audit.verify import verify_chain
 from proirp.auth.dependencies import AdminUser
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import ValidationFailed
+from proirp.kit.input import DATE_TIME, iso_time
 from proirp.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/audit-logs", tags=["audit"])
 
-DATE_TIME = {"format": "date-time"}
 # Ids are BIGINT; a larger cursor was never issued and would overflow the query parameter.
 _MAX_ID = 2**63 - 1
-
-
-def _aware(name: str, value: str | None) -> datetime | None:
-    """An ISO 8601 time with an offset; nothing else (not a number of seconds)."""
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(
-            f"{name} is not an ISO 8601 time", fields={name: "ISO 8601 with an offset, e.g. ...Z"}
-        ) from None
-    if when.tzinfo is None:
-        raise ValidationFailed(
-            f"{name} needs a UTC offset", fields={name: "ISO 8601 with an offset, e.g. ...Z"}
-        )
-    return when
 
 
 def _before_id(cursor: str | None) -> int | None:
@@ -67,7 +49,7 @@ def list_audit_logs(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,
 ) -> dict[str, Any]:
-    since_at, until_at = _aware("since", since), _aware("until", until)
+    since_at, until_at = iso_time("since", since), iso_time("until", until)
     rows = repository.list_audit_logs(
         session,
         user_id=user_id,

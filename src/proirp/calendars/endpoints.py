@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import AwareDatetime
 
 from proirp.auth.dependencies import AnyStaff
 from proirp.auth.models import Role, User
@@ -25,10 +25,13 @@ from proirp.calendars.schemas import (
 from proirp.integrations.base import ProviderError
 from proirp.kit.deps import OriginDep, SessionDep, SessionFactoryDep, SettingsDep
 from proirp.kit.errors import Forbidden, NotFound, ValidationFailed
+from proirp.kit.input import DATE_TIME, iso_time
 from proirp.kit.openapi import errors
+from proirp.kit.time import utcnow
 from proirp.worker.after_commit import enqueue_after_commit
 
 router = APIRouter(prefix="/calendar", tags=["calendars"])
+DEFAULT_SPAN = timedelta(days=7)
 # Listed for /openapi.json; check_provider() still answers any other name with its own 422.
 ProviderName = Annotated[str, Path(json_schema_extra={"enum": list(PROVIDERS)})]
 
@@ -108,16 +111,21 @@ def list_events(
     session: SessionDep,
     user: AnyStaff,
     origin: OriginDep,
-    start: AwareDatetime,
-    end: AwareDatetime,
+    start: Annotated[str | None, Query(max_length=64, json_schema_extra=DATE_TIME)] = None,
+    end: Annotated[str | None, Query(max_length=64, json_schema_extra=DATE_TIME)] = None,
     provider: Annotated[str | None, Query(max_length=16)] = None,
 ) -> dict[str, Any]:
-    if end <= start:
+    """The cached events from `start` to `end` (ISO 8601 with an offset); without them, the next
+    seven days (as the Node version's front end asks, plainly)."""
+    start_at, end_at = iso_time("start", start), iso_time("end", end)
+    start_at = start_at or (end_at - DEFAULT_SPAN if end_at else utcnow())
+    end_at = end_at or start_at + DEFAULT_SPAN
+    if end_at <= start_at:
         raise ValidationFailed("end must be after start", fields={"end": "is before start"})
     if provider:
         check_provider(provider)
     events = service.list_events(
-        session, user, start=start, end=end, provider=provider, origin=origin
+        session, user, start=start_at, end=end_at, provider=provider, origin=origin
     )
     return {"ok": True, "events": events}
 

@@ -6,7 +6,14 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from proirp.clients.schemas import TIME_ZONE
 from proirp.config.time_zones import check_time_zone
@@ -18,7 +25,8 @@ class EventCreate(RequestBody):
     `timeZone` (as Google and Outlook take them)."""
 
     provider: str = Field(min_length=1, max_length=16)
-    title: str = Field(min_length=1, max_length=500)
+    # Unset: "Appointment", a title that names nobody.
+    title: str | None = Field(default=None, min_length=1, max_length=500)
     # Before start and end: they are read in it.
     time_zone: str | None = Field(
         default=None, max_length=64, alias="timeZone", json_schema_extra=TIME_ZONE
@@ -53,6 +61,55 @@ class EventCreate(RequestBody):
         if start is not None and value <= start:
             raise ValueError("must be after start")
         return value
+
+
+class EventPatch(RequestBody):
+    """What to change in an event; fields left out stay as they are. `start` and `end` carry an
+    offset, or are wall-clock times read in `timeZone`."""
+
+    time_zone: str | None = Field(
+        default=None, max_length=64, alias="timeZone", json_schema_extra=TIME_ZONE
+    )
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    description: str | None = Field(default=None, max_length=8000)
+    location: str | None = Field(default=None, max_length=500)
+    start: datetime | None = None
+    end: datetime | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [{"start": "2030-01-16T10:00:00-06:00", "end": "2030-01-16T10:50:00-06:00"}]
+        },
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_time_zone(value)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        zone = info.data.get("time_zone")
+        if not zone:
+            raise ValueError("needs an offset (e.g. 2026-12-01T09:00:00-06:00) or a timeZone")
+        return value.replace(tzinfo=ZoneInfo(zone))
+
+    @model_validator(mode="after")
+    def _something(self) -> EventPatch:
+        if not self.model_fields_set - {"time_zone"}:
+            raise ValueError("name at least one of title, description, location, start, end")
+        return self
+
+
+class EventLink(RequestBody):
+    client_id: str = Field(min_length=1, max_length=32)
+
+    model_config = ConfigDict(extra="forbid")
 
 
 # Times in calendar answers are ISO 8601 strings with an offset, as the provider's event gave them.
@@ -190,3 +247,98 @@ class ConnectStarted(BaseModel):
 
     ok: Literal[True]
     authUrl: str  # the published name
+
+
+class EventUpdated(BaseModel):
+    model_config = _examples(
+        {
+            "ok": True,
+            "event": {
+                **_EVENT,
+                "description": None,
+                "location": None,
+                "all_day": False,
+                "status": "confirmed",
+            },
+        }
+    )
+
+    ok: Literal[True]
+    event: EventOut
+
+
+class EventDeleted(BaseModel):
+    model_config = _examples({"ok": True, "event": {"id": _EVENT["id"], "status": "cancelled"}})
+
+    ok: Literal[True]
+    event: dict[str, str]
+
+
+class LinkOut(BaseModel):
+    """An appointment as a link answers it."""
+
+    id: str
+    event_id: str | None
+    provider: str
+    client_id: str
+    start: str | None
+    end: str | None
+    state: str
+
+
+class LinkAnswer(BaseModel):
+    model_config = _examples(
+        {
+            "ok": True,
+            "appointment": {
+                "id": "3f1e5c7a9b2d4f6e8a0c2e4a6c8e0a2c",
+                "event_id": _EVENT["id"],
+                "provider": "google",
+                "client_id": _EVENT["client_id"],
+                "start": _WHEN,
+                "end": _WHEN_END,
+                "state": "scheduled",
+            },
+        }
+    )
+
+    ok: Literal[True]
+    appointment: LinkOut
+
+
+class SyncStatusOut(BaseModel):
+    """`status`: ok | syncing | error | needs_reauth; `last_error` in plain words;
+    `next_attempt_at`: when a calendar backing off after errors is tried again."""
+
+    provider: str
+    account_email: str | None
+    status: Literal["ok", "syncing", "error", "needs_reauth"]
+    last_success_at: str | None
+    last_error: str | None
+    last_error_at: str | None
+    next_attempt_at: str | None
+    events_cached: int
+    message: str | None = None
+
+
+class SyncStatusList(BaseModel):
+    model_config = _examples(
+        {
+            "ok": True,
+            "integrations": [
+                {
+                    "provider": "google",
+                    "account_email": "clinician@example.com",
+                    "status": "ok",
+                    "last_success_at": "2030-01-15T15:00:00+00:00",
+                    "last_error": None,
+                    "last_error_at": None,
+                    "next_attempt_at": None,
+                    "events_cached": 42,
+                }
+            ],
+        }
+    )
+
+    ok: Literal[True]
+    integrations: list[SyncStatusOut]

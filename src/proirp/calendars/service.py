@@ -13,22 +13,23 @@ from sqlalchemy.orm import Session, sessionmaker
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth.models import User
-from proirp.calendars.limits import in_flight
+from proirp.calendars import appointments
+from proirp.calendars.event_text import DEFAULT_TITLE, check_event_text
 from proirp.calendars.models import (
     CalendarIntegration,
     CalendarSyncStatus,
     ClientCalendarEvent,
     SyncedCalendarEvent,
 )
-from proirp.calendars.providers import calendar_provider, unreachable_by_settings
+from proirp.calendars.provider_calls import call_provider
+from proirp.calendars.providers import calendar_provider
 from proirp.calendars.schemas import EventCreate
-from proirp.calendars.tokens import with_access_token
 from proirp.clients.models import Client
 from proirp.clients.repository import get_client
 from proirp.config import Settings
-from proirp.integrations.base import ProviderError, ProviderMisconfigured, ProviderTemporaryError
+from proirp.integrations.base import ProviderError
 from proirp.integrations.calendar import EventInput, ProviderEvent
-from proirp.kit.errors import NotFound, ServiceUnavailable, ValidationFailed
+from proirp.kit.errors import NotFound, ValidationFailed
 from proirp.kit.time import utcnow
 
 
@@ -106,7 +107,8 @@ def list_events(
             link.synced_event_id: link.client_id
             for link in session.scalars(
                 select(ClientCalendarEvent).where(
-                    ClientCalendarEvent.synced_event_id.in_([r[0].id for r in rows])
+                    ClientCalendarEvent.synced_event_id.in_([r[0].id for r in rows]),
+                    appointments.active(),
                 )
             )
         }
@@ -152,9 +154,11 @@ def create_event(
         raise ValidationFailed(
             "connect that calendar first", fields={"provider": "is not connected"}
         )
+    title = body.title or DEFAULT_TITLE
+    check_event_text(settings, body.provider, client, title=title, description=body.description)
     zone = body.time_zone or (client.timezone if client else None) or settings.practice_timezone
     wanted = EventInput(
-        title=body.title,
+        title=title,
         start_at=body.start,
         end_at=body.end,
         time_zone=zone or "UTC",
@@ -165,10 +169,16 @@ def create_event(
     # End the request's transaction before talking to the provider: no lock is held during the
     # call, and the token's own transaction (a refresh) is free to run.
     session.commit()
-    created = _create_at_provider(factory, settings, body.provider, integration_id, wanted)
-    row = _cache_created_event(session, integration_id, created, body)
+    created = call_provider(
+        factory,
+        settings,
+        body.provider,
+        integration_id,
+        lambda provider, token: provider.create_event(token, wanted),
+    )
+    row = _cache_created_event(session, integration_id, created, wanted)
     if client is not None:
-        _link_client(session, client, user, row, body.provider)
+        appointments.link(session, user, row, client, body.provider)
     _audit(
         session,
         user,
@@ -199,37 +209,8 @@ def _client_to_link(session: Session, client_id: str | None) -> Client | None:
     return client
 
 
-def _create_at_provider(
-    factory: sessionmaker[Session],
-    settings: Settings,
-    provider_name: str,
-    integration_id: str,
-    wanted: EventInput,
-) -> ProviderEvent:
-    """The event as the provider created it; its refusal or unavailability as our error."""
-    provider = calendar_provider(settings, provider_name)
-
-    def create(token: str) -> ProviderEvent:
-        with in_flight(provider, integration_id):
-            return provider.create_event(token, wanted)
-
-    try:
-        return with_access_token(factory, settings, integration_id, create)
-    except ProviderMisconfigured as exc:
-        raise unreachable_by_settings(exc) from None
-    except ProviderTemporaryError as exc:
-        raise ServiceUnavailable(
-            f"the calendar is unavailable; try again shortly ({exc.reason})",
-            code="calendar_unavailable",
-        ) from None
-    except ProviderError as exc:
-        raise ValidationFailed(
-            f"the calendar refused the event: {exc.reason}", fields={"provider": exc.reason}
-        ) from None
-
-
 def _cache_created_event(
-    session: Session, integration_id: str, created: ProviderEvent, body: EventCreate
+    session: Session, integration_id: str, created: ProviderEvent, body: EventInput
 ) -> SyncedCalendarEvent:
     """The new event in the cache at once, as the provider answered (what it left out, as asked)."""
     row = SyncedCalendarEvent(
@@ -239,8 +220,8 @@ def _cache_created_event(
         title=created.title or body.title,
         description=created.description,
         location=created.location,
-        start_at=created.start_at or body.start,
-        end_at=created.end_at or body.end,
+        start_at=created.start_at or body.start_at,
+        end_at=created.end_at or body.end_at,
         all_day=created.all_day,
         status=created.status,
         etag=created.etag,
@@ -249,23 +230,6 @@ def _cache_created_event(
     session.add(row)
     session.flush()
     return row
-
-
-def _link_client(
-    session: Session, client: Client, user: User, row: SyncedCalendarEvent, provider: str
-) -> None:
-    session.add(
-        ClientCalendarEvent(
-            client_id=client.id,
-            user_id=user.id,
-            integration_id=row.integration_id,
-            synced_event_id=row.id,
-            provider=provider,
-            provider_event_id=row.provider_event_id,
-            start_at=row.start_at,
-            end_at=row.end_at,
-        )
-    )
 
 
 def disconnect(

@@ -1,7 +1,8 @@
 """Keeping `synced_calendar_events` current: a full sync over the window, then incremental syncs
 with the stored sync token (Google's syncToken, Graph's deltaLink); a stale token (410), or a new
 grant, means a full sync, after which the cache holds exactly what the provider listed.
-Cancelled events leave the cache, and appointments linked to them are marked gone.
+Appointments follow their events: moved with them, cancelled when the event is cancelled or
+deleted (both audited; `calendars/appointments.py`).
 """
 
 from __future__ import annotations
@@ -11,19 +12,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
+from proirp.calendars import appointments, sync_status
 from proirp.calendars.limits import in_flight
 from proirp.calendars.models import (
     CalendarIntegration,
-    CalendarSyncStatus,
-    ClientCalendarEvent,
     SyncedCalendarEvent,
 )
 from proirp.calendars.providers import calendar_provider
+from proirp.calendars.sync_status import status_of
 from proirp.calendars.tokens import with_access_token
 from proirp.config import Settings
 from proirp.integrations.base import ProviderError
@@ -42,16 +43,6 @@ class SyncResult:
     removed: int
 
 
-def _status(session: Session, integration_id: str) -> CalendarSyncStatus:
-    status = session.scalar(
-        select(CalendarSyncStatus).where(CalendarSyncStatus.integration_id == integration_id)
-    )
-    if status is None:
-        status = CalendarSyncStatus(integration_id=integration_id)
-        session.add(status)
-    return status
-
-
 def _fetch(
     factory: sessionmaker[Session], settings: Settings, integration_id: str
 ) -> tuple[Changes, bool] | None:
@@ -62,7 +53,7 @@ def _fetch(
         if integration is None:
             return None
         provider_name = integration.provider
-        sync_token = _status(session, integration_id).sync_token
+        sync_token = status_of(session, integration_id).sync_token
     provider = calendar_provider(settings, provider_name)
     now = utcnow()
     window = (
@@ -85,7 +76,7 @@ def _fetch(
         except SyncTokenExpired:
             log.info("calendar.full_sync_required", integration_id=integration_id)
             with transaction(factory) as session:
-                _status(session, integration_id).sync_token = None
+                status_of(session, integration_id).sync_token = None
     return with_access_token(factory, settings, integration_id, listing(None)), True
 
 
@@ -118,6 +109,30 @@ def _not_listed(
     ]
 
 
+def _copy(event: ProviderEvent, row: SyncedCalendarEvent) -> None:
+    row.calendar_id = event.calendar_id
+    row.title = event.title
+    row.description = event.description
+    row.location = event.location
+    row.start_at = event.start_at  # type: ignore[assignment]  # checked by the caller
+    row.end_at = event.end_at  # type: ignore[assignment]
+    row.all_day = event.all_day
+    row.status = event.status
+    row.etag = event.etag
+    row.provider_updated_at = event.updated_at
+
+
+def _follow(
+    session: Session, integration_id: str, timed: dict[str, ProviderEvent], gone: list[str]
+) -> None:
+    """Appointments follow their events: moved with them (audited), cancelled when they go."""
+    session.flush()
+    for link in appointments.links_to(session, integration_id, list(timed)):
+        event = timed[link.provider_event_id]
+        appointments.moved(session, link, event.start_at, event.end_at)  # type: ignore[arg-type]
+    appointments.cancelled(session, appointments.links_to(session, integration_id, gone))
+
+
 def _apply(
     session: Session,
     integration_id: str,
@@ -135,6 +150,7 @@ def _apply(
             session.execute(delete(SyncedCalendarEvent).where(SyncedCalendarEvent.id.in_(chunk)))
         removed += len(stale)
         gone.extend(event_id for _, event_id in stale)
+    timed: dict[str, ProviderEvent] = {}
     for event in events:
         row = existing.get(event.id)
         if event.status == "cancelled":
@@ -148,27 +164,10 @@ def _apply(
         if row is None:
             row = SyncedCalendarEvent(integration_id=integration_id, provider_event_id=event.id)
             session.add(row)
-        row.calendar_id = event.calendar_id
-        row.title = event.title
-        row.description = event.description
-        row.location = event.location
-        row.start_at = event.start_at
-        row.end_at = event.end_at
-        row.all_day = event.all_day
-        row.status = event.status
-        row.etag = event.etag
-        row.provider_updated_at = event.updated_at
+        _copy(event, row)
+        timed[event.id] = event
         changed += 1
-    for chunk in in_batches(gone):
-        session.execute(
-            update(ClientCalendarEvent)
-            .where(
-                ClientCalendarEvent.integration_id == integration_id,
-                ClientCalendarEvent.provider_event_id.in_(chunk),
-                ClientCalendarEvent.gone_at.is_(None),
-            )
-            .values(gone_at=utcnow(), synced_event_id=None)
-        )
+    _follow(session, integration_id, timed, gone)
     return changed, removed
 
 
@@ -178,13 +177,11 @@ def sync_integration(
     """Bring the cache up to date; errors are recorded on the sync status and raised. None if
     the calendar was disconnected meanwhile."""
     began = utcnow()
+    sync_status.began(factory, integration_id)
     try:
         fetched = _fetch(factory, settings, integration_id)
     except ProviderError as exc:
-        with transaction(factory) as session:
-            status = _status(session, integration_id)
-            status.last_error = exc.reason[:300]
-            status.last_error_at = utcnow()
+        sync_status.failed(factory, integration_id, exc)
         raise
     if fetched is None:
         log.info("calendar.sync_skipped_disconnected", integration_id=integration_id)
@@ -195,10 +192,9 @@ def sync_integration(
         if integration is None:
             return None  # disconnected while the provider answered
         changed, removed = _apply(session, integration_id, changes.events, began if full else None)
-        status = _status(session, integration_id)
+        status = status_of(session, integration_id)
         status.sync_token = changes.next_sync_token
-        status.last_success_at = utcnow()
-        status.last_error = None
+        sync_status.succeeded(status)
         if full:
             status.last_full_sync_at = status.last_success_at
         status.events_synced = (status.events_synced or 0) + changed

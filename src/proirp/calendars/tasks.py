@@ -1,16 +1,15 @@
 """Calendar sync in the worker: one at a time per integration (a Huey lock), every few minutes
-for every active integration, at once after a connection, and again when a throttled provider's
-Retry-After has passed."""
+for every active integration not backing off after failures, at once after a connection, and
+again when a throttled provider's Retry-After has passed."""
 
 from __future__ import annotations
 
 import structlog
 from huey import crontab
 from huey.exceptions import TaskLockedException
-from sqlalchemy import select
 
 from proirp.calendars import sync
-from proirp.calendars.models import CalendarIntegration
+from proirp.calendars.sync_status import due_for_sync
 from proirp.calendars.tokens import NeedsReauth
 from proirp.integrations.base import ProviderError, ProviderTemporaryError
 from proirp.kit.db import transaction
@@ -41,11 +40,8 @@ def sync_calendar(ctx: JobContext, integration_id: str) -> None:
 
 @periodic_job(crontab(minute="*/5"), name="calendars.sync_all")
 def sync_all(ctx: JobContext) -> None:
+    """Every active calendar, except those backing off after failures."""
     with transaction(ctx.session_factory) as session:
-        ids = list(
-            session.scalars(
-                select(CalendarIntegration.id).where(CalendarIntegration.status == "active")
-            )
-        )
+        ids = due_for_sync(session)
     for integration_id in ids:
         enqueue("calendars.sync", integration_id)

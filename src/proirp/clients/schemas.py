@@ -36,6 +36,8 @@ class ClientFields(RequestBody):
     # Consent is recorded only from a JSON true or false, never from 1, 0 or "yes".
     sms_consent: bool | None = Field(default=None, strict=True)
     email_consent: bool | None = Field(default=None, strict=True)
+    # true: no appointment reminders (other messages still go).
+    reminders_opt_out: bool | None = Field(default=None, strict=True)
     # Kept as the source of SMS consent, email consent, or both.
     consent_source: Annotated[str, StoredIn(Client.sms_consent_source)] | None = Field(
         default=None, min_length=1
@@ -106,6 +108,7 @@ class ClientOut(BaseModel):
     email_consent_source: str | None
     sms_opted_out: bool
     email_suppressed: bool
+    reminders_opt_out: bool
     created_at: datetime
     updated_at: datetime
 
@@ -127,6 +130,7 @@ CLIENT_EXAMPLE: dict[str, Any] = {
     "email_consent_source": None,
     "sms_opted_out": False,
     "email_suppressed": False,
+    "reminders_opt_out": False,
     "created_at": "2030-01-15T15:00:00Z",
     "updated_at": "2030-01-15T15:00:00Z",
 }

@@ -60,6 +60,11 @@ def _apply(client: Client, changes: dict[str, object], settings: Settings) -> li
             setattr(client, field, changes[field])
             changed.append(field)
 
+    opt_out = changes.get("reminders_opt_out")
+    if opt_out is not None and bool(opt_out) != client.reminders_opt_out:
+        client.reminders_opt_out = bool(opt_out)
+        changed.append("reminders_opt_out")
+
     now = utcnow()
     for channel in Channel:
         key = f"{channel.value}_consent"
@@ -115,6 +120,7 @@ def to_out(session: Session, clients: Sequence[Client]) -> list[ClientOut]:
                 email_consent_source=c.email_consent_source,
                 sms_opted_out=bool(c.phone and c.phone in sms_out),
                 email_suppressed=bool(c.email and c.email.lower() in email_out),
+                reminders_opt_out=c.reminders_opt_out,
                 created_at=c.created_at,
                 updated_at=c.updated_at,
             )

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     google_api_base: AnyHttpUrl = AnyHttpUrl("https://www.googleapis.com")
 
     # --- calendar sync ----------------------------------------------------------------------
+    # A BAA signed with Google for Workspace (Calendar): without one, an event the product
+    # creates for a client carries no client name or clinical words.
+    google_workspace_baa: bool = False
     calendar_sync_days_back: int = Field(default=30, ge=0, le=3650)
     calendar_sync_days_ahead: int = Field(default=180, ge=1, le=3650)
     # Refresh an access token this long before it expires.
@@ -136,6 +139,7 @@ class Settings(BaseSettings):
 
     # --- Microsoft Outlook ------------------------------------------------------------------
     microsoft_client_id: str | None = None
+    microsoft_365_baa: bool = False  # as GOOGLE_WORKSPACE_BAA, for Microsoft 365
     microsoft_client_secret: SecretStr | None = None
     microsoft_tenant_id: str = "common"
     microsoft_redirect_uri: AnyHttpUrl = AnyHttpUrl(

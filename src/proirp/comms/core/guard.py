@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from proirp.clients.models import Channel, Client, OptOut
+from proirp.clients.phi import ClientIdentity, find_phi
 from proirp.clients.repository import opted_out_addresses
-from proirp.comms.core.phi import ClientIdentity, find_phi
 
 GENERIC_EXAMPLE = "A generic message such as 'Please call our office.' is fine."
 

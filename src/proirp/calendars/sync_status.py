@@ -1,0 +1,134 @@
+"""Where each calendar's sync stands, for people (`GET /calendar/sync-status`) and for the
+periodic sync, which leaves a failing calendar alone for longer after each failure in a row
+(5 minutes, doubling, at most 6 hours, never sooner than the provider's Retry-After)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from proirp.calendars.models import CalendarIntegration, CalendarSyncStatus, SyncedCalendarEvent
+from proirp.integrations.base import ProviderError, ProviderTemporaryError
+from proirp.kit.db import transaction
+from proirp.kit.time import utcnow
+
+FIRST_BACKOFF = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(hours=6)
+# A sync that began longer ago than this and never ended (its worker died) is not "syncing".
+SYNC_STALE_AFTER = timedelta(minutes=15)
+
+
+def status_of(session: Session, integration_id: str) -> CalendarSyncStatus:
+    status = session.scalar(
+        select(CalendarSyncStatus).where(CalendarSyncStatus.integration_id == integration_id)
+    )
+    if status is None:
+        status = CalendarSyncStatus(integration_id=integration_id, failures=0)
+        session.add(status)
+    return status
+
+
+def backoff(failures: int, retry_after: float | None = None) -> timedelta:
+    """How long to leave a calendar alone after `failures` failures in a row."""
+    delay = min(FIRST_BACKOFF * 2 ** max(failures - 1, 0), MAX_BACKOFF)
+    if retry_after:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return delay
+
+
+def began(factory: sessionmaker[Session], integration_id: str) -> None:
+    with transaction(factory) as session:
+        if session.get(CalendarIntegration, integration_id) is not None:
+            status_of(session, integration_id).syncing_since = utcnow()
+
+
+def failed(factory: sessionmaker[Session], integration_id: str, exc: ProviderError) -> None:
+    """Record the failure in plain words, and when the periodic sync may try again."""
+    with transaction(factory) as session:
+        if session.get(CalendarIntegration, integration_id) is None:
+            return
+        status = status_of(session, integration_id)
+        now = utcnow()
+        status.syncing_since = None
+        status.last_error = exc.reason[:300]
+        status.last_error_at = now
+        status.failures = (status.failures or 0) + 1
+        said = exc.retry_after if isinstance(exc, ProviderTemporaryError) else None
+        status.retry_after = now + backoff(status.failures, said)
+
+
+def succeeded(status: CalendarSyncStatus) -> None:
+    status.syncing_since = None
+    status.last_success_at = utcnow()
+    status.last_error = None
+    status.failures = 0
+    status.retry_after = None
+
+
+def due_for_sync(session: Session) -> list[str]:
+    """Active integrations the periodic sync should sync now (not backing off)."""
+    now = utcnow()
+    stmt = (
+        select(CalendarIntegration.id)
+        .outerjoin(CalendarSyncStatus, CalendarSyncStatus.integration_id == CalendarIntegration.id)
+        .where(
+            CalendarIntegration.status == "active",
+            or_(CalendarSyncStatus.retry_after.is_(None), CalendarSyncStatus.retry_after <= now),
+        )
+    )
+    return list(session.scalars(stmt))
+
+
+def _state(integration: CalendarIntegration, status: CalendarSyncStatus | None) -> str:
+    if integration.status == "needs_reauth":
+        return "needs_reauth"
+    if status is None:
+        return "syncing"  # connected; the first sync is on its way
+    if status.syncing_since and utcnow() - status.syncing_since < SYNC_STALE_AFTER:
+        return "syncing"
+    if status.last_error:
+        return "error"
+    return "ok" if status.last_success_at else "syncing"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def views(session: Session, user_id: str) -> list[dict[str, Any]]:
+    """Each of the user's calendars: state, last success, last error in plain words, when it
+    will be tried again, and how many events are cached. Never a token or an event's text."""
+    cached = (
+        select(SyncedCalendarEvent.integration_id, func.count().label("n"))
+        .group_by(SyncedCalendarEvent.integration_id)
+        .subquery()
+    )
+    stmt = (
+        select(CalendarIntegration, CalendarSyncStatus, cached.c.n)
+        .outerjoin(CalendarSyncStatus, CalendarSyncStatus.integration_id == CalendarIntegration.id)
+        .outerjoin(cached, cached.c.integration_id == CalendarIntegration.id)
+        .where(CalendarIntegration.user_id == user_id)
+        .order_by(CalendarIntegration.provider)
+    )
+    answer = []
+    for integration, status, count in session.execute(stmt):
+        state = _state(integration, status)
+        answer.append(
+            {
+                "provider": integration.provider,
+                "account_email": integration.account_email,
+                "status": state,
+                "last_success_at": _iso(status.last_success_at if status else None),
+                "last_error": status.last_error if status else None,
+                "last_error_at": _iso(status.last_error_at if status else None),
+                "next_attempt_at": _iso(status.retry_after if status else None),
+                "events_cached": int(count or 0),
+                "message": "Access was withdrawn; connect this calendar again."
+                if state == "needs_reauth"
+                else None,
+            }
+        )
+    return answer
