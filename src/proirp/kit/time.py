@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+_clock: Callable[[], datetime] | None = None
+
 
 def utcnow() -> datetime:
-    """The current time, aware, in UTC."""
+    """The current time, aware, in UTC: the real clock's, or the one `set_clock` installed."""
+    if _clock is not None:
+        return _clock().astimezone(UTC)
     return datetime.now(UTC)
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> None:
+    """Make `utcnow()` read `clock` (tests move time this way, never by sleeping); None restores
+    the real clock."""
+    global _clock
+    _clock = clock
+
+
+class ManualClock:
+    """A clock that stands still until it is moved: `set_clock(ManualClock(at))`."""
+
+    def __init__(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("a clock's time needs an offset")
+        self.now = at
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.now += delta
+        return self.now
 
 
 class UTCDateTime(TypeDecorator[datetime]):
