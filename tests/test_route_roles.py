@@ -38,6 +38,10 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/comms/{comm_id}"): ALL_ROLES,
     ("POST", "/comms/bulk"): frozenset({ADMIN, STAFF}),  # campaigns are not a clinician's job
     ("GET", "/campaigns/{campaign_id}"): ALL_ROLES,
+    # Cancelling takes the role that sending does.
+    ("POST", "/comms/{comm_id}/cancel"): ALL_ROLES,
+    ("GET", "/campaigns"): ALL_ROLES,
+    ("POST", "/campaigns/{campaign_id}/cancel"): frozenset({ADMIN, STAFF}),
     ("GET", "/templates"): ALL_ROLES,
     ("GET", "/templates/{template_id}"): ALL_ROLES,
     # Editing templates is front-desk and admin work, as campaigns are.

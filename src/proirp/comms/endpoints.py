@@ -1,4 +1,5 @@
-"""/comms and /campaigns: send one message, send a campaign, follow their status."""
+"""/comms and /campaigns: send one message or a campaign (now or scheduled), follow their
+status, cancel what has not gone yet."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from proirp.auth.dependencies import AnyStaff, require_role
 from proirp.auth.models import Role, User
 from proirp.comms.campaigns import service as campaigns
 from proirp.comms.core import repository
-from proirp.comms.core.sending import MessageBlocked, require_client
+from proirp.comms.core.cancelling import cancel_message
+from proirp.comms.core.sending import MessageBlocked, Sender, require_client
 from proirp.comms.email import service as email_service
 from proirp.comms.models import Communication
 from proirp.comms.responses import (
     CampaignAnswer,
+    CampaignList,
     CommunicationAnswer,
     CommunicationDetail,
     CommunicationList,
@@ -25,7 +28,12 @@ from proirp.comms.responses import (
 )
 from proirp.comms.schemas import BulkCreate, CommCreate
 from proirp.comms.sms import service
-from proirp.comms.views import campaign_view, communication_view, communication_with_events
+from proirp.comms.views import (
+    campaign_view,
+    campaign_views,
+    communication_view,
+    communication_with_events,
+)
 from proirp.integrations.availability import require_provider
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import NotFound, ValidationFailed
@@ -63,6 +71,7 @@ def _queue_one(
                 user_id=user.id,
                 settings=settings,
                 origin=origin,
+                send_at=body.send_at,
             )
         return email_service.send_email(
             session,
@@ -74,6 +83,7 @@ def _queue_one(
             user_id=user.id,
             settings=settings,
             origin=origin,
+            send_at=body.send_at,
         )
     text = body.body or ""
     if body.template_id:
@@ -89,6 +99,7 @@ def _queue_one(
         settings=settings,
         origin=origin,
         template_id=body.template_id,
+        send_at=body.send_at,
     )
 
 
@@ -96,7 +107,7 @@ def _queue_one(
     "",
     status_code=202,
     response_model=CommunicationAnswer,
-    summary="Send one SMS or email to a client",
+    summary="Send one SMS or email to a client, now or at `send_at`",
     responses={
         422: {"model": MessageRefused, "description": MessageRefused.__doc__},
         **errors(503),
@@ -189,7 +200,7 @@ def get_communication(
     "/bulk",
     status_code=202,
     response_model=CampaignAnswer,
-    summary="Start a campaign (admins and front desk)",
+    summary="Start a campaign, now or at `send_at` (admins and front desk)",
     responses=errors(503),
 )
 def send_bulk(
@@ -222,6 +233,7 @@ def send_bulk(
             origin=origin,
             name=body.name,
             template_id=body.template_id,
+            send_at=body.send_at,
         )
     else:
         campaign = campaigns.start_campaign(
@@ -232,8 +244,60 @@ def send_bulk(
             user_id=user.id,
             origin=origin,
             name=body.name,
+            send_at=body.send_at,
         )
     return JSONResponse({"ok": True, "campaign": campaign_view(session, campaign)}, status_code=202)
+
+
+@router.post(
+    "/{comm_id}/cancel",
+    response_model=CommunicationAnswer,
+    summary="Cancel a message that has not gone: scheduled, or not yet taken by a worker",
+    description=(
+        "Any member of staff who may send may cancel. A message still `queued` becomes "
+        "`cancelled` and is never sent; once a worker has claimed it (`sending` or later) the "
+        "answer is 409 `not_cancellable`."
+    ),
+    responses=errors(404, 409),
+)
+def cancel_communication(
+    comm_id: str, session: SessionDep, user: AnyStaff, origin: OriginDep
+) -> dict[str, Any]:
+    comm = cancel_message(session, comm_id, Sender(user.id, origin))
+    return {"ok": True, "communication": communication_view(comm)}
+
+
+@campaigns_router.get(
+    "",
+    response_model=CampaignList,
+    summary="List campaigns, newest first, with their progress",
+)
+def list_campaigns(session: SessionDep, user: AnyStaff, page: Page) -> dict[str, Any]:
+    rows = repository.list_campaigns(session, limit=page.limit, cursor=page.cursor)
+    shown, more = rows[: page.limit], len(rows) > page.limit
+    return {
+        "ok": True,
+        "campaigns": campaign_views(session, shown),
+        "next_cursor": Cursor(shown[-1].created_at, shown[-1].id).encode() if more else None,
+    }
+
+
+@campaigns_router.post(
+    "/{campaign_id}/cancel",
+    response_model=CampaignAnswer,
+    summary="Cancel a campaign that has not started (admins and front desk)",
+    description=(
+        "A campaign whose fan-out has not begun (`scheduled`, or `queued`) becomes `cancelled` "
+        "and sends nothing. Once it is fanning out or has fanned out the answer is 409 "
+        "`not_cancellable`; each of its messages still queued can be cancelled by itself."
+    ),
+    responses=errors(404, 409),
+)
+def cancel_campaign(
+    campaign_id: str, session: SessionDep, user: CampaignSender, origin: OriginDep
+) -> dict[str, Any]:
+    campaign = campaigns.cancel_campaign(session, campaign_id, user_id=user.id, origin=origin)
+    return {"ok": True, "campaign": campaign_view(session, campaign)}
 
 
 @campaigns_router.get(

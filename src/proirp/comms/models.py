@@ -22,6 +22,18 @@ class CommunicationStatus(enum.StrEnum):
     FAILED = "failed"
     BLOCKED = "blocked"
     UNKNOWN = "unknown"
+    CANCELLED = "cancelled"  # by staff while still queued: it was never sent
+
+
+class CampaignStatus(enum.StrEnum):
+    """Where a campaign is (the API shows "finished" once it has fanned out and none of its
+    messages is still queued or sending)."""
+
+    SCHEDULED = "scheduled"  # waiting for its send_at
+    QUEUED = "queued"  # its fan-out job is queued
+    FANNING_OUT = "fanning_out"
+    SENDING = "sending"  # fanned out
+    CANCELLED = "cancelled"  # by staff before its fan-out began
 
 
 _STATUSES = ", ".join(f"'{status.value}'" for status in CommunicationStatus)
@@ -57,8 +69,8 @@ class Campaign(IdMixin, TimestampMixin, Base):
     # Who gets it: {"client_ids": [...]} or {"filter": {...}}; expanded by the worker.
     selection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     total: Mapped[int] = mapped_column(default=0)
-    # queued, fanning_out, sending; shown as "finished" once no message is queued or sending.
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.QUEUED)
+    send_at: Mapped[datetime | None]  # when staff scheduled it to start; None: at once
     fanned_out_at: Mapped[datetime | None]
 
 
@@ -92,6 +104,7 @@ class Communication(IdMixin, TimestampMixin, Base):
     segments: Mapped[int | None]
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
+    send_at: Mapped[datetime | None]  # when staff scheduled it for; None: at once
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]

@@ -24,6 +24,7 @@ COMMUNICATION_EXAMPLE: dict[str, Any] = {
     "error_code": None,
     "segments": 1,
     "created_at": _WHEN,
+    "send_at": None,
     "sent_at": None,
     "delivered_at": None,
 }
@@ -35,6 +36,7 @@ CAMPAIGN_EXAMPLE: dict[str, Any] = {
     "total": 0,
     "counts": {},
     "progress": 0,
+    "send_at": None,
     "created_at": _WHEN,
 }
 
@@ -113,3 +115,19 @@ class CampaignAnswer(BaseModel):
 
     ok: Literal[True]
     campaign: CampaignOut
+
+
+class CampaignList(BaseModel):
+    model_config = _examples(
+        {
+            "ok": True,
+            "campaigns": [
+                {**CAMPAIGN_EXAMPLE, "status": "scheduled", "send_at": "2030-01-16T14:00:00Z"}
+            ],
+            "next_cursor": None,
+        }
+    )
+
+    ok: Literal[True]
+    campaigns: list[CampaignOut] = Field(description="Newest first.")
+    next_cursor: str | None

@@ -2,16 +2,51 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from proirp.comms.models import Campaign
 from proirp.kit.input import RequestBody, StoredIn
+from proirp.kit.time import utcnow
 
 MAX_BULK_RECIPIENTS = 10_000
+MAX_SCHEDULE_AHEAD = timedelta(days=90)
 RecordId = Annotated[str, StringConstraints(max_length=32)]
+
+
+def _future_send_at(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    now = utcnow()
+    if value <= now:
+        raise ValueError("must be in the future")
+    if value > now + MAX_SCHEDULE_AHEAD:
+        raise ValueError(f"must be at most {MAX_SCHEDULE_AHEAD.days} days ahead")
+    return value.astimezone(UTC)
+
+
+SendAt = Annotated[
+    AwareDatetime | None,
+    AfterValidator(_future_send_at),
+    Field(
+        default=None,
+        description=(
+            "Send it later, at this time (ISO 8601 with an offset, in the future, at most 90 days "
+            "ahead); absent: now. The guard runs now and again when it goes."
+        ),
+        examples=["2030-01-15T15:00:00Z"],
+    ),
+]
 
 
 class CommCreate(RequestBody):
@@ -25,6 +60,7 @@ class CommCreate(RequestBody):
     # Our template id, or (email) the SendGrid dynamic template id one of ours wraps.
     template_id: str | None = Field(default=None, max_length=40)
     variables: dict[str, Any] = Field(default_factory=dict)
+    send_at: SendAt = None
 
     @model_validator(mode="after")
     def _body_or_template(self) -> CommCreate:
@@ -56,6 +92,7 @@ class BulkCreate(RequestBody):
     html: str | None = Field(default=None, max_length=1_000_000)
     template_id: str | None = Field(default=None, max_length=40)
     name: Annotated[str, StoredIn(Campaign.name)] | None = None
+    send_at: SendAt = None
 
     @model_validator(mode="after")
     def _who_and_what(self) -> BulkCreate:
@@ -98,6 +135,7 @@ class CommOut(BaseModel):
     error_code: str | None
     segments: int | None
     created_at: datetime
+    send_at: datetime | None = Field(description="When it was scheduled to go; null: at once.")
     sent_at: datetime | None
     delivered_at: datetime | None
 
@@ -110,4 +148,5 @@ class CampaignOut(BaseModel):
     total: int
     counts: dict[str, int]
     progress: int
+    send_at: datetime | None = Field(description="When it was scheduled to start; null: at once.")
     created_at: datetime

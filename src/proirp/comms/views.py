@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -27,9 +28,16 @@ def communication_view(comm: Communication) -> dict[str, Any]:
         error_code=comm.error_code,
         segments=comm.segments,
         created_at=comm.created_at,
+        send_at=comm.send_at,
         sent_at=comm.sent_at,
         delivered_at=comm.delivered_at,
     ).model_dump(mode="json")
+
+
+def campaign_views(session: Session, campaigns: Sequence[Campaign]) -> list[dict[str, Any]]:
+    """Views of a page of campaigns, their counts read in one query."""
+    counts = repository.campaigns_counts(session, [c.id for c in campaigns])
+    return [campaign_view(session, c, counts=counts.get(c.id, {})) for c in campaigns]
 
 
 def communication_with_events(session: Session, comm: Communication) -> dict[str, Any]:
@@ -41,8 +49,12 @@ def communication_with_events(session: Session, comm: Communication) -> dict[str
     return view
 
 
-def campaign_view(session: Session, campaign: Campaign) -> dict[str, Any]:
-    counts = repository.campaign_counts(session, campaign.id)
+def campaign_view(
+    session: Session, campaign: Campaign, *, counts: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """A campaign with its messages counted by status (`counts` when the caller has them)."""
+    if counts is None:
+        counts = repository.campaign_counts(session, campaign.id)
     finished = sum(count for status, count in counts.items() if status in FINAL)
     # "sent" is as far as a message goes without a delivery receipt, so it counts as progress.
     progressed = finished + counts.get("sent", 0)
@@ -61,5 +73,6 @@ def campaign_view(session: Session, campaign: Campaign) -> dict[str, Any]:
         total=total,
         counts=counts,
         progress=progress,
+        send_at=campaign.send_at,
         created_at=campaign.created_at,
     ).model_dump(mode="json")

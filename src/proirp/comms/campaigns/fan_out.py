@@ -24,7 +24,7 @@ from proirp.comms.campaigns.chunk import ChunkWriter, NotSent
 from proirp.comms.campaigns.email import EmailChunk
 from proirp.comms.campaigns.sms import SmsChunk
 from proirp.comms.core import repository
-from proirp.comms.models import Campaign, Communication, CommunicationStatus
+from proirp.comms.models import Campaign, CampaignStatus, Communication, CommunicationStatus
 from proirp.config import Settings
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
@@ -101,10 +101,16 @@ def _chunk_bounds(channel: type[ChunkWriter], count: int) -> list[tuple[int, int
 
 def fan_out(factory: sessionmaker[Session], settings: Settings, campaign_id: str) -> None:
     with transaction(factory) as session:
-        campaign = repository.get_campaign(session, campaign_id)
+        # Locked, so that a cancel either comes first (and this does nothing) or finds it begun.
+        campaign = repository.get_campaign(session, campaign_id, lock=True)
         if campaign is None or campaign.fanned_out_at is not None:
             return
-        campaign.status = "fanning_out"
+        if campaign.status == CampaignStatus.CANCELLED:
+            log.info("campaign.cancelled_skipped", campaign_id=campaign_id)
+            return
+        if campaign.send_at is not None and campaign.send_at > utcnow():
+            return  # early (a job run before its time): its own job, or the sweeper, comes later
+        campaign.status = CampaignStatus.FANNING_OUT
         channel = CHANNELS[campaign.channel]
         wanted = _selected_ids(session, campaign)
         campaign.total = len(wanted)
@@ -124,6 +130,6 @@ def fan_out(factory: sessionmaker[Session], settings: Settings, campaign_id: str
     with transaction(factory) as session:
         campaign = repository.get_campaign(session, campaign_id)
         assert campaign is not None
-        campaign.status = "sending"
+        campaign.status = CampaignStatus.SENDING
         campaign.fanned_out_at = utcnow()
     log.info("campaign.fanned_out", campaign_id=campaign_id, recipients=len(wanted))

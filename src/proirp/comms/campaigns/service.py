@@ -7,6 +7,7 @@ that a mistake is a 422 now rather than thousands of blocked rows later.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -15,16 +16,20 @@ from sqlalchemy.orm import Session
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.models import Client
+from proirp.comms.core import repository
+from proirp.comms.core.cancelling import NotCancellable
 from proirp.comms.core.guard import email_phi_block
+from proirp.comms.core.sending import delay_until, scheduled_details
 from proirp.comms.email.content import template_content
 from proirp.comms.email.service import check_email_content, check_template_phi, email_template
-from proirp.comms.models import Campaign
+from proirp.comms.models import Campaign, CampaignStatus
 from proirp.comms.sms.service import check_sms_body
 from proirp.comms.templates.rendering import TemplateProblem
 from proirp.comms.templates.variables import KNOWN_NAMES, check_practice_values
 from proirp.config import Settings
 from proirp.kit.db import in_batches
-from proirp.kit.errors import ValidationFailed
+from proirp.kit.errors import NotFound, ValidationFailed
+from proirp.kit.time import utcnow
 from proirp.worker.after_commit import enqueue_after_commit
 
 
@@ -38,8 +43,10 @@ def start_campaign(
     origin: RequestOrigin | None = None,
     name: str | None = None,
     template_id: str | None = None,
+    send_at: datetime | None = None,
 ) -> Campaign:
-    """Record a campaign; the worker expands it into one message per recipient."""
+    """Record a campaign; the worker expands it into one message per recipient, at once or at
+    `send_at` (the guard runs for each recipient then)."""
     if channel == "sms":
         check_sms_body(body)
     if "client_ids" in selection:
@@ -52,7 +59,8 @@ def start_campaign(
         body=body,
         selection=selection,
         total=len(selection.get("client_ids", [])),
-        status="queued",
+        status=CampaignStatus.SCHEDULED if send_at else CampaignStatus.QUEUED,
+        send_at=send_at,
     )
     session.add(campaign)
     session.flush()
@@ -63,9 +71,42 @@ def start_campaign(
         action=AuditAction.CAMPAIGN_CREATED,
         ip=origin.ip,
         user_agent=origin.user_agent,
-        details={"campaign_id": campaign.id, "channel": channel, "selection": _describe(selection)},
+        details={
+            "campaign_id": campaign.id,
+            "channel": channel,
+            "selection": _describe(selection),
+            **scheduled_details(send_at),
+        },
     )
-    enqueue_after_commit(session, "comms.fan_out_campaign", campaign.id)
+    enqueue_after_commit(session, "comms.fan_out_campaign", campaign.id, delay=delay_until(send_at))
+    return campaign
+
+
+def cancel_campaign(
+    session: Session, campaign_id: str, *, user_id: str, origin: RequestOrigin
+) -> Campaign:
+    """Cancel a campaign whose fan-out has not begun: when its job runs, it does nothing.
+
+    NotFound, or NotCancellable once it is fanning out or has fanned out (its messages are then
+    each the recipient's own, and each still queued can be cancelled by itself)."""
+    if repository.get_campaign(session, campaign_id) is None:
+        raise NotFound("no campaign with that id", code="campaign_not_found")
+    cancelled = repository.cancel_unstarted_campaign(session, campaign_id, now=utcnow())
+    campaign = repository.get_campaign(session, campaign_id, lock=True)
+    assert campaign is not None
+    if not cancelled:
+        shown = "fanned out" if campaign.fanned_out_at else campaign.status
+        raise NotCancellable(
+            f"the campaign is {shown}: only a campaign that has not started can be cancelled"
+        )
+    record_audit(
+        session,
+        actor=user_id,
+        action=AuditAction.CAMPAIGN_CANCELLED,
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+        details={"campaign_id": campaign.id, "scheduled": campaign.send_at is not None},
+    )
     return campaign
 
 
@@ -143,8 +184,10 @@ def start_email_campaign(
     origin: RequestOrigin | None = None,
     name: str | None = None,
     template_id: str | None = None,
+    send_at: datetime | None = None,
 ) -> Campaign:
-    """Record an email campaign (free text, or a template); the worker fans it out in batches."""
+    """Record an email campaign (free text, or a template); the worker fans it out in batches,
+    at once or at `send_at`."""
     if template_id:
         template_id = _check_campaign_template(session, template_id, settings)
     else:
@@ -162,6 +205,7 @@ def start_email_campaign(
         origin=origin,
         name=name,
         template_id=template_id,
+        send_at=send_at,
     )
     campaign.subject = subject
     campaign.html = html

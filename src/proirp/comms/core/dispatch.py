@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import lock_audit_chain
 from proirp.comms.core import repository
+from proirp.comms.core.guard import BlockReason
 from proirp.comms.core.pacing import SendPacer
 from proirp.comms.core.sending import audit_worker
 from proirp.comms.core.status import add_event, advance
@@ -61,10 +62,15 @@ class Channel(Protocol):
     provider: str  # "Twilio" or "SendGrid": the reason shown when no answer came
     sent_action: AuditAction
     failed_action: AuditAction
+    blocked_action: AuditAction
 
     @property
     def pace_key(self) -> str:
         """What the provider's rate limit counts against (a sending number, the API)."""
+        ...
+
+    def refusals(self, session: Session, comms: list[Communication]) -> dict[str, BlockReason]:
+        """The guard again, at send time: which claimed rows must not go, and why."""
         ...
 
     def calls(self, session: Session, comms: list[Communication]) -> list[Call]:
@@ -99,13 +105,17 @@ def deliver(
     channel: Channel,
     comm_ids: Sequence[str],
 ) -> Outcome:
-    """Claim the due rows among `comm_ids` and send them through `channel`."""
+    """Claim the due rows among `comm_ids`, guard them again, and send them through `channel`."""
     with transaction(factory) as session:
         claimed = repository.claim_many(session, comm_ids, now=utcnow())
         comms = repository.get_many(session, claimed)
         for comm in comms:
             add_event(session, comm, S.SENDING, source="worker")
-        calls = channel.calls(session, comms) if comms else []
+        refused = channel.refusals(session, comms) if comms else {}
+        going = [comm for comm in comms if comm.id not in refused]
+        calls = channel.calls(session, going) if going else []
+    if refused:
+        _block(factory, channel, refused)
     outcome = Outcome(reconcile_in=float(settings.reconcile_after_seconds))
     for call in calls:
         pacer.wait_for_slot(channel.pace_key)
@@ -128,6 +138,21 @@ def _which(call: Call) -> dict[str, object]:
     if len(call.ids) == 1:
         return {"communication_id": call.ids[0]}
     return {"recipients": len(call.ids)}
+
+
+def _block(
+    factory: sessionmaker[Session], channel: Channel, refused: dict[str, BlockReason]
+) -> None:
+    """Rows the guard refused at send time (an opt-out, a suppression or a withdrawn consent
+    since they were queued) end `blocked`, never sent."""
+    with transaction(factory) as session:
+        lock_audit_chain(session)  # before the rows, as every writer here takes them
+        for comm in repository.get_many(session, list(refused)):
+            block = refused[comm.id]
+            advance(session, comm, S.BLOCKED, source="worker", reason=block.message)
+            audit_worker(session, comm, channel.blocked_action, reason=block.code, at="send")
+    for comm_id, block in refused.items():
+        log.info(f"{channel.name}.blocked_at_send", communication_id=comm_id, reason=block.code)
 
 
 def _sent(factory: sessionmaker[Session], channel: Channel, call: Call, message_id: str) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from proirp.clients.models import Channel, Client, OptOut
 from proirp.clients.phi import ClientIdentity, find_phi
 from proirp.clients.repository import opted_out_addresses
+from proirp.comms.models import Communication
 
 GENERIC_EXAMPLE = "A generic message such as 'Please call our office.' is fine."
 
@@ -125,3 +126,68 @@ def email_phi_block(
         + GENERIC_EXAMPLE
     )
     return BlockReason("phi_without_baa", blamed[0], message)
+
+
+def blocks_at_send(
+    session: Session, comms: Sequence[Communication], *, has_baa: bool
+) -> dict[str, BlockReason]:
+    """The guard again, as claimed messages are about to go (a scheduled one may have waited
+    days): consent, the opt-out and suppression lists, and for a message of its own (not a
+    campaign's, whose shared content was checked as it fanned out) the BAA rule. Message id →
+    why it must not go."""
+    if not comms:
+        return {}
+    ids = {comm.client_id for comm in comms if comm.client_id}
+    clients = {c.id: c for c in session.scalars(select(Client).where(Client.id.in_(ids)))}
+    texts = [comm.to_address for comm in comms if comm.channel == "sms"]
+    opted_out = opted_out_addresses(session, Channel.SMS, texts)
+    suppressed = suppressed_addresses(
+        session, [comm.to_address for comm in comms if comm.channel == "email"]
+    )
+    found: dict[str, BlockReason] = {}
+    for comm in comms:
+        client = clients.get(comm.client_id) if comm.client_id else None
+        if comm.channel == "sms":
+            block = _sms_block_at_send(session, comm, client, opted_out, has_baa)
+        else:
+            block = _email_block_at_send(session, comm, client, suppressed, has_baa)
+        if block is not None:
+            found[comm.id] = block
+    return found
+
+
+def _sms_block_at_send(
+    session: Session,
+    comm: Communication,
+    client: Client | None,
+    opted_out: set[str],
+    has_baa: bool,
+) -> BlockReason | None:
+    if client is None:  # a message to an address alone: only the list can refuse it
+        if comm.to_address in opted_out:
+            return BlockReason("opted_out", "client_id", "The number opted out of SMS.")
+        return None
+    block = sms_consent_block(session, client, comm.to_address, opted_out=opted_out)
+    if block is None and comm.campaign_id is None:
+        block = sms_phi_block(has_baa, client, comm.body)
+    return block
+
+
+def _email_block_at_send(
+    session: Session,
+    comm: Communication,
+    client: Client | None,
+    suppressed: Mapping[str, str],
+    has_baa: bool,
+) -> BlockReason | None:
+    if client is None:
+        why = suppressed.get(suppression_key(comm.to_address))
+        if why is None:
+            return None
+        return BlockReason(
+            "suppressed", "client_id", f"The address is on the email suppression list: {why}"
+        )
+    block = email_consent_block(session, client, comm.to_address, suppressed=suppressed)
+    if block is None and comm.campaign_id is None and comm.substitutions is None:
+        block = email_phi_block(has_baa, client, comm.subject, comm.body, comm.body_html)
+    return block

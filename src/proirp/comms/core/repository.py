@@ -8,10 +8,18 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from proirp.comms.models import Campaign, Communication, CommunicationEvent, CommunicationStatus
+from proirp.comms.models import (
+    Campaign,
+    CampaignStatus,
+    Communication,
+    CommunicationEvent,
+    CommunicationStatus,
+)
 from proirp.kit.pagination import Cursor
 
 S = CommunicationStatus
+# A campaign whose fan-out has not begun: it may still be cancelled.
+CAMPAIGN_NOT_STARTED = (CampaignStatus.SCHEDULED, CampaignStatus.QUEUED)
 # Every provider a message can go through: naming them lets a look-up by the provider's id use
 # the (provider, provider_message_id) index.
 PROVIDERS = ("twilio", "sendgrid")
@@ -117,26 +125,88 @@ def queued_sms_to(session: Session, address: str) -> Sequence[Communication]:
 
 
 def unfinished_campaigns(session: Session, *, idle_since: datetime, limit: int) -> Sequence[str]:
-    """Campaigns whose fan-out stopped part-way (a crash) and has not moved since `idle_since`."""
+    """Campaigns whose fan-out stopped part-way (a crash), or never began once due (a lost job),
+    and have not moved since `idle_since`; never a cancelled one, nor one scheduled for later."""
     stmt = (
         select(Campaign.id)
-        .where(Campaign.fanned_out_at.is_(None), Campaign.updated_at < idle_since)
+        .where(
+            Campaign.fanned_out_at.is_(None),
+            Campaign.updated_at < idle_since,
+            Campaign.status != CampaignStatus.CANCELLED,
+            or_(Campaign.send_at.is_(None), Campaign.send_at < idle_since),
+        )
         .limit(limit)
     )
     return session.scalars(stmt).all()
 
 
-def get_campaign(session: Session, campaign_id: str) -> Campaign | None:
-    return session.get(Campaign, campaign_id)
+def get_campaign(session: Session, campaign_id: str, *, lock: bool = False) -> Campaign | None:
+    """The campaign; `lock` holds its row until commit (a fan-out starting, a cancel)."""
+    return session.get(Campaign, campaign_id, with_for_update=lock or None, populate_existing=lock)
+
+
+def list_campaigns(session: Session, *, limit: int, cursor: Cursor | None) -> Sequence[Campaign]:
+    """Campaigns newest first, one more than `limit` (so the caller knows there is a next page)."""
+    stmt = select(Campaign)
+    if cursor is not None:
+        stmt = stmt.where(
+            or_(
+                Campaign.created_at < cursor.created_at,
+                and_(Campaign.created_at == cursor.created_at, Campaign.id < cursor.id),
+            )
+        )
+    stmt = stmt.order_by(Campaign.created_at.desc(), Campaign.id.desc())
+    return session.scalars(stmt.limit(limit + 1)).all()
+
+
+def cancel_unstarted_campaign(session: Session, campaign_id: str, *, now: datetime) -> bool:
+    """Mark a campaign `cancelled` if its fan-out has not begun; whether it was."""
+    stmt = (
+        update(Campaign)
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.fanned_out_at.is_(None),
+            Campaign.status.in_(CAMPAIGN_NOT_STARTED),
+        )
+        .values(status=CampaignStatus.CANCELLED, updated_at=now)
+        .returning(Campaign.id)
+        .execution_options(synchronize_session=False)
+    )
+    return session.scalar(stmt) is not None
+
+
+def cancel_queued(session: Session, comm_id: str, *, now: datetime, reason: str) -> bool:
+    """Move the message `queued → cancelled` unless a worker claimed it first; whether it did.
+
+    One conditional UPDATE, like the claim: of a cancel and a claim at once, only one wins."""
+    stmt = (
+        update(Communication)
+        .where(Communication.id == comm_id, Communication.status == S.QUEUED)
+        .values(status=S.CANCELLED, status_reason=reason, updated_at=now)
+        .returning(Communication.id)
+        .execution_options(synchronize_session=False)
+    )
+    return session.scalar(stmt) is not None
 
 
 def campaign_counts(session: Session, campaign_id: str) -> dict[str, int]:
+    return campaigns_counts(session, [campaign_id]).get(campaign_id, {})
+
+
+def campaigns_counts(session: Session, campaign_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Campaign id → its messages counted by status, for a page of campaigns in one query."""
+    if not campaign_ids:
+        return {}
     stmt = (
-        select(Communication.status, func.count())
-        .where(Communication.campaign_id == campaign_id)
-        .group_by(Communication.status)
+        select(Communication.campaign_id, Communication.status, func.count())
+        .where(Communication.campaign_id.in_(list(campaign_ids)))
+        .group_by(Communication.campaign_id, Communication.status)
     )
-    return {status: count for status, count in session.execute(stmt).all()}
+    counts: dict[str, dict[str, int]] = {}
+    for campaign_id, status, count in session.execute(stmt).all():
+        if campaign_id is not None:
+            counts.setdefault(campaign_id, {})[status] = count
+    return counts
 
 
 def campaign_client_ids_done(session: Session, campaign_id: str) -> set[str]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from proirp.comms.core.guard import BlockReason
 from proirp.comms.core.status import add_event
 from proirp.comms.models import Communication, CommunicationStatus
 from proirp.kit.errors import AppError, ValidationFailed
+from proirp.kit.time import utcnow
 
 S = CommunicationStatus
 
@@ -38,6 +40,18 @@ class MessageBlocked(AppError):
         super().__init__(reason.message, fields={reason.field: reason.message})
         self.communication = communication
         self.reason = reason
+
+
+def delay_until(send_at: datetime | None) -> float | None:
+    """Seconds from now until `send_at`, for a job queued to run then (None: run at once)."""
+    if send_at is None:
+        return None
+    return max(0.0, (send_at - utcnow()).total_seconds())
+
+
+def scheduled_details(send_at: datetime | None) -> dict[str, str]:
+    """What an audit row says of a scheduled send: when it is to go (nothing if at once)."""
+    return {"send_at": send_at.isoformat()} if send_at is not None else {}
 
 
 def require_client(session: Session, client_id: str) -> Client:

@@ -20,8 +20,11 @@ RANK: dict[str, int] = {
     S.UNDELIVERED: 3,
     S.FAILED: 3,
     S.BLOCKED: 3,
+    S.CANCELLED: 3,
 }
-FINAL = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.BLOCKED})
+FINAL = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.BLOCKED, S.CANCELLED})
+# Statuses a message reaches only from these (others move forward from wherever they are).
+ONLY_FROM: dict[str, frozenset[str]] = {S.CANCELLED: frozenset({S.QUEUED})}
 
 
 def add_event(
@@ -83,6 +86,8 @@ def advance(
     )
     current = comm.status
     if current in FINAL or RANK.get(status, 0) <= RANK.get(current, 0):
+        return False
+    if status in ONLY_FROM and current not in ONLY_FROM[status]:
         return False
     now = utcnow()
     comm.status = status

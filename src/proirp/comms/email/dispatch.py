@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import lock_audit_chain
 from proirp.comms.core.dispatch import Call
+from proirp.comms.core.guard import BlockReason, blocks_at_send
 from proirp.comms.core.sending import audit_worker
 from proirp.comms.core.status import add_event
 from proirp.comms.email.content import SharedContent, shared_content, with_footer
@@ -117,11 +118,15 @@ class EmailChannel:
     provider = "SendGrid"
     sent_action = AuditAction.EMAIL_SENT
     failed_action = AuditAction.EMAIL_FAILED
+    blocked_action = AuditAction.EMAIL_BLOCKED
     pace_key = "mail-send"
 
     def __init__(self, sender: EmailSender, settings: Settings) -> None:
         self.sender = sender
         self.settings = settings
+
+    def refusals(self, session: Session, comms: list[Communication]) -> dict[str, BlockReason]:
+        return blocks_at_send(session, comms, has_baa=self.settings.sendgrid_hipaa_enabled)
 
     def calls(self, session: Session, comms: list[Communication]) -> list[Call]:
         return [_call_for(session, self.settings, group) for group in _groups(comms)]

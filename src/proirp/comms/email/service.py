@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from markupsafe import escape
@@ -23,7 +24,14 @@ from proirp.clients.models import Client
 from proirp.clients.validation import normalise_email
 from proirp.comms.core.guard import BlockReason, email_consent_block, email_phi_block
 from proirp.comms.core.html import html_problem
-from proirp.comms.core.sending import Sender, record_single_send, require_client, write_message
+from proirp.comms.core.sending import (
+    Sender,
+    delay_until,
+    record_single_send,
+    require_client,
+    scheduled_details,
+    write_message,
+)
 from proirp.comms.models import Communication, CommunicationStatus, Template
 from proirp.comms.templates.rendering import TemplateProblem, phi_variables, render
 from proirp.comms.templates.variables import values_for
@@ -81,12 +89,14 @@ def queue_email_for_client(
     substitutions: Mapping[str, Any] | None = None,
     suppressed: Mapping[str, str] | None = None,
     enqueue: bool = True,
+    send_at: datetime | None = None,
 ) -> tuple[Communication, BlockReason | None]:
     """Write one email row, `queued` (its delivery job sent after commit unless `enqueue` is
     False: a campaign sends its rows in batches) or `blocked`. The caller writes the audit row.
 
     `substitutions` (a campaign's per-recipient values) means the row shares its campaign's
-    content and goes out in the campaign's batches.
+    content and goes out in the campaign's batches. `send_at` schedules it: dispatch claims it,
+    and its job runs, only then.
     """
     comm = Communication(
         id=new_id(),
@@ -101,13 +111,17 @@ def queue_email_for_client(
         body_html=html,
         substitutions=json.dumps(dict(substitutions)) if substitutions is not None else None,
         provider=PROVIDER,
+        send_at=send_at,
+        next_attempt_at=send_at,
     )
     block = email_consent_block(session, client, to, suppressed=suppressed) or email_phi_block(
         settings.sendgrid_hipaa_enabled, client, subject, text, html
     )
     write_message(session, comm, block)
     if block is None and enqueue:
-        enqueue_after_commit(session, "comms.deliver_email_batch", [comm.id])
+        enqueue_after_commit(
+            session, "comms.deliver_email_batch", [comm.id], delay=delay_until(send_at)
+        )
     return comm, block
 
 
@@ -121,6 +135,7 @@ def _record(
         block,
         queued_action=AuditAction.EMAIL_QUEUED,
         blocked_action=AuditAction.EMAIL_BLOCKED,
+        **scheduled_details(comm.send_at),
     )
 
 
@@ -147,9 +162,10 @@ def send_email(
     settings: Settings,
     origin: RequestOrigin | None = None,
     template_id: str | None = None,
+    send_at: datetime | None = None,
 ) -> Communication:
-    """Queue one email to a client (the Node version's sendEmail). `to` defaults to the
-    client's address.
+    """Queue one email to a client (the Node version's sendEmail), now or for `send_at`. `to`
+    defaults to the client's address.
 
     Bad input raises ValidationFailed and writes nothing. A message the guard refuses is written
     as `blocked` (with an audit row) and MessageBlocked is raised for the caller to commit and show.
@@ -168,6 +184,7 @@ def send_email(
         sender=sender,
         settings=settings,
         template_id=template_id,
+        send_at=send_at,
     )
     return _record(session, comm, block, sender)
 
@@ -256,9 +273,11 @@ def send_template_email(
     user_id: str,
     settings: Settings,
     origin: RequestOrigin | None = None,
+    send_at: datetime | None = None,
 ) -> Communication:
     """The Node version's sendTemplateEmail: one email from a template (ours, or our wrapper of a
-    SendGrid dynamic template `d-…`), with `dynamic_data` filling its variables."""
+    SendGrid dynamic template `d-…`), with `dynamic_data` filling its variables; now or for
+    `send_at`."""
     client = require_client(session, client_id)
     address, _field = _recipient(client, to)
     use, subject, text, html = use_email_template(
@@ -279,5 +298,6 @@ def send_template_email(
         template_id=use.template.id,
         # A dynamic template renders at SendGrid, from these values.
         substitutions=use.values if use.template.sendgrid_template_id else None,
+        send_at=send_at,
     )
     return _record(session, comm, block, sender)

@@ -17,6 +17,7 @@ from proirp.audit.actions import AuditAction
 from proirp.audit.service import lock_audit_chain
 from proirp.comms.core import repository
 from proirp.comms.core.dispatch import Call
+from proirp.comms.core.guard import BlockReason, blocks_at_send
 from proirp.comms.core.providers import status_callback_url
 from proirp.comms.core.sending import audit_worker
 from proirp.comms.core.status import add_event, advance
@@ -50,6 +51,7 @@ class SmsChannel:
     provider = "Twilio"
     sent_action = AuditAction.SMS_SENT
     failed_action = AuditAction.SMS_FAILED
+    blocked_action = AuditAction.SMS_BLOCKED
 
     def __init__(self, sender: SmsSender, settings: Settings) -> None:
         self.sender = sender
@@ -58,6 +60,9 @@ class SmsChannel:
     @property
     def pace_key(self) -> str:
         return self.sender.from_number
+
+    def refusals(self, session: Session, comms: list[Communication]) -> dict[str, BlockReason]:
+        return blocks_at_send(session, comms, has_baa=self.settings.twilio_hipaa_enabled)
 
     def calls(self, session: Session, comms: list[Communication]) -> list[Call]:
         return [

@@ -7,6 +7,7 @@ caller's transaction, and the delivery job is sent to the queue only after that 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,7 +17,14 @@ from proirp.audit.service import RequestOrigin
 from proirp.clients.models import Client
 from proirp.comms.core import repository
 from proirp.comms.core.guard import BlockReason, sms_consent_block, sms_phi_block
-from proirp.comms.core.sending import Sender, record_single_send, require_client, write_message
+from proirp.comms.core.sending import (
+    Sender,
+    delay_until,
+    record_single_send,
+    require_client,
+    scheduled_details,
+    write_message,
+)
 from proirp.comms.models import Communication, Template
 from proirp.comms.sms.recipients import NumberProblem, client_region, sms_number
 from proirp.comms.sms.segments import MAX_BODY_CHARACTERS, segment_count
@@ -84,8 +92,10 @@ def queue_sms_for_client(
     campaign_id: str | None = None,
     template_id: str | None = None,
     opted_out: set[str] | None = None,
+    send_at: datetime | None = None,
 ) -> tuple[Communication, BlockReason | None]:
-    """Write one SMS row, `queued` (its delivery job sent after commit) or `blocked`.
+    """Write one SMS row, `queued` (its delivery job sent after commit, to run at `send_at` if
+    it is scheduled) or `blocked`.
 
     The caller writes the audit row: a single send audits each message at once, a campaign
     audits its blocks at the end of a chunk so that the audit chain's lock is held briefly.
@@ -101,13 +111,15 @@ def queue_sms_for_client(
         body=body,
         segments=segments,
         provider="twilio",
+        send_at=send_at,
+        next_attempt_at=send_at,  # dispatch claims it only once it is due
     )
     block = sms_consent_block(session, client, to, opted_out=opted_out) or sms_phi_block(
         settings.twilio_hipaa_enabled, client, body
     )
     write_message(session, comm, block)
     if block is None:
-        enqueue_after_commit(session, "comms.deliver_sms", comm.id)
+        enqueue_after_commit(session, "comms.deliver_sms", comm.id, delay=delay_until(send_at))
     return comm, block
 
 
@@ -121,9 +133,10 @@ def send_sms(
     settings: Settings,
     origin: RequestOrigin | None = None,
     template_id: str | None = None,
+    send_at: datetime | None = None,
 ) -> Communication:
-    """Queue one SMS to a client (the Node version's sendSMS). `to` defaults to the client's
-    phone.
+    """Queue one SMS to a client (the Node version's sendSMS), now or for `send_at`. `to`
+    defaults to the client's phone.
 
     Bad input raises ValidationFailed and writes nothing. A message the guard refuses is written
     as `blocked` (with an audit row) and MessageBlocked is raised for the caller to commit and show.
@@ -151,6 +164,7 @@ def send_sms(
         sender=sender,
         settings=settings,
         template_id=template_id,
+        send_at=send_at,
     )
     return record_single_send(
         session,
@@ -160,6 +174,7 @@ def send_sms(
         queued_action=AuditAction.SMS_QUEUED,
         blocked_action=AuditAction.SMS_BLOCKED,
         segments=segments,
+        **scheduled_details(send_at),
     )
 
 
