@@ -182,3 +182,25 @@ def test_one_a_day_and_three_a_week(db: Session, clinician: User, settings: Sett
     reasons = [reminders_of(db, a)[0].reason or "" for a in appts]
     assert "today" in reasons[1] and "7 days" in reasons[4]
     assert len(messages_to(db, client)) == 3
+
+
+def test_an_email_rule_sends_the_phi_free_email(
+    db: Session, clinician: User, settings: Settings
+) -> None:
+    body = RulesPut.model_validate({"rules": [{"offset_minutes": 1440, "channel": "email"}]})
+    with set_clock(MONDAY) as clock:
+        put_rules(db, body, user_id=clinician.id, origin=RequestOrigin())
+        client = sms_client(db)
+        client.email_consent = True
+        appt = appointment(db, client, clinician, START)
+        plan(db, settings)
+        clock.advance(timedelta(hours=4))
+        send(db, settings)
+    [message] = messages_to(db, client)
+    assert (message.channel, message.status, message.subject) == (
+        "email",
+        "queued",
+        "Appointment reminder",
+    )
+    assert message.body.startswith("You have an appointment tomorrow.")
+    assert reminders_of(db, appt)[0].communication_id == message.id

@@ -36,6 +36,7 @@ from proirp.kit.time import utcnow
 
 S = ReminderStatus
 BATCH = 200
+REASON_WIDTH = 300  # reminders.reason
 
 
 @dataclass
@@ -156,7 +157,7 @@ class Batch:
 
 def _settle(session: Session, reminder: Reminder, status: S, reason: str) -> str:
     reminder.status = status
-    reminder.reason = reason
+    reminder.reason = reason[:REASON_WIDTH]
     if status in (S.SKIPPED, S.HELD):
         action = AuditAction.REMINDER_SKIPPED if status == S.SKIPPED else AuditAction.REMINDER_HELD
         _audit(session, action, reminder, reason=reason)
