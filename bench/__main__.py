@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import audit_chain, calendar_sync, email_campaign, sms_campaign
+from bench import audit_chain, calendar_sync, email_campaign, reminders, sms_campaign
 
 
 def main() -> None:
@@ -10,6 +10,7 @@ def main() -> None:
     sms_campaign.main([])
     email_campaign.main([])
     calendar_sync.main([])
+    reminders.main([])
 
 
 if __name__ == "__main__":

@@ -61,6 +61,11 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/calendar/sync-status"): ALL_ROLES,
     ("GET", "/calendar/{provider}/connect"): ALL_ROLES,
     ("GET", "/calendar/{provider}/callback"): ALL_ROLES,
+    # Appointments: any staff reads and changes one; only admins set the reminder rules.
+    ("GET", "/clients/{client_id}/appointments"): ALL_ROLES,
+    ("PATCH", "/appointments/{appointment_id}"): ALL_ROLES,
+    ("GET", "/reminders/rules"): frozenset({ADMIN}),
+    ("PUT", "/reminders/rules"): frozenset({ADMIN}),
 }
 
 # Routes anyone may call without signing in.

@@ -10,6 +10,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI
 
 from proirp import runtime
+from proirp.appointments.endpoints import router as appointments_router
 from proirp.auth.audit_endpoints import router as audit_router
 from proirp.auth.endpoints import router as auth_router
 from proirp.auth.throttle import LoginThrottle
@@ -53,6 +54,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (unsubscribe_router, "proirp.comms.email.unsubscribe_endpoints"),
     (calendars_router, "proirp.calendars"),
     (calendar_events_router, "proirp.calendars"),
+    (appointments_router, "proirp.appointments"),
 ]
 # Messages and templates carry an email's content, up to 1,000,000 characters of HTML and
 # 100,000 of text (comms/schemas.py): more than the general limit allows.

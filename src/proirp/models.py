@@ -1,5 +1,6 @@
 """Every table, imported in one place so Alembic and the app see the whole data model."""
 
+from proirp.appointments.models import Reminder, ReminderRule, ReminderSettings
 from proirp.audit.models import AuditLog
 from proirp.auth.models import ApiToken, LoginCounter, User
 from proirp.calendars.models import (
@@ -25,6 +26,9 @@ __all__ = [
     "CommunicationEvent",
     "LoginCounter",
     "OptOut",
+    "Reminder",
+    "ReminderRule",
+    "ReminderSettings",
     "SyncedCalendarEvent",
     "Template",
     "User",

@@ -51,6 +51,7 @@ def start(settings: Settings) -> Runtime:
     _current = Runtime(settings, engine, create_session_factory(engine))
     # Every table must be known before the first flush (foreign keys resolve across domains),
     # and every job must be registered before the queue is given them.
+    import proirp.appointments.tasks
     import proirp.audit.tasks
     import proirp.auth.tasks
     import proirp.calendars.tasks

@@ -518,5 +518,7 @@ def test_known_variables_catalogue() -> None:
         "client.date_of_birth",
         "client.email",
         "client.phone",
+        "appointment.start_local",  # an appointment reminder's, with a BAA only
+        "appointment.clinician",
     }
     assert set(KNOWN_VARIABLES) - phi == {"practice.name", "practice.phone", "unsubscribe_url"}

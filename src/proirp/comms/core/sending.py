@@ -24,10 +24,12 @@ S = CommunicationStatus
 
 @dataclass(frozen=True)
 class Sender:
-    """Who is sending, and from where (for the audit trail)."""
+    """Who is sending, and from where (for the audit trail). `system`: the product sends on
+    `user_id`'s behalf (an appointment reminder), so its audit rows name no actor."""
 
     user_id: str
     origin: RequestOrigin = field(default_factory=RequestOrigin)
+    system: bool = False
 
 
 class MessageBlocked(AppError):
@@ -67,7 +69,7 @@ def audit_message(
     """An audit row for what a member of staff did with a message."""
     record_audit(
         session,
-        actor=sender.user_id,
+        actor=None if sender.system else sender.user_id,
         action=action,
         client_id=comm.client_id,
         ip=sender.origin.ip,

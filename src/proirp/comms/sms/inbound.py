@@ -16,6 +16,7 @@ from proirp.comms.core import repository
 from proirp.comms.core.status import advance
 from proirp.comms.models import CommunicationStatus
 from proirp.comms.sms.keywords import Keyword, keyword_of
+from proirp.comms.sms.replies import InboundReply, answer_reply
 from proirp.config import Settings
 from proirp.kit.input import RequestBody, StoredIn
 from proirp.kit.time import utcnow
@@ -120,16 +121,21 @@ def handle_inbound(
     """Act on one inbound SMS; returns the reply to send, if any."""
     keyword = keyword_of(body)
     word = body.strip().upper()
+    clients = _clients_with_phone(session, from_number)
+    # Higher layers (a reminder's C or R) see every text but HELP; Twilio answers STOP and START
+    # words itself, so their answer is not sent for those.
+    reply = InboundReply(word, keyword, tuple(c.id for c in clients), origin)
     if keyword is Keyword.OPT_OUT:
         opt_out(session, from_number, word=word, origin=origin)
+        answer_reply(session, reply)
         return None  # Twilio's Advanced Opt-Out sends the confirmation itself
     if keyword is Keyword.OPT_IN:
         opt_in(session, from_number, word=word, origin=origin)
+        answer_reply(session, reply)
         return None
-    clients = _clients_with_phone(session, from_number)
     client_id = clients[0].id if clients else None
     if keyword is Keyword.HELP:
         _audit(session, AuditAction.SMS_HELP, client_id, origin)
         return help_text(settings)
     _audit(session, AuditAction.SMS_RECEIVED, client_id, origin)
-    return None
+    return answer_reply(session, reply)

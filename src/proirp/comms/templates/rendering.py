@@ -152,6 +152,9 @@ KNOWN_VARIABLES: dict[str, bool] = {
     "practice.name": False,
     "practice.phone": False,
     "unsubscribe_url": False,
+    # An appointment reminder's (filled in by appointments/, for its own sends only).
+    "appointment.start_local": True,
+    "appointment.clinician": True,
 }
 
 

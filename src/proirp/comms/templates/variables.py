@@ -9,8 +9,12 @@ from proirp.clients.models import Client
 from proirp.comms.templates.rendering import KNOWN_VARIABLES, TemplateProblem
 from proirp.config import Settings
 
+# What an appointment reminder fills in (PHI: a time and a clinician); nothing else can.
+APPOINTMENT_NAMES = frozenset(name for name in KNOWN_VARIABLES if name.startswith("appointment."))
 # What the product can fill in for any client; a campaign's template may use only these.
-KNOWN_NAMES = frozenset(name for name in KNOWN_VARIABLES if name != "unsubscribe_url")
+KNOWN_NAMES = frozenset(
+    name for name in KNOWN_VARIABLES if name != "unsubscribe_url" and name not in APPOINTMENT_NAMES
+)
 PRACTICE_SETTINGS = {"practice.name": "PRACTICE_NAME", "practice.phone": "PRACTICE_PHONE"}
 
 
