@@ -21,7 +21,7 @@ from proirp.appointments.practice import (
 from proirp.appointments.schemas import RuleIn, RuleOut, RulesAnswer, RulesPut, SettingsOut
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
-from proirp.comms.core.phi import find_phi
+from proirp.clients.phi import find_phi
 from proirp.comms.models import Template
 from proirp.kit.errors import ValidationFailed
 from proirp.kit.time import utcnow
