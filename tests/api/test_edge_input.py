@@ -46,6 +46,10 @@ def _resolved(schema: dict[str, Any]) -> dict[str, Any]:
     return _resolved(options[0]) if len(options) == 1 else schema
 
 
+# Stands for any key of a free object (no property can be named so).
+ANY_KEY = "<any key>"
+
+
 def text_fields(
     schema: dict[str, Any], where: Where = ()
 ) -> Iterator[tuple[Where, dict[str, Any]]]:
@@ -60,7 +64,7 @@ def text_fields(
         for name, inner in schema["properties"].items():
             yield from text_fields(inner, (*where, name))
     elif kind == "object" or not schema:
-        yield (*where, "key"), {}  # a free object: any key, any value
+        yield (*where, ANY_KEY), {}  # a free object: any key, any value
 
 
 def body_with(where: Where, value: Any) -> Any:
@@ -144,7 +148,7 @@ def test_every_text_field_is_bounded_and_refuses_nul_and_overlong_values(
     schema = _body_schema(operation)
     assert schema is not None
     for where, field in text_fields(schema):
-        if where[-1] == "key":  # a free object: NUL in a key and in a value
+        if where[-1] == ANY_KEY:  # a free object: NUL in a key and in a value
             assert_names(
                 api.request(
                     method,

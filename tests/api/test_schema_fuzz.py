@@ -39,6 +39,8 @@ RULES_BEYOND_THE_SCHEMA: dict[str, str] = {
     "GET /calendar/events": "end must be after start",
     "POST /calendar/events": "end after start; the calendar must be connected",
     "PATCH /calendar/events/{event_id}": "end after start, also against the event's own times",
+    "PUT /reminders/rules": "wordings hold no PHI and no placeholder but {when}; one rule per "
+    "channel and offset; a template of the rule's channel",
 }
 
 # The same document the app serves (tests/api/test_openapi.py holds them equal), made at import so

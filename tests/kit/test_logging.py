@@ -8,6 +8,8 @@ import sqlite3
 
 import pytest
 import structlog
+import uvicorn
+from fastapi import FastAPI
 
 from proirp.kit.logging import configure_logging
 
@@ -98,3 +100,23 @@ def test_a_database_error_keeps_its_code(capsys: pytest.CaptureFixture[str]) -> 
         configure_logging(level="INFO")
     assert "sqlite3.OperationalError [SQLITE_ERROR]" in err
     assert "zebediah" not in err
+
+
+def test_uvicorn_s_own_logging_config_made_earlier_in_the_process_is_undone(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A uvicorn.Config made with uvicorn's default logging (the sandbox's listeners) gives
+    `uvicorn.error` a handler of its own that writes an exception's text: configure_logging()
+    sends uvicorn's lines through the product's handler again."""
+    uvicorn.Config(FastAPI())  # installs uvicorn's LOGGING_CONFIG
+    configure_logging(level="INFO")
+    try:
+        try:
+            _raise_with_phi()
+        except ValueError:
+            logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+        err = capsys.readouterr().err
+    finally:
+        configure_logging(level="INFO")
+    assert "Exception in ASGI application" in err and "ValueError" in err
+    assert "Zebediah" not in err and "1984" not in err

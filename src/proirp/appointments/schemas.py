@@ -15,6 +15,7 @@ KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 CLOCK_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 MAX_OFFSET_MINUTES = 14 * 24 * 60  # two weeks
 MAX_RULES = 10
+MIN_GRACE_MINUTES = 5
 
 
 class RuleIn(RequestBody):
@@ -43,14 +44,30 @@ class SettingsIn(RequestBody):
 
     model_config = ConfigDict(extra="forbid")
 
-    quiet_hours_start: str | None = Field(default=None, description="HH:MM, client-local")
-    quiet_hours_end: str | None = Field(default=None, description="HH:MM, client-local")
-    grace_minutes: int | None = Field(default=None, strict=True, ge=0, le=24 * 60)
-    sms_wording: Annotated[str, StoredIn(ReminderSettings.sms_wording)] | None = None
-    email_subject: Annotated[str, StoredIn(ReminderSettings.email_subject)] | None = None
-    email_wording: Annotated[str, StoredIn(ReminderSettings.email_wording)] | None = None
-    confirmed_reply: Annotated[str, StoredIn(ReminderSettings.confirmed_reply)] | None = None
-    reschedule_reply: Annotated[str, StoredIn(ReminderSettings.reschedule_reply)] | None = None
+    quiet_hours_start: str | None = Field(
+        default=None, max_length=5, description="HH:MM, client-local"
+    )
+    quiet_hours_end: str | None = Field(
+        default=None, max_length=5, description="HH:MM, client-local"
+    )
+    # At least MIN_GRACE_MINUTES: a reminder is claimed by a job that runs every minute, so a
+    # shorter grace would expire reminders that are merely waiting for their run.
+    grace_minutes: int | None = Field(default=None, strict=True, ge=MIN_GRACE_MINUTES, le=24 * 60)
+    sms_wording: Annotated[str, StoredIn(ReminderSettings.sms_wording)] | None = Field(
+        default=None, min_length=1
+    )
+    email_subject: Annotated[str, StoredIn(ReminderSettings.email_subject)] | None = Field(
+        default=None, min_length=1
+    )
+    email_wording: Annotated[str, StoredIn(ReminderSettings.email_wording)] | None = Field(
+        default=None, min_length=1
+    )
+    confirmed_reply: Annotated[str, StoredIn(ReminderSettings.confirmed_reply)] | None = Field(
+        default=None, min_length=1
+    )
+    reschedule_reply: Annotated[str, StoredIn(ReminderSettings.reschedule_reply)] | None = Field(
+        default=None, min_length=1
+    )
 
     @field_validator("quiet_hours_start", "quiet_hours_end")
     @classmethod

@@ -121,5 +121,13 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     handler.addFilter(WithoutExceptionText())
     root.addHandler(handler)
     root.setLevel(level)
+    # uvicorn's default logging config (a uvicorn.Config made with it, as the sandbox's
+    # listeners are) gives its loggers handlers of their own, which write an exception's text:
+    # uvicorn's lines go through the handler above instead.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+        uvicorn_logger.disabled = False
     for name, quiet in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(quiet)
