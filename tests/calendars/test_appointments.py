@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from proirp.audit.models import AuditLog
+from proirp.calendars import appointments
 from proirp.calendars.event_text import check_event_text
 from proirp.calendars.models import (
     CalendarIntegration,
@@ -23,7 +25,7 @@ from proirp.calendars.sync import _apply
 from proirp.clients.models import Client
 from proirp.config import Settings
 from proirp.integrations.calendar import ProviderEvent
-from proirp.kit.errors import ValidationFailed
+from proirp.kit.errors import Conflict, ValidationFailed
 from proirp.kit.time import set_clock, utcnow
 from tests.factories import Staff, create_client, create_staff
 
@@ -240,3 +242,77 @@ def test_with_a_baa_or_without_a_client_the_text_goes_as_typed(
     check_event_text(settings, "google", None, title="Rowan Ellsworth: ADHD review")
     # An event's own time is not PHI in its calendar.
     check_event_text(settings, "google", patient, title="Appointment 10:00 on 1/15")
+
+
+def test_the_database_holds_one_active_appointment_per_event(
+    db: Session, alice: Staff, integration: CalendarIntegration
+) -> None:
+    link = _linked(db, integration, alice)
+    twin = ClientCalendarEvent(
+        client_id=create_client(db).id,
+        user_id=alice.user.id,
+        integration_id=integration.id,
+        provider="google",
+        provider_event_id=link.provider_event_id,
+    )
+    with pytest.raises(IntegrityError), db.begin_nested():
+        db.add(twin)
+    link.unlinked_at = utcnow()  # once unlinked, the event can have another
+    db.flush()
+    with db.begin_nested():
+        db.add(twin)
+
+
+def test_two_links_racing_for_one_event_give_one_409(
+    db: Session, alice: Staff, integration: CalendarIntegration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = _event(db, integration)
+    appointments.link(db, alice.user, event, create_client(db), "google")
+    # The other request checked before this one's link existed.
+    monkeypatch.setattr(appointments, "link_of", lambda *_args: None)
+    with pytest.raises(Conflict) as refused:
+        appointments.link(db, alice.user, event, create_client(db), "google")
+    assert refused.value.code == "already_linked"
+
+
+def test_a_full_sync_leaves_events_outside_its_window_alone(
+    db: Session, alice: Staff, integration: CalendarIntegration
+) -> None:
+    link = _linked(db, integration, alice)  # in 2030: beyond the window below
+    now = utcnow()
+    window = (now - timedelta(days=30), now + timedelta(days=180))
+    _apply(db, integration.id, [], now + timedelta(seconds=5), window)
+    db.refresh(link)
+    assert link.state == "scheduled" and link.gone_at is None
+    assert db.get(SyncedCalendarEvent, link.synced_event_id or "") is not None
+
+
+def test_a_listing_older_than_the_cached_event_does_not_undo_a_change_made_here(
+    db: Session, alice: Staff, integration: CalendarIntegration
+) -> None:
+    link = _linked(db, integration, alice)
+    event = db.get(SyncedCalendarEvent, link.synced_event_id or "")
+    assert event is not None
+    event.provider_updated_at = datetime(2030, 1, 10, 12, 0, tzinfo=UTC)  # our PATCH's answer
+    db.flush()
+    stale = ProviderEvent(
+        id="ev-1",
+        status="confirmed",
+        start_at=START - timedelta(days=1),
+        end_at=START - timedelta(days=1) + timedelta(hours=1),
+        updated_at=datetime(2030, 1, 10, 11, 0, tzinfo=UTC),
+    )
+    _apply(db, integration.id, [stale], None)
+    db.refresh(link)
+    assert (link.start_at, link.state) == (START, "scheduled")
+    assert _actions(db, "APPOINTMENT_MOVED") == []
+
+
+@pytest.mark.parametrize(
+    "params", [{"start": "9999-12-30T00:00:00Z"}, {"end": "0001-01-02T00:00:00Z"}]
+)
+def test_a_time_at_the_edge_of_the_calendar_is_a_422(
+    api: TestClient, alice: Staff, params: dict[str, str]
+) -> None:
+    answer = api.get("/calendar/events", params=params, headers=alice.headers)
+    assert answer.status_code == 422 and list(params) == list(answer.json()["error"]["fields"])

@@ -205,3 +205,29 @@ def test_a_client_s_event_carries_a_neutral_title_by_default(live: LiveStack, si
     assert made.status_code == 201, made.text
     held = _held(live, side, made.json()["event"]["provider_event_id"])
     assert held.get("summary", held.get("subject")) == "Appointment"
+
+
+def test_an_event_deleted_at_the_provider_is_never_recreated_by_a_change(
+    live: LiveStack, side: Side
+) -> None:
+    """Outlook forgets a deleted event (404): the change answers 409 `event_gone` and the event
+    and its appointment go here too, at once. Google keeps it, cancelled, with a new etag: the
+    change answers 409 `event_changed`, and the next sync cancels the appointment."""
+    token, client_id = _connected(live, side), new_client(live)
+    event = _created(live, token, side, client_id)
+    with side.control(live) as control:
+        control.delete(f"/events/{event['provider_event_id']}").raise_for_status()
+    later = datetime.fromisoformat(event["start"]) + timedelta(days=1)
+    change = {"start": later.isoformat(), "end": (later + timedelta(hours=1)).isoformat()}
+    with live.api(token) as api:
+        answer = api.patch(f"/calendar/events/{event['id']}", json=change)
+    assert answer.status_code == 409, answer.text
+    if side.provider == "microsoft":
+        assert answer.json()["error"]["code"] == "event_gone"
+    else:
+        assert answer.json()["error"]["code"] == "event_changed"
+        _sync_now(live, token, side)
+    appointment = _appointment(live, client_id)
+    assert appointment.state == "cancelled" and appointment.gone_at is not None
+    with live.api(token) as api:
+        assert api.get("/calendar/events", params=next_days(7)).json()["events"] == []

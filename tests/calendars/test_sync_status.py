@@ -10,8 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from proirp.calendars import sync_status
+from proirp.calendars import sync, sync_status
 from proirp.calendars.models import CalendarIntegration, CalendarSyncStatus, SyncedCalendarEvent
+from proirp.config import Settings
 from proirp.integrations.base import ProviderPermanentError, ProviderTemporaryError
 from proirp.kit.time import set_clock, utcnow
 from tests.factories import Staff, create_staff
@@ -128,3 +129,24 @@ def test_sync_status_says_where_each_calendar_stands(
     assert views["google"]["status"] == "syncing"
     bob = create_staff(db, role="clinician")
     assert api.get("/calendar/sync-status", headers=bob.headers).json()["integrations"] == []
+
+
+def test_a_failure_of_ours_during_a_sync_is_recorded_by_its_type_only(
+    db: Session,
+    alice: Staff,
+    factory: sessionmaker[Session],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    integration = _integration(db, alice.user.id)
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("Avery Quinn's event")
+
+    monkeypatch.setattr(sync, "_fetch", broken)
+    with set_clock(NOW), pytest.raises(RuntimeError):
+        sync.sync_integration(factory, settings, integration.id)
+    db.expire_all()
+    status = sync_status.status_of(db, integration.id)
+    assert status.syncing_since is None and status.failures == 1
+    assert status.last_error == "the sync failed here (RuntimeError)"

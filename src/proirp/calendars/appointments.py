@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
@@ -58,6 +59,12 @@ def _audit(
     )
 
 
+def _already_linked() -> Conflict:
+    return Conflict(
+        "that event is already linked to a client; unlink it first", code="already_linked"
+    )
+
+
 def link(
     session: Session,
     user: User,
@@ -66,11 +73,10 @@ def link(
     provider: str,
     origin: RequestOrigin | None = None,
 ) -> ClientCalendarEvent:
-    """Link a client to an event of the user's calendar; refused if it already has a client."""
+    """Link a client to an event of the user's calendar; refused if it already has a client
+    (also when two links race: the database holds one active link per event)."""
     if link_of(session, event) is not None:
-        raise Conflict(
-            "that event is already linked to a client; unlink it first", code="already_linked"
-        )
+        raise _already_linked()
     row = ClientCalendarEvent(
         client_id=client.id,
         user_id=user.id,
@@ -83,8 +89,11 @@ def link(
         state="scheduled",
         state_changed_at=utcnow(),
     )
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        raise _already_linked() from None
     if origin is not None:
         _audit(session, AuditAction.APPOINTMENT_LINKED, row, user=user, origin=origin)
     return row

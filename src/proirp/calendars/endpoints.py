@@ -118,8 +118,14 @@ def list_events(
     """The cached events from `start` to `end` (ISO 8601 with an offset); without them, the next
     seven days (as the Node version's front end asks, plainly)."""
     start_at, end_at = iso_time("start", start), iso_time("end", end)
-    start_at = start_at or (end_at - DEFAULT_SPAN if end_at else utcnow())
-    end_at = end_at or start_at + DEFAULT_SPAN
+    try:
+        start_at = start_at or (end_at - DEFAULT_SPAN if end_at else utcnow())
+        end_at = end_at or start_at + DEFAULT_SPAN
+    except OverflowError:
+        field = "start" if start else "end"
+        raise ValidationFailed(
+            f"{field} is too far from today", fields={field: "is out of range"}
+        ) from None
     if end_at <= start_at:
         raise ValidationFailed("end must be after start", fields={"end": "is before start"})
     if provider:

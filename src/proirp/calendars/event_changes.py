@@ -119,11 +119,14 @@ def update_event(
             ),
         )
     except EventNotAtProvider:
+        updated = ProviderEvent(id=provider_event_id, status="cancelled")
+    if updated.status == "cancelled":  # deleted there (Google keeps a deleted event, cancelled)
         _gone(session, user, event_id, origin)
+        session.commit()  # kept, though the answer is an error
         raise Conflict(
             "the event no longer exists in the calendar; it was removed here too",
             code="event_gone",
-        ) from None
+        )
     event, _ = owned_event(session, user, event_id)
     _cache(event, updated)
     link = appointments.link_of(session, event)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, true
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from proirp.kit.crypto import EncryptedText
@@ -75,6 +84,7 @@ class CalendarSyncStatus(IdMixin, TimestampMixin, Base):
 
 
 APPOINTMENT_STATES = ("scheduled", "confirmed", "moved", "needs_attention", "cancelled")
+ACTIVE_LINK = "gone_at IS NULL AND unlinked_at IS NULL"
 
 
 class ClientCalendarEvent(IdMixin, TimestampMixin, Base):
@@ -87,6 +97,15 @@ class ClientCalendarEvent(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint(
             "state IN (" + ", ".join(f"'{s}'" for s in APPOINTMENT_STATES) + ")", name="state"
+        ),
+        # One active appointment per event: two staff linking at once cannot both succeed.
+        Index(
+            "uq_client_calendar_events_active_event",
+            "integration_id",
+            "provider_event_id",
+            unique=True,
+            sqlite_where=text(ACTIVE_LINK),
+            postgresql_where=text(ACTIVE_LINK),
         ),
     )
 

@@ -33,6 +33,7 @@ from proirp.kit.db import in_batches, transaction
 from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
+Window = tuple[datetime, datetime]
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,16 @@ class SyncResult:
     removed: int
 
 
+def sync_window(settings: Settings, now: datetime) -> Window:
+    """The span a full sync lists: CALENDAR_SYNC_DAYS_BACK before now to _DAYS_AHEAD after."""
+    return (
+        now - timedelta(days=settings.calendar_sync_days_back),
+        now + timedelta(days=settings.calendar_sync_days_ahead),
+    )
+
+
 def _fetch(
-    factory: sessionmaker[Session], settings: Settings, integration_id: str
+    factory: sessionmaker[Session], settings: Settings, integration_id: str, window: Window
 ) -> tuple[Changes, bool] | None:
     """The changes since the stored sync token, or every event in the window (a full sync:
     no token yet, or the provider said it is too old). None if the calendar was disconnected."""
@@ -55,11 +64,6 @@ def _fetch(
         provider_name = integration.provider
         sync_token = status_of(session, integration_id).sync_token
     provider = calendar_provider(settings, provider_name)
-    now = utcnow()
-    window = (
-        now - timedelta(days=settings.calendar_sync_days_back),
-        now + timedelta(days=settings.calendar_sync_days_ahead),
-    )
 
     def listing(since: str | None) -> Callable[[str], Changes]:
         def call(token: str) -> Changes:
@@ -94,16 +98,26 @@ def _existing(
 
 
 def _not_listed(
-    session: Session, integration_id: str, events: list[ProviderEvent], before: datetime
+    session: Session,
+    integration_id: str,
+    events: list[ProviderEvent],
+    before: datetime,
+    window: Window | None,
 ) -> list[tuple[str, str]]:
-    """After a full sync: (row id, provider event id) of cached events the provider no longer
-    holds. Rows written since the listing began (an event just created here) are kept: the
-    listing may predate them. Only ids are read, so nothing is decrypted."""
+    """After a full sync: (row id, provider event id) of cached events in the listed window
+    that the provider no longer holds. Rows written since the listing began (an event just
+    created here) are kept: the listing may predate them; so are events outside the window
+    (past ones, or booked further ahead), which the listing could not show. Only ids are read,
+    so nothing is decrypted."""
     listed = {e.id for e in events}
     stmt = select(SyncedCalendarEvent.id, SyncedCalendarEvent.provider_event_id).where(
         SyncedCalendarEvent.integration_id == integration_id,
         SyncedCalendarEvent.updated_at < before,
     )
+    if window is not None:
+        stmt = stmt.where(
+            SyncedCalendarEvent.end_at > window[0], SyncedCalendarEvent.start_at < window[1]
+        )
     return [
         (row_id, event_id) for row_id, event_id in session.execute(stmt) if event_id not in listed
     ]
@@ -122,6 +136,13 @@ def _copy(event: ProviderEvent, row: SyncedCalendarEvent) -> None:
     row.provider_updated_at = event.updated_at
 
 
+def _older(event: ProviderEvent, row: SyncedCalendarEvent) -> bool:
+    """Whether the provider's copy is older than the cached one (by the provider's own time)."""
+    return bool(
+        event.updated_at and row.provider_updated_at and event.updated_at < row.provider_updated_at
+    )
+
+
 def _follow(
     session: Session, integration_id: str, timed: dict[str, ProviderEvent], gone: list[str]
 ) -> None:
@@ -138,6 +159,7 @@ def _apply(
     integration_id: str,
     events: list[ProviderEvent],
     full_since: datetime | None,
+    window: Window | None = None,
 ) -> tuple[int, int]:
     """Write the changes to the cache. After a full sync (`full_since`: when its listing began)
     the cache then holds exactly what the provider listed."""
@@ -145,7 +167,7 @@ def _apply(
     changed = removed = 0
     gone: list[str] = []
     if full_since is not None:
-        stale = _not_listed(session, integration_id, events, full_since)
+        stale = _not_listed(session, integration_id, events, full_since, window)
         for chunk in in_batches([row_id for row_id, _ in stale]):
             session.execute(delete(SyncedCalendarEvent).where(SyncedCalendarEvent.id.in_(chunk)))
         removed += len(stale)
@@ -164,6 +186,8 @@ def _apply(
         if row is None:
             row = SyncedCalendarEvent(integration_id=integration_id, provider_event_id=event.id)
             session.add(row)
+        elif _older(event, row):
+            continue  # listed before a change made here since (a PATCH): keep the newer
         _copy(event, row)
         timed[event.id] = event
         changed += 1
@@ -177,11 +201,15 @@ def sync_integration(
     """Bring the cache up to date; errors are recorded on the sync status and raised. None if
     the calendar was disconnected meanwhile."""
     began = utcnow()
+    window = sync_window(settings, began)
     sync_status.began(factory, integration_id)
     try:
-        fetched = _fetch(factory, settings, integration_id)
+        fetched = _fetch(factory, settings, integration_id, window)
     except ProviderError as exc:
         sync_status.failed(factory, integration_id, exc)
+        raise
+    except Exception as exc:
+        sync_status.failed(factory, integration_id, sync_status.internal_error(exc))
         raise
     if fetched is None:
         log.info("calendar.sync_skipped_disconnected", integration_id=integration_id)
@@ -191,7 +219,9 @@ def sync_integration(
         integration = session.get(CalendarIntegration, integration_id)
         if integration is None:
             return None  # disconnected while the provider answered
-        changed, removed = _apply(session, integration_id, changes.events, began if full else None)
+        changed, removed = _apply(
+            session, integration_id, changes.events, began if full else None, window
+        )
         status = status_of(session, integration_id)
         status.sync_token = changes.next_sync_token
         sync_status.succeeded(status)

@@ -39,6 +39,11 @@ def backoff(failures: int, retry_after: float | None = None) -> timedelta:
     return delay
 
 
+def internal_error(exc: Exception) -> ProviderError:
+    """A failure of ours during a sync, recorded like a provider's (its type, never its text)."""
+    return ProviderError("pro-irp", "internal", f"the sync failed here ({type(exc).__name__})")
+
+
 def began(factory: sessionmaker[Session], integration_id: str) -> None:
     with transaction(factory) as session:
         if session.get(CalendarIntegration, integration_id) is not None:

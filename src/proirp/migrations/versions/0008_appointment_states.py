@@ -18,6 +18,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 STATES = "'scheduled', 'confirmed', 'moved', 'needs_attention', 'cancelled'"
+ACTIVE_LINK = "gone_at IS NULL AND unlinked_at IS NULL"
 
 
 def upgrade() -> None:
@@ -50,6 +51,23 @@ def upgrade() -> None:
         )
     # An appointment whose event has gone was cancelled.
     op.execute("UPDATE client_calendar_events SET state = 'cancelled' WHERE gone_at IS NOT NULL")
+    # One active appointment per event. Earlier releases could link an event twice: keep the
+    # newest of each, and mark the others unlinked.
+    op.execute(
+        "UPDATE client_calendar_events SET unlinked_at = updated_at WHERE gone_at IS NULL"
+        " AND EXISTS (SELECT 1 FROM client_calendar_events newer"
+        " WHERE newer.integration_id = client_calendar_events.integration_id"
+        " AND newer.provider_event_id = client_calendar_events.provider_event_id"
+        " AND newer.gone_at IS NULL AND newer.id > client_calendar_events.id)"
+    )
+    op.create_index(
+        "uq_client_calendar_events_active_event",
+        "client_calendar_events",
+        ["integration_id", "provider_event_id"],
+        unique=True,
+        sqlite_where=sa.text(ACTIVE_LINK),
+        postgresql_where=sa.text(ACTIVE_LINK),
+    )
 
     with op.batch_alter_table("clients", schema=None) as batch_op:
         batch_op.add_column(
@@ -61,6 +79,7 @@ def downgrade() -> None:
     with op.batch_alter_table("clients", schema=None) as batch_op:
         batch_op.drop_column("reminders_opt_out")
 
+    op.drop_index("uq_client_calendar_events_active_event", table_name="client_calendar_events")
     with op.batch_alter_table("client_calendar_events", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_client_calendar_events_state"), type_="check")
         batch_op.drop_column("unlinked_at")
