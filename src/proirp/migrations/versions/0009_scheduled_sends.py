@@ -39,6 +39,12 @@ def upgrade() -> None:
 def downgrade() -> None:
     # A cancelled message was never sent: it becomes blocked, the nearest status before this one.
     op.execute("UPDATE communications SET status = 'blocked' WHERE status = 'cancelled'")
+    # An earlier release fans out every campaign not yet fanned out, at once: a cancelled one,
+    # or one scheduled (which it cannot hold back), must not go. Both end cancelled.
+    op.execute(
+        "UPDATE campaigns SET status = 'cancelled', fanned_out_at = updated_at"
+        " WHERE fanned_out_at IS NULL AND status IN ('cancelled', 'scheduled')"
+    )
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.drop_column("send_at")
     with op.batch_alter_table("communications", schema=None) as batch_op:
