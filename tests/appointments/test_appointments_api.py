@@ -10,10 +10,29 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.models import AuditLog
 from proirp.auth.models import User
+from proirp.calendars.models import CalendarIntegration, ClientCalendarEvent, SyncedCalendarEvent
 from proirp.config import Settings
 from proirp.kit.time import utcnow
 from tests.appointments.conftest import appointment, plan, sms_client
 from tests.factories import Staff
+
+
+def _on_the_calendar(db: Session, clinician: User, row: ClientCalendarEvent) -> SyncedCalendarEvent:
+    """`row`'s event as the calendar's sync cached it."""
+    integration = CalendarIntegration(user_id=clinician.id, provider="google", status="active")
+    db.add(integration)
+    db.flush()
+    event = SyncedCalendarEvent(
+        integration_id=integration.id,
+        provider_event_id=row.provider_event_id,
+        start_at=row.start_at,
+        end_at=row.end_at,
+    )
+    db.add(event)
+    db.flush()
+    row.integration_id, row.synced_event_id = integration.id, event.id
+    db.flush()
+    return event
 
 
 def test_a_clients_appointments_with_their_reminders(
@@ -23,6 +42,7 @@ def test_a_clients_appointments_with_their_reminders(
     client = sms_client(db)
     past = appointment(db, client, clinician, now - timedelta(days=2))
     upcoming = appointment(db, client, clinician, now + timedelta(days=3))
+    cached = _on_the_calendar(db, clinician, upcoming)
     plan(db, settings)
     answer = api.get(f"/clients/{client.id}/appointments", headers=staff.headers)
     assert answer.status_code == 200, answer.text
@@ -32,7 +52,12 @@ def test_a_clients_appointments_with_their_reminders(
     assert found[0]["reminders"] == []
     assert [r["rule"] for r in found[1]["reminders"]] == ["sms-1440m", "sms-120m"]
     assert found[1]["reminders"][0]["status"] == "pending"
-    assert found[1]["event_id"] == upcoming.provider_event_id
+    # event_id is our cached event's id (as /calendar/events/{id} takes it); null once it is gone.
+    assert (found[1]["event_id"], found[1]["provider_event_id"]) == (
+        cached.id,
+        upcoming.provider_event_id,
+    )
+    assert (found[0]["event_id"], found[0]["provider_event_id"]) == (None, past.provider_event_id)
     audit = db.scalars(select(AuditLog).where(AuditLog.action == "APPOINTMENTS_VIEWED")).one()
     assert (audit.client_id, audit.actor_user_id) == (client.id, staff.user.id)
 

@@ -94,10 +94,17 @@ def plan_reminders(
             if row is None:
                 inserts.append(_new_row(appointment, rule, values, now))
             else:
-                updates.append({"id": row.id, **values})
+                updates.append(
+                    {
+                        "read_id": row.id,
+                        "read_status": row.status,
+                        "read_start_at": row.start_at,
+                        **values,
+                    }
+                )
     repository.insert_reminders(session, inserts)
-    repository.update_reminders(session, updates)
-    counts.added, counts.replanned = len(inserts), len(updates)
+    counts.added = len(inserts)
+    counts.replanned = repository.update_reminders(session, updates)
     if counts.changed:
         record_audit(
             session,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import time, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from proirp.appointments.models import ReminderRule, ReminderSettings
@@ -98,21 +99,32 @@ def _rule(row: ReminderRule) -> Rule:
     )
 
 
+def _any_rule(session: Session) -> bool:
+    return bool(session.scalar(select(func.count()).select_from(ReminderRule)))
+
+
 def planning_rules(session: Session) -> list[Rule]:
     """The enabled rules, each with its id: the defaults are stored the first time they are
-    needed, so reminders can refer to them."""
-    if not session.scalar(select(func.count()).select_from(ReminderRule)):
-        for default in DEFAULT_RULES:
-            session.add(
-                ReminderRule(
-                    key=default.key,
-                    offset_minutes=default.offset_minutes,
-                    channel=default.channel,
-                    template_id=None,
-                    enabled=default.enabled,
-                )
-            )
-        session.flush()
+    needed, so reminders can refer to them. Two planners doing that at once store them once
+    (ON CONFLICT DO NOTHING on the key) and both read back the same rows."""
+    if not _any_rule(session):
+        make = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        statement = make(ReminderRule.__table__).on_conflict_do_nothing(  # type: ignore[arg-type]
+            index_elements=["key"]
+        )
+        rows = [
+            {
+                "key": default.key,
+                "offset_minutes": default.offset_minutes,
+                "channel": default.channel,
+                "template_id": None,
+                "enabled": default.enabled,
+            }
+            for default in DEFAULT_RULES
+        ]
+        session.execute(statement, rows)
     return [rule for rule in current_rules(session) if rule.enabled]
 
 

@@ -11,35 +11,37 @@ from zoneinfo import ZoneInfo
 from proirp.appointments.models import Reminder, ReminderStatus
 from proirp.appointments.practice import PracticeSettings, Rule
 from proirp.appointments.repository import CLIENT_UNWANTED, RULE_UNWANTED
-from proirp.appointments.timing import plan_due
+from proirp.appointments.timing import after_quiet_hours, plan_due
 from proirp.calendars.models import ClientCalendarEvent
 from proirp.clients.models import Client
 
 S = ReminderStatus
 STARTED = "The appointment had already started."
-QUIET_NOW = "Quiet hours for the client: waits for them to end (or expires after the grace period)."
+QUIET_NOW = "Quiet hours for the client when it was due: it goes when they end."
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Not to be sent now: settled with `status` and `reason`, or (pending) due again later."""
+    """Not to be sent now: settled with `status` and `reason`, or (pending) due again at
+    `due_at`, counted as `outcome`."""
 
     status: S
     reason: str
     due_at: datetime | None = None
+    outcome: str = "rescheduled"
 
     def apply(self, reminder: Reminder, now: datetime) -> str | None:
-        """Put a reminder back to pending (returns the outcome); None for a final verdict."""
+        """Put a reminder back to pending at its new due time (returns the outcome); None for
+        a final verdict."""
         if self.status != S.PENDING:
             return None
+        assert self.due_at is not None  # a reminder never goes back with the due time it had
         reminder.status = S.PENDING
         reminder.queued_at = None
         reminder.updated_at = now
-        if self.due_at is not None:
-            reminder.due_at = self.due_at
-            return "rescheduled"
-        reminder.reason = self.reason
-        return "waiting"
+        reminder.due_at = self.due_at
+        reminder.reason = self.reason or None
+        return self.outcome
 
 
 def _unwanted(appointment: ClientCalendarEvent, client: Client, rule: Rule | None) -> str | None:
@@ -86,5 +88,8 @@ def recheck(
             return Verdict(S.PENDING, "", due_at=plan.due_at)
         reminder.due_at = plan.due_at
     if practice.quiet.is_quiet(now, zone):
-        return Verdict(S.PENDING, QUIET_NOW)
+        later = after_quiet_hours(start, zone=zone, quiet=practice.quiet, now=now)
+        if later.due_at is None:
+            return Verdict(S.SKIPPED, later.reason or STARTED)
+        return Verdict(S.PENDING, QUIET_NOW, due_at=later.due_at, outcome="after_quiet_hours")
     return None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, not_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, not_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -142,7 +142,34 @@ def insert_reminders(session: Session, rows: list[dict[str, Any]]) -> None:
     session.execute(statement, rows)
 
 
-def update_reminders(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Change reminders by id, in one executemany."""
-    if rows:
-        session.execute(update(Reminder), rows)
+# The planner's UPDATE of a reminder it read: only while the row is still as it was read (same
+# status, same start), so a reminder the sender claimed meanwhile (queued, or held, or back to
+# pending with a new start) is left alone. PostgreSQL re-checks this WHERE after waiting for the
+# sender's row lock.
+_AS_READ = (
+    update(Reminder.__table__)  # type: ignore[arg-type]
+    .where(
+        Reminder.id == bindparam("read_id"),
+        Reminder.status == bindparam("read_status"),
+        Reminder.start_at.is_not_distinct_from(bindparam("read_start_at")),
+    )
+    .values(
+        status=bindparam("status"),
+        due_at=bindparam("due_at"),
+        reason=bindparam("reason"),
+        start_at=bindparam("start_at"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+
+
+def update_reminders(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Change reminders still as the planner read them, in one executemany; returns how many.
+
+    Each row carries `read_id`, `read_status` and `read_start_at` (what was read) and the new
+    `status`, `due_at`, `reason`, `start_at` and `updated_at`.
+    """
+    if not rows:
+        return 0
+    result = session.connection().execute(_AS_READ, rows)
+    return int(result.rowcount or 0)

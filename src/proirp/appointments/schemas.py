@@ -135,8 +135,9 @@ RULES_EXAMPLE: dict[str, Any] = {
 }
 APPOINTMENT_EXAMPLE: dict[str, Any] = {
     "id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
-    "event_id": "evt_123",
+    "event_id": "7c6b5a4938271605f4e3d2c1b0a99887",
     "provider": "google",
+    "provider_event_id": "evt_123",
     "client_id": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
     "start": "2030-01-15T15:00:00Z",
     "end": "2030-01-15T15:50:00Z",
@@ -176,8 +177,14 @@ class ReminderOut(BaseModel):
 
 class AppointmentOut(BaseModel):
     id: str
-    event_id: str
+    event_id: str | None = Field(
+        description=(
+            "Our cached calendar event's id (as GET /calendar/events/{id} takes it); "
+            "null once the event is gone from the calendar."
+        )
+    )
     provider: str
+    provider_event_id: str = Field(description="The event's id at the provider.")
     client_id: str
     start: datetime | None
     end: datetime | None

@@ -50,8 +50,9 @@ def to_out(session: Session, appointments: list[Appointment]) -> list[Appointmen
     return [
         AppointmentOut(
             id=a.id,
-            event_id=a.provider_event_id,
+            event_id=a.synced_event_id,
             provider=a.provider,
+            provider_event_id=a.provider_event_id,
             client_id=a.client_id,
             start=a.start_at,
             end=a.end_at,

@@ -34,11 +34,13 @@ def plan(ctx: JobContext, appointment_ids: Sequence[str] | None = None) -> None:
 
 @periodic_job(crontab(), name="reminders.send_due")
 def send_due_reminders(ctx: JobContext) -> None:
-    """Send what is due, a batch per transaction, until nothing due is left."""
+    """Send what is due, a batch per transaction, until nothing due is left, or until a batch
+    queued nothing (what is left waits for the next minute's run, never claimed over and over
+    in this one)."""
     while True:
         with transaction(ctx.session_factory) as session:
             counts = send_due(session, ctx.settings)
         if counts.claimed or counts.expired:
             log.info("reminders.sent", expired=counts.expired, **dict(counts.outcomes))
-        if counts.claimed < BATCH:
+        if counts.claimed < BATCH or not counts.outcomes["queued"]:
             return

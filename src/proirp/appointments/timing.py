@@ -102,6 +102,17 @@ def plan_due(
     return Planned(min(candidates, key=lambda moment: (abs(moment - ideal), moment)))
 
 
+def after_quiet_hours(
+    start_at: datetime, *, zone: ZoneInfo, quiet: QuietHours, now: datetime
+) -> Planned:
+    """A reminder found in quiet hours at send time (`now`): due again when they end, if that
+    is still before the start; skipped otherwise (the evening before has already passed)."""
+    end = quiet.first_allowed_after(now, zone)
+    if end >= start_at:
+        return Planned(None, NO_ALLOWED_TIME)
+    return Planned(end)
+
+
 def when_word(due_at: datetime, start_at: datetime, zone: ZoneInfo) -> str:
     """'today', 'tomorrow' or 'soon': how the PHI-free wording says when, never a time."""
     if start_at - due_at <= timedelta(minutes=90):
