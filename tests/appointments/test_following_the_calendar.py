@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proirp.audit.models import AuditLog
 from proirp.auth.models import User
 from proirp.calendars.models import (
     CalendarIntegration,
@@ -119,3 +121,25 @@ def test_a_reminder_sent_before_a_move_is_not_sent_again(
     twenty_four = [r for r in reminders_of(db, row) if r.status == "queued"]
     assert len(twenty_four) == 1
     assert len(messages_to(db, client)) == 1
+
+
+def test_a_reminder_waiting_in_the_queue_is_called_back_when_its_appointment_is_cancelled(
+    db: Session, clinician: User, settings: Settings
+) -> None:
+    """Queued for sending but not yet sent (a worker down, a provider slow): the appointment's
+    cancellation cancels the message too, so the client is not reminded of nothing."""
+    integration, client, row = _on_calendar(db, clinician, timedelta(hours=26))
+    with set_clock(MONDAY) as clock:
+        plan(db, settings)
+        clock.advance(timedelta(hours=2, minutes=1))
+        send(db, settings)  # the 24-hour reminder is handed to comms: a queued message
+        [message] = messages_to(db, client)
+        assert message.status == "queued"
+        cancelled = ProviderEvent(id=row.provider_event_id, status="cancelled")
+        _apply(db, integration.id, [cancelled], None)
+        plan(db, settings)
+    db.expire_all()
+    [message] = messages_to(db, client)
+    assert message.status == "cancelled"
+    audit = db.scalars(select(AuditLog).where(AuditLog.action == "COMMUNICATION_CANCELLED")).one()
+    assert audit.actor_user_id is None and audit.details["communication_id"] == message.id

@@ -17,6 +17,7 @@ from proirp.appointments.models import ReminderStatus
 from proirp.appointments.practice import PracticeSettings, Rule, planning_rules, practice_settings
 from proirp.appointments.repository import Existing, Upcoming
 from proirp.appointments.timing import client_zone, plan_due
+from proirp.appointments.unsent import cancel_unsent
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
 from proirp.config import Settings
@@ -33,10 +34,11 @@ class PlanCounts:
     added: int = 0
     replanned: int = 0
     cancelled: int = 0
+    calls_back: int = 0  # queued messages of reminders no longer wanted, cancelled
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.replanned or self.cancelled)
+        return bool(self.added or self.replanned or self.cancelled or self.calls_back)
 
 
 def _needs_plan(row: Existing | None, appointment: Upcoming) -> bool:
@@ -82,6 +84,7 @@ def plan_reminders(
     counts.cancelled = repository.cancel_unwanted(
         session, now, [rule.id for rule in rules if rule.id], appointment_ids
     )
+    counts.calls_back = cancel_unsent(session, now)
     existing = repository.existing_reminders(session, now, appointment_ids)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -114,6 +117,7 @@ def plan_reminders(
                 "added": counts.added,
                 "replanned": counts.replanned,
                 "cancelled": counts.cancelled,
+                "messages_cancelled": counts.calls_back,
             },
         )
     session.flush()
