@@ -10,12 +10,20 @@ from proirp.calendars.models import (
     SyncedCalendarEvent,
 )
 from proirp.clients.models import Client, OptOut
+from proirp.comms.inbox.models import (
+    AutoReplyMark,
+    InboxSettings,
+    MessageMedia,
+    MessageRead,
+    UrgentIncident,
+)
 from proirp.comms.models import Campaign, Communication, CommunicationEvent, Template
 from proirp.kit.db import Base
 
 __all__ = [
     "ApiToken",
     "AuditLog",
+    "AutoReplyMark",
     "Base",
     "CalendarIntegration",
     "CalendarSyncStatus",
@@ -24,12 +32,16 @@ __all__ = [
     "ClientCalendarEvent",
     "Communication",
     "CommunicationEvent",
+    "InboxSettings",
     "LoginCounter",
+    "MessageMedia",
+    "MessageRead",
     "OptOut",
     "Reminder",
     "ReminderRule",
     "ReminderSettings",
     "SyncedCalendarEvent",
     "Template",
+    "UrgentIncident",
     "User",
 ]

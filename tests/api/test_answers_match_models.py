@@ -24,8 +24,8 @@ from tests.factories import PASSWORD, create_staff, create_user
 
 def _described(model: type[BaseModel], body: dict[str, Any]) -> None:
     parsed = model.model_validate(body)
-    assert parsed.model_dump(mode="json", exclude_unset=True) == body
-    assert set(body) <= set(model.model_fields)
+    assert parsed.model_dump(mode="json", exclude_unset=True, by_alias=True) == body
+    assert set(body) <= {field.alias or name for name, field in model.model_fields.items()}
 
 
 def test_client_message_campaign_and_template_answers(api: TestClient, db: Session) -> None:

@@ -6,7 +6,16 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from proirp.kit.crypto import EncryptedText
@@ -23,6 +32,21 @@ class CommunicationStatus(enum.StrEnum):
     BLOCKED = "blocked"
     UNKNOWN = "unknown"
     CANCELLED = "cancelled"  # by staff while still queued: it was never sent
+    RECEIVED = "received"  # an inbound message: the client sent it to us
+
+
+class Direction(enum.StrEnum):
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+class Purpose(enum.StrEnum):
+    """Why the product itself sent a message (None: staff or a campaign sent it)."""
+
+    SAFETY_REPLY = "safety_reply"  # the answer to an urgent inbound message
+    AFTER_HOURS_REPLY = "after_hours_reply"  # the answer to a message outside office hours
+    URGENT_ALERT = "urgent_alert"  # an email to the on-call address
+    STAFF_NOTICE = "staff_notice"  # an email to staff about the product itself
 
 
 class CampaignStatus(enum.StrEnum):
@@ -37,6 +61,7 @@ class CampaignStatus(enum.StrEnum):
 
 
 _STATUSES = ", ".join(f"'{status.value}'" for status in CommunicationStatus)
+INBOUND = "direction = 'inbound'"
 
 
 class Template(IdMixin, TimestampMixin, Base):
@@ -79,18 +104,36 @@ class Communication(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint("channel IN ('sms', 'email')", name="channel"),
         CheckConstraint(f"status IN ({_STATUSES})", name="status"),
+        CheckConstraint("direction IN ('outbound', 'inbound')", name="direction"),
         Index("ix_communications_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_communications_provider_message_id", "provider", "provider_message_id"),
+        # An inbound message is stored once, however often Twilio retries its webhook.
+        Index(
+            "uq_communications_inbound_message",
+            "provider",
+            "provider_message_id",
+            unique=True,
+            sqlite_where=text(INBOUND),
+            postgresql_where=text(INBOUND),
+        ),
+        Index("ix_communications_client_id_created_at", "client_id", "created_at"),
+        Index("ix_communications_from_address", "from_address"),
         # One message per client per campaign, so a fan-out that runs twice adds nobody twice.
         UniqueConstraint("campaign_id", "client_id"),
     )
 
     client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id"), index=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    # Who sent it; None for an inbound message and for what the product sends by itself.
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    direction: Mapped[str] = mapped_column(
+        String(8), default=Direction.OUTBOUND, server_default=Direction.OUTBOUND.value
+    )
+    purpose: Mapped[str | None] = mapped_column(String(24))  # see Purpose
     campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
     template_id: Mapped[str | None] = mapped_column(ForeignKey("templates.id"))
     channel: Mapped[str] = mapped_column(String(8))
     to_address: Mapped[str] = mapped_column(String(320))
+    from_address: Mapped[str | None] = mapped_column(String(320))  # inbound: the client's number
     subject: Mapped[str | None] = mapped_column(EncryptedText)
     body: Mapped[str] = mapped_column(EncryptedText)
     body_html: Mapped[str | None] = mapped_column(EncryptedText)

@@ -123,11 +123,25 @@ class CommOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    client_id: str | None
-    user_id: str
+    client_id: str | None = Field(
+        description="Null for an inbound message from a number that matches no client, or "
+        "several (staff attach it), and for email the product sends to staff."
+    )
+    user_id: str | None = Field(
+        description="Who sent it; null for an inbound message and for what the product sent "
+        "by itself."
+    )
     campaign_id: str | None
+    direction: str = Field(description="outbound | inbound")
+    purpose: str | None = Field(
+        description="Why the product sent it by itself: safety_reply | after_hours_reply | "
+        "urgent_alert | staff_notice; null for staff's messages and campaigns."
+    )
     type: str
     to: str
+    from_: str | None = Field(
+        alias="from", description="An inbound message's sender (the client's number)."
+    )
     status: str
     status_reason: str | None
     provider: str | None

@@ -19,8 +19,11 @@ def communication_view(comm: Communication) -> dict[str, Any]:
         client_id=comm.client_id,
         user_id=comm.user_id,
         campaign_id=comm.campaign_id,
+        direction=comm.direction,
+        purpose=comm.purpose,
         type=comm.channel,
         to=comm.to_address,
+        **{"from": comm.from_address},
         status=comm.status,
         status_reason=comm.status_reason,
         provider=comm.provider,
@@ -31,7 +34,7 @@ def communication_view(comm: Communication) -> dict[str, Any]:
         send_at=comm.send_at,
         sent_at=comm.sent_at,
         delivered_at=comm.delivered_at,
-    ).model_dump(mode="json")
+    ).model_dump(mode="json", by_alias=True)
 
 
 def campaign_views(session: Session, campaigns: Sequence[Campaign]) -> list[dict[str, Any]]:

@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     practice_name: str = "Pro IRP"
     practice_phone: str | None = None
     default_phone_region: str = Field(default="US", min_length=2, max_length=2)
+    # The on-call address told of urgent client messages (the inbox settings can change it).
+    urgent_alert_email: str | None = None
 
     # --- Twilio (SMS) -----------------------------------------------------------------------
     twilio_account_sid: str | None = None
@@ -224,7 +226,7 @@ class Settings(BaseSettings):
     def _e164(cls, value: str | None) -> str | None:
         return rules.e164(value)
 
-    @field_validator("sendgrid_from_email")
+    @field_validator("sendgrid_from_email", "urgent_alert_email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
         return rules.email_address(value)

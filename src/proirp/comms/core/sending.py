@@ -27,7 +27,7 @@ class Sender:
     """Who is sending, and from where (for the audit trail). `system`: the product sends on
     `user_id`'s behalf (an appointment reminder), so its audit rows name no actor."""
 
-    user_id: str
+    user_id: str | None
     origin: RequestOrigin = field(default_factory=RequestOrigin)
     system: bool = False
 

@@ -1,0 +1,102 @@
+"""The inbox's tables: an inbound message's media, who has read what, urgent incidents, the
+automatic replies' last times, and the practice's inbox settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from proirp.kit.crypto import EncryptedText
+from proirp.kit.db import Base, IdMixin, TimestampMixin
+
+OPEN = "acknowledged_at IS NULL"
+
+
+class MessageMedia(IdMixin, TimestampMixin, Base):
+    """One picture or file of an inbound MMS: its type and size, and its bytes (base64,
+    encrypted) once the worker has fetched them from Twilio."""
+
+    __tablename__ = "message_media"
+    __table_args__ = (UniqueConstraint("communication_id", "position"),)
+
+    communication_id: Mapped[str] = mapped_column(
+        ForeignKey("communications.id", ondelete="CASCADE")
+    )
+    position: Mapped[int]  # N of Twilio's MediaUrlN
+    content_type: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(EncryptedText)  # where Twilio holds it
+    size: Mapped[int | None]
+    content: Mapped[str | None] = mapped_column(EncryptedText)
+    fetched_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    failed_reason: Mapped[str | None] = mapped_column(String(300))
+
+
+class MessageRead(Base):
+    """A member of staff has read an inbound message (read state is per user)."""
+
+    __tablename__ = "message_reads"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    communication_id: Mapped[str] = mapped_column(
+        ForeignKey("communications.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    read_at: Mapped[datetime]
+
+
+class UrgentIncident(IdMixin, TimestampMixin, Base):
+    """A conversation with urgent language in it, open until a member of staff opens the
+    conversation. One open incident per conversation: later urgent messages join it."""
+
+    __tablename__ = "urgent_incidents"
+    __table_args__ = (
+        Index(
+            "uq_urgent_incidents_open_conversation",
+            "conversation",
+            unique=True,
+            sqlite_where=text(OPEN),
+            postgresql_where=text(OPEN),
+        ),
+        Index("ix_urgent_incidents_next_alert_at", "next_alert_at"),
+    )
+
+    # "client:<id>", or "number:<E.164>" for a number that matches no client or several.
+    conversation: Mapped[str] = mapped_column(String(64))
+    communication_id: Mapped[str] = mapped_column(ForeignKey("communications.id"))
+    client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id"), index=True)
+    messages: Mapped[int] = mapped_column(default=1)
+    alerts_sent: Mapped[int] = mapped_column(default=0)
+    next_alert_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+
+
+class AutoReplyMark(Base):
+    """When a number last got an automatic reply of a kind (the after-hours reply goes at most
+    once per 12 hours)."""
+
+    __tablename__ = "auto_reply_marks"
+
+    address: Mapped[str] = mapped_column(String(32), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(24), primary_key=True)
+    sent_at: Mapped[datetime]
+
+
+class InboxSettings(TimestampMixin, Base):
+    """The practice's inbox settings: one row (id 'practice'), absent until first saved."""
+
+    __tablename__ = "inbox_settings"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default="practice")
+    timezone: Mapped[str] = mapped_column(String(64))
+    # {"mon": {"start": "09:00", "end": "17:00"}, ...}; a day left out is closed.
+    office_hours: Mapped[dict[str, Any]] = mapped_column(JSON)
+    safety_reply: Mapped[str] = mapped_column(String(320))
+    after_hours_reply: Mapped[str] = mapped_column(String(320))
+    urgent_phrases: Mapped[list[str]] = mapped_column(JSON)  # added to the maintained list
+    on_call_email: Mapped[str | None] = mapped_column(String(320))
+    realert_minutes: Mapped[int]
+    realert_limit: Mapped[int]
