@@ -20,6 +20,7 @@ from proirp.comms.sms.dispatch import SmsChannel, reconcile
 from proirp.config import Settings
 from proirp.integrations.base import (
     EmailBatch,
+    MediaContent,
     ProviderAmbiguousError,
     ProviderMessage,
     ProviderPermanentError,
@@ -43,6 +44,7 @@ class FakeSms:
         self.answers = list(answers)
         self.sent: list[tuple[str, str]] = []
         self.at_twilio: list[ProviderMessage] = []
+        self.media: dict[str, MediaContent] = {}
 
     def send(self, to: str, body: str, *, status_callback: str | None) -> SendResult:
         self.sent.append((to, body))
@@ -53,6 +55,11 @@ class FakeSms:
 
     def find_sent(self, to: str, *, since: datetime) -> list[ProviderMessage]:
         return [m for m in self.at_twilio if m.to == to]
+
+    def fetch_media(self, media_url: str) -> MediaContent:
+        if media_url not in self.media:
+            raise ProviderPermanentError("twilio", "20404", "Twilio has no such media file.")
+        return self.media[media_url]
 
 
 class FakeEmail:

@@ -61,6 +61,14 @@ class ProviderMessage:
 
 
 @dataclass(frozen=True)
+class MediaContent:
+    """A media file as the provider serves it (a client's photo or document: never logged)."""
+
+    content_type: str
+    content: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class EmailRecipient:
     """One personalization of a batch: one recipient and what is particular to them."""
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from proirp.integrations.base import EmailBatch, ProviderMessage, SendResult
+from proirp.integrations.base import EmailBatch, MediaContent, ProviderMessage, SendResult
 
 
 class SmsSender(Protocol):
-    """Sends one SMS and finds messages again for reconciliation."""
+    """Sends one SMS, finds messages again for reconciliation, and fetches inbound media."""
 
     @property
     def from_number(self) -> str: ...
@@ -29,6 +29,11 @@ class SmsSender(Protocol):
 
     def find_sent(self, to: str, *, since: datetime) -> list[ProviderMessage]:
         """Messages sent to `to` since `since` (for a send whose answer was lost)."""
+        ...
+
+    def fetch_media(self, media_url: str) -> MediaContent:
+        """One media file of an inbound message, by the URL its webhook gave; raises
+        ProviderPermanentError for a URL that is not the provider's own."""
         ...
 
 

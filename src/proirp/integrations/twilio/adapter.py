@@ -10,6 +10,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from proirp.integrations.base import (
+    MediaContent,
     ProviderAmbiguousError,
     ProviderError,
     ProviderMessage,
@@ -19,6 +20,13 @@ from proirp.integrations.base import (
 )
 from proirp.integrations.twilio.errors import RETRYABLE_CODES, reason_for
 from proirp.integrations.twilio.http import BaseUrlHttpClient
+from proirp.integrations.twilio.media import (
+    CHUNK_BYTES,
+    media_error,
+    media_request_url,
+    media_type,
+    read_bounded,
+)
 
 PROVIDER = "twilio"
 
@@ -37,6 +45,15 @@ def _retry_after(headers: dict[str, str]) -> float | None:
             except ValueError:
                 return None
     return None
+
+
+def _error_code(response: requests.Response) -> int | None:
+    """The `code` of Twilio's JSON error body, when there is one."""
+    try:
+        code = response.json().get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, int) else None
 
 
 class TwilioSmsSender:
@@ -136,3 +153,47 @@ class TwilioSmsSender:
         except requests.RequestException as exc:
             raise ProviderTemporaryError(PROVIDER, None, "Twilio could not be reached") from exc
         return [self._to_message(message) for message in messages]
+
+    def fetch_media(self, media_url: str) -> MediaContent:
+        """One media file of an inbound message, by a MediaUrl{N} of its webhook.
+
+        Fetched with the SDK's own session and credentials, and only from the configured Twilio
+        API (ProviderPermanentError otherwise, so a forged webhook cannot send our credentials or
+        our requests anywhere). Twilio answers with a redirect to a short-lived CDN URL, which
+        is followed (requests drops the credentials on the way to another host). At most 5 MB.
+        """
+        url = media_request_url(
+            media_url, api_base=self._http.api_base, account_sid=self._client.account_sid
+        )
+        if url is None:
+            reason = "the media URL is not one of our account's media files on the Twilio API"
+            raise ProviderPermanentError(PROVIDER, None, reason)
+        # Not the SDK's request(): its Response holds the body decoded as text, which would
+        # corrupt an image; the session, credentials and headers are the SDK's all the same.
+        session = self._http.session or requests.Session()
+        try:
+            with session.get(
+                url,
+                auth=self._client.auth,
+                headers=self._client.get_headers("GET", None),
+                timeout=self._http.timeout,
+                stream=True,
+            ) as response:
+                if response.status_code >= 400:
+                    raise media_error(
+                        response.status_code,
+                        _error_code(response),
+                        retry_after=_retry_after(dict(response.headers)),
+                    )
+                content = read_bounded(
+                    response.iter_content(CHUNK_BYTES),
+                    declared_length=response.headers.get("Content-Length"),
+                )
+                content_type = media_type(response.headers.get("Content-Type"))
+        except requests.RequestException as exc:
+            raise ProviderTemporaryError(
+                PROVIDER, None, "Twilio could not be reached for the media"
+            ) from exc
+        if content is None:
+            raise ProviderPermanentError(PROVIDER, None, "the media file is larger than 5 MB")
+        return MediaContent(content_type=content_type, content=content)

@@ -8,6 +8,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from proirp.sandbox.dispatch import WebhookResult
+from proirp.sandbox.twilio.media import media_path
 from proirp.sandbox.twilio.messages import API_VERSION, MessageRecord
 from proirp.sandbox.twilio.numbers import Keyword, country_of
 
@@ -53,8 +54,14 @@ def status_callback_params(record: MessageRecord) -> dict[str, str]:
     return params
 
 
-def inbound_params(record: MessageRecord, keyword: Keyword | None) -> dict[str, str]:
-    """The form Twilio POSTs to a number's incoming-message webhook."""
+def inbound_params(
+    record: MessageRecord, keyword: Keyword | None, *, api_root: str
+) -> dict[str, str]:
+    """The form Twilio POSTs to a number's incoming-message webhook.
+
+    Each attachment N (from 0) adds MediaContentType{N} and MediaUrl{N}, the URL of the media's
+    content under `api_root` (where the Twilio API is reached).
+    """
     params = {
         "MessageSid": record.sid,
         "SmsSid": record.sid,
@@ -63,7 +70,7 @@ def inbound_params(record: MessageRecord, keyword: Keyword | None) -> dict[str, 
         "From": record.from_ or "",
         "To": record.to,
         "Body": record.body,
-        "NumMedia": "0",
+        "NumMedia": str(len(record.media)),
         "NumSegments": str(record.num_segments),
         "SmsStatus": "received",
         "ApiVersion": API_VERSION,
@@ -72,6 +79,11 @@ def inbound_params(record: MessageRecord, keyword: Keyword | None) -> dict[str, 
         # Twilio sends the geography it knows and empty strings for the rest.
         **dict.fromkeys(("FromCity", "FromState", "FromZip", "ToCity", "ToState", "ToZip"), ""),
     }
+    for index, media in enumerate(record.media):
+        params[f"MediaContentType{index}"] = media.content_type
+        params[f"MediaUrl{index}"] = api_root + media_path(
+            record.account_sid, record.sid, media.sid
+        )
     if keyword is not None:
         params["OptOutType"] = keyword  # Advanced Opt-Out adds this for its keywords
     return params

@@ -18,6 +18,7 @@ STAT_NAMES = (
     "callbacks_delivered",
     "callbacks_failed",
     "inbound",
+    "inbound_retries",
 )
 
 # Knobs that may be set to null (the rest need a value).

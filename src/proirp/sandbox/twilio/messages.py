@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proirp.sandbox.twilio.errors import TwilioApiError
 from proirp.sandbox.twilio.numbers import (
@@ -17,6 +17,9 @@ from proirp.sandbox.twilio.numbers import (
     is_valid_sender,
     normalise_recipient,
 )
+
+if TYPE_CHECKING:
+    from proirp.sandbox.twilio.media import MediaRecord
 
 API_VERSION = "2010-04-01"
 MAX_BODY_CHARS = 1600
@@ -174,6 +177,10 @@ class MessageRecord:
     # Statuses still to come, in order (the lifecycle consumes them).
     pending_statuses: list[str] = field(default_factory=list)
     callbacks: list[dict[str, object]] = field(default_factory=list)
+    # Inbound only: the media a simulated client attached, and the webhook form as first POSTed
+    # (a retry sends exactly this again).
+    media: list[MediaRecord] = field(default_factory=list)
+    webhook_params: dict[str, str] | None = None
 
     def resource(self) -> dict[str, Any]:
         """The message exactly as Twilio's API renders it."""

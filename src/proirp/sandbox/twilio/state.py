@@ -7,7 +7,7 @@ threads advance message statuses, and tests read the ledger from yet another thr
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ from proirp.sandbox.twilio.auth import check_basic_auth
 from proirp.sandbox.twilio.callbacks import inbound_params, post_signed, status_callback_params
 from proirp.sandbox.twilio.errors import DELIVERY_ERRORS, TwilioApiError
 from proirp.sandbox.twilio.knobs import STAT_NAMES, Knobs
+from proirp.sandbox.twilio.media import Attachment, MediaRecord, media_path
 from proirp.sandbox.twilio.messages import (
     CreateRequest,
     MessageRecord,
@@ -36,6 +37,10 @@ log = structlog.get_logger(__name__)
 CALLBACK_ATTEMPTS = 3
 CALLBACK_RETRY_DELAYS = (0.2, 1.0)  # seconds before the 2nd and 3rd attempt
 INBOUND_PATH = "/webhooks/twilio/inbound"
+
+
+class NoSuchInbound(Exception):
+    """No inbound message has this sid (unknown, outbound, or forgotten by a reset)."""
 
 
 @dataclass(frozen=True)
@@ -212,14 +217,23 @@ class TwilioSandbox(KnobbedState[Knobs]):
 
     # --- inbound --------------------------------------------------------------------------
 
-    def receive_inbound(self, from_: str, to: str, body: str) -> InboundDelivery:
-        """Record an SMS from a client to our number and apply STOP/START like Twilio does."""
-        if self.config.app_base_url is None:
-            raise LookupError("app_base_url is not configured")
+    def receive_inbound(
+        self,
+        from_: str,
+        to: str,
+        body: str,
+        *,
+        attachments: Sequence[Attachment] = (),
+        api_root: str,
+    ) -> InboundDelivery:
+        """Record an SMS (an MMS with `attachments`) from a client to our number and apply
+        STOP/START like Twilio does; `api_root` is where the media URLs point."""
+        url = self._inbound_url()
         keyword = keyword_of(body)
         now = _now()
+        sid = new_sid("MM" if attachments else "SM")
         record = MessageRecord(
-            sid=new_sid("SM"),
+            sid=sid,
             account_sid=self.config.twilio_account_sid,
             to=to,
             from_=from_,
@@ -227,12 +241,25 @@ class TwilioSandbox(KnobbedState[Knobs]):
             direction="inbound",
             status="received",
             num_segments=count_segments(body),
-            num_media=0,
+            num_media=len(attachments),
             messaging_service_sid=None,
             date_created=now,
             date_updated=now,
             date_sent=now,
+            media=[
+                MediaRecord(
+                    sid=new_sid("ME"),
+                    parent_sid=sid,
+                    account_sid=self.config.twilio_account_sid,
+                    content_type=attachment.content_type,
+                    content=attachment.content,
+                    date_created=now,
+                )
+                for attachment in attachments
+            ],
         )
+        params = inbound_params(record, keyword, api_root=api_root)
+        record.webhook_params = params
         with self._lock:
             if keyword == "STOP":
                 self._opt_outs.add((to, from_))
@@ -241,9 +268,39 @@ class TwilioSandbox(KnobbedState[Knobs]):
             self._messages[record.sid] = record
             self._order.append(record.sid)
             self._stats["inbound"] += 1
-        params = inbound_params(record, keyword)
-        url = self.config.app_base_url.rstrip("/") + INBOUND_PATH
-        return InboundDelivery(url=url, params=params, keyword=keyword)
+        return InboundDelivery(url=url, params=dict(params), keyword=keyword)
+
+    def retry_inbound(self, sid: str) -> InboundDelivery:
+        """The webhook of an inbound message again, exactly as first sent (Twilio's retry after
+        a failed or timed-out delivery); NoSuchInbound for a sid that is no inbound message."""
+        url = self._inbound_url()
+        with self._lock:
+            record = self._messages.get(sid)
+            if record is None or record.webhook_params is None:
+                raise NoSuchInbound(sid)
+            self._stats["inbound_retries"] += 1
+            params = dict(record.webhook_params)
+        return InboundDelivery(url=url, params=params, keyword=keyword_of(params["Body"]))
+
+    def _inbound_url(self) -> str:
+        if self.config.app_base_url is None:
+            raise LookupError("app_base_url is not configured")
+        return self.config.app_base_url.rstrip("/") + INBOUND_PATH
+
+    def media_of(self, message_sid: str) -> list[MediaRecord]:
+        """A message's media, in attachment order; 20404 when the message is unknown."""
+        with self._lock:
+            return list(self._get_locked(message_sid).media)
+
+    def media_file(self, message_sid: str, media_sid: str) -> MediaRecord:
+        """One media file of a message; 20404 when either is unknown."""
+        with self._lock:
+            record = self._messages.get(message_sid)
+            for media in record.media if record is not None else ():
+                if media.sid == media_sid:
+                    return media
+        path = media_path(self.config.twilio_account_sid, message_sid, media_sid)
+        raise TwilioApiError(20404, uri=path + ".json")
 
     # --- status lifecycle (dispatcher threads) --------------------------------------------
 
