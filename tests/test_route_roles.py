@@ -66,6 +66,16 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
     ("PATCH", "/appointments/{appointment_id}"): ALL_ROLES,
     ("GET", "/reminders/rules"): frozenset({ADMIN}),
     ("PUT", "/reminders/rules"): frozenset({ADMIN}),
+    # The inbox: every role that sees clients reads and answers their messages (read state is
+    # each user's own); only admins set office hours, the replies and the on-call address.
+    ("GET", "/clients/{client_id}/messages"): ALL_ROLES,
+    ("GET", "/inbox"): ALL_ROLES,
+    ("GET", "/inbox/unmatched"): ALL_ROLES,
+    ("POST", "/inbox/{message_id}/read"): ALL_ROLES,
+    ("POST", "/inbox/{message_id}/attach"): ALL_ROLES,
+    ("GET", "/comms/{comm_id}/media/{media_id}"): ALL_ROLES,
+    ("GET", "/inbox/settings"): frozenset({ADMIN}),
+    ("PUT", "/inbox/settings"): frozenset({ADMIN}),
 }
 
 # Routes anyone may call without signing in.

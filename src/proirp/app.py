@@ -22,6 +22,8 @@ from proirp.comms.email.unsubscribe_endpoints import router as unsubscribe_route
 from proirp.comms.email.webhooks import router as sendgrid_webhooks_router
 from proirp.comms.endpoints import campaigns_router
 from proirp.comms.endpoints import router as comms_router
+from proirp.comms.inbox.endpoints import router as inbox_router
+from proirp.comms.inbox.webhooks import router as inbound_webhook_router
 from proirp.comms.sms.webhooks import router as twilio_webhooks_router
 from proirp.comms.templates.endpoints import router as templates_router
 from proirp.concurrency import size_thread_pool
@@ -50,6 +52,8 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (campaigns_router, "proirp.comms"),
     (templates_router, "proirp.comms.templates"),
     (twilio_webhooks_router, "proirp.comms.sms.webhooks"),
+    (inbound_webhook_router, "proirp.comms.inbox.webhooks"),
+    (inbox_router, "proirp.comms.inbox"),
     (sendgrid_webhooks_router, "proirp.comms.email.webhooks"),
     (unsubscribe_router, "proirp.comms.email.unsubscribe_endpoints"),
     (calendars_router, "proirp.calendars"),

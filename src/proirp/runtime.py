@@ -57,6 +57,7 @@ def start(settings: Settings) -> Runtime:
     import proirp.calendars.tasks
     import proirp.comms.campaigns.tasks
     import proirp.comms.email.tasks
+    import proirp.comms.inbox.tasks
     import proirp.comms.sms.tasks
     import proirp.comms.tasks
     import proirp.models  # noqa: F401

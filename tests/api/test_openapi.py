@@ -12,8 +12,12 @@ from proirp.app import openapi_document
 from tests.test_route_roles import PROTECTED, PUBLIC
 
 METHODS = ("get", "put", "post", "patch", "delete")
-# Served, but not API calls: the provider sends the browser here after consent.
-NOT_DOCUMENTED = {("GET", "/calendar/{provider}/callback")}
+# Served, but not API calls: the provider sends the browser here after consent; a picture of a
+# client's MMS is a file for the browser (an <img>), not a JSON answer.
+NOT_DOCUMENTED = {
+    ("GET", "/calendar/{provider}/callback"),
+    ("GET", "/comms/{comm_id}/media/{media_id}"),
+}
 # FastAPI's own pages, not operations of this API.
 FRAMEWORK_PAGES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 

@@ -41,6 +41,9 @@ RULES_BEYOND_THE_SCHEMA: dict[str, str] = {
     "PATCH /calendar/events/{event_id}": "end after start, also against the event's own times",
     "PUT /reminders/rules": "wordings hold no PHI and no placeholder but {when}; one rule per "
     "channel and offset; a template of the rule's channel",
+    "PUT /inbox/settings": "the on-call address must be a deliverable email address",
+    "GET /inbox": "the cursor must be one this API issued",
+    "POST /inbox/{message_id}/attach": "the client must exist",
 }
 
 # The same document the app serves (tests/api/test_openapi.py holds them equal), made at import so

@@ -17,6 +17,7 @@ from proirp.comms.core import repository
 from proirp.comms.core.cancelling import cancel_message
 from proirp.comms.core.sending import MessageBlocked, Sender, require_client
 from proirp.comms.email import service as email_service
+from proirp.comms.inbox import service as inbox
 from proirp.comms.models import Communication
 from proirp.comms.responses import (
     CampaignAnswer,
@@ -32,7 +33,6 @@ from proirp.comms.views import (
     campaign_view,
     campaign_views,
     communication_view,
-    communication_with_events,
 )
 from proirp.integrations.availability import require_provider
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
@@ -175,25 +175,14 @@ def list_communications(
 @router.get(
     "/{comm_id}",
     response_model=CommunicationDetail,
-    summary="Read a communication and its status history",
+    summary="Read a communication: its text (an audited read) and its status history",
     responses=errors(404),
 )
 def get_communication(
     comm_id: str, session: SessionDep, user: AnyStaff, origin: OriginDep
 ) -> dict[str, Any]:
-    comm = repository.get(session, comm_id)
-    if comm is None:
-        raise NotFound("no communication with that id", code="communication_not_found")
-    record_audit(
-        session,
-        actor=user.id,
-        action=AuditAction.COMMUNICATION_VIEWED,
-        client_id=comm.client_id,
-        ip=origin.ip,
-        user_agent=origin.user_agent,
-        details={"communication_id": comm.id},
-    )
-    return {"ok": True, "communication": communication_with_events(session, comm)}
+    view = inbox.read_message(session, comm_id, user_id=user.id, origin=origin)
+    return {"ok": True, "communication": view}
 
 
 @router.post(

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from proirp.comms.inbox.schemas import MessageOut
 from proirp.comms.schemas import CampaignOut, CommEventOut, CommOut
 from proirp.kit.openapi import ErrorDetail
 
@@ -15,8 +16,11 @@ COMMUNICATION_EXAMPLE: dict[str, Any] = {
     "client_id": "0c9a4e2f7b1d4a6e8f3c5b7d9e1a2c4f",
     "user_id": "5f0c2a9e8b7d4e6fa1c3b5d7e9f1a2b4",
     "campaign_id": None,
+    "direction": "outbound",
+    "purpose": None,
     "type": "sms",
     "to": "+12025550143",
+    "from": None,
     "status": "queued",
     "status_reason": None,
     "provider": "twilio",
@@ -45,7 +49,7 @@ def _examples(*examples: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(examples)})
 
 
-class CommWithEventsOut(CommOut):
+class CommWithEventsOut(MessageOut):
     events: list[CommEventOut] = Field(description="Its status history, oldest first.")
 
 
@@ -62,6 +66,10 @@ class CommunicationDetail(BaseModel):
             "ok": True,
             "communication": {
                 **COMMUNICATION_EXAMPLE,
+                "subject": None,
+                "body": "Please call our office.",
+                "media": [],
+                "read": None,
                 "events": [
                     {
                         "status": "queued",

@@ -146,7 +146,9 @@ def blocks_at_send(
     )
     found: dict[str, BlockReason] = {}
     for comm in comms:
-        client = clients.get(comm.client_id) if comm.client_id else None
+        # What the product sends by itself (a reply to a client's own text, a note to staff)
+        # asks no consent: only the opt-out and suppression lists can refuse it.
+        client = clients.get(comm.client_id) if comm.client_id and not comm.purpose else None
         if comm.channel == "sms":
             block = _sms_block_at_send(session, comm, client, opted_out, has_baa)
         else:

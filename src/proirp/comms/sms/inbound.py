@@ -1,11 +1,14 @@
-"""What an inbound SMS does: STOP opts out (and cancels pending messages), START opts back in,
-HELP gets the practice's contact details. Everything is audited; message text is not stored."""
+"""What an inbound SMS's keywords do: STOP opts out (and cancels pending messages), START opts
+back in, HELP gets the practice's contact details; other texts are offered to the reply
+handlers (a reminder's C or R). Everything is audited. The inbox (comms/inbox) stores the
+message itself before this runs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,26 +17,73 @@ from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.models import Channel, Client, OptOut
 from proirp.comms.core import repository
 from proirp.comms.core.status import advance
-from proirp.comms.models import CommunicationStatus
+from proirp.comms.models import Communication, CommunicationStatus
 from proirp.comms.sms.keywords import Keyword, keyword_of
 from proirp.comms.sms.replies import InboundReply, answer_reply
+from proirp.comms.sms.status import MAX_SID
 from proirp.config import Settings
 from proirp.kit.input import RequestBody, StoredIn
 from proirp.kit.time import utcnow
 
+MAX_MEDIA = 10  # Twilio's limit per message
+MAX_BODY = 10_000  # Twilio's own limit is 1,600 characters
+
 
 class InboundSms(RequestBody):
-    """The fields of an inbound SMS the product reads: the sender (kept on the opt-out list) and
-    the text (read for a keyword, never kept)."""
+    """The fields of an inbound SMS or MMS the product reads (Twilio's others are ignored)."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
+    message_sid: Annotated[str, StringConstraints(min_length=1, max_length=MAX_SID)] = Field(
+        alias="MessageSid"
+    )
     from_number: Annotated[str, StoredIn(OptOut.address)] = Field(default="", alias="From")
-    body: str = Field(default="", alias="Body")
+    to_number: Annotated[str, StoredIn(Communication.to_address)] = Field(default="", alias="To")
+    body: Annotated[str, StringConstraints(max_length=MAX_BODY)] = Field(default="", alias="Body")
+    num_segments: Annotated[int, Field(ge=0, le=100)] | None = Field(
+        default=None, alias="NumSegments"
+    )
+    num_media: Annotated[int, Field(ge=0, le=MAX_MEDIA)] = Field(default=0, alias="NumMedia")
 
 
-def _clients_with_phone(session: Session, phone: str) -> list[Client]:
-    stmt = select(Client).where(Client.phone == phone, Client.deleted_at.is_(None))
+class MediaField(RequestBody):
+    """One of an MMS's media, as Twilio names it: MediaUrlN and MediaContentTypeN."""
+
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    content_type: Annotated[
+        str, StringConstraints(min_length=1, max_length=100, pattern=r"^[\w.+-]+/[\w.+-]+$")
+    ]
+
+
+class MediaProblem(ValueError):
+    """An MMS's media field that does not fit: `field` is Twilio's name for it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def media_fields(params: Mapping[str, str], count: int) -> list[MediaField]:
+    """The `count` media of an inbound MMS, or MediaProblem naming the field that does not fit."""
+    found = []
+    for n in range(count):
+        names = {"url": f"MediaUrl{n}", "content_type": f"MediaContentType{n}"}
+        values = {key: params.get(name, "") for key, name in names.items()}
+        try:
+            found.append(MediaField.model_validate(values))
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise MediaProblem(names[str(first["loc"][0])], str(first["msg"])) from None
+    return found
+
+
+def clients_with_phone(session: Session, phone: str) -> list[Client]:
+    """The clients with this phone, oldest first (a family can share one)."""
+    stmt = (
+        select(Client)
+        .where(Client.phone == phone, Client.deleted_at.is_(None))
+        .order_by(Client.created_at, Client.id)
+    )
     return list(session.scalars(stmt))
 
 
@@ -57,7 +107,7 @@ def _audit(
 
 def opt_out(session: Session, phone: str, *, word: str, origin: RequestOrigin) -> int:
     """Record the opt-out and block every queued SMS to `phone`; returns how many were cancelled."""
-    clients = _clients_with_phone(session, phone)
+    clients = clients_with_phone(session, phone)
     active = session.scalar(
         select(OptOut).where(
             OptOut.channel == Channel.SMS, OptOut.address == phone, OptOut.revoked_at.is_(None)
@@ -103,7 +153,7 @@ def opt_in(session: Session, phone: str, *, word: str, origin: RequestOrigin) ->
         )
     ):
         row.revoked_at = now
-    for client in _clients_with_phone(session, phone) or [None]:  # type: ignore[list-item]
+    for client in clients_with_phone(session, phone) or [None]:  # type: ignore[list-item]
         _audit(session, AuditAction.SMS_OPT_IN, client.id if client else None, origin, keyword=word)
 
 
@@ -116,12 +166,19 @@ def help_text(settings: Settings) -> str:
 
 
 def handle_inbound(
-    session: Session, *, from_number: str, body: str, settings: Settings, origin: RequestOrigin
+    session: Session,
+    *,
+    from_number: str,
+    body: str,
+    settings: Settings,
+    origin: RequestOrigin,
+    communication_id: str,
 ) -> str | None:
-    """Act on one inbound SMS; returns the reply to send, if any."""
+    """Act on one inbound SMS (stored as `communication_id`); returns the reply to send, if
+    any."""
     keyword = keyword_of(body)
     word = body.strip().upper()
-    clients = _clients_with_phone(session, from_number)
+    clients = clients_with_phone(session, from_number)
     # Higher layers (a reminder's C or R) see every text but HELP; Twilio answers STOP and START
     # words itself, so their answer is not sent for those.
     reply = InboundReply(word, keyword, tuple(c.id for c in clients), origin)
@@ -135,7 +192,7 @@ def handle_inbound(
         return None
     client_id = clients[0].id if clients else None
     if keyword is Keyword.HELP:
-        _audit(session, AuditAction.SMS_HELP, client_id, origin)
+        _audit(session, AuditAction.SMS_HELP, client_id, origin, communication_id=communication_id)
         return help_text(settings)
-    _audit(session, AuditAction.SMS_RECEIVED, client_id, origin)
+    _audit(session, AuditAction.SMS_RECEIVED, client_id, origin, communication_id=communication_id)
     return answer_reply(session, reply)

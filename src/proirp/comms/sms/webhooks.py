@@ -1,4 +1,5 @@
-"""/webhooks/twilio/*: status callbacks and inbound SMS, each verified by Twilio's signature."""
+"""/webhooks/twilio/status: status callbacks, verified by Twilio's signature; the helpers that
+verify and refuse are shared with the inbound route (comms/inbox/webhooks.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
-from twilio.twiml.messaging_response import MessagingResponse
 
 from proirp.audit.service import RequestOrigin
 from proirp.comms.core.events import apply_status_event
 from proirp.comms.core.webhook_rejection import reject_webhook
-from proirp.comms.sms.inbound import InboundSms, handle_inbound
 from proirp.comms.sms.status import StatusCallback, callback_event
 from proirp.config import Settings
 from proirp.integrations.twilio.signatures import public_url, signature_is_valid
@@ -32,9 +31,7 @@ async def read_form(request: Request) -> dict[str, str]:
 FormDep = Annotated[dict[str, str], Depends(read_form)]
 
 
-def _verified(
-    request: Request, params: dict[str, str], settings: Settings
-) -> dict[str, str] | None:
+def verified(request: Request, params: dict[str, str], settings: Settings) -> dict[str, str] | None:
     token = settings.twilio_connection().auth_token
     url = public_url(settings.base_url, request.url.path, request.url.query)
     if signature_is_valid(token, url, params, request.headers.get("x-twilio-signature")):
@@ -42,11 +39,18 @@ def _verified(
     return None
 
 
-def _malformed(
+def malformed(
     session: Session, hook: str, origin: RequestOrigin, error: ValidationError
 ) -> Response:
     """A genuine request with a field that does not fit: refused (400) naming the field."""
     fields = {str(e["loc"][0]): str(e["msg"]) for e in error.errors() if e["loc"]}
+    return refuse_fields(session, hook, origin, fields)
+
+
+def refuse_fields(
+    session: Session, hook: str, origin: RequestOrigin, fields: dict[str, str]
+) -> Response:
+    """Refuse (400) a genuine request whose `fields` do not fit."""
     return reject_webhook(
         session,
         origin,
@@ -59,7 +63,7 @@ def _malformed(
     )
 
 
-def _reject(session: Session, hook: str, origin: RequestOrigin) -> Response:
+def reject(session: Session, hook: str, origin: RequestOrigin) -> Response:
     return reject_webhook(
         session,
         origin,
@@ -74,38 +78,14 @@ def _reject(session: Session, hook: str, origin: RequestOrigin) -> Response:
 def status_callback(
     request: Request, form: FormDep, session: SessionDep, settings: SettingsDep, origin: OriginDep
 ) -> Response:
-    params = _verified(request, form, settings)
+    params = verified(request, form, settings)
     if params is None:
-        return _reject(session, "status", origin)
+        return reject(session, "status", origin)
     try:
         callback = StatusCallback.model_validate(params)
     except ValidationError as error:
-        return _malformed(session, "status", origin, error)
+        return malformed(session, "status", origin, error)
     event = callback_event(callback, request.query_params.get("ref"))
     if event is not None:  # one that names no message is acknowledged and ignored
         apply_status_event(session, event, origin)
     return Response(status_code=204)  # duplicates too: Twilio must not send them again
-
-
-@router.post("/inbound", response_model=None)
-def inbound_sms(
-    request: Request, form: FormDep, session: SessionDep, settings: SettingsDep, origin: OriginDep
-) -> Response:
-    params = _verified(request, form, settings)
-    if params is None:
-        return _reject(session, "inbound", origin)
-    try:
-        inbound = InboundSms.model_validate(params)
-    except ValidationError as error:
-        return _malformed(session, "inbound", origin, error)
-    reply = handle_inbound(
-        session,
-        from_number=inbound.from_number,
-        body=inbound.body,
-        settings=settings,
-        origin=origin,
-    )
-    twiml = MessagingResponse()
-    if reply:
-        twiml.message(reply)
-    return Response(str(twiml), media_type="application/xml")

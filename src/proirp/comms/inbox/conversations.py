@@ -1,0 +1,216 @@
+"""Conversations: a client's thread, both directions; the inbox, per member of staff (read
+state is per user); the inbound messages no single client matched, and attaching them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from proirp.clients.models import Client
+from proirp.comms.inbox.incidents import conversation_of, open_conversations
+from proirp.comms.inbox.models import MessageMedia, MessageRead, UrgentIncident
+from proirp.comms.models import Communication, Direction
+from proirp.kit.pagination import Cursor
+from proirp.kit.time import utcnow
+
+INBOUND = Communication.direction == Direction.INBOUND
+
+
+def thread(
+    session: Session, client_id: str, *, limit: int, cursor: Cursor | None
+) -> tuple[list[Communication], str | None]:
+    """A page of the client's messages, oldest to newest: the newest `limit`, or those before
+    `cursor`; the next cursor leads to earlier ones."""
+    stmt = select(Communication).where(Communication.client_id == client_id)
+    if cursor is not None:
+        stmt = stmt.where(
+            or_(
+                Communication.created_at < cursor.created_at,
+                and_(Communication.created_at == cursor.created_at, Communication.id < cursor.id),
+            )
+        )
+    stmt = stmt.order_by(Communication.created_at.desc(), Communication.id.desc())
+    rows = list(session.scalars(stmt.limit(limit + 1)))
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = Cursor(page[-1].created_at, page[-1].id).encode() if more else None
+    return list(reversed(page)), next_cursor
+
+
+def media_of(session: Session, ids: Sequence[str]) -> dict[str, list[MessageMedia]]:
+    if not ids:
+        return {}
+    stmt = (
+        select(MessageMedia)
+        .where(MessageMedia.communication_id.in_(ids))
+        .order_by(MessageMedia.communication_id, MessageMedia.position)
+    )
+    found: dict[str, list[MessageMedia]] = {}
+    for media in session.scalars(stmt):
+        found.setdefault(media.communication_id, []).append(media)
+    return found
+
+
+def read_by(session: Session, user_id: str, ids: Sequence[str]) -> set[str]:
+    if not ids:
+        return set()
+    stmt = select(MessageRead.communication_id).where(
+        MessageRead.user_id == user_id, MessageRead.communication_id.in_(ids)
+    )
+    return set(session.scalars(stmt))
+
+
+def _same_conversation(comm: Communication):  # type: ignore[no-untyped-def]
+    if comm.client_id:
+        return Communication.client_id == comm.client_id
+    return and_(Communication.client_id.is_(None), Communication.from_address == comm.from_address)
+
+
+def mark_read(session: Session, user_id: str, comm: Communication) -> int:
+    """`comm` and every earlier inbound message of its conversation are read by `user_id`;
+    returns how many were unread."""
+    now = utcnow()
+    unread = select(
+        literal(user_id), Communication.id, literal(now, type_=MessageRead.read_at.type)
+    ).where(
+        INBOUND,
+        _same_conversation(comm),
+        Communication.created_at <= comm.created_at,
+        ~select(MessageRead.communication_id)
+        .where(MessageRead.user_id == user_id, MessageRead.communication_id == Communication.id)
+        .exists(),
+    )
+    make = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        make(MessageRead.__table__)  # type: ignore[arg-type]
+        .from_select(["user_id", "communication_id", "read_at"], unread)
+        .on_conflict_do_nothing()
+    )
+    result = session.execute(statement)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Conversation:
+    client_id: str | None
+    number: str | None  # for a conversation with no client: the number that wrote
+    urgent: bool
+    unread: int
+    last_inbound_at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"client:{self.client_id}" if self.client_id else f"number:{self.number}"
+
+
+def conversations(session: Session, user_id: str) -> list[Conversation]:
+    """Every conversation with an inbound message: urgent ones first, then those with messages
+    `user_id` has not read, then the most recent."""
+    read = select(MessageRead.communication_id).where(MessageRead.user_id == user_id).subquery()
+    urgent = urgent_conversations(session)
+    found: list[Conversation] = []
+    for by_client in (True, False):
+        column = Communication.client_id if by_client else Communication.from_address
+        attached = (
+            Communication.client_id.is_not(None) if by_client else Communication.client_id.is_(None)
+        )
+        stmt = (
+            select(
+                column,
+                func.count(Communication.id) - func.count(read.c.communication_id),
+                func.max(Communication.created_at),
+            )
+            .select_from(Communication)
+            .outerjoin(read, read.c.communication_id == Communication.id)
+            .where(INBOUND, attached)
+            .group_by(column)
+        )
+        for key, unread, last_at in session.execute(stmt):
+            client_id, number = (key, None) if by_client else (None, key)
+            conversation = Conversation(client_id, number, False, int(unread), last_at)
+            found.append(
+                Conversation(client_id, number, conversation.key in urgent, int(unread), last_at)
+            )
+    found.sort(key=lambda c: (not c.urgent, c.unread == 0, -c.last_inbound_at.timestamp()))
+    return found
+
+
+def urgent_conversations(session: Session) -> set[str]:
+    """The conversations with an open urgent incident (one whose message staff have since
+    attached to a client counts for that client's conversation too)."""
+    keys = open_conversations(session)
+    attached = (
+        select(Communication.client_id)
+        .join(UrgentIncident, UrgentIncident.communication_id == Communication.id)
+        .where(UrgentIncident.acknowledged_at.is_(None), Communication.client_id.is_not(None))
+    )
+    keys.update(f"client:{client_id}" for client_id in session.scalars(attached))
+    return keys
+
+
+def unmatched(
+    session: Session, *, limit: int, cursor: Cursor | None
+) -> tuple[list[Communication], str | None]:
+    """Inbound messages attached to no client, newest first."""
+    stmt = select(Communication).where(INBOUND, Communication.client_id.is_(None))
+    if cursor is not None:
+        stmt = stmt.where(
+            or_(
+                Communication.created_at < cursor.created_at,
+                and_(Communication.created_at == cursor.created_at, Communication.id < cursor.id),
+            )
+        )
+    stmt = stmt.order_by(Communication.created_at.desc(), Communication.id.desc())
+    rows = list(session.scalars(stmt.limit(limit + 1)))
+    page, more = rows[:limit], len(rows) > limit
+    return page, Cursor(page[-1].created_at, page[-1].id).encode() if more else None
+
+
+def candidates(session: Session, numbers: Sequence[str]) -> dict[str, list[str]]:
+    """For each number, the ids of the clients with that phone (several: a family)."""
+    if not numbers:
+        return {}
+    stmt = (
+        select(Client.phone, Client.id)
+        .where(Client.phone.in_(set(numbers)), Client.deleted_at.is_(None))
+        .order_by(Client.created_at, Client.id)
+    )
+    found: dict[str, list[str]] = {}
+    for phone, client_id in session.execute(stmt):
+        found.setdefault(phone or "", []).append(client_id)
+    return found
+
+
+def attach(
+    session: Session, message: Communication, client_id: str, *, all_from_number: bool
+) -> list[str]:
+    """Attach an unattached inbound message (and, with `all_from_number`, every other one from
+    the same number) to a client; returns the ids attached."""
+    stmt = select(Communication.id).where(INBOUND, Communication.client_id.is_(None))
+    if all_from_number:
+        stmt = stmt.where(Communication.from_address == message.from_address)
+    else:
+        stmt = stmt.where(Communication.id == message.id)
+    ids = list(session.scalars(stmt))
+    if ids:
+        session.execute(
+            update(Communication)
+            .where(Communication.id.in_(ids), Communication.client_id.is_(None))
+            .values(client_id=client_id, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            update(UrgentIncident)
+            .where(UrgentIncident.communication_id.in_(ids), UrgentIncident.client_id.is_(None))
+            .values(client_id=client_id)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def conversation_keys(comm: Communication) -> list[str]:
+    return [conversation_of(comm)]
