@@ -86,6 +86,7 @@ def test_the_owner_is_told_once_per_incident(
         _connect_again(db, clinician, expires_in=timedelta(minutes=30))
         run_notices(factory, settings)
         assert len(notices_sent(db)) == 1  # connected again: the incident is over
+        assert integration.needs_reauth_since is None
 
         clock.advance(timedelta(hours=1))  # its new access token has expired, and cannot refresh
         _sync_fails(factory, settings, integration.id)
