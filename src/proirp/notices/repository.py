@@ -63,19 +63,27 @@ class Reauth:
 
 def calendars_needing_reauth(session: Session) -> list[Reauth]:
     """Integrations in needs_reauth, whose owner is active (the caller skips those noticed)."""
+    since = CalendarIntegration.needs_reauth_since
     stmt = (
-        select(CalendarIntegration, User.email)
+        select(
+            CalendarIntegration.id,
+            CalendarIntegration.provider,
+            since,
+            CalendarIntegration.user_id,
+            User.email,
+        )
         .join(User, User.id == CalendarIntegration.user_id)
         .where(
             CalendarIntegration.status == "needs_reauth",
-            CalendarIntegration.needs_reauth_since.is_not(None),
+            since.is_not(None),
             User.is_active.is_(True),
         )
-        .order_by(CalendarIntegration.needs_reauth_since)
+        .order_by(since)
     )
     return [
-        Reauth(i.id, i.provider, i.needs_reauth_since, i.user_id, email)  # type: ignore[arg-type]
-        for i, email in session.execute(stmt)
+        Reauth(integration_id, provider, began, user_id, email)
+        for integration_id, provider, began, user_id, email in session.execute(stmt)
+        if began is not None  # the query's condition, said again for the type
     ]
 
 
