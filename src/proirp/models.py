@@ -19,6 +19,7 @@ from proirp.comms.inbox.models import (
 )
 from proirp.comms.models import Campaign, Communication, CommunicationEvent, Template
 from proirp.kit.db import Base
+from proirp.notices.models import StaffNotice
 
 __all__ = [
     "ApiToken",
@@ -40,6 +41,7 @@ __all__ = [
     "Reminder",
     "ReminderRule",
     "ReminderSettings",
+    "StaffNotice",
     "SyncedCalendarEvent",
     "Template",
     "UrgentIncident",

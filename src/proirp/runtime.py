@@ -60,7 +60,8 @@ def start(settings: Settings) -> Runtime:
     import proirp.comms.inbox.tasks
     import proirp.comms.sms.tasks
     import proirp.comms.tasks
-    import proirp.models  # noqa: F401
+    import proirp.models
+    import proirp.notices.tasks  # noqa: F401
 
     jobs.install(jobs.JobContext(settings, _current.session_factory))
     return _current

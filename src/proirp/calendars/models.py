@@ -37,6 +37,8 @@ class CalendarIntegration(IdMixin, TimestampMixin, Base):
     refresh_token: Mapped[str | None] = mapped_column(EncryptedText)
     token_expires_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # When it last moved to needs_reauth (cleared when connected again): an incident's start.
+    needs_reauth_since: Mapped[datetime | None]
 
 
 class SyncedCalendarEvent(IdMixin, TimestampMixin, Base):

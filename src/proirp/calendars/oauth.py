@@ -132,6 +132,7 @@ def store_connection(
     integration.account_email = account_email
     integration.scopes = " ".join(tokens.scopes) or None
     integration.status = "active"
+    integration.needs_reauth_since = None
     session.flush()
     status = session.scalar(
         select(CalendarSyncStatus).where(CalendarSyncStatus.integration_id == integration.id)

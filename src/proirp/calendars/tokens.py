@@ -97,6 +97,7 @@ def _refresh(
                 log.info("calendar.token_refreshed", integration_id=integration_id)
                 return tokens.access_token
         integration.status = "needs_reauth"
+        integration.needs_reauth_since = utcnow()
         record_audit(
             session,
             actor=None,

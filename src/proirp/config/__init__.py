@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     default_phone_region: str = Field(default="US", min_length=2, max_length=2)
     # The on-call address told of urgent client messages (the inbox settings can change it).
     urgent_alert_email: str | None = None
+    # Refused webhook requests within one window that email every active admin (notices/).
+    webhook_failure_alert_threshold: int = Field(default=20, ge=1)
+    webhook_failure_alert_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
     # --- Twilio (SMS) -----------------------------------------------------------------------
     twilio_account_sid: str | None = None
