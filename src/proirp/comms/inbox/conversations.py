@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -64,7 +64,7 @@ def read_by(session: Session, user_id: str, ids: Sequence[str]) -> set[str]:
     return set(session.scalars(stmt))
 
 
-def _same_conversation(comm: Communication):  # type: ignore[no-untyped-def]
+def _same_conversation(comm: Communication) -> ColumnElement[bool]:
     if comm.client_id:
         return Communication.client_id == comm.client_id
     return and_(Communication.client_id.is_(None), Communication.from_address == comm.from_address)

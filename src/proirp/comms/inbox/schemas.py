@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,7 +16,7 @@ from proirp.kit.input import RequestBody, StoredIn
 
 _WHEN = "2030-01-15T15:00:00Z"
 _CLIENT = "0c9a4e2f7b1d4a6e8f3c5b7d9e1a2c4f"
-MESSAGE_EXAMPLE: dict[str, object] = {
+MESSAGE_EXAMPLE: dict[str, Any] = {
     "id": "3e7a1c9b5d2f4e8a9c0b1d2e3f4a5b6c",
     "client_id": _CLIENT,
     "user_id": None,
@@ -41,7 +41,7 @@ MESSAGE_EXAMPLE: dict[str, object] = {
     "media": [],
     "read": False,
 }
-SETTINGS_EXAMPLE: dict[str, object] = {
+SETTINGS_EXAMPLE: dict[str, Any] = {
     "timezone": "America/New_York",
     "office_hours": {day: {"start": "09:00", "end": "17:00"} for day in DAYS[:5]},
     "safety_reply": "If you are in danger or thinking about suicide, call or text 988, or "
@@ -54,7 +54,7 @@ SETTINGS_EXAMPLE: dict[str, object] = {
 }
 
 
-def _examples(example: dict[str, object]) -> ConfigDict:
+def _examples(example: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [example]})
 
 
