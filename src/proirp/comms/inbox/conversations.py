@@ -201,7 +201,6 @@ def attach(
             update(Communication)
             .where(Communication.id.in_(ids), Communication.client_id.is_(None))
             .values(client_id=client_id, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
         )
         session.execute(
             update(UrgentIncident)

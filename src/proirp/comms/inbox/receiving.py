@@ -78,6 +78,7 @@ def store(session: Session, message: InboundMessage, clients: list[Client]) -> C
         delivered_at=now,
     )
     session.add(comm)
+    session.flush()  # before the rows that refer to it
     add_event(session, comm, CommunicationStatus.RECEIVED, source="webhook")
     for position, item in enumerate(message.media):
         session.add(
@@ -102,7 +103,6 @@ def receive(
         return None
     clients = clients_with_phone(session, message.from_number)
     comm = store(session, message, clients)
-    session.flush()
     answer = handle_inbound(
         session,
         from_number=message.from_number,
