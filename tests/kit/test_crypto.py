@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from proirp.calendars.models import CalendarIntegration, SyncedCalendarEvent
+from proirp.comms.inbox.models import MessageMedia
 from proirp.comms.models import Communication
 from proirp.key_rotation import encrypted_columns, rotate_encrypted_columns
 from proirp.kit.crypto import (
@@ -33,6 +34,11 @@ SECRETS = {
     ("synced_calendar_events", "title"): "Avery Quinn - intake",
     ("synced_calendar_events", "description"): "Discuss medication",
     ("synced_calendar_events", "location"): "Room 4",
+    (
+        "message_media",
+        "url",
+    ): "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
+    ("message_media", "content"): "aGVsbG8gZnJvbSBhIHBpY3R1cmU=",
 }
 
 
@@ -46,14 +52,23 @@ def restore_vault() -> Iterator[None]:
 def _store_every_secret(db: Session) -> None:
     user = create_user(db)
     client = create_client(db)
+    comm = Communication(
+        client_id=client.id,
+        user_id=user.id,
+        channel="email",
+        to_address="avery.quinn@example.com",
+        subject=SECRETS[("communications", "subject")],
+        body=SECRETS[("communications", "body")],
+    )
+    db.add(comm)
+    db.flush()
     db.add(
-        Communication(
-            client_id=client.id,
-            user_id=user.id,
-            channel="email",
-            to_address="avery.quinn@example.com",
-            subject=SECRETS[("communications", "subject")],
-            body=SECRETS[("communications", "body")],
+        MessageMedia(
+            communication_id=comm.id,
+            position=0,
+            content_type="image/jpeg",
+            url=SECRETS[("message_media", "url")],
+            content=SECRETS[("message_media", "content")],
         )
     )
     integration = CalendarIntegration(

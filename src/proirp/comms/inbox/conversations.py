@@ -89,9 +89,9 @@ def mark_read(session: Session, user_id: str, comm: Communication) -> int:
         make(MessageRead.__table__)  # type: ignore[arg-type]
         .from_select(["user_id", "communication_id", "read_at"], unread)
         .on_conflict_do_nothing()
+        .returning(MessageRead.communication_id)
     )
-    result = session.execute(statement)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return len(session.execute(statement).all())
 
 
 @dataclass(frozen=True)

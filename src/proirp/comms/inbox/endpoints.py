@@ -28,6 +28,8 @@ from proirp.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams, page_par
 
 router = APIRouter(tags=["inbox"])
 Page = Annotated[PageParams, Depends(page_params)]
+# Shown in the page; anything else (an SVG can hold a script) is a download.
+INLINE_TYPES = frozenset({"image/jpeg", "image/jpg", "image/png", "image/gif", "image/bmp"})
 
 
 @router.get(
@@ -143,7 +145,7 @@ def media(
     comm_id: str, media_id: str, session: SessionDep, user: AnyStaff, origin: OriginDep
 ) -> Response:
     found = service.media_file(session, comm_id, media_id, user_id=user.id, origin=origin)
-    inline = found.content_type.startswith("image/")
+    inline = found.content_type.lower() in INLINE_TYPES
     return Response(
         content_of(found),
         media_type=found.content_type if inline else "application/octet-stream",

@@ -180,6 +180,7 @@ def acknowledge(
 ) -> int:
     """A member of staff opened a conversation: its open incidents (by conversation, or by
     one of `communication_ids`) stop alerting. Returns how many were open."""
+    lock_audit_chain(session)  # before the incidents' rows, as the webhook and realert take it
     conditions = [UrgentIncident.conversation.in_(conversations)]
     if communication_ids:
         conditions.append(UrgentIncident.communication_id.in_(communication_ids))

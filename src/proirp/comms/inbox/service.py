@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import RequestOrigin, record_audit
+from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
 from proirp.clients.repository import get_client
 from proirp.comms.core import repository
 from proirp.comms.email.service import email_address
@@ -145,6 +145,7 @@ def inbound_message(session: Session, message_id: str) -> Communication:
 
 
 def mark_read(session: Session, message_id: str, *, user_id: str, origin: RequestOrigin) -> int:
+    lock_audit_chain(session)  # before the rows: the order every writer of both keeps
     comm = inbound_message(session, message_id)
     count = talk.mark_read(session, user_id, comm)
     _audit(
@@ -234,6 +235,7 @@ def attach(
     user_id: str,
     origin: RequestOrigin,
 ) -> list[str]:
+    lock_audit_chain(session)  # before the rows: the order every writer of both keeps
     comm = inbound_message(session, message_id)
     if comm.client_id is not None:
         raise Conflict("the message is already attached to a client", code="already_attached")
