@@ -80,6 +80,7 @@ def store(session: Session, message: InboundMessage, clients: list[Client]) -> C
     session.add(comm)
     session.flush()  # before the rows that refer to it
     add_event(session, comm, CommunicationStatus.RECEIVED, source="webhook")
+    session.flush()  # the row before its media: no relationship() orders their INSERTs
     for position, item in enumerate(message.media):
         session.add(
             MessageMedia(
