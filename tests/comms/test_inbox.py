@@ -588,3 +588,18 @@ def test_a_malformed_media_field_is_refused_naming_it(
     assert answer.status_code == 400
     assert "MediaContentType0" in answer.json()["error"]["fields"]
     assert inbound_rows(db) == []
+
+
+def test_a_retried_help_is_answered_again_and_a_retried_stop_acts_once(
+    api: TestClient, db: Session, settings: Settings, client: Client
+) -> None:
+    office(db, is_open=True)
+    sid = new_sid()
+    first = inbound(api, settings, "HELP", sid=sid)
+    again = inbound(api, settings, "HELP", sid=sid)  # our first answer never reached Twilio
+    assert "<Message>" in first.text and again.text == first.text
+    stop = new_sid()
+    inbound(api, settings, "STOP", sid=stop)
+    inbound(api, settings, "STOP", sid=stop)
+    assert len(actions(db, "SMS_OPT_OUT")) == 1
+    assert len(actions(db, "SMS_HELP")) == 1

@@ -23,8 +23,8 @@ from proirp.comms.inbox.practice import InboxPractice, inbox_practice
 from proirp.comms.inbox.replies import claim_after_hours_turn, queue_reply
 from proirp.comms.inbox.urgent import is_urgent
 from proirp.comms.models import Communication, CommunicationStatus, Direction, Purpose
-from proirp.comms.sms.inbound import clients_with_phone, handle_inbound
-from proirp.comms.sms.keywords import keyword_of
+from proirp.comms.sms.inbound import clients_with_phone, handle_inbound, help_text
+from proirp.comms.sms.keywords import Keyword, keyword_of
 from proirp.config import Settings
 from proirp.kit.db import new_id
 from proirp.kit.time import utcnow
@@ -78,9 +78,10 @@ def store(session: Session, message: InboundMessage, clients: list[Client]) -> C
         delivered_at=now,
     )
     session.add(comm)
-    session.flush()  # before the rows that refer to it
+    # Before the rows that refer to it: with no relationship() between them, nothing else
+    # orders their INSERTs.
+    session.flush()
     add_event(session, comm, CommunicationStatus.RECEIVED, source="webhook")
-    session.flush()  # the row before its media: no relationship() orders their INSERTs
     for position, item in enumerate(message.media):
         session.add(
             MessageMedia(
@@ -101,7 +102,9 @@ def receive(
     lock_audit_chain(session)  # before the rows, as every writer of both takes them
     if stored(session, message.message_sid) is not None:
         log.info("sms.inbound_duplicate")
-        return None
+        # Twilio retries when our answer did not reach it: HELP's answer (always the same) goes
+        # again; anything that acted on the first delivery does not act twice.
+        return help_text(settings) if keyword_of(message.body) is Keyword.HELP else None
     clients = clients_with_phone(session, message.from_number)
     comm = store(session, message, clients)
     answer = handle_inbound(

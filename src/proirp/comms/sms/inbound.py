@@ -190,7 +190,9 @@ def handle_inbound(
         opt_in(session, from_number, word=word, origin=origin)
         answer_reply(session, reply)
         return None
-    client_id = clients[0].id if clients else None
+    # A number several clients share (a family) is nobody's in particular: the inbox leaves it
+    # for staff to attach, and the audit row names no client.
+    client_id = clients[0].id if len(clients) == 1 else None
     if keyword is Keyword.HELP:
         _audit(session, AuditAction.SMS_HELP, client_id, origin, communication_id=communication_id)
         return help_text(settings)
