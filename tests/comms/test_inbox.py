@@ -18,6 +18,7 @@ from twilio.request_validator import RequestValidator
 from proirp.audit.models import AuditLog
 from proirp.clients.models import Client, OptOut
 from proirp.comms.inbox.incidents import realert_due
+from proirp.comms.inbox.media import stalled
 from proirp.comms.inbox.models import InboxSettings, MessageMedia, MessageRead, UrgentIncident
 from proirp.comms.inbox.practice import DAYS, inbox_practice
 from proirp.comms.models import Communication
@@ -562,32 +563,45 @@ def test_mms_media_is_recorded_and_waits_for_the_worker(
     assert waiting.status_code == 409 and waiting.json()["error"]["code"] == "media_not_ready"
 
 
-def test_a_malformed_media_field_is_refused_naming_it(
+def test_a_media_field_that_does_not_fit_costs_the_media_not_the_text(
+    api: TestClient, db: Session, settings: Settings, client: Client
+) -> None:
+    office(db, is_open=True)
+    inbound(
+        api,
+        settings,
+        "I want to kill myself",
+        sid=new_sid("MM"),
+        extra={
+            "NumMedia": "1",
+            "MediaContentType0": "not a type",
+            "MediaUrl0": "https://api.twilio.com/x",
+        },
+    )
+    (row,) = inbound_rows(db)
+    (media,) = db.scalars(select(MessageMedia).where(MessageMedia.communication_id == row.id))
+    assert media.failed_reason is not None and "MediaContentType0" in media.failed_reason
+    assert len(replies(db, "safety_reply")) == 1  # the crisis text still got its answer
+
+
+def test_a_sender_that_cannot_be_a_number_is_refused_naming_from(
     api: TestClient, db: Session, settings: Settings
 ) -> None:
     path = "/webhooks/twilio/inbound"
-    params = {
-        "MessageSid": new_sid("MM"),
-        "From": PHONE,
-        "To": PRACTICE_NUMBER,
-        "Body": "",
-        "NumMedia": "1",
-        "MediaContentType0": "not a type",
-        "MediaUrl0": "https://api.twilio.com/x",
-    }
-    token = settings.twilio_connection().auth_token
-    signature = RequestValidator(token).compute_signature(settings.base_url + path, params)
-    answer = api.post(
-        path,
-        content=urlencode(params),
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": signature,
-        },
-    )
-    assert answer.status_code == 400
-    assert "MediaContentType0" in answer.json()["error"]["fields"]
-    assert inbound_rows(db) == []
+    for sender in ("+1" + "2" * 60, ""):
+        params = {"MessageSid": new_sid(), "From": sender, "To": PRACTICE_NUMBER, "Body": "hi"}
+        token = settings.twilio_connection().auth_token
+        signature = RequestValidator(token).compute_signature(settings.base_url + path, params)
+        answer = api.post(
+            path,
+            content=urlencode(params),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": signature,
+            },
+        )
+        assert answer.status_code == 400, answer.text
+        assert "From" in answer.json()["error"]["fields"]
 
 
 def test_a_retried_help_is_answered_again_and_a_retried_stop_acts_once(
@@ -603,3 +617,122 @@ def test_a_retried_help_is_answered_again_and_a_retried_stop_acts_once(
     inbound(api, settings, "STOP", sid=stop)
     assert len(actions(db, "SMS_OPT_OUT")) == 1
     assert len(actions(db, "SMS_HELP")) == 1
+
+
+def test_reading_an_earlier_message_leaves_a_later_urgent_one_open(
+    api: TestClient, db: Session, settings: Settings, client: Client, staff: Staff
+) -> None:
+    office(db, is_open=True)
+    start = datetime.now(UTC).replace(microsecond=0)
+    with set_clock(start):
+        inbound(api, settings, "see you tuesday")
+    with set_clock(start + timedelta(seconds=5)):
+        inbound(api, settings, "I want to kill myself")
+    older, _urgent = inbound_rows(db)
+    api.post(f"/inbox/{older.id}/read", headers=staff.headers)
+    api.get(f"/comms/{older.id}", headers=staff.headers)
+    (incident,) = db.scalars(select(UrgentIncident)).all()
+    db.refresh(incident)
+    assert incident.acknowledged_at is None
+    (conversation,) = api.get("/inbox", headers=staff.headers).json()["conversations"]
+    assert conversation["urgent"] is True
+    # A page of the thread that stops before the urgent message does not open it either.
+    api.get(f"/clients/{client.id}/messages?limit=1", headers=staff.headers)  # the newest
+    db.refresh(incident)
+    assert incident.acknowledged_at is not None
+
+
+def test_an_urgent_number_attached_to_a_client_is_opened_from_the_clients_thread(
+    api: TestClient, db: Session, settings: Settings, staff: Staff
+) -> None:
+    office(db, is_open=True)
+    stranger = "+12025550191"
+    start = datetime.now(UTC).replace(microsecond=0)
+    with set_clock(start):
+        inbound(api, settings, "I want to die", phone=stranger)
+    with set_clock(start + timedelta(seconds=1)):
+        inbound(api, settings, "hello?", phone=stranger)
+    new = create_client(db, phone=stranger)
+    first, second = inbound_rows(db, stranger)
+    api.post(
+        f"/inbox/{first.id}/attach",
+        json={"client_id": new.id, "all_from_number": True},
+        headers=staff.headers,
+    )
+    listed = api.get("/inbox", headers=staff.headers).json()["conversations"]
+    assert [(c["client_id"], c["urgent"]) for c in listed] == [(new.id, True)]
+    assert api.post(f"/inbox/{second.id}/read", headers=staff.headers).json()["read"] == 2
+    (incident,) = db.scalars(select(UrgentIncident)).all()
+    db.refresh(incident)
+    assert incident.acknowledged_at is not None
+    assert api.get("/inbox", headers=staff.headers).json()["conversations"][0]["urgent"] is False
+
+
+def test_a_deleted_clients_thread_can_still_be_opened(
+    api: TestClient, db: Session, settings: Settings, client: Client
+) -> None:
+    office(db, is_open=True)
+    admin = create_staff(db, role="admin")
+    inbound(api, settings, "I want to kill myself")
+    assert api.delete(f"/clients/{client.id}", headers=admin.headers).status_code == 200
+    thread = api.get(f"/clients/{client.id}/messages", headers=admin.headers)
+    assert thread.status_code == 200, thread.text
+    assert thread.json()["messages"][0]["body"] == "I want to kill myself"
+    assert api.get("/inbox", headers=admin.headers).json()["conversations"][0]["urgent"] is False
+
+
+def test_odd_settings_and_cursors_are_refused_naming_the_field(
+    api: TestClient, db: Session
+) -> None:
+    admin = create_staff(db, role="admin")
+    for zone in ("America", "posixrules", "Mars/Base"):
+        answer = api.put("/inbox/settings", json={"timezone": zone}, headers=admin.headers)
+        assert answer.status_code == 422, (zone, answer.text)
+        assert "timezone" in answer.json()["error"]["fields"]
+    for cursor in ("\u00b2", "-1", "abc", "1" * 12):
+        answer = api.get("/inbox", params={"cursor": cursor}, headers=admin.headers)
+        assert answer.status_code == 422, (cursor, answer.text)
+    api.put("/inbox/settings", json={"on_call_email": ON_CALL}, headers=admin.headers)
+    cleared = api.put("/inbox/settings", json={"on_call_email": ""}, headers=admin.headers)
+    assert cleared.json()["settings"]["on_call_email"] is None
+
+
+def test_a_status_callback_never_moves_an_inbound_message(
+    api: TestClient, db: Session, settings: Settings, client: Client
+) -> None:
+    office(db, is_open=True)
+    sid = new_sid()
+    inbound(api, settings, "hello", sid=sid)
+    path = "/webhooks/twilio/status"
+    params = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "30008"}
+    token = settings.twilio_connection().auth_token
+    signature = RequestValidator(token).compute_signature(settings.base_url + path, params)
+    api.post(
+        path,
+        content=urlencode(params),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signature,
+        },
+    )
+    (row,) = inbound_rows(db)
+    assert row.status == "received"
+
+
+def test_media_whose_fetch_was_lost_is_found_again(
+    api: TestClient, db: Session, settings: Settings, client: Client
+) -> None:
+    office(db, is_open=True)
+    start = datetime.now(UTC).replace(microsecond=0)
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM0/Media/ME0"
+    with set_clock(start):
+        inbound(
+            api,
+            settings,
+            "",
+            sid=new_sid("MM"),
+            extra={"NumMedia": "1", "MediaUrl0": url, "MediaContentType0": "image/png"},
+        )
+    (row,) = inbound_rows(db)
+    assert stalled(db, now=start + timedelta(minutes=19)) == []
+    assert stalled(db, now=start + timedelta(minutes=21)) == [row.id]

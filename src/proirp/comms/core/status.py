@@ -22,7 +22,8 @@ RANK: dict[str, int] = {
     S.BLOCKED: 3,
     S.CANCELLED: 3,
 }
-FINAL = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.BLOCKED, S.CANCELLED})
+# RECEIVED: an inbound message's status; no provider callback moves it.
+FINAL = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.BLOCKED, S.CANCELLED, S.RECEIVED})
 # Statuses a message reaches only from these (others move forward from wherever they are).
 ONLY_FROM: dict[str, frozenset[str]] = {S.CANCELLED: frozenset({S.QUEUED})}
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from proirp.clients.models import Client
 from proirp.comms.inbox.incidents import conversation_of, open_conversations
@@ -46,6 +46,7 @@ def media_of(session: Session, ids: Sequence[str]) -> dict[str, list[MessageMedi
         return {}
     stmt = (
         select(MessageMedia)
+        .options(defer(MessageMedia.content))  # the bytes are read only to serve them
         .where(MessageMedia.communication_id.in_(ids))
         .order_by(MessageMedia.communication_id, MessageMedia.position)
     )

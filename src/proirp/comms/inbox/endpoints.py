@@ -3,6 +3,7 @@ the inbox settings. Replying is a normal POST /comms."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -79,7 +80,7 @@ def inbox(
 def _offset(cursor: str | None) -> int:
     if cursor is None:
         return 0
-    if not cursor.isdigit() or int(cursor) > 10**9:
+    if not re.fullmatch(r"[0-9]{1,9}", cursor):
         raise ValidationFailed(
             "cursor is not one this API returned", fields={"cursor": "invalid cursor"}
         )

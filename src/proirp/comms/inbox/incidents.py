@@ -9,7 +9,6 @@ audited.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -56,6 +55,7 @@ def report_urgent(
             communication_id=comm.id,
             client_id=comm.client_id,
             messages=1,
+            last_message_at=comm.created_at,
             alerts_sent=0,
             next_alert_at=now,
             created_at=now,
@@ -74,6 +74,7 @@ def report_urgent(
             )
         ).one()
         incident.messages += 1
+        incident.last_message_at = comm.created_at
         _audit(session, AuditAction.URGENT_MESSAGE_RECEIVED, incident, comm.id, joined=True)
         return incident
     new = session.get(UrgentIncident, opened)
@@ -173,19 +174,25 @@ def realert_due(session: Session, practice: InboxPractice, settings: Settings) -
 def acknowledge(
     session: Session,
     *,
-    conversations: Sequence[str],
-    communication_ids: Sequence[str] = (),
+    conversation: str,
+    client_id: str | None,
+    up_to: datetime,
     user_id: str,
     origin: RequestOrigin,
 ) -> int:
-    """A member of staff opened a conversation: its open incidents (by conversation, or by
-    one of `communication_ids`) stop alerting. Returns how many were open."""
+    """A member of staff opened a conversation and saw it up to `up_to`: its open incidents
+    whose urgent messages all arrived by then stop alerting (an incident of a number whose
+    messages were since attached to the client counts as the client's). Returns how many."""
     lock_audit_chain(session)  # before the incidents' rows, as the webhook and realert take it
-    conditions = [UrgentIncident.conversation.in_(conversations)]
-    if communication_ids:
-        conditions.append(UrgentIncident.communication_id.in_(communication_ids))
+    mine = [UrgentIncident.conversation == conversation]
+    if client_id:
+        mine.append(UrgentIncident.client_id == client_id)
     incidents = session.scalars(
-        select(UrgentIncident).where(UrgentIncident.acknowledged_at.is_(None), or_(*conditions))
+        select(UrgentIncident).where(
+            UrgentIncident.acknowledged_at.is_(None),
+            or_(*mine),
+            UrgentIncident.last_message_at <= up_to,
+        )
     ).all()
     now = utcnow()
     for incident in incidents:

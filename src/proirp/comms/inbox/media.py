@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import select
@@ -24,6 +25,8 @@ from proirp.kit.time import utcnow
 log = structlog.get_logger(__name__)
 MAX_ATTEMPTS = 6
 FIRST_RETRY_SECONDS = 30.0
+# Longer than the longest wait between two tries (30 s doubling, five times: 16 minutes).
+STALLED_AFTER = timedelta(minutes=20)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,22 @@ def fetch_media(
             else:
                 retry_in = outcome if retry_in is None else min(retry_in, outcome)
     return FetchOutcome(fetched, failed, retry_in)
+
+
+def stalled(session: Session, *, now: datetime, limit: int = 100) -> list[str]:
+    """Messages whose media is neither fetched nor failed long after it should have been (a
+    lost job, a worker that died mid-fetch): their fetch job is queued again."""
+    stmt = (
+        select(MessageMedia.communication_id)
+        .where(
+            MessageMedia.fetched_at.is_(None),
+            MessageMedia.failed_reason.is_(None),
+            MessageMedia.updated_at < now - STALLED_AFTER,
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
 
 
 def content_of(media: MessageMedia) -> bytes:

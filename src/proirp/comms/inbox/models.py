@@ -68,6 +68,8 @@ class UrgentIncident(IdMixin, TimestampMixin, Base):
     communication_id: Mapped[str] = mapped_column(ForeignKey("communications.id"))
     client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id"), index=True)
     messages: Mapped[int] = mapped_column(default=1)
+    # Its newest urgent message's arrival: opening the conversation up to there closes it.
+    last_message_at: Mapped[datetime]
     alerts_sent: Mapped[int] = mapped_column(default=0)
     next_alert_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]

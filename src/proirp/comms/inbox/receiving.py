@@ -23,7 +23,7 @@ from proirp.comms.inbox.practice import InboxPractice, inbox_practice
 from proirp.comms.inbox.replies import claim_after_hours_turn, queue_reply
 from proirp.comms.inbox.urgent import is_urgent
 from proirp.comms.models import Communication, CommunicationStatus, Direction, Purpose
-from proirp.comms.sms.inbound import clients_with_phone, handle_inbound, help_text
+from proirp.comms.sms.inbound import InboundMedia, clients_with_phone, handle_inbound, help_text
 from proirp.comms.sms.keywords import Keyword, keyword_of
 from proirp.config import Settings
 from proirp.kit.db import new_id
@@ -35,19 +35,13 @@ PROVIDER = "twilio"
 
 
 @dataclass(frozen=True)
-class MediaItem:
-    url: str
-    content_type: str
-
-
-@dataclass(frozen=True)
 class InboundMessage:
     message_sid: str
     from_number: str
     to_number: str
     body: str
     segments: int | None = None
-    media: tuple[MediaItem, ...] = ()
+    media: tuple[InboundMedia, ...] = ()
 
 
 def stored(session: Session, message_sid: str) -> Communication | None:
@@ -89,6 +83,7 @@ def store(session: Session, message: InboundMessage, clients: list[Client]) -> C
                 position=position,
                 content_type=item.content_type,
                 url=item.url,
+                failed_reason=item.problem,
             )
         )
     return comm

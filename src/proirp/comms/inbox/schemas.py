@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from proirp.comms.inbox.models import InboxSettings
 from proirp.comms.inbox.practice import DAYS
 from proirp.comms.schemas import CommOut
+from proirp.config.rules import time_zone
 from proirp.kit.input import RequestBody, StoredIn
 
 _WHEN = "2030-01-15T15:00:00Z"
@@ -250,13 +250,7 @@ class InboxSettingsIn(RequestBody):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("is not an IANA time zone (e.g. America/New_York)") from None
-        return value
+        return time_zone(value)
 
 
 class InboxSettingsOut(BaseModel):

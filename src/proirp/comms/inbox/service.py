@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
+from proirp.clients.models import Client
 from proirp.clients.repository import get_client
 from proirp.comms.core import repository
 from proirp.comms.email.service import email_address
@@ -84,19 +85,23 @@ def read_thread(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the client's thread; reading it opens the conversation (its urgent alerts
     stop) and is audited as a read of each message shown."""
-    if get_client(session, client_id) is None:
+    # First, so no message arrives between what is shown and what is marked as seen.
+    lock_audit_chain(session)
+    # A deleted client's thread stays readable: their messages outlive the record.
+    if session.get(Client, client_id) is None:
         raise NotFound("no client with that id", code="client_not_found")
     comms, next_cursor = talk.thread(session, client_id, limit=limit, cursor=cursor)
     ids = [comm.id for comm in comms]
     _audit(session, user_id, origin, AuditAction.MESSAGE_VIEWED, client_id, communication_ids=ids)
-    inbound = [comm.id for comm in comms if comm.direction == Direction.INBOUND]
-    acknowledge(
-        session,
-        conversations=[f"client:{client_id}"],
-        communication_ids=inbound,
-        user_id=user_id,
-        origin=origin,
-    )
+    if comms:
+        acknowledge(
+            session,
+            conversation=f"client:{client_id}",
+            client_id=client_id,
+            up_to=max(comm.created_at for comm in comms),
+            user_id=user_id,
+            origin=origin,
+        )
     return message_views(session, comms, user_id), next_cursor
 
 
@@ -104,6 +109,7 @@ def read_message(
     session: Session, comm_id: str, *, user_id: str, origin: RequestOrigin
 ) -> dict[str, Any]:
     """One message with its text and status history (an audited read)."""
+    lock_audit_chain(session)  # first, as read_thread does
     comm = repository.get(session, comm_id)
     if comm is None:
         raise NotFound("no communication with that id", code="communication_not_found")
@@ -116,13 +122,7 @@ def read_message(
         communication_id=comm.id,
     )
     if comm.direction == Direction.INBOUND:
-        acknowledge(
-            session,
-            conversations=[conversation_of(comm)],
-            communication_ids=[comm.id],
-            user_id=user_id,
-            origin=origin,
-        )
+        _opened(session, comm, user_id, origin)
     view = message_views(session, [comm], user_id)[0]
     view["events"] = [
         {
@@ -157,14 +157,20 @@ def mark_read(session: Session, message_id: str, *, user_id: str, origin: Reques
         communication_id=comm.id,
         marked=count,
     )
+    _opened(session, comm, user_id, origin)
+    return count
+
+
+def _opened(session: Session, comm: Communication, user_id: str, origin: RequestOrigin) -> None:
+    """Staff saw `comm` and what came before it in its conversation."""
     acknowledge(
         session,
-        conversations=[conversation_of(comm)],
-        communication_ids=[comm.id],
+        conversation=conversation_of(comm),
+        client_id=comm.client_id,
+        up_to=comm.created_at,
         user_id=user_id,
         origin=origin,
     )
-    return count
 
 
 def list_inbox(
@@ -281,6 +287,7 @@ def save_settings(
     user_id: str,
     origin: RequestOrigin,
 ) -> dict[str, Any]:
+    lock_audit_chain(session)  # first: two admins saving at once take turns
     changes = body.model_dump(exclude_unset=True)
     if changes.get("office_hours") is not None:
         changes["office_hours"] = {
@@ -292,6 +299,8 @@ def save_settings(
         for name, value in changes.items()
         if value is not None or name == "on_call_email"
     }
+    if changes.get("on_call_email") == "":
+        changes["on_call_email"] = None  # cleared, as null clears it
     if changes.get("on_call_email"):
         changes["on_call_email"] = email_address(changes["on_call_email"], "on_call_email")
     current = settings_view(session, settings)

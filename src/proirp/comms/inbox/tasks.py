@@ -1,5 +1,6 @@
-"""Inbox jobs: `inbox.fetch_media` (queued when an MMS arrives) and `inbox.realert` (every
-minute: the urgent alerts that are due)."""
+"""Inbox jobs: `inbox.fetch_media` (queued when an MMS arrives), `inbox.realert` (every minute:
+the urgent alerts that are due) and `inbox.sweep_media` (every five minutes: media whose fetch
+was lost)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from huey import crontab
 
 from proirp.comms.core.providers import sms_sender
 from proirp.comms.inbox.incidents import realert_due
-from proirp.comms.inbox.media import fetch_media
+from proirp.comms.inbox.media import fetch_media, stalled
 from proirp.comms.inbox.practice import inbox_practice
 from proirp.kit.db import transaction
+from proirp.kit.time import utcnow
 from proirp.worker.jobs import JobContext, enqueue, job, periodic_job
 
 log = structlog.get_logger(__name__)
@@ -29,3 +31,13 @@ def realert(ctx: JobContext) -> None:
         sent = realert_due(session, inbox_practice(session, ctx.settings), ctx.settings)
     if sent:
         log.info("inbox.urgent_realerted", alerts=sent)
+
+
+@periodic_job(crontab(minute="*/5"), name="inbox.sweep_media")
+def sweep_media(ctx: JobContext) -> None:
+    with transaction(ctx.session_factory) as session:
+        ids = stalled(session, now=utcnow())
+    for communication_id in ids:
+        enqueue("inbox.fetch_media", communication_id)
+    if ids:
+        log.info("inbox.media_requeued", messages=len(ids))

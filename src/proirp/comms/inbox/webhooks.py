@@ -8,9 +8,9 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from twilio.twiml.messaging_response import MessagingResponse
 
-from proirp.comms.inbox.receiving import InboundMessage, MediaItem, receive
-from proirp.comms.sms.inbound import InboundSms, MediaProblem, media_fields
-from proirp.comms.sms.webhooks import FormDep, malformed, refuse_fields, reject, verified
+from proirp.comms.inbox.receiving import InboundMessage, receive
+from proirp.comms.sms.inbound import InboundSms, media_fields
+from proirp.comms.sms.webhooks import FormDep, malformed, reject, verified
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=False)
@@ -28,15 +28,13 @@ def inbound_sms(
         media = media_fields(params, inbound.num_media)
     except ValidationError as error:
         return malformed(session, "inbound", origin, error)
-    except MediaProblem as problem:
-        return refuse_fields(session, "inbound", origin, {problem.field: str(problem)})
     message = InboundMessage(
         message_sid=inbound.message_sid,
         from_number=inbound.from_number,
         to_number=inbound.to_number,
         body=inbound.body,
         segments=inbound.num_segments,
-        media=tuple(MediaItem(m.url, m.content_type) for m in media),
+        media=tuple(media),
     )
     reply = receive(session, message, settings=settings, origin=origin)
     twiml = MessagingResponse()

@@ -6,6 +6,7 @@ message itself before this runs."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import ConfigDict, Field, StringConstraints, ValidationError
@@ -26,6 +27,8 @@ from proirp.kit.input import RequestBody, StoredIn
 from proirp.kit.time import utcnow
 
 MAX_MEDIA = 10  # Twilio's limit per message
+# A sender: an E.164 number has at most 16 characters; a short code or "whatsapp:+1..." fits.
+MAX_ADDRESS = 32
 MAX_BODY = 10_000  # Twilio's own limit is 1,600 characters
 
 
@@ -37,7 +40,9 @@ class InboundSms(RequestBody):
     message_sid: Annotated[str, StringConstraints(min_length=1, max_length=MAX_SID)] = Field(
         alias="MessageSid"
     )
-    from_number: Annotated[str, StoredIn(OptOut.address)] = Field(default="", alias="From")
+    from_number: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ADDRESS)] = Field(
+        alias="From"
+    )
     to_number: Annotated[str, StoredIn(Communication.to_address)] = Field(default="", alias="To")
     body: Annotated[str, StringConstraints(max_length=MAX_BODY)] = Field(default="", alias="Body")
     num_segments: Annotated[int, Field(ge=0, le=100)] | None = Field(
@@ -55,25 +60,30 @@ class MediaField(RequestBody):
     ]
 
 
-class MediaProblem(ValueError):
-    """An MMS's media field that does not fit: `field` is Twilio's name for it."""
+@dataclass(frozen=True)
+class InboundMedia:
+    """One of an MMS's media as the webhook gave it; `problem` when its fields did not fit
+    (the message is kept all the same: it may be a client in crisis)."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+    url: str
+    content_type: str
+    problem: str | None = None
 
 
-def media_fields(params: Mapping[str, str], count: int) -> list[MediaField]:
-    """The `count` media of an inbound MMS, or MediaProblem naming the field that does not fit."""
+def media_fields(params: Mapping[str, str], count: int) -> list[InboundMedia]:
+    """The `count` media of an inbound MMS (MediaUrlN and MediaContentTypeN)."""
     found = []
     for n in range(count):
         names = {"url": f"MediaUrl{n}", "content_type": f"MediaContentType{n}"}
         values = {key: params.get(name, "") for key, name in names.items()}
         try:
-            found.append(MediaField.model_validate(values))
+            media = MediaField.model_validate(values)
         except ValidationError as error:
             first = error.errors()[0]
-            raise MediaProblem(names[str(first["loc"][0])], str(first["msg"])) from None
+            problem = f"Twilio's {names[str(first['loc'][0])]} did not fit: {first['msg']}"
+            found.append(InboundMedia("", "unknown", problem[:300]))
+        else:
+            found.append(InboundMedia(media.url, media.content_type))
     return found
 
 

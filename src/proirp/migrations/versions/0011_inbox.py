@@ -111,6 +111,7 @@ def upgrade() -> None:
         sa.Column("communication_id", sa.String(length=32), nullable=False),
         sa.Column("client_id", sa.String(length=32), nullable=True),
         sa.Column("messages", sa.Integer(), nullable=False),
+        sa.Column("last_message_at", proirp.kit.time.UTCDateTime(timezone=True), nullable=False),
         sa.Column("alerts_sent", sa.Integer(), nullable=False),
         sa.Column("next_alert_at", proirp.kit.time.UTCDateTime(timezone=True), nullable=True),
         sa.Column("acknowledged_at", proirp.kit.time.UTCDateTime(timezone=True), nullable=True),
@@ -177,26 +178,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DELETE FROM communications WHERE direction = 'inbound'")
-    op.execute("UPDATE communications SET status = 'unknown' WHERE status = 'received'")
-    with op.batch_alter_table("communications", schema=None) as batch_op:
-        batch_op.drop_constraint(op.f("ck_communications_direction"), type_="check")
-        batch_op.drop_constraint(op.f("ck_communications_status"), type_="check")
-        batch_op.create_check_constraint(
-            op.f("ck_communications_status"), f"status IN ({OLD_STATUSES})"
-        )
-        batch_op.drop_index(
-            "uq_communications_inbound_message",
-            sqlite_where=sa.text("direction = 'inbound'"),
-            postgresql_where=sa.text("direction = 'inbound'"),
-        )
-        batch_op.drop_index("ix_communications_from_address")
-        batch_op.drop_index("ix_communications_client_id_created_at")
-        batch_op.alter_column("user_id", existing_type=sa.VARCHAR(length=32), nullable=False)
-        batch_op.drop_column("from_address")
-        batch_op.drop_column("purpose")
-        batch_op.drop_column("direction")
-
     with op.batch_alter_table("urgent_incidents", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_urgent_incidents_open_conversation",
@@ -221,3 +202,26 @@ def downgrade() -> None:
 
     op.drop_table("inbox_settings")
     op.drop_table("auto_reply_marks")
+    # What only this release could write: client texts, and what nobody on staff sent.
+    op.execute(
+        "DELETE FROM communication_events WHERE communication_id IN"
+        " (SELECT id FROM communications WHERE user_id IS NULL)"
+    )
+    op.execute("DELETE FROM communications WHERE user_id IS NULL")
+    with op.batch_alter_table("communications", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_communications_direction"), type_="check")
+        batch_op.drop_constraint(op.f("ck_communications_status"), type_="check")
+        batch_op.create_check_constraint(
+            op.f("ck_communications_status"), f"status IN ({OLD_STATUSES})"
+        )
+        batch_op.drop_index(
+            "uq_communications_inbound_message",
+            sqlite_where=sa.text("direction = 'inbound'"),
+            postgresql_where=sa.text("direction = 'inbound'"),
+        )
+        batch_op.drop_index("ix_communications_from_address")
+        batch_op.drop_index("ix_communications_client_id_created_at")
+        batch_op.alter_column("user_id", existing_type=sa.VARCHAR(length=32), nullable=False)
+        batch_op.drop_column("from_address")
+        batch_op.drop_column("purpose")
+        batch_op.drop_column("direction")
