@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -153,7 +154,12 @@ def _mount_sandbox(app: FastAPI, settings: Settings) -> None:
     from proirp.sandbox.from_settings import sandbox_config
 
     # A mounted app, not a router: the sandbox answers in the vendors' own error shapes.
-    sandbox_app = create_sandbox_app(sandbox_config(settings))
+    # The product reaches the mounted sandbox's Twilio API at one address, whichever address a
+    # person used to drive the sandbox (localhost or 127.0.0.1): a simulated MMS's MediaUrls
+    # point there.
+    twilio_root = None if settings.twilio_configured else settings.twilio_connection().api_base
+    config = replace(sandbox_config(settings), twilio_api_root=twilio_root)
+    sandbox_app = create_sandbox_app(config)
     app.mount("/sandbox", sandbox_app)
     app.state.sandbox = sandbox_app.state.sandbox  # closed by the lifespan above
     app.state.sandbox_app = sandbox_app  # `proirp serve` also serves it over TLS

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 import requests
+from fastapi import FastAPI
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from proirp.config import Settings
 from tests.sandbox.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -19,6 +21,7 @@ from tests.sandbox.conftest import (
     INBOUND_PATH,
     OUR_NUMBER,
     RunningSandbox,
+    StartSandbox,
     WebhookReceiver,
 )
 
@@ -203,3 +206,21 @@ def test_media_twilio_would_not_carry_is_refused(
 def test_images_may_be_larger_than_other_media(sandbox: RunningSandbox) -> None:
     assert send_mms(sandbox, [item("image/jpeg", BIG_OTHER)]).status_code == 200
     assert send_mms(sandbox, [item("IMAGE/PNG", BIG_OTHER)]).status_code == 200
+
+
+def test_a_sandbox_that_knows_where_the_product_reaches_it_names_that_in_media_urls(
+    start_sandbox: StartSandbox, receiver: WebhookReceiver
+) -> None:
+    # Mounted in the product, the sandbox is driven at localhost or 127.0.0.1 alike; the
+    # product fetches media from its own TWILIO_API_BASE, so the MediaUrls must name that.
+    root = "http://localhost:8080/sandbox/twilio"
+    sandbox = start_sandbox(twilio_api_root=root)
+    sid = send_mms(sandbox, [item("image/png", b"\x89PNG\r\n\x1a\n")]).json()["message_sid"]
+    form = receiver.requests(INBOUND_PATH)[0].form
+    assert form["MediaUrl0"].startswith(f"{root}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}/")
+
+
+def test_the_product_mounts_its_sandbox_with_its_own_twilio_api_base(app: FastAPI) -> None:
+    settings: Settings = app.state.settings
+    config = app.state.sandbox.config
+    assert config.twilio_api_root == settings.twilio_connection().api_base

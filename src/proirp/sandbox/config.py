@@ -41,6 +41,9 @@ class SandboxConfig:
     latency_ms: int = 0
     # Where the application under test listens, for simulated inbound messages.
     app_base_url: str | None = None
+    # Where the application reaches this sandbox's Twilio API, for the MediaUrls of a simulated
+    # MMS; None: where the control request reached it.
+    twilio_api_root: str | None = None
     # Pause before each status change of an outbound message (and its callback).
     callback_delay_ms: int = 50
     # The bearer key SendGrid's mail/send and the control routes accept.

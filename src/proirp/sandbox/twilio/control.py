@@ -90,8 +90,11 @@ def control_router(sandbox: TwilioSandbox) -> APIRouter:
             )
         except MediaRefused as refusal:
             raise ControlError(400, str(refusal)) from None
-        # Media URLs point where this request reached the Twilio API (mounted or standalone).
-        api_root = str(request.url.replace(query="")).removesuffix(INBOUND_ROUTE)
+        # Media URLs point where the product reaches the Twilio API, when the sandbox knows
+        # (mounted in the product); otherwise where this request reached it.
+        api_root = sandbox.config.twilio_api_root or str(
+            request.url.replace(query="")
+        ).removesuffix(INBOUND_ROUTE)
         try:
             delivery = sandbox.receive_inbound(
                 client_number, sms.to, sms.body, attachments=attachments, api_root=api_root
