@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
@@ -40,6 +43,7 @@ FORBIDDEN_DETAIL_KEYS = frozenset(
     }
 )
 MAX_DETAIL_STRING = 200
+INSERT_ROWS = 500  # audit rows per INSERT statement of record_audits()
 
 # Any constant works; it only has to be the same for every writer of the chain.
 _CHAIN_LOCK_KEY = 0x50524F495250  # "PROIRP"
@@ -80,6 +84,61 @@ def lock_audit_chain(session: Session) -> None:
     # SQLite: every transaction begins IMMEDIATE (kit.db), which already holds the write lock.
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One row for record_audits(): the same fields record_audit() takes."""
+
+    actor: str | None
+    action: AuditAction
+    client_id: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    details: dict[str, Any] | None = None
+
+
+def _checked(entry: AuditEntry) -> AuditEntry:
+    if not isinstance(entry.action, AuditAction):
+        # A bare string would slip a name past the published list (and past mypy, untyped).
+        raise TypeError(f"audit action {entry.action!r} is not an AuditAction: add it there first")
+    details = dict(entry.details or {})
+    _check_details(details)
+    user_agent = entry.user_agent[:300] if entry.user_agent else None
+    return AuditEntry(entry.actor, entry.action, entry.client_id, entry.ip, user_agent, details)
+
+
+def _chained(entry: AuditEntry, prev_hash: str, created_at: datetime) -> dict[str, Any]:
+    """The row's columns, its hash extending the chain from `prev_hash`."""
+    key = current_chain_keyring().current
+    details = entry.details or {}
+    canonical = canonical_row(
+        created_at=created_at,
+        actor_user_id=entry.actor,
+        action=entry.action,
+        client_id=entry.client_id,
+        ip=entry.ip,
+        user_agent=entry.user_agent,
+        details=details,
+    )
+    return {
+        "created_at": created_at,
+        "actor_user_id": entry.actor,
+        "action": entry.action,
+        "client_id": entry.client_id,
+        "ip": entry.ip,
+        "user_agent": entry.user_agent,
+        "details": details,
+        "key_id": key.key_id,
+        "prev_hash": prev_hash,
+        "hash": row_hash(key, prev_hash, canonical),
+    }
+
+
+def _head(session: Session) -> str:
+    """The chain's last hash (the caller holds the chain's lock)."""
+    found = session.scalar(select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1))
+    return found or GENESIS_HASH
+
+
 def record_audit(
     session: Session,
     *,
@@ -95,38 +154,34 @@ def record_audit(
     `actor` is the acting user's id (None for the system or an unknown caller). `details` is
     metadata only: ids, counts, codes. Bodies, tokens, passwords and names are refused.
     """
-    if not isinstance(action, AuditAction):
-        # A bare string would slip a name past the published list (and past mypy, untyped).
-        raise TypeError(f"audit action {action!r} is not an AuditAction: add it there first")
-    details = dict(details or {})
-    _check_details(details)
-    key = current_chain_keyring().current
+    entry = _checked(AuditEntry(actor, action, client_id, ip, user_agent, details))
     lock_audit_chain(session)
-    prev_hash = session.scalar(select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1))
-    prev_hash = prev_hash or GENESIS_HASH
-    created_at = utcnow()
-    user_agent = user_agent[:300] if user_agent else None
-    canonical = canonical_row(
-        created_at=created_at,
-        actor_user_id=actor,
-        action=action,
-        client_id=client_id,
-        ip=ip,
-        user_agent=user_agent,
-        details=details,
-    )
-    row = AuditLog(
-        created_at=created_at,
-        actor_user_id=actor,
-        action=action,
-        client_id=client_id,
-        ip=ip,
-        user_agent=user_agent,
-        details=details,
-        key_id=key.key_id,
-        prev_hash=prev_hash,
-        hash=row_hash(key, prev_hash, canonical),
-    )
+    row = AuditLog(**_chained(entry, _head(session), utcnow()))
     session.add(row)
     session.flush()
     return row
+
+
+def record_audits(session: Session, entries: Sequence[AuditEntry]) -> int:
+    """Add several audit rows at once (a campaign's chunk, a batch of provider events): the
+    chain's lock taken once, its head read once, the rows chained in order here and written in
+    one multi-row INSERT. The same chain as record_audit() one by one, so `verify` checks it
+    the same way. Every entry is checked before anything is written. Returns how many."""
+    checked = [_checked(entry) for entry in entries]
+    if not checked:
+        return 0
+    lock_audit_chain(session)
+    session.flush()  # this transaction's own rows first: the head read next must be the last
+    prev_hash = _head(session)
+    now = utcnow()
+    rows = []
+    for entry in checked:
+        row = _chained(entry, prev_hash, now)
+        rows.append(row)
+        prev_hash = row["hash"]
+    # Multi-row INSERTs, VALUES in chain order: ids are taken in that order (the chain's lock
+    # keeps every other writer out until this transaction ends). SQLite takes at most 32,766
+    # parameters a statement, so a few hundred rows at a time.
+    for start in range(0, len(rows), INSERT_ROWS):
+        session.execute(insert(AuditLog).values(rows[start : start + INSERT_ROWS]))
+    return len(rows)

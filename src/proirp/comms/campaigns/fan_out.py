@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import record_audit
+from proirp.audit.service import AuditEntry, record_audits
 from proirp.clients.models import Client
 from proirp.comms.campaigns.blocks import not_sent
 from proirp.comms.campaigns.chunk import ChunkWriter, NotSent
@@ -82,14 +82,18 @@ def write_chunk(
             left_out.append((written, channel.blocked_action))
         else:
             queued.append(written.id)
-    for comm, action in left_out:
-        record_audit(
-            session,
-            actor=campaign.created_by_user_id,
-            action=action,
-            client_id=comm.client_id,
-            details={"communication_id": comm.id, "campaign_id": campaign.id},
-        )
+    record_audits(
+        session,
+        [
+            AuditEntry(
+                actor=campaign.created_by_user_id,
+                action=action,
+                client_id=comm.client_id,
+                details={"communication_id": comm.id, "campaign_id": campaign.id},
+            )
+            for comm, action in left_out
+        ],
+    )
     writer.finish(queued)
 
 
