@@ -27,9 +27,10 @@ from proirp.comms.inbox.endpoints import router as inbox_router
 from proirp.comms.inbox.webhooks import router as inbound_webhook_router
 from proirp.comms.sms.webhooks import router as twilio_webhooks_router
 from proirp.comms.templates.endpoints import router as templates_router
-from proirp.concurrency import size_thread_pool
+from proirp.concurrency import MAX_CONCURRENT_REQUESTS, size_thread_pool
 from proirp.config import Settings, load_settings
 from proirp.health import router as health_router
+from proirp.kit.admission import AdmissionLimit
 from proirp.kit.body_limit import BodySizeLimit
 from proirp.kit.docs_policy import docs_policies
 from proirp.kit.error_handlers import install_error_handlers
@@ -110,7 +111,8 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool = Fals
 
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
-    """The stack, outermost first: security headers (on every answer, a 413 or a 500 too); the
+    """The stack, outermost first: the admission limit (503 `overloaded` past
+    MAX_CONCURRENT_REQUESTS at once); security headers (on every answer, a 413 or a 500 too); the
     request id, access log and last word on unhandled errors; the body limits. (Starlette puts
     the last one added outermost.)"""
     sandbox = "/sandbox/"
@@ -131,6 +133,8 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(RequestLog)
     hsts = settings.proirp_env == "production"
     app.add_middleware(SecurityHeaders, hsts=hsts, policies=policies)
+    # Outermost: a request over the limit costs nothing but its answer.
+    app.add_middleware(AdmissionLimit, limit=MAX_CONCURRENT_REQUESTS)
 
 
 def _serve_api(app: FastAPI) -> None:

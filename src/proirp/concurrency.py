@@ -5,7 +5,8 @@ request can hold a database transaction between two hops (between its handler an
 serialisation, for one). On SQLite every transaction holds the write lock; on PostgreSQL it may
 hold row locks. If every thread were taken by requests waiting for that lock, the holder could
 never get a thread to finish: all would stall until the busy timeout. So the server admits fewer
-requests than there are threads (more answer 503 at once), and the holder always finds one.
+requests than there are threads (more answer 503 `overloaded` at once, with Retry-After:
+kit/admission.py), and the holder always finds one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from __future__ import annotations
 import anyio.to_thread
 
 MAX_CONCURRENT_REQUESTS = 100
+# Open connections uvicorn accepts (idle keep-alive ones included): a bound on file descriptors,
+# well above the requests at once, so signed-in users keeping their connections are not refused.
+MAX_OPEN_CONNECTIONS = 2000
 THREADS = MAX_CONCURRENT_REQUESTS + 20
 
 

@@ -45,7 +45,7 @@ def serve(
     import uvicorn
 
     from proirp.app import create_app
-    from proirp.concurrency import MAX_CONCURRENT_REQUESTS
+    from proirp.concurrency import MAX_OPEN_CONNECTIONS
     from proirp.sandbox.server import Listener, PortUnavailable, serve_all
 
     settings = _settings(**({"port": port} if port else {}))
@@ -60,8 +60,9 @@ def serve(
         # log is the product's own (kit.request_log).
         log_config=None,
         access_log=False,
-        # Fewer requests at once than threads: see proirp.concurrency.
-        limit_concurrency=MAX_CONCURRENT_REQUESTS,
+        # Requests at once are limited inside the app (kit/admission.py: fewer than threads, see
+        # proirp.concurrency, answered in JSON); this only bounds open connections.
+        limit_concurrency=MAX_OPEN_CONNECTIONS,
         # X-Forwarded-For only from FORWARDED_ALLOW_IPS (uvicorn's own default trusts this machine).
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips,
