@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from bench import audit_chain, calendar_sync, email_campaign, reminders, sms_campaign
+from bench import (
+    audit_chain,
+    calendar_sync,
+    client_search,
+    email_campaign,
+    reminders,
+    sms_campaign,
+)
 
 
 def main() -> None:
     audit_chain.main()
+    client_search.main()
     sms_campaign.main([])
     email_campaign.main([])
     calendar_sync.main([])

@@ -16,6 +16,9 @@ from proirp.comms.inbox.urgent import URGENT_PHRASES, is_urgent, normalise
         "Kíll myself",  # an accent typed by mistake
         "I can\u2019t do this anymore",  # a curly apostrophe
         "I cant do this anymore",
+        "I cannot do this anymore",
+        "I do not want to live",
+        "there's no point in living",
         "thinking about suicide",
         "I've been cutting myself again",
         "honestly everyone would be better off without me",

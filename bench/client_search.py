@@ -1,0 +1,91 @@
+"""Client search at size: `GET /clients?q=` (clients/repository.list_clients) with 1,000 and
+with 100,000 clients, for a search that matches nothing and one that matches a few, on SQLite and
+(when reachable) PostgreSQL. The issue's target: at 100,000 within 2x its time at 1,000 (on
+PostgreSQL the trigram indexes of migration 0013 answer it; SQLite reads the table)."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from sqlalchemy import insert, text
+
+from bench.audit_chain import _database, _postgres_reachable
+from proirp.clients.models import Client
+from proirp.clients.repository import list_clients
+from proirp.kit.crypto import Vault, install_vault
+from proirp.kit.db import create_db_engine, create_session_factory, transaction
+from proirp.kit.time import utcnow
+from proirp.migrations.commands import upgrade
+
+SIZES = (1_000, 100_000)
+RUNS = 30
+FIRST = ("Avery", "Blake", "Casey", "Devon", "Emery", "Finley", "Harper", "Jordan")
+SEARCHES = {"matches nothing": "Zyxwvut", "matches a few": "Quinlan-77"}
+
+
+def _clients(count: int) -> list[dict[str, object]]:
+    now = utcnow()
+    return [
+        {
+            "id": uuid.uuid4().hex,
+            "first_name": FIRST[i % len(FIRST)],
+            "last_name": f"Quinlan-{i}",
+            "email": f"client{i}@example.com",
+            "phone": f"+1202{i:07d}",
+            "timezone": "America/Chicago",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(count)
+    ]
+
+
+def _median_ms(factory: object, q: str) -> float:
+    times = []
+    for _ in range(RUNS):
+        with transaction(factory) as session:  # type: ignore[arg-type]
+            started = time.perf_counter()
+            list_clients(session, q=q, limit=50, cursor=None)
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def run(kind: str) -> dict[tuple[str, int], float]:
+    found: dict[tuple[str, int], float] = {}
+    for size in SIZES:
+        with tempfile.TemporaryDirectory() as tmp, _database(kind, Path(tmp)) as url:
+            upgrade(url)
+            engine = create_db_engine(url)
+            factory = create_session_factory(engine)
+            rows = _clients(size)
+            with transaction(factory) as session:
+                for start in range(0, size, 5000):
+                    session.execute(insert(Client), rows[start : start + 5000])
+            with engine.connect() as conn:
+                conn.execute(text("ANALYZE"))
+                conn.commit()
+            for label, q in SEARCHES.items():
+                found[(label, size)] = _median_ms(factory, q)
+            engine.dispose()
+    return found
+
+
+def main() -> None:
+    install_vault(Vault([Fernet.generate_key().decode()]))
+    kinds = ["sqlite"] + (["postgres"] if _postgres_reachable() else [])
+    print(f"client search, median of {RUNS} (ms), at {SIZES[0]:,} and {SIZES[1]:,} clients")
+    print(f"{'database':<10} {'search':<16} {'1,000':>8} {'100,000':>9} {'ratio':>6}")
+    for kind in kinds:
+        found = run(kind)
+        for label in SEARCHES:
+            small, large = found[(label, SIZES[0])], found[(label, SIZES[1])]
+            print(f"{kind:<10} {label:<16} {small:>8.2f} {large:>9.2f} {large / small:>6.1f}")
+
+
+if __name__ == "__main__":
+    main()
