@@ -43,7 +43,6 @@ FORBIDDEN_DETAIL_KEYS = frozenset(
     }
 )
 MAX_DETAIL_STRING = 200
-INSERT_ROWS = 500  # audit rows per INSERT statement of record_audits()
 
 # Any constant works; it only has to be the same for every writer of the chain.
 _CHAIN_LOCK_KEY = 0x50524F495250  # "PROIRP"
@@ -179,9 +178,8 @@ def record_audits(session: Session, entries: Sequence[AuditEntry]) -> int:
         row = _chained(entry, prev_hash, now)
         rows.append(row)
         prev_hash = row["hash"]
-    # Multi-row INSERTs, VALUES in chain order: ids are taken in that order (the chain's lock
-    # keeps every other writer out until this transaction ends). SQLite takes at most 32,766
-    # parameters a statement, so a few hundred rows at a time.
-    for start in range(0, len(rows), INSERT_ROWS):
-        session.execute(insert(AuditLog).values(rows[start : start + INSERT_ROWS]))
+    # One executemany, sent as multi-row INSERTs (SQLAlchemy's "insertmanyvalues", its statement
+    # compiled once and cached) with the VALUES in chain order: ids are taken in that order, and
+    # the chain's lock keeps every other writer out until this transaction ends.
+    session.connection().execute(insert(AuditLog.__table__), rows)  # type: ignore[arg-type]
     return len(rows)
