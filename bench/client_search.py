@@ -25,7 +25,8 @@ from proirp.migrations.commands import upgrade
 SIZES = (1_000, 100_000)
 RUNS = 30
 FIRST = ("Avery", "Blake", "Casey", "Devon", "Emery", "Finley", "Harper", "Jordan")
-SEARCHES = {"matches nothing": "Zyxwvut", "matches a few": "Quinlan-77"}
+SEARCHES = {"matches nothing": "Zyxwvut", "matches five": "Marlowe"}
+FEW = 5  # clients named Marlowe at every size
 
 
 def _clients(count: int) -> list[dict[str, object]]:
@@ -34,7 +35,7 @@ def _clients(count: int) -> list[dict[str, object]]:
         {
             "id": uuid.uuid4().hex,
             "first_name": FIRST[i % len(FIRST)],
-            "last_name": f"Quinlan-{i}",
+            "last_name": f"Marlowe-{i}" if i < FEW else f"Quinlan-{i}",
             "email": f"client{i}@example.com",
             "phone": f"+1202{i:07d}",
             "timezone": "America/Chicago",
