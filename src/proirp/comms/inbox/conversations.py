@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
 from proirp.clients.models import Client
-from proirp.comms.inbox.incidents import conversation_of, open_conversations
+from proirp.comms.inbox.incidents import open_conversations
 from proirp.comms.inbox.models import MessageMedia, MessageRead, UrgentIncident
 from proirp.comms.models import Communication, Direction
 from proirp.kit.pagination import Cursor
@@ -210,7 +210,3 @@ def attach(
             .execution_options(synchronize_session=False)
         )
     return ids
-
-
-def conversation_keys(comm: Communication) -> list[str]:
-    return [conversation_of(comm)]
