@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from proirp.audit.anchor_file import FileAnchorStore
 from proirp.audit.models import AuditLog
+from proirp.audit.verify import verify_chain
 from proirp.clients.models import Client, OptOut
 from proirp.comms.email.unsubscribe import make_token
 from proirp.comms.models import Communication, CommunicationEvent
@@ -380,3 +383,18 @@ def test_a_group_resubscribe_does_not_lift_a_one_click_unsubscribe(
     post_events(api, [event(comm, "group_resubscribe", asm_group_id=42)])
     assert _send_later(api, client, staff) == "blocked"
     assert _audits(db, "EMAIL_RESUBSCRIBED") == []
+
+
+def test_a_batchs_status_changes_are_appended_together_and_the_chain_verifies(
+    api: TestClient, db: Session, client: Client, staff: Staff, tmp_path: Path
+) -> None:
+    comms = [_email(db, client, staff) for _ in range(5)]
+    batch = [event(comm, "delivered") for comm in comms]
+    assert post_events(api, batch).status_code == 204
+    changed = sorted(_audits(db, "EMAIL_STATUS_CHANGED"), key=lambda row: row.id)
+    assert sorted(a.details["communication_id"] for a in changed) == sorted(c.id for c in comms)
+    ids = [row.id for row in changed]
+    assert ids == list(range(ids[0], ids[0] + len(comms)))  # nothing between them
+    assert len({row.created_at for row in changed}) == 1  # appended as one group
+    report = verify_chain(db, anchors=FileAnchorStore(tmp_path / "anchors"))
+    assert report.ok, report

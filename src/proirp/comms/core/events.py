@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
+from proirp.audit.service import AuditEntry, RequestOrigin, lock_audit_chain, record_audits
 from proirp.comms.core import repository
 from proirp.comms.core.guard import suppression_key
 from proirp.comms.core.status import advance, seen_provider_event
@@ -81,8 +81,15 @@ def find_message(session: Session, event: StatusEvent) -> Communication | None:
     return None
 
 
-def apply_status_event(session: Session, event: StatusEvent, origin: RequestOrigin) -> Applied:
-    """Record `event` against its message (once) and move the message forward if it may."""
+def apply_status_event(
+    session: Session,
+    event: StatusEvent,
+    origin: RequestOrigin,
+    audits: list[AuditEntry] | None = None,
+) -> Applied:
+    """Record `event` against its message (once) and move the message forward if it may. The
+    audit row of a move is written at once, or added to `audits` for a caller applying a batch
+    to append with the batch's others (record_audits)."""
     # The chain's lock before the message's row, as the worker takes them: a callback arriving
     # while the worker records the send waits its turn instead of deadlocking with it.
     lock_audit_chain(session)
@@ -109,12 +116,15 @@ def apply_status_event(session: Session, event: StatusEvent, origin: RequestOrig
         provider_event_id=event.event_id,
     )
     if moved:
-        record_audit(
-            session,
+        entry = AuditEntry(
             actor=None,
             action=STATUS_CHANGED_ACTION[comm.channel],
             client_id=comm.client_id,
             ip=origin.ip,
             details={"communication_id": comm.id, "status": event.status, **event.audit_details},
         )
+        if audits is None:
+            record_audits(session, [entry])
+        else:
+            audits.append(entry)
     return Applied("applied", comm)

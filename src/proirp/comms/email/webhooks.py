@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from proirp.audit.service import RequestOrigin, lock_audit_chain
+from proirp.audit.service import AuditEntry, RequestOrigin, lock_audit_chain, record_audits
 from proirp.comms.core.events import apply_status_event
 from proirp.comms.core.webhook_rejection import record_rejection, reject_webhook
 from proirp.comms.email.events import status_event, suppression_for
@@ -55,10 +55,16 @@ def _reject(session: Session, origin: RequestOrigin, reason: str, status: int) -
     )
 
 
-def apply_event(session: Session, event: SendGridEvent, origin: RequestOrigin) -> str:
-    """Apply one event; returns what happened (for counting, never logged with its content)."""
+def apply_event(
+    session: Session,
+    event: SendGridEvent,
+    origin: RequestOrigin,
+    audits: list[AuditEntry] | None = None,
+) -> str:
+    """Apply one event; returns what happened (for counting, never logged with its content).
+    Its status change's audit row goes into `audits` when given (the batch appends them)."""
     ours = status_event(event)
-    applied = apply_status_event(session, ours, origin)
+    applied = apply_status_event(session, ours, origin, audits)
     if applied.outcome == "duplicate" or not ours.address:
         return applied.outcome
     client_id = applied.communication.client_id if applied.communication is not None else None
@@ -116,8 +122,10 @@ def events(
     batch = read_batch(raw)
     _skip_malformed(session, batch, origin)  # the rest is applied; a retry would not mend them
     counts: dict[str, int] = {"malformed": batch.malformed} if batch.malformed else {}
+    audits: list[AuditEntry] = []
     for event in batch.events:
-        outcome = apply_event(session, event, origin)
+        outcome = apply_event(session, event, origin, audits)
         counts[outcome] = counts.get(outcome, 0) + 1
+    record_audits(session, audits)  # the batch's status changes, appended as one group
     log.info("email.events", **counts)
     return Response(status_code=204)
