@@ -27,6 +27,7 @@ from proirp.kit.time import set_clock
 from tests.factories import Staff, create_client, create_staff
 
 PRACTICE_NUMBER = "+15005550006"
+INBOUND_PATH = "/webhooks/twilio/inbound"
 PHONE = "+12025550143"
 SAFETY = "If you are in danger, call or text 988. We will read your message."
 AFTER_HOURS = "We are closed; we will answer when we open."
@@ -35,6 +36,20 @@ ON_CALL = "on-call@example.com"
 
 def new_sid(prefix: str = "SM") -> str:
     return prefix + uuid4().hex
+
+
+def signed_post(api: TestClient, settings: Settings, path: str, params: dict[str, str]) -> Any:
+    """Post a form as Twilio does: form-encoded and signed with the account's token."""
+    token = settings.twilio_connection().auth_token
+    signature = RequestValidator(token).compute_signature(settings.base_url + path, params)
+    return api.post(
+        path,
+        content=urlencode(params),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signature,
+        },
+    )
 
 
 def inbound(
@@ -46,8 +61,7 @@ def inbound(
     sid: str | None = None,
     extra: dict[str, str] | None = None,
 ) -> Any:
-    """Post an inbound SMS as Twilio does: form-encoded and signed."""
-    path = "/webhooks/twilio/inbound"
+    """Post an inbound SMS to the product as Twilio does; it must be taken (200)."""
     params = {
         "MessageSid": sid or new_sid(),
         "From": phone,
@@ -56,16 +70,7 @@ def inbound(
         "NumMedia": "0",
         **(extra or {}),
     }
-    token = settings.twilio_connection().auth_token
-    signature = RequestValidator(token).compute_signature(settings.base_url + path, params)
-    answer = api.post(
-        path,
-        content=urlencode(params),
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": signature,
-        },
-    )
+    answer = signed_post(api, settings, INBOUND_PATH, params)
     assert answer.status_code == 200, answer.text
     return answer
 
@@ -587,19 +592,9 @@ def test_a_media_field_that_does_not_fit_costs_the_media_not_the_text(
 def test_a_sender_that_cannot_be_a_number_is_refused_naming_from(
     api: TestClient, db: Session, settings: Settings
 ) -> None:
-    path = "/webhooks/twilio/inbound"
     for sender in ("+1" + "2" * 60, ""):
         params = {"MessageSid": new_sid(), "From": sender, "To": PRACTICE_NUMBER, "Body": "hi"}
-        token = settings.twilio_connection().auth_token
-        signature = RequestValidator(token).compute_signature(settings.base_url + path, params)
-        answer = api.post(
-            path,
-            content=urlencode(params),
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Twilio-Signature": signature,
-            },
-        )
+        answer = signed_post(api, settings, INBOUND_PATH, params)
         assert answer.status_code == 400, answer.text
         assert "From" in answer.json()["error"]["fields"]
 
@@ -703,18 +698,8 @@ def test_a_status_callback_never_moves_an_inbound_message(
     office(db, is_open=True)
     sid = new_sid()
     inbound(api, settings, "hello", sid=sid)
-    path = "/webhooks/twilio/status"
     params = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "30008"}
-    token = settings.twilio_connection().auth_token
-    signature = RequestValidator(token).compute_signature(settings.base_url + path, params)
-    api.post(
-        path,
-        content=urlencode(params),
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": signature,
-        },
-    )
+    signed_post(api, settings, "/webhooks/twilio/status", params)
     (row,) = inbound_rows(db)
     assert row.status == "received"
 
