@@ -17,7 +17,13 @@ from proirp.comms.inbox.models import (
     MessageRead,
     UrgentIncident,
 )
-from proirp.comms.models import Campaign, Communication, CommunicationEvent, Template
+from proirp.comms.models import (
+    Campaign,
+    Communication,
+    CommunicationEvent,
+    PaceSlot,
+    Template,
+)
 from proirp.kit.db import Base
 from proirp.notices.models import StaffNotice
 
@@ -38,6 +44,7 @@ __all__ = [
     "MessageMedia",
     "MessageRead",
     "OptOut",
+    "PaceSlot",
     "Reminder",
     "ReminderRule",
     "ReminderSettings",

@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -168,3 +170,17 @@ class CommunicationEvent(IdMixin, Base):
     reason: Mapped[str | None] = mapped_column(String(300))
     occurred_at: Mapped[datetime]
     created_at: Mapped[datetime]
+
+
+class PaceSlot(Base):
+    """One provider call taken within its pace window, for processes that share no Redis
+    (QUEUE_BACKEND=postgres): comms/core/pacing.py counts them under an advisory lock."""
+
+    __tablename__ = "pace_slots"
+    __table_args__ = (Index("ix_pace_slots_key_taken_at", "key", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    key: Mapped[str] = mapped_column(String(64))  # the pacer's name and the sender
+    taken_at: Mapped[datetime]

@@ -1,16 +1,49 @@
 """Pacing provider calls to their allowed rate (TWILIO_MPS per sending number, and
-SENDGRID_REQUESTS_PER_SECOND), shared by every worker thread and, with Redis, every worker process.
-Uses the `limits` library's moving window, which never lets more than the rate into any one-second
-span, so the provider has no reason to answer 429."""
+SENDGRID_REQUESTS_PER_SECOND), shared by every worker thread and every worker process: in Redis
+with QUEUE_BACKEND=redis (the `limits` library's moving window), in the database with
+QUEUE_BACKEND=postgres (the same window: the calls of the last window counted under an advisory
+lock), in the process with the embedded SQLite queue (one process). Never more than the rate in
+any window, so the provider has no reason to answer 429."""
 
 from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 from limits import RateLimitItemPerSecond, storage, strategies
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.engine import Engine
 
+from proirp.comms.models import PaceSlot
 from proirp.config import Settings
+from proirp.kit.db import create_db_engine
+
+
+class DatabaseWindow:
+    """The moving window kept in `pace_slots`, for processes that share a PostgreSQL database
+    and no Redis. One transaction per try: the key's advisory lock, the database's clock, the
+    calls of the last window counted (older ones deleted), and a slot taken if there is room."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def take(self, key: str, *, calls: int, window: float) -> float:
+        """0 if a slot was taken now, else the seconds until the oldest call leaves the window."""
+        span = timedelta(seconds=window)
+        with self._engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+            now = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+            conn.execute(
+                delete(PaceSlot).where(PaceSlot.key == key, PaceSlot.taken_at <= now - span)
+            )
+            count, oldest = conn.execute(
+                select(func.count(), func.min(PaceSlot.taken_at)).where(PaceSlot.key == key)
+            ).one()
+            if count < calls:
+                conn.execute(insert(PaceSlot).values(key=key, taken_at=now))
+                return 0.0
+            return max(0.0, float((oldest + span - now).total_seconds()))
 
 
 class SendPacer:
@@ -19,6 +52,9 @@ class SendPacer:
     def __init__(self, settings: Settings, *, rate: float | None, name: str) -> None:
         uri = settings.redis_url if settings.queue_backend == "redis" else "memory://"
         self._limiter = strategies.MovingWindowRateLimiter(storage.storage_from_string(uri))
+        self._database: DatabaseWindow | None = None
+        if settings.queue_backend == "postgres" and settings.is_postgres and rate is not None:
+            self._database = DatabaseWindow(create_db_engine(settings.sqlalchemy_url))
         self._name = name
         per_second = rate
         self._item: RateLimitItemPerSecond | None = None
@@ -35,6 +71,11 @@ class SendPacer:
         if self._item is None:
             return
         key = f"proirp:{self._name}:{sender_key}"
+        if self._database is not None:
+            window = float(self._item.get_expiry())
+            while (wait := self._database.take(key, calls=self._item.amount, window=window)) > 0:
+                time.sleep(min(1.0, max(poll, wait)))
+            return
         while not self._limiter.hit(self._item, key):
             reset = self._limiter.get_window_stats(self._item, key).reset_time
             time.sleep(min(1.0, max(poll, reset - time.time())))
