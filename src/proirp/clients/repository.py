@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -50,12 +50,7 @@ def list_clients(
             conditions.append(Client.phone.like(f"%{digits}%"))
         stmt = stmt.where(or_(*conditions))
     if cursor is not None:
-        stmt = stmt.where(
-            or_(
-                Client.created_at < cursor.created_at,
-                and_(Client.created_at == cursor.created_at, Client.id < cursor.id),
-            )
-        )
+        stmt = stmt.where(cursor.before(Client.created_at, Client.id))
     stmt = stmt.order_by(Client.created_at.desc(), Client.id.desc()).limit(limit + 1)
     return session.scalars(stmt).all()
 

@@ -9,6 +9,9 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query
+from sqlalchemy import and_, or_
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
 
 from proirp.kit.errors import ValidationFailed
 
@@ -24,6 +27,14 @@ class Cursor:
     def encode(self) -> str:
         raw = json.dumps([self.created_at.isoformat(), self.id]).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def before(
+        self,
+        created_at: ColumnElement[datetime] | InstrumentedAttribute[datetime],
+        id_: ColumnElement[str] | InstrumentedAttribute[str],
+    ) -> ColumnElement[bool]:
+        """Rows after this cursor in newest-first order (created_at, then id, descending)."""
+        return or_(created_at < self.created_at, and_(created_at == self.created_at, id_ < self.id))
 
     @classmethod
     def decode(cls, token: str) -> Cursor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from proirp.comms.models import (
@@ -78,12 +78,7 @@ def list_communications(
     if status:
         stmt = stmt.where(Communication.status == status)
     if cursor is not None:
-        stmt = stmt.where(
-            or_(
-                Communication.created_at < cursor.created_at,
-                and_(Communication.created_at == cursor.created_at, Communication.id < cursor.id),
-            )
-        )
+        stmt = stmt.where(cursor.before(Communication.created_at, Communication.id))
     stmt = stmt.order_by(Communication.created_at.desc(), Communication.id.desc())
     return session.scalars(stmt.limit(limit + 1)).all()
 
@@ -149,12 +144,7 @@ def list_campaigns(session: Session, *, limit: int, cursor: Cursor | None) -> Se
     """Campaigns newest first, one more than `limit` (so the caller knows there is a next page)."""
     stmt = select(Campaign)
     if cursor is not None:
-        stmt = stmt.where(
-            or_(
-                Campaign.created_at < cursor.created_at,
-                and_(Campaign.created_at == cursor.created_at, Campaign.id < cursor.id),
-            )
-        )
+        stmt = stmt.where(cursor.before(Campaign.created_at, Campaign.id))
     stmt = stmt.order_by(Campaign.created_at.desc(), Campaign.id.desc())
     return session.scalars(stmt.limit(limit + 1)).all()
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
@@ -26,19 +26,23 @@ def thread(
 ) -> tuple[list[Communication], str | None]:
     """A page of the client's messages, oldest to newest: the newest `limit`, or those before
     `cursor`; the next cursor leads to earlier ones."""
-    stmt = select(Communication).where(Communication.client_id == client_id)
+    page, next_cursor = _newest_first(
+        session, Communication.client_id == client_id, limit=limit, cursor=cursor
+    )
+    return list(reversed(page)), next_cursor
+
+
+def _newest_first(
+    session: Session, where: ColumnElement[bool], *, limit: int, cursor: Cursor | None
+) -> tuple[list[Communication], str | None]:
+    """A page of the messages `where` holds, newest first, and the cursor to the next one."""
+    stmt = select(Communication).where(where)
     if cursor is not None:
-        stmt = stmt.where(
-            or_(
-                Communication.created_at < cursor.created_at,
-                and_(Communication.created_at == cursor.created_at, Communication.id < cursor.id),
-            )
-        )
+        stmt = stmt.where(cursor.before(Communication.created_at, Communication.id))
     stmt = stmt.order_by(Communication.created_at.desc(), Communication.id.desc())
     rows = list(session.scalars(stmt.limit(limit + 1)))
     page, more = rows[:limit], len(rows) > limit
-    next_cursor = Cursor(page[-1].created_at, page[-1].id).encode() if more else None
-    return list(reversed(page)), next_cursor
+    return page, Cursor(page[-1].created_at, page[-1].id).encode() if more else None
 
 
 def media_of(session: Session, ids: Sequence[str]) -> dict[str, list[MessageMedia]]:
@@ -157,18 +161,8 @@ def unmatched(
     session: Session, *, limit: int, cursor: Cursor | None
 ) -> tuple[list[Communication], str | None]:
     """Inbound messages attached to no client, newest first."""
-    stmt = select(Communication).where(INBOUND, Communication.client_id.is_(None))
-    if cursor is not None:
-        stmt = stmt.where(
-            or_(
-                Communication.created_at < cursor.created_at,
-                and_(Communication.created_at == cursor.created_at, Communication.id < cursor.id),
-            )
-        )
-    stmt = stmt.order_by(Communication.created_at.desc(), Communication.id.desc())
-    rows = list(session.scalars(stmt.limit(limit + 1)))
-    page, more = rows[:limit], len(rows) > limit
-    return page, Cursor(page[-1].created_at, page[-1].id).encode() if more else None
+    unattached = and_(INBOUND, Communication.client_id.is_(None))
+    return _newest_first(session, unattached, limit=limit, cursor=cursor)
 
 
 def candidates(session: Session, numbers: Sequence[str]) -> dict[str, list[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from proirp.comms.models import Template
@@ -35,11 +35,6 @@ def list_templates(
     if channel is not None:
         stmt = stmt.where(Template.channel == channel)
     if cursor is not None:
-        stmt = stmt.where(
-            or_(
-                Template.created_at < cursor.created_at,
-                and_(Template.created_at == cursor.created_at, Template.id < cursor.id),
-            )
-        )
+        stmt = stmt.where(cursor.before(Template.created_at, Template.id))
     stmt = stmt.order_by(Template.created_at.desc(), Template.id.desc()).limit(limit + 1)
     return session.scalars(stmt).all()
