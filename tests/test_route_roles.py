@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from proirp.auth.models import Role
+from proirp.auth.secrets import csrf_for
 from tests.factories import PASSWORD, create_client, create_staff, create_user
 
 ADMIN, CLINICIAN, STAFF = Role.ADMIN.value, Role.CLINICIAN.value, Role.STAFF.value
@@ -78,9 +79,20 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "/inbox/settings"): frozenset({ADMIN}),
 }
 
+# The staff UI's pages (web/): signed in with the session cookie; a form also carries the CSRF
+# token. Without a session a page sends the browser to the sign-in page; a refused role sees a
+# 403 page.
+PAGES: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/app/"): ALL_ROLES,
+    ("POST", "/app/signout"): ALL_ROLES,
+}
+
 # Routes anyone may call without signing in.
 PUBLIC: frozenset[tuple[str, str]] = frozenset(
     {
+        ("GET", "/"),  # opens onto the UI
+        ("GET", "/app/signin"),
+        ("POST", "/app/signin"),  # its form carries a token of its own (web/pages/signin.py)
         ("GET", "/healthz"),
         ("POST", "/auth/login"),
         ("GET", "/openapi.json"),
@@ -107,6 +119,7 @@ TOKEN_LINKS: frozenset[tuple[str, str]] = frozenset(
 # Mounted sub-applications, by path, with how each is protected.
 MOUNTS: dict[str, str] = {
     "/sandbox": "the provider sandbox; mounted only when no real provider credentials are set",
+    "/app/static": "the UI's own stylesheet and script: nothing secret, no data",
 }
 
 
@@ -128,6 +141,7 @@ def test_tables_cover_exactly_the_routes_the_app_serves(app: FastAPI) -> None:
     served = served_routes(app)
     tables = [
         set(PROTECTED),
+        set(PAGES),
         set(PUBLIC),
         set(SIGNED_WEBHOOKS),
         set(TOKEN_LINKS),
@@ -212,6 +226,50 @@ def test_each_role_gets_exactly_what_the_matrix_allows(
     else:
         assert response.status_code == 403
         assert response.json()["error"]["code"] == "forbidden_role"
+
+
+PAGE_CASES = [
+    pytest.param(Call(m, p), role, role in allowed, id=f"{m} {p} as {role}")
+    for (m, p), allowed in PAGES.items()
+    for role in sorted(ALL_ROLES)
+]
+
+
+def _page_request(api: TestClient, call: Call, client_id: str, token: str | None) -> httpx.Response:
+    url = call.path.format_map(_PathIds(client_id=client_id))
+    data = {"csrf_token": csrf_for(token)} if token and call.method == "POST" else None
+    api.cookies.clear()
+    if token:
+        api.cookies.set("proirp_session", token)
+    try:
+        return api.request(call.method, url, data=data, follow_redirects=False)
+    finally:
+        api.cookies.clear()
+
+
+@pytest.mark.parametrize("call", [pytest.param(Call(m, p), id=f"{m} {p}") for m, p in PAGES])
+def test_page_without_a_session_sends_the_browser_to_sign_in(
+    api: TestClient, db: Session, call: Call
+) -> None:
+    client = create_client(db)
+    response = _page_request(api, call, client.id, None)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/app/signin?next=")
+
+
+@pytest.mark.parametrize(("call", "role", "allowed"), PAGE_CASES)
+def test_each_role_sees_exactly_the_pages_the_matrix_allows(
+    api: TestClient, db: Session, call: Call, role: str, allowed: bool
+) -> None:
+    staff = create_staff(db, role=role)
+    client = create_client(db)
+    response = _page_request(api, call, client.id, staff.token)
+    if allowed:
+        assert response.status_code not in (401, 403), response.text
+        assert response.status_code < 500, response.text
+    else:
+        assert response.status_code == 403
+        assert "Your role may not" in response.text
 
 
 def test_a_refused_role_changes_nothing(api: TestClient, db: Session) -> None:

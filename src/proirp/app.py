@@ -38,6 +38,7 @@ from proirp.kit.input import refuse_nul_in_url
 from proirp.kit.openapi import describe_api
 from proirp.kit.request_log import RequestLog
 from proirp.kit.security_headers import SecurityHeaders
+from proirp.web.mount import mount_web, web_policies
 
 log = structlog.get_logger(__name__)
 
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool = Fals
     app.state.session_factory = rt.session_factory
     app.state.login_throttle = LoginThrottle(settings)
     _serve_api(app)
+    mount_web(app)
     _add_middleware(app, settings)
     for router, owner in ROUTERS:
         log.info(f"[router] mounted {router.prefix or '/'} -> {owner}")
@@ -125,7 +127,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
             for path in (router.prefix, f"{router.prefix}/")
         },
     }
-    policies = docs_policies(app)
+    policies = {**docs_policies(app), **web_policies()}
     if settings.sandbox_mode:
         limits[sandbox] = SANDBOX_MAX_BODY_BYTES
         policies[sandbox] = SANDBOX_POLICY

@@ -4,6 +4,7 @@ on one: reminders on or off, the state confirmed or scheduled."""
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -70,7 +71,7 @@ def _audit(
     *,
     user_id: str,
     origin: RequestOrigin,
-    client_id: str,
+    client_id: str | None,
     **details: object,
 ) -> None:
     record_audit(
@@ -148,3 +149,36 @@ def change_appointment(
         state=appointment.state,
     )
     return to_out(session, [appointment])[0]
+
+
+def user_appointments(
+    session: Session,
+    user_id: str,
+    *,
+    start: datetime,
+    end: datetime,
+    origin: RequestOrigin,
+) -> list[AppointmentOut]:
+    """The user's own appointments starting in [start, end), soonest first (an audited read:
+    the clients' ids are recorded, as for any read of client records)."""
+    stmt = (
+        select(Appointment)
+        .where(
+            Appointment.user_id == user_id,
+            Appointment.unlinked_at.is_(None),
+            Appointment.start_at >= start,
+            Appointment.start_at < end,
+        )
+        .order_by(Appointment.start_at, Appointment.id)
+    )
+    appointments = list(session.scalars(stmt))
+    _audit(
+        session,
+        AuditAction.APPOINTMENTS_VIEWED,
+        user_id=user_id,
+        origin=origin,
+        client_id=None,
+        count=len(appointments),
+        client_ids=sorted({a.client_id for a in appointments}),
+    )
+    return to_out(session, appointments)

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from proirp.auth import service
-from proirp.auth.dependencies import CSRF_COOKIE, SESSION_COOKIE, CurrentPrincipal, CurrentUser
+from proirp.auth.cookies import clear_session_cookies, set_session_cookies
+from proirp.auth.dependencies import CurrentPrincipal, CurrentUser
 from proirp.auth.schemas import LoginOut, LoginRequest, MeOut, UserOut
 from proirp.auth.secrets import csrf_for
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
@@ -58,10 +59,7 @@ def login(
             "user": UserOut.model_validate(result.user).model_dump(mode="json"),
         }
     )
-    secure = settings.base_url.startswith("https://")
-    cookie: dict[str, Any] = {"max_age": result.expires_in_seconds, "secure": secure}
-    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax", **cookie)
-    response.set_cookie(CSRF_COOKIE, csrf, httponly=False, samesite="strict", **cookie)
+    set_session_cookies(response, result, settings)
     return response
 
 
@@ -69,8 +67,7 @@ def login(
 def logout(principal: CurrentPrincipal, session: SessionDep, origin: OriginDep) -> JSONResponse:
     service.log_out(session, principal, origin=origin)
     response = JSONResponse({"ok": True})
-    response.delete_cookie(SESSION_COOKIE)
-    response.delete_cookie(CSRF_COOKIE)
+    clear_session_cookies(response)
     return response
 
 

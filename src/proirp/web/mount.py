@@ -1,0 +1,28 @@
+"""Puts the staff UI into the app: its pages, its static files, and `/` opening onto Today."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from proirp.web.pages import signin, today
+from proirp.web.rendering import HERE, PAGE_POLICY, PREFIX, STATIC_PATH
+
+PAGES = [signin, today]
+
+
+def mount_web(app: FastAPI) -> None:
+    for page in PAGES:
+        app.include_router(page.router)
+
+    @app.get("/", include_in_schema=False)
+    def opening() -> RedirectResponse:
+        return RedirectResponse(f"{PREFIX}/", status_code=303)
+
+    app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="web-static")
+
+
+def web_policies() -> dict[str, str]:
+    """The pages' Content-Security-Policy, for answers that set none (redirects, static files)."""
+    return {f"{PREFIX}/": PAGE_POLICY}

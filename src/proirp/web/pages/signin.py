@@ -1,0 +1,120 @@
+"""Sign in and sign out.
+
+The sign-in form has no session yet to derive its CSRF token from: it carries a random token
+that is also set as a short-lived cookie, and the two must match (a double-submit token)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from proirp.auth import service
+from proirp.auth.cookies import clear_session_cookies, set_session_cookies
+from proirp.auth.service import Principal
+from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.errors import AppError
+from proirp.web.rendering import PREFIX, render
+from proirp.web.routing import CSRF_FIELD, CheckedForm, PageUser, field, page_router
+
+router = page_router()
+
+SIGNIN_COOKIE = "proirp_signin"
+EMAIL_MAX = 254
+PASSWORD_MAX = 1024
+
+
+def safe_next(target: str | None) -> str:
+    """Only a page of this product: never another site (an open redirect)."""
+    if target and target.startswith(f"{PREFIX}/") and not target.startswith("//"):
+        return target
+    return f"{PREFIX}/"
+
+
+def _form(
+    request: Request, target: str, *, error: str | None = None, status: int = 200
+) -> Response:
+    token = secrets.token_urlsafe(32)
+    response = render(
+        request,
+        "signin.html",
+        status_code=status,
+        signin_token=token,
+        next=target,
+        error=error,
+    )
+    secure = request.app.state.settings.base_url.startswith("https://")
+    response.set_cookie(
+        SIGNIN_COOKIE, token, max_age=3600, httponly=True, samesite="strict", secure=secure
+    )
+    return response
+
+
+@router.get("/signin")
+def signin_page(
+    request: Request, next: Annotated[str | None, Query(max_length=2000)] = None
+) -> Response:
+    return _form(request, safe_next(next))
+
+
+async def _read_form(request: Request) -> FormData:
+    return await request.form()
+
+
+@router.post("/signin")
+def signin(
+    request: Request,
+    form: Annotated[FormData, Depends(_read_form)],
+    session: SessionDep,
+    settings: SettingsDep,
+    origin: OriginDep,
+) -> Response:
+    target = safe_next(field(form, "next"))
+    presented = form.get(CSRF_FIELD)
+    expected = request.cookies.get(SIGNIN_COOKIE)
+    if not expected or not isinstance(presented, str) or presented != expected:
+        return _form(
+            request, target, error="The form had expired. Please sign in again.", status=403
+        )
+    email = field(form, "email")
+    password = form.get("password")
+    if not email or len(email) > EMAIL_MAX:
+        return _form(request, target, error="Enter your email address.", status=422)
+    if not isinstance(password, str) or not password or len(password) > PASSWORD_MAX:
+        return _form(request, target, error="Enter your password.", status=422)
+    try:
+        result = service.log_in(
+            session,
+            email=email,
+            password=password,
+            origin=origin,
+            throttle=request.app.state.login_throttle,
+            session_ttl=timedelta(hours=settings.session_ttl_hours),
+        )
+    except AppError as refused:
+        # Returned, not raised: the refused sign-in's audit row commits with the request.
+        message = refused.message if refused.status_code == 429 else None
+        return _form(
+            request,
+            target,
+            error=message or "That email and password do not match an active account.",
+            status=refused.status_code,
+        )
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookies(response, result, settings)
+    response.delete_cookie(SIGNIN_COOKIE)
+    return response
+
+
+@router.post("/signout")
+def signout(
+    request: Request, user: PageUser, _form: CheckedForm, session: SessionDep, origin: OriginDep
+) -> Response:
+    service.log_out(session, Principal(user, request.state.page_token), origin=origin)
+    response = RedirectResponse(f"{PREFIX}/signin", status_code=303)
+    clear_session_cookies(response)
+    return response

@@ -1,0 +1,73 @@
+// The staff UI's only script: live regions that poll a JSON address of the UI, and small helps.
+// Pages work without it; with it, statuses and progress change in place.
+"use strict";
+
+// <section data-live="/app/live/..." data-live-every="2000" id="...">: every few seconds the
+// address answers {items: {id: {text, state, value, max}}, refresh: bool, done: bool}.
+// [data-live-id] elements inside show the items; `refresh` fetches this page again and swaps
+// the section in; `done` stops the polling.
+function poll(region) {
+  const every = Number(region.dataset.liveEvery || 2000);
+  let stopped = false;
+  async function once() {
+    if (stopped) return;
+    try {
+      const answer = await fetch(region.dataset.live, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (answer.ok) {
+        const body = await answer.json();
+        apply(region, body.items || {});
+        if (body.refresh) await refresh(region);
+        if (body.done) stopped = true;
+      }
+    } catch (error) {
+      // A missed poll is retried on the next tick.
+    }
+    if (!stopped) setTimeout(once, every);
+  }
+  setTimeout(once, every);
+}
+
+function apply(region, items) {
+  for (const [id, item] of Object.entries(items)) {
+    for (const element of region.querySelectorAll(`[data-live-id="${CSS.escape(id)}"]`)) {
+      if (element instanceof HTMLProgressElement) {
+        if (item.max !== undefined) element.max = item.max;
+        if (item.value !== undefined) element.value = item.value;
+        if (item.text !== undefined) element.textContent = item.text;
+      } else if (item.text !== undefined) {
+        element.textContent = item.text;
+      }
+      if (item.state !== undefined) element.dataset.state = item.state;
+    }
+  }
+}
+
+async function refresh(region) {
+  const answer = await fetch(location.href, { credentials: "same-origin" });
+  if (!answer.ok) return;
+  const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+  const fresh = page.getElementById(region.id);
+  if (fresh) {
+    region.replaceChildren(...fresh.childNodes);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const region of document.querySelectorAll("[data-live]")) poll(region);
+  for (const back of document.querySelectorAll("[data-back]")) {
+    back.addEventListener("click", (event) => {
+      if (history.length > 1) {
+        event.preventDefault();
+        history.back();
+      }
+    });
+  }
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (event) => {
+      if (!confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  }
+});
