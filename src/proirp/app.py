@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from proirp import runtime
 from proirp.appointments.endpoints import router as appointments_router
@@ -135,6 +136,17 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(RequestLog)
     hsts = settings.proirp_env == "production"
     app.add_middleware(SecurityHeaders, hsts=hsts, policies=policies)
+    if settings.cors_origins:
+        # A practice's own front end elsewhere: exact origins, with the session cookie; a change
+        # still needs X-CSRF-Token (auth/dependencies.py), which only such a page can read.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
+            max_age=600,
+        )
     # Outermost: a request over the limit costs nothing but its answer.
     app.add_middleware(AdmissionLimit, limit=MAX_CONCURRENT_REQUESTS)
 

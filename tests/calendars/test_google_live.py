@@ -39,6 +39,7 @@ def test_allow_connects_and_the_first_sync_runs(live: LiveStack) -> None:
     answer = connect(live, token)
     assert answer.status_code == 303
     assert query_of(answer.headers["location"]) == {"provider": "google", "outcome": "connected"}
+    assert answer.headers["location"].startswith("/app/settings?")  # the UI's Settings page
     [row] = integrations(live, token)
     assert (row["provider"], row["account_email"], row["status"]) == ("google", ACCOUNT, "active")
     assert not any("token" in key for key in row)

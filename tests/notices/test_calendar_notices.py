@@ -111,7 +111,7 @@ def test_the_email_names_the_provider_and_links_to_the_settings_without_phi(
     [note] = notices_sent(db)
     assert note.subject == "Connect your Outlook (Microsoft 365) calendar to Pro IRP again"
     assert note.body is not None
-    assert f"{settings.base_url}/settings" in note.body
+    assert f"{settings.base_url}/app/settings" in note.body
     assert "Outlook (Microsoft 365) calendar: since 14 January 2030, 06:00 CST" in note.body
     for private in (
         client.first_name,

@@ -54,7 +54,7 @@ def test_a_calendar_to_connect_again_is_emailed_to_its_owner_through_sendgrid(
     assert wait_until(arrived, timeout=100, interval=1), "no notice reached the sandbox"
     [copy] = found
     assert copy["subject"] == "Connect your Google calendar to Pro IRP again"
-    assert f"{live.app_url}/settings" in copy["text"]
+    assert f"{live.app_url}/app/settings" in copy["text"]
     assert ACCESS_TOKEN not in copy["text"]
     with live.session() as session:
         stmt = select(Communication).where(Communication.purpose == Purpose.STAFF_NOTICE)

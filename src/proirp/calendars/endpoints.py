@@ -22,6 +22,7 @@ from proirp.calendars.schemas import (
     IntegrationList,
     SyncAccepted,
 )
+from proirp.config import SETTINGS_PAGE, Settings
 from proirp.integrations.base import ProviderError
 from proirp.kit.deps import OriginDep, SessionDep, SessionFactoryDep, SettingsDep
 from proirp.kit.errors import Forbidden, NotFound, ValidationFailed
@@ -36,10 +37,16 @@ DEFAULT_SPAN = timedelta(days=7)
 ProviderName = Annotated[str, Path(json_schema_extra={"enum": list(PROVIDERS)})]
 
 
-def _outcome(provider: str, outcome: str) -> RedirectResponse:
-    """Back to where the user manages calendars, saying how the connection went."""
+def _outcome(settings: Settings, provider: str, outcome: str) -> RedirectResponse:
+    """Back to where the user manages calendars, saying how the connection went: the practice's
+    own front end (FRONTEND_URL) if it has one, else the Settings page."""
     query = urlencode({"provider": provider, "outcome": outcome})
-    return RedirectResponse(f"/calendar/integrations?{query}", status_code=303)
+    where = (
+        f"{str(settings.frontend_url).rstrip('/')}/settings"
+        if settings.frontend_url
+        else SETTINGS_PAGE
+    )
+    return RedirectResponse(f"{where}?{query}", status_code=303)
 
 
 @router.get(
@@ -188,7 +195,7 @@ def callback(
         return JSONResponse(refused.to_body(), status_code=refused.status_code)  # audit commits
     if error or not code:
         oauth.record_denied(session, user, provider, origin)
-        return _outcome(provider, "denied")
+        return _outcome(settings, provider, "denied")
     flow = started.code_verifier
     session.commit()  # the state is spent; no lock is held while the provider answers
     adapter = calendar_provider(settings, provider)
@@ -199,7 +206,7 @@ def callback(
         email = adapter.account_email(tokens.access_token)
     except ProviderError as exc:
         oauth.record_failure(session, user, provider, exc.reason, origin)
-        return _outcome(provider, "failed")
+        return _outcome(settings, provider, "failed")
     integration = oauth.store_connection(session, user, provider, tokens, email, origin)
     enqueue_after_commit(session, "calendars.sync", integration.id)
-    return _outcome(provider, "connected")
+    return _outcome(settings, provider, "connected")

@@ -55,6 +55,11 @@ class SettingsError(Exception):
     """A setting is missing or wrong; the message names the variable and never echoes its value."""
 
 
+# The staff UI's Settings page, where calendars are connected: OAuth callbacks and staff notices
+# link to it.
+SETTINGS_PAGE = "/app/settings"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
@@ -84,6 +89,12 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=20, ge=1)
     # The proxies whose X-Forwarded-For is believed (addresses, networks, or *); empty: none.
     forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # A front end of the practice's own on other origins (exact origins, comma-separated): the
+    # browser may call the API from there with credentials. Empty: no other origin.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # That front end's address: connecting a calendar ends at <FRONTEND_URL>/settings?provider=
+    # …&outcome=…. Unset: the product's own Settings page.
+    frontend_url: AnyHttpUrl | None = None
     # Bodies over this are refused (413) before anything reads them; see kit/body_limit.py.
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     practice_timezone: str | None = None
@@ -187,6 +198,7 @@ class Settings(BaseSettings):
     @field_validator(
         *(name for name in SECRET_FIELDS if name not in KEY_LIST_FIELDS),
         "public_base_url",
+        "frontend_url",
         "sandbox_twilio_mps",
         "sandbox_sendgrid_rps",
         "sendgrid_requests_per_second",
@@ -218,6 +230,11 @@ class Settings(BaseSettings):
     @classmethod
     def _redirect_uris(cls, value: object) -> object:
         return rules.absolute_urls(value)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        return rules.origins(value)
 
     @field_validator("forwarded_allow_ips", mode="before")
     @classmethod

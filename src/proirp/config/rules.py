@@ -67,6 +67,18 @@ def absolute_urls(value: object) -> object:
     return value
 
 
+def origins(value: object) -> object:
+    """Exact origins (scheme://host[:port], nothing after): credentials are allowed from each, so
+    `*` and patterns are refused."""
+    value = comma_list(value)
+    for origin in value if isinstance(value, list) else []:
+        parts = urlsplit(str(origin))
+        exact = parts.scheme in ("http", "https") and parts.hostname and "*" not in str(origin)
+        if not exact or parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("each must be an exact origin such as https://portal.example.com")
+    return [str(origin).rstrip("/") for origin in value] if isinstance(value, list) else value
+
+
 def trusted_proxies(value: object) -> object:
     """Addresses and networks in the form uvicorn matches (a network by its base address), or
     ["*"]; anything else is refused rather than left to never match."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from proirp.config import Settings
+from proirp.config import SETTINGS_PAGE, Settings
 from proirp.kit.db import transaction
 from proirp.notices import repository
 from proirp.notices.models import NoticeKind
@@ -30,7 +30,7 @@ def note_text(reauth: Reauth, settings: Settings) -> tuple[str, str]:
         "Until you connect it again, Pro IRP does not see changes to your events, and the "
         "appointments linked to them do not follow those changes.\n\n"
         f"To connect it again, sign in to Pro IRP, open the settings and connect {provider} "
-        f"again:\n{settings.base_url}/settings"
+        f"again:\n{settings.base_url}{SETTINGS_PAGE}"
     )
     return subject, text
 
