@@ -85,6 +85,9 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
 PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/app/"): ALL_ROLES,
     ("POST", "/app/signout"): ALL_ROLES,
+    # Sandbox mode: what would have been sent, and a made-up client text for the inbox.
+    ("GET", "/app/sandbox"): ALL_ROLES,
+    ("POST", "/app/sandbox/inbound"): ALL_ROLES,
 }
 
 # Routes anyone may call without signing in.

@@ -19,6 +19,7 @@ from proirp.audit.service import record_audit
 
 # The names rows already carry. Add to this list; never change or remove a name on it.
 PUBLISHED = {
+    "SANDBOX_OUTBOX_VIEWED",
     "LOGIN_SUCCEEDED",
     "LOGIN_FAILED",
     "LOGIN_THROTTLED",

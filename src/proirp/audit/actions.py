@@ -54,6 +54,7 @@ class AuditAction(enum.StrEnum):
     # The inbox
     MESSAGE_VIEWED = "MESSAGE_VIEWED"  # a message's text (or media) was shown to staff
     INBOX_VIEWED = "INBOX_VIEWED"
+    SANDBOX_OUTBOX_VIEWED = "SANDBOX_OUTBOX_VIEWED"  # sandbox mode: what would have been sent
     MESSAGES_READ = "MESSAGES_READ"
     INBOUND_ATTACHED = "INBOUND_ATTACHED"
     INBOX_SETTINGS_CHANGED = "INBOX_SETTINGS_CHANGED"
