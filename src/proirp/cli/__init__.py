@@ -71,6 +71,7 @@ def serve(
     sandbox_app = getattr(api.state, "sandbox_app", None)
     if sandbox_app is not None and not settings.microsoft_configured:
         listeners.append(_sandbox_tls_listener(sandbox_app, settings))
+    typer.echo(f"Pro IRP: the staff UI is at {settings.base_url}/ (the API reference at /docs)")
     try:
         serve_all(listeners)
     except PortUnavailable as exc:
