@@ -85,6 +85,14 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
 PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/app/"): ALL_ROLES,
     ("POST", "/app/signout"): ALL_ROLES,
+    # Settings: everyone manages their own calendars; only admins set reminders and the inbox.
+    ("GET", "/app/settings"): ALL_ROLES,
+    ("GET", "/app/live/calendars"): ALL_ROLES,
+    ("GET", "/app/settings/calendars/{provider}/connect"): ALL_ROLES,
+    ("POST", "/app/settings/calendars/{provider}/sync"): ALL_ROLES,
+    ("POST", "/app/settings/calendars/{provider}/disconnect"): ALL_ROLES,
+    ("POST", "/app/settings/reminders"): ADMIN_ONLY,
+    ("POST", "/app/settings/inbox"): ADMIN_ONLY,
 }
 
 # Routes anyone may call without signing in.
