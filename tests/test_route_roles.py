@@ -93,6 +93,15 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/app/settings/calendars/{provider}/disconnect"): ALL_ROLES,
     ("POST", "/app/settings/reminders"): ADMIN_ONLY,
     ("POST", "/app/settings/inbox"): ADMIN_ONLY,
+    # Calendar: everyone's own week and appointments, as /calendar.
+    ("GET", "/app/calendar"): ALL_ROLES,
+    ("GET", "/app/calendar/new"): ALL_ROLES,
+    ("POST", "/app/calendar/new"): ALL_ROLES,
+    ("POST", "/app/calendar/events/{event_id}/move"): ALL_ROLES,
+    ("POST", "/app/calendar/events/{event_id}/cancel"): ALL_ROLES,
+    ("GET", "/app/calendar/events/{event_id}/link"): ALL_ROLES,
+    ("POST", "/app/calendar/events/{event_id}/link"): ALL_ROLES,
+    ("POST", "/app/calendar/events/{event_id}/unlink"): ALL_ROLES,
 }
 
 # Routes anyone may call without signing in.

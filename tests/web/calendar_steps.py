@@ -51,12 +51,16 @@ def events_text(count: int) -> str:
     return "1 event" if count == 1 else f"{count} events"
 
 
-def sync_now(page: Any, provider: str = "google") -> None:
-    """Sync now on Settings, and wait until the sync has brought the calendar's events."""
+def sync_now(page: Any, provider: str = "google", *, events: int | None = None) -> None:
+    """Sync now on Settings; with `events`, wait until the calendar holds that many."""
     page.goto("/app/settings")
     wait_until_ok(page, provider)
     page.get_by_role("button", name=f"Sync {LABELS[provider]} now").click()
     page.wait_for_url(re.compile(r"done=sync_started"))
+    if events is not None:
+        expect(page.locator(f'[data-live-id="{provider}-cached"]')).to_have_text(
+            events_text(events), timeout=SYNC_WAIT_MS
+        )
 
 
 def seed_google_event(live: LiveStack, title: str, start: datetime, end: datetime) -> str:

@@ -17,6 +17,7 @@ from proirp.kit.time import utcnow
 from tests.live import LiveStack
 from tests.web.browser import DESKTOP, check_page
 from tests.web.calendar_steps import (
+    SYNC_WAIT_MS,
     cached_events,
     connect_calendar,
     events_text,
@@ -88,7 +89,9 @@ def test_connect_both_calendars_then_sync_now_and_disconnect(page: Any, live: Li
     expect(page.get_by_role("status")).to_have_text(
         "A sync of Google Calendar has started: its status below changes when it is done."
     )
-    expect(page.locator('[data-live-id="google-cached"]')).to_have_text(events_text(before + 1))
+    expect(page.locator('[data-live-id="google-cached"]')).to_have_text(
+        events_text(before + 1), timeout=SYNC_WAIT_MS
+    )
 
     # Disconnect asks first; Microsoft keeps its permission until the user removes it there.
     page.once("dialog", lambda dialog: dialog.dismiss())
