@@ -68,15 +68,18 @@ def test_connect_both_calendars_then_sync_now_and_disconnect(page: Any, live: Li
 
     # The live region follows the status without the page being loaded again.
     page.evaluate("window.stillThisPage = true")
-    _status(live, "google", last_error="Google answered 503 (try again later)")
+    # (Backing off, as after a failure: the periodic sync leaves it alone meanwhile.)
+    retry = utcnow() + timedelta(hours=1)
+    _status(live, "google", last_error="Google answered 503 (try again later)", retry_after=retry)
     expect(page.locator('[data-live-id="google-status"]')).to_have_text("Error")
+    expect(page.locator('[data-live-id="google-retry"]')).not_to_have_text("None waiting")
     expect(page.locator('[data-live-id="google-status"]')).to_have_attribute("data-state", "error")
     expect(page.locator('[data-live-id="google-error"]')).to_have_text(
         "Google answered 503 (try again later)"
     )
     _status(live, "google", syncing_since=utcnow())
     expect(page.locator('[data-live-id="google-status"]')).to_have_text("Syncing")
-    _status(live, "google", syncing_since=None, last_error=None)
+    _status(live, "google", syncing_since=None, last_error=None, retry_after=None)
     wait_until_ok(page, "google")
     expect(page.locator('[data-live-id="google-error"]')).to_have_text("None")
     assert page.evaluate("window.stillThisPage") is True
