@@ -145,7 +145,7 @@ def calendar_page(
     monday = _week_of(week, zone)
     days = _week_view(session, user, monday, zone, origin)
     names = client_names(session, [e["client_id"] for d in days for e in d["events"]])
-    calendars = [c for c in service.integration_views(session, user.id)]
+    calendars = service.integration_views(session, user.id)
     today = utcnow().astimezone(zone).date()
     return render(
         request,
