@@ -88,6 +88,23 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     # Sandbox mode: what would have been sent, and a made-up client text for the inbox.
     ("GET", "/app/sandbox"): ALL_ROLES,
     ("POST", "/app/sandbox/inbound"): ALL_ROLES,
+    # Settings: everyone manages their own calendars; only admins set reminders and the inbox.
+    ("GET", "/app/settings"): ALL_ROLES,
+    ("GET", "/app/live/calendars"): ALL_ROLES,
+    ("GET", "/app/settings/calendars/{provider}/connect"): ALL_ROLES,
+    ("POST", "/app/settings/calendars/{provider}/sync"): ALL_ROLES,
+    ("POST", "/app/settings/calendars/{provider}/disconnect"): ALL_ROLES,
+    ("POST", "/app/settings/reminders"): ADMIN_ONLY,
+    ("POST", "/app/settings/inbox"): ADMIN_ONLY,
+    # Calendar: everyone's own week and appointments, as /calendar.
+    ("GET", "/app/calendar"): ALL_ROLES,
+    ("GET", "/app/calendar/new"): ALL_ROLES,
+    ("POST", "/app/calendar/new"): ALL_ROLES,
+    ("POST", "/app/calendar/events/{event_id}/move"): ALL_ROLES,
+    ("POST", "/app/calendar/events/{event_id}/cancel"): ALL_ROLES,
+    ("GET", "/app/calendar/events/{event_id}/link"): ALL_ROLES,
+    ("POST", "/app/calendar/events/{event_id}/link"): ALL_ROLES,
+    ("POST", "/app/calendar/events/{event_id}/unlink"): ALL_ROLES,
 }
 
 # Routes anyone may call without signing in.

@@ -6,10 +6,10 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from proirp.web.pages import sandbox, signin, today
+from proirp.web.pages import calendar, sandbox, settings, signin, today
 from proirp.web.rendering import HERE, PAGE_POLICY, PREFIX, STATIC_PATH
 
-PAGES = [signin, today, sandbox]
+PAGES = [signin, today, settings, calendar, sandbox]
 
 
 def mount_web(app: FastAPI) -> None:

@@ -71,3 +71,29 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// <input data-filter-options="select-id"> inside a hidden [data-filter] box: shown with the
+// script; typing narrows the select's options to those whose text holds what was typed.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const input of document.querySelectorAll("input[data-filter-options]")) {
+    const select = document.getElementById(input.dataset.filterOptions);
+    const box = input.closest("[data-filter]");
+    if (!select || !box) continue;
+    box.hidden = false;
+    input.addEventListener("input", () => {
+      const wanted = input.value.trim().toLowerCase();
+      let first = null;
+      for (const option of select.options) {
+        if (!option.value) continue;
+        const shown = !wanted || option.text.toLowerCase().includes(wanted);
+        option.hidden = !shown;
+        option.disabled = !shown;
+        if (shown && first === null) first = option;
+      }
+      const current = select.selectedOptions[0];
+      if (wanted && (!current || !current.value || current.disabled)) {
+        select.value = first ? first.value : "";
+      }
+    });
+  }
+});
