@@ -69,8 +69,11 @@ def test_a_forged_state_is_refused(live: LiveStack, side: Side) -> None:
         forged = api.get(
             f"/calendar/{side.provider}/callback", params={"code": code, "state": "forged"}
         )
-    assert forged.status_code == 400
-    assert "not one this server issued" in forged.json()["error"]["message"]
+    assert forged.status_code == 303
+    assert query_of(forged.headers["location"])["outcome"] == "refused"
+    assert any(
+        "not one this server issued" in a["reason"] for a in audits(live, "CALENDAR_AUTH_FAILED")
+    )
     assert integrations(live, token) == []
 
 
@@ -81,8 +84,9 @@ def test_a_replayed_callback_and_a_reused_code_are_refused(live: LiveStack, side
         back = consent(auth_url, account=side.account)
         assert api.get(back).status_code == 303
         replay = api.get(back)  # the same state again
-        assert replay.status_code == 400
-        assert "already used" in replay.json()["error"]["message"]
+        assert replay.status_code == 303
+        assert query_of(replay.headers["location"])["outcome"] == "refused"
+        assert any("already used" in a["reason"] for a in audits(live, "CALENDAR_AUTH_FAILED"))
         # The same code under a fresh state: the provider refuses a code already redeemed.
         fresh = query_of(api.get(f"/calendar/{side.provider}/connect").json()["authUrl"])["state"]
         reused = api.get(

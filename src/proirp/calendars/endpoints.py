@@ -191,8 +191,9 @@ def callback(
     check_provider(provider)
     try:
         started = oauth.consume_state(session, user, provider, state, origin)
-    except oauth.ConnectRefused as refused:
-        return JSONResponse(refused.to_body(), status_code=refused.status_code)  # audit commits
+    except oauth.ConnectRefused:
+        # A person's browser is here: back to Settings, saying so (the reason is audited).
+        return _outcome(settings, provider, "refused")
     if error or not code:
         oauth.record_denied(session, user, provider, origin)
         return _outcome(settings, provider, "denied")

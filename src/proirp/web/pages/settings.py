@@ -51,6 +51,8 @@ OUTCOMES = {
     "denied": "{calendar} was not connected: access was not allowed on the consent page.",
     "failed": "{calendar} could not be connected: the provider did not complete the "
     "connection. Please try again in a few minutes.",
+    "refused": "{calendar} was not connected: that sign-in link had expired, was already used "
+    "or was started by someone else. Please connect it again from here.",
 }
 DONE = {
     "sync_started": "A sync of {calendar} has started: its status below changes when it is done.",

@@ -30,17 +30,23 @@ function poll(region) {
   setTimeout(once, every);
 }
 
+// Only what changed is written: a screen reader announces a live region's changes, and an
+// unchanged status re-written every two seconds must not be read out again.
 function apply(region, items) {
   for (const [id, item] of Object.entries(items)) {
     for (const element of region.querySelectorAll(`[data-live-id="${CSS.escape(id)}"]`)) {
       if (element instanceof HTMLProgressElement) {
-        if (item.max !== undefined) element.max = item.max;
-        if (item.value !== undefined) element.value = item.value;
-        if (item.text !== undefined) element.textContent = item.text;
-      } else if (item.text !== undefined) {
+        if (item.max !== undefined && element.max !== Number(item.max)) element.max = item.max;
+        if (item.value !== undefined && element.value !== Number(item.value)) {
+          element.value = item.value;
+        }
+      }
+      if (item.text !== undefined && element.textContent !== String(item.text)) {
         element.textContent = item.text;
       }
-      if (item.state !== undefined) element.dataset.state = item.state;
+      if (item.state !== undefined && element.dataset.state !== String(item.state)) {
+        element.dataset.state = item.state;
+      }
     }
   }
 }
