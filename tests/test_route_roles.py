@@ -85,6 +85,15 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
 PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/app/"): ALL_ROLES,
     ("POST", "/app/signout"): ALL_ROLES,
+    # Clients and their messages: every role that sees clients, as the API's routes allow.
+    ("GET", "/app/clients"): ALL_ROLES,
+    ("GET", "/app/clients/new"): ALL_ROLES,
+    ("POST", "/app/clients"): ALL_ROLES,
+    ("GET", "/app/clients/{client_id}"): ALL_ROLES,
+    ("POST", "/app/clients/{client_id}"): ALL_ROLES,
+    ("GET", "/app/clients/{client_id}/messages"): ALL_ROLES,
+    ("POST", "/app/clients/{client_id}/messages"): ALL_ROLES,
+    ("GET", "/app/live/clients/{client_id}/thread"): ALL_ROLES,
 }
 
 # Routes anyone may call without signing in.
