@@ -94,6 +94,10 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/app/clients/{client_id}/messages"): ALL_ROLES,
     ("POST", "/app/clients/{client_id}/messages"): ALL_ROLES,
     ("GET", "/app/live/clients/{client_id}/thread"): ALL_ROLES,
+    ("GET", "/app/inbox"): ALL_ROLES,
+    ("GET", "/app/inbox/messages/{message_id}"): ALL_ROLES,
+    ("GET", "/app/live/inbox"): ALL_ROLES,
+    ("POST", "/app/inbox/{message_id}/attach"): ALL_ROLES,
 }
 
 # Routes anyone may call without signing in.

@@ -6,11 +6,11 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from proirp.web.pages import client_page, clients, signin, today
+from proirp.web.pages import client_page, clients, inbox, signin, today
 from proirp.web.rendering import HERE, PAGE_POLICY, PREFIX, STATIC_PATH
 
 # /clients/new before /clients/{client_id}: the first route that matches answers.
-PAGES = [signin, today, clients, client_page]
+PAGES = [signin, today, clients, client_page, inbox]
 
 
 def mount_web(app: FastAPI) -> None:
