@@ -250,7 +250,8 @@ def send_message(
     except MessageBlocked as blocked:
         # Recorded as blocked, with its audit row: kept (the page is answered, not raised).
         reason = blocked.reason
-        return again(Verdict(False, reason.message, {reason.field: reason.message}, True), 422)
+        verdict = Verdict(False, reason.message, {reason.field: reason.message}, blocked=True)
+        return again(verdict, 422)
     except AppError as refused:
         session.rollback()  # nothing of a refused request is kept
         return again(composer.refusal_of(refused), refused.status_code)
