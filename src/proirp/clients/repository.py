@@ -66,3 +66,13 @@ def opted_out_addresses(session: Session, channel: Channel, addresses: Iterable[
         OptOut.revoked_at.is_(None),
     )
     return set(session.scalars(stmt))
+
+
+def active_opt_outs(session: Session, channel: Channel, address: str) -> Sequence[OptOut]:
+    """The active opt-outs of `address` on `channel`, oldest first (what put it there, when)."""
+    stmt = (
+        select(OptOut)
+        .where(OptOut.channel == channel, OptOut.address == address, OptOut.revoked_at.is_(None))
+        .order_by(OptOut.created_at, OptOut.id)
+    )
+    return session.scalars(stmt).all()

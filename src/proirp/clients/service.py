@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients import repository
-from proirp.clients.models import Channel, Client
+from proirp.clients.models import Channel, Client, OptOut
 from proirp.clients.schemas import ClientCreate, ClientOut, ClientUpdate
 from proirp.clients.validation import normalise_phone
 from proirp.config import Settings
@@ -126,6 +126,19 @@ def to_out(session: Session, clients: Sequence[Client]) -> list[ClientOut]:
             )
         )
     return views
+
+
+def opt_outs_of(session: Session, client: Client) -> dict[Channel, Sequence[OptOut]]:
+    """The client's active opt-outs on each channel, with their source, reason and date (the
+    record `to_out` sums up as `sms_opted_out` and `email_suppressed`); read with the client."""
+    return {
+        Channel.SMS: repository.active_opt_outs(session, Channel.SMS, client.phone)
+        if client.phone
+        else [],
+        Channel.EMAIL: repository.active_opt_outs(session, Channel.EMAIL, client.email.lower())
+        if client.email
+        else [],
+    }
 
 
 def create_client(

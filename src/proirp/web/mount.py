@@ -6,10 +6,20 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from proirp.web.pages import calendar, sandbox, settings, signin, today
+from proirp.web.pages import (
+    calendar,
+    client_page,
+    clients,
+    inbox,
+    sandbox,
+    settings,
+    signin,
+    today,
+)
 from proirp.web.rendering import HERE, PAGE_POLICY, PREFIX, STATIC_PATH
 
-PAGES = [signin, today, settings, calendar, sandbox]
+# /clients/new before /clients/{client_id}: the first route that matches answers.
+PAGES = [signin, today, clients, client_page, inbox, calendar, settings, sandbox]
 
 
 def mount_web(app: FastAPI) -> None:

@@ -14,6 +14,7 @@ from proirp.comms.models import (
     Communication,
     CommunicationEvent,
     CommunicationStatus,
+    Direction,
 )
 from proirp.kit.pagination import Cursor
 
@@ -27,6 +28,17 @@ PROVIDERS = ("twilio", "sendgrid")
 
 def get(session: Session, comm_id: str) -> Communication | None:
     return session.get(Communication, comm_id)
+
+
+def newest_inbound_id(session: Session) -> str | None:
+    """The id of the newest message a client sent (a page watching for new ones compares it)."""
+    stmt = (
+        select(Communication.id)
+        .where(Communication.direction == Direction.INBOUND)
+        .order_by(Communication.created_at.desc(), Communication.id.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt)
 
 
 def by_provider_id(session: Session, provider: str, message_id: str) -> Communication | None:

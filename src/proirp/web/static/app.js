@@ -58,6 +58,8 @@ async function refresh(region) {
   const fresh = page.getElementById(region.id);
   if (fresh) {
     region.replaceChildren(...fresh.childNodes);
+    // The fresh page says what it now shows: the next polls ask about that.
+    if (fresh.dataset.live) region.dataset.live = fresh.dataset.live;
   }
 }
 
