@@ -85,6 +85,13 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
 PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/app/"): ALL_ROLES,
     ("POST", "/app/signout"): ALL_ROLES,
+    # Templates: every role reads them; editing takes the roles the API gives POST /templates.
+    ("GET", "/app/templates"): ALL_ROLES,
+    ("GET", "/app/templates/new"): frozenset({ADMIN, STAFF}),
+    ("POST", "/app/templates"): frozenset({ADMIN, STAFF}),
+    ("GET", "/app/templates/{template_id}"): ALL_ROLES,
+    ("POST", "/app/templates/{template_id}"): frozenset({ADMIN, STAFF}),
+    ("POST", "/app/templates/{template_id}/archive"): frozenset({ADMIN, STAFF}),
 }
 
 # Routes anyone may call without signing in.

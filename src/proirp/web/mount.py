@@ -6,10 +6,10 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from proirp.web.pages import signin, today
+from proirp.web.pages import message_templates, signin, today
 from proirp.web.rendering import HERE, PAGE_POLICY, PREFIX, STATIC_PATH
 
-PAGES = [signin, today]
+PAGES = [signin, today, message_templates]
 
 
 def mount_web(app: FastAPI) -> None:
