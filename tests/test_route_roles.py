@@ -92,6 +92,9 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/app/templates/{template_id}"): ALL_ROLES,
     ("POST", "/app/templates/{template_id}"): frozenset({ADMIN, STAFF}),
     ("POST", "/app/templates/{template_id}/archive"): frozenset({ADMIN, STAFF}),
+    # The audit log, as GET /audit-logs and POST /audit-logs/verify.
+    ("GET", "/app/audit"): ADMIN_ONLY,
+    ("POST", "/app/audit/verify"): ADMIN_ONLY,
 }
 
 # Routes anyone may call without signing in.

@@ -6,10 +6,10 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from proirp.web.pages import message_templates, signin, today
+from proirp.web.pages import audit, message_templates, signin, today
 from proirp.web.rendering import HERE, PAGE_POLICY, PREFIX, STATIC_PATH
 
-PAGES = [signin, today, message_templates]
+PAGES = [signin, today, message_templates, audit]
 
 
 def mount_web(app: FastAPI) -> None:
