@@ -85,6 +85,15 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
 PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/app/"): ALL_ROLES,
     ("POST", "/app/signout"): ALL_ROLES,
+    # Campaigns: every role follows them; starting and cancelling one take the roles the API
+    # gives POST /comms/bulk and POST /campaigns/{id}/cancel.
+    ("GET", "/app/campaigns"): ALL_ROLES,
+    ("GET", "/app/campaigns/new"): frozenset({ADMIN, STAFF}),
+    ("POST", "/app/campaigns/new"): frozenset({ADMIN, STAFF}),  # the search and the preview
+    ("POST", "/app/campaigns"): frozenset({ADMIN, STAFF}),
+    ("GET", "/app/campaigns/{campaign_id}"): ALL_ROLES,
+    ("GET", "/app/live/campaigns/{campaign_id}"): ALL_ROLES,
+    ("POST", "/app/campaigns/{campaign_id}/cancel"): frozenset({ADMIN, STAFF}),
     # Templates: every role reads them; editing takes the roles the API gives POST /templates.
     ("GET", "/app/templates"): ALL_ROLES,
     ("GET", "/app/templates/new"): frozenset({ADMIN, STAFF}),

@@ -6,10 +6,11 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from proirp.web.pages import audit, message_templates, signin, today
+from proirp.web.pages import audit, campaign_new, campaigns, message_templates, signin, today
 from proirp.web.rendering import HERE, PAGE_POLICY, PREFIX, STATIC_PATH
 
-PAGES = [signin, today, message_templates, audit]
+# campaign_new before campaigns: /app/campaigns/new is matched before /app/campaigns/{id}.
+PAGES = [signin, today, campaign_new, campaigns, message_templates, audit]
 
 
 def mount_web(app: FastAPI) -> None:
