@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -155,69 +156,94 @@ def _start(
     )
 
 
-def _preview(session: Session, body: BulkCreate, settings: Settings) -> CampaignPreview:
-    return preview_campaign(
-        session,
-        channel=body.type,
-        selection=_selection(body),
-        body=body.body or "",
-        subject=body.subject,
-        html=body.html,
-        template_id=body.template_id,
-        settings=settings,
+@dataclass(frozen=True)
+class Visit:
+    """Who is at the form, from where, and the practice's time zone (the form's times are in it)."""
+
+    request: Request
+    session: Session
+    user: User
+    origin: RequestOrigin
+    settings: Settings
+    zone: ZoneInfo
+
+
+def _visit(
+    request: Request, session: Session, user: User, origin: RequestOrigin, settings: Settings
+) -> Visit:
+    zone = ZoneInfo(inbox_practice(session, settings).timezone)
+    return Visit(request, session, user, origin, settings, zone)
+
+
+def _names(visit: Visit, client_ids: list[str]) -> dict[str, str]:
+    """The names the form shows (picked clients, those left out): audited as a list of clients."""
+    if not client_ids:
+        return {}
+    record_audit(
+        visit.session,
+        actor=visit.user.id,
+        action=AuditAction.CLIENTS_LISTED,
+        ip=visit.origin.ip,
+        user_agent=visit.origin.user_agent,
+        details={"client_ids": client_ids, "searched": False},
     )
+    return client_names(visit.session, client_ids)
 
 
 def _page(
-    request: Request,
-    session: Session,
-    user: User,
-    origin: RequestOrigin,
-    settings: Settings,
+    visit: Visit,
     draft: Draft,
     *,
     preview: CampaignPreview | None = None,
     fingerprint: str | None = None,
     notice: str | None = None,
 ) -> Response:
-    actor = Actor(user.id, origin)
     found = []
     if draft["recipients"] == "pick" and draft.get("searching"):
         # The client search, audited as GET /clients is; the text stays in the form, never a URL.
         results, _ = clients.list_clients(
-            session, q=draft["find"], page=PageParams(FOUND_SHOWN, None), actor=actor
+            visit.session,
+            q=draft["find"],
+            page=PageParams(FOUND_SHOWN, None),
+            actor=Actor(visit.user.id, visit.origin),
         )
         found = [c for c in results if c.id not in draft["client_ids"]]
     left_out = preview.left_out[:LEFT_OUT_SHOWN] if preview else []
     named = list(dict.fromkeys([*draft["client_ids"], *(r.client_id for r in left_out)]))
-    names = client_names(session, named)
-    if named:
-        record_audit(
-            session,
-            actor=user.id,
-            action=AuditAction.CLIENTS_LISTED,
-            ip=origin.ip,
-            user_agent=origin.user_agent,
-            details={"client_ids": named, "searched": False},
-        )
     email_templates, _ = templates.list_templates(
-        session, channel="email", page=PageParams(MAX_LIMIT, None)
+        visit.session, channel="email", page=PageParams(MAX_LIMIT, None)
     )
-    zone = ZoneInfo(inbox_practice(session, settings).timezone)
     return render(
-        request,
+        visit.request,
         "campaign_new.html",
-        user=user,
+        user=visit.user,
         draft=draft,
         found=found,
-        names=names,
+        names=_names(visit, named),
         email_templates=email_templates,
         preview=preview,
         left_out=left_out,
         fingerprint=fingerprint,
-        zone=zone,
+        zone=visit.zone,
         notice=notice,
     )
+
+
+def _previewed(
+    visit: Visit, draft: Draft, body: BulkCreate, *, notice: str | None = None
+) -> Response:
+    """The form again with each recipient's outcome, and the fingerprint its send button carries."""
+    preview = preview_campaign(
+        visit.session,
+        channel=body.type,
+        selection=_selection(body),
+        body=body.body or "",
+        subject=body.subject,
+        html=body.html,
+        template_id=body.template_id,
+        settings=visit.settings,
+    )
+    return _page(visit, draft, preview=preview, fingerprint=_fingerprint(body), notice=notice)
 
 
 @router.get("/campaigns/new")
@@ -228,7 +254,7 @@ def new_campaign_page(
     settings: SettingsDep,
     origin: OriginDep,
 ) -> Response:
-    return _page(request, session, user, origin, settings, _draft(None))
+    return _page(_visit(request, session, user, origin, settings), _draft(None))
 
 
 @router.post("/campaigns/new")
@@ -241,17 +267,11 @@ def new_campaign_step(
     origin: OriginDep,
 ) -> Response:
     """The form again: with the clients a search found to pick from, or with the preview."""
-    draft = _draft(form)
+    visit, draft = _visit(request, session, user, origin, settings), _draft(form)
     if field(form, "step") == "find":
         draft["recipients"], draft["searching"] = "pick", True
-        return _page(request, session, user, origin, settings, draft)
-    zone = ZoneInfo(inbox_practice(session, settings).timezone)
-    body = _request(draft, zone)
-    preview = _preview(session, body, settings)
-    return _page(
-        request, session, user, origin, settings, draft,
-        preview=preview, fingerprint=_fingerprint(body),
-    )  # fmt: skip
+        return _page(visit, draft)
+    return _previewed(visit, draft, _request(draft, visit.zone))
 
 
 @router.post("/campaigns")
@@ -264,16 +284,10 @@ def send_campaign(
     origin: OriginDep,
 ) -> Response:
     """Start (or schedule) the campaign its preview showed."""
-    draft = _draft(form)
-    zone = ZoneInfo(inbox_practice(session, settings).timezone)
-    body = _request(draft, zone)
-    fingerprint = _fingerprint(body)
-    if field(form, "previewed") != fingerprint:
-        preview = _preview(session, body, settings)
-        return _page(
-            request, session, user, origin, settings, draft,
-            preview=preview, fingerprint=fingerprint, notice=CHANGED,
-        )  # fmt: skip
+    visit, draft = _visit(request, session, user, origin, settings), _draft(form)
+    body = _request(draft, visit.zone)
+    if field(form, "previewed") != _fingerprint(body):
+        return _previewed(visit, draft, body, notice=CHANGED)
     campaign = _start(session, body, user, origin, settings)
     done = "scheduled" if campaign.send_at else "started"
     return RedirectResponse(f"{PREFIX}/campaigns/{campaign.id}?done={done}", status_code=303)
