@@ -118,6 +118,25 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/app/inbox/messages/{message_id}"): ALL_ROLES,
     ("GET", "/app/live/inbox"): ALL_ROLES,
     ("POST", "/app/inbox/{message_id}/attach"): ALL_ROLES,
+    # Campaigns: every role follows them; starting and cancelling one take the roles the API
+    # gives POST /comms/bulk and POST /campaigns/{id}/cancel.
+    ("GET", "/app/campaigns"): ALL_ROLES,
+    ("GET", "/app/campaigns/new"): frozenset({ADMIN, STAFF}),
+    ("POST", "/app/campaigns/new"): frozenset({ADMIN, STAFF}),  # the search and the preview
+    ("POST", "/app/campaigns"): frozenset({ADMIN, STAFF}),
+    ("GET", "/app/campaigns/{campaign_id}"): ALL_ROLES,
+    ("GET", "/app/live/campaigns/{campaign_id}"): ALL_ROLES,
+    ("POST", "/app/campaigns/{campaign_id}/cancel"): frozenset({ADMIN, STAFF}),
+    # Templates: every role reads them; editing takes the roles the API gives POST /templates.
+    ("GET", "/app/templates"): ALL_ROLES,
+    ("GET", "/app/templates/new"): frozenset({ADMIN, STAFF}),
+    ("POST", "/app/templates"): frozenset({ADMIN, STAFF}),
+    ("GET", "/app/templates/{template_id}"): ALL_ROLES,
+    ("POST", "/app/templates/{template_id}"): frozenset({ADMIN, STAFF}),
+    ("POST", "/app/templates/{template_id}/archive"): frozenset({ADMIN, STAFF}),
+    # The audit log, as GET /audit-logs and POST /audit-logs/verify.
+    ("GET", "/app/audit"): ADMIN_ONLY,
+    ("POST", "/app/audit/verify"): ADMIN_ONLY,
 }
 
 # Routes anyone may call without signing in.

@@ -21,6 +21,11 @@ def user_by_id(session: Session, user_id: str) -> User | None:
     return session.get(User, user_id)
 
 
+def all_users(session: Session) -> list[User]:
+    """Every staff account, active or not (the audit log names former staff too), by email."""
+    return list(session.scalars(select(User).order_by(User.email)))
+
+
 def token_by_digest(session: Session, digest: str) -> ApiToken | None:
     return session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
 

@@ -7,10 +7,14 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from proirp.web.pages import (
+    audit,
     calendar,
+    campaign_new,
+    campaigns,
     client_page,
     clients,
     inbox,
+    message_templates,
     sandbox,
     settings,
     signin,
@@ -18,8 +22,22 @@ from proirp.web.pages import (
 )
 from proirp.web.rendering import HERE, PAGE_POLICY, PREFIX, STATIC_PATH
 
-# /clients/new before /clients/{client_id}: the first route that matches answers.
-PAGES = [signin, today, clients, client_page, inbox, calendar, settings, sandbox]
+# A fixed path before the parameter that would also match it: /clients/new before
+# /clients/{client_id}, /campaigns/new (campaign_new) before /campaigns/{id}.
+PAGES = [
+    signin,
+    today,
+    clients,
+    client_page,
+    inbox,
+    calendar,
+    campaign_new,
+    campaigns,
+    message_templates,
+    settings,
+    audit,
+    sandbox,
+]
 
 
 def mount_web(app: FastAPI) -> None:

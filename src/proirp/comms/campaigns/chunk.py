@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.clients.models import Client
+from proirp.comms.core.guard import BlockReason
 from proirp.comms.core.sending import Sender
 from proirp.comms.models import Campaign, Communication, CommunicationStatus
 from proirp.config import Settings
@@ -47,6 +48,11 @@ class ChunkWriter(ABC):
     @abstractmethod
     def write(self, client: Client) -> Communication | NotSent:
         """The client's message (`queued` or `blocked`), or why they cannot get one at all."""
+
+    @abstractmethod
+    def preview(self, client: Client) -> NotSent | BlockReason | None:
+        """What `write` would do for the client, writing nothing: why they would get no message
+        (NotSent), why the guard would block it (BlockReason), or None: it would be queued."""
 
     def finish(self, queued: list[str]) -> None:
         """After the chunk's rows are written; by default each queued row has its own job."""

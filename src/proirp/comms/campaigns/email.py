@@ -14,9 +14,14 @@ from sqlalchemy.orm import Session
 from proirp.audit.actions import AuditAction
 from proirp.clients.models import Client
 from proirp.comms.campaigns.chunk import ChunkWriter, NotSent
-from proirp.comms.core.guard import suppressed_addresses
+from proirp.comms.core.guard import BlockReason, suppressed_addresses
 from proirp.comms.email.content import SharedContent, apply, shared_content, substitutions_for
-from proirp.comms.email.service import email_address, queue_email_for_client, render_part
+from proirp.comms.email.service import (
+    email_address,
+    email_block,
+    queue_email_for_client,
+    render_part,
+)
 from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
 from proirp.comms.templates.rendering import RenderFailed, TemplateProblem, render
 from proirp.comms.templates.variables import values_for
@@ -27,6 +32,7 @@ from proirp.worker.after_commit import enqueue_after_commit
 EMAIL_CHUNK = 1000
 
 Content = tuple[str | None, str, str | None]  # subject, text, html
+Made = tuple[str, Content, dict[str, object] | None]  # to, content, substitutions
 
 
 def _render_failure(exc: RenderFailed, to: str) -> NotSent:
@@ -90,7 +96,8 @@ class EmailChunk(ChunkWriter):
         ) == content
         return content, (dict(flat) if same else None)
 
-    def write(self, client: Client) -> Communication | NotSent:
+    def _made(self, client: Client) -> Made | NotSent:
+        """The client's address, email and substitutions, or why they cannot get one."""
         if not client.email:
             return NotSent("The client has no email.")
         try:
@@ -106,6 +113,22 @@ class EmailChunk(ChunkWriter):
             if isinstance(personal, NotSent):
                 return personal
             content, subs = personal
+        return to, content, subs
+
+    def preview(self, client: Client) -> NotSent | BlockReason | None:
+        made = self._made(client)
+        if isinstance(made, NotSent):
+            return made
+        to, content, _subs = made
+        return email_block(
+            self.session, client, to, *content, self.settings, suppressed=self.suppressed
+        )
+
+    def write(self, client: Client) -> Communication | NotSent:
+        made = self._made(client)
+        if isinstance(made, NotSent):
+            return made
+        to, content, subs = made
         comm, _block = queue_email_for_client(
             self.session,
             client=client,

@@ -8,8 +8,9 @@ recipient's message is written (`chunk.ChunkWriter`): `campaigns.sms` and `campa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
+from typing import Any
 
 import structlog
 from sqlalchemy import select
@@ -35,8 +36,8 @@ log = structlog.get_logger(__name__)
 CHANNELS: dict[str, type[ChunkWriter]] = {"sms": SmsChunk, "email": EmailChunk}
 
 
-def _selected_ids(session: Session, campaign: Campaign) -> list[str]:
-    selection = campaign.selection or {}
+def recipient_ids(session: Session, selection: Mapping[str, Any]) -> list[str]:
+    """The ids of the clients a selection names: its ids, or who matches its filter now."""
     if "client_ids" in selection:
         return [str(i) for i in selection["client_ids"]]
     flt = selection.get("filter", {})
@@ -116,7 +117,7 @@ def fan_out(factory: sessionmaker[Session], settings: Settings, campaign_id: str
             return  # early (a job run before its time): its own job, or the sweeper, comes later
         campaign.status = CampaignStatus.FANNING_OUT
         channel = CHANNELS[campaign.channel]
-        wanted = _selected_ids(session, campaign)
+        wanted = recipient_ids(session, campaign.selection or {})
         campaign.total = len(wanted)
         done = repository.campaign_client_ids_done(session, campaign_id)
     todo = [client_id for client_id in wanted if client_id not in done]

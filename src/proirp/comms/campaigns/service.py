@@ -50,7 +50,7 @@ def start_campaign(
     if channel == "sms":
         check_sms_body(body)
     if "client_ids" in selection:
-        _require_clients(session, selection["client_ids"])
+        require_clients(session, selection["client_ids"])
     campaign = Campaign(
         name=name,
         channel=channel,
@@ -110,7 +110,7 @@ def cancel_campaign(
     return campaign
 
 
-def _require_clients(session: Session, client_ids: Sequence[str]) -> None:
+def require_clients(session: Session, client_ids: Sequence[str]) -> None:
     found: set[str] = set()
     for chunk in in_batches(client_ids):
         stmt = select(Client.id).where(Client.id.in_(chunk), Client.deleted_at.is_(None))
@@ -172,6 +172,27 @@ def _check_campaign_template(session: Session, template_id: str, settings: Setti
     return template.id
 
 
+def check_email_campaign(
+    session: Session,
+    *,
+    subject: str | None,
+    text: str | None,
+    html: str | None,
+    template_id: str | None,
+    settings: Settings,
+) -> str | None:
+    """What an email campaign is checked for before it is recorded (ValidationFailed): its
+    template, or its content and what in it is PHI for anybody. The template's id, if any."""
+    if template_id:
+        return _check_campaign_template(session, template_id, settings)
+    check_email_content(subject, text, html)
+    # What is PHI for anybody (a diagnosis, a date) is refused now, not per recipient later.
+    block = email_phi_block(settings.sendgrid_hipaa_enabled, None, subject, text, html)
+    if block is not None:
+        raise ValidationFailed(block.message, fields={block.field: block.message})
+    return None
+
+
 def start_email_campaign(
     session: Session,
     *,
@@ -188,14 +209,9 @@ def start_email_campaign(
 ) -> Campaign:
     """Record an email campaign (free text, or a template); the worker fans it out in batches,
     at once or at `send_at`."""
-    if template_id:
-        template_id = _check_campaign_template(session, template_id, settings)
-    else:
-        check_email_content(subject, text, html)
-        # What is PHI for anybody (a diagnosis, a date) is refused now, not per recipient later.
-        block = email_phi_block(settings.sendgrid_hipaa_enabled, None, subject, text, html)
-        if block is not None:
-            raise ValidationFailed(block.message, fields={block.field: block.message})
+    template_id = check_email_campaign(
+        session, subject=subject, text=text, html=html, template_id=template_id, settings=settings
+    )
     campaign = start_campaign(
         session,
         channel="email",

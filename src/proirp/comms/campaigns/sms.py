@@ -11,9 +11,10 @@ from proirp.audit.actions import AuditAction
 from proirp.clients.models import Channel, Client
 from proirp.clients.repository import opted_out_addresses
 from proirp.comms.campaigns.chunk import ChunkWriter, NotSent
+from proirp.comms.core.guard import BlockReason
 from proirp.comms.models import Campaign, Communication
 from proirp.comms.sms.recipients import NumberProblem, client_region, sms_number
-from proirp.comms.sms.service import check_sms_body, queue_sms_for_client
+from proirp.comms.sms.service import check_sms_body, queue_sms_for_client, sms_block
 from proirp.config import Settings
 
 # Small chunks: each holds the database's write lock while it commits, and sends wait meanwhile.
@@ -37,14 +38,27 @@ class SmsChunk(ChunkWriter):
             session, Channel.SMS, (c.phone for c in clients if c.phone)
         )
 
-    def write(self, client: Client) -> Communication | NotSent:
+    def _number(self, client: Client) -> str | NotSent:
         if not client.phone:
             return NotSent("The client has no phone number.")
         region = client_region(client, self.settings.default_phone_region)
         try:
-            number = sms_number(client.phone, region=region)
+            return sms_number(client.phone, region=region)
         except NumberProblem as exc:
             return NotSent(f"The client's phone {exc}.")
+
+    def preview(self, client: Client) -> NotSent | BlockReason | None:
+        number = self._number(client)
+        if isinstance(number, NotSent):
+            return number
+        return sms_block(
+            self.session, client, number, self.body, self.settings, opted_out=self.opted_out
+        )
+
+    def write(self, client: Client) -> Communication | NotSent:
+        number = self._number(client)
+        if isinstance(number, NotSent):
+            return number
         comm, _block = queue_sms_for_client(
             self.session,
             client=client,

@@ -74,6 +74,24 @@ def check_email_content(
             raise ValidationFailed(f"html {problem}", fields={"html": problem})
 
 
+def email_block(
+    session: Session,
+    client: Client,
+    to: str,
+    subject: str | None,
+    text: str,
+    html: str | None,
+    settings: Settings,
+    *,
+    suppressed: Mapping[str, str] | None = None,
+) -> BlockReason | None:
+    """The guard for an email to a client as it is queued: consent and the suppression list,
+    then the BAA rule. Also what a campaign's preview asks, so that it says what sending will do."""
+    return email_consent_block(session, client, to, suppressed=suppressed) or email_phi_block(
+        settings.sendgrid_hipaa_enabled, client, subject, text, html
+    )
+
+
 def queue_email_for_client(
     session: Session,
     *,
@@ -114,9 +132,7 @@ def queue_email_for_client(
         send_at=send_at,
         next_attempt_at=send_at,
     )
-    block = email_consent_block(session, client, to, suppressed=suppressed) or email_phi_block(
-        settings.sendgrid_hipaa_enabled, client, subject, text, html
-    )
+    block = email_block(session, client, to, subject, text, html, settings, suppressed=suppressed)
     write_message(session, comm, block)
     if block is None and enqueue:
         enqueue_after_commit(

@@ -80,6 +80,22 @@ def render_sms_template(
         raise ValidationFailed(f"{exc.field} {exc}", fields={exc.field: str(exc)}) from None
 
 
+def sms_block(
+    session: Session,
+    client: Client,
+    to: str,
+    body: str,
+    settings: Settings,
+    *,
+    opted_out: set[str] | None = None,
+) -> BlockReason | None:
+    """The guard for an SMS to a client as it is queued: consent and the opt-out list, then the
+    BAA rule. Also what a campaign's preview asks, so that it says what sending will do."""
+    return sms_consent_block(session, client, to, opted_out=opted_out) or sms_phi_block(
+        settings.twilio_hipaa_enabled, client, body
+    )
+
+
 def queue_sms_for_client(
     session: Session,
     *,
@@ -114,9 +130,7 @@ def queue_sms_for_client(
         send_at=send_at,
         next_attempt_at=send_at,  # dispatch claims it only once it is due
     )
-    block = sms_consent_block(session, client, to, opted_out=opted_out) or sms_phi_block(
-        settings.twilio_hipaa_enabled, client, body
-    )
+    block = sms_block(session, client, to, body, settings, opted_out=opted_out)
     write_message(session, comm, block)
     if block is None:
         enqueue_after_commit(session, "comms.deliver_sms", comm.id, delay=delay_until(send_at))

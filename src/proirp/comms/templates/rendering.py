@@ -170,6 +170,12 @@ def syntax_problem(source: str) -> str | None:
     return None
 
 
+def sample_values(declared: Iterable[str]) -> dict[str, Any]:
+    """Sample text for each declared variable (`[client.first_name]`), nested as a render
+    takes it: what a template is tried with when it is saved, and previewed with."""
+    return nest({name: f"[{name}]" for name in declared})
+
+
 def sample_problem(source: str, declared: Iterable[str]) -> str | None:
     """Why `source` cannot be rendered, tried once with sample text for each declared variable,
     or None when it renders.
@@ -178,7 +184,7 @@ def sample_problem(source: str, declared: Iterable[str]) -> str | None:
     the product's own variables, which are always text; a variable the sender fills in may be a
     number or a list the sample cannot stand for, and is checked when the message is sent.
     """
-    samples = nest({name: f"[{name}]" for name in declared})
+    samples = sample_values(declared)
     try:
         render_text(source, samples, part="text")
     except RenderFailed as exc:

@@ -8,6 +8,7 @@ the practice gives that variable, and it renders within the sandbox's bounds wit
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +21,11 @@ from proirp.comms.models import Template
 from proirp.comms.templates import repository
 from proirp.comms.templates.rendering import (
     KNOWN_VARIABLES,
+    RenderFailed,
+    declared_variables,
+    render_text,
     sample_problem,
+    sample_values,
     syntax_problem,
     used_paths,
 )
@@ -307,3 +312,28 @@ def archive_template(
         action=AuditAction.TEMPLATE_ARCHIVED,
         template_id=template.id,
     )
+
+
+@dataclass(frozen=True)
+class SamplePreview:
+    """A template rendered with sample text for each variable, or why it would not render."""
+
+    subject: str | None = None
+    body: str | None = None
+    html: str | None = None
+    problem: str | None = None
+
+
+def preview_template(template: Template) -> SamplePreview:
+    """`template` rendered with the sample values it is tried with when saved
+    (`[client.first_name]` for client.first_name): what each part looks like, with no client's
+    details in it."""
+    samples = sample_values(declared_variables(template))
+    parts: dict[str, str | None] = {}
+    try:
+        for part in TEXT_FIELDS:
+            source = getattr(template, part) or None
+            parts[part] = render_text(source, samples, part=part) if source else None
+    except RenderFailed as exc:
+        return SamplePreview(problem=str(exc))
+    return SamplePreview(**parts)

@@ -1,0 +1,192 @@
+"""The audit log (admins only): the trail filtered by staff member, client, action and dates,
+newest first, a page at a time; and a check of the hash chain. Reading the log is itself audited,
+as `GET /audit-logs` is, and so is the check, as `POST /audit-logs/verify` is."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Annotated
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import Query, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from proirp.audit import repository
+from proirp.audit.actions import AuditAction
+from proirp.audit.anchor_file import anchor_store
+from proirp.audit.models import AuditLog
+from proirp.audit.service import RequestOrigin, record_audit
+from proirp.audit.verify import verify_chain
+from proirp.auth.models import User
+from proirp.auth.repository import all_users
+from proirp.comms.inbox.practice import inbox_practice
+from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.errors import ValidationFailed
+from proirp.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from proirp.web.rendering import render
+from proirp.web.routing import AdminPage, CheckedForm, page_router
+
+router = page_router()
+_MAX_ID = 2**63 - 1  # ids are BIGINT: a larger cursor was never issued
+ACTIONS = sorted(action.value for action in AuditAction)
+Text = Annotated[str | None, Query(max_length=64)]
+
+
+def _day(name: str, value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(
+            f"{name} is not a date", fields={name: "a date, e.g. 2030-01-15"}
+        ) from None
+
+
+def _cursor(value: str | None) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 19 or int(value) > _MAX_ID:
+        raise ValidationFailed("cursor is not one this page gave", fields={"cursor": "unknown"})
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The page's filters as the form shows them; the dates are the practice's days."""
+
+    user_id: str | None
+    client_id: str | None
+    action: str | None
+    since: date | None
+    until: date | None
+
+    def shown(self) -> dict[str, str]:
+        """The filters given, for the form and the paging links (ids, names, dates: no PHI)."""
+        values = {
+            "user_id": self.user_id,
+            "client_id": self.client_id,
+            "action": self.action,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
+        return {k: v for k, v in values.items() if v}
+
+
+def _read_log(
+    session: Session,
+    admin: User,
+    origin: RequestOrigin,
+    filters: Filters,
+    zone: ZoneInfo,
+    *,
+    before_id: int | None,
+    limit: int,
+) -> tuple[Sequence[AuditLog], bool]:
+    """A page of the log, newest first, and whether there is more: read and audited as
+    `GET /audit-logs` reads and audits it (the filters, ids and times only, and how many rows)."""
+    # From the start of the first day to the end of the last, in the practice's time zone.
+    since = datetime.combine(filters.since, time.min, tzinfo=zone) if filters.since else None
+    until = (
+        datetime.combine(filters.until + timedelta(days=1), time.min, tzinfo=zone)
+        if filters.until
+        else None
+    )
+    rows = repository.list_audit_logs(
+        session,
+        user_id=filters.user_id,
+        client_id=filters.client_id,
+        action=filters.action,
+        since=since,
+        until=until,
+        before_id=before_id,
+        limit=limit,
+    )
+    page = rows[:limit]
+    given = {
+        "user_id": filters.user_id,
+        "client_id": filters.client_id,
+        "action": filters.action,
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+    }
+    record_audit(
+        session,
+        actor=admin.id,
+        action=AuditAction.AUDIT_LOG_VIEWED,
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+        details={"filters": {k: v for k, v in given.items() if v}, "rows": len(page)},
+    )
+    return page, len(rows) > limit
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    admin: AdminPage,
+    session: SessionDep,
+    settings: SettingsDep,
+    origin: OriginDep,
+    user_id: Annotated[str | None, Query(max_length=32)] = None,
+    client_id: Annotated[str | None, Query(max_length=32)] = None,
+    action: Text = None,
+    since: Text = None,
+    until: Text = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=19)] = None,
+) -> Response:
+    zone = ZoneInfo(inbox_practice(session, settings).timezone)
+    filters = Filters(
+        user_id or None,
+        (client_id or "").strip() or None,
+        action or None,
+        _day("since", since),
+        _day("until", until),
+    )
+    page, more = _read_log(
+        session, admin, origin, filters, zone, before_id=_cursor(cursor), limit=limit
+    )
+    query = filters.shown() | ({"limit": str(limit)} if limit != DEFAULT_LIMIT else {})
+    users = all_users(session)
+    return render(
+        request,
+        "audit.html",
+        user=admin,
+        rows=page,
+        details={r.id: json.dumps(r.details, sort_keys=True) if r.details else "" for r in page},
+        users=users,
+        emails={u.id: u.email for u in users},
+        actions=ACTIONS,
+        shown=filters.shown(),
+        zone=zone,
+        older=urlencode({**query, "cursor": page[-1].id}) if more else None,
+        first_page=urlencode(query) if cursor else None,
+    )
+
+
+@router.post("/audit/verify")
+def verify_page(
+    request: Request,
+    admin: AdminPage,
+    _form: CheckedForm,
+    session: SessionDep,
+    settings: SettingsDep,
+    origin: OriginDep,
+) -> Response:
+    report = verify_chain(session, anchors=anchor_store(settings))
+    record_audit(
+        session,
+        actor=admin.id,
+        action=AuditAction.AUDIT_CHAIN_VERIFIED,
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+        details={"intact": report.ok, "rows_checked": report.rows_checked},
+    )
+    zone = ZoneInfo(inbox_practice(session, settings).timezone)
+    return render(request, "audit_verified.html", user=admin, report=report, zone=zone)
