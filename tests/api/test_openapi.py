@@ -18,8 +18,8 @@ NOT_DOCUMENTED = {
     ("GET", "/calendar/{provider}/callback"),
     ("GET", "/comms/{comm_id}/media/{media_id}"),
 }
-# FastAPI's own pages, not operations of this API.
-FRAMEWORK_PAGES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# FastAPI's own pages, and the staff UI's (HTML for people, not operations of this API).
+FRAMEWORK_PAGES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/", "/app/signin"}
 
 
 def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

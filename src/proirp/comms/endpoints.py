@@ -15,10 +15,9 @@ from proirp.auth.models import Role, User
 from proirp.comms.campaigns import service as campaigns
 from proirp.comms.core import repository
 from proirp.comms.core.cancelling import cancel_message
-from proirp.comms.core.sending import MessageBlocked, Sender, require_client
-from proirp.comms.email import service as email_service
+from proirp.comms.core.sending import MessageBlocked, Sender
 from proirp.comms.inbox import service as inbox
-from proirp.comms.models import Communication
+from proirp.comms.outgoing import queue_message
 from proirp.comms.responses import (
     CampaignAnswer,
     CampaignList,
@@ -28,7 +27,6 @@ from proirp.comms.responses import (
     MessageRefused,
 )
 from proirp.comms.schemas import BulkCreate, CommCreate
-from proirp.comms.sms import service
 from proirp.comms.views import (
     campaign_view,
     campaign_views,
@@ -55,54 +53,6 @@ Page = Annotated[PageParams, Depends(page_params)]
 CampaignSender = Annotated[User, Depends(require_role(Role.ADMIN, Role.STAFF))]
 
 
-def _queue_one(
-    body: CommCreate, session: SessionDep, user: User, origin: OriginDep, settings: SettingsDep
-) -> Communication:
-    require_provider(settings, "sendgrid" if body.type == "email" else "twilio")
-    client = require_client(session, body.client_id)
-    if body.type == "email":
-        if body.template_id:
-            return email_service.send_template_email(
-                session,
-                to=None,
-                template_id=body.template_id,
-                dynamic_data=body.variables,
-                client_id=client.id,
-                user_id=user.id,
-                settings=settings,
-                origin=origin,
-                send_at=body.send_at,
-            )
-        return email_service.send_email(
-            session,
-            to=None,
-            subject=body.subject,
-            text=body.body,
-            html=body.html,
-            client_id=client.id,
-            user_id=user.id,
-            settings=settings,
-            origin=origin,
-            send_at=body.send_at,
-        )
-    text = body.body or ""
-    if body.template_id:
-        text = service.render_sms_template(
-            session, body.template_id, client, body.variables, settings
-        )
-    return service.send_sms(
-        session,
-        to=None,
-        body=text,
-        client_id=client.id,
-        user_id=user.id,
-        settings=settings,
-        origin=origin,
-        template_id=body.template_id,
-        send_at=body.send_at,
-    )
-
-
 @router.post(
     "",
     status_code=202,
@@ -117,7 +67,7 @@ def send_communication(
     body: CommCreate, session: SessionDep, user: AnyStaff, origin: OriginDep, settings: SettingsDep
 ) -> JSONResponse:
     try:
-        comm = _queue_one(body, session, user, origin, settings)
+        comm = queue_message(session, body, user=user, origin=origin, settings=settings)
     except MessageBlocked as blocked:
         # The blocked row and its audit entry are the record of the refusal: they must commit.
         payload = blocked.to_body()

@@ -29,7 +29,7 @@ class SignInFirst(Exception):
     """No valid session cookie: the page sends the browser to the sign-in page."""
 
 
-def _field_messages(errors: list[Any]) -> dict[str, str]:
+def field_messages(errors: list[Any]) -> dict[str, str]:
     fields: dict[str, str] = {}
     for error in errors:
         location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
@@ -58,7 +58,7 @@ class PageRoute(APIRoute):
             except AppError as refused:
                 return _refusal(request, refused.status_code, refused.message, refused.fields)
             except (RequestValidationError, pydantic.ValidationError) as invalid:
-                fields = _field_messages(list(invalid.errors()))
+                fields = field_messages(list(invalid.errors()))
                 return _refusal(request, 422, "Some fields need another look.", fields)
 
         return page

@@ -166,6 +166,32 @@ def _recipient(client: Client, to: str | None) -> tuple[str, str]:
     return email_address(client.email, "client_id", "the client's email"), "client_id"
 
 
+def check_email(
+    session: Session,
+    client: Client,
+    *,
+    subject: str | None,
+    text: str | None,
+    html: str | None,
+    template_id: str | None,
+    variables: Mapping[str, Any],
+    settings: Settings,
+) -> BlockReason | None:
+    """What `send_email` (or `send_template_email`, given a template) to the client would do,
+    writing nothing: ValidationFailed for what it would refuse, the guard's reason if it would
+    be recorded blocked, else None."""
+    address, _field = _recipient(client, None)
+    if template_id:
+        use, subject, text, html = use_email_template(
+            session, template_id, client, variables, settings
+        )
+        if not use.template.sendgrid_template_id:
+            check_email_content(subject, text, html)
+    else:
+        check_email_content(subject, text, html)
+    return email_block(session, client, address, subject, text or "", html, settings)
+
+
 def send_email(
     session: Session,
     *,

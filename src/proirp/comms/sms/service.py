@@ -137,6 +137,31 @@ def queue_sms_for_client(
     return comm, block
 
 
+def sms_recipient(client: Client, to: str | None, settings: Settings) -> str:
+    """The number a message to `to` or, by default, to the client goes to (E.164)."""
+    field = "to" if to else "client_id"
+    raw = to or client.phone
+    if not raw:
+        raise ValidationFailed(
+            "the client has no phone number", fields={"client_id": "has no phone"}
+        )
+    try:
+        return sms_number(raw, region=client_region(client, settings.default_phone_region))
+    except NumberProblem as exc:
+        label = "the number" if to else "the client's phone"
+        raise ValidationFailed(f"{label} {exc}", fields={field: str(exc)}) from None
+
+
+def check_sms(
+    session: Session, client: Client, body: str, settings: Settings
+) -> BlockReason | None:
+    """What `send_sms` to the client's phone would do, writing nothing: ValidationFailed for
+    what it would refuse, the guard's reason if it would be recorded blocked, else None."""
+    number = sms_recipient(client, None, settings)
+    check_sms_body(body)
+    return sms_block(session, client, number, body, settings)
+
+
 def send_sms(
     session: Session,
     *,
@@ -156,17 +181,7 @@ def send_sms(
     as `blocked` (with an audit row) and MessageBlocked is raised for the caller to commit and show.
     """
     client = require_client(session, client_id)
-    field = "to" if to else "client_id"
-    raw = to or client.phone
-    if not raw:
-        raise ValidationFailed(
-            "the client has no phone number", fields={"client_id": "has no phone"}
-        )
-    try:
-        number = sms_number(raw, region=client_region(client, settings.default_phone_region))
-    except NumberProblem as exc:
-        label = "the number" if to else "the client's phone"
-        raise ValidationFailed(f"{label} {exc}", fields={field: str(exc)}) from None
+    number = sms_recipient(client, to, settings)
     segments = check_sms_body(body)
     sender = Sender(user_id, origin or RequestOrigin())
     comm, block = queue_sms_for_client(

@@ -20,7 +20,7 @@ from proirp.appointments.service import client_appointments
 from proirp.auth.models import User
 from proirp.clients import service as clients
 from proirp.clients.service import Actor
-from proirp.comms.core.sending import MessageBlocked, require_client
+from proirp.comms.core.sending import MessageBlocked
 from proirp.comms.inbox import conversations
 from proirp.comms.inbox import service as inbox
 from proirp.comms.inbox.endpoints import INLINE_TYPES
@@ -242,8 +242,7 @@ def send_message(
     except (pydantic.ValidationError, AppError) as invalid:
         return again(composer.refusal_of(invalid), 422)
     if form.get("action") == "check":
-        client = require_client(session, client_id)  # the page shown next is the audited read
-        verdict = composer.check(session, client, body, settings)
+        verdict = composer.check(session, body, settings)
         return again(verdict, 200)
     try:
         comm = composer.send(session, body, user=user, origin=origin, settings=settings)

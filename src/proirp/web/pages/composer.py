@@ -20,27 +20,17 @@ from starlette.datastructures import FormData
 
 from proirp.auth.models import User
 from proirp.clients.models import Client
-from proirp.comms.core.guard import (
-    email_consent_block,
-    email_phi_block,
-    sms_consent_block,
-    sms_phi_block,
-)
-from proirp.comms.email.service import check_email_content, email_address, use_email_template
-from proirp.comms.endpoints import _queue_one
 from proirp.comms.models import Communication, Template
+from proirp.comms.outgoing import check_message, queue_message
 from proirp.comms.schemas import CommCreate
-from proirp.comms.sms.recipients import NumberProblem, client_region, sms_number
-from proirp.comms.sms.service import check_sms_body, render_sms_template
 from proirp.comms.templates import service as templates
 from proirp.comms.templates.rendering import phi_variables
 from proirp.comms.templates.variables import known_values
 from proirp.config import Settings
-from proirp.integrations.availability import require_provider
 from proirp.kit.errors import AppError, ValidationFailed
 from proirp.kit.origin import RequestOrigin
 from proirp.kit.pagination import PageParams
-from proirp.web.routing import _field_messages as field_messages
+from proirp.web.routing import field_messages
 
 CHANNELS = {"sms": "SMS", "email": "Email"}
 PROVIDER = {"sms": "Twilio", "email": "SendGrid"}
@@ -181,60 +171,12 @@ def context(
     }
 
 
-def check(session: Session, client: Client, body: CommCreate, settings: Settings) -> Verdict:
+def check(session: Session, body: CommCreate, settings: Settings) -> Verdict:
     """What the send would say, without sending or writing anything."""
     try:
-        require_provider(settings, "sendgrid" if body.type == "email" else "twilio")
-        if body.type == "sms":
-            return _check_sms(session, client, body, settings)
-        return _check_email(session, client, body, settings)
+        block = check_message(session, body, settings)
     except AppError as refused:
         return refusal_of(refused)
-
-
-def _check_sms(session: Session, client: Client, body: CommCreate, settings: Settings) -> Verdict:
-    text = body.body or ""
-    if body.template_id:
-        text = render_sms_template(session, body.template_id, client, body.variables, settings)
-    if not client.phone:
-        raise ValidationFailed(
-            "the client has no phone number", fields={"client_id": "has no phone"}
-        )
-    try:
-        number = sms_number(
-            client.phone, region=client_region(client, settings.default_phone_region)
-        )
-    except NumberProblem as exc:
-        raise ValidationFailed(
-            f"the client's phone {exc}", fields={"client_id": str(exc)}
-        ) from None
-    check_sms_body(text)
-    block = sms_consent_block(session, client, number) or sms_phi_block(
-        settings.twilio_hipaa_enabled, client, text
-    )
-    if block is not None:
-        return Verdict(False, block.message, {block.field: block.message}, blocked=True)
-    return Verdict(True, "Nothing stops this message: it can be sent.")
-
-
-def _check_email(session: Session, client: Client, body: CommCreate, settings: Settings) -> Verdict:
-    if not client.email:
-        raise ValidationFailed(
-            "the client has no email address", fields={"client_id": "has no email address"}
-        )
-    address = email_address(client.email, "client_id", "the client's email")
-    if body.template_id:
-        use, subject, text, html = use_email_template(
-            session, body.template_id, client, body.variables, settings
-        )
-        if not use.template.sendgrid_template_id:
-            check_email_content(subject, text, html)
-    else:
-        subject, text, html = body.subject, body.body or "", body.html
-        check_email_content(subject, text, html)
-    block = email_consent_block(session, client, address) or email_phi_block(
-        settings.sendgrid_hipaa_enabled, client, subject, text, html
-    )
     if block is not None:
         return Verdict(False, block.message, {block.field: block.message}, blocked=True)
     return Verdict(True, "Nothing stops this message: it can be sent.")
@@ -244,4 +186,4 @@ def send(
     session: Session, body: CommCreate, *, user: User, origin: RequestOrigin, settings: Settings
 ) -> Communication:
     """Queue the message as POST /comms does (MessageBlocked: recorded as blocked, to commit)."""
-    return _queue_one(body, session, user, origin, settings)
+    return queue_message(session, body, user=user, origin=origin, settings=settings)
