@@ -10,12 +10,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from proirp.audit import repository
-from proirp.audit.actions import AuditAction
-from proirp.audit.anchor_file import anchor_store
+from proirp.audit.reading import LogFilters, read_log, verify_log
 from proirp.audit.schemas import AuditLogList, AuditLogOut, ChainReportOut
-from proirp.audit.service import record_audit
-from proirp.audit.verify import verify_chain
 from proirp.auth.dependencies import AdminUser
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import ValidationFailed
@@ -50,31 +46,9 @@ def list_audit_logs(
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,
 ) -> dict[str, Any]:
     since_at, until_at = iso_time("since", since), iso_time("until", until)
-    rows = repository.list_audit_logs(
-        session,
-        user_id=user_id,
-        client_id=client_id,
-        action=action,
-        since=since_at,
-        until=until_at,
-        before_id=_before_id(cursor),
-        limit=limit,
-    )
-    page, more = rows[:limit], len(rows) > limit
-    filters = {
-        "user_id": user_id,
-        "client_id": client_id,
-        "action": action,
-        "since": since_at.isoformat() if since_at else None,
-        "until": until_at.isoformat() if until_at else None,
-    }
-    record_audit(
-        session,
-        actor=admin.id,
-        action=AuditAction.AUDIT_LOG_VIEWED,
-        ip=origin.ip,
-        user_agent=origin.user_agent,
-        details={"filters": {k: v for k, v in filters.items() if v}, "rows": len(page)},
+    filters = LogFilters(user_id, client_id, action, since_at, until_at)
+    page, more = read_log(
+        session, filters, actor=admin.id, origin=origin, before_id=_before_id(cursor), limit=limit
     )
     return {
         "ok": True,
@@ -87,15 +61,7 @@ def list_audit_logs(
 def verify(
     session: SessionDep, admin: AdminUser, origin: OriginDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    report = verify_chain(session, anchors=anchor_store(settings))
-    record_audit(
-        session,
-        actor=admin.id,
-        action=AuditAction.AUDIT_CHAIN_VERIFIED,
-        ip=origin.ip,
-        user_agent=origin.user_agent,
-        details={"intact": report.ok, "rows_checked": report.rows_checked},
-    )
+    report = verify_log(session, settings, actor=admin.id, origin=origin)
     return {
         "ok": True,
         "intact": report.ok,

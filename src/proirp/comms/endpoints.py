@@ -17,7 +17,7 @@ from proirp.comms.core import repository
 from proirp.comms.core.cancelling import cancel_message
 from proirp.comms.core.sending import MessageBlocked, Sender
 from proirp.comms.inbox import service as inbox
-from proirp.comms.outgoing import queue_message
+from proirp.comms.outgoing import queue_message, start_bulk
 from proirp.comms.responses import (
     CampaignAnswer,
     CampaignList,
@@ -32,9 +32,8 @@ from proirp.comms.views import (
     campaign_views,
     communication_view,
 )
-from proirp.integrations.availability import require_provider
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
-from proirp.kit.errors import NotFound, ValidationFailed
+from proirp.kit.errors import NotFound
 from proirp.kit.openapi import errors
 from proirp.kit.pagination import Cursor, PageParams, page_params
 
@@ -149,42 +148,7 @@ def send_bulk(
     origin: OriginDep,
     settings: SettingsDep,
 ) -> JSONResponse:
-    require_provider(settings, "sendgrid" if body.type == "email" else "twilio")
-    if body.type == "sms" and body.template_id:
-        raise ValidationFailed(
-            "SMS campaigns take a body; per-client templates are not available for SMS campaigns",
-            fields={"template_id": "not supported for SMS campaigns yet"},
-        )
-    selection: dict[str, Any] = (
-        {"client_ids": list(dict.fromkeys(body.client_ids))}
-        if body.client_ids is not None
-        else {"filter": body.filter.model_dump(exclude_none=True) if body.filter else {}}
-    )
-    if body.type == "email":
-        campaign = campaigns.start_email_campaign(
-            session,
-            selection=selection,
-            subject=body.subject,
-            text=body.body,
-            html=body.html,
-            user_id=user.id,
-            settings=settings,
-            origin=origin,
-            name=body.name,
-            template_id=body.template_id,
-            send_at=body.send_at,
-        )
-    else:
-        campaign = campaigns.start_campaign(
-            session,
-            channel=body.type,
-            selection=selection,
-            body=body.body or "",
-            user_id=user.id,
-            origin=origin,
-            name=body.name,
-            send_at=body.send_at,
-        )
+    campaign = start_bulk(session, body, user=user, origin=origin, settings=settings)
     return JSONResponse({"ok": True, "campaign": campaign_view(session, campaign)}, status_code=202)
 
 

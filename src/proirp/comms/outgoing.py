@@ -1,23 +1,28 @@
-"""One message to one client, as `POST /comms` takes it (and the staff UI's composer): queue it,
-or say beforehand what sending it would do."""
+"""What staff send, as `POST /comms` and `POST /comms/bulk` take it (and the staff UI's composer
+and new-campaign page): one message to one client, queued or checked beforehand; a campaign
+started."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from proirp.auth.models import User
+from proirp.comms.campaigns import service as campaigns
 from proirp.comms.core.guard import BlockReason
 from proirp.comms.core.sending import require_client
 from proirp.comms.email import service as email_service
-from proirp.comms.models import Communication
-from proirp.comms.schemas import CommCreate
+from proirp.comms.models import Campaign, Communication
+from proirp.comms.schemas import BulkCreate, CommCreate
 from proirp.comms.sms import service as sms_service
 from proirp.config import Settings
 from proirp.integrations.availability import require_provider
+from proirp.kit.errors import ValidationFailed
 from proirp.kit.origin import RequestOrigin
 
 
-def _provider(body: CommCreate) -> str:
+def _provider(body: CommCreate | BulkCreate) -> str:
     return "sendgrid" if body.type == "email" else "twilio"
 
 
@@ -93,3 +98,48 @@ def check_message(session: Session, body: CommCreate, settings: Settings) -> Blo
             session, body.template_id, client, body.variables, settings
         )
     return sms_service.check_sms(session, client, text, settings)
+
+
+def campaign_selection(body: BulkCreate) -> dict[str, Any]:
+    """Who a campaign is for, as it is recorded (ids, or the filter applied when it fans out);
+    what a campaign cannot take, refused."""
+    if body.type == "sms" and body.template_id:
+        raise ValidationFailed(
+            "SMS campaigns take a body; per-client templates are not available for SMS campaigns",
+            fields={"template_id": "not supported for SMS campaigns yet"},
+        )
+    if body.client_ids is not None:
+        return {"client_ids": list(dict.fromkeys(body.client_ids))}
+    return {"filter": body.filter.model_dump(exclude_none=True) if body.filter else {}}
+
+
+def start_bulk(
+    session: Session, body: BulkCreate, *, user: User, origin: RequestOrigin, settings: Settings
+) -> Campaign:
+    """Start the campaign (now or at `send_at`): the fan-out job writes each recipient's row."""
+    require_provider(settings, _provider(body))
+    selection = campaign_selection(body)
+    if body.type == "email":
+        return campaigns.start_email_campaign(
+            session,
+            selection=selection,
+            subject=body.subject,
+            text=body.body,
+            html=body.html,
+            user_id=user.id,
+            settings=settings,
+            origin=origin,
+            name=body.name,
+            template_id=body.template_id,
+            send_at=body.send_at,
+        )
+    return campaigns.start_campaign(
+        session,
+        channel=body.type,
+        selection=selection,
+        body=body.body or "",
+        user_id=user.id,
+        origin=origin,
+        name=body.name,
+        send_at=body.send_at,
+    )

@@ -5,7 +5,6 @@ as `GET /audit-logs` is, and so is the check, as `POST /audit-logs/verify` is.""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
@@ -14,15 +13,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Query, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
-from proirp.audit import repository
 from proirp.audit.actions import AuditAction
-from proirp.audit.anchor_file import anchor_store
-from proirp.audit.models import AuditLog
-from proirp.audit.service import RequestOrigin, record_audit
-from proirp.audit.verify import verify_chain
-from proirp.auth.models import User
+from proirp.audit.reading import LogFilters, read_log, verify_log
 from proirp.auth.repository import all_users
 from proirp.comms.inbox.practice import inbox_practice
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
@@ -78,52 +71,15 @@ class Filters:
         return {k: v for k, v in values.items() if v}
 
 
-def _read_log(
-    session: Session,
-    admin: User,
-    origin: RequestOrigin,
-    filters: Filters,
-    zone: ZoneInfo,
-    *,
-    before_id: int | None,
-    limit: int,
-) -> tuple[Sequence[AuditLog], bool]:
-    """A page of the log, newest first, and whether there is more: read and audited as
-    `GET /audit-logs` reads and audits it (the filters, ids and times only, and how many rows)."""
-    # From the start of the first day to the end of the last, in the practice's time zone.
+def _log_filters(filters: Filters, zone: ZoneInfo) -> LogFilters:
+    """From the start of the first day to the end of the last, in the practice's time zone."""
     since = datetime.combine(filters.since, time.min, tzinfo=zone) if filters.since else None
     until = (
         datetime.combine(filters.until + timedelta(days=1), time.min, tzinfo=zone)
         if filters.until
         else None
     )
-    rows = repository.list_audit_logs(
-        session,
-        user_id=filters.user_id,
-        client_id=filters.client_id,
-        action=filters.action,
-        since=since,
-        until=until,
-        before_id=before_id,
-        limit=limit,
-    )
-    page = rows[:limit]
-    given = {
-        "user_id": filters.user_id,
-        "client_id": filters.client_id,
-        "action": filters.action,
-        "since": since.isoformat() if since else None,
-        "until": until.isoformat() if until else None,
-    }
-    record_audit(
-        session,
-        actor=admin.id,
-        action=AuditAction.AUDIT_LOG_VIEWED,
-        ip=origin.ip,
-        user_agent=origin.user_agent,
-        details={"filters": {k: v for k, v in given.items() if v}, "rows": len(page)},
-    )
-    return page, len(rows) > limit
+    return LogFilters(filters.user_id, filters.client_id, filters.action, since, until)
 
 
 @router.get("/audit")
@@ -149,8 +105,13 @@ def audit_page(
         _day("since", since),
         _day("until", until),
     )
-    page, more = _read_log(
-        session, admin, origin, filters, zone, before_id=_cursor(cursor), limit=limit
+    page, more = read_log(
+        session,
+        _log_filters(filters, zone),
+        actor=admin.id,
+        origin=origin,
+        before_id=_cursor(cursor),
+        limit=limit,
     )
     query = filters.shown() | ({"limit": str(limit)} if limit != DEFAULT_LIMIT else {})
     users = all_users(session)
@@ -179,14 +140,6 @@ def verify_page(
     settings: SettingsDep,
     origin: OriginDep,
 ) -> Response:
-    report = verify_chain(session, anchors=anchor_store(settings))
-    record_audit(
-        session,
-        actor=admin.id,
-        action=AuditAction.AUDIT_CHAIN_VERIFIED,
-        ip=origin.ip,
-        user_agent=origin.user_agent,
-        details={"intact": report.ok, "rows_checked": report.rows_checked},
-    )
+    report = verify_log(session, settings, actor=admin.id, origin=origin)
     zone = ZoneInfo(inbox_practice(session, settings).timezone)
     return render(request, "audit_verified.html", user=admin, report=report, zone=zone)

@@ -25,14 +25,12 @@ from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth.models import User
 from proirp.clients import service as clients
 from proirp.clients.service import Actor
-from proirp.comms.campaigns import service as campaigns
 from proirp.comms.campaigns.preview import CampaignPreview, preview_campaign
 from proirp.comms.inbox.practice import inbox_practice
-from proirp.comms.models import Campaign
+from proirp.comms.outgoing import campaign_selection, start_bulk
 from proirp.comms.schemas import MAX_BULK_RECIPIENTS, BulkCreate
 from proirp.comms.templates import service as templates
 from proirp.config import Settings
-from proirp.integrations.availability import require_provider
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import ValidationFailed
 from proirp.kit.pagination import MAX_LIMIT, PageParams
@@ -111,49 +109,6 @@ def _request(draft: Draft, zone: ZoneInfo) -> BulkCreate:
 def _fingerprint(body: BulkCreate) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _selection(body: BulkCreate) -> dict[str, Any]:
-    """Who the campaign is for, as `POST /comms/bulk` records it; what it refuses, refused."""
-    if body.type == "sms" and body.template_id:
-        raise ValidationFailed(
-            "SMS campaigns take a body; per-client templates are not available for SMS campaigns",
-            fields={"template_id": "not supported for SMS campaigns yet"},
-        )
-    if body.client_ids is not None:
-        return {"client_ids": list(dict.fromkeys(body.client_ids))}
-    return {"filter": body.filter.model_dump(exclude_none=True) if body.filter else {}}
-
-
-def _start(
-    session: Session, body: BulkCreate, user: User, origin: RequestOrigin, settings: Settings
-) -> Campaign:
-    require_provider(settings, "sendgrid" if body.type == "email" else "twilio")
-    selection = _selection(body)
-    if body.type == "email":
-        return campaigns.start_email_campaign(
-            session,
-            selection=selection,
-            subject=body.subject,
-            text=body.body,
-            html=body.html,
-            user_id=user.id,
-            settings=settings,
-            origin=origin,
-            name=body.name,
-            template_id=body.template_id,
-            send_at=body.send_at,
-        )
-    return campaigns.start_campaign(
-        session,
-        channel=body.type,
-        selection=selection,
-        body=body.body or "",
-        user_id=user.id,
-        origin=origin,
-        name=body.name,
-        send_at=body.send_at,
-    )
 
 
 @dataclass(frozen=True)
@@ -236,7 +191,7 @@ def _previewed(
     preview = preview_campaign(
         visit.session,
         channel=body.type,
-        selection=_selection(body),
+        selection=campaign_selection(body),
         body=body.body or "",
         subject=body.subject,
         html=body.html,
@@ -288,6 +243,6 @@ def send_campaign(
     body = _request(draft, visit.zone)
     if field(form, "previewed") != _fingerprint(body):
         return _previewed(visit, draft, body, notice=CHANGED)
-    campaign = _start(session, body, user, origin, settings)
+    campaign = start_bulk(session, body, user=user, origin=origin, settings=settings)
     done = "scheduled" if campaign.send_at else "started"
     return RedirectResponse(f"{PREFIX}/campaigns/{campaign.id}?done={done}", status_code=303)
