@@ -32,7 +32,7 @@ def test_sign_in_page_then_today_then_sign_out(browser: Any, live: LiveStack) ->
     banner = page.get_by_role("note")
     assert "Sandbox mode" in banner.inner_text()
     assert banner.get_by_role("link", name="See what would have been sent").is_visible()
-    check_page(page, "today")
+    check_page(page, "today-empty")
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(re.compile(r"/app/signin$"))
     page.goto(f"{live.app_url}/app/")
