@@ -287,9 +287,14 @@ PAGE_CASES = [
 ]
 
 
-def _page_request(api: TestClient, call: Call, client_id: str, token: str | None) -> httpx.Response:
+def _page_request(
+    api: TestClient, call: Call, client_id: str, token: str | None, *, csrf: bool = True
+) -> httpx.Response:
     url = call.path.format_map(_PathIds(client_id=client_id))
-    data = {"csrf_token": csrf_for(token)} if token and call.method == "POST" else None
+    posts = token and call.method == "POST"
+    data = (
+        ({"csrf_token": csrf_for(token)} if csrf else {"csrf_token": "x" * 64}) if posts else None
+    )
     api.cookies.clear()
     if token:
         api.cookies.set("proirp_session", token)
@@ -297,6 +302,19 @@ def _page_request(api: TestClient, call: Call, client_id: str, token: str | None
         return api.request(call.method, url, data=data, follow_redirects=False)
     finally:
         api.cookies.clear()
+
+
+@pytest.mark.parametrize(
+    "call", [pytest.param(Call(m, p), id=f"{m} {p}") for m, p in PAGES if m == "POST"]
+)
+def test_every_form_without_its_csrf_token_is_refused(
+    api: TestClient, db: Session, call: Call
+) -> None:
+    staff = create_staff(db, role=ADMIN)
+    client = create_client(db)
+    response = _page_request(api, call, client.id, staff.token, csrf=False)
+    assert response.status_code == 403
+    assert "This form has expired" in response.text
 
 
 @pytest.mark.parametrize("call", [pytest.param(Call(m, p), id=f"{m} {p}") for m, p in PAGES])
