@@ -291,10 +291,9 @@ def _page_request(
     api: TestClient, call: Call, client_id: str, token: str | None, *, csrf: bool = True
 ) -> httpx.Response:
     url = call.path.format_map(_PathIds(client_id=client_id))
-    posts = token and call.method == "POST"
-    data = (
-        ({"csrf_token": csrf_for(token)} if csrf else {"csrf_token": "x" * 64}) if posts else None
-    )
+    data = None
+    if token and call.method == "POST":
+        data = {"csrf_token": csrf_for(token) if csrf else "x" * 64}
     api.cookies.clear()
     if token:
         api.cookies.set("proirp_session", token)
