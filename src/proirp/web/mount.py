@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from proirp.kit.input import refuse_nul_in_url
 from proirp.web.pages import (
     audit,
     calendar,
@@ -42,7 +43,8 @@ PAGES = [
 
 def mount_web(app: FastAPI) -> None:
     for page in PAGES:
-        app.include_router(page.router)
+        # As the API's routes: a NUL in the path or query is refused (422) before any lookup.
+        app.include_router(page.router, dependencies=[Depends(refuse_nul_in_url)])
 
     @app.get("/", include_in_schema=False)
     def opening() -> RedirectResponse:

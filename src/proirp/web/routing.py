@@ -19,7 +19,8 @@ from proirp.auth.models import Role, User
 from proirp.auth.secrets import csrf_matches
 from proirp.auth.service import resolve_token
 from proirp.kit.deps import SessionDep
-from proirp.kit.errors import AppError, Forbidden
+from proirp.kit.errors import AppError, Forbidden, ValidationFailed
+from proirp.kit.input import NUL_REFUSED, holds_nul
 from proirp.web.rendering import PREFIX, render
 
 CSRF_FIELD = "csrf_token"
@@ -101,9 +102,23 @@ def page_role(*roles: Role) -> Callable[[User], User]:
     return check
 
 
+async def read_form(request: Request) -> FormData:
+    """The submitted form; a field holding a NUL is refused (422 naming it) before anything
+    uses it, as the API refuses one in a body: a lookup with it would fail on PostgreSQL."""
+    form = await request.form()
+    fields = {
+        str(name): NUL_REFUSED
+        for name, value in form.multi_items()
+        if holds_nul(str(name)) or (isinstance(value, str) and holds_nul(value))
+    }
+    if fields:
+        raise ValidationFailed("Some fields need another look.", fields=fields)
+    return form
+
+
 async def checked_form(request: Request) -> FormData:
     """The submitted form, once its CSRF token matches the session's."""
-    form = await request.form()
+    form = await read_form(request)
     cookie = request.cookies.get(SESSION_COOKIE, "")
     presented = form.get(CSRF_FIELD)
     if not cookie or not isinstance(presented, str) or not csrf_matches(cookie, presented):

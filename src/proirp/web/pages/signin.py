@@ -19,7 +19,7 @@ from proirp.auth.service import Principal
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import AppError
 from proirp.web.rendering import PREFIX, render
-from proirp.web.routing import CSRF_FIELD, CheckedForm, PageUser, field, page_router
+from proirp.web.routing import CSRF_FIELD, CheckedForm, PageUser, field, page_router, read_form
 
 router = page_router()
 
@@ -61,14 +61,10 @@ def signin_page(
     return _form(request, safe_next(next))
 
 
-async def _read_form(request: Request) -> FormData:
-    return await request.form()
-
-
 @router.post("/signin")
 def signin(
     request: Request,
-    form: Annotated[FormData, Depends(_read_form)],
+    form: Annotated[FormData, Depends(read_form)],
     session: SessionDep,
     settings: SettingsDep,
     origin: OriginDep,
