@@ -66,3 +66,48 @@ def test_a_nul_in_a_form_field_is_refused_naming_it(
     assert answer.status_code == 422, answer.text[:300]
     assert "find" in answer.text and "NUL" in answer.text
     api.cookies.clear()
+
+
+@pytest.mark.parametrize(
+    ("address", "name"),
+    [
+        ("/app/calendar?week=9999-12-31", "week"),
+        ("/app/calendar?week=0001-01-01", "week"),
+        ("/app/audit?until=9999-12-31", "until"),
+        ("/app/audit?since=0001-01-01", "since"),
+    ],
+)
+def test_a_date_out_of_range_is_refused_naming_it(
+    api: TestClient, db: Session, address: str, name: str
+) -> None:
+    _signed_in(api, db)
+    answer = api.get(address, follow_redirects=False)
+    assert answer.status_code == 422, answer.text[:300]
+    assert name in answer.text and "between 1970 and 2199" in answer.text
+    api.cookies.clear()
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_an_appointment_out_of_range_is_refused_before_anything_is_made(
+    api: TestClient, db: Session, day: str
+) -> None:
+    token = _signed_in(api, db)
+    form = {
+        "csrf_token": csrf_for(token),
+        "client_id": "0" * 32,
+        "provider": "google",
+        "date": day,
+        "start": "10:00",
+        "end": "10:50",
+    }
+    answer = api.post("/app/calendar/new", data=form, follow_redirects=False)
+    assert answer.status_code == 422, answer.text[:300]
+    assert "date" in answer.text and "between 1970 and 2199" in answer.text
+    api.cookies.clear()
+    # The API refuses the same: a time far outside the years an appointment may have.
+    staff = create_staff(db, role="admin")
+    event = {"provider": "google", "title": "x", "start": f"{day}T10:00:00+00:00"}
+    event["end"] = f"{day}T10:50:00+00:00"
+    refused = api.post("/calendar/events", json=event, headers=staff.headers)
+    assert refused.status_code == 422, refused.text
+    assert "between 1970 and 2199" in refused.text

@@ -17,7 +17,7 @@ from pydantic import (
 
 from proirp.clients.schemas import TIME_ZONE
 from proirp.config.time_zones import check_time_zone
-from proirp.kit.input import RequestBody
+from proirp.kit.input import YEARS_REFUSED, RequestBody, in_years
 
 
 class EventCreate(RequestBody):
@@ -47,6 +47,8 @@ class EventCreate(RequestBody):
     @field_validator("start", "end")
     @classmethod
     def _aware(cls, value: datetime, info: ValidationInfo) -> datetime:
+        if value is not None and not in_years(value):
+            raise ValueError(YEARS_REFUSED)
         if value.tzinfo is not None:
             return value
         zone = info.data.get("time_zone")
@@ -92,6 +94,8 @@ class EventPatch(RequestBody):
     @field_validator("start", "end")
     @classmethod
     def _aware(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is not None and not in_years(value):
+            raise ValueError(YEARS_REFUSED)
         if value is None or value.tzinfo is not None:
             return value
         zone = info.data.get("time_zone")

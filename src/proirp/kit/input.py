@@ -12,7 +12,7 @@ both. So both are refused at the edge, the same on every database, with a 422 na
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from fastapi import Request
@@ -91,6 +91,29 @@ def refuse_nul_in_url(request: Request) -> None:
     if fields:
         summary = "; ".join(f"{name}: {NUL_REFUSED}" for name in fields)
         raise ValidationFailed(f"invalid request: {summary}", fields=fields)
+
+
+# The years a date the product is given may fall in: an appointment, a week to show, a filter.
+# Far beyond them, a day or a time zone added to a date leaves what Python's dates can hold.
+FIRST_YEAR, LAST_YEAR = 1970, 2199
+YEARS_REFUSED = f"must be between {FIRST_YEAR} and {LAST_YEAR}"
+
+
+def in_years(value: datetime | date) -> bool:
+    return FIRST_YEAR <= value.year <= LAST_YEAR
+
+
+def day_of(name: str, value: str) -> date:
+    """A date as YYYY-MM-DD within the years above; else a 422 naming `name`."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(
+            f"{name} is not a date", fields={name: "must be a date as YYYY-MM-DD"}
+        ) from None
+    if not in_years(day):
+        raise ValidationFailed(f"{name} {YEARS_REFUSED}", fields={name: YEARS_REFUSED})
+    return day
 
 
 # A query parameter that is an ISO 8601 time: so described, and read by iso_time().

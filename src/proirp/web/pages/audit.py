@@ -20,6 +20,7 @@ from proirp.auth.repository import all_users
 from proirp.comms.inbox.practice import inbox_practice
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import ValidationFailed
+from proirp.kit.input import day_of
 from proirp.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from proirp.web.rendering import render
 from proirp.web.routing import AdminPage, CheckedForm, page_router
@@ -31,14 +32,7 @@ Text = Annotated[str | None, Query(max_length=64)]
 
 
 def _day(name: str, value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(
-            f"{name} is not a date", fields={name: "a date, e.g. 2030-01-15"}
-        ) from None
+    return day_of(name, value) if value else None
 
 
 def _cursor(value: str | None) -> int | None:

@@ -26,6 +26,7 @@ from proirp.comms.inbox.practice import inbox_practice
 from proirp.config import Settings
 from proirp.kit.deps import OriginDep, SessionDep, SessionFactoryDep, SettingsDep
 from proirp.kit.errors import ValidationFailed
+from proirp.kit.input import day_of
 from proirp.kit.pagination import MAX_LIMIT, PageParams
 from proirp.kit.time import utcnow
 from proirp.web.reads import client_names
@@ -64,12 +65,7 @@ def _monday(day: date) -> date:
 def _week_of(week: str | None, zone: ZoneInfo) -> date:
     """The Monday of the week holding `week` (YYYY-MM-DD), or of this week."""
     if week:
-        try:
-            return _monday(date.fromisoformat(week))
-        except ValueError:
-            raise ValidationFailed(
-                "That week is not a date.", fields={"week": "must be a date as YYYY-MM-DD"}
-            ) from None
+        return _monday(day_of("week", week))
     return _monday(utcnow().astimezone(zone).date())
 
 
@@ -77,8 +73,8 @@ def _form_week(form: FormData) -> str | None:
     """The week a form was sent from, to go back to (nothing if it is not a date)."""
     value = field(form, "week")
     try:
-        return _monday(date.fromisoformat(value)).isoformat() if value else None
-    except ValueError:
+        return _monday(day_of("week", value)).isoformat() if value else None
+    except ValidationFailed:
         return None
 
 
@@ -90,12 +86,7 @@ def _back(done: str, week: str | None) -> RedirectResponse:
 def _local(form: FormData, day_field: str, time_field: str) -> str:
     """A wall-clock time in the practice's time zone, as the schema reads it (with `timeZone`)."""
     day, clock = field(form, day_field), field(form, time_field)
-    try:
-        date.fromisoformat(day or "")
-    except ValueError:
-        raise ValidationFailed(
-            "Choose a date.", fields={day_field: "must be a date as YYYY-MM-DD"}
-        ) from None
+    day_of(day_field, day or "")
     if clock is None or not CLOCK.match(clock[:5]) or len(clock) not in (5, 8):
         raise ValidationFailed(
             "Choose a time.", fields={time_field: "must be a time of day as HH:MM"}
