@@ -107,6 +107,7 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/app/calendar/events/{event_id}/unlink"): ALL_ROLES,
     # Clients and their messages: every role that sees clients, as the API's routes allow.
     ("GET", "/app/clients"): ALL_ROLES,
+    ("POST", "/app/clients/search"): ALL_ROLES,
     ("GET", "/app/clients/new"): ALL_ROLES,
     ("POST", "/app/clients"): ALL_ROLES,
     ("GET", "/app/clients/{client_id}"): ALL_ROLES,
@@ -115,6 +116,8 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/app/clients/{client_id}/messages"): ALL_ROLES,
     ("GET", "/app/live/clients/{client_id}/thread"): ALL_ROLES,
     ("GET", "/app/inbox"): ALL_ROLES,
+    ("POST", "/app/inbox/find"): ALL_ROLES,
+    ("GET", "/app/inbox/find"): ALL_ROLES,
     ("GET", "/app/inbox/messages/{message_id}"): ALL_ROLES,
     ("GET", "/app/live/inbox"): ALL_ROLES,
     ("POST", "/app/inbox/{message_id}/attach"): ALL_ROLES,

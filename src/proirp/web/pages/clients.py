@@ -7,19 +7,25 @@ from typing import Annotated, Any
 
 from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from proirp.auth.models import User
 from proirp.clients import service
 from proirp.clients.schemas import ClientCreate, ClientUpdate
 from proirp.clients.service import Actor
 from proirp.comms.inbox.service import inbound_message
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.errors import ValidationFailed
+from proirp.kit.origin import RequestOrigin
 from proirp.kit.pagination import Cursor, PageParams
 from proirp.web.rendering import PREFIX, render
 from proirp.web.routing import CheckedForm, PageUser, field, page_router
 
 router = page_router()
 PAGE_SIZE = 25
+SEARCH_MAX = 100  # as GET /clients' q
+CURSOR_MAX = 200
 TEXT_FIELDS = ("first_name", "last_name", "phone", "email", "date_of_birth", "timezone")
 CONSENTS = ("sms_consent", "email_consent", "reminders_opt_out")
 MessageId = Annotated[str | None, Query(max_length=32)]
@@ -31,10 +37,35 @@ def clients(
     user: PageUser,
     session: SessionDep,
     origin: OriginDep,
-    q: Annotated[str | None, Query(max_length=100)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    search = (q or "").strip() or None
+    """Every client, newest first, a page at a time."""
+    return _listed(request, user, session, origin, None, cursor)
+
+
+@router.post("/clients/search")
+def search_clients(
+    request: Request, user: PageUser, form: CheckedForm, session: SessionDep, origin: OriginDep
+) -> Response:
+    """The search: posted, so that what was typed (a name, a phone number) stays out of
+    addresses, browser history and proxies' logs; its pages are posted too."""
+    q = field(form, "q")
+    if q is not None and len(q) > SEARCH_MAX:
+        raise ValidationFailed("The search is too long.", fields={"q": f"at most {SEARCH_MAX}"})
+    cursor = field(form, "cursor")
+    if cursor is not None and len(cursor) > CURSOR_MAX:
+        raise ValidationFailed("That page is not one this list gave.", fields={"cursor": "unknown"})
+    return _listed(request, user, session, origin, q, cursor)
+
+
+def _listed(
+    request: Request,
+    user: User,
+    session: Session,
+    origin: RequestOrigin,
+    search: str | None,
+    cursor: str | None,
+) -> Response:
     page = PageParams(limit=PAGE_SIZE, cursor=Cursor.decode(cursor) if cursor else None)
     found, next_cursor = service.list_clients(
         session, q=search, page=page, actor=Actor(user.id, origin)

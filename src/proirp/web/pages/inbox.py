@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
+from proirp.auth.models import User
 from proirp.clients import service as clients
 from proirp.clients.service import Actor
 from proirp.comms.core.repository import newest_inbound_id
@@ -20,7 +21,9 @@ from proirp.comms.inbox import conversations
 from proirp.comms.inbox import service as inbox
 from proirp.comms.inbox.endpoints import INLINE_TYPES
 from proirp.comms.inbox.schemas import AttachIn
+from proirp.config import Settings
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.errors import ValidationFailed
 from proirp.kit.pagination import Cursor, PageParams
 from proirp.web.pages.client_page import practice_zone, when_in
 from proirp.web.pages.composer import CHANNELS
@@ -32,6 +35,8 @@ router = page_router()
 CONVERSATIONS_SHOWN = 50
 UNMATCHED_SHOWN = 20
 FOUND_SHOWN = 10
+SEARCH_MAX = 100  # as GET /clients' q
+ID_MAX = 32
 NOTICES = {
     "client_created": "Client created. Attach the message to them below.",
 }
@@ -64,9 +69,49 @@ def inbox_page(
     origin: OriginDep,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    find_for: Annotated[str | None, Query(alias="for", max_length=32)] = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
     done: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    return _inbox(request, user, session, settings, origin, offset, cursor, None, None, done)
+
+
+@router.post("/inbox/find")
+def find_client_for(
+    request: Request,
+    user: PageUser,
+    form: CheckedForm,
+    session: SessionDep,
+    settings: SettingsDep,
+    origin: OriginDep,
+) -> Response:
+    """A search for the client one message is from: posted, so that what was typed (a name, a
+    number) stays out of addresses, browser history and proxies' logs."""
+    find_for, q = field(form, "for"), field(form, "q")
+    if find_for is not None and len(find_for) > ID_MAX:
+        raise ValidationFailed(
+            "That message is not one this page showed.", fields={"for": "unknown"}
+        )
+    if q is not None and len(q) > SEARCH_MAX:
+        raise ValidationFailed("The search is too long.", fields={"q": f"at most {SEARCH_MAX}"})
+    return _inbox(request, user, session, settings, origin, 0, None, find_for, q, None)
+
+
+@router.get("/inbox/find")
+def after_find(_user: PageUser) -> RedirectResponse:
+    """The search's page fetched again (a reload, the live region): the inbox itself."""
+    return RedirectResponse(f"{PREFIX}/inbox", status_code=303)
+
+
+def _inbox(
+    request: Request,
+    user: User,
+    session: Session,
+    settings: Settings,
+    origin: RequestOrigin,
+    offset: int,
+    cursor: str | None,
+    find_for: str | None,
+    q: str | None,
+    done: str | None,
 ) -> Response:
     newest = newest_inbound_id(session) or ""  # first: what arrives after it refreshes the page
     conversations, next_offset = inbox.list_inbox(
@@ -79,7 +124,7 @@ def inbox_page(
         limit=UNMATCHED_SHOWN,
         cursor=Cursor.decode(cursor) if cursor else None,
     )
-    # Staff looking for a client to attach one message to (a search, as GET /clients?q=).
+    # Staff looking for a client to attach one message to (a search, as GET /clients?q= is).
     search = (q or "").strip()
     found: list[str] = []
     if find_for and search:
