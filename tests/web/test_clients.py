@@ -380,6 +380,20 @@ def test_a_client_page_read_is_audited_as_the_api_s_reads_are(live: LiveStack) -
         assert "Will do" not in statuses.text
         assert statuses.json()["refresh"] is True
         assert [r for r in audit_rows_after(live, before_live) if r.actor_user_id] == []
+        # An id of no client is not an empty thread.
+        assert http.get(f"/app/live/clients/{'0' * 32}/thread").status_code == 404
+
+        # A new client's form filled from a message shows the sender's number: a read.
+        stranger = client_texts(live, "+12025550178", "Hi, is this the clinic?")
+        with live.session() as session:
+            message = session.scalars(
+                select(Communication).where(Communication.provider_message_id == stranger)
+            ).one()
+        before_form = last_audit_id(live)
+        form = http.get("/app/clients/new", params={"from_message": message.id})
+        assert form.status_code == 200 and "+12025550178" in form.text
+        [seen] = [r for r in audit_rows_after(live, before_form) if r.actor_user_id == page_user]
+        assert (seen.action, seen.details["communication_id"]) == ("MESSAGE_VIEWED", message.id)
 
     before_api = last_audit_id(live)
     with live.api() as api:

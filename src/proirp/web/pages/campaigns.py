@@ -121,6 +121,8 @@ def _left_out(
             "communication_ids": [c.id for c in comms],
             "campaign_id": campaign_id,
             "provider_id": None,
+            # The page names these clients: the read is found under each of them too.
+            "client_ids": sorted({c.client_id for c in comms if c.client_id}),
         },
     )
     return comms

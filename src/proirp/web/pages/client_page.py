@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from proirp.appointments.service import client_appointments
 from proirp.auth.models import User
 from proirp.clients import service as clients
+from proirp.clients.repository import get_client
 from proirp.clients.service import Actor
 from proirp.comms.core.sending import MessageBlocked
 from proirp.comms.inbox import conversations
@@ -29,7 +30,7 @@ from proirp.comms.models import Communication, CommunicationStatus, Direction
 from proirp.comms.templates import service as templates
 from proirp.config import Settings
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
-from proirp.kit.errors import AppError
+from proirp.kit.errors import AppError, NotFound
 from proirp.kit.origin import RequestOrigin
 from proirp.kit.pagination import Cursor
 from proirp.kit.time import utcnow
@@ -188,6 +189,8 @@ def live_thread(
 ) -> Response:
     """The statuses of the messages the page shows (ids and statuses only), and `refresh` when
     the newest page has a message newer than the one the page shows last."""
+    if get_client(session, client_id) is None:  # not an empty thread
+        raise NotFound("There is no client with that id.", code="not_found")
     earlier = Cursor.decode(cursor) if cursor else None
     shown, _ = conversations.thread(session, client_id, limit=THREAD_SIZE, cursor=earlier)
     items: dict[str, dict[str, str]] = {}

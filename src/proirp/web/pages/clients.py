@@ -10,6 +10,8 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from proirp.audit.actions import AuditAction
+from proirp.audit.service import record_audit
 from proirp.auth.models import User
 from proirp.clients import service
 from proirp.clients.schemas import ClientCreate, ClientUpdate
@@ -87,12 +89,25 @@ def new_client(
     user: PageUser,
     session: SessionDep,
     settings: SettingsDep,
+    origin: OriginDep,
     from_message: MessageId = None,
 ) -> Response:
     """The form; from the inbox, with the number of a message no client matched filled in."""
     values: dict[str, Any] = {"timezone": settings.practice_timezone or ""}
     if from_message:
-        values["phone"] = inbound_message(session, from_message).from_address or ""
+        message = inbound_message(session, from_message)
+        values["phone"] = message.from_address or ""
+        # The sender's number is shown: a read of that message, recorded as the unmatched
+        # list's reads are (ids only).
+        record_audit(
+            session,
+            actor=user.id,
+            action=AuditAction.MESSAGE_VIEWED,
+            client_id=message.client_id,
+            ip=origin.ip,
+            user_agent=origin.user_agent,
+            details={"communication_id": message.id, "shown": "sender's number"},
+        )
     return render(
         request, "client_new.html", user=user, values=values, from_message=from_message or ""
     )
