@@ -111,3 +111,18 @@ def test_an_appointment_out_of_range_is_refused_before_anything_is_made(
     refused = api.post("/calendar/events", json=event, headers=staff.headers)
     assert refused.status_code == 422, refused.text
     assert "between 1970 and 2199" in refused.text
+
+
+def test_no_such_page_is_a_page_and_the_api_keeps_its_json(api: TestClient, db: Session) -> None:
+    _signed_in(api, db)
+    missing = api.get("/app/no-such-page")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "There is no such page" in missing.text
+    wrong_way = api.get("/app/signout")
+    assert wrong_way.status_code == 405
+    assert "cannot be opened this way" in wrong_way.text
+    assert "allow" in wrong_way.headers
+    api.cookies.clear()
+    assert api.get("/no-such-route").json()["error"]["code"] == "not_found"
+    assert api.get("/app/static/no-such-file.css").status_code == 404

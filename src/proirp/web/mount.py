@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from proirp.kit.input import refuse_nul_in_url
 from proirp.web.pages import (
@@ -21,7 +22,7 @@ from proirp.web.pages import (
     signin,
     today,
 )
-from proirp.web.rendering import HERE, PAGE_POLICY, PREFIX, STATIC_PATH
+from proirp.web.rendering import HERE, PAGE_POLICY, PREFIX, STATIC_PATH, render
 
 # A fixed path before the parameter that would also match it: /clients/new before
 # /clients/{client_id}, /campaigns/new (campaign_new) before /campaigns/{id}.
@@ -51,6 +52,42 @@ def mount_web(app: FastAPI) -> None:
         return RedirectResponse(f"{PREFIX}/", status_code=303)
 
     app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="web-static")
+    _pages_for_http_errors(app)
+
+
+def _pages_for_http_errors(app: FastAPI) -> None:
+    """A 404 or 405 under /app is a page (with the way back), as a refusal of a page route is;
+    everywhere else the API's JSON error stays."""
+    api_answer = app.exception_handlers[StarletteHTTPException]
+
+    async def answer(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if not request.url.path.startswith(f"{PREFIX}/") or request.url.path.startswith(
+            f"{STATIC_PATH}/"
+        ):
+            answered: Response = await api_answer(request, exc)  # type: ignore[misc]
+            return answered
+        message = WORDS.get(exc.status_code, "That page cannot be shown.")
+        user = getattr(request.state, "page_user", None)
+        response = render(
+            request,
+            "error.html",
+            user=user,
+            status_code=exc.status_code,
+            message=message,
+            fields={},
+        )
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    app.add_exception_handler(StarletteHTTPException, answer)
+
+
+WORDS = {
+    404: "There is no such page. Use the menu to find what you were looking for.",
+    405: "That page cannot be opened this way. Use the menu to find what you were looking for.",
+}
 
 
 def web_policies() -> dict[str, str]:
