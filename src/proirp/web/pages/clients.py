@@ -16,6 +16,7 @@ from proirp.auth.models import User
 from proirp.clients import service
 from proirp.clients.schemas import ClientCreate, ClientUpdate
 from proirp.clients.service import Actor
+from proirp.comms.inbox.practice import inbox_practice
 from proirp.comms.inbox.service import inbound_message
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import ValidationFailed
@@ -93,7 +94,8 @@ def new_client(
     from_message: MessageId = None,
 ) -> Response:
     """The form; from the inbox, with the number of a message no client matched filled in."""
-    values: dict[str, Any] = {"timezone": settings.practice_timezone or ""}
+    # The practice's own zone to start from (the inbox settings' zone, else the setting).
+    values: dict[str, Any] = {"timezone": inbox_practice(session, settings).timezone}
     if from_message:
         message = inbound_message(session, from_message)
         values["phone"] = message.from_address or ""
