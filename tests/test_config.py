@@ -227,6 +227,29 @@ def test_production_never_uses_the_sandbox() -> None:
 
 
 @pytest.mark.parametrize(
+    ("environment", "log_json", "expected"),
+    [
+        ("production", "", True),
+        ("production", "false", False),
+        ("development", "", False),
+        ("development", "true", True),
+        ("test", "", False),
+    ],
+)
+def test_logs_are_json_lines_in_production_unless_log_json_says_otherwise(
+    environment: str, log_json: str, expected: bool
+) -> None:
+    keys = {"proirp_encryption_keys": "k" * 44, "audit_chain_keys": "a" * 43}
+    settings = load(proirp_env=environment, log_json=log_json, **keys)
+    assert settings.logs_as_json is expected
+
+
+def test_a_log_json_that_is_not_a_yes_or_no_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="LOG_JSON"):
+        load(log_json="sometimes")
+
+
+@pytest.mark.parametrize(
     "variable",
     [
         "public_base_url",

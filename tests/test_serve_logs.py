@@ -104,3 +104,22 @@ def test_the_queue_keeps_its_housekeeping_out_of_the_info_log(live: LiveStack) -
     assert any("comms.deliver_sms" in line for line in info), info
     assert not [line for line in info if "comms.sweep" in line or "sync_all" in line]
     assert "The following commands are available" not in consumer_log(live)
+
+
+def test_a_job_s_lines_carry_the_id_of_the_request_that_queued_it(live: LiveStack) -> None:
+    """An operator follows a request from the API into the work it queued: the SMS that
+    POST /comms queued is sent by a job whose log lines carry that request's id and its name."""
+    answer = send(live, add_client(live, "+12025550144"))
+    request_id = answer.headers["x-request-id"]
+    wait_for_status(live, answer.json()["communication"]["id"], {"delivered"})
+
+    def job_logged() -> list[str]:
+        return [
+            line
+            for line in consumer_log(live).splitlines()
+            if f"request_id={request_id}" in line and "job=comms.deliver_sms" in line
+        ]
+
+    assert wait_until(lambda: bool(job_logged()), timeout=10), consumer_log(live)[-3000:]
+    assert any("executed in" in line for line in job_logged())
+    assert "+12025550144" not in consumer_log(live)

@@ -43,7 +43,7 @@ def build_vault(settings: Settings) -> Vault:
 def start(settings: Settings) -> Runtime:
     """Install everything process-wide that `settings` decide, once per process."""
     global _current
-    configure_logging(level=settings.log_level, json=settings.log_json)
+    configure_logging(level=settings.log_level, json=settings.logs_as_json)
     install_vault(build_vault(settings))
     install_chain_keyring(build_chain_keyring(settings))
     engine = create_db_engine(settings.sqlalchemy_url)

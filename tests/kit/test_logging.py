@@ -3,6 +3,7 @@ none of that may reach our logs, at any LOG_LEVEL."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 
@@ -120,3 +121,50 @@ def test_uvicorn_s_own_logging_config_made_earlier_in_the_process_is_undone(
         configure_logging(level="INFO")
     assert "Exception in ASGI application" in err and "ValueError" in err
     assert "Zebediah" not in err and "1984" not in err
+
+
+def test_json_lines_hold_the_libraries_lines_too_with_what_the_context_binds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """In production a log collector reads one JSON object per line: Huey's and uvicorn's lines
+    as well as the product's, each with the request id bound while it was written, and an
+    exception by its frames and types only."""
+    configure_logging(level="INFO", json=True)
+    try:
+        with structlog.contextvars.bound_contextvars(request_id="r-123", job="comms.deliver_sms"):
+            logging.getLogger("huey").info("Task %s executed in %0.3fs", "t-3", 0.25)
+            structlog.get_logger("proirp.tests").info("comms.sent", channel="sms")
+            try:
+                _raise_with_phi()
+            except ValueError:
+                logging.getLogger("huey").exception("Unhandled exception in task %s.", "t-4")
+        logging.getLogger("uvicorn.error").info("Started server process")
+        lines = capsys.readouterr().err.splitlines()
+    finally:
+        configure_logging(level="INFO")
+    records = [json.loads(line) for line in lines]
+    huey_line, own_line, failed_line, uvicorn_line = records
+    assert huey_line["event"] == "Task t-3 executed in 0.250s"
+    assert huey_line["logger"] == "huey" and huey_line["level"] == "info"
+    assert huey_line["request_id"] == "r-123" and huey_line["job"] == "comms.deliver_sms"
+    assert "timestamp" in huey_line
+    assert own_line["event"] == "comms.sent" and own_line["request_id"] == "r-123"
+    assert failed_line["level"] == "error" and "in _raise_with_phi" in failed_line["exception"]
+    assert "ValueError" in failed_line["exception"]
+    assert "request_id" not in uvicorn_line
+    assert "Zebediah" not in "\n".join(lines) and "1984" not in "\n".join(lines)
+
+
+def test_readable_lines_of_the_libraries_end_with_what_the_context_binds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(level="INFO")
+    try:
+        with structlog.contextvars.bound_contextvars(request_id="r-456"):
+            logging.getLogger("huey").info("Task %s executed", "t-5")
+        logging.getLogger("huey").info("Task %s executed", "t-6")
+        err = capsys.readouterr().err
+    finally:
+        configure_logging(level="INFO")
+    assert "INFO huey Task t-5 executed request_id=r-456\n" in err
+    assert "INFO huey Task t-6 executed\n" in err

@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     audit_anchor_path: Path | None = None
     audit_anchor_interval_minutes: int = Field(default=5, ge=1, le=24 * 60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_json: bool = False
+    # One JSON object per log line; unset: JSON in production, readable lines otherwise.
+    log_json: bool | None = None
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
     login_max_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
@@ -210,6 +211,7 @@ class Settings(BaseSettings):
         "google_client_id",
         "microsoft_client_id",
         "stripe_publishable_key",
+        "log_json",
         mode="before",
     )
     @classmethod
@@ -300,6 +302,10 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.proirp_env != "production"
+
+    @property
+    def logs_as_json(self) -> bool:
+        return self.log_json if self.log_json is not None else self.proirp_env == "production"
 
     @property
     def twilio_configured(self) -> bool:

@@ -1,5 +1,7 @@
 """structlog set-up: JSON lines in production, readable lines in development; standard logging
-(uvicorn, Huey, the SDKs) through one handler; exceptions by frames and type, never their text."""
+(uvicorn, Huey, the SDKs) through one handler, as JSON too when the product's lines are; exceptions
+by frames and type, never their text. What is bound to the context (the request id, a job's name)
+is on every line written while it is bound, the libraries' lines included."""
 
 from __future__ import annotations
 
@@ -97,6 +99,30 @@ class _StderrHandler(logging.StreamHandler):
         super().emit(record)
 
 
+def _library_exception(
+    _logger: object, _method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """A library's record whose exception WithoutExceptionText kept as frames and types."""
+    record = event_dict.get("_record")
+    exc_text = getattr(record, "exc_text", None)
+    if exc_text:
+        event_dict["exception"] = exc_text
+    return event_dict
+
+
+class _ReadableWithContext(logging.Formatter):
+    """A library's line as `LEVEL logger message`, then what the context binds (request_id=…)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        bound = structlog.contextvars.get_contextvars()
+        if not bound:
+            return line
+        first, newline, rest = line.partition("\n")
+        pairs = " ".join(f"{key}={value}" for key, value in bound.items())
+        return f"{first} {pairs}{newline}{rest}"
+
+
 def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -117,7 +143,20 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     for installed in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(installed)
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=renderer,
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                _library_exception,
+            ],
+        )
+        if json
+        else _ReadableWithContext("%(levelname)s %(name)s %(message)s")
+    )
     handler.addFilter(WithoutExceptionText())
     root.addHandler(handler)
     root.setLevel(level)

@@ -3,6 +3,10 @@
 Nothing imports another domain's tasks to send it work: `enqueue("comms.deliver_sms", comm_id)`.
 `install()` (run once by `runtime.start()`) turns every registered job into a Huey task of that
 name whose function receives the installed `JobContext` first.
+
+A job queued while a request is being answered carries that request's id: while the job runs,
+every log line (the job's own and Huey's about it) carries it too, with the job's name, so an
+operator follows one request from the API into the work it queued.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class _Job:
     schedule: Callable[..., bool] | None  # a huey.crontab for periodic jobs
 
 
+# The keyword a queued job carries its request's id under (its function never sees it).
+_REQUEST_ID = "request_id"
 _jobs: dict[str, _Job] = {}
 _tasks: dict[str, Any] = {}  # name -> the Huey task wrapper, once installed
 _context: JobContext | None = None
@@ -63,15 +69,18 @@ def periodic_job(schedule: Callable[..., bool], *, name: str) -> Callable[[F], F
 
 
 def enqueue(name: str, *args: Any, delay: float | None = None) -> None:
-    """Send the job `name` to the queue, to run now or after `delay` seconds."""
+    """Send the job `name` to the queue, to run now or after `delay` seconds, with the id of
+    the request being answered, if any."""
     task = _tasks.get(name)
     if task is None:
         require_known(name)
         raise RuntimeError(f"job {name!r} is not installed: runtime.start() has not run")
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    carried = {_REQUEST_ID: request_id} if isinstance(request_id, str) else {}
     if delay is None:
-        task(*args)
+        task(*args, **carried)
     else:
-        task.schedule(args, delay=delay)
+        task.schedule(args, carried, delay=delay)
 
 
 def run_job(name: str, *args: Any) -> Any:
@@ -115,10 +124,25 @@ def _installed() -> JobContext:
     return _context
 
 
+@huey.pre_execute(name="proirp.bind_job_context")
+def _bind_job_context(task: Any) -> None:
+    """Before a job runs: its name, and the request id it carries, on every line it logs."""
+    request_id = (task.kwargs or {}).get(_REQUEST_ID)
+    structlog.contextvars.bind_contextvars(job=task.name)
+    if isinstance(request_id, str):
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+
+@huey.post_execute(name="proirp.unbind_job_context")
+def _unbind_job_context(task: Any, task_value: Any, exc: BaseException | None) -> None:
+    structlog.contextvars.unbind_contextvars("job", "request_id")
+
+
 def _huey_task(name: str, registered: _Job) -> Any:
     fn = registered.fn
 
-    def run(*args: Any) -> Any:
+    def run(*args: Any, **carried: Any) -> Any:
+        # `carried` is what enqueue() added for the log (the request id), not the job's.
         try:
             return fn(_installed(), *args)
         except (HueyException, CancelExecution, RetryTask):
