@@ -7,6 +7,7 @@ from bench import (
     calendar_sync,
     client_search,
     email_campaign,
+    load,
     reminders,
     sms_campaign,
 )
@@ -19,6 +20,7 @@ def main() -> None:
     email_campaign.main([])
     calendar_sync.main([])
     reminders.main([])
+    load.main([])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,264 @@
+"""Load benchmark: signed-in staff using the API at once, as a practice's busy morning would.
+
+The production shape on this machine: two `proirp serve` processes (the driver spreads its
+connections over both, as a load balancer would), a separate `proirp worker`, PostgreSQL and the
+Redis queue (or SQLite with `--database sqlite`), against `proirp sandbox` with its SMS status
+callbacks on. Each user has an API token and loops over a mix: search clients, read a client,
+read a thread, open the inbox, list events, send an SMS.
+
+Three phases of `--seconds` each, measured in the same run:
+  paced       each user pauses `--pause` seconds between requests (targets: 0 errors, 0
+              timeouts, p99 under 1 s)
+  saturation  the same users without pauses (target: throughput >= 0.6x of /healthz's)
+  /healthz    the same users asking only /healthz, without pauses
+
+Then every SMS the run sent must reach `delivered`: a status callback lost to load shows here.
+    python -m bench.load [--users N] [--seconds S] [--pause P] [--database postgres|sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from tests.live import LiveStack, create_user_with_token, free_port, live_stack, wait_until
+
+from bench.databases import add_database_option, use_database
+from proirp.clients.models import Client
+from proirp.comms.models import Communication
+
+CLIENTS = 1_000
+TIMEOUT = 10.0  # a request that takes longer is counted as a timeout
+SEARCHES = ["Bench", "Quinn", "312555", "zz-nobody", "Avery", "1"]
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float = 0.0
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    statuses: Counter[int] = field(default_factory=Counter)
+    timeouts: int = 0
+    refused: int = 0  # connection refused or reset
+
+    @property
+    def requests(self) -> int:
+        return sum(self.statuses.values()) + self.timeouts + self.refused
+
+    @property
+    def errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status >= 500) + self.refused
+
+    def quantile(self, q: float, route: str | None = None) -> float:
+        values = (
+            self.latencies[route]
+            if route
+            else [v for values in self.latencies.values() for v in values]
+        )
+        if not values:
+            return 0.0
+        return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def _seed_clients(live: LiveStack) -> list[str]:
+    with live.session() as session:
+        names = ["Avery", "Quinn", "Jordan", "Riley", "Morgan"]
+        clients = [
+            Client(
+                first_name=names[i % len(names)],
+                last_name=f"Bench{i}",
+                phone=f"+1312555{i:04d}",
+                timezone="America/Chicago",
+                sms_consent=True,
+            )
+            for i in range(CLIENTS)
+        ]
+        session.add_all(clients)
+        session.commit()
+        return [client.id for client in clients]
+
+
+def _mix(client_ids: list[str]) -> list[tuple[int, str, Callable[[], tuple[str, str, Any]]]]:
+    """(weight, route, request maker); a maker gives (method, url, json body or None)."""
+
+    def one() -> str:
+        return random.choice(client_ids)
+
+    return [
+        (30, "GET /clients?q", lambda: ("GET", f"/clients?q={random.choice(SEARCHES)}", None)),
+        (20, "GET /clients/{id}", lambda: ("GET", f"/clients/{one()}", None)),
+        (20, "GET /clients/{id}/messages", lambda: ("GET", f"/clients/{one()}/messages", None)),
+        (10, "GET /inbox", lambda: ("GET", "/inbox", None)),
+        (10, "GET /calendar/events", lambda: ("GET", "/calendar/events", None)),
+        (
+            10,
+            "POST /comms",
+            lambda: ("POST", "/comms", {"type": "sms", "client_id": one(), "body": "See you."}),
+        ),
+    ]
+
+
+async def _user(
+    base_urls: list[str],
+    token: str,
+    phase: Phase,
+    pick: Callable[[], tuple[str, Callable[[], tuple[str, str, Any]]]],
+    deadline: float,
+    pause: float,
+) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    base = random.choice(base_urls)
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, timeout=TIMEOUT, limits=limits
+    ) as client:
+        await asyncio.sleep(random.uniform(0, pause))  # users do not all start at once
+        while time.perf_counter() < deadline:
+            route, make = pick()
+            method, url, body = make()
+            started = time.perf_counter()
+            try:
+                answer = await client.request(method, url, json=body)
+            except httpx.TimeoutException:
+                phase.timeouts += 1
+            except httpx.TransportError:
+                phase.refused += 1
+            else:
+                phase.statuses[answer.status_code] += 1
+                phase.latencies[route].append(time.perf_counter() - started)
+            if pause:
+                await asyncio.sleep(pause)
+
+
+async def _phase(
+    phase: Phase,
+    base_urls: list[str],
+    tokens: list[str],
+    pick: Callable[[], tuple[str, Callable[[], tuple[str, str, Any]]]],
+    seconds: float,
+    pause: float,
+) -> Phase:
+    started = time.perf_counter()
+    deadline = started + seconds
+    users: list[Coroutine[Any, Any, None]] = [
+        _user(base_urls, token, phase, pick, deadline, pause) for token in tokens
+    ]
+    await asyncio.gather(*users)
+    phase.seconds = time.perf_counter() - started
+    return phase
+
+
+def _picker(
+    mix: list[tuple[int, str, Callable[[], tuple[str, str, Any]]]],
+) -> Callable[[], tuple[str, Callable[[], tuple[str, str, Any]]]]:
+    weights = [weight for weight, _, _ in mix]
+
+    def pick() -> tuple[str, Callable[[], tuple[str, str, Any]]]:
+        _, route, make = random.choices(mix, weights=weights)[0]
+        return route, make
+
+    return pick
+
+
+def _undelivered(live: LiveStack) -> tuple[int, int]:
+    """(SMS the run queued, of those not yet delivered)."""
+    with live.session() as session:
+        sms = select(func.count()).select_from(Communication).where(Communication.channel == "sms")
+        total = session.scalar(sms) or 0
+        waiting = session.scalar(sms.where(Communication.status != "delivered")) or 0
+        return total, waiting
+
+
+def _report(phase: Phase) -> None:
+    rate = phase.requests / phase.seconds if phase.seconds else 0.0
+    other = {s: n for s, n in sorted(phase.statuses.items()) if s >= 300}
+    print(
+        f"  {phase.name:<11} {phase.requests:7d} requests {rate:7.1f}/s   errors {phase.errors}"
+        f"   timeouts {phase.timeouts}   p50 {phase.quantile(0.5) * 1000:6.0f} ms"
+        f"   p99 {phase.quantile(0.99) * 1000:6.0f} ms   other statuses {other or '-'}"
+    )
+
+
+def run(users: int, seconds: float, pause: float, mps: float) -> None:
+    settings = {
+        "TWILIO_MPS": str(mps),
+        "WORKER_THREADS": "16",
+        "LOG_LEVEL": "WARNING",
+        "SEND_TIMEOUT_SECONDS": "10",
+        "RECONCILE_AFTER_SECONDS": "30",
+    }
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        live_stack(Path(tmp), settings=settings, separate_worker=True) as live,
+    ):
+        live.configure_sandbox(mps=mps, latency_ms=100)
+        second_port = free_port()
+        live.start("serve-2", "serve", "--port", str(second_port), "--no-embedded-worker")
+        second_url = f"http://127.0.0.1:{second_port}"
+        live.wait_healthy(f"{second_url}/healthz")
+        base_urls = [live.app_url, second_url]
+        client_ids = _seed_clients(live)
+        tokens = [
+            create_user_with_token(live.engine, email=f"staff{i}@clinic.example.com", role="staff")[
+                1
+            ]
+            for i in range(users)
+        ]
+        pick = _picker(_mix(client_ids))
+        healthz = _picker([(1, "GET /healthz", lambda: ("GET", "/healthz", None))])
+        print(
+            f"Load: {users} signed-in users, {seconds:g} s a phase, 2 API processes, 1 worker,"
+            f" {CLIENTS:,} clients"
+        )
+        paced = asyncio.run(_phase(Phase("paced"), base_urls, tokens, pick, seconds, pause))
+        _report(paced)
+        saturated = asyncio.run(_phase(Phase("saturation"), base_urls, tokens, pick, seconds, 0))
+        _report(saturated)
+        health = asyncio.run(_phase(Phase("/healthz"), base_urls, tokens, healthz, seconds, 0))
+        _report(health)
+
+        sent, _ = _undelivered(live)
+        wait_until(lambda: _undelivered(live)[1] == 0, timeout=sent / mps + 120, interval=1)
+        sent, undelivered = _undelivered(live)
+
+    print("  paced, p99 by route:")
+    for route in sorted(paced.latencies):
+        p50, p99 = paced.quantile(0.5, route) * 1000, paced.quantile(0.99, route) * 1000
+        print(f"    {route:<28} p50 {p50:6.0f} ms   p99 {p99:6.0f} ms")
+    ratio = (saturated.requests / saturated.seconds) / (health.requests / health.seconds)
+    p99 = paced.quantile(0.99)
+    print(f"  paced: errors {paced.errors}, timeouts {paced.timeouts} (target 0 and 0)")
+    print(f"  paced: p99 {p99 * 1000:.0f} ms (target < 1,000 ms)")
+    print(f"  saturation / /healthz throughput: {ratio:.2f} (target >= 0.60)")
+    print(
+        f"  SMS sent by the run: {sent:,}; not delivered after the wait: {undelivered} (target 0)"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--pause", type=float, default=2.0)
+    parser.add_argument("--mps", type=float, default=500.0, help="the sandbox's SMS limit")
+    add_database_option(parser)
+    args = parser.parse_args(argv)
+    if not 1 <= args.users <= 1000:
+        parser.error("--users must be between 1 and 1,000")
+    use_database(args.database)
+    run(args.users, args.seconds, args.pause, args.mps)
+
+
+if __name__ == "__main__":
+    main()
