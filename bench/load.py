@@ -204,33 +204,40 @@ def run(users: int, seconds: float, pause: float, mps: float) -> None:
     ):
         live.configure_sandbox(mps=mps, latency_ms=100)
         second_port = free_port()
-        live.start("serve-2", "serve", "--port", str(second_port), "--no-embedded-worker")
-        second_url = f"http://127.0.0.1:{second_port}"
-        live.wait_healthy(f"{second_url}/healthz")
-        base_urls = [live.app_url, second_url]
-        client_ids = _seed_clients(live)
-        tokens = [
-            create_user_with_token(live.engine, email=f"staff{i}@clinic.example.com", role="staff")[
-                1
-            ]
-            for i in range(users)
-        ]
-        pick = _picker(_mix(client_ids))
-        healthz = _picker([(1, "GET /healthz", lambda: ("GET", "/healthz", None))])
-        print(
-            f"Load: {users} signed-in users, {seconds:g} s a phase, 2 API processes, 1 worker,"
-            f" {CLIENTS:,} clients"
-        )
-        paced = asyncio.run(_phase(Phase("paced"), base_urls, tokens, pick, seconds, pause))
-        _report(paced)
-        saturated = asyncio.run(_phase(Phase("saturation"), base_urls, tokens, pick, seconds, 0))
-        _report(saturated)
-        health = asyncio.run(_phase(Phase("/healthz"), base_urls, tokens, healthz, seconds, 0))
-        _report(health)
+        second = live.start("serve-2", "serve", "--port", str(second_port), "--no-embedded-worker")
+        try:
+            _drive(live, second_port, users, seconds, pause, mps)
+        finally:
+            second.stop()
 
-        sent, _ = _undelivered(live)
-        wait_until(lambda: _undelivered(live)[1] == 0, timeout=sent / mps + 120, interval=1)
-        sent, undelivered = _undelivered(live)
+
+def _drive(
+    live: LiveStack, second_port: int, users: int, seconds: float, pause: float, mps: float
+) -> None:
+    second_url = f"http://127.0.0.1:{second_port}"
+    live.wait_healthy(f"{second_url}/healthz")
+    base_urls = [live.app_url, second_url]
+    client_ids = _seed_clients(live)
+    tokens = [
+        create_user_with_token(live.engine, email=f"staff{i}@clinic.example.com", role="staff")[1]
+        for i in range(users)
+    ]
+    pick = _picker(_mix(client_ids))
+    healthz = _picker([(1, "GET /healthz", lambda: ("GET", "/healthz", None))])
+    print(
+        f"Load: {users} signed-in users, {seconds:g} s a phase, 2 API processes, 1 worker,"
+        f" {CLIENTS:,} clients"
+    )
+    paced = asyncio.run(_phase(Phase("paced"), base_urls, tokens, pick, seconds, pause))
+    _report(paced)
+    saturated = asyncio.run(_phase(Phase("saturation"), base_urls, tokens, pick, seconds, 0))
+    _report(saturated)
+    health = asyncio.run(_phase(Phase("/healthz"), base_urls, tokens, healthz, seconds, 0))
+    _report(health)
+
+    sent, _ = _undelivered(live)
+    wait_until(lambda: _undelivered(live)[1] == 0, timeout=sent / mps + 120, interval=1)
+    sent, undelivered = _undelivered(live)
 
     print("  paced, p99 by route:")
     for route in sorted(paced.latencies):
