@@ -57,6 +57,11 @@ class Phase:
         return sum(self.statuses.values()) + self.timeouts + self.refused
 
     @property
+    def answered(self) -> int:
+        """Requests answered with success (2xx): the throughput that counts."""
+        return sum(n for status, n in self.statuses.items() if 200 <= status < 300)
+
+    @property
     def errors(self) -> int:
         return sum(n for status, n in self.statuses.items() if status >= 500) + self.refused
 
@@ -181,10 +186,11 @@ def _undelivered(live: LiveStack) -> tuple[int, int]:
 
 
 def _report(phase: Phase) -> None:
-    rate = phase.requests / phase.seconds if phase.seconds else 0.0
+    rate = phase.answered / phase.seconds if phase.seconds else 0.0
     other = {s: n for s, n in sorted(phase.statuses.items()) if s >= 300}
     print(
-        f"  {phase.name:<11} {phase.requests:7d} requests {rate:7.1f}/s   errors {phase.errors}"
+        f"  {phase.name:<11} {phase.requests:7d} requests, {rate:7.1f}/s answered with success"
+        f"   errors {phase.errors}"
         f"   timeouts {phase.timeouts}   p50 {phase.quantile(0.5) * 1000:6.0f} ms"
         f"   p99 {phase.quantile(0.99) * 1000:6.0f} ms   other statuses {other or '-'}"
     )
@@ -238,18 +244,24 @@ def _drive(
     sent, _ = _undelivered(live)
     wait_until(lambda: _undelivered(live)[1] == 0, timeout=sent / mps + 120, interval=1)
     sent, undelivered = _undelivered(live)
+    with live.sandbox() as sandbox:
+        callbacks = sandbox.get("/_sandbox/stats").json()
 
     print("  paced, p99 by route:")
     for route in sorted(paced.latencies):
         p50, p99 = paced.quantile(0.5, route) * 1000, paced.quantile(0.99, route) * 1000
         print(f"    {route:<28} p50 {p50:6.0f} ms   p99 {p99:6.0f} ms")
-    ratio = (saturated.requests / saturated.seconds) / (health.requests / health.seconds)
+    ratio = (saturated.answered / saturated.seconds) / (health.answered / health.seconds)
     p99 = paced.quantile(0.99)
     print(f"  paced: errors {paced.errors}, timeouts {paced.timeouts} (target 0 and 0)")
     print(f"  paced: p99 {p99 * 1000:.0f} ms (target < 1,000 ms)")
     print(f"  saturation / /healthz throughput: {ratio:.2f} (target >= 0.60)")
     print(
         f"  SMS sent by the run: {sent:,}; not delivered after the wait: {undelivered} (target 0)"
+    )
+    print(
+        f"  status callbacks: {callbacks.get('callbacks_delivered', 0):,} answered,"
+        f" {callbacks.get('callbacks_failed', 0):,} refused after the sandbox's 3 attempts"
     )
 
 
