@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from proirp.calendars.models import CalendarIntegration, CalendarSyncStatus, SyncedCalendarEvent
 from proirp.integrations.base import ProviderError, ProviderTemporaryError
 from proirp.kit.db import transaction
+from proirp.kit.metrics import count_calendar_sync_failure
 from proirp.kit.time import utcnow
 
 FIRST_BACKOFF = timedelta(minutes=5)
@@ -51,10 +52,13 @@ def began(factory: sessionmaker[Session], integration_id: str) -> None:
 
 
 def failed(factory: sessionmaker[Session], integration_id: str, exc: ProviderError) -> None:
-    """Record the failure in plain words, and when the periodic sync may try again."""
+    """Record (and count) the failure in plain words, and when the periodic sync may try
+    again."""
     with transaction(factory) as session:
-        if session.get(CalendarIntegration, integration_id) is None:
+        integration = session.get(CalendarIntegration, integration_id)
+        if integration is None:
             return
+        count_calendar_sync_failure(integration.provider)
         status = status_of(session, integration_id)
         now = utcnow()
         status.syncing_since = None
