@@ -2,7 +2,8 @@
 
 Every label comes from a small fixed set the code itself names (a provider, an operation, a
 provider's error code, a webhook, a reason): never a client, an address, a body, a token or
-anything a person typed.
+anything a person typed. The gauges read from the database at scrape time live in
+`proirp.metrics`; see docs/decisions/0016-metrics.md.
 """
 
 from __future__ import annotations
