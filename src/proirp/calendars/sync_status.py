@@ -142,17 +142,14 @@ def every_calendar(session: Session) -> list[CalendarSync]:
         CalendarSyncStatus.last_error,
         CalendarSyncStatus.last_success_at,
     ).outerjoin(CalendarSyncStatus, CalendarSyncStatus.integration_id == CalendarIntegration.id)
-    return [
-        CalendarSync(
-            provider=provider,
-            state=state_of(connection, since, error, success, first_sync_pending=status_id is None),
-            active=connection == "active",
-            synced_since=success or connected_at,
-        )
-        for provider, connection, connected_at, status_id, since, error, success in session.execute(
-            stmt
-        )
-    ]
+    calendars = []
+    for provider, connection, connected_at, status_id, since, error, success in session.execute(
+        stmt
+    ):
+        state = state_of(connection, since, error, success, first_sync_pending=status_id is None)
+        synced_since = success or connected_at
+        calendars.append(CalendarSync(provider, state, connection == "active", synced_since))
+    return calendars
 
 
 def _iso(moment: datetime | None) -> str | None:
