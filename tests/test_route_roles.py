@@ -171,6 +171,10 @@ TOKEN_LINKS: frozenset[tuple[str, str]] = frozenset(
     {("GET", "/unsubscribe/{token}"), ("POST", "/unsubscribe/{token}")}
 )
 
+# For the practice's monitoring, not for staff: a 404 unless METRICS_ENABLED, then for
+# `Bearer <METRICS_TOKEN>` alone when that is set (no staff sign-in; tests/test_metrics.py).
+MONITORING: frozenset[tuple[str, str]] = frozenset({("GET", "/metrics")})
+
 # Mounted sub-applications, by path, with how each is protected.
 MOUNTS: dict[str, str] = {
     "/sandbox": "the provider sandbox; mounted only when no real provider credentials are set",
@@ -200,6 +204,7 @@ def test_tables_cover_exactly_the_routes_the_app_serves(app: FastAPI) -> None:
         set(PUBLIC),
         set(SIGNED_WEBHOOKS),
         set(TOKEN_LINKS),
+        set(MONITORING),
         {("*", p) for p in MOUNTS},
     ]
     listed = set().union(*tables)

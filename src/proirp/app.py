@@ -39,6 +39,7 @@ from proirp.kit.input import refuse_nul_in_url
 from proirp.kit.openapi import describe_api
 from proirp.kit.request_log import RequestLog
 from proirp.kit.security_headers import SecurityHeaders
+from proirp.metrics import router as metrics_router
 from proirp.web.mount import mount_web, web_policies
 
 log = structlog.get_logger(__name__)
@@ -49,6 +50,7 @@ VERSION = "0.1.0"
 # (router, the package that owns it) in mount order.
 ROUTERS: list[tuple[APIRouter, str]] = [
     (health_router, "proirp.health"),
+    (metrics_router, "proirp.metrics"),
     (auth_router, "proirp.auth"),
     (clients_router, "proirp.clients"),
     (audit_router, "proirp.auth.audit_endpoints"),

@@ -14,6 +14,7 @@ from proirp.audit.actions import AuditAction
 from proirp.audit.chain import canonical_row, row_hash
 from proirp.audit.keys import current_chain_keyring
 from proirp.audit.models import GENESIS_HASH, AuditLog
+from proirp.kit.metrics import count_audit_rows
 from proirp.kit.origin import RequestOrigin as RequestOrigin  # where callers import it from
 from proirp.kit.time import utcnow
 
@@ -158,6 +159,7 @@ def record_audit(
     row = AuditLog(**_chained(entry, _head(session), utcnow()))
     session.add(row)
     session.flush()
+    count_audit_rows(1)
     return row
 
 
@@ -182,4 +184,5 @@ def record_audits(session: Session, entries: Sequence[AuditEntry]) -> int:
     # compiled once and cached) with the VALUES in chain order: ids are taken in that order, and
     # the chain's lock keeps every other writer out until this transaction ends.
     session.connection().execute(insert(AuditLog.__table__), rows)  # type: ignore[arg-type]
+    count_audit_rows(len(rows))
     return len(rows)

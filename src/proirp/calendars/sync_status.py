@@ -4,6 +4,7 @@ periodic sync, which leaves a failing calendar alone for longer after each failu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from proirp.calendars.models import CalendarIntegration, CalendarSyncStatus, SyncedCalendarEvent
 from proirp.integrations.base import ProviderError, ProviderTemporaryError
 from proirp.kit.db import transaction
+from proirp.kit.metrics import count_calendar_sync_failure
 from proirp.kit.time import utcnow
 
 FIRST_BACKOFF = timedelta(minutes=5)
@@ -51,10 +53,13 @@ def began(factory: sessionmaker[Session], integration_id: str) -> None:
 
 
 def failed(factory: sessionmaker[Session], integration_id: str, exc: ProviderError) -> None:
-    """Record the failure in plain words, and when the periodic sync may try again."""
+    """Record (and count) the failure in plain words, and when the periodic sync may try
+    again."""
     with transaction(factory) as session:
-        if session.get(CalendarIntegration, integration_id) is None:
+        integration = session.get(CalendarIntegration, integration_id)
+        if integration is None:
             return
+        count_calendar_sync_failure(integration.provider)
         status = status_of(session, integration_id)
         now = utcnow()
         status.syncing_since = None
@@ -88,15 +93,63 @@ def due_for_sync(session: Session) -> list[str]:
 
 
 def _state(integration: CalendarIntegration, status: CalendarSyncStatus | None) -> str:
-    if integration.status == "needs_reauth":
-        return "needs_reauth"
     if status is None:
+        return state_of(integration.status, None, None, None, first_sync_pending=True)
+    return state_of(
+        integration.status, status.syncing_since, status.last_error, status.last_success_at
+    )
+
+
+def state_of(
+    connection: str,
+    syncing_since: datetime | None,
+    last_error: str | None,
+    last_success_at: datetime | None,
+    *,
+    first_sync_pending: bool = False,
+) -> str:
+    """ok | syncing | error | needs_reauth, from a connection's status and its sync's record."""
+    if connection == "needs_reauth":
+        return "needs_reauth"
+    if first_sync_pending:
         return "syncing"  # connected; the first sync is on its way
-    if status.syncing_since and utcnow() - status.syncing_since < SYNC_STALE_AFTER:
+    if syncing_since and utcnow() - syncing_since < SYNC_STALE_AFTER:
         return "syncing"
-    if status.last_error:
+    if last_error:
         return "error"
-    return "ok" if status.last_success_at else "syncing"
+    return "ok" if last_success_at else "syncing"
+
+
+@dataclass(frozen=True)
+class CalendarSync:
+    """One connected calendar as /metrics sees it: no account, no token, no event."""
+
+    provider: str
+    state: str
+    active: bool
+    # The last successful sync, or when it was connected if it has never synced.
+    synced_since: datetime
+
+
+def every_calendar(session: Session) -> list[CalendarSync]:
+    """Every connected calendar's provider and sync state, in one query (columns only)."""
+    stmt = select(
+        CalendarIntegration.provider,
+        CalendarIntegration.status,
+        CalendarIntegration.created_at,
+        CalendarSyncStatus.id,
+        CalendarSyncStatus.syncing_since,
+        CalendarSyncStatus.last_error,
+        CalendarSyncStatus.last_success_at,
+    ).outerjoin(CalendarSyncStatus, CalendarSyncStatus.integration_id == CalendarIntegration.id)
+    calendars = []
+    for provider, connection, connected_at, status_id, since, error, success in session.execute(
+        stmt
+    ):
+        state = state_of(connection, since, error, success, first_sync_pending=status_id is None)
+        synced_since = success or connected_at
+        calendars.append(CalendarSync(provider, state, connection == "active", synced_since))
+    return calendars
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -107,10 +107,15 @@ def worker(
 ) -> None:
     """Run a queue consumer (for deployments with separate worker processes)."""
     from proirp import runtime
+    from proirp.metrics import MetricsPortUnavailable, serve_worker_metrics
     from proirp.worker.consumer import build_consumer
     from proirp.worker.jobs import run_job
 
     settings = _settings()
+    try:
+        serve_worker_metrics(settings)  # before any work, so that a port in use stops it at once
+    except MetricsPortUnavailable as exc:
+        _fail(str(exc))
     rt = runtime.start(settings)
     run_job("comms.sweep")  # pick up what a crashed worker left behind before taking new work
     try:

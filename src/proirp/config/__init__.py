@@ -32,6 +32,7 @@ SECRET_FIELDS = (
     "stripe_webhook_secret",
     "proirp_encryption_keys",
     "audit_chain_keys",
+    "metrics_token",
 )
 # Secrets that are comma lists of keys, the first current: each key is checked on its own.
 KEY_LIST_FIELDS = ("proirp_encryption_keys", "audit_chain_keys")
@@ -196,6 +197,15 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: AnyHttpUrl = AnyHttpUrl("https://api.stripe.com")
 
+    # --- metrics (Prometheus) ---------------------------------------------------------------
+    # Off: GET /metrics is a 404 like any unknown path, and workers open no port.
+    metrics_enabled: bool = False
+    # Set: GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>`.
+    metrics_token: SecretStr | None = None
+    # Set (with METRICS_ENABLED): `proirp worker` serves its own metrics on this port.
+    metrics_worker_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_worker_host: str = "127.0.0.1"
+
     @field_validator(
         *(name for name in SECRET_FIELDS if name not in KEY_LIST_FIELDS),
         "public_base_url",
@@ -211,6 +221,7 @@ class Settings(BaseSettings):
         "google_client_id",
         "microsoft_client_id",
         "stripe_publishable_key",
+        "metrics_worker_port",
         "log_json",
         mode="before",
     )

@@ -266,3 +266,29 @@ def queued_email_to(session: Session, key: str) -> Sequence[Communication]:
         Communication.status == S.QUEUED,
     )
     return session.scalars(stmt).all()
+
+
+def counts_by_channel_and_status(session: Session) -> dict[tuple[str, str], int]:
+    """How many messages there are of each (channel, status): one GROUP BY, for /metrics."""
+    stmt = select(Communication.channel, Communication.status, func.count()).group_by(
+        Communication.channel, Communication.status
+    )
+    return {(channel, status): int(n) for channel, status, n in session.execute(stmt)}
+
+
+def oldest_due_queued(session: Session, *, now: datetime) -> datetime | None:
+    """Since when the longest-waiting `queued` message has been due (dispatch's rule: its
+    next_attempt_at has passed, or it has none), or None. Both halves use the (status,
+    next_attempt_at) index; the second reads only the rows queued to go at once."""
+    scheduled = session.scalar(
+        select(func.min(Communication.next_attempt_at)).where(
+            Communication.status == S.QUEUED, Communication.next_attempt_at <= now
+        )
+    )
+    at_once = session.scalar(
+        select(func.min(Communication.created_at)).where(
+            Communication.status == S.QUEUED, Communication.next_attempt_at.is_(None)
+        )
+    )
+    found = [moment for moment in (scheduled, at_once) if moment is not None]
+    return min(found) if found else None

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
+from proirp.kit.metrics import WebhookRefusal, count_webhook_rejection
 
 log = structlog.get_logger(__name__)
 
@@ -22,10 +23,12 @@ def record_rejection(
     provider: str,
     hook: str,
     reason: str,
+    refusal: WebhookRefusal,
     fields: Sequence[str] = (),
 ) -> None:
-    """Audit and log what was refused of a webhook: the reason and the fields' names, never
-    their values."""
+    """Audit, log and count what was refused of a webhook: the reason and the fields' names,
+    never their values. `refusal` is the kind (a bad signature, content that does not fit), the
+    only word of the reason that `proirp_webhook_rejections_total` carries."""
     details: dict[str, Any] = {"provider": provider, "hook": hook, "reason": reason}
     if fields:
         details["fields"] = list(fields)
@@ -38,6 +41,7 @@ def record_rejection(
         details=details,
     )
     log.warning("webhook.rejected", provider=provider, hook=hook, reason=reason)
+    count_webhook_rejection(provider=provider, hook=hook, reason=refusal)
 
 
 def reject_webhook(
@@ -56,8 +60,15 @@ def reject_webhook(
 
     The caller returns the answer rather than raising, so the audit row commits.
     """
+    refusal: WebhookRefusal = "bad_signature" if status == 403 else "malformed"
     record_rejection(
-        session, origin, provider=provider, hook=hook, reason=reason, fields=list(fields or {})
+        session,
+        origin,
+        provider=provider,
+        hook=hook,
+        reason=reason,
+        refusal=refusal,
+        fields=list(fields or {}),
     )
     code = "bad_signature" if status == 403 else "bad_request"
     error: dict[str, Any] = {"code": code, "message": message or reason}

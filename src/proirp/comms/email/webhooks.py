@@ -95,6 +95,7 @@ def _skip_malformed(session: Session, batch: Batch, origin: RequestOrigin) -> No
             provider="sendgrid",
             hook="events",
             reason=f"{batch.malformed} malformed event{'s' if batch.malformed > 1 else ''} skipped",
+            refusal="malformed",
             fields=sorted(batch.fields),
         )
 

@@ -41,6 +41,7 @@ from proirp.integrations.calendar import (
 )
 from proirp.integrations.google.errors import PROVIDER, api_error, event_error, token_error
 from proirp.integrations.google.events import insert_body, patch_body, rfc3339, to_event
+from proirp.integrations.observed import provider_call
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 SCOPES = (CALENDAR_SCOPE, "openid", "https://www.googleapis.com/auth/userinfo.email")
@@ -100,15 +101,19 @@ class GoogleCalendar:
         with self._lock:
             if self._endpoints is None:
                 url = f"{self._oauth_base}/.well-known/openid-configuration"
-                try:
-                    response = requests.get(url, timeout=self._timeout)
-                    response.raise_for_status()
-                    self._endpoints = dict(response.json())
-                except (requests.RequestException, ValueError) as exc:
-                    raise ProviderTemporaryError(
-                        PROVIDER, None, "Google's sign-in configuration could not be read"
-                    ) from exc
+                with provider_call(PROVIDER, "discovery"):
+                    self._endpoints = self._read_discovery(url)
             return self._endpoints
+
+    def _read_discovery(self, url: str) -> dict[str, str]:
+        try:
+            response = requests.get(url, timeout=self._timeout)
+            response.raise_for_status()
+            return dict(response.json())
+        except (requests.RequestException, ValueError) as exc:
+            raise ProviderTemporaryError(
+                PROVIDER, None, "Google's sign-in configuration could not be read"
+            ) from exc
 
     def _flow(self, redirect_uri: str, code_verifier: str) -> Flow:
         found = self.endpoints()
@@ -133,6 +138,7 @@ class GoogleCalendar:
         )
         return Authorization(url=str(url), flow=verifier)
 
+    @provider_call(PROVIDER, "exchange_code")
     def exchange_code(self, *, code: str, state: str, flow: str, redirect_uri: str) -> TokenSet:
         oauth = self._flow(redirect_uri, flow)  # the flow kept is the PKCE verifier
         try:
@@ -145,6 +151,7 @@ class GoogleCalendar:
         scopes = tuple(granted if isinstance(granted, list) else str(granted).split())
         return token_set(PROVIDER, token, scopes, calendar_granted=CALENDAR_SCOPE in scopes)
 
+    @provider_call(PROVIDER, "account_email")
     def account_email(self, access_token: str) -> str | None:
         url = self.endpoints().get("userinfo_endpoint")
         if not url:
@@ -160,6 +167,7 @@ class GoogleCalendar:
         email = response.json().get("email")
         return str(email) if email else None
 
+    @provider_call(PROVIDER, "refresh")
     def refresh(self, refresh_token: str) -> TokenSet:
         credentials = google.oauth2.credentials.Credentials(
             None,
@@ -191,6 +199,7 @@ class GoogleCalendar:
     def close(self) -> None:
         """Nothing kept open: each call has its own connection."""
 
+    @provider_call(PROVIDER, "revoke")
     def revoke(self, token: str) -> None:
         url = self.endpoints().get("revocation_endpoint")
         if not url:
@@ -229,6 +238,7 @@ class GoogleCalendar:
         except (httplib2.HttpLib2Error, OSError) as exc:
             raise ProviderTemporaryError(PROVIDER, None, "Google could not be reached") from exc
 
+    @provider_call(PROVIDER, "list_changes")
     def list_changes(
         self,
         access_token: str,
@@ -263,6 +273,7 @@ class GoogleCalendar:
                 changes.next_sync_token = page.get("nextSyncToken")
                 return changes
 
+    @provider_call(PROVIDER, "read_calendar")
     def read_calendar(self, access_token: str) -> None:
         now = datetime.now(UTC)
         request = (
@@ -278,11 +289,13 @@ class GoogleCalendar:
         )
         self._run(request)
 
+    @provider_call(PROVIDER, "create_event")
     def create_event(self, access_token: str, event: EventInput) -> ProviderEvent:
         events = self._service(access_token).events()
         created = self._run(events.insert(calendarId="primary", body=insert_body(event)))
         return to_event(created, "primary")
 
+    @provider_call(PROVIDER, "update_event")
     def update_event(
         self, access_token: str, event_id: str, change: EventChange, *, etag: str | None
     ) -> ProviderEvent:
@@ -293,6 +306,7 @@ class GoogleCalendar:
             request.headers["If-Match"] = etag
         return to_event(self._run(request, event_error), "primary")
 
+    @provider_call(PROVIDER, "delete_event")
     def delete_event(self, access_token: str, event_id: str, *, etag: str | None) -> None:
         """events.delete with `If-Match`: Google keeps the event as cancelled (sync reports it)."""
         request = (

@@ -45,6 +45,7 @@ from proirp.integrations.microsoft.errors import (
     token_error,
 )
 from proirp.integrations.microsoft.graph import change_to_graph, http_session, to_event, to_graph
+from proirp.integrations.observed import provider_call
 
 # msal adds openid, profile and offline_access (and refuses them here).
 SCOPES = ["User.Read", "Calendars.ReadWrite"]
@@ -152,6 +153,7 @@ class MicrosoftCalendar:
         calendar = not granted or any(s.rsplit("/", 1)[-1] == CALENDAR_SCOPE for s in granted)
         return token_set(PROVIDER, result, granted, calendar_granted=calendar)
 
+    @provider_call(PROVIDER, "exchange_code")
     def exchange_code(self, *, code: str, state: str, flow: str, redirect_uri: str) -> TokenSet:
         started = json.loads(flow)
         try:
@@ -166,6 +168,7 @@ class MicrosoftCalendar:
             raise ProviderTemporaryError(PROVIDER, None, "Microsoft could not be reached") from exc
         return self._tokens(result)
 
+    @provider_call(PROVIDER, "refresh")
     def refresh(self, refresh_token: str) -> TokenSet:
         """New tokens; Microsoft always sends a new refresh token too (and keeps the old one
         valid, so a refresh whose result was not saved can be done again)."""
@@ -231,11 +234,13 @@ class MicrosoftCalendar:
         answer: dict[str, Any] = response.json()
         return answer
 
+    @provider_call(PROVIDER, "account_email")
     def account_email(self, access_token: str) -> str | None:
         me = self._call("GET", f"{self._graph}/me", access_token)
         email = me.get("mail") or me.get("userPrincipalName")
         return str(email) if email else None
 
+    @provider_call(PROVIDER, "list_changes")
     def list_changes(
         self,
         access_token: str,
@@ -265,6 +270,7 @@ class MicrosoftCalendar:
             changes.next_sync_token = page.get("@odata.deltaLink")
             return changes
 
+    @provider_call(PROVIDER, "read_calendar")
     def read_calendar(self, access_token: str) -> None:
         now = datetime.now(UTC).replace(microsecond=0)
         window = {
@@ -274,10 +280,12 @@ class MicrosoftCalendar:
         }
         self._call("GET", f"{self._graph}/me/calendarView?{urlencode(window)}", access_token)
 
+    @provider_call(PROVIDER, "create_event")
     def create_event(self, access_token: str, event: EventInput) -> ProviderEvent:
         created = self._call("POST", f"{self._graph}/me/events", access_token, body=to_graph(event))
         return to_event(created)
 
+    @provider_call(PROVIDER, "update_event")
     def update_event(
         self, access_token: str, event_id: str, change: EventChange, *, etag: str | None
     ) -> ProviderEvent:
@@ -292,6 +300,7 @@ class MicrosoftCalendar:
         )
         return to_event(updated)
 
+    @provider_call(PROVIDER, "delete_event")
     def delete_event(self, access_token: str, event_id: str, *, etag: str | None) -> None:
         """DELETE /me/events/{id} with `If-Match` (delta then reports it as `@removed`)."""
         self._call(

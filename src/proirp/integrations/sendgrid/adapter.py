@@ -24,6 +24,7 @@ from proirp.integrations.base import (
     ProviderTemporaryError,
     SendResult,
 )
+from proirp.integrations.observed import provider_call
 from proirp.integrations.sendgrid.errors import is_retryable, reason_for, retry_after_seconds
 
 PROVIDER = "sendgrid"
@@ -92,6 +93,7 @@ class SendGridEmailSender:
             body["categories"] = list(batch.categories)
         return body
 
+    @provider_call(PROVIDER, "send")
     def send(self, batch: EmailBatch) -> list[SendResult]:
         """Hand one batch to SendGrid; one result per recipient, in order.
 
@@ -115,6 +117,7 @@ class SendGridEmailSender:
             batch.recipients
         )
 
+    @provider_call(PROVIDER, "scopes")
     def scopes(self) -> list[str]:
         """What the API key may do (GET /v3/scopes); SendGrid refuses a wrong key with 401."""
         try:

@@ -18,6 +18,7 @@ from proirp.integrations.base import (
     ProviderTemporaryError,
     SendResult,
 )
+from proirp.integrations.observed import provider_call
 from proirp.integrations.twilio.errors import RETRYABLE_CODES, reason_for
 from proirp.integrations.twilio.http import BaseUrlHttpClient
 from proirp.integrations.twilio.media import (
@@ -89,6 +90,7 @@ class TwilioSmsSender:
         # The request may have arrived: only a lookup at Twilio can tell.
         return ProviderAmbiguousError(PROVIDER, None, "no answer from Twilio after sending")
 
+    @provider_call(PROVIDER, "send")
     def send(self, to: str, body: str, *, status_callback: str | None) -> SendResult:
         """Hand one message to Twilio. Raises a ProviderError subclass on failure."""
         try:
@@ -116,6 +118,7 @@ class TwilioSmsSender:
             error_code=str(code) if code else None,
         )
 
+    @provider_call(PROVIDER, "account")
     def account(self) -> TwilioAccount:
         """The account the credentials belong to (Twilio refuses wrong ones with 20003)."""
         try:
@@ -126,6 +129,7 @@ class TwilioSmsSender:
             raise ProviderTemporaryError(PROVIDER, None, "Twilio could not be reached") from exc
         return TwilioAccount(status=str(account.status), type=str(account.type))
 
+    @provider_call(PROVIDER, "fetch")
     def fetch(self, provider_message_id: str) -> ProviderMessage:
         try:
             message = self._client.messages(provider_message_id).fetch()
@@ -135,6 +139,7 @@ class TwilioSmsSender:
             raise ProviderTemporaryError(PROVIDER, None, "Twilio could not be reached") from exc
         return self._to_message(message)
 
+    @provider_call(PROVIDER, "find_sent")
     def find_sent(self, to: str, *, since: datetime) -> list[ProviderMessage]:
         """Messages from our number to `to` created since `since` (for reconciliation)."""
         try:
@@ -154,6 +159,7 @@ class TwilioSmsSender:
             raise ProviderTemporaryError(PROVIDER, None, "Twilio could not be reached") from exc
         return [self._to_message(message) for message in messages]
 
+    @provider_call(PROVIDER, "fetch_media")
     def fetch_media(self, media_url: str) -> MediaContent:
         """One media file of an inbound message, by a MediaUrl{N} of its webhook.
 
