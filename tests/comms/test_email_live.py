@@ -280,6 +280,11 @@ def test_a_campaign_blocks_what_would_carry_phi_without_a_baa(live: LiveStack) -
     assert (campaign["status"], campaign["progress"]) == ("finished", 100)
 
 
+def _swept(live: LiveStack) -> bool:
+    """Whether the sweeper re-queued messages it found waiting (its `comms.swept` line)."""
+    return any("comms.swept" in process.log_path.read_text() for process in live.processes.values())
+
+
 def test_a_template_campaign_goes_out_in_one_call_with_substitutions(live: LiveStack) -> None:
     client_ids = add_email_clients(live, 3, domain="tcampaign.example.com")
     with live.session() as session:
@@ -296,7 +301,10 @@ def test_a_template_campaign_goes_out_in_one_call_with_substitutions(live: LiveS
         template_id = template.id
     campaign_id = start_campaign(live, client_ids, template_id=template_id, subject=None, body=None)
     wait_for_campaign(live, campaign_id, 3, {"delivered"})
-    assert live.email_stats()["requests"] == 1
+    # One call for the three, unless a slow machine kept them queued past this stack's
+    # RECONCILE_AFTER_SECONDS (4 s) and the sweeper sent some on (each still once).
+    assert live.email_stats()["requests"] == 1 or _swept(live)
+    assert len(live.email_ledger()) == 3
     for copy in live.email_ledger():
         assert copy["subject"] == "Lakeside Behavioral Health news"
         assert copy["text"].startswith("Lakeside Behavioral Health is closed on Friday.")
