@@ -1,7 +1,8 @@
 """The sweeper: what a crash or a lost job left behind is found and sent on its way again.
 
 Queued rows whose job never ran are re-queued, rows left `sending` are reconciled by their
-channel, and campaigns whose fan-out stopped part-way are resumed. It runs every minute and when
+channel, campaigns whose fan-out stopped part-way are resumed, and SMS whose delivery callback
+never came are looked up at Twilio (comms/sms/follow_up.py). It runs every minute and when
 a worker starts.
 """
 
@@ -13,6 +14,7 @@ import structlog
 from huey import crontab
 
 from proirp.comms.core import repository
+from proirp.comms.sms.follow_up import ASK_AFTER, STOP_ASKING_AFTER
 from proirp.integrations.sendgrid.adapter import MAX_PERSONALIZATIONS
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
@@ -30,6 +32,14 @@ def sweep(ctx: JobContext) -> tuple[int, int]:
         overdue = repository.overdue_queued(session, due_before=cutoff, limit=SWEEP_BATCH)
         stale = repository.stale_sending(session, claimed_before=cutoff, limit=SWEEP_BATCH)
         campaigns = repository.unfinished_campaigns(session, idle_since=cutoff, limit=SWEEP_BATCH)
+        now = utcnow()
+        unconfirmed = repository.awaiting_final_status(
+            session,
+            now=now,
+            quiet_since=now - ASK_AFTER,
+            sent_since=now - STOP_ASKING_AFTER,
+            limit=SWEEP_BATCH,
+        )
     for campaign_id in campaigns:
         enqueue("comms.fan_out_campaign", campaign_id)
     with transaction(ctx.session_factory) as session:
@@ -51,6 +61,13 @@ def sweep(ctx: JobContext) -> tuple[int, int]:
             enqueue("comms.reconcile_email", comm_id)
         else:
             enqueue("comms.reconcile", comm_id)
-    if overdue or stale:
-        log.info("comms.swept", requeued=len(overdue), reconciling=len(stale))
+    for comm_id in unconfirmed:
+        enqueue("comms.check_sms_status", comm_id)
+    if overdue or stale or unconfirmed:
+        log.info(
+            "comms.swept",
+            requeued=len(overdue),
+            reconciling=len(stale),
+            asking_twilio=len(unconfirmed),
+        )
     return len(overdue), len(stale)

@@ -112,6 +112,29 @@ def overdue_queued(session: Session, *, due_before: datetime, limit: int) -> Seq
     return session.scalars(stmt).all()
 
 
+def awaiting_final_status(
+    session: Session, *, now: datetime, quiet_since: datetime, sent_since: datetime, limit: int
+) -> Sequence[str]:
+    """SMS still `sent` with no word since `quiet_since` (their delivery callback may have been
+    lost), sent after `sent_since`, whose next status check (`next_attempt_at`) is due."""
+    stmt = (
+        select(Communication.id)
+        .where(
+            Communication.status == S.SENT,
+            Communication.channel == "sms",
+            Communication.provider_message_id.is_not(None),
+            Communication.created_at >= sent_since,
+            or_(
+                (Communication.next_attempt_at.is_(None))
+                & (Communication.updated_at < quiet_since),
+                Communication.next_attempt_at <= now,
+            ),
+        )
+        .limit(limit)
+    )
+    return session.scalars(stmt).all()
+
+
 def stale_sending(session: Session, *, claimed_before: datetime, limit: int) -> Sequence[str]:
     """Rows claimed long ago and never finished: a crashed worker or an unanswered request."""
     stmt = (

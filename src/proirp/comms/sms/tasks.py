@@ -1,4 +1,5 @@
-"""SMS jobs: deliver one message, and settle one whose send got no answer."""
+"""SMS jobs: deliver one message, settle one whose send got no answer, and ask Twilio for the
+status of one whose delivery callback never came."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from proirp.comms.core.dispatch import deliver
 from proirp.comms.core.pacing import shared_pacer
 from proirp.comms.core.providers import sms_sender
 from proirp.comms.sms.dispatch import SmsChannel, reconcile
+from proirp.comms.sms.follow_up import follow_up
 from proirp.worker.jobs import JobContext, enqueue, job
 
 
@@ -24,3 +26,8 @@ def deliver_sms(ctx: JobContext, comm_id: str) -> None:
 def reconcile_sms(ctx: JobContext, comm_id: str) -> None:
     if reconcile(ctx.session_factory, sms_sender(ctx.settings), comm_id):
         enqueue("comms.deliver_sms", comm_id)
+
+
+@job("comms.check_sms_status")
+def check_sms_status(ctx: JobContext, comm_id: str) -> None:
+    follow_up(ctx.session_factory, sms_sender(ctx.settings), comm_id)
