@@ -1,4 +1,5 @@
-"""A live stack (sandbox + product processes) shared by the end-to-end SMS tests of a module."""
+"""A live stack (sandbox + product processes) shared by the end-to-end SMS tests of a module; a
+clock the tests set; what the sweeper would queue."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from proirp.clients.models import Client
+from proirp.comms import tasks as sweeper
 from proirp.comms.models import Communication
+from proirp.kit.time import Clock, set_clock, utcnow
 from tests.live import LiveStack, live_stack, wait_until
 
 FINAL = {"delivered", "undelivered", "failed", "blocked"}
@@ -20,6 +23,21 @@ FINAL = {"delivered", "undelivered", "failed", "blocked"}
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     with live_stack(tmp_path_factory.mktemp("live")) as stack:
         yield stack
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """The product's clock, stopped at now until the test advances it."""
+    with set_clock(utcnow()) as clock:
+        yield clock
+
+
+@pytest.fixture
+def swept(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...]]]:
+    """What the sweeper sends to the queue, instead of sending it."""
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+    monkeypatch.setattr(sweeper, "enqueue", lambda name, *args, **_: sent.append((name, args)))
+    return sent
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@ cancelling a message or a campaign, and the list of campaigns."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -15,15 +14,9 @@ from sqlalchemy.orm import Session
 from proirp.audit.models import AuditLog
 from proirp.clients.models import Client
 from proirp.comms.models import Communication
-from proirp.kit.time import Clock, set_clock, utcnow
+from proirp.kit.time import Clock
 from proirp.worker.queue import huey
 from tests.factories import Staff, create_client, create_staff
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    with set_clock(utcnow()) as clock:
-        yield clock
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from proirp.comms.sms.service import send_sms
 from proirp.config import Settings
 from proirp.integrations.base import SendResult
 from proirp.kit.db import new_id
-from proirp.kit.time import Clock, set_clock, utcnow
+from proirp.kit.time import Clock
 from proirp.worker.jobs import JobContext
 from tests.comms.rows import own_database
 from tests.comms.test_dispatch import FakeEmail, FakeSms, accepted
@@ -57,20 +57,6 @@ def factory(
 @pytest.fixture
 def worker_settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path, reconcile_after_seconds=30)
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    with set_clock(utcnow()) as clock:
-        yield clock
-
-
-@pytest.fixture
-def swept(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...]]]:
-    """What the sweeper sends to the queue, instead of sending it."""
-    sent: list[tuple[str, tuple[Any, ...]]] = []
-    monkeypatch.setattr(sweeper, "enqueue", lambda name, *args, **_: sent.append((name, args)))
-    return sent
 
 
 def people(factory: sessionmaker[Session]) -> tuple[str, Client]:

@@ -19,7 +19,7 @@ from proirp.comms.models import Communication, CommunicationEvent
 from proirp.comms.sms.follow_up import follow_up
 from proirp.config import Settings
 from proirp.integrations.twilio.adapter import TwilioSmsSender
-from proirp.kit.time import Clock, set_clock, utcnow
+from proirp.kit.time import Clock, utcnow
 from proirp.worker.jobs import JobContext
 from tests.comms.conftest import add_client, send, wait_for_status
 from tests.comms.rows import message_row, own_database
@@ -87,19 +87,6 @@ def factory(
 ) -> Iterator[sessionmaker[Session]]:
     with own_database(tmp_path_factory.mktemp("follow-up-sweep")) as factory:
         yield factory
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    with set_clock(utcnow()) as clock:
-        yield clock
-
-
-@pytest.fixture
-def swept(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...]]]:
-    sent: list[tuple[str, tuple[Any, ...]]] = []
-    monkeypatch.setattr(sweeper, "enqueue", lambda name, *args, **_: sent.append((name, args)))
-    return sent
 
 
 def _sent_sms(factory: sessionmaker[Session], sid: str) -> str:
