@@ -18,11 +18,13 @@ from proirp.comms import tasks as sweeper
 from proirp.comms.models import Communication, CommunicationEvent
 from proirp.comms.sms.follow_up import follow_up
 from proirp.config import Settings
+from proirp.integrations.base import ProviderMessage, ProviderTemporaryError
 from proirp.integrations.twilio.adapter import TwilioSmsSender
 from proirp.kit.time import Clock, utcnow
 from proirp.worker.jobs import JobContext
 from tests.comms.conftest import add_client, send, wait_for_status
 from tests.comms.rows import message_row, own_database
+from tests.comms.test_dispatch import FakeSms
 from tests.conftest import make_settings
 from tests.live import SANDBOX_FROM, LiveStack, free_port, live_stack, wait_until
 
@@ -152,3 +154,31 @@ def test_the_sweeper_leaves_delivered_email_and_unsent_messages_alone(
     clock.advance(timedelta(hours=2))
     sweeper.sweep(JobContext(settings, factory))
     assert not _asked(swept) & {delivered, email, no_sid}
+
+
+class _Twilio(FakeSms):
+    """Twilio as the test has it: still `sent`, or not answering."""
+
+    def __init__(self, status: str | None) -> None:
+        super().__init__()
+        self.status = status
+
+    def fetch(self, provider_message_id: str) -> ProviderMessage:
+        if self.status is None:
+            raise ProviderTemporaryError("twilio", "503", "Twilio is not answering.")
+        return ProviderMessage(provider_message_id, "+12025550143", None, self.status, None, None)
+
+
+@pytest.mark.parametrize(
+    ("at_twilio", "answer"), [("sent", "sent"), ("sending", "sending"), (None, None)]
+)
+def test_no_news_at_twilio_is_asked_again_in_an_hour_and_nothing_changes(
+    factory: sessionmaker[Session], clock: Clock, at_twilio: str | None, answer: str | None
+) -> None:
+    comm_id = _sent_sms(factory, "SM" + "b" * 32)
+    assert follow_up(factory, _Twilio(at_twilio), comm_id) == answer
+    with factory() as session:
+        comm = session.get(Communication, comm_id)
+        assert comm is not None
+        assert comm.status == "sent"
+        assert comm.next_attempt_at == utcnow() + timedelta(hours=1)

@@ -27,6 +27,8 @@ from proirp.kit.time import utcnow
 log = structlog.get_logger(__name__)
 S = CommunicationStatus
 
+# What a delivery callback would have told us; anything else at Twilio means: ask again later.
+FINAL_AT_TWILIO = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED})
 # A message `sent` with no word for this long is looked up at Twilio.
 ASK_AFTER = timedelta(minutes=15)
 # One Twilio still calls `sent` is asked again after this long...
@@ -51,7 +53,7 @@ def follow_up(factory: sessionmaker[Session], sender: SmsSender, comm_id: str) -
         _ask_again_later(factory, comm_id)
         return None
     status = map_twilio_status(message.status)
-    if status in (S.SENT, S.QUEUED, S.SENDING):  # no further word at Twilio either
+    if status not in FINAL_AT_TWILIO:  # no further word at Twilio either
         _ask_again_later(factory, comm_id)
         return status
     with transaction(factory) as session:
