@@ -71,8 +71,8 @@ class Phase:
             if route
             else [v for values in self.latencies.values() for v in values]
         )
-        if not values:
-            return 0.0
+        if len(values) < 2:
+            return values[0] if values else 0.0
         return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
@@ -251,7 +251,7 @@ def _drive(
     for route in sorted(paced.latencies):
         p50, p99 = paced.quantile(0.5, route) * 1000, paced.quantile(0.99, route) * 1000
         print(f"    {route:<28} p50 {p50:6.0f} ms   p99 {p99:6.0f} ms")
-    ratio = (saturated.answered / saturated.seconds) / (health.answered / health.seconds)
+    ratio = (saturated.answered / saturated.seconds) / max(health.answered / health.seconds, 1e-9)
     p99 = paced.quantile(0.99)
     print(f"  paced: errors {paced.errors}, timeouts {paced.timeouts} (target 0 and 0)")
     print(f"  paced: p99 {p99 * 1000:.0f} ms (target < 1,000 ms)")

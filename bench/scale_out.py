@@ -47,7 +47,10 @@ def _campaign(live: LiveStack, recipients: int, mps: float, *, kill_halfway: boo
             json={"type": "sms", "client_ids": client_ids, "body": "Office closed Monday."},
         ).raise_for_status()
     if kill_halfway:
-        wait_until(lambda: _sent(live) - before >= recipients // 2, timeout=3600, interval=0.2)
+        if not wait_until(
+            lambda: _sent(live) - before >= recipients // 2, timeout=3600, interval=0.2
+        ):
+            raise SystemExit(f"campaign stalled at {_sent(live) - before} of {recipients}")
         live.processes[f"worker-{WORKERS}"].kill()
         killed_at = time.perf_counter() - started
     deadline = recipients / mps * 3 + 120
@@ -76,8 +79,8 @@ def run(recipients: int, mps: float) -> None:
         tempfile.TemporaryDirectory() as tmp,
         live_stack(Path(tmp), settings=settings, separate_worker=True) as live,
     ):
-        _start_more(live)
         try:
+            _start_more(live)
             print(
                 f"Scale-out: 2 API processes, {WORKERS} workers, {recipients:,} SMS,"
                 f" sandbox limit {mps:g}/s, 100 ms per answer"
@@ -86,7 +89,9 @@ def run(recipients: int, mps: float) -> None:
             _campaign(live, recipients, mps, kill_halfway=True)
         finally:
             for name in ["serve-2", *(f"worker-{n}" for n in range(2, WORKERS + 1))]:
-                live.processes[name].stop()
+                process = live.processes.get(name)
+                if process is not None:
+                    process.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,7 +6,8 @@ A campaign of `--recipients` SMS through `proirp serve` + `proirp worker` agains
 then delivered). The clock runs from the campaign's POST until every message is `delivered`, so
 both callbacks of every message are inside it. The CPU each process used over that time (from
 /proc: the API, the worker, the sandbox, and PostgreSQL's server processes when it is the
-database) is divided by the messages: the per-message CPU budget.
+database: every PostgreSQL process on the machine, so run it on an otherwise idle one) is
+divided by the messages: the per-message CPU budget.
     python -m bench.sms_ceiling [--recipients N] [--worker-threads T] [--database ...]
 """
 
@@ -28,10 +29,13 @@ from proirp.comms.models import Communication
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of `pid` so far."""
+def _cpu_seconds(pid: int, *, ended_children: bool = False) -> float:
+    """User + system CPU of `pid` so far (and of its children that have ended, if asked)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    used = int(fields[11]) + int(fields[12])
+    if ended_children:
+        used += int(fields[13]) + int(fields[14])
+    return used / TICKS
 
 
 def _postgres_pids() -> list[int]:
@@ -56,7 +60,8 @@ def _cpu(live: LiveStack, postgres: bool) -> dict[str, float]:
         total = 0.0
         for pid in _postgres_pids():
             try:
-                total += _cpu_seconds(pid)
+                # The server's backends, and through the postmaster those that have ended.
+                total += _cpu_seconds(pid, ended_children=True)
             except OSError:  # a backend that ended meanwhile
                 continue
         used["postgres"] = total

@@ -97,6 +97,7 @@ def _sent_sms(factory: sessionmaker[Session], sid: str) -> str:
         row = session.get(Communication, comm.id)
         assert row is not None
         row.provider_message_id = sid
+        row.sent_at = utcnow()
         session.commit()
     return comm.id
 
@@ -121,12 +122,17 @@ def test_the_sweeper_asks_about_a_quiet_sent_sms_then_hourly_then_no_more(
     sweeper.sweep(ctx)
     assert comm_id in _asked(swept)
 
-    # Twilio still said `sent`: asked again in an hour, not at every sweep.
-    with factory() as session:
-        row = session.get(Communication, comm_id)
-        assert row is not None
-        row.next_attempt_at = utcnow() + timedelta(hours=1)
-        session.commit()
+    # Its job has not run yet: the next sweeps leave it to that job for five minutes.
+    swept.clear()
+    clock.advance(timedelta(minutes=1))
+    sweeper.sweep(ctx)
+    assert comm_id not in _asked(swept)
+    clock.advance(timedelta(minutes=5))
+    sweeper.sweep(ctx)
+    assert comm_id in _asked(swept)  # the job was lost: asked again
+
+    # Twilio still says `sent`: asked again in an hour, not at every sweep.
+    assert follow_up(factory, _Twilio("sent"), comm_id) == "sent"
     swept.clear()
     clock.advance(timedelta(minutes=30))
     sweeper.sweep(ctx)
@@ -138,7 +144,25 @@ def test_the_sweeper_asks_about_a_quiet_sent_sms_then_hourly_then_no_more(
     swept.clear()
     clock.advance(timedelta(hours=24))
     sweeper.sweep(ctx)
-    assert comm_id not in _asked(swept)  # a day old: `sent` is all anyone will learn
+    assert comm_id not in _asked(swept)  # a day after it went: `sent` is all anyone will learn
+
+
+def test_a_scheduled_sms_is_asked_about_by_when_it_went_not_when_it_was_made(
+    factory: sessionmaker[Session],
+    clock: Clock,
+    swept: list[tuple[str, tuple[Any, ...]]],
+    tmp_path: Path,
+) -> None:
+    comm = message_row(factory, status="sent")  # made long before it was sent (send_at)
+    clock.advance(timedelta(days=30))
+    with factory() as session:
+        row = session.get(Communication, comm.id)
+        assert row is not None
+        row.provider_message_id, row.sent_at, row.updated_at = "SM" + "c" * 32, utcnow(), utcnow()
+        session.commit()
+    clock.advance(timedelta(minutes=20))
+    sweeper.sweep(JobContext(make_settings(tmp_path), factory))
+    assert comm.id in _asked(swept)
 
 
 def test_the_sweeper_leaves_delivered_email_and_unsent_messages_alone(

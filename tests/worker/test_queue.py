@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import structlog
 from fastapi import FastAPI
 from huey.registry import Message
 from huey.storage import PostgresStorage, RedisStorage, SqliteStorage
@@ -141,3 +142,30 @@ def test_redis_storage_round_trip() -> None:
     storage.flush_queue()
     storage.enqueue(b"payload")
     assert storage.dequeue() == b"payload"
+
+
+def test_a_job_carries_its_request_s_id_delayed_too_and_the_next_job_not(app: FastAPI) -> None:
+    """The request id goes with a job queued now or later; a job on the same thread afterwards
+    logs without it, even when Huey skipped the unbinding after the first (some errors do)."""
+    with structlog.contextvars.bound_contextvars(request_id="r-789"):
+        enqueue("tests.remember", "now-with-id")
+        enqueue("tests.remember", "later-with-id", delay=3600)
+    enqueue("tests.remember", "without-id")
+    tasks = {t.args[0]: t for t in huey.pending() if t.name == "tests.remember"}
+    assert tasks["now-with-id"].kwargs == {"request_id": "r-789"}
+    assert tasks["later-with-id"].kwargs == {"request_id": "r-789"}
+    assert not tasks["without-id"].kwargs
+
+    structlog.contextvars.clear_contextvars()
+    try:
+        huey._run_pre_execute(tasks["now-with-id"])
+        assert structlog.contextvars.get_contextvars() == {
+            "job": "tests.remember",
+            "request_id": "r-789",
+        }
+        huey._run_pre_execute(tasks["without-id"])  # the first was never unbound
+        assert structlog.contextvars.get_contextvars() == {"job": "tests.remember"}
+        huey._run_post_execute(tasks["without-id"], None, None)
+        assert structlog.contextvars.get_contextvars() == {}
+    finally:
+        structlog.contextvars.clear_contextvars()

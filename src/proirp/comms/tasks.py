@@ -13,8 +13,9 @@ from datetime import timedelta
 import structlog
 from huey import crontab
 
+from proirp.audit.service import lock_audit_chain
 from proirp.comms.core import repository
-from proirp.comms.sms.follow_up import ASK_AFTER, STOP_ASKING_AFTER
+from proirp.comms.sms.follow_up import ASK_AFTER, ASK_LEASE, STOP_ASKING_AFTER
 from proirp.integrations.sendgrid.adapter import MAX_PERSONALIZATIONS
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
@@ -32,12 +33,15 @@ def sweep(ctx: JobContext) -> tuple[int, int]:
         overdue = repository.overdue_queued(session, due_before=cutoff, limit=SWEEP_BATCH)
         stale = repository.stale_sending(session, claimed_before=cutoff, limit=SWEEP_BATCH)
         campaigns = repository.unfinished_campaigns(session, idle_since=cutoff, limit=SWEEP_BATCH)
+    with transaction(ctx.session_factory) as session:
+        lock_audit_chain(session)  # before message rows, as every writer of them takes it
         now = utcnow()
         unconfirmed = repository.awaiting_final_status(
             session,
             now=now,
             quiet_since=now - ASK_AFTER,
             sent_since=now - STOP_ASKING_AFTER,
+            lease_until=now + ASK_LEASE,
             limit=SWEEP_BATCH,
         )
     for campaign_id in campaigns:

@@ -5,8 +5,8 @@ Nothing imports another domain's tasks to send it work: `enqueue("comms.deliver_
 name whose function receives the installed `JobContext` first.
 
 A job queued while a request is being answered carries that request's id: while the job runs,
-every log line (the job's own and Huey's about it) carries it too, with the job's name, so an
-operator follows one request from the API into the work it queued.
+every log line (the job's own, and Huey's from its start to its "executed in") carries it too,
+with the job's name, so an operator follows one request from the API into the work it queued.
 """
 
 from __future__ import annotations
@@ -128,6 +128,8 @@ def _installed() -> JobContext:
 def _bind_job_context(task: Any) -> None:
     """Before a job runs: its name, and the request id it carries, on every line it logs."""
     request_id = (task.kwargs or {}).get(_REQUEST_ID)
+    # Whatever an earlier job on this thread left (Huey skips the unbinding after some errors).
+    structlog.contextvars.unbind_contextvars("job", _REQUEST_ID)
     structlog.contextvars.bind_contextvars(job=task.name)
     if isinstance(request_id, str):
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -135,7 +137,7 @@ def _bind_job_context(task: Any) -> None:
 
 @huey.post_execute(name="proirp.unbind_job_context")
 def _unbind_job_context(task: Any, task_value: Any, exc: BaseException | None) -> None:
-    structlog.contextvars.unbind_contextvars("job", "request_id")
+    structlog.contextvars.unbind_contextvars("job", _REQUEST_ID)
 
 
 def _huey_task(name: str, registered: _Job) -> Any:

@@ -113,26 +113,45 @@ def overdue_queued(session: Session, *, due_before: datetime, limit: int) -> Seq
 
 
 def awaiting_final_status(
-    session: Session, *, now: datetime, quiet_since: datetime, sent_since: datetime, limit: int
+    session: Session,
+    *,
+    now: datetime,
+    quiet_since: datetime,
+    sent_since: datetime,
+    lease_until: datetime,
+    limit: int,
 ) -> Sequence[str]:
     """SMS still `sent` with no word since `quiet_since` (their delivery callback may have been
-    lost), sent after `sent_since`, whose next status check (`next_attempt_at`) is due."""
-    stmt = (
+    lost), sent after `sent_since`, whose next status check (`next_attempt_at`) is due, the
+    longest waiting first. Each is leased until `lease_until` (its next check moved there), so a
+    sweep before its job has asked Twilio does not queue it again. The caller holds the audit
+    chain's lock (taken before message rows)."""
+    due = (
         select(Communication.id)
         .where(
             Communication.status == S.SENT,
             Communication.channel == "sms",
             Communication.provider_message_id.is_not(None),
-            Communication.created_at >= sent_since,
+            Communication.sent_at >= sent_since,
             or_(
                 (Communication.next_attempt_at.is_(None))
                 & (Communication.updated_at < quiet_since),
                 Communication.next_attempt_at <= now,
             ),
         )
+        .order_by(func.coalesce(Communication.next_attempt_at, Communication.updated_at))
         .limit(limit)
+        .with_for_update()
     )
-    return session.scalars(stmt).all()
+    ids = session.scalars(due).all()
+    if ids:
+        session.execute(
+            update(Communication)
+            .where(Communication.id.in_(ids))
+            .values(next_attempt_at=lease_until)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
 
 
 def stale_sending(session: Session, *, claimed_before: datetime, limit: int) -> Sequence[str]:

@@ -31,6 +31,8 @@ S = CommunicationStatus
 FINAL_AT_TWILIO = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED})
 # A message `sent` with no word for this long is looked up at Twilio.
 ASK_AFTER = timedelta(minutes=15)
+# A message picked by a sweep waits this long for its job before a sweep picks it again.
+ASK_LEASE = timedelta(minutes=5)
 # One Twilio still calls `sent` is asked again after this long...
 ASK_AGAIN_AFTER = timedelta(hours=1)
 # ...until it is this old: then `sent` is all anyone will learn.
@@ -49,6 +51,7 @@ def follow_up(factory: sessionmaker[Session], sender: SmsSender, comm_id: str) -
     try:
         message = sender.fetch(sid)
     except (ProviderTemporaryError, ProviderPermanentError) as exc:
+        # Asked again in an hour; an error of ours leaves the sweep's lease to expire instead.
         log.warning("sms.status_follow_up_deferred", communication_id=comm_id, error_code=exc.code)
         _ask_again_later(factory, comm_id)
         return None
