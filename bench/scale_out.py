@@ -20,7 +20,7 @@ from pathlib import Path
 from tests.live import LiveStack, free_port, live_stack, wait_until
 
 from bench.databases import use_database
-from bench.sms_campaign import _add_clients, _sent, _stats
+from bench.sms_campaign import _add_clients, _sent, _stats, start_sms_campaign
 
 WORKERS = 3
 
@@ -41,11 +41,7 @@ def _campaign(live: LiveStack, recipients: int, mps: float, *, kill_halfway: boo
     client_ids = _add_clients(live, recipients)
     before = _sent(live)
     started = time.perf_counter()
-    with live.api() as api:
-        api.post(
-            "/comms/bulk",
-            json={"type": "sms", "client_ids": client_ids, "body": "Office closed Monday."},
-        ).raise_for_status()
+    start_sms_campaign(live, client_ids)
     if kill_halfway:
         if not wait_until(
             lambda: _sent(live) - before >= recipients // 2, timeout=3600, interval=0.2

@@ -54,6 +54,15 @@ def _sent(live: LiveStack) -> int:
         return session.scalar(stmt) or 0
 
 
+def start_sms_campaign(live: LiveStack, client_ids: list[str]) -> None:
+    """POST /comms/bulk: one SMS to each of `client_ids`, as the admin."""
+    with live.api() as api:
+        api.post(
+            "/comms/bulk",
+            json={"type": "sms", "client_ids": client_ids, "body": "Office closed Monday."},
+        ).raise_for_status()
+
+
 def _stats(live: LiveStack) -> dict[str, int]:
     with live.sandbox() as sandbox:
         stats: dict[str, int] = sandbox.get("/_sandbox/stats").json()
@@ -70,12 +79,7 @@ def run(recipients: int, mps: float, latency_ms: int, *, one_by_one: bool = True
         client_ids = _add_clients(live, recipients)
 
         started = time.perf_counter()
-        with live.api() as api:
-            response = api.post(
-                "/comms/bulk",
-                json={"type": "sms", "client_ids": client_ids, "body": "Office closed Monday."},
-            )
-        response.raise_for_status()
+        start_sms_campaign(live, client_ids)
         # Poll gently: on SQLite every check takes the write lock for a moment.
         wait_until(lambda: _sent(live) > 0, timeout=60, interval=0.1)
         first = time.perf_counter() - started

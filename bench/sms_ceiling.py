@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from tests.live import LiveStack, live_stack, wait_until
 
 from bench.databases import add_database_option, use_database
-from bench.sms_campaign import _add_clients
+from bench.sms_campaign import _add_clients, start_sms_campaign
 from proirp.comms.models import Communication
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -93,11 +93,7 @@ def run(recipients: int, worker_threads: int) -> None:
         client_ids = _add_clients(live, recipients)
         before = _cpu(live, postgres)
         started = time.perf_counter()
-        with live.api() as api:
-            api.post(
-                "/comms/bulk",
-                json={"type": "sms", "client_ids": client_ids, "body": "Office closed Monday."},
-            ).raise_for_status()
+        start_sms_campaign(live, client_ids)
         if not wait_until(lambda: _delivered(live) >= recipients, timeout=900, interval=0.5):
             raise SystemExit(f"stalled at {_delivered(live)} delivered of {recipients}")
         wall = time.perf_counter() - started
