@@ -45,10 +45,20 @@ BIN = Path(sys.executable).parent
 SANDBOX_FROM = "+15005550006"
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, and not one this process was given before: the system may
+    hand the same free port to two calls in a row (a stack's sandbox once got one port for its
+    HTTP and its TLS listener)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> bool:
