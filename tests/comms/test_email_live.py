@@ -362,7 +362,12 @@ def test_an_email_is_found_by_its_sendgrid_message_id(live: LiveStack) -> None:
     [client_id] = add_email_clients(live, 1, domain="lookup.example.com")
     comm_id = send_email(live, client_id).json()["communication"]["id"]
     wait_for_status(live, comm_id, {"delivered"})
-    [copy] = live.email_ledger()
+    # This message's copies only: a late send left by an earlier test in this module's stack may
+    # reach the sandbox after its reset. A second copy of this message still fails here.
+    ledger = live.email_ledger()
+    copies = [c for c in ledger if c["custom_args"] == {"communication_id": comm_id}]
+    assert len(copies) == 1, [(c["to"], c["custom_args"]) for c in ledger]
+    [copy] = copies
     # X-Message-Id as SendGrid answered the send, or an event's sg_message_id (with its suffix).
     for provider_id in (copy["x_message_id"], copy["sg_message_id"]):
         with live.api() as api:
