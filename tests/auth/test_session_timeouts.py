@@ -162,3 +162,22 @@ def test_a_wrong_password_answers_with_a_challenge(api: TestClient, new_user: Ne
     response = api.post("/auth/login", json={"email": new_user().email, "password": "nope"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer realm="proirp"'
+
+
+def test_a_page_polling_by_itself_does_not_keep_the_session_open(
+    api: TestClient, new_user: NewUser, clock: Clock, settings: Settings
+) -> None:
+    sign_in(api, new_user().email)  # the cookie stays on `api`
+    assert api.get("/app/settings").status_code == 200  # the person's last own request
+    idle = timedelta(minutes=settings.session_idle_minutes)
+    polled = timedelta(0)
+    while polled + timedelta(minutes=2) < idle:
+        clock.advance(timedelta(minutes=2))
+        polled += timedelta(minutes=2)
+        live = api.get("/app/live/calendars", follow_redirects=False)
+        assert live.status_code == 200
+        swap = api.get("/app/settings", headers={"X-Live-Update": "1"}, follow_redirects=False)
+        assert swap.status_code == 200  # app.js fetching the page again to swap a region in
+    clock.advance(idle - polled)
+    ended = api.get("/app/live/calendars", follow_redirects=False)
+    assert ended.status_code == 303 and ended.headers["location"].startswith("/app/signin")

@@ -41,16 +41,21 @@ def note_use(token: ApiToken, *, now: datetime) -> None:
         token.last_used_at = now
 
 
-def resolve_session(session: Session, token: str, *, idle_after: timedelta) -> Principal | None:
+def resolve_session(
+    session: Session, token: str, *, idle_after: timedelta, by_person: bool = True
+) -> Principal | None:
     """The active user behind `token` if it is neither revoked, nor past its lifetime, nor idle
-    for too long; its use is recorded (in the caller's transaction)."""
+    for too long; its use is recorded (in the caller's transaction) when the request is the
+    person's own doing, not a page polling by itself (`by_person=False`), which would otherwise
+    keep a screen left open signed in for ever."""
     principal = resolve_token(session, token)
     if principal is None:
         return None
     now = utcnow()
     if idle_expired(principal.token, now=now, idle_after=idle_after):
         return None
-    note_use(principal.token, now=now)
+    if by_person:
+        note_use(principal.token, now=now)
     return principal
 
 
