@@ -41,7 +41,10 @@ def _end_read(session: Session, principal: Principal) -> Principal:
 
     The handler runs on another thread-pool slot. On SQLite every transaction holds the write
     lock from its first statement (BEGIN IMMEDIATE), so a lookup left open across that hop can
-    leave its request waiting for a thread while every thread waits for its lock.
+    leave its request waiting for a thread while every thread waits for its lock. On PostgreSQL
+    the token's row, locked when its last use is written, is released before the handler takes
+    any other lock (the audit chain's), so that ending the person's sessions, which takes the
+    chain's lock and then their tokens', cannot deadlock with it.
     """
     session.commit()
     return principal
@@ -72,7 +75,7 @@ def current_principal(
             raise NotAuthenticated(
                 "the Authorization header must be 'Bearer <token>'", bearer_error="invalid_request"
             )
-        return _known(request, session, token.strip())
+        return _end_read(session, _known(request, session, token.strip()))
 
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:

@@ -13,13 +13,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
+from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth import repository
 from proirp.auth.password_policy import check_new_password
 from proirp.auth.reset_links import PasswordResetLink
 from proirp.auth.secrets import hash_password, token_digest
 from proirp.auth.sessions import end_all_sessions
-from proirp.auth.staff import staff_member, void_reset_links
+from proirp.auth.staff import locked_member, void_reset_links
 from proirp.kit.errors import AppError, Conflict
 from proirp.kit.time import utcnow
 
@@ -58,13 +58,12 @@ def issue_reset_link(
 ) -> IssuedLink:
     """A new one-time link for the user; any earlier unused link of theirs becomes void. A
     disabled account gets none (enable it first)."""
-    user = staff_member(session, user_id)
+    user = locked_member(session, user_id)  # rows before the chain's lock (auth/staff.py)
     if not user.is_active:
         raise Conflict(
             "this account is disabled: enable it before resetting its password",
             code="user_disabled",
         )
-    lock_audit_chain(session)
     void_reset_links(session, user.id)
     token = RESET_TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
@@ -125,7 +124,8 @@ def complete_reset(
     link = usable_link(session, token)
     if link is None:
         raise _refused(session, origin, None)
-    user = staff_member(session, link.user_id)
+    # The account's row first, as disabling takes it: the two cannot cross.
+    user = locked_member(session, link.user_id)
     check_new_password(new_password, email=user.email)
     spent = session.execute(
         update(PasswordResetLink)

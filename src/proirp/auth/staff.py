@@ -2,10 +2,14 @@
 person out everywhere. Each change is audited (ids and roles only) in its own transaction.
 
 The last active admin can be neither disabled nor demoted. Two admins doing that at once are
-kept apart: the audit chain's lock, which every audited change takes first, is taken before the
-active admins are counted (their rows also locked FOR UPDATE on PostgreSQL), so the second
-counts after the first has committed. On SQLite every transaction holds the write lock from its
-start (kit.db), which orders them the same way.
+kept apart by the audit chain's lock: every change of a role or of the active flag takes it
+before counting the active admins, so the second counts after the first has committed. On
+SQLite every transaction holds the write lock from its start (kit.db), which orders them the
+same way.
+
+Locks on PostgreSQL are taken in the order signing in and signing out take them: the account's
+row, then its tokens' rows, then the audit chain's lock (never a row after the chain's lock that
+a sign-in could hold while waiting for the chain), so none of these can deadlock with another.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from sqlalchemy.orm import Session
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
 from proirp.auth import repository
-from proirp.auth.models import Role, User
+from proirp.auth.models import ApiToken, Role, User
 from proirp.auth.reset_links import PasswordResetLink
 from proirp.auth.sessions import end_all_sessions
 from proirp.kit.errors import Conflict, NotFound, ValidationFailed
@@ -37,20 +41,35 @@ def staff_member(session: Session, user_id: str) -> User:
     return user
 
 
-def _lock_active_admins(session: Session) -> list[str]:
-    """The active admins' ids, counted after taking the chain's lock (see the module's note)."""
-    lock_audit_chain(session)
+def locked_member(session: Session, user_id: str) -> User:
+    """The account as committed now, its row locked until the transaction ends (PostgreSQL)."""
     stmt = (
-        select(User.id)
-        .where(User.role == Role.ADMIN.value, User.is_active.is_(True))
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    user = session.scalar(stmt)
+    if user is None:
+        raise NotFound("no staff member has that id", code="not_found")
+    return user
+
+
+def _lock_tokens(session: Session, user_id: str) -> None:
+    """Lock the user's live tokens' rows, before the chain's lock (see the module's note)."""
+    stmt = (
+        select(ApiToken.id)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
         .with_for_update()
     )
-    return list(session.scalars(stmt))
+    session.execute(stmt)
 
 
 def _keep_an_admin(session: Session, user: User, *, change: str) -> None:
-    admins = _lock_active_admins(session)
-    session.refresh(user)  # as committed now, not as read before the lock
+    """Refuse the change if `user` is the last active admin, counted under the chain's lock."""
+    lock_audit_chain(session)
+    stmt = select(User.id).where(User.role == Role.ADMIN.value, User.is_active.is_(True))
+    admins = list(session.scalars(stmt))
     if user.id in admins and len(admins) <= 1:
         raise Conflict(
             f"this is the last active admin, who cannot be {change}: "
@@ -94,7 +113,8 @@ def disable_user(
     """Disable the account: its sessions and tokens end now, its reset links are void, and its
     calendars are no longer synced (calendars.sync_status skips a disabled owner). Its history,
     calendars and messages stay. Disabling a disabled account changes nothing."""
-    user = staff_member(session, user_id)
+    user = locked_member(session, user_id)
+    _lock_tokens(session, user.id)
     _keep_an_admin(session, user, change="disabled")
     if not user.is_active:
         return user
@@ -114,13 +134,13 @@ def disable_user(
 def enable_user(
     session: Session, user_id: str, *, actor: str | None, origin: RequestOrigin | None = None
 ) -> User:
-    """Enable the account again. Sessions ended by disabling stay ended: the person signs in."""
-    user = staff_member(session, user_id)
-    lock_audit_chain(session)
-    session.refresh(user)
+    """Enable the account again. Sessions ended by disabling stay ended (so does one opened by a
+    sign-in that raced the disabling): the person signs in."""
+    user = locked_member(session, user_id)
     if user.is_active:
         return user
     user.is_active = True
+    end_all_sessions(session, user.id)
     _audit(
         session,
         AuditAction.USER_ENABLED,
@@ -145,12 +165,9 @@ def set_role(
             "role is not one of admin, clinician, staff",
             fields={"role": "must be admin, clinician or staff"},
         )
-    user = staff_member(session, user_id)
+    user = locked_member(session, user_id)
     if role != Role.ADMIN.value:
         _keep_an_admin(session, user, change="given another role")
-    else:
-        lock_audit_chain(session)
-        session.refresh(user)
     if user.role == role:
         return user
     before, user.role = user.role, role
