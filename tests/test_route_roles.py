@@ -77,6 +77,13 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/comms/{comm_id}/media/{media_id}"): ALL_ROLES,
     ("GET", "/inbox/settings"): frozenset({ADMIN}),
     ("PUT", "/inbox/settings"): frozenset({ADMIN}),
+    # The staff lifecycle: only admins manage accounts; everyone may end their own sessions.
+    ("GET", "/users"): ADMIN_ONLY,
+    ("POST", "/users/{user_id}/disable"): ADMIN_ONLY,
+    ("POST", "/users/{user_id}/enable"): ADMIN_ONLY,
+    ("POST", "/users/{user_id}/role"): ADMIN_ONLY,
+    ("POST", "/users/{user_id}/password-reset"): ADMIN_ONLY,
+    ("POST", "/auth/logout-everywhere"): ALL_ROLES,
 }
 
 # The staff UI's pages (web/): signed in with the session cookie; a form also carries the CSRF
@@ -140,6 +147,13 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     # The audit log, as GET /audit-logs and POST /audit-logs/verify.
     ("GET", "/app/audit"): ADMIN_ONLY,
     ("POST", "/app/audit/verify"): ADMIN_ONLY,
+    # Staff accounts, as /users; signing out everywhere, as /auth/logout-everywhere.
+    ("GET", "/app/staff"): ADMIN_ONLY,
+    ("POST", "/app/staff/{user_id}/disable"): ADMIN_ONLY,
+    ("POST", "/app/staff/{user_id}/enable"): ADMIN_ONLY,
+    ("POST", "/app/staff/{user_id}/role"): ADMIN_ONLY,
+    ("POST", "/app/staff/{user_id}/password-reset"): ADMIN_ONLY,
+    ("POST", "/app/signout-everywhere"): ALL_ROLES,
 }
 
 # Routes anyone may call without signing in.
@@ -150,6 +164,8 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/app/signin"),  # its form carries a token of its own (web/pages/signin.py)
         ("GET", "/healthz"),
         ("POST", "/auth/login"),
+        # The reset link's token, in the body, is its only credential (auth/password_reset.py).
+        ("POST", "/auth/password-reset"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),
@@ -168,7 +184,13 @@ SIGNED_WEBHOOKS: frozenset[tuple[str, str]] = frozenset(
 
 # Links in messages: no login; the sealed token in the path is the only credential.
 TOKEN_LINKS: frozenset[tuple[str, str]] = frozenset(
-    {("GET", "/unsubscribe/{token}"), ("POST", "/unsubscribe/{token}")}
+    {
+        ("GET", "/unsubscribe/{token}"),
+        ("POST", "/unsubscribe/{token}"),
+        # A password reset link an admin handed to its person: works once, for an hour.
+        ("GET", "/app/reset-password/{token}"),
+        ("POST", "/app/reset-password/{token}"),
+    }
 )
 
 # For the practice's monitoring, not for staff: a 404 unless METRICS_ENABLED, then for
@@ -252,6 +274,8 @@ def test_protected_route_without_credentials_is_401(
     assert response.status_code == 401
     assert response.json()["ok"] is False
     assert response.json()["error"]["code"] == "not_authenticated"
+    # RFC 6750: a request without credentials is told the scheme, and no error.
+    assert response.headers["www-authenticate"] == 'Bearer realm="proirp"'
 
 
 BAD_CREDENTIALS = {
@@ -271,6 +295,10 @@ def test_protected_route_with_bad_credentials_is_401(
     response = call.send(api, client.id, headers)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
+    # RFC 6750: a token we did not issue is invalid_token; a malformed header invalid_request.
+    malformed = headers.get("Authorization", "x").strip() in ("Bearer", "Basic dXNlcjpwYXNz")
+    error = "invalid_request" if malformed else "invalid_token"
+    assert response.headers["www-authenticate"] == f'Bearer realm="proirp", error="{error}"'
 
 
 @pytest.mark.parametrize(("call", "role", "allowed"), ROLE_CASES)

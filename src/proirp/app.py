@@ -15,6 +15,7 @@ from proirp import runtime
 from proirp.appointments.endpoints import router as appointments_router
 from proirp.auth.audit_endpoints import router as audit_router
 from proirp.auth.endpoints import router as auth_router
+from proirp.auth.staff_endpoints import router as staff_router
 from proirp.auth.throttle import LoginThrottle
 from proirp.calendars.endpoints import router as calendars_router
 from proirp.calendars.event_endpoints import router as calendar_events_router
@@ -65,6 +66,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (calendars_router, "proirp.calendars"),
     (calendar_events_router, "proirp.calendars"),
     (appointments_router, "proirp.appointments"),
+    (staff_router, "proirp.auth.staff_endpoints"),
 ]
 # Messages and templates carry an email's content, up to 1,000,000 characters of HTML and
 # 100,000 of text (comms/schemas.py): more than the general limit allows.

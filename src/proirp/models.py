@@ -3,6 +3,7 @@
 from proirp.appointments.models import Reminder, ReminderRule, ReminderSettings
 from proirp.audit.models import AuditLog
 from proirp.auth.models import ApiToken, LoginCounter, User
+from proirp.auth.reset_links import PasswordResetLink
 from proirp.calendars.models import (
     CalendarIntegration,
     CalendarSyncStatus,
@@ -45,6 +46,7 @@ __all__ = [
     "MessageRead",
     "OptOut",
     "PaceSlot",
+    "PasswordResetLink",
     "Reminder",
     "ReminderRule",
     "ReminderSettings",

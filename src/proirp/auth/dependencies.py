@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from proirp.auth.models import Role, User
 from proirp.auth.secrets import csrf_matches
-from proirp.auth.service import Principal, require_known_token, resolve_token
+from proirp.auth.service import Principal
+from proirp.auth.sessions import idle_limit, resolve_session
 from proirp.kit.deps import SessionDep
 from proirp.kit.errors import Forbidden, NotAuthenticated
 
@@ -40,9 +41,24 @@ def _end_read(session: Session, principal: Principal) -> Principal:
 
     The handler runs on another thread-pool slot. On SQLite every transaction holds the write
     lock from its first statement (BEGIN IMMEDIATE), so a lookup left open across that hop can
-    leave its request waiting for a thread while every thread waits for its lock.
+    leave its request waiting for a thread while every thread waits for its lock. On PostgreSQL
+    the token's row, locked when its last use is written, is released before the handler takes
+    any other lock (the audit chain's), so that ending the person's sessions, which takes the
+    chain's lock and then their tokens', cannot deadlock with it.
     """
     session.commit()
+    return principal
+
+
+def _known(request: Request, session: Session, token: str) -> Principal:
+    """The principal behind `token`, or a 401 saying, as RFC 6750 asks, that the token is
+    invalid (unknown, revoked, expired, idle too long, or its user disabled)."""
+    settings = request.app.state.settings
+    principal = resolve_session(session, token, idle_after=idle_limit(settings))
+    if principal is None:
+        raise NotAuthenticated(
+            "sign in first: the token is missing, expired or revoked", bearer_error="invalid_token"
+        )
     return principal
 
 
@@ -56,13 +72,15 @@ def current_principal(
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise NotAuthenticated("the Authorization header must be 'Bearer <token>'")
-        return require_known_token(resolve_token(session, token.strip()))
+            raise NotAuthenticated(
+                "the Authorization header must be 'Bearer <token>'", bearer_error="invalid_request"
+            )
+        return _end_read(session, _known(request, session, token.strip()))
 
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise NotAuthenticated("sign in first: send a bearer token or the session cookie")
-    principal = require_known_token(resolve_token(session, cookie))
+    principal = _known(request, session, cookie)
     if request.method not in SAFE_METHODS:
         presented = request.headers.get(CSRF_HEADER, "")
         if not presented or not csrf_matches(cookie, presented):

@@ -199,7 +199,12 @@ def sync_integration(
     factory: sessionmaker[Session], settings: Settings, integration_id: str
 ) -> SyncResult | None:
     """Bring the cache up to date; errors are recorded on the sync status and raised. None if
-    the calendar was disconnected meanwhile."""
+    the calendar was disconnected meanwhile, or its owner's account disabled."""
+    with transaction(factory) as session:
+        if not sync_status.owner_active(session, integration_id):
+            # Disconnected, or a sync queued before its owner was disabled: nothing is read.
+            log.info("calendar.sync_skipped_owner_inactive", integration_id=integration_id)
+            return None
     began = utcnow()
     window = sync_window(settings, began)
     sync_status.began(factory, integration_id)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.auth.models import User
 from proirp.calendars.models import CalendarIntegration, CalendarSyncStatus, SyncedCalendarEvent
 from proirp.integrations.base import ProviderError, ProviderTemporaryError
 from proirp.kit.db import transaction
@@ -79,17 +80,30 @@ def succeeded(status: CalendarSyncStatus) -> None:
 
 
 def due_for_sync(session: Session) -> list[str]:
-    """Active integrations the periodic sync should sync now (not backing off)."""
+    """Active integrations the periodic sync should sync now (not backing off). A disabled
+    member of staff's calendars are left alone (kept, with their history, but not read)."""
     now = utcnow()
     stmt = (
         select(CalendarIntegration.id)
+        .join(User, User.id == CalendarIntegration.user_id)
         .outerjoin(CalendarSyncStatus, CalendarSyncStatus.integration_id == CalendarIntegration.id)
         .where(
             CalendarIntegration.status == "active",
+            User.is_active.is_(True),
             or_(CalendarSyncStatus.retry_after.is_(None), CalendarSyncStatus.retry_after <= now),
         )
     )
     return list(session.scalars(stmt))
+
+
+def owner_active(session: Session, integration_id: str) -> bool:
+    """Whether the calendar's owner may still be synced for (an account not disabled)."""
+    stmt = (
+        select(User.is_active)
+        .join(CalendarIntegration, CalendarIntegration.user_id == User.id)
+        .where(CalendarIntegration.id == integration_id)
+    )
+    return bool(session.scalar(stmt))
 
 
 def _state(integration: CalendarIntegration, status: CalendarSyncStatus | None) -> str:

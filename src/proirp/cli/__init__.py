@@ -1,5 +1,6 @@
 """The `proirp` command: serve | worker | sandbox | db | users | audit | keys |
-check-integrations."""
+check-integrations. `users` also lists, disables, enables, changes roles and resets passwords
+(cli/staff.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import typer
 from proirp.cli.audit import audit_app
 from proirp.cli.common import fail as _fail
 from proirp.cli.common import settings as _settings
+from proirp.cli.staff import add_staff_commands
 from proirp.config import Settings
 
 if TYPE_CHECKING:
@@ -257,6 +259,9 @@ def users_ensure_admin(
             typer.echo("an admin exists; sign in with that account")
             return
     _create_user(email, "admin", None, rt)
+
+
+add_staff_commands(users_app)
 
 
 @keys_app.command("generate")

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     # One JSON object per log line; unset: JSON in production, readable lines otherwise.
     log_json: bool | None = None
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # A browser session unused this long is over (automatic logoff); see auth/sessions.py.
+    session_idle_minutes: int = Field(default=15, ge=2, le=24 * 60)
     login_max_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)

@@ -37,8 +37,17 @@ class AppError(Exception):
 
 
 class NotAuthenticated(AppError):
+    """A 401 names how to authenticate (RFC 7235); a refused token adds its RFC 6750 error."""
+
     status_code = 401
     code = "not_authenticated"
+
+    def __init__(self, message: str, *, bearer_error: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        challenge = 'Bearer realm="proirp"'
+        if bearer_error is not None:
+            challenge += f', error="{bearer_error}"'
+        self.headers = {"WWW-Authenticate": challenge, **(self.headers or {})}
 
 
 class Forbidden(AppError):

@@ -17,9 +17,11 @@ from proirp.web.pages import (
     clients,
     inbox,
     message_templates,
+    reset_password,
     sandbox,
     settings,
     signin,
+    staff,
     today,
 )
 from proirp.web.rendering import HERE, PAGE_POLICY, PREFIX, STATIC_PATH, render
@@ -39,6 +41,8 @@ PAGES = [
     settings,
     audit,
     sandbox,
+    staff,
+    reset_password,
 ]
 
 

@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 from proirp.auth.dependencies import SESSION_COOKIE
 from proirp.auth.models import Role, User
 from proirp.auth.secrets import csrf_matches
-from proirp.auth.service import resolve_token
+from proirp.auth.sessions import idle_limit, resolve_session
 from proirp.kit.deps import SessionDep
 from proirp.kit.errors import AppError, Forbidden, ValidationFailed
 from proirp.kit.input import NUL_REFUSED, holds_nul
@@ -79,10 +79,24 @@ def page_router() -> APIRouter:
     return APIRouter(prefix=PREFIX, route_class=PageRoute, include_in_schema=False)
 
 
+LIVE_HEADER = "x-live-update"
+
+
+def _polling(request: Request) -> bool:
+    """A live region's poll or refresh (app.js), which is not the person's activity: it does
+    not put off the idle timeout."""
+    return request.url.path.startswith(f"{PREFIX}/live/") or LIVE_HEADER in request.headers
+
+
 def page_user(request: Request, session: SessionDep) -> User:
     """The signed-in user, from the session cookie only (a page is never sent a bearer token)."""
     cookie = request.cookies.get(SESSION_COOKIE)
-    principal = resolve_token(session, cookie) if cookie else None
+    idle_after = idle_limit(request.app.state.settings)
+    principal = (
+        resolve_session(session, cookie, idle_after=idle_after, by_person=not _polling(request))
+        if cookie
+        else None
+    )
     if principal is None:
         raise SignInFirst
     request.state.page_user = principal.user

@@ -182,6 +182,8 @@ def settings_page(
         live_every=LIVE_EVERY_MS,
         channels=_channels(settings),
         is_admin=user.role == Role.ADMIN,
+        idle_minutes=settings.session_idle_minutes,
+        session_hours=settings.session_ttl_hours,
         **admin,
     )
 

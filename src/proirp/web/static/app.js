@@ -14,8 +14,9 @@ function poll(region) {
     try {
       const answer = await fetch(region.dataset.live, {
         credentials: "same-origin",
-        headers: { Accept: "application/json" },
+        headers: { Accept: "application/json", "X-Live-Update": "1" },
       });
+      if (signedOut(answer)) return;
       if (answer.ok) {
         const body = await answer.json();
         apply(region, body.items || {});
@@ -51,8 +52,22 @@ function apply(region, items) {
   }
 }
 
+// The session ended (idle for too long, signed out elsewhere, or the account disabled): leave
+// the page, so that what it shows does not stay on an unattended screen.
+function signedOut(answer) {
+  const signin = new URL(answer.url);
+  if (!answer.redirected || !signin.pathname.endsWith("/signin")) return false;
+  signin.search = `?next=${encodeURIComponent(location.pathname + location.search)}`;
+  location.assign(signin.toString());
+  return true;
+}
+
 async function refresh(region) {
-  const answer = await fetch(location.href, { credentials: "same-origin" });
+  const answer = await fetch(location.href, {
+    credentials: "same-origin",
+    headers: { "X-Live-Update": "1" },
+  });
+  if (signedOut(answer)) return;
   if (!answer.ok) return;
   const page = new DOMParser().parseFromString(await answer.text(), "text/html");
   const fresh = page.getElementById(region.id);

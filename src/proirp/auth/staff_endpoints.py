@@ -1,0 +1,145 @@
+"""/users (admins): list staff, disable, enable, change a role, issue a password reset link;
+/auth/logout-everywhere; and /auth/password-reset, where a reset link sets a new password."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from proirp.auth import password_reset, staff
+from proirp.auth.cookies import clear_session_cookies
+from proirp.auth.dependencies import AdminUser, CurrentUser
+from proirp.auth.models import User
+from proirp.auth.schemas import UserOut
+from proirp.auth.staff_schemas import (
+    ResetIn,
+    ResetLinkAnswer,
+    RoleIn,
+    SignedOutOut,
+    UserAnswer,
+    UsersOut,
+)
+from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.errors import AppError
+from proirp.kit.openapi import Done, errors
+from proirp.kit.pagination import Cursor, PageParams, page_params
+
+router = APIRouter(tags=["staff"])
+UserId = Annotated[str, Path(max_length=32)]
+Page = Annotated[PageParams, Depends(page_params)]
+
+
+def _user(user: User) -> dict[str, Any]:
+    return {"ok": True, "user": UserOut.model_validate(user).model_dump(mode="json")}
+
+
+@router.get("/users", response_model=UsersOut, summary="Staff accounts, newest first (admins)")
+def list_users(_admin: AdminUser, session: SessionDep, page: Page) -> dict[str, Any]:
+    stmt = select(User)
+    if page.cursor is not None:
+        stmt = stmt.where(page.cursor.before(User.created_at, User.id))
+    stmt = stmt.order_by(User.created_at.desc(), User.id.desc()).limit(page.limit + 1)
+    rows = list(session.scalars(stmt))
+    users, more = rows[: page.limit], len(rows) > page.limit
+    return {
+        "ok": True,
+        "users": [UserOut.model_validate(u).model_dump(mode="json") for u in users],
+        "next_cursor": Cursor(users[-1].created_at, users[-1].id).encode() if more else None,
+    }
+
+
+@router.post(
+    "/users/{user_id}/disable",
+    response_model=UserAnswer,
+    summary="Disable an account: its sessions and tokens end now, its calendars stop syncing",
+    responses=errors(404, 409),
+)
+def disable(
+    user_id: UserId, admin: AdminUser, session: SessionDep, origin: OriginDep
+) -> dict[str, Any]:
+    return _user(staff.disable_user(session, user_id, actor=admin.id, origin=origin))
+
+
+@router.post(
+    "/users/{user_id}/enable",
+    response_model=UserAnswer,
+    summary="Enable a disabled account (its person signs in again)",
+    responses=errors(404),
+)
+def enable(
+    user_id: UserId, admin: AdminUser, session: SessionDep, origin: OriginDep
+) -> dict[str, Any]:
+    return _user(staff.enable_user(session, user_id, actor=admin.id, origin=origin))
+
+
+@router.post(
+    "/users/{user_id}/role",
+    response_model=UserAnswer,
+    summary="Change an account's role",
+    responses=errors(404, 409, 422),
+)
+def change_role(
+    user_id: UserId, body: RoleIn, admin: AdminUser, session: SessionDep, origin: OriginDep
+) -> dict[str, Any]:
+    return _user(staff.set_role(session, user_id, body.role, actor=admin.id, origin=origin))
+
+
+@router.post(
+    "/users/{user_id}/password-reset",
+    response_model=ResetLinkAnswer,
+    status_code=201,
+    summary="Issue a one-time password reset link (valid 1 hour) to hand to its person",
+    responses=errors(404, 409),
+)
+def issue_reset(
+    user_id: UserId,
+    admin: AdminUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    origin: OriginDep,
+) -> dict[str, Any]:
+    link = password_reset.issue_reset_link(
+        session, user_id, base_url=settings.base_url, actor=admin.id, origin=origin
+    )
+    return {
+        "ok": True,
+        "password_reset": {
+            "url": link.url,
+            "expires_at": link.expires_at.isoformat(),
+            "user_id": link.user_id,
+        },
+    }
+
+
+@router.post(
+    "/auth/logout-everywhere",
+    response_model=SignedOutOut,
+    summary="Sign out everywhere: end all of one's sessions and API tokens, this one included",
+)
+def logout_everywhere(user: CurrentUser, session: SessionDep, origin: OriginDep) -> JSONResponse:
+    ended = staff.sign_out_everywhere(session, user, origin=origin)
+    response = JSONResponse({"ok": True, "sessions_ended": ended})
+    clear_session_cookies(response)
+    return response
+
+
+@router.post(
+    "/auth/password-reset",
+    response_model=Done,
+    summary="Set a new password through a one-time reset link",
+    responses=errors(404, 422),
+)
+def complete_reset(body: ResetIn, session: SessionDep, origin: OriginDep) -> JSONResponse:
+    try:
+        password_reset.complete_reset(session, body.token, body.password, origin=origin)
+    except password_reset.ResetLinkRefused as refused:
+        # Returned, not raised: the refusal's audit row commits with the request.
+        return _answer(refused)
+    return JSONResponse({"ok": True})
+
+
+def _answer(refused: AppError) -> JSONResponse:
+    return JSONResponse(refused.to_body(), refused.status_code, headers=refused.headers)

@@ -1,0 +1,78 @@
+"""The Staff page's forms answer as /users does: disable, enable and change a role, each audited;
+the last admin refused with a page naming why; sign out everywhere from Settings."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from proirp.audit.models import AuditLog
+from tests.auth.conftest import NewUser
+from tests.factories import PASSWORD
+
+
+def sign_in(api: TestClient, email: str) -> str:
+    response = api.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200
+    return str(api.cookies["proirp_csrf"])
+
+
+def test_the_forms_disable_enable_and_change_a_role(
+    api: TestClient, db: Session, new_user: NewUser
+) -> None:
+    admin = new_user(role="admin")
+    person = new_user(role="staff")
+    csrf = sign_in(api, admin.email)
+
+    for action, done in (("disable", "disabled"), ("enable", "enabled")):
+        response = api.post(
+            f"/app/staff/{person.id}/{action}", data={"csrf_token": csrf}, follow_redirects=False
+        )
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/app/staff?done={done}#user-{person.id}"
+    response = api.post(
+        f"/app/staff/{person.id}/role",
+        data={"csrf_token": csrf, "role": "clinician"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    db.refresh(person)
+    assert (person.role, person.is_active) == ("clinician", True)
+    page = api.get("/app/staff?done=role")
+    assert "The role is changed" in page.text
+    logged = db.scalars(select(AuditLog.action).where(AuditLog.actor_user_id == admin.id)).all()
+    assert [a for a in logged if a.startswith("USER_")] == [
+        "USER_DISABLED",
+        "USER_ENABLED",
+        "USER_ROLE_CHANGED",
+    ]
+
+
+def test_the_last_admin_gets_a_page_naming_why(
+    api: TestClient, db: Session, new_user: NewUser
+) -> None:
+    admin = new_user(role="admin")
+    csrf = sign_in(api, admin.email)
+    response = api.post(f"/app/staff/{admin.id}/role", data={"csrf_token": csrf, "role": "staff"})
+    assert response.status_code == 409
+    assert "last active admin" in response.text
+    response = api.post(f"/app/staff/{admin.id}/role", data={"csrf_token": csrf, "role": "chief"})
+    assert response.status_code == 422 and "role" in response.text
+
+
+def test_sign_out_everywhere_from_settings(api: TestClient, new_user: NewUser) -> None:
+    person = new_user()
+    elsewhere = api.post("/auth/login", json={"email": person.email, "password": PASSWORD})
+    other_token = elsewhere.json()["token"]
+    csrf = sign_in(api, person.email)
+    assert "Sign out everywhere" in api.get("/app/settings").text
+
+    response = api.post(
+        "/app/signout-everywhere", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/app/signin"
+    assert (
+        api.get("/auth/me", headers={"Authorization": f"Bearer {other_token}"}).status_code == 401
+    )
+    api.cookies.clear()
