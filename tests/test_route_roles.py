@@ -77,6 +77,14 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/comms/{comm_id}/media/{media_id}"): ALL_ROLES,
     ("GET", "/inbox/settings"): frozenset({ADMIN}),
     ("PUT", "/inbox/settings"): frozenset({ADMIN}),
+    # Two-step sign-in: everyone enrols and keeps their own (an account held to enrolling may
+    # call the first three, and /auth/me and /auth/logout; tests/auth/test_mfa_gate.py); only
+    # admins reset another user's.
+    ("GET", "/auth/mfa"): ALL_ROLES,
+    ("POST", "/auth/mfa/enrolment"): ALL_ROLES,
+    ("POST", "/auth/mfa/enrolment/confirm"): ALL_ROLES,
+    ("POST", "/auth/mfa/recovery-codes"): ALL_ROLES,
+    ("POST", "/users/{user_id}/mfa/reset"): ADMIN_ONLY,
 }
 
 # The staff UI's pages (web/): signed in with the session cookie; a form also carries the CSRF
@@ -140,6 +148,11 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     # The audit log, as GET /audit-logs and POST /audit-logs/verify.
     ("GET", "/app/audit"): ADMIN_ONLY,
     ("POST", "/app/audit/verify"): ADMIN_ONLY,
+    # Two-step sign-in: everyone's own, as /auth/mfa.
+    ("GET", "/app/mfa"): ALL_ROLES,
+    ("POST", "/app/mfa/enrol"): ALL_ROLES,
+    ("POST", "/app/mfa/confirm"): ALL_ROLES,
+    ("POST", "/app/mfa/recovery-codes"): ALL_ROLES,
 }
 
 # Routes anyone may call without signing in.
@@ -150,6 +163,9 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/app/signin"),  # its form carries a token of its own (web/pages/signin.py)
         ("GET", "/healthz"),
         ("POST", "/auth/login"),
+        # The code step of signing in: the challenge from the password step is its credential.
+        ("POST", "/auth/login/mfa"),
+        ("POST", "/app/signin/code"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),

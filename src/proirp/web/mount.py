@@ -17,6 +17,7 @@ from proirp.web.pages import (
     clients,
     inbox,
     message_templates,
+    mfa,
     sandbox,
     settings,
     signin,
@@ -39,6 +40,7 @@ PAGES = [
     settings,
     audit,
     sandbox,
+    mfa,
 ]
 
 
