@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from proirp.auth.mfa_models import RecoveryCode, SecondFactor
+from proirp.auth.secrets import csrf_for
 from proirp.auth.throttle import LoginThrottle
 from proirp.config import Settings
 from proirp.kit.time import Clock, set_clock
@@ -309,3 +310,29 @@ def test_an_admin_resets_a_lost_phone_without_seeing_the_secret(
     [row] = audit_rows(db, admin.user.id, "MFA_RESET")
     assert row.details == {"user_id": user.id, "had_second_factor": True, "sessions_ended": 1}
     assert secret not in written([row]) and codes[0] not in written([row])
+
+
+def test_the_page_gives_new_recovery_codes_for_a_current_code(
+    api: TestClient, db: Session, new_user: NewUser, clock: Clock
+) -> None:
+    user = new_user()
+    token, secret, old = enrol(api, user.email)
+    clock.advance(timedelta(seconds=30))
+    csrf = {"csrf_token": csrf_for(token)}
+    api.cookies.set("proirp_session", token)
+    try:
+        page = api.get("/app/mfa")
+        assert "Two-step sign-in is <strong>on</strong>" in page.text
+        assert secret not in page.text  # never shown again once it is on
+        wrong = api.post("/app/mfa/recovery-codes", data={**csrf, "code": "000000"})
+        assert wrong.status_code == 422
+        assert "That code is not right" in wrong.text
+        fresh = api.post("/app/mfa/recovery-codes", data={**csrf, "code": phone_code(secret)})
+        assert fresh.status_code == 200
+        assert fresh.headers["cache-control"] == "no-store"
+        new = re.findall(r"<li><code>([^<]+)</code></li>", fresh.text)
+        assert len(new) == 10 and not set(new) & set(old)
+        assert "Your earlier recovery codes no longer work" in fresh.text
+    finally:
+        api.cookies.clear()
+    assert audit_rows(db, user.id, "MFA_FAILED")[-1].details == {"stage": "recovery_codes"}

@@ -206,8 +206,9 @@ class Settings(BaseSettings):
     metrics_worker_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_worker_host: str = "127.0.0.1"
 
-    # --- two-step sign-in (TOTP) --------------------------------------------------------------
-    # Admins always need a second factor; true: every user does (docs/decisions/0020-*.md).
+    # --- two-step sign-in (TOTP) -----------------------------------------------------------
+    # Admins always need a second factor; true: every user does
+    # (docs/decisions/0020-second-factor.md).
     mfa_required_for_all: bool = False
 
     @field_validator(
