@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
+    # Admins always sign in with a second factor; true: everyone (decisions/0020-second-factor.md).
+    mfa_required_for_all: bool = False
     # The proxies whose X-Forwarded-For is believed (addresses, networks, or *); empty: none.
     forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # A front end of the practice's own on other origins (exact origins, comma-separated): the
@@ -205,11 +207,6 @@ class Settings(BaseSettings):
     # Set (with METRICS_ENABLED): `proirp worker` serves its own metrics on this port.
     metrics_worker_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_worker_host: str = "127.0.0.1"
-
-    # --- two-step sign-in (TOTP) -----------------------------------------------------------
-    # Admins always need a second factor; true: every user does
-    # (docs/decisions/0020-second-factor.md).
-    mfa_required_for_all: bool = False
 
     @field_validator(
         *(name for name in SECRET_FIELDS if name not in KEY_LIST_FIELDS),
