@@ -8,6 +8,8 @@ from itertools import count
 
 from sqlalchemy.orm import Session
 
+from proirp.auth import totp
+from proirp.auth.mfa_models import SecondFactor
 from proirp.auth.models import ApiToken, TokenKind, User
 from proirp.auth.secrets import hash_password, new_token, token_digest
 from proirp.clients.models import Client
@@ -22,6 +24,7 @@ _PASSWORD_HASH = hash_password(PASSWORD)  # argon2 is slow on purpose: hash once
 class Staff:
     user: User
     token: str
+    totp_secret: str | None = None  # an admin's second factor, to make codes with
 
     @property
     def headers(self) -> dict[str, str]:
@@ -39,9 +42,19 @@ def create_user(session: Session, *, role: str = "staff", email: str | None = No
     return user
 
 
+def enrol_second_factor(session: Session, user_id: str) -> str:
+    """A confirmed second factor for the user (as if they had enrolled); its TOTP secret."""
+    secret = totp.new_secret()
+    session.add(SecondFactor(user_id=user_id, totp_secret=secret, confirmed_at=utcnow()))
+    session.flush()
+    return secret
+
+
 def create_staff(session: Session, *, role: str = "staff") -> Staff:
-    """A user with an API token, ready to call the API."""
+    """A user with an API token, ready to call the API (an admin has a second factor, as every
+    admin must)."""
     user = create_user(session, role=role)
+    secret = enrol_second_factor(session, user.id) if role == "admin" else None
     token = new_token()
     session.add(
         ApiToken(
@@ -52,7 +65,7 @@ def create_staff(session: Session, *, role: str = "staff") -> Staff:
         )
     )
     session.flush()
-    return Staff(user, token)
+    return Staff(user, token, secret)
 
 
 def create_client(

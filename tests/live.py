@@ -23,6 +23,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from proirp.audit.keys import ChainKeyring, install_chain_keyring
+from proirp.auth import totp
+from proirp.auth.mfa_models import SecondFactor
 from proirp.auth.models import ApiToken, TokenKind, User
 from proirp.auth.secrets import hash_password, new_token, token_digest
 from proirp.config.sandbox_credentials import (
@@ -219,12 +221,17 @@ class LiveStack:
 def create_user_with_token(
     engine: Engine, *, email: str = "frontdesk@clinic.example.com", role: str = "admin"
 ) -> tuple[str, str]:
-    """A staff account and an API token for it: (user id, token)."""
+    """A staff account and an API token for it: (user id, token). An admin has a second factor,
+    as every admin must."""
     token = new_token()
     with Session(engine) as session:
         user = User(email=email, role=role, password_hash=hash_password("x" * 16))
         session.add(user)
         session.flush()
+        if role == "admin":
+            session.add(
+                SecondFactor(user_id=user.id, totp_secret=totp.new_secret(), confirmed_at=utcnow())
+            )
         session.add(
             ApiToken(
                 user_id=user.id,

@@ -84,6 +84,14 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/users/{user_id}/role"): ADMIN_ONLY,
     ("POST", "/users/{user_id}/password-reset"): ADMIN_ONLY,
     ("POST", "/auth/logout-everywhere"): ALL_ROLES,
+    # Two-step sign-in: everyone enrols and keeps their own (an account held to enrolling may
+    # call the first three, and /auth/me and /auth/logout; tests/auth/test_mfa_gate.py); only
+    # admins reset another user's.
+    ("GET", "/auth/mfa"): ALL_ROLES,
+    ("POST", "/auth/mfa/enrolment"): ALL_ROLES,
+    ("POST", "/auth/mfa/enrolment/confirm"): ALL_ROLES,
+    ("POST", "/auth/mfa/recovery-codes"): ALL_ROLES,
+    ("POST", "/users/{user_id}/mfa/reset"): ADMIN_ONLY,
 }
 
 # The staff UI's pages (web/): signed in with the session cookie; a form also carries the CSRF
@@ -154,6 +162,11 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/app/staff/{user_id}/role"): ADMIN_ONLY,
     ("POST", "/app/staff/{user_id}/password-reset"): ADMIN_ONLY,
     ("POST", "/app/signout-everywhere"): ALL_ROLES,
+    # Two-step sign-in: everyone's own, as /auth/mfa.
+    ("GET", "/app/mfa"): ALL_ROLES,
+    ("POST", "/app/mfa/enrol"): ALL_ROLES,
+    ("POST", "/app/mfa/confirm"): ALL_ROLES,
+    ("POST", "/app/mfa/recovery-codes"): ALL_ROLES,
 }
 
 # Routes anyone may call without signing in.
@@ -166,6 +179,9 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/auth/login"),
         # The reset link's token, in the body, is its only credential (auth/password_reset.py).
         ("POST", "/auth/password-reset"),
+        # The code step of signing in: the challenge from the password step is its credential.
+        ("POST", "/auth/login/mfa"),
+        ("POST", "/app/signin/code"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),

@@ -63,7 +63,7 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = serve_env(tmp_path)
     create = [str(BIN / "proirp"), "users", "create", "--email", "frontdesk@clinic.example.com"]
     subprocess.run(  # noqa: S603
-        [*create, "--role", "admin", "--password", PASSWORD], env=env, check=True, cwd=tmp_path
+        [*create, "--role", "staff", "--password", PASSWORD], env=env, check=True, cwd=tmp_path
     )
     process = start_serve(tmp_path, env, port)
     try:
@@ -135,7 +135,7 @@ def test_production_never_lets_the_sandbox_stand_in(tmp_path: Path) -> None:
     )
     create = [str(BIN / "proirp"), "users", "create", "--email", "frontdesk@clinic.example.com"]
     subprocess.run(  # noqa: S603
-        [*create, "--role", "admin", "--password", PASSWORD], env=env, check=True, cwd=tmp_path
+        [*create, "--role", "staff", "--password", PASSWORD], env=env, check=True, cwd=tmp_path
     )
     process = start_serve(tmp_path, env, port)
     base = f"http://127.0.0.1:{port}"
@@ -182,7 +182,7 @@ def _anchored_installation(tmp_path: Path) -> dict[str, str]:
     env = serve_env(tmp_path, AUDIT_ANCHOR_INTERVAL_MINUTES="1440")
     create = [str(BIN / "proirp"), "users", "create", "--email", "frontdesk@clinic.example.com"]
     subprocess.run(  # noqa: S603
-        [*create, "--role", "admin", "--password", PASSWORD], env=env, check=True, cwd=tmp_path
+        [*create, "--role", "staff", "--password", PASSWORD], env=env, check=True, cwd=tmp_path
     )
     subprocess.run([str(BIN / "proirp"), "audit", "anchor"], env=env, check=True, cwd=tmp_path)  # noqa: S603
     return env

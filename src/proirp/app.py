@@ -15,6 +15,7 @@ from proirp import runtime
 from proirp.appointments.endpoints import router as appointments_router
 from proirp.auth.audit_endpoints import router as audit_router
 from proirp.auth.endpoints import router as auth_router
+from proirp.auth.mfa_endpoints import router as mfa_router
 from proirp.auth.staff_endpoints import router as staff_router
 from proirp.auth.throttle import LoginThrottle
 from proirp.calendars.endpoints import router as calendars_router
@@ -53,6 +54,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (health_router, "proirp.health"),
     (metrics_router, "proirp.metrics"),
     (auth_router, "proirp.auth"),
+    (mfa_router, "proirp.auth.mfa_endpoints"),
     (clients_router, "proirp.clients"),
     (audit_router, "proirp.auth.audit_endpoints"),
     (comms_router, "proirp.comms"),

@@ -2,6 +2,7 @@
 
 from proirp.appointments.models import Reminder, ReminderRule, ReminderSettings
 from proirp.audit.models import AuditLog
+from proirp.auth.mfa_models import LoginChallenge, RecoveryCode, SecondFactor
 from proirp.auth.models import ApiToken, LoginCounter, User
 from proirp.auth.reset_links import PasswordResetLink
 from proirp.calendars.models import (
@@ -41,15 +42,18 @@ __all__ = [
     "Communication",
     "CommunicationEvent",
     "InboxSettings",
+    "LoginChallenge",
     "LoginCounter",
     "MessageMedia",
     "MessageRead",
     "OptOut",
     "PaceSlot",
     "PasswordResetLink",
+    "RecoveryCode",
     "Reminder",
     "ReminderRule",
     "ReminderSettings",
+    "SecondFactor",
     "StaffNotice",
     "SyncedCalendarEvent",
     "Template",

@@ -19,7 +19,15 @@ NOT_DOCUMENTED = {
     ("GET", "/comms/{comm_id}/media/{media_id}"),
 }
 # FastAPI's own pages, and the staff UI's (HTML for people, not operations of this API).
-FRAMEWORK_PAGES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/", "/app/signin"}
+FRAMEWORK_PAGES = {
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/",
+    "/app/signin",
+    "/app/signin/code",
+}
 
 
 def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -44,6 +44,8 @@ RULES_BEYOND_THE_SCHEMA: dict[str, str] = {
     "PUT /inbox/settings": "the on-call address must be a deliverable email address",
     "GET /inbox": "the cursor must be one this API issued",
     "POST /inbox/{message_id}/attach": "the client must exist",
+    "POST /auth/mfa/enrolment/confirm": "the code must be the one the new key gives now",
+    "POST /auth/mfa/recovery-codes": "the code must be the one the user's app shows now",
 }
 
 # The same document the app serves (tests/api/test_openapi.py holds them equal), made at import so

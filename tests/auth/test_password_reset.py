@@ -17,6 +17,7 @@ from proirp.auth.reset_links import PasswordResetLink
 from proirp.auth.secrets import token_digest, verify_password
 from proirp.kit.time import set_clock, utcnow
 from tests.auth.conftest import NewUser
+from tests.auth.mfa_steps import sign_in_with_code
 from tests.factories import PASSWORD, Staff, create_staff
 
 NEW_PASSWORD = "plum lantern quietly orbits"
@@ -181,7 +182,7 @@ def test_the_staff_page_makes_a_link_shown_once(
 ) -> None:
     admin = new_user(role="admin")
     person = new_user()
-    api.post("/auth/login", json={"email": admin.email, "password": PASSWORD})
+    sign_in_with_code(api, db, admin)
     csrf = api.cookies["proirp_csrf"]
 
     listing = api.get("/app/staff")

@@ -8,7 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from proirp.audit.models import AuditLog
+from proirp.auth.models import User
 from tests.auth.conftest import NewUser
+from tests.auth.mfa_steps import sign_in_with_code
 from tests.factories import PASSWORD
 
 
@@ -18,12 +20,17 @@ def sign_in(api: TestClient, email: str) -> str:
     return str(api.cookies["proirp_csrf"])
 
 
+def sign_in_admin(api: TestClient, db: Session, admin: User) -> str:
+    sign_in_with_code(api, db, admin)
+    return str(api.cookies["proirp_csrf"])
+
+
 def test_the_forms_disable_enable_and_change_a_role(
     api: TestClient, db: Session, new_user: NewUser
 ) -> None:
     admin = new_user(role="admin")
     person = new_user(role="staff")
-    csrf = sign_in(api, admin.email)
+    csrf = sign_in_admin(api, db, admin)
 
     for action, done in (("disable", "disabled"), ("enable", "enabled")):
         response = api.post(
@@ -53,7 +60,7 @@ def test_the_last_admin_gets_a_page_naming_why(
     api: TestClient, db: Session, new_user: NewUser
 ) -> None:
     admin = new_user(role="admin")
-    csrf = sign_in(api, admin.email)
+    csrf = sign_in_admin(api, db, admin)
     response = api.post(f"/app/staff/{admin.id}/role", data={"csrf_token": csrf, "role": "staff"})
     assert response.status_code == 409
     assert "last active admin" in response.text

@@ -17,7 +17,7 @@ from proirp.comms.models import Communication
 from tests.comms.test_inbox_live import png_bytes
 from tests.live import LiveStack, wait_until
 from tests.web.browser import check_page
-from tests.web.conftest import ADMIN_EMAIL, PASSWORD, add_user
+from tests.web.conftest import PASSWORD, add_user
 from tests.web.messaging import (
     add_client,
     audit_rows_after,
@@ -28,6 +28,8 @@ from tests.web.messaging import (
 )
 
 DELIVERY = 30_000  # ms: the mounted sandbox delivers and calls back on its own
+
+FRONT_DESK = "frontdesk@lakeside.example.com"
 
 
 def messages_of(live: LiveStack, client_id: str) -> list[Communication]:
@@ -340,13 +342,13 @@ def test_earlier_messages_are_a_page_away(page: Any, live: LiveStack) -> None:
 
 
 def _sign_in(http: httpx.Client, live: LiveStack) -> str:
-    """Sign in as a browser does (the sign-in form's token, then the session cookie); the
-    user's id."""
-    user_id = add_user(live, ADMIN_EMAIL, "admin")
+    """Sign in as a browser does (the sign-in form's token, then the session cookie), as the
+    front desk; the user's id."""
+    user_id = add_user(live, FRONT_DESK, "staff")
     form = http.get("/app/signin")
     token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     answer = http.post(
-        "/app/signin", data={"csrf_token": token, "email": ADMIN_EMAIL, "password": PASSWORD}
+        "/app/signin", data={"csrf_token": token, "email": FRONT_DESK, "password": PASSWORD}
     )
     assert answer.status_code == 303
     return user_id

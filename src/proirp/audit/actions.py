@@ -96,3 +96,12 @@ class AuditAction(enum.StrEnum):
     PASSWORD_RESET_COMPLETED = "PASSWORD_RESET_COMPLETED"  # noqa: S105 (an action name)
     PASSWORD_RESET_REFUSED = "PASSWORD_RESET_REFUSED"  # noqa: S105 (an action name)
     SIGNED_OUT_EVERYWHERE = "SIGNED_OUT_EVERYWHERE"
+    # Two-step sign-in (never a secret or a code in the details)
+    MFA_ENROLMENT_STARTED = "MFA_ENROLMENT_STARTED"
+    MFA_ENROLLED = "MFA_ENROLLED"
+    MFA_CHALLENGED = "MFA_CHALLENGED"  # the password was right; the sign-in waits for a code
+    MFA_VERIFIED = "MFA_VERIFIED"
+    MFA_FAILED = "MFA_FAILED"
+    RECOVERY_CODE_USED = "RECOVERY_CODE_USED"
+    RECOVERY_CODES_REGENERATED = "RECOVERY_CODES_REGENERATED"
+    MFA_RESET = "MFA_RESET"

@@ -10,6 +10,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from proirp.auth.models import Role, User
+from proirp.auth.second_factor import refuse_until_enrolled
 from proirp.auth.secrets import csrf_matches
 from proirp.auth.service import Principal
 from proirp.auth.sessions import idle_limit, resolve_session
@@ -62,7 +63,7 @@ def _known(request: Request, session: Session, token: str) -> Principal:
     return principal
 
 
-def current_principal(
+def signed_in_principal(
     request: Request,
     session: SessionDep,
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
@@ -91,7 +92,28 @@ def current_principal(
     return _end_read(session, principal)
 
 
+# Signed in, whether or not the account still has to set up its second factor: for the routes
+# such an account may use (enrolling, /auth/me, signing out).
+SignedInPrincipal = Annotated[Principal, Depends(signed_in_principal)]
+
+
+def current_principal(
+    request: Request, principal: SignedInPrincipal, session: SessionDep
+) -> Principal:
+    """Signed in, and not held to enrolling a second factor first (403 `mfa_enrolment_required`;
+    see auth/second_factor.py)."""
+    refuse_until_enrolled(session, principal.user, request.app.state.settings)
+    return _end_read(session, principal)
+
+
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def signed_in_user(principal: SignedInPrincipal) -> User:
+    return principal.user
+
+
+SignedInUser = Annotated[User, Depends(signed_in_user)]
 
 
 def current_user(principal: CurrentPrincipal) -> User:

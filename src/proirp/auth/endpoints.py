@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from proirp.auth import service
 from proirp.auth.cookies import clear_session_cookies, set_session_cookies
-from proirp.auth.dependencies import CurrentPrincipal, CurrentUser
+from proirp.auth.dependencies import SignedInPrincipal, SignedInUser
 from proirp.auth.schemas import LoginOut, LoginRequest, MeOut, UserOut
 from proirp.auth.secrets import csrf_for
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
@@ -24,9 +24,19 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     "/login",
     response_model=LoginOut,
     summary="Sign in",
+    description="Email and password. For an account with two-step sign-in the password opens "
+    "no session: the answer is a 401 `mfa_required` whose `error.challenge` (valid 5 minutes) "
+    "goes to POST /auth/login/mfa with a code. An account that must set up two-step sign-in "
+    "and has not gets a session that can only enrol (every other route answers 403 "
+    "`mfa_enrolment_required`).",
     responses={
         **errors(429),
-        401: {"model": ErrorBody, "description": "Wrong email or password."},
+        401: {
+            "model": ErrorBody,
+            "description": "`invalid_credentials`: wrong email or password. `mfa_required`: "
+            "the password was right; `error.challenge` and `error.expires_in` (seconds) are "
+            "for POST /auth/login/mfa.",
+        },
     },
 )
 def login(
@@ -64,7 +74,7 @@ def login(
 
 
 @router.post("/logout", response_model=Done, summary="Sign out (revoke this session's token)")
-def logout(principal: CurrentPrincipal, session: SessionDep, origin: OriginDep) -> JSONResponse:
+def logout(principal: SignedInPrincipal, session: SessionDep, origin: OriginDep) -> JSONResponse:
     service.log_out(session, principal, origin=origin)
     response = JSONResponse({"ok": True})
     clear_session_cookies(response)
@@ -72,5 +82,5 @@ def logout(principal: CurrentPrincipal, session: SessionDep, origin: OriginDep) 
 
 
 @router.get("/me", response_model=MeOut, summary="Who is signed in")
-def me(user: CurrentUser) -> dict[str, Any]:
+def me(user: SignedInUser) -> dict[str, Any]:
     return {"ok": True, "user": UserOut.model_validate(user).model_dump(mode="json")}

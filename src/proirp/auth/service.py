@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
-from proirp.auth import repository
+from proirp.auth import repository, second_factor
 from proirp.auth.models import ApiToken, Role, TokenKind, User
 from proirp.auth.password_policy import check_new_password
 from proirp.auth.secrets import (
@@ -87,6 +87,9 @@ def log_in(
 ) -> LoginResult:
     """Check the password and open a session. Failures are audited before the error is raised,
     so the caller must commit the session even when this raises NotAuthenticated/TooManyRequests.
+
+    For a user with a second factor the password opens no session: this raises
+    `SecondFactorRequired` (401 `mfa_required`) carrying the challenge to answer with a code.
     """
     email = email.strip().lower()
     user = repository.user_by_email(session, email)
@@ -114,7 +117,19 @@ def log_in(
         record_audit(session, action=AuditAction.LOGIN_FAILED, details={"reason": reason}, **audit)
         raise NotAuthenticated("email or password is wrong", code="invalid_credentials")
 
+    if second_factor.is_enabled(session, user.id):
+        # The password alone opens no session: a code must follow (POST /auth/login/mfa).
+        throttle.record_first_factor(session, attempt)
+        raise second_factor.challenge(session, user, origin=origin)
+
     throttle.record_success(session, attempt)
+    return open_session(session, user, origin=origin, session_ttl=session_ttl)
+
+
+def open_session(
+    session: Session, user: User, *, origin: RequestOrigin, session_ttl: timedelta
+) -> LoginResult:
+    """A new browser session for `user`, who has proved who they are; audited."""
     token = new_token()
     now = utcnow()
     session.add(
@@ -126,7 +141,13 @@ def log_in(
         )
     )
     user.last_login_at = now
-    record_audit(session, action=AuditAction.LOGIN_SUCCEEDED, **audit)
+    record_audit(
+        session,
+        actor=user.id,
+        action=AuditAction.LOGIN_SUCCEEDED,
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+    )
     return LoginResult(user, token, int(session_ttl.total_seconds()))
 
 

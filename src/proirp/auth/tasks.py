@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from huey import crontab
 
-from proirp.auth import repository
+from proirp.auth import mfa_repository, repository
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
 from proirp.worker.jobs import JobContext, periodic_job
@@ -19,4 +19,6 @@ def forget_ended_login_counts(ctx: JobContext) -> None:
     accounts leave many)."""
     with transaction(ctx.session_factory) as session:
         forgotten = repository.forget_ended_counts(session, now=utcnow())
-    log.info("auth.login_counts_forgotten", rows=forgotten)
+        # Sign-ins that waited for a code and were never finished.
+        challenges = mfa_repository.forget_ended_challenges(session, now=utcnow())
+    log.info("auth.login_counts_forgotten", rows=forgotten, challenges=challenges)

@@ -100,6 +100,12 @@ class LoginThrottle:
             session, attempt.keys.account, limit=None, window=self._window, now=utcnow()
         )
 
+    def record_first_factor(self, session: Session, attempt: LoginAttempt) -> None:
+        """The password was right, and a second factor is still to come: the try gives its
+        places back and forgives nothing, so that codes cannot be guessed between passwords."""
+        repository.take_back_hit(session, attempt.keys.pair)
+        repository.take_back_hit(session, attempt.keys.address)
+
     def record_success(self, session: Session, attempt: LoginAttempt) -> None:
         """Signed in: the account's failures are forgiven (its owner is here), and the address
         gets its place back."""

@@ -264,6 +264,29 @@ def users_ensure_admin(
 add_staff_commands(users_app)
 
 
+@users_app.command("reset-mfa")
+def users_reset_mfa(
+    email: Annotated[str, typer.Argument(help="The user's sign-in email.")],
+) -> None:
+    """Reset a user's two-step sign-in (a lost phone): their app and recovery codes stop working,
+    their sessions end, and they set it up again at their next sign-in. Audited as MFA_RESET."""
+    from proirp import runtime
+    from proirp.audit.service import RequestOrigin
+    from proirp.auth import second_factor
+    from proirp.auth.repository import user_by_email
+    from proirp.kit.db import transaction
+
+    rt = runtime.start(_settings())
+    with transaction(rt.session_factory) as session:
+        user = user_by_email(session, email.strip().lower())
+        if user is None:
+            _fail("no user with that email")
+            return
+        had = second_factor.reset(session, user, actor=None, origin=RequestOrigin())
+    done = "two-step sign-in reset" if had else "no second factor to reset"
+    typer.echo(f"{user.email}: {done}; their sessions are ended")
+
+
 @keys_app.command("generate")
 def keys_generate() -> None:
     """Print a new key to put first in PROIRP_ENCRYPTION_KEYS."""

@@ -18,6 +18,7 @@ from proirp.config.connections import (
     TwilioConnection,
 )
 from proirp.config.rules import PHONE_EXAMPLE as PHONE_EXAMPLE
+from proirp.config.sign_in import SignInSettings
 
 Environment = Literal["development", "test", "production"]
 QueueBackend = Literal["sqlite", "postgres", "redis"]
@@ -61,7 +62,7 @@ class SettingsError(Exception):
 SETTINGS_PAGE = "/app/settings"
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, SignInSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
@@ -85,12 +86,6 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # One JSON object per log line; unset: JSON in production, readable lines otherwise.
     log_json: bool | None = None
-    session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
-    # A browser session unused this long is over (automatic logoff); see auth/sessions.py.
-    session_idle_minutes: int = Field(default=15, ge=2, le=24 * 60)
-    login_max_failures: int = Field(default=5, ge=1)
-    login_failure_window_seconds: int = Field(default=900, ge=1)
-    login_max_failures_per_address: int = Field(default=20, ge=1)
     # The proxies whose X-Forwarded-For is believed (addresses, networks, or *); empty: none.
     forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # A front end of the practice's own on other origins (exact origins, comma-separated): the

@@ -17,6 +17,7 @@ from proirp.web.pages import (
     clients,
     inbox,
     message_templates,
+    mfa,
     reset_password,
     sandbox,
     settings,
@@ -43,6 +44,7 @@ PAGES = [
     sandbox,
     staff,
     reset_password,
+    mfa,
 ]
 
 

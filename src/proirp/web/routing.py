@@ -16,6 +16,7 @@ from starlette.datastructures import FormData
 
 from proirp.auth.dependencies import SESSION_COOKIE
 from proirp.auth.models import Role, User
+from proirp.auth.second_factor import must_enrol
 from proirp.auth.secrets import csrf_matches
 from proirp.auth.sessions import idle_limit, resolve_session
 from proirp.kit.deps import SessionDep
@@ -28,6 +29,10 @@ CSRF_FIELD = "csrf_token"
 
 class SignInFirst(Exception):
     """No valid session cookie: the page sends the browser to the sign-in page."""
+
+
+class EnrolFirst(Exception):
+    """The account must set up its second factor before anything else: to the enrolment page."""
 
 
 def field_messages(errors: list[Any]) -> dict[str, str]:
@@ -49,6 +54,8 @@ class PageRoute(APIRoute):
         async def page(request: Request) -> Response:
             try:
                 return await handle(request)
+            except EnrolFirst:
+                return RedirectResponse(f"{PREFIX}/mfa", status_code=303)
             except SignInFirst:
                 target = request.url.path
                 if request.url.query:
@@ -88,8 +95,9 @@ def _polling(request: Request) -> bool:
     return request.url.path.startswith(f"{PREFIX}/live/") or LIVE_HEADER in request.headers
 
 
-def page_user(request: Request, session: SessionDep) -> User:
-    """The signed-in user, from the session cookie only (a page is never sent a bearer token)."""
+def enrolling_page_user(request: Request, session: SessionDep) -> User:
+    """The signed-in user, from the session cookie only (a page is never sent a bearer token),
+    whether or not they still have to set up their second factor."""
     cookie = request.cookies.get(SESSION_COOKIE)
     idle_after = idle_limit(request.app.state.settings)
     principal = (
@@ -101,8 +109,16 @@ def page_user(request: Request, session: SessionDep) -> User:
         raise SignInFirst
     request.state.page_user = principal.user
     request.state.page_token = principal.token
+    request.state.must_enrol = must_enrol(session, principal.user, request.app.state.settings)
     session.commit()  # as the API's lookup does: no SQLite write lock held across threads
     return principal.user
+
+
+def page_user(user: Annotated[User, Depends(enrolling_page_user)], request: Request) -> User:
+    """The signed-in user, past the second factor their account needs."""
+    if request.state.must_enrol:
+        raise EnrolFirst
+    return user
 
 
 def page_role(*roles: Role) -> Callable[[User], User]:
@@ -152,6 +168,7 @@ def field(form: FormData, name: str) -> str | None:
 
 
 PageUser = Annotated[User, Depends(page_user)]
+EnrollingPageUser = Annotated[User, Depends(enrolling_page_user)]
 AdminPage = Annotated[User, Depends(page_role(Role.ADMIN))]
 SendingPage = Annotated[User, Depends(page_role(Role.ADMIN, Role.STAFF))]
 CheckedForm = Annotated[FormData, Depends(checked_form)]

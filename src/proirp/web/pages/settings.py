@@ -16,6 +16,7 @@ from starlette.datastructures import FormData
 
 from proirp.appointments import rules
 from proirp.appointments.schemas import MAX_RULES, RulesPut
+from proirp.auth import second_factor
 from proirp.auth.models import Role
 from proirp.calendars import oauth, service, sync_status
 from proirp.calendars.providers import PROVIDERS, calendar_provider, check_provider
@@ -181,6 +182,7 @@ def settings_page(
         labels=CALENDARS,
         live_every=LIVE_EVERY_MS,
         channels=_channels(settings),
+        mfa=second_factor.status(session, user, settings),
         is_admin=user.role == Role.ADMIN,
         idle_minutes=settings.session_idle_minutes,
         session_hours=settings.session_ttl_hours,

@@ -1,0 +1,100 @@
+"""Codes checked against the login limits: the second step of signing in (a code for the
+challenge the password was answered with), and the code that new recovery codes ask for.
+
+Each try takes its place in the login limits (auth/throttle.py) as a password does, under the
+account's email and the caller's address, so codes cannot be guessed faster than passwords."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from proirp.audit.actions import AuditAction
+from proirp.audit.service import RequestOrigin, record_audit
+from proirp.auth import mfa_repository, repository, second_factor
+from proirp.auth.models import User
+from proirp.auth.secrets import token_digest
+from proirp.auth.service import LoginResult, open_session
+from proirp.auth.throttle import LoginThrottle
+from proirp.kit.errors import Conflict, NotAuthenticated, TooManyRequests
+from proirp.kit.time import utcnow
+
+
+def complete_log_in(
+    session: Session,
+    *,
+    challenge: str,
+    code: str,
+    origin: RequestOrigin,
+    throttle: LoginThrottle,
+    session_ttl: timedelta,
+) -> LoginResult:
+    """Open the session the challenge waits for, if `code` is right. As `log_in`, refusals are
+    audited before they are raised: the caller commits the session even when this raises."""
+    now = utcnow()
+    row = mfa_repository.challenge_by_digest(session, token_digest(challenge))
+    user = repository.user_by_id(session, row.user_id) if row is not None else None
+    if row is None or user is None or row.used_at is not None or row.expires_at <= now:
+        raise NotAuthenticated(
+            "this sign-in has expired or was already used: sign in again with your password",
+            code="mfa_challenge_expired",
+        )
+    audit: dict[str, Any] = {"actor": user.id, "ip": origin.ip, "user_agent": origin.user_agent}
+
+    attempt = throttle.admit(session, user.email, origin.ip)
+    if attempt.retry_after is not None:
+        record_audit(session, action=AuditAction.LOGIN_THROTTLED, **audit)
+        raise TooManyRequests(
+            "too many failed sign-ins; try again later",
+            headers={"Retry-After": str(attempt.retry_after)},
+        )
+
+    method = second_factor.verify_code(session, user, code) if user.is_active else None
+    if method is None:
+        throttle.record_failure(session, attempt)
+        record_audit(session, action=AuditAction.MFA_FAILED, details={"stage": "sign_in"}, **audit)
+        raise NotAuthenticated("the code is wrong, or was already used", code="invalid_code")
+    if not mfa_repository.use_challenge(session, row.id, now=now):
+        raise NotAuthenticated(
+            "this sign-in was already used: sign in again with your password",
+            code="mfa_challenge_expired",
+        )
+
+    throttle.record_success(session, attempt)
+    record_audit(session, action=AuditAction.MFA_VERIFIED, details={"method": method}, **audit)
+    if method == second_factor.Method.RECOVERY_CODE:
+        left = mfa_repository.recovery_codes_left(session, user.id)
+        record_audit(
+            session, action=AuditAction.RECOVERY_CODE_USED, details={"codes_left": left}, **audit
+        )
+    return open_session(session, user, origin=origin, session_ttl=session_ttl)
+
+
+def regenerate_with_code(
+    session: Session, user: User, code: str, *, origin: RequestOrigin, throttle: LoginThrottle
+) -> list[str]:
+    """New recovery codes for a current code; a wrong code counts in the login limits as a
+    wrong password does (the caller commits even when this raises)."""
+    if not second_factor.is_enabled(session, user.id):
+        raise Conflict("two-step sign-in is not on for this account", code="mfa_not_enabled")
+    attempt = throttle.admit(session, user.email, origin.ip)
+    if attempt.retry_after is not None:
+        record_audit(
+            session,
+            actor=user.id,
+            action=AuditAction.LOGIN_THROTTLED,
+            ip=origin.ip,
+            user_agent=origin.user_agent,
+        )
+        raise TooManyRequests(
+            "too many wrong codes; try again later",
+            headers={"Retry-After": str(attempt.retry_after)},
+        )
+    codes = second_factor.regenerate_recovery_codes(session, user, code, origin=origin)
+    if codes is None:
+        throttle.record_failure(session, attempt)
+        raise second_factor.wrong_code()
+    throttle.record_success(session, attempt)
+    return codes
