@@ -11,6 +11,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from proirp.config import connections, rules
+from proirp.config.aws import AwsS3Settings
 from proirp.config.connections import (
     GoogleConnection,
     MicrosoftConnection,
@@ -63,7 +64,7 @@ class SettingsError(Exception):
 SETTINGS_PAGE = "/app/settings"
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, AwsS3Settings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
@@ -208,27 +209,6 @@ class Settings(BaseSettings):
     metrics_worker_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_worker_host: str = "127.0.0.1"
 
-    # --- the audit trail off the machine (AWS S3 with Object Lock) --------------------------
-    # Set: every anchor also goes to this bucket, and `proirp audit export --s3` writes there.
-    audit_anchor_s3_bucket: str | None = Field(
-        default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-    )
-    # Keys start with this (e.g. "proirp/clinic-a/"); anchors under anchors/, archives under
-    # archives/, the integration check's probes under probes/.
-    audit_anchor_s3_prefix: str = Field(default="", pattern=r"^([A-Za-z0-9!_.*'()-]+/)*$")
-    # COMPLIANCE: nobody, AWS's root user included, can delete or shorten it before it expires.
-    audit_anchor_s3_lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
-    # Six years (45 CFR 164.316(b)(2)), leap days included.
-    audit_anchor_s3_retention_days: int = Field(default=2192, ge=1, le=36500)
-    # Unset: boto3's own chain (an instance or task role, ~/.aws); set both or neither.
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: SecretStr | None = None
-    aws_session_token: SecretStr | None = None
-    aws_region: str | None = None
-    aws_default_region: str | None = None
-    # An S3-compatible server instead of AWS's own (MinIO, a local test server).
-    aws_endpoint_url_s3: AnyHttpUrl | None = None
-
     @field_validator(
         *(name for name in SECRET_FIELDS if name not in KEY_LIST_FIELDS),
         "public_base_url",
@@ -246,11 +226,6 @@ class Settings(BaseSettings):
         "stripe_publishable_key",
         "metrics_worker_port",
         "log_json",
-        "audit_anchor_s3_bucket",
-        "aws_access_key_id",
-        "aws_region",
-        "aws_default_region",
-        "aws_endpoint_url_s3",
         mode="before",
     )
     @classmethod
@@ -314,8 +289,6 @@ class Settings(BaseSettings):
                     f"{lack.upper()} is not set, but {have.upper()} is: set both "
                     "(or neither, to use the provider sandbox)"
                 )
-        if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
-            raise ValueError("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY together, or neither")
         if self.reconcile_after_seconds < 2 * self.send_timeout_seconds:
             # A send still waiting for its answer must never be taken for a lost one.
             raise ValueError("RECONCILE_AFTER_SECONDS must be at least twice SEND_TIMEOUT_SECONDS")
@@ -385,11 +358,6 @@ class Settings(BaseSettings):
     def audit_anchor_file(self) -> Path:
         """The append-only file the audit log's head is anchored to, outside the database."""
         return self.audit_anchor_path or self.proirp_data_dir / "audit" / "anchors"
-
-    @property
-    def aws_region_name(self) -> str:
-        """AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1."""
-        return self.aws_region or self.aws_default_region or "us-east-1"
 
     @property
     def sandbox_tls_directory(self) -> Path:
