@@ -4,6 +4,8 @@ inside the test process."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -60,7 +62,7 @@ class S3Server:
         return {name.upper(): str(value) for name, value in self.settings(bucket, **more).items()}
 
 
-def _started(tmp: Path) -> Iterator[S3Server]:
+def _started(tmp: Path, **environment: str) -> Iterator[S3Server]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with (tmp / "moto.log").open("ab") as log:
@@ -68,6 +70,7 @@ def _started(tmp: Path) -> Iterator[S3Server]:
             [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **environment},
         )
     try:
 
@@ -93,3 +96,55 @@ def _started(tmp: Path) -> Iterator[S3Server]:
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """One local S3 server for the session; each test makes buckets of its own."""
     yield from _started(tmp_path_factory.mktemp("s3"))
+
+
+@dataclass
+class GuardedBucket:
+    """A bucket with Object Lock on a server that checks IAM, and a user who may only read
+    (s3:Get*, s3:List*): what a policy missing s3:PutObject looks like."""
+
+    server: S3Server
+    bucket: str
+    access_key_id: str
+    secret_access_key: str
+
+    def settings(self) -> dict[str, Any]:
+        return self.server.settings(
+            self.bucket,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+        )
+
+
+# The requests the set-up below makes before the server starts checking every one.
+_SET_UP_REQUESTS = 4
+
+
+@pytest.fixture(scope="session")
+def guarded_bucket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuardedBucket]:
+    tmp = tmp_path_factory.mktemp("s3-iam")
+    for server in _started(tmp, INITIAL_NO_AUTH_ACTION_COUNT=str(_SET_UP_REQUESTS)):
+        bucket = server.bucket()
+        iam = boto3.client(
+            "iam",
+            endpoint_url=server.url,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+            region_name=REGION,
+        )
+        iam.create_user(UserName="reader")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:Get*", "s3:List*"],
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                }
+            ],
+        }
+        iam.put_user_policy(
+            UserName="reader", PolicyName="read-only", PolicyDocument=json.dumps(policy)
+        )
+        key = iam.create_access_key(UserName="reader")["AccessKey"]
+        yield GuardedBucket(server, bucket, key["AccessKeyId"], key["SecretAccessKey"])

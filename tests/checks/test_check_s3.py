@@ -14,7 +14,7 @@ from proirp.config import Settings
 from proirp.kit.time import utcnow
 from tests.conftest import make_settings
 from tests.live import free_port
-from tests.s3_server import SECRET_ACCESS_KEY, S3Server
+from tests.s3_server import SECRET_ACCESS_KEY, GuardedBucket, S3Server
 
 
 def _settings(tmp_path: Path, server: S3Server, bucket: str, **more: object) -> Settings:
@@ -77,6 +77,26 @@ def test_an_unreachable_server_fails_naming_the_address(tmp_path: Path) -> None:
     assert texts(report) == (
         f"bucket anchors: S3 could not be reached at {gone.url} "
         "(refused, timed out or not trusted; see 'Connection failures')"
+    )
+
+
+def test_credentials_the_bucket_refuses_fail_with_s3s_reason(
+    tmp_path: Path, guarded_bucket: GuardedBucket
+) -> None:
+    allowed = guarded_bucket.settings()
+    denied = check_s3(make_settings(tmp_path, **allowed))
+    unknown = check_s3(make_settings(tmp_path, **(allowed | {"aws_access_key_id": "AKIANOBODY"})))
+
+    bucket = guarded_bucket.bucket
+    assert denied.status is Status.FAILING
+    assert texts(denied) == (
+        f"bucket {bucket} is reachable and has Object Lock enabled\n"
+        f"bucket {bucket} did not take a probe object: access denied: the credentials may not "
+        "do this (see the IAM policy) (error AccessDenied)"
+    )
+    assert unknown.status is Status.FAILING
+    assert texts(unknown) == (
+        f"bucket {bucket}: S3 does not know AWS_ACCESS_KEY_ID (error InvalidAccessKeyId)"
     )
 
 
