@@ -21,12 +21,13 @@ from proirp.audit.keys import ChainKeyring
 from proirp.audit.models import AuditLog
 from proirp.audit.verify import verify_chain
 from proirp.config import Settings
+from proirp.integrations.base import ProviderPermanentError
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
 from tests.audit.conftest import ChainDatabase, all_rows, tamper, write_rows
 from tests.conftest import TEST_AUDIT_KEYS, make_settings
 from tests.live import free_port
-from tests.s3_server import S3Server
+from tests.s3_server import SECRET_ACCESS_KEY, S3Server
 
 KEYRING = ChainKeyring(TEST_AUDIT_KEYS)
 SIX_YEARS = timedelta(days=2192)
@@ -65,11 +66,12 @@ def test_an_anchor_goes_to_the_bucket_locked_for_six_years_and_reads_back(
     )
     assert [found for _, found in store.s3.read_all()] == [anchor]
     assert TEST_AUDIT_KEYS[0] not in key
-    # The lock holds: the version cannot be deleted, nor the key written again.
+    # The lock holds: the version cannot be deleted; the product never writes a key again.
     with pytest.raises(ClientError, match="AccessDenied"):
         client.delete_object(Bucket=bucket, Key=key, VersionId=head["VersionId"])
-    with pytest.raises(ClientError, match="PreconditionFailed"):
-        store.s3.bucket._client.put_object(Bucket=bucket, Key=key, Body=b"{}", IfNoneMatch="*")
+    with pytest.raises(ProviderPermanentError, match="exists already"):
+        store.s3.append(anchor)
+    assert len(client.list_object_versions(Bucket=bucket)["Versions"]) == 1
 
 
 def test_a_truncation_is_found_against_the_bucket_when_the_file_is_gone(
@@ -170,3 +172,45 @@ def test_an_unreachable_bucket_fails_verification_saying_so(
 def _version(server: S3Server, bucket: str) -> str:
     versions = server.client().list_object_versions(Bucket=bucket)["Versions"]
     return str(versions[0]["VersionId"])
+
+
+def test_the_lock_mode_and_retention_are_the_settings(
+    chain_db: ChainDatabase, tmp_path: Path, s3_server: S3Server
+) -> None:
+    bucket = s3_server.bucket()
+    settings = make_settings(
+        tmp_path,
+        audit_anchor_path=str(chain_db.anchors.path),
+        **s3_server.settings(
+            bucket, audit_anchor_s3_lock_mode="GOVERNANCE", audit_anchor_s3_retention_days=30
+        ),
+    )
+    write_rows(chain_db, 1)
+
+    anchor = anchor_head(chain_db.engine, anchor_store(settings), KEYRING.current)
+
+    assert anchor is not None
+    head = s3_server.client().head_object(Bucket=bucket, Key=anchor_key("", anchor))
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+    until = head["ObjectLockRetainUntilDate"]
+    assert abs(until - (utcnow() + timedelta(days=30))) < timedelta(minutes=5)
+
+
+def test_an_anchor_the_bucket_refuses_is_kept_in_the_file_and_said(
+    chain_db: ChainDatabase, verify_command: CliRunner
+) -> None:
+    ids = write_rows(chain_db, 2)
+    gone = S3Server(f"http://127.0.0.1:{free_port()}")
+    environment = gone.environment("nowhere", send_timeout_seconds=1, reconcile_after_seconds=2)
+
+    result = verify_command.invoke(cli.app, ["audit", "anchor"], env=environment)
+
+    assert result.exit_code == 1
+    assert "audit.anchor_not_in_bucket" in result.stderr  # the log line monitoring sees
+    assert result.stderr.endswith(
+        f"proirp: the head is anchored in {chain_db.anchors.path}, but the S3 bucket refused it: "
+        "S3 could not be reached\n"
+    )
+    latest = chain_db.anchors.latest()
+    assert latest is not None and latest.row_id == ids[-1]
+    assert SECRET_ACCESS_KEY not in result.output

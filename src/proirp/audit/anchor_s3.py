@@ -10,6 +10,7 @@ hides an object from a plain listing, never from this one.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -147,7 +148,14 @@ def with_s3(file: AnchorStore, settings: Settings) -> AnchorStore:
     connection = s3_connection(settings)
     if connection is None:
         return file
-    return MirroredAnchorStore(file, S3AnchorStore(LockedBucket(connection), settings))
+    return MirroredAnchorStore(file, S3AnchorStore(_shared_bucket(connection), settings))
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_bucket(connection: S3Connection) -> LockedBucket:
+    """One client a connection for the anchor store, which the worker builds every minute
+    (boto3's clients are safe to share between threads, and slow to make)."""
+    return LockedBucket(connection)
 
 
 def _order(anchor: Anchor) -> tuple[int, datetime]:

@@ -148,6 +148,9 @@ def audit_export(
     except (ArchiveError, FileExistsError) as exc:
         _fail(str(exc))
         return
+    except OSError as exc:
+        _fail(f"the archive could not be written to {out}: {exc.strerror}")
+        return
     except ProviderError as exc:
         _fail(f"the archive was not stored in the bucket: {exc.reason}; nothing was exported")
         return
