@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from proirp.audit.anchor_s3 import s3_connection
 from proirp.checks.report import Renderer, Report, Status
 from proirp.checks.runner import run_checks, secret_values
 from proirp.checks.storage import PROBE_TEXT, check_s3
@@ -44,6 +45,7 @@ def test_a_good_bucket_is_reachable_locked_and_takes_a_locked_probe(
     assert head["ObjectLockRetainUntilDate"] < utcnow() + timedelta(days=2)
     shown = Renderer(secret_values(settings), encoding="utf-8").section(report)
     assert SECRET_ACCESS_KEY not in shown and "AWS S3 (audit anchors and archives)" in shown
+    assert SECRET_ACCESS_KEY not in repr(s3_connection(settings))
 
 
 def test_a_bucket_without_object_lock_fails(tmp_path: Path, s3_server: S3Server) -> None:

@@ -135,7 +135,7 @@ def audit_export(
     start = _utc(since)
     end = _utc(until) if until is not None else utcnow()
     if start >= end:
-        _fail("--since must be before --until")
+        _fail("--since must be before --until" if until else "--since must be in the past")
     settings = _settings()
     if to_s3 and not settings.audit_anchor_s3_bucket:
         _fail("--s3 needs AUDIT_ANCHOR_S3_BUCKET (see docs/THIRD-PARTY-SETUP.md)")

@@ -8,7 +8,7 @@ a secret or an object's content.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Literal
 
@@ -51,8 +51,8 @@ class S3Connection:
     region: str
     endpoint_url: str | None = None
     access_key_id: str | None = None
-    secret_access_key: str | None = None
-    session_token: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
     timeout: float = 10.0
 
 
