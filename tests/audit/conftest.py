@@ -33,6 +33,7 @@ from proirp.worker import jobs
 from proirp.worker.queue import huey
 from tests.conftest import TEST_AUDIT_KEYS, TEST_KEYS
 from tests.databases import fresh_database
+from tests.s3_server import s3_server as s3_server  # the local S3 server, for the bucket's tests
 
 KINDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
 

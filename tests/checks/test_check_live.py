@@ -15,6 +15,7 @@ from proirp.calendars.models import CalendarIntegration
 from proirp.config.sandbox_credentials import SANDBOX_OPENAI_API_KEY, SANDBOX_STRIPE_SECRET_KEY
 from tests.calendars.dance import connect, query_of, wait_for_sync
 from tests.live import BIN, LiveStack, live_stack
+from tests.s3_server import S3Server
 
 TEST_PHONE = "+12025550143"
 TEST_EMAIL = "operator@lakeside.example.com"
@@ -27,6 +28,7 @@ SECRETS = (
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
     "PROIRP_ENCRYPTION_KEYS",
+    "AWS_SECRET_ACCESS_KEY",
 )
 WRONG = {
     "TWILIO_AUTH_TOKEN": "wrong-twilio-auth-token-0001",
@@ -35,12 +37,14 @@ WRONG = {
     "MICROSOFT_CLIENT_SECRET": "wrong-microsoft-client-secret",
     "OPENAI_API_KEY": "sk-wrong-openai-key-000000000000",
     "STRIPE_SECRET_KEY": "sk_test_wrongstripekey0000000000",
+    "AUDIT_ANCHOR_S3_BUCKET": "no-such-bucket-here",
 }
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+def live(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -> Iterator[LiveStack]:
     settings = {
+        **s3_server.environment(s3_server.bucket()),
         "TEST_PHONE_NUMBER": TEST_PHONE,
         "TEST_EMAIL": TEST_EMAIL,
         "OPENAI_API_KEY": SANDBOX_OPENAI_API_KEY,
@@ -107,6 +111,7 @@ def test_against_the_sandbox_every_line_passes(live: LiveStack) -> None:
         "Outlook": "working",
         "OpenAI": "working",
         "Stripe": "working",
+        "S3": "working",
     }, result.stdout
     assert "❌" not in result.stdout
     assert "Every configured integration works." in result.stdout
@@ -157,6 +162,7 @@ def test_credentials_the_sandbox_rejects_fail_with_the_providers_reason(live: Li
     assert "AADSTS7000215" in result.stdout
     assert "OpenAI refused OPENAI_API_KEY (HTTP 401, invalid_api_key)" in result.stdout
     assert "Stripe refused STRIPE_SECRET_KEY (HTTP 401)" in result.stdout
+    assert "bucket no-such-bucket-here: the bucket does not exist" in result.stdout
     assert "integrations failing" in result.stdout
     assert_no_secret(output, {**live.env, **WRONG})
     # The SDKs' own logs of the refusals (which quote part of the key) are held back.

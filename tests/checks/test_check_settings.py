@@ -80,6 +80,7 @@ def test_one_check_crashing_does_not_end_the_run(
         "Outlook",
         "OpenAI",
         "Stripe",
+        "S3",
     ]
     assert reports[4].status is Status.FAILING
     assert "unexpected RuntimeError" in texts(reports[4])

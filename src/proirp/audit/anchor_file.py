@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+from proirp.audit.anchor_s3 import with_s3
 from proirp.audit.anchors import Anchor, AnchorStore, AnchorStoreError
 from proirp.config import Settings
 
@@ -55,8 +56,9 @@ class FileAnchorStore:
 
 
 def anchor_store(settings: Settings) -> AnchorStore:
-    """Where `settings` say the audit log's head is anchored."""
-    return FileAnchorStore(settings.audit_anchor_file)
+    """Where `settings` say the audit log's head is anchored: the file, and the S3 bucket too
+    when AUDIT_ANCHOR_S3_BUCKET is set."""
+    return with_s3(FileAnchorStore(settings.audit_anchor_file), settings)
 
 
 def _to_json(anchor: Anchor) -> str:

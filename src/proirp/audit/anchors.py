@@ -54,6 +54,15 @@ class AnchorStoreError(Exception):
         self.where = where
 
 
+class AnchorStoreUnavailable(Exception):
+    """The store at `where` could not be read or written (unreachable, refused): `reason` says
+    why, in words that hold no secret."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where, self.reason = where, reason
+
+
 class AnchorStore(Protocol):
     """Somewhere anchors are appended and never changed."""
 
@@ -64,8 +73,8 @@ class AnchorStore(Protocol):
         """The anchor appended last, or None before the first."""
 
     def read_all(self) -> Iterator[tuple[str, Anchor]]:
-        """Every anchor, oldest first, with where it is kept (for messages); raises
-        AnchorStoreError at the first entry that is not an anchor."""
+        """Every anchor, with where it is kept (for messages); raises AnchorStoreError at the
+        first entry that is not an anchor, AnchorStoreUnavailable if the store cannot be read."""
 
 
 def anchor_head(

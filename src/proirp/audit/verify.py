@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from proirp.audit.anchors import Anchor, AnchorStore, AnchorStoreError
+from proirp.audit.anchors import Anchor, AnchorStore, AnchorStoreError, AnchorStoreUnavailable
 from proirp.audit.chain import canonical_row, row_hash
 from proirp.audit.keys import ChainKeyring, current_chain_keyring
 from proirp.audit.models import GENESIS_HASH, AuditLog
@@ -114,6 +114,8 @@ def _authentic_anchors(store: AnchorStore, keyring: ChainKeyring) -> dict[int, A
                 raise _Broken(f"{where} anchors row {anchor.row_id} with another hash than before")
     except AnchorStoreError as exc:
         raise _Broken(f"{exc.where} is not an anchor (damaged)") from None
+    except AnchorStoreUnavailable as exc:
+        raise _Broken(f"the anchors in {exc.where} could not be read: {exc.reason}") from None
     return anchored
 
 

@@ -106,7 +106,7 @@ class Renderer:
         encoding = encoding or sys.stdout.encoding or "ascii"
         try:
             "".join(MARKS.values()).encode(encoding)
-            "📊📱📧📅🤖💳🧪".encode(encoding)
+            "📊📱📧📅🤖💳🧪📦".encode(encoding)
             self._fancy = True
         except (UnicodeEncodeError, LookupError):
             self._fancy = False

@@ -15,6 +15,7 @@ from proirp.checks.calendars import check_google, check_microsoft, google_report
 from proirp.checks.messaging import check_sendgrid, check_twilio, sendgrid_report, twilio_report
 from proirp.checks.report import Report
 from proirp.checks.services import check_openai, check_stripe, openai_report, stripe_report
+from proirp.checks.storage import check_s3, s3_report
 from proirp.config import Settings
 from proirp.kit.db import transaction
 
@@ -37,6 +38,7 @@ def run_checks(
         (microsoft_report, lambda: check_microsoft(settings, factory)),
         (openai_report, lambda: check_openai(settings)),
         (stripe_report, lambda: check_stripe(settings)),
+        (s3_report, lambda: check_s3(settings)),
     ]
     reports = []
     try:

@@ -11,6 +11,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from proirp.config import connections, rules
+from proirp.config.aws import AwsS3Settings
 from proirp.config.connections import (
     GoogleConnection,
     MicrosoftConnection,
@@ -34,6 +35,8 @@ SECRET_FIELDS = (
     "proirp_encryption_keys",
     "audit_chain_keys",
     "metrics_token",
+    "aws_secret_access_key",
+    "aws_session_token",
 )
 # Secrets that are comma lists of keys, the first current: each key is checked on its own.
 KEY_LIST_FIELDS = ("proirp_encryption_keys", "audit_chain_keys")
@@ -62,7 +65,7 @@ class SettingsError(Exception):
 SETTINGS_PAGE = "/app/settings"
 
 
-class Settings(BaseSettings, SignInSettings):
+class Settings(BaseSettings, SignInSettings, AwsS3Settings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )

@@ -36,6 +36,7 @@ HTTPS_IN_PRODUCTION = (
     "microsoft_graph_base",
     "openai_api_base",
     "stripe_api_base",
+    "aws_endpoint_url_s3",
 )
 
 
