@@ -161,6 +161,7 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/app/staff/{user_id}/enable"): ADMIN_ONLY,
     ("POST", "/app/staff/{user_id}/role"): ADMIN_ONLY,
     ("POST", "/app/staff/{user_id}/password-reset"): ADMIN_ONLY,
+    ("POST", "/app/staff/{user_id}/mfa-reset"): ADMIN_ONLY,
     ("POST", "/app/signout-everywhere"): ALL_ROLES,
     # Two-step sign-in: everyone's own, as /auth/mfa.
     ("GET", "/app/mfa"): ALL_ROLES,

@@ -8,10 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from proirp.audit.models import AuditLog
+from proirp.auth.mfa_models import SecondFactor
 from proirp.auth.models import User
 from tests.auth.conftest import NewUser
 from tests.auth.mfa_steps import sign_in_with_code
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, enrol_second_factor
 
 
 def sign_in(api: TestClient, email: str) -> str:
@@ -83,3 +84,31 @@ def test_sign_out_everywhere_from_settings(api: TestClient, new_user: NewUser) -
         api.get("/auth/me", headers={"Authorization": f"Bearer {other_token}"}).status_code == 401
     )
     api.cookies.clear()
+
+
+def test_the_staff_page_resets_a_lost_phone_s_second_factor(
+    api: TestClient, db: Session, new_user: NewUser
+) -> None:
+    admin = new_user(role="admin")
+    person = new_user(role="staff")
+    enrol_second_factor(db, person.id)
+    db.commit()
+    elsewhere = TestClient(api.app)
+    signed_in = sign_in_with_code(elsewhere, db, person)
+    their_token = signed_in.json()["token"]
+    csrf = sign_in_admin(api, db, admin)
+    listing = api.get("/app/staff")
+    assert f'action="/app/staff/{person.id}/mfa-reset"' in listing.text
+
+    response = api.post(
+        f"/app/staff/{person.id}/mfa-reset", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/app/staff?done=mfa-reset#user-{person.id}"
+    assert "two-step sign-in is reset" in api.get("/app/staff?done=mfa-reset").text
+    assert db.scalar(select(SecondFactor).where(SecondFactor.user_id == person.id)) is None
+    their_me = elsewhere.get("/auth/me", headers={"Authorization": f"Bearer {their_token}"})
+    assert their_me.status_code == 401
+    [row] = db.scalars(select(AuditLog).where(AuditLog.action == "MFA_RESET")).all()
+    assert row.actor_user_id == admin.id and row.details["user_id"] == person.id
+    assert f'action="/app/staff/{person.id}/mfa-reset"' not in api.get("/app/staff").text

@@ -20,6 +20,12 @@ def second_factor_of(session: Session, user_id: str) -> SecondFactor | None:
     return session.scalar(select(SecondFactor).where(SecondFactor.user_id == user_id))
 
 
+def users_with_second_factor(session: Session) -> set[str]:
+    """The ids of every user whose second factor is set up (confirmed)."""
+    stmt = select(SecondFactor.user_id).where(SecondFactor.confirmed_at.is_not(None))
+    return set(session.scalars(stmt))
+
+
 def is_confirmed(session: Session, user_id: str) -> bool:
     found = session.scalar(
         select(SecondFactor.id).where(

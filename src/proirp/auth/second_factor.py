@@ -108,6 +108,11 @@ def is_enabled(session: Session, user_id: str) -> bool:
     return repository.is_confirmed(session, user_id)
 
 
+def users_enrolled(session: Session) -> set[str]:
+    """The ids of the users who sign in with a second factor."""
+    return repository.users_with_second_factor(session)
+
+
 def must_enrol(session: Session, user: User, settings: Settings) -> bool:
     """Whether the user may, for now, do nothing but enrol (and see who they are, sign out)."""
     return is_required(user, settings) and not is_enabled(session, user.id)

@@ -179,9 +179,3 @@ def log_out(session: Session, principal: Principal, *, origin: RequestOrigin) ->
         ip=origin.ip,
         user_agent=origin.user_agent,
     )
-
-
-def require_known_token(principal: Principal | None) -> Principal:
-    if principal is None:
-        raise NotAuthenticated("sign in first: the token is missing, expired or revoked")
-    return principal

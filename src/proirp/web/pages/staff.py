@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from proirp.auth import password_reset, staff
+from proirp.auth import password_reset, second_factor, staff
 from proirp.auth.cookies import clear_session_cookies
 from proirp.comms.inbox.practice import inbox_practice
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
@@ -26,6 +26,8 @@ DONE = {
     "longer synced. Its history stays.",
     "enabled": "The account is enabled again. Its person signs in as before.",
     "role": "The role is changed; it applies from the person's next request.",
+    "mfa-reset": "Their two-step sign-in is reset and their sessions have ended: they set it up "
+    "again at their next sign-in.",
 }
 ROLE_NAMES = {"admin": "Admin", "clinician": "Clinician", "staff": "Front desk (staff)"}
 
@@ -44,6 +46,7 @@ def staff_page(
         "staff.html",
         user=admin,
         people=staff.list_staff(session),
+        with_second_factor=second_factor.users_enrolled(session),
         roles=ROLE_NAMES,
         zone=zone,
         notice=DONE.get(done or ""),
@@ -76,6 +79,16 @@ def change_role(
 ) -> RedirectResponse:
     staff.set_role(session, user_id, field(form, "role") or "", actor=admin.id, origin=origin)
     return _back("role", user_id)
+
+
+@router.post("/staff/{user_id}/mfa-reset")
+def reset_second_factor(
+    user_id: UserId, admin: AdminPage, _form: CheckedForm, session: SessionDep, origin: OriginDep
+) -> RedirectResponse:
+    """A lost phone: as POST /users/{user_id}/mfa/reset."""
+    person = staff.staff_member(session, user_id)
+    second_factor.reset(session, person, actor=admin.id, origin=origin)
+    return _back("mfa-reset", user_id)
 
 
 @router.post("/staff/{user_id}/password-reset")
