@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from proirp.appointments.service import client_appointments
 from proirp.auth.models import User
 from proirp.clients import service as clients
+from proirp.clients.access import can_reach
 from proirp.clients.repository import get_client
 from proirp.clients.service import Actor
 from proirp.comms.core.sending import MessageBlocked
@@ -189,7 +190,7 @@ def live_thread(
 ) -> Response:
     """The statuses of the messages the page shows (ids and statuses only), and `refresh` when
     the newest page has a message newer than the one the page shows last."""
-    if get_client(session, client_id) is None:  # not an empty thread
+    if get_client(session, client_id) is None or not can_reach(session, user.id, client_id):
         raise NotFound("There is no client with that id.", code="not_found")
     earlier = Cursor.decode(cursor) if cursor else None
     shown, _ = conversations.thread(session, client_id, limit=THREAD_SIZE, cursor=earlier)
@@ -245,7 +246,7 @@ def send_message(
     except (pydantic.ValidationError, AppError) as invalid:
         return again(composer.refusal_of(invalid), 422)
     if form.get("action") == "check":
-        verdict = composer.check(session, body, settings)
+        verdict = composer.check(session, body, settings, user_id=user.id)
         return again(verdict, 200)
     try:
         comm = composer.send(session, body, user=user, origin=origin, settings=settings)

@@ -170,7 +170,7 @@ def message_page(
 ) -> Response:
     """One message from a number no single client matched: its text (an audited read that
     opens it, as GET /comms/{id} is: an urgent one is acknowledged), and attaching it."""
-    message = inbox.inbound_message(session, message_id)
+    message = inbox.inbound_message(session, message_id, user_id=user.id, origin=origin)
     if message.client_id is not None:  # attached since: it is in the client's thread
         return RedirectResponse(
             f"{PREFIX}/clients/{message.client_id}#message-{message.id}", status_code=303
