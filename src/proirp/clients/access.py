@@ -24,8 +24,6 @@ from proirp.kit.errors import ValidationFailed
 from proirp.kit.time import utcnow
 
 SEE_EVERY_CLIENT = frozenset({Role.ADMIN, Role.STAFF})
-# Grants already audited in this request's session: one BREAK_GLASS_USED per grant and request.
-_AUDITED_GRANTS = "break_glass_audited"
 
 
 def sees_every_client(session: Session, user_id: str | None) -> bool:
@@ -105,19 +103,16 @@ def can_reach(
     grant = open_grant(session, user_id, client_id)
     if grant is None:
         return False
-    audited: set[str] = session.info.setdefault(_AUDITED_GRANTS, set())
-    if grant.id not in audited:
-        origin = origin or RequestOrigin()
-        record_audit(
-            session,
-            actor=user_id,
-            action=AuditAction.BREAK_GLASS_USED,
-            client_id=client_id,
-            ip=origin.ip,
-            user_agent=origin.user_agent,
-            details={"grant_id": grant.id, "expires_at": grant.expires_at.isoformat()},
-        )
-        audited.add(grant.id)
+    origin = origin or RequestOrigin()
+    record_audit(
+        session,
+        actor=user_id,
+        action=AuditAction.BREAK_GLASS_USED,
+        client_id=client_id,
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+        details={"grant_id": grant.id, "expires_at": grant.expires_at.isoformat()},
+    )
     return True
 
 

@@ -31,14 +31,15 @@ def get(session: Session, comm_id: str) -> Communication | None:
     return session.get(Communication, comm_id)
 
 
-def newest_inbound_id(session: Session) -> str | None:
-    """The id of the newest message a client sent (a page watching for new ones compares it)."""
-    stmt = (
-        select(Communication.id)
-        .where(Communication.direction == Direction.INBOUND)
-        .order_by(Communication.created_at.desc(), Communication.id.desc())
-        .limit(1)
-    )
+def newest_inbound_id(
+    session: Session, *, visible: ColumnElement[bool] | None = None
+) -> str | None:
+    """The id of the newest message a client sent (a page watching for new ones compares it);
+    `visible`: of the clients the caller may see (clients.access)."""
+    stmt = select(Communication.id).where(Communication.direction == Direction.INBOUND)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    stmt = stmt.order_by(Communication.created_at.desc(), Communication.id.desc()).limit(1)
     return session.scalar(stmt)
 
 
