@@ -205,6 +205,10 @@ PAGE_DECISIONS: dict[tuple[str, str], Decision] = {
     ("POST", "/app/templates/{template_id}/archive"): Decision(Kind.NONE, "templates"),
     ("GET", "/app/audit"): ROLE,
     ("POST", "/app/audit/verify"): ROLE,
+    ("POST", "/app/clients/{client_id}/care-team"): ROLE,
+    ("GET", "/app/break-glass"): Decision(L, owner=None),
+    ("POST", "/app/break-glass"): Decision(Kind.EMERGENCY),
+    ("POST", "/app/break-glass/{grant_id}/review"): ROLE,
 }
 
 

@@ -130,7 +130,10 @@ def test_admins_review_the_grants(
         client.id,
     )
     assert (grant["active"], grant["reviewed_at"], grant["reason"]) == (False, None, REASON)
-    assert _audited(db, "BREAK_GLASS_LISTED")[0].details == {"grant_ids": [grant_id]}
+    assert _audited(db, "BREAK_GLASS_LISTED")[0].details == {
+        "grant_ids": [grant_id],
+        "client_ids": [client.id],
+    }
 
     reviewed = api.post(f"/break-glass/{grant_id}/review", headers=admin.headers)
     assert reviewed.status_code == 200, reviewed.text

@@ -93,7 +93,10 @@ def list_grants(
         action=AuditAction.BREAK_GLASS_LISTED,
         ip=origin.ip,
         user_agent=origin.user_agent,
-        details={"grant_ids": [g.id for g in shown]},
+        details={
+            "grant_ids": [g.id for g in shown],
+            "client_ids": sorted({g.client_id for g in shown}),
+        },
     )
     next_cursor = Cursor(shown[-1].created_at, shown[-1].id).encode() if more else None
     return shown, next_cursor

@@ -160,3 +160,11 @@ def join_if_clinician(
     user = session.get(User, user_id)
     if user is not None and user.role == Role.CLINICIAN:
         add_member(session, client.id, user_id, assigned_by=user_id, origin=origin)
+
+
+def users(session: Session, user_ids: Sequence[str]) -> Sequence[User]:
+    """The users with these ids (for their emails in a list)."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return []
+    return session.scalars(select(User).where(User.id.in_(wanted))).all()

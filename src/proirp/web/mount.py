@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from proirp.kit.input import refuse_nul_in_url
 from proirp.web.pages import (
+    access,
     audit,
     calendar,
     campaign_new,
@@ -39,6 +40,7 @@ PAGES = [
     settings,
     audit,
     sandbox,
+    access,
 ]
 
 

@@ -17,7 +17,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from proirp.appointments.service import client_appointments
-from proirp.auth.models import User
+from proirp.auth.models import Role, User
+from proirp.clients import care_team
 from proirp.clients import service as clients
 from proirp.clients.access import can_reach
 from proirp.clients.repository import get_client
@@ -49,6 +50,8 @@ NOTICES = {
     "sent": "Message queued. Its status below changes as it goes.",
     "scheduled": "Message scheduled. It is checked again when it is due to go.",
     "attached": "Attached: the message is in the client's thread now.",
+    "care_team": "Care team saved.",
+    "break_glass": "Emergency access is open. Every access is recorded and reviewed.",
 }
 AUTOMATIC = {
     "safety_reply": "Automatic safety reply",
@@ -132,6 +135,7 @@ def page(
     # A new message goes by SMS unless the client can only be reached by email.
     draft = draft or Draft(channel="email" if client.email and not client.phone else "sms")
     writing = composer.context(session, settings, client, draft, template_id)
+    assigns = user.role in (Role.ADMIN, Role.STAFF)  # as PUT /clients/{id}/care-team
     return render(
         request,
         "client.html",
@@ -151,6 +155,8 @@ def page(
         verdict=verdict,
         zone=zone,
         when=when_in(zone),
+        care_team=care_team.members(session, client.id),
+        clinicians=care_team.clinicians(session) if assigns else None,
         **writing,
     )
 
