@@ -85,9 +85,12 @@ def test_open_use_and_expiry(
     assert {(u.actor_user_id, u.client_id, u.details["grant_id"]) for u in used} == {
         (clinician.user.id, client.id, grant["id"])
     }
-    # Lists and searches stay the care team's.
+    # Lists, searches and campaigns stay the care team's.
     listed = api.get("/clients", params={"q": "Quinn"}, headers=clinician.headers).json()
     assert listed["clients"] == []
+    campaign = {"type": "sms", "body": "Hello", "client_ids": [client.id]}
+    refused = api.post("/comms/bulk", json=campaign, headers=clinician.headers)
+    assert (refused.status_code, list(refused.json()["error"]["fields"])) == (422, ["client_ids"])
 
     clock.advance(timedelta(minutes=29))
     assert api.get(f"/clients/{client.id}", headers=clinician.headers).status_code == 200

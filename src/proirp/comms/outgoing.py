@@ -105,9 +105,7 @@ def check_message(
     return sms_service.check_sms(session, client, text, settings)
 
 
-def campaign_selection(
-    session: Session, body: BulkCreate, *, user_id: str, origin: RequestOrigin | None = None
-) -> dict[str, Any]:
+def campaign_selection(session: Session, body: BulkCreate, *, user_id: str) -> dict[str, Any]:
     """Who a campaign is for, as it is recorded (ids, or the filter applied when it fans out);
     what a campaign cannot take, refused. A clinician's campaign selects their care team alone:
     a client id outside it is refused, and the fan-out keeps to the team (`care_team_of`)."""
@@ -123,7 +121,7 @@ def campaign_selection(
         selection = {"filter": body.filter.model_dump(exclude_none=True) if body.filter else {}}
     if not sees_every_client(session, user_id):
         if "client_ids" in selection:
-            require_all_reachable(session, user_id, selection["client_ids"], origin=origin)
+            require_all_reachable(session, user_id, selection["client_ids"])
         selection["care_team_of"] = user_id
     return selection
 
@@ -133,7 +131,7 @@ def start_bulk(
 ) -> Campaign:
     """Start the campaign (now or at `send_at`): the fan-out job writes each recipient's row."""
     require_provider(settings, _provider(body))
-    selection = campaign_selection(session, body, user_id=user.id, origin=origin)
+    selection = campaign_selection(session, body, user_id=user.id)
     if body.type == "email":
         return campaigns.start_email_campaign(
             session,

@@ -196,9 +196,7 @@ def _previewed(
     preview = preview_campaign(
         visit.session,
         channel=body.type,
-        selection=campaign_selection(
-            visit.session, body, user_id=visit.user.id, origin=visit.origin
-        ),
+        selection=campaign_selection(visit.session, body, user_id=visit.user.id),
         body=body.body or "",
         subject=body.subject,
         html=body.html,
