@@ -78,8 +78,8 @@ def put_care_team(
     summary="Open emergency access to a client outside your care team (clinicians)",
     description=(
         "For `minutes` (default 60, at most 240) the caller may open that client's record, "
-        "thread, appointments and send to them, by the client's id (lists and searches still "
-        "show the care team only). The reason is kept encrypted for the admins who review "
+        "thread, appointments and send to them, by the client's id (lists, searches and "
+        "campaigns still show the care team only). The reason is kept encrypted for the admins who review "
         "grants and is never logged; opening is audited as BREAK_GLASS_OPENED and every access "
         "under the grant as BREAK_GLASS_USED with the grant's id."
     ),
