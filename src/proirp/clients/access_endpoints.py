@@ -79,9 +79,10 @@ def put_care_team(
     description=(
         "For `minutes` (default 60, at most 240) the caller may open that client's record, "
         "thread, appointments and send to them, by the client's id (lists, searches and "
-        "campaigns still show the care team only). The reason is kept encrypted for the admins who review "
-        "grants and is never logged; opening is audited as BREAK_GLASS_OPENED and every access "
-        "under the grant as BREAK_GLASS_USED with the grant's id."
+        "campaigns still show the care team only). The reason is kept encrypted for the "
+        "admins who review grants and is never logged; opening is audited as "
+        "BREAK_GLASS_OPENED and every access under the grant as BREAK_GLASS_USED with the "
+        "grant's id."
     ),
     responses=errors(409),
 )
