@@ -37,12 +37,13 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/comms"): ALL_ROLES,
     ("GET", "/comms"): ALL_ROLES,
     ("GET", "/comms/{comm_id}"): ALL_ROLES,
-    ("POST", "/comms/bulk"): frozenset({ADMIN, STAFF}),  # campaigns are not a clinician's job
+    # A clinician's campaign is for their care team (tests/test_ownership.py).
+    ("POST", "/comms/bulk"): ALL_ROLES,
     ("GET", "/campaigns/{campaign_id}"): ALL_ROLES,
     # Cancelling takes the role that sending does.
     ("POST", "/comms/{comm_id}/cancel"): ALL_ROLES,
     ("GET", "/campaigns"): ALL_ROLES,
-    ("POST", "/campaigns/{campaign_id}/cancel"): frozenset({ADMIN, STAFF}),
+    ("POST", "/campaigns/{campaign_id}/cancel"): ALL_ROLES,
     ("GET", "/templates"): ALL_ROLES,
     ("GET", "/templates/{template_id}"): ALL_ROLES,
     # Editing templates is front-desk and admin work, as campaigns are.
@@ -92,6 +93,14 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/auth/mfa/enrolment/confirm"): ALL_ROLES,
     ("POST", "/auth/mfa/recovery-codes"): ALL_ROLES,
     ("POST", "/users/{user_id}/mfa/reset"): ADMIN_ONLY,
+    # Care teams: anyone who may see the client reads its team; admins and front desk set it.
+    ("GET", "/clients/{client_id}/care-team"): ALL_ROLES,
+    ("PUT", "/clients/{client_id}/care-team"): frozenset({ADMIN, STAFF}),
+    # Break-glass: a clinician opens it (admins and front desk see every client already);
+    # admins review every grant, a clinician lists their own.
+    ("POST", "/break-glass"): frozenset({CLINICIAN}),
+    ("GET", "/break-glass"): frozenset({ADMIN, CLINICIAN}),
+    ("POST", "/break-glass/{grant_id}/review"): ADMIN_ONLY,
 }
 
 # The staff UI's pages (web/): signed in with the session cookie; a form also carries the CSRF
@@ -136,15 +145,14 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/app/inbox/messages/{message_id}"): ALL_ROLES,
     ("GET", "/app/live/inbox"): ALL_ROLES,
     ("POST", "/app/inbox/{message_id}/attach"): ALL_ROLES,
-    # Campaigns: every role follows them; starting and cancelling one take the roles the API
-    # gives POST /comms/bulk and POST /campaigns/{id}/cancel.
+    # Campaigns: as the API, every role (a clinician's for their care team, and their own).
     ("GET", "/app/campaigns"): ALL_ROLES,
-    ("GET", "/app/campaigns/new"): frozenset({ADMIN, STAFF}),
-    ("POST", "/app/campaigns/new"): frozenset({ADMIN, STAFF}),  # the search and the preview
-    ("POST", "/app/campaigns"): frozenset({ADMIN, STAFF}),
+    ("GET", "/app/campaigns/new"): ALL_ROLES,
+    ("POST", "/app/campaigns/new"): ALL_ROLES,  # the search and the preview
+    ("POST", "/app/campaigns"): ALL_ROLES,
     ("GET", "/app/campaigns/{campaign_id}"): ALL_ROLES,
     ("GET", "/app/live/campaigns/{campaign_id}"): ALL_ROLES,
-    ("POST", "/app/campaigns/{campaign_id}/cancel"): frozenset({ADMIN, STAFF}),
+    ("POST", "/app/campaigns/{campaign_id}/cancel"): ALL_ROLES,
     # Templates: every role reads them; editing takes the roles the API gives POST /templates.
     ("GET", "/app/templates"): ALL_ROLES,
     ("GET", "/app/templates/new"): frozenset({ADMIN, STAFF}),
@@ -168,6 +176,11 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/app/mfa/enrol"): ALL_ROLES,
     ("POST", "/app/mfa/confirm"): ALL_ROLES,
     ("POST", "/app/mfa/recovery-codes"): ALL_ROLES,
+    # Care teams and break-glass, as the API's routes.
+    ("POST", "/app/clients/{client_id}/care-team"): frozenset({ADMIN, STAFF}),
+    ("GET", "/app/break-glass"): frozenset({ADMIN, CLINICIAN}),
+    ("POST", "/app/break-glass"): frozenset({CLINICIAN}),
+    ("POST", "/app/break-glass/{grant_id}/review"): ADMIN_ONLY,
 }
 
 # Routes anyone may call without signing in.
@@ -362,7 +375,8 @@ def _page_request(
 def test_every_form_without_its_csrf_token_is_refused(
     api: TestClient, db: Session, call: Call
 ) -> None:
-    staff = create_staff(db, role=ADMIN)
+    allowed = PAGES[(call.method, call.path)]
+    staff = create_staff(db, role=ADMIN if ADMIN in allowed else min(allowed))
     client = create_client(db)
     response = _page_request(api, call, client.id, staff.token, csrf=False)
     assert response.status_code == 403

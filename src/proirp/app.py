@@ -21,6 +21,8 @@ from proirp.auth.throttle import LoginThrottle
 from proirp.calendars.endpoints import router as calendars_router
 from proirp.calendars.event_endpoints import router as calendar_events_router
 from proirp.calendars.providers import close_providers
+from proirp.clients.access_endpoints import break_glass_router
+from proirp.clients.access_endpoints import router as care_team_router
 from proirp.clients.endpoints import router as clients_router
 from proirp.comms.email.unsubscribe_endpoints import router as unsubscribe_router
 from proirp.comms.email.webhooks import router as sendgrid_webhooks_router
@@ -69,6 +71,8 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (calendar_events_router, "proirp.calendars"),
     (appointments_router, "proirp.appointments"),
     (staff_router, "proirp.auth.staff_endpoints"),
+    (care_team_router, "proirp.clients.access_endpoints"),
+    (break_glass_router, "proirp.clients.access_endpoints"),
 ]
 # Messages and templates carry an email's content, up to 1,000,000 characters of HTML and
 # 100,000 of text (comms/schemas.py): more than the general limit allows.

@@ -11,6 +11,7 @@ from proirp.calendars.models import (
     ClientCalendarEvent,
     SyncedCalendarEvent,
 )
+from proirp.clients.access_models import BreakGlassGrant, CareTeamMember
 from proirp.clients.models import Client, OptOut
 from proirp.comms.inbox.models import (
     AutoReplyMark,
@@ -34,9 +35,11 @@ __all__ = [
     "AuditLog",
     "AutoReplyMark",
     "Base",
+    "BreakGlassGrant",
     "CalendarIntegration",
     "CalendarSyncStatus",
     "Campaign",
+    "CareTeamMember",
     "Client",
     "ClientCalendarEvent",
     "Communication",

@@ -13,7 +13,10 @@ import httpx
 from sqlalchemy import select, update
 
 from proirp.audit.models import AuditLog
+from proirp.auth.models import ApiToken
+from proirp.auth.secrets import token_digest
 from proirp.calendars.models import CalendarIntegration
+from proirp.clients.access_models import CareTeamMember
 from proirp.clients.models import Client
 from proirp.kit.time import utcnow
 from tests.live import LiveStack, create_user_with_token, wait_until
@@ -77,10 +80,17 @@ def new_user(live: LiveStack, role: str = "clinician") -> str:
     return token
 
 
-def new_client(live: LiveStack) -> str:
+def new_client(live: LiveStack, token: str) -> str:
+    """A client on the care team of the staff member whose API token is `token`."""
     with live.session() as session:
         client = Client(first_name="Avery", last_name="Quinn", timezone="America/Chicago")
         session.add(client)
+        session.flush()
+        user_id = session.scalar(
+            select(ApiToken.user_id).where(ApiToken.token_hash == token_digest(token))
+        )
+        assert user_id is not None
+        session.add(CareTeamMember(client_id=client.id, user_id=user_id))
         session.commit()
         return client.id
 

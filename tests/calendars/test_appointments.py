@@ -22,6 +22,7 @@ from proirp.calendars.models import (
     SyncedCalendarEvent,
 )
 from proirp.calendars.sync import _apply
+from proirp.clients.access_models import CareTeamMember
 from proirp.clients.models import Client
 from proirp.config import Settings
 from proirp.integrations.calendar import ProviderEvent
@@ -61,6 +62,13 @@ def _event(
     return row
 
 
+def _on_team(db: Session, clinician: Staff, client: Client) -> Client:
+    """`client`, on the clinician's care team (a clinician links only their own clients)."""
+    db.add(CareTeamMember(client_id=client.id, user_id=clinician.user.id))
+    db.flush()
+    return client
+
+
 def _actions(db: Session, action: str) -> list[AuditLog]:
     return list(db.scalars(select(AuditLog).where(AuditLog.action == action)))
 
@@ -68,7 +76,7 @@ def _actions(db: Session, action: str) -> list[AuditLog]:
 def test_link_then_unlink_a_synced_event(
     api: TestClient, db: Session, alice: Staff, integration: CalendarIntegration
 ) -> None:
-    event, client = _event(db, integration), create_client(db)
+    event, client = _event(db, integration), _on_team(db, alice, create_client(db))
     linked = api.post(
         f"/calendar/events/{event.id}/link", json={"client_id": client.id}, headers=alice.headers
     )
@@ -198,8 +206,8 @@ def test_start_and_end_are_iso_times_with_an_offset(
 
 
 @pytest.fixture
-def patient(db: Session) -> Client:
-    return create_client(db, first_name="Rowan", last_name="Ellsworth")
+def patient(db: Session, alice: Staff) -> Client:
+    return _on_team(db, alice, create_client(db, first_name="Rowan", last_name="Ellsworth"))
 
 
 @pytest.mark.parametrize(

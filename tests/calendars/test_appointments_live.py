@@ -87,7 +87,8 @@ def _created(live: LiveStack, token: str, side: Side, client_id: str) -> dict[st
 
 
 def test_staff_move_an_appointment_at_the_provider_first(live: LiveStack, side: Side) -> None:
-    token, client_id = _connected(live, side), new_client(live)
+    token = _connected(live, side)
+    client_id = new_client(live, token)
     event = _created(live, token, side, client_id)
     later = datetime.fromisoformat(event["start"]) + timedelta(days=1, hours=2)
     change = {"start": later.isoformat(), "end": (later + timedelta(minutes=50)).isoformat()}
@@ -109,7 +110,8 @@ def test_staff_move_an_appointment_at_the_provider_first(live: LiveStack, side: 
 def test_an_edit_made_at_the_provider_meanwhile_is_a_409_never_overwritten(
     live: LiveStack, side: Side
 ) -> None:
-    token, client_id = _connected(live, side), new_client(live)
+    token = _connected(live, side)
+    client_id = new_client(live, token)
     event = _created(live, token, side, client_id)
     before = _start_of(side, _held(live, side, event["provider_event_id"]))  # a new etag there
     later = before + timedelta(days=1)
@@ -129,7 +131,8 @@ def test_an_edit_made_at_the_provider_meanwhile_is_a_409_never_overwritten(
 
 
 def test_staff_cancel_an_appointment_at_the_provider_first(live: LiveStack, side: Side) -> None:
-    token, client_id = _connected(live, side), new_client(live)
+    token = _connected(live, side)
+    client_id = new_client(live, token)
     event = _created(live, token, side, client_id)
     with live.api(token) as api:
         deleted = api.delete(f"/calendar/events/{event['id']}")
@@ -166,7 +169,7 @@ def test_a_move_and_a_cancel_made_at_the_provider_reach_the_appointments(
             for e in api.get("/calendar/events", params=window).json()["events"]
         }
         assert set(ids) <= set(cached)
-        clients = [new_client(live) for _ in ids]
+        clients = [new_client(live, token) for _ in ids]
         for provider_event_id, client_id in zip(ids, clients, strict=True):
             linked = api.post(
                 f"/calendar/events/{cached[provider_event_id]['id']}/link",
@@ -197,7 +200,8 @@ def test_a_move_and_a_cancel_made_at_the_provider_reach_the_appointments(
 
 
 def test_a_client_s_event_carries_a_neutral_title_by_default(live: LiveStack, side: Side) -> None:
-    token, client_id = _connected(live, side), new_client(live)
+    token = _connected(live, side)
+    client_id = new_client(live, token)
     body = event_body(side.provider, client_id=client_id)
     del body["title"]
     with live.api(token) as api:
@@ -213,7 +217,8 @@ def test_an_event_deleted_at_the_provider_is_never_recreated_by_a_change(
     """Outlook forgets a deleted event (404): the change answers 409 `event_gone` and the event
     and its appointment go here too, at once. Google keeps it, cancelled, with a new etag: the
     change answers 409 `event_changed`, and the next sync cancels the appointment."""
-    token, client_id = _connected(live, side), new_client(live)
+    token = _connected(live, side)
+    client_id = new_client(live, token)
     event = _created(live, token, side, client_id)
     with side.control(live) as control:
         control.delete(f"/events/{event['provider_event_id']}").raise_for_status()

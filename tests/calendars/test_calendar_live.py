@@ -116,7 +116,7 @@ def test_a_code_redeemed_with_another_verifier_fails_pkce(live: LiveStack, side:
 
 def test_create_links_a_client_and_lists_it_from_the_cache(live: LiveStack, side: Side) -> None:
     token = _connected(live, side)
-    client_id = new_client(live)
+    client_id = new_client(live, token)
     with live.api(token) as api:
         created = api.post("/calendar/events", json=event_body(side.provider, client_id=client_id))
         assert created.status_code == 201, created.text

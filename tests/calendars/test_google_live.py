@@ -119,7 +119,7 @@ def test_full_sync_pages_then_incremental_and_410(live: LiveStack) -> None:
 def test_disconnect_revokes_deletes_and_keeps_appointments_as_history(live: LiveStack) -> None:
     token = new_user(live)
     connect(live, token)
-    client_id = new_client(live)
+    client_id = new_client(live, token)
     with live.api(token) as api:
         api.post(
             "/calendar/events", json=event_body("google", client_id=client_id)

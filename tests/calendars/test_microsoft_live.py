@@ -252,7 +252,7 @@ def test_throttling_is_waited_out_when_short_and_handed_back_when_long(live: Liv
 def test_disconnect_deletes_keeps_history_and_says_how_to_remove_consent(live: LiveStack) -> None:
     token = new_user(live)
     _connect(live, token)
-    client_id = new_client(live)
+    client_id = new_client(live, token)
     with live.api(token) as api:
         api.post(
             "/calendar/events", json=event_body("microsoft", client_id=client_id)

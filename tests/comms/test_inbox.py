@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from proirp.audit.models import AuditLog
+from proirp.clients.access_models import CareTeamMember
 from proirp.clients.models import Client, OptOut
 from proirp.comms.inbox.incidents import realert_due
 from proirp.comms.inbox.media import stalled
@@ -268,6 +269,7 @@ def test_read_state_is_each_users_own(
 ) -> None:
     office(db, is_open=True)
     front_desk, clinician = create_staff(db, role="staff"), create_staff(db, role="clinician")
+    db.add(CareTeamMember(client_id=client.id, user_id=clinician.user.id))
     start = datetime.now(UTC).replace(microsecond=0)
     for n in range(3):
         with set_clock(start + timedelta(seconds=n)):

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from proirp.audit.models import AuditLog
+from proirp.clients.access_models import CareTeamMember
 from proirp.comms.models import Communication
 from tests.factories import create_client, create_staff
 
@@ -43,6 +44,8 @@ def test_every_role_that_lists_messages_finds_one_by_its_provider_id(
     _message(db, "twilio", "SM" + "f" * 32)
     email = _message(db, "sendgrid", "W86EgYT6SQKk0lRflfLRsA")
     staff = create_staff(db, role=role)
+    for comm in (sms, email):  # a clinician finds their care team's messages
+        db.add(CareTeamMember(client_id=comm.client_id, user_id=staff.user.id))
     for provider_id, expected in (
         (SID, sms.id),
         ("W86EgYT6SQKk0lRflfLRsA", email.id),

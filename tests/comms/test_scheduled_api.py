@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from proirp.audit.models import AuditLog
+from proirp.clients.access_models import CareTeamMember
 from proirp.clients.models import Client
 from proirp.comms.models import Communication
 from proirp.kit.time import Clock
@@ -115,7 +116,8 @@ def test_cancel_a_queued_message_then_not_again(
     api: TestClient, db: Session, staff: Staff, client: Client, clock: Clock
 ) -> None:
     comm_id = _send(api, staff, client, send_at=_at(clock, hours=3)).json()["communication"]["id"]
-    other = create_staff(db, role="clinician")  # anyone who may send may cancel
+    other = create_staff(db, role="clinician")  # anyone who may send to the client may cancel
+    db.add(CareTeamMember(client_id=client.id, user_id=other.user.id))
     clock.advance(timedelta(seconds=1))
     response = api.post(f"/comms/{comm_id}/cancel", headers=other.headers)
     assert response.status_code == 200, response.text
@@ -165,9 +167,9 @@ def test_a_scheduled_campaign_is_listed_shown_and_cancelled(
     assert [c["id"] for c in rest.json()["campaigns"]] == [first["id"]]
     assert rest.json()["campaigns"][0]["counts"] == {}
 
-    clinician = create_staff(db, role="clinician")
+    clinician = create_staff(db, role="clinician")  # a clinician cancels only their own
     forbidden = api.post(f"/campaigns/{first['id']}/cancel", headers=clinician.headers)
-    assert forbidden.status_code == 403
+    assert forbidden.status_code == 404
     response = api.post(f"/campaigns/{first['id']}/cancel", headers=staff.headers)
     assert response.status_code == 200, response.text
     assert response.json()["campaign"]["status"] == "cancelled"

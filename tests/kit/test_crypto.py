@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from proirp.calendars.models import CalendarIntegration, SyncedCalendarEvent
+from proirp.clients.access_models import BreakGlassGrant
 from proirp.comms.inbox.models import MessageMedia
 from proirp.comms.models import Communication
 from proirp.key_rotation import encrypted_columns, rotate_encrypted_columns
@@ -39,6 +40,7 @@ SECRETS = {
         "url",
     ): "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
     ("message_media", "content"): "aGVsbG8gZnJvbSBhIHBpY3R1cmU=",
+    ("break_glass_grants", "reason"): "Avery Quinn called in crisis; Dr. Rivera is away",
 }
 
 
@@ -89,6 +91,14 @@ def _store_every_secret(db: Session) -> None:
             location=SECRETS[("synced_calendar_events", "location")],
             start_at=now,
             end_at=now + timedelta(hours=1),
+        )
+    )
+    db.add(
+        BreakGlassGrant(
+            user_id=user.id,
+            client_id=client.id,
+            reason=SECRETS[("break_glass_grants", "reason")],
+            expires_at=now + timedelta(hours=1),
         )
     )
     db.flush()

@@ -14,6 +14,7 @@ from proirp.appointments.repository import Appointment
 from proirp.appointments.schemas import AppointmentOut, AppointmentPatch, ReminderOut
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
+from proirp.clients.access import can_reach
 from proirp.clients.repository import get_client
 from proirp.kit.errors import Conflict, NotFound
 from proirp.kit.time import utcnow
@@ -89,7 +90,9 @@ def client_appointments(
     session: Session, client_id: str, *, user_id: str, origin: RequestOrigin
 ) -> list[AppointmentOut]:
     """Every appointment of the client still linked, soonest first (an audited read)."""
-    if get_client(session, client_id) is None:
+    if get_client(session, client_id) is None or not can_reach(
+        session, user_id, client_id, origin=origin
+    ):
         raise NotFound("no client with that id", code="not_found")
     stmt = (
         select(Appointment)
@@ -117,7 +120,11 @@ def change_appointment(
     origin: RequestOrigin,
 ) -> AppointmentOut:
     appointment = session.get(Appointment, appointment_id)
-    if appointment is None or appointment.unlinked_at is not None:
+    if (
+        appointment is None
+        or appointment.unlinked_at is not None
+        or not can_reach(session, user_id, appointment.client_id, origin=origin)
+    ):
         raise NotFound("no appointment with that id", code="not_found")
     changed: list[str] = []
     if (

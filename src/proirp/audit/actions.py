@@ -107,3 +107,11 @@ class AuditAction(enum.StrEnum):
     MFA_RESET = "MFA_RESET"
     # The audit trail kept off the machine
     AUDIT_ARCHIVE_EXPORTED = "AUDIT_ARCHIVE_EXPORTED"
+    # Minimum necessary: care teams and emergency (break-glass) access
+    CARE_TEAM_VIEWED = "CARE_TEAM_VIEWED"
+    CARE_TEAM_MEMBER_ADDED = "CARE_TEAM_MEMBER_ADDED"
+    CARE_TEAM_MEMBER_REMOVED = "CARE_TEAM_MEMBER_REMOVED"
+    BREAK_GLASS_OPENED = "BREAK_GLASS_OPENED"
+    BREAK_GLASS_USED = "BREAK_GLASS_USED"  # each access under a grant, with the grant's id
+    BREAK_GLASS_LISTED = "BREAK_GLASS_LISTED"
+    BREAK_GLASS_REVIEWED = "BREAK_GLASS_REVIEWED"

@@ -21,6 +21,7 @@ from proirp.calendars.event_text import check_event_text
 from proirp.calendars.models import CalendarIntegration, ClientCalendarEvent, SyncedCalendarEvent
 from proirp.calendars.provider_calls import call_provider
 from proirp.calendars.schemas import EventPatch
+from proirp.clients.access import require_reachable
 from proirp.clients.models import Client
 from proirp.clients.repository import get_client
 from proirp.config import Settings
@@ -233,6 +234,7 @@ def link_client(
     client = get_client(session, client_id)
     if client is None:
         raise ValidationFailed("no client with that id", fields={"client_id": "no such client"})
+    require_reachable(session, user.id, client.id, origin=origin)
     return appointments.link(session, user, event, client, integration.provider, origin)
 
 

@@ -24,6 +24,7 @@ from proirp.calendars.models import (
 from proirp.calendars.provider_calls import call_provider
 from proirp.calendars.providers import calendar_provider
 from proirp.calendars.schemas import EventCreate
+from proirp.clients.access import require_reachable
 from proirp.clients.models import Client
 from proirp.clients.repository import get_client
 from proirp.config import Settings
@@ -148,7 +149,7 @@ def create_event(
 ) -> dict[str, Any]:
     """Create at the provider first, then cache it and link the client. Nothing is created at
     the provider when validation fails."""
-    client = _client_to_link(session, body.client_id)
+    client = _client_to_link(session, body.client_id, user, origin)
     integration = integration_of(session, user.id, body.provider)
     if integration is None:
         raise ValidationFailed(
@@ -199,13 +200,17 @@ def create_event(
     }
 
 
-def _client_to_link(session: Session, client_id: str | None) -> Client | None:
-    """The client an event is to be linked to (None: no link); refused if there is none such."""
+def _client_to_link(
+    session: Session, client_id: str | None, user: User, origin: RequestOrigin
+) -> Client | None:
+    """The client an event is to be linked to (None: no link); refused if there is none such,
+    or none the user may see (clients.access)."""
     if not client_id:
         return None
     client = get_client(session, client_id)
     if client is None:
         raise ValidationFailed("no client with that id", fields={"client_id": "no such client"})
+    require_reachable(session, user.id, client.id, origin=origin)
     return client
 
 

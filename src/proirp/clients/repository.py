@@ -32,10 +32,18 @@ def _escaped(text: str) -> str:
 
 
 def list_clients(
-    session: Session, *, q: str | None, limit: int, cursor: Cursor | None
+    session: Session,
+    *,
+    q: str | None,
+    limit: int,
+    cursor: Cursor | None,
+    visible: ColumnElement[bool] | None = None,
 ) -> Sequence[Client]:
-    """Newest first; `q` matches names, email, or the digits of a phone number."""
+    """Newest first; `q` matches names, email, or the digits of a phone number; `visible`: the
+    clients the caller may see (clients.access)."""
     stmt = select(Client).where(Client.deleted_at.is_(None))
+    if visible is not None:
+        stmt = stmt.where(visible)
     if q:
         # The pattern is made here, whole, so that PostgreSQL plans with it (and sees that the
         # trigram indexes of migration 0013 find few rows); the search is text, not a LIKE

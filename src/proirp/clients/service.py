@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients import repository
+from proirp.clients.access import can_reach, visible_to
+from proirp.clients.care_team import join_if_clinician
 from proirp.clients.models import Channel, Client, OptOut
 from proirp.clients.schemas import ClientCreate, ClientOut, ClientUpdate
 from proirp.clients.validation import normalise_phone
@@ -157,13 +159,21 @@ def create_client(
     session.add(client)
     session.flush()
     _audit(session, actor, AuditAction.CLIENT_CREATED, client.id)
+    join_if_clinician(session, client, actor.user_id, actor.origin)
+    return client
+
+
+def _reachable(session: Session, client_id: str, actor: Actor) -> Client:
+    """The client, if there is one and the actor may see it (minimum necessary: clients.access);
+    a client outside a clinician's care team is refused as one that does not exist."""
+    client = repository.get_client(session, client_id)
+    if client is None or not can_reach(session, actor.user_id, client.id, origin=actor.origin):
+        raise NotFound("no client with that id", code="client_not_found")
     return client
 
 
 def get_client(session: Session, client_id: str, *, actor: Actor) -> Client:
-    client = repository.get_client(session, client_id)
-    if client is None:
-        raise NotFound("no client with that id", code="client_not_found")
+    client = _reachable(session, client_id, actor)
     _audit(session, actor, AuditAction.CLIENT_VIEWED, client.id)
     return client
 
@@ -171,7 +181,13 @@ def get_client(session: Session, client_id: str, *, actor: Actor) -> Client:
 def list_clients(
     session: Session, *, q: str | None, page: PageParams, actor: Actor
 ) -> tuple[Sequence[Client], str | None]:
-    rows = repository.list_clients(session, q=q, limit=page.limit, cursor=page.cursor)
+    rows = repository.list_clients(
+        session,
+        q=q,
+        limit=page.limit,
+        cursor=page.cursor,
+        visible=visible_to(session, actor.user_id, Client.id),
+    )
     clients, more = rows[: page.limit], len(rows) > page.limit
     next_cursor = Cursor(clients[-1].created_at, clients[-1].id).encode() if more else None
     # The search text can be a name, so only whether there was one is recorded.
@@ -189,9 +205,7 @@ def list_clients(
 def update_client(
     session: Session, client_id: str, body: ClientUpdate, *, actor: Actor, settings: Settings
 ) -> Client:
-    client = repository.get_client(session, client_id)
-    if client is None:
-        raise NotFound("no client with that id", code="client_not_found")
+    client = _reachable(session, client_id, actor)
     changes = body.model_dump(exclude_unset=True)
     for required in ("first_name", "last_name", "timezone"):
         if required in changes and changes[required] is None:
@@ -206,8 +220,6 @@ def update_client(
 
 def delete_client(session: Session, client_id: str, *, actor: Actor) -> None:
     """Archive the record: its communications and audit trail must outlive it."""
-    client = repository.get_client(session, client_id)
-    if client is None:
-        raise NotFound("no client with that id", code="client_not_found")
+    client = _reachable(session, client_id, actor)
     client.deleted_at = utcnow()
     _audit(session, actor, AuditAction.CLIENT_DELETED, client.id)

@@ -10,13 +10,14 @@ from fastapi.responses import JSONResponse
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
-from proirp.auth.dependencies import AnyStaff, require_role
-from proirp.auth.models import Role, User
+from proirp.auth.dependencies import AnyStaff
+from proirp.clients.access import can_reach, visible_to
 from proirp.comms.campaigns import service as campaigns
 from proirp.comms.core import repository
 from proirp.comms.core.cancelling import cancel_message
 from proirp.comms.core.sending import MessageBlocked, Sender
 from proirp.comms.inbox import service as inbox
+from proirp.comms.models import Communication
 from proirp.comms.outgoing import queue_message, start_bulk
 from proirp.comms.responses import (
     CampaignAnswer,
@@ -33,7 +34,6 @@ from proirp.comms.views import (
     communication_view,
 )
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
-from proirp.kit.errors import NotFound
 from proirp.kit.openapi import errors
 from proirp.kit.pagination import Cursor, PageParams, page_params
 
@@ -49,7 +49,6 @@ PROVIDER_ID = Query(
 )
 campaigns_router = APIRouter(prefix="/campaigns", tags=["communications"])
 Page = Annotated[PageParams, Depends(page_params)]
-CampaignSender = Annotated[User, Depends(require_role(Role.ADMIN, Role.STAFF))]
 
 
 @router.post(
@@ -90,8 +89,12 @@ def list_communications(
     status: Annotated[str | None, Query(max_length=16)] = None,
     provider_id: Annotated[str | None, PROVIDER_ID] = None,
 ) -> dict[str, Any]:
+    # One client named, and reachable (a break-glass grant counts, audited): their messages;
+    # otherwise only the messages of clients the caller sees (clients.access).
+    one_client = client_id is not None and can_reach(session, user.id, client_id, origin=origin)
     rows = repository.list_communications(
         session,
+        visible=None if one_client else visible_to(session, user.id, Communication.client_id),
         client_id=client_id,
         campaign_id=campaign_id,
         status=status,
@@ -138,13 +141,18 @@ def get_communication(
     "/bulk",
     status_code=202,
     response_model=CampaignAnswer,
-    summary="Start a campaign, now or at `send_at` (admins and front desk)",
+    summary="Start a campaign, now or at `send_at`",
+    description=(
+        "A clinician's campaign is for clients on their care team only: any other id in "
+        "`client_ids` is refused (422 naming the field, as an unknown id is), and a `filter` "
+        "selects from their care team when the campaign fans out."
+    ),
     responses=errors(503),
 )
 def send_bulk(
     body: BulkCreate,
     session: SessionDep,
-    user: CampaignSender,
+    user: AnyStaff,
     origin: OriginDep,
     settings: SettingsDep,
 ) -> JSONResponse:
@@ -173,10 +181,10 @@ def cancel_communication(
 @campaigns_router.get(
     "",
     response_model=CampaignList,
-    summary="List campaigns, newest first, with their progress",
+    summary="List campaigns, newest first, with their progress (a clinician: their own)",
 )
 def list_campaigns(session: SessionDep, user: AnyStaff, page: Page) -> dict[str, Any]:
-    rows = repository.list_campaigns(session, limit=page.limit, cursor=page.cursor)
+    rows = campaigns.campaigns_for(session, user_id=user.id, limit=page.limit, cursor=page.cursor)
     shown, more = rows[: page.limit], len(rows) > page.limit
     return {
         "ok": True,
@@ -188,7 +196,7 @@ def list_campaigns(session: SessionDep, user: AnyStaff, page: Page) -> dict[str,
 @campaigns_router.post(
     "/{campaign_id}/cancel",
     response_model=CampaignAnswer,
-    summary="Cancel a campaign that has not started (admins and front desk)",
+    summary="Cancel a campaign that has not started (a clinician: their own)",
     description=(
         "A campaign whose fan-out has not begun (`scheduled`, or `queued`) becomes `cancelled` "
         "and sends nothing. Once it is fanning out or has fanned out the answer is 409 "
@@ -197,7 +205,7 @@ def list_campaigns(session: SessionDep, user: AnyStaff, page: Page) -> dict[str,
     responses=errors(404, 409),
 )
 def cancel_campaign(
-    campaign_id: str, session: SessionDep, user: CampaignSender, origin: OriginDep
+    campaign_id: str, session: SessionDep, user: AnyStaff, origin: OriginDep
 ) -> dict[str, Any]:
     campaign = campaigns.cancel_campaign(session, campaign_id, user_id=user.id, origin=origin)
     return {"ok": True, "campaign": campaign_view(session, campaign)}
@@ -210,7 +218,5 @@ def cancel_campaign(
     responses=errors(404),
 )
 def get_campaign(campaign_id: str, session: SessionDep, user: AnyStaff) -> dict[str, Any]:
-    campaign = repository.get_campaign(session, campaign_id)
-    if campaign is None:
-        raise NotFound("no campaign with that id", code="campaign_not_found")
+    campaign = campaigns.campaign_for(session, campaign_id, user_id=user.id)
     return {"ok": True, "campaign": campaign_view(session, campaign)}

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from proirp.auth.models import User
+from proirp.clients.access import require_all_reachable, require_reachable, sees_every_client
 from proirp.comms.campaigns import service as campaigns
 from proirp.comms.core.guard import BlockReason
 from proirp.comms.core.sending import require_client
@@ -33,6 +34,7 @@ def queue_message(
     refuses is written `blocked` and MessageBlocked raised, for the caller to commit and show."""
     require_provider(settings, _provider(body))
     client = require_client(session, body.client_id)
+    require_reachable(session, user.id, client.id, origin=origin)
     if body.type == "email":
         if body.template_id:
             return email_service.send_template_email(
@@ -76,11 +78,14 @@ def queue_message(
     )
 
 
-def check_message(session: Session, body: CommCreate, settings: Settings) -> BlockReason | None:
+def check_message(
+    session: Session, body: CommCreate, settings: Settings, *, user_id: str
+) -> BlockReason | None:
     """What `queue_message` would do, writing nothing: it raises what it would refuse, returns
     the guard's reason if the message would be recorded blocked, else None."""
     require_provider(settings, _provider(body))
     client = require_client(session, body.client_id)
+    require_reachable(session, user_id, client.id)
     if body.type == "email":
         return email_service.check_email(
             session,
@@ -100,17 +105,25 @@ def check_message(session: Session, body: CommCreate, settings: Settings) -> Blo
     return sms_service.check_sms(session, client, text, settings)
 
 
-def campaign_selection(body: BulkCreate) -> dict[str, Any]:
+def campaign_selection(session: Session, body: BulkCreate, *, user_id: str) -> dict[str, Any]:
     """Who a campaign is for, as it is recorded (ids, or the filter applied when it fans out);
-    what a campaign cannot take, refused."""
+    what a campaign cannot take, refused. A clinician's campaign selects their care team alone:
+    a client id outside it is refused, and the fan-out keeps to the team (`care_team_of`)."""
     if body.type == "sms" and body.template_id:
         raise ValidationFailed(
             "SMS campaigns take a body; per-client templates are not available for SMS campaigns",
             fields={"template_id": "not supported for SMS campaigns yet"},
         )
+    selection: dict[str, Any]
     if body.client_ids is not None:
-        return {"client_ids": list(dict.fromkeys(body.client_ids))}
-    return {"filter": body.filter.model_dump(exclude_none=True) if body.filter else {}}
+        selection = {"client_ids": list(dict.fromkeys(body.client_ids))}
+    else:
+        selection = {"filter": body.filter.model_dump(exclude_none=True) if body.filter else {}}
+    if not sees_every_client(session, user_id):
+        if "client_ids" in selection:
+            require_all_reachable(session, user_id, selection["client_ids"])
+        selection["care_team_of"] = user_id
+    return selection
 
 
 def start_bulk(
@@ -118,7 +131,7 @@ def start_bulk(
 ) -> Campaign:
     """Start the campaign (now or at `send_at`): the fan-out job writes each recipient's row."""
     require_provider(settings, _provider(body))
-    selection = campaign_selection(body)
+    selection = campaign_selection(session, body, user_id=user.id)
     if body.type == "email":
         return campaigns.start_email_campaign(
             session,

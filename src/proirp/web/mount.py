@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from proirp.kit.input import refuse_nul_in_url
 from proirp.web.pages import (
+    access,
     audit,
     calendar,
     campaign_new,
@@ -45,6 +46,7 @@ PAGES = [
     staff,
     reset_password,
     mfa,
+    access,
 ]
 
 

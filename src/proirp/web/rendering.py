@@ -38,6 +38,7 @@ NAV: list[tuple[str, str, frozenset[Role] | None]] = [
     (f"{PREFIX}/settings", "Settings", None),
     (f"{PREFIX}/audit", "Audit log", frozenset({Role.ADMIN})),
     (f"{PREFIX}/staff", "Staff", frozenset({Role.ADMIN})),
+    (f"{PREFIX}/break-glass", "Emergency access", frozenset({Role.ADMIN, Role.CLINICIAN})),
 ]
 
 

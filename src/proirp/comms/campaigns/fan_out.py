@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import AuditEntry, record_audits
+from proirp.clients.access import care_team_client_ids
+from proirp.clients.access_models import CareTeamMember
 from proirp.clients.models import Client
 from proirp.comms.campaigns.blocks import not_sent
 from proirp.comms.campaigns.chunk import ChunkWriter, NotSent
@@ -27,7 +29,7 @@ from proirp.comms.campaigns.sms import SmsChunk
 from proirp.comms.core import repository
 from proirp.comms.models import Campaign, CampaignStatus, Communication, CommunicationStatus
 from proirp.config import Settings
-from proirp.kit.db import transaction
+from proirp.kit.db import in_batches, transaction
 from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
@@ -37,11 +39,25 @@ CHANNELS: dict[str, type[ChunkWriter]] = {"sms": SmsChunk, "email": EmailChunk}
 
 
 def recipient_ids(session: Session, selection: Mapping[str, Any]) -> list[str]:
-    """The ids of the clients a selection names: its ids, or who matches its filter now."""
+    """The ids of the clients a selection names: its ids, or who matches its filter now; of a
+    clinician's campaign (`care_team_of`), only those on their care team now."""
+    team = selection.get("care_team_of")
     if "client_ids" in selection:
-        return [str(i) for i in selection["client_ids"]]
+        ids = [str(i) for i in selection["client_ids"]]
+        if team is None:
+            return ids
+        mine: set[str] = set()
+        for chunk in in_batches(ids):
+            mine.update(
+                session.scalars(
+                    care_team_client_ids(str(team)).where(CareTeamMember.client_id.in_(chunk))
+                )
+            )
+        return [i for i in ids if i in mine]
     flt = selection.get("filter", {})
     stmt = select(Client.id).where(Client.deleted_at.is_(None))
+    if team is not None:
+        stmt = stmt.where(Client.id.in_(care_team_client_ids(str(team))))
     if flt.get("sms_consent") is not None:
         stmt = stmt.where(Client.sms_consent == bool(flt["sms_consent"]))
     if flt.get("email_consent") is not None:

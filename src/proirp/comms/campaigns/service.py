@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
+from proirp.clients.access import sees_every_client
 from proirp.clients.models import Client
 from proirp.comms.core import repository
 from proirp.comms.core.cancelling import NotCancellable
@@ -29,6 +30,7 @@ from proirp.comms.templates.variables import KNOWN_NAMES, check_practice_values
 from proirp.config import Settings
 from proirp.kit.db import in_batches
 from proirp.kit.errors import NotFound, ValidationFailed
+from proirp.kit.pagination import Cursor
 from proirp.kit.time import utcnow
 from proirp.worker.after_commit import enqueue_after_commit
 
@@ -82,6 +84,26 @@ def start_campaign(
     return campaign
 
 
+def campaign_for(session: Session, campaign_id: str, *, user_id: str) -> Campaign:
+    """The campaign, if `user_id` may follow it: admins and front desk every one, a clinician
+    their own (minimum necessary); NotFound otherwise."""
+    campaign = repository.get_campaign(session, campaign_id)
+    if campaign is None or not (
+        sees_every_client(session, user_id) or campaign.created_by_user_id == user_id
+    ):
+        raise NotFound("no campaign with that id", code="campaign_not_found")
+    return campaign
+
+
+def campaigns_for(
+    session: Session, *, user_id: str, limit: int, cursor: Cursor | None
+) -> Sequence[Campaign]:
+    """The campaigns `user_id` may follow (as `campaign_for`), newest first, one more than
+    `limit`."""
+    mine = None if sees_every_client(session, user_id) else user_id
+    return repository.list_campaigns(session, limit=limit, cursor=cursor, created_by=mine)
+
+
 def cancel_campaign(
     session: Session, campaign_id: str, *, user_id: str, origin: RequestOrigin
 ) -> Campaign:
@@ -89,8 +111,7 @@ def cancel_campaign(
 
     NotFound, or NotCancellable once it is fanning out or has fanned out (its messages are then
     each the recipient's own, and each still queued can be cancelled by itself)."""
-    if repository.get_campaign(session, campaign_id) is None:
-        raise NotFound("no campaign with that id", code="campaign_not_found")
+    campaign_for(session, campaign_id, user_id=user_id)
     cancelled = repository.cancel_unstarted_campaign(session, campaign_id, now=utcnow())
     campaign = repository.get_campaign(session, campaign_id, lock=True)
     assert campaign is not None
@@ -126,12 +147,13 @@ def require_clients(session: Session, client_ids: Sequence[str]) -> None:
 
 def _describe(selection: Mapping[str, Any]) -> dict[str, Any]:
     """The selection without search text (it can be a name)."""
+    team = {"care_team_of": selection["care_team_of"]} if "care_team_of" in selection else {}
     if "client_ids" in selection:
-        return {"client_ids": len(selection["client_ids"])}
+        return {"client_ids": len(selection["client_ids"]), **team}
     flt = dict(selection.get("filter", {}))
     if flt.get("q"):
         flt["q"] = True
-    return {"filter": flt}
+    return {"filter": flt, **team}
 
 
 def send_bulk_sms(

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import lock_audit_chain
+from proirp.clients.access import can_reach
 from proirp.comms.core import repository
 from proirp.comms.core.sending import Sender, audit_message
 from proirp.comms.core.status import add_event
@@ -29,7 +30,10 @@ def cancel_message(session: Session, comm_id: str, sender: Sender) -> Communicat
     """`queued → cancelled`, with its event and a COMMUNICATION_CANCELLED audit row; NotFound,
     or NotCancellable once a worker has claimed it (or it has ended)."""
     lock_audit_chain(session)  # before the row: the order every writer of both takes them in
-    if repository.get(session, comm_id) is None:
+    found = repository.get(session, comm_id)
+    if found is None or not can_reach(
+        session, sender.user_id, found.client_id, origin=sender.origin
+    ):
         raise NotFound("no communication with that id", code="communication_not_found")
     cancelled = repository.cancel_queued(session, comm_id, now=utcnow(), reason=CANCELLED_REASON)
     comm = session.get(Communication, comm_id, populate_existing=True)

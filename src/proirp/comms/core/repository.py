@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from proirp.comms.models import (
     Campaign,
@@ -30,14 +31,15 @@ def get(session: Session, comm_id: str) -> Communication | None:
     return session.get(Communication, comm_id)
 
 
-def newest_inbound_id(session: Session) -> str | None:
-    """The id of the newest message a client sent (a page watching for new ones compares it)."""
-    stmt = (
-        select(Communication.id)
-        .where(Communication.direction == Direction.INBOUND)
-        .order_by(Communication.created_at.desc(), Communication.id.desc())
-        .limit(1)
-    )
+def newest_inbound_id(
+    session: Session, *, visible: ColumnElement[bool] | None = None
+) -> str | None:
+    """The id of the newest message a client sent (a page watching for new ones compares it);
+    `visible`: of the clients the caller may see (clients.access)."""
+    stmt = select(Communication.id).where(Communication.direction == Direction.INBOUND)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    stmt = stmt.order_by(Communication.created_at.desc(), Communication.id.desc()).limit(1)
     return session.scalar(stmt)
 
 
@@ -76,8 +78,12 @@ def list_communications(
     limit: int,
     cursor: Cursor | None,
     provider_message_id: str | None = None,
+    visible: ColumnElement[bool] | None = None,
 ) -> Sequence[Communication]:
+    """`visible`: the messages of the clients the caller may see (clients.access)."""
     stmt = select(Communication)
+    if visible is not None:
+        stmt = stmt.where(visible)
     if provider_message_id:
         stmt = stmt.where(
             Communication.provider.in_(PROVIDERS),
@@ -194,9 +200,14 @@ def get_campaign(session: Session, campaign_id: str, *, lock: bool = False) -> C
     return session.get(Campaign, campaign_id, with_for_update=lock or None, populate_existing=lock)
 
 
-def list_campaigns(session: Session, *, limit: int, cursor: Cursor | None) -> Sequence[Campaign]:
-    """Campaigns newest first, one more than `limit` (so the caller knows there is a next page)."""
+def list_campaigns(
+    session: Session, *, limit: int, cursor: Cursor | None, created_by: str | None = None
+) -> Sequence[Campaign]:
+    """Campaigns newest first, one more than `limit` (so the caller knows there is a next page);
+    `created_by`: only that user's."""
     stmt = select(Campaign)
+    if created_by is not None:
+        stmt = stmt.where(Campaign.created_by_user_id == created_by)
     if cursor is not None:
         stmt = stmt.where(cursor.before(Campaign.created_at, Campaign.id))
     stmt = stmt.order_by(Campaign.created_at.desc(), Campaign.id.desc())

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
+from proirp.clients.access import can_reach, care_team_of, require_reachable, sees_every_client
 from proirp.clients.models import Client
 from proirp.clients.repository import get_client
 from proirp.comms.core import repository
@@ -88,7 +89,9 @@ def read_thread(
     # First, so no message arrives between what is shown and what is marked as seen.
     lock_audit_chain(session)
     # A deleted client's thread stays readable: their messages outlive the record.
-    if session.get(Client, client_id) is None:
+    if session.get(Client, client_id) is None or not can_reach(
+        session, user_id, client_id, origin=origin
+    ):
         raise NotFound("no client with that id", code="client_not_found")
     comms, next_cursor = talk.thread(session, client_id, limit=limit, cursor=cursor)
     ids = [comm.id for comm in comms]
@@ -111,7 +114,7 @@ def read_message(
     """One message with its text and status history (an audited read)."""
     lock_audit_chain(session)  # first, as read_thread does
     comm = repository.get(session, comm_id)
-    if comm is None:
+    if comm is None or not can_reach(session, user_id, comm.client_id, origin=origin):
         raise NotFound("no communication with that id", code="communication_not_found")
     _audit(
         session,
@@ -137,16 +140,24 @@ def read_message(
     return view
 
 
-def inbound_message(session: Session, message_id: str) -> Communication:
+def inbound_message(
+    session: Session, message_id: str, *, user_id: str, origin: RequestOrigin | None = None
+) -> Communication:
+    """A client's message that `user_id` may see (clients.access: one from an unmatched number
+    is for admins and front desk)."""
     comm = repository.get(session, message_id)
-    if comm is None or comm.direction != Direction.INBOUND:
+    if (
+        comm is None
+        or comm.direction != Direction.INBOUND
+        or not can_reach(session, user_id, comm.client_id, origin=origin)
+    ):
         raise NotFound("no inbound message with that id", code="message_not_found")
     return comm
 
 
 def mark_read(session: Session, message_id: str, *, user_id: str, origin: RequestOrigin) -> int:
     lock_audit_chain(session)  # before the rows: the order every writer of both keeps
-    comm = inbound_message(session, message_id)
+    comm = inbound_message(session, message_id, user_id=user_id, origin=origin)
     count = talk.mark_read(session, user_id, comm)
     _audit(
         session,
@@ -177,6 +188,9 @@ def list_inbox(
     session: Session, *, user_id: str, origin: RequestOrigin, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int | None]:
     everything = talk.conversations(session, user_id)
+    team = care_team_of(session, user_id)
+    if team is not None:  # a clinician: their care team's conversations (clients.access)
+        everything = [c for c in everything if c.client_id in team]
     page = everything[offset : offset + limit]
     numbers = [c.number for c in page if c.number]
     candidates = talk.candidates(session, numbers)
@@ -207,7 +221,12 @@ def list_inbox(
 def list_unmatched(
     session: Session, *, user_id: str, origin: RequestOrigin, limit: int, cursor: Cursor | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    comms, next_cursor = talk.unmatched(session, limit=limit, cursor=cursor)
+    comms: list[Communication] = []
+    next_cursor = None
+    # The unmatched queue is for admins and front desk: no care team holds a number that
+    # matches no client (clients.access).
+    if sees_every_client(session, user_id):
+        comms, next_cursor = talk.unmatched(session, limit=limit, cursor=cursor)
     candidates = talk.candidates(session, [c.from_address or "" for c in comms])
     media = talk.media_of(session, [c.id for c in comms])
     _audit(
@@ -242,11 +261,12 @@ def attach(
     origin: RequestOrigin,
 ) -> list[str]:
     lock_audit_chain(session)  # before the rows: the order every writer of both keeps
-    comm = inbound_message(session, message_id)
+    comm = inbound_message(session, message_id, user_id=user_id, origin=origin)
     if comm.client_id is not None:
         raise Conflict("the message is already attached to a client", code="already_attached")
     if get_client(session, client_id) is None:
         raise ValidationFailed("no client with that id", fields={"client_id": "no such client"})
+    require_reachable(session, user_id, client_id, origin=origin)
     ids = talk.attach(session, comm, client_id, all_from_number=all_from_number)
     _audit(session, user_id, origin, AuditAction.INBOUND_ATTACHED, client_id, communication_ids=ids)
     return ids
@@ -257,7 +277,12 @@ def media_file(
 ) -> MessageMedia:
     media = session.get(MessageMedia, media_id)
     comm = repository.get(session, comm_id)
-    if media is None or comm is None or media.communication_id != comm.id:
+    if (
+        media is None
+        or comm is None
+        or media.communication_id != comm.id
+        or not can_reach(session, user_id, comm.client_id, origin=origin)
+    ):
         raise NotFound("no media with that id", code="media_not_found")
     if media.fetched_at is None:
         why = media.failed_reason or "it is still being fetched from Twilio"

@@ -24,6 +24,7 @@ from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth.models import User
 from proirp.clients import service as clients
+from proirp.clients.access import care_team_of
 from proirp.clients.service import Actor
 from proirp.comms.campaigns.preview import CampaignPreview, preview_campaign
 from proirp.comms.inbox.practice import inbox_practice
@@ -36,7 +37,7 @@ from proirp.kit.errors import ValidationFailed
 from proirp.kit.pagination import MAX_LIMIT, PageParams
 from proirp.web.reads import client_names
 from proirp.web.rendering import PREFIX, render
-from proirp.web.routing import CheckedForm, SendingPage, field, page_router
+from proirp.web.routing import CheckedForm, PageUser, field, page_router
 
 router = page_router()
 FOUND_SHOWN = 50  # clients a search offers to pick at once
@@ -131,7 +132,11 @@ def _visit(
 
 
 def _names(visit: Visit, client_ids: list[str]) -> dict[str, str]:
-    """The names the form shows (picked clients, those left out): audited as a list of clients."""
+    """The names the form shows (picked clients, those left out): audited as a list of clients.
+    A clinician's form names only their care team (clients.access), whatever ids it was sent."""
+    team = care_team_of(visit.session, visit.user.id)
+    if team is not None:
+        client_ids = [client_id for client_id in client_ids if client_id in team]
     if not client_ids:
         return {}
     record_audit(
@@ -191,7 +196,7 @@ def _previewed(
     preview = preview_campaign(
         visit.session,
         channel=body.type,
-        selection=campaign_selection(body),
+        selection=campaign_selection(visit.session, body, user_id=visit.user.id),
         body=body.body or "",
         subject=body.subject,
         html=body.html,
@@ -204,7 +209,7 @@ def _previewed(
 @router.get("/campaigns/new")
 def new_campaign_page(
     request: Request,
-    user: SendingPage,
+    user: PageUser,
     session: SessionDep,
     settings: SettingsDep,
     origin: OriginDep,
@@ -215,7 +220,7 @@ def new_campaign_page(
 @router.post("/campaigns/new")
 def new_campaign_step(
     request: Request,
-    user: SendingPage,
+    user: PageUser,
     form: CheckedForm,
     session: SessionDep,
     settings: SettingsDep,
@@ -232,7 +237,7 @@ def new_campaign_step(
 @router.post("/campaigns")
 def send_campaign(
     request: Request,
-    user: SendingPage,
+    user: PageUser,
     form: CheckedForm,
     session: SessionDep,
     settings: SettingsDep,

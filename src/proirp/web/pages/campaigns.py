@@ -26,10 +26,10 @@ from proirp.kit.errors import NotFound
 from proirp.kit.pagination import Cursor, page_params
 from proirp.web.reads import client_names
 from proirp.web.rendering import PREFIX, render
-from proirp.web.routing import CheckedForm, PageUser, SendingPage, page_router
+from proirp.web.routing import CheckedForm, PageUser, page_router
 
 router = page_router()
-SENDERS = frozenset({Role.ADMIN, Role.STAFF})  # as the API: campaigns are not a clinician's job
+SENDERS = frozenset({Role.ADMIN, Role.STAFF, Role.CLINICIAN})  # a clinician: their care team
 PAGE_SIZE = 25
 LEFT_OUT_SHOWN = 100
 # A campaign's messages counted by what staff want to know: (key, label, statuses).
@@ -65,11 +65,12 @@ def buckets(counts: dict[str, int]) -> list[tuple[str, str, int]]:
     ]
 
 
-def _campaign(session: Session, campaign_id: str) -> Campaign:
-    campaign = repository.get_campaign(session, campaign_id)
-    if campaign is None:
-        raise NotFound("There is no campaign with that id.", code="campaign_not_found")
-    return campaign
+def _campaign(session: Session, campaign_id: str, user_id: str) -> Campaign:
+    """The campaign, if the user may follow it (a clinician: their own), as GET /campaigns/{id}."""
+    try:
+        return campaigns.campaign_for(session, campaign_id, user_id=user_id)
+    except NotFound:
+        raise NotFound("There is no campaign with that id.", code="campaign_not_found") from None
 
 
 @router.get("/campaigns")
@@ -81,7 +82,7 @@ def campaigns_page(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     page = page_params(limit=PAGE_SIZE, cursor=cursor)
-    rows = repository.list_campaigns(session, limit=page.limit, cursor=page.cursor)
+    rows = campaigns.campaigns_for(session, user_id=user.id, limit=page.limit, cursor=page.cursor)
     shown, more = rows[: page.limit], len(rows) > page.limit
     return render(
         request,
@@ -138,7 +139,7 @@ def campaign_page(
     origin: OriginDep,
     done: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
-    campaign = _campaign(session, campaign_id)
+    campaign = _campaign(session, campaign_id, user.id)
     view = campaign_view(session, campaign)
     left_out = _left_out(session, campaign.id, user_id=user.id, origin=origin)
     creator = user_by_id(session, campaign.created_by_user_id)
@@ -163,9 +164,9 @@ def campaign_page(
 
 
 @router.get("/live/campaigns/{campaign_id}")
-def campaign_live(campaign_id: str, _user: PageUser, session: SessionDep) -> dict[str, Any]:
+def campaign_live(campaign_id: str, user: PageUser, session: SessionDep) -> dict[str, Any]:
     """The campaign's progress and counts (no names, no text), for its page to poll."""
-    view = campaign_view(session, _campaign(session, campaign_id))
+    view = campaign_view(session, _campaign(session, campaign_id, user.id))
     progress, status = view["progress"], view["status"]
     items: dict[str, dict[str, Any]] = {
         "progress": {"value": progress, "max": 100, "text": f"{progress} %"},
@@ -182,7 +183,7 @@ def campaign_live(campaign_id: str, _user: PageUser, session: SessionDep) -> dic
 
 @router.post("/campaigns/{campaign_id}/cancel")
 def cancel_campaign(
-    campaign_id: str, user: SendingPage, _form: CheckedForm, session: SessionDep, origin: OriginDep
+    campaign_id: str, user: PageUser, _form: CheckedForm, session: SessionDep, origin: OriginDep
 ) -> Response:
     campaigns.cancel_campaign(session, campaign_id, user_id=user.id, origin=origin)
     return RedirectResponse(f"{PREFIX}/campaigns/{campaign_id}?done=cancelled", status_code=303)

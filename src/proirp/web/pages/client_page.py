@@ -17,8 +17,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from proirp.appointments.service import client_appointments
-from proirp.auth.models import User
+from proirp.auth.models import Role, User
+from proirp.clients import care_team
 from proirp.clients import service as clients
+from proirp.clients.access import can_reach
 from proirp.clients.repository import get_client
 from proirp.clients.service import Actor
 from proirp.comms.core.sending import MessageBlocked
@@ -48,6 +50,8 @@ NOTICES = {
     "sent": "Message queued. Its status below changes as it goes.",
     "scheduled": "Message scheduled. It is checked again when it is due to go.",
     "attached": "Attached: the message is in the client's thread now.",
+    "care_team": "Care team saved.",
+    "break_glass": "Emergency access is open. Every access is recorded and reviewed.",
 }
 AUTOMATIC = {
     "safety_reply": "Automatic safety reply",
@@ -131,6 +135,7 @@ def page(
     # A new message goes by SMS unless the client can only be reached by email.
     draft = draft or Draft(channel="email" if client.email and not client.phone else "sms")
     writing = composer.context(session, settings, client, draft, template_id)
+    assigns = user.role in (Role.ADMIN, Role.STAFF)  # as PUT /clients/{id}/care-team
     return render(
         request,
         "client.html",
@@ -150,6 +155,8 @@ def page(
         verdict=verdict,
         zone=zone,
         when=when_in(zone),
+        care_team=care_team.members(session, client.id),
+        clinicians=care_team.clinicians(session) if assigns else None,
         **writing,
     )
 
@@ -189,7 +196,7 @@ def live_thread(
 ) -> Response:
     """The statuses of the messages the page shows (ids and statuses only), and `refresh` when
     the newest page has a message newer than the one the page shows last."""
-    if get_client(session, client_id) is None:  # not an empty thread
+    if get_client(session, client_id) is None or not can_reach(session, user.id, client_id):
         raise NotFound("There is no client with that id.", code="not_found")
     earlier = Cursor.decode(cursor) if cursor else None
     shown, _ = conversations.thread(session, client_id, limit=THREAD_SIZE, cursor=earlier)
@@ -245,7 +252,7 @@ def send_message(
     except (pydantic.ValidationError, AppError) as invalid:
         return again(composer.refusal_of(invalid), 422)
     if form.get("action") == "check":
-        verdict = composer.check(session, body, settings)
+        verdict = composer.check(session, body, settings, user_id=user.id)
         return again(verdict, 200)
     try:
         comm = composer.send(session, body, user=user, origin=origin, settings=settings)

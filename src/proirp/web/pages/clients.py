@@ -97,7 +97,7 @@ def new_client(
     # The practice's own zone to start from (the inbox settings' zone, else the setting).
     values: dict[str, Any] = {"timezone": inbox_practice(session, settings).timezone}
     if from_message:
-        message = inbound_message(session, from_message)
+        message = inbound_message(session, from_message, user_id=user.id, origin=origin)
         values["phone"] = message.from_address or ""
         # The sender's number is shown: a read of that message, recorded as the unmatched
         # list's reads are (ids only).

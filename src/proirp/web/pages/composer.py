@@ -171,10 +171,10 @@ def context(
     }
 
 
-def check(session: Session, body: CommCreate, settings: Settings) -> Verdict:
+def check(session: Session, body: CommCreate, settings: Settings, *, user_id: str) -> Verdict:
     """What the send would say, without sending or writing anything."""
     try:
-        block = check_message(session, body, settings)
+        block = check_message(session, body, settings, user_id=user_id)
     except AppError as refused:
         return refusal_of(refused)
     if block is not None:

@@ -15,12 +15,14 @@ from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth.models import User
 from proirp.clients import service as clients
+from proirp.clients.access import visible_to
 from proirp.clients.service import Actor
 from proirp.comms.core.repository import newest_inbound_id
 from proirp.comms.inbox import conversations
 from proirp.comms.inbox import service as inbox
 from proirp.comms.inbox.endpoints import INLINE_TYPES
 from proirp.comms.inbox.schemas import AttachIn
+from proirp.comms.models import Communication
 from proirp.config import Settings
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import ValidationFailed
@@ -113,7 +115,10 @@ def _inbox(
     q: str | None,
     done: str | None,
 ) -> Response:
-    newest = newest_inbound_id(session) or ""  # first: what arrives after it refreshes the page
+    visible = visible_to(session, user.id, Communication.client_id)
+    newest = (
+        newest_inbound_id(session, visible=visible) or ""
+    )  # first: what arrives after it refreshes the page
     conversations, next_offset = inbox.list_inbox(
         session, user_id=user.id, origin=origin, limit=CONVERSATIONS_SHOWN, offset=offset
     )
@@ -170,7 +175,7 @@ def message_page(
 ) -> Response:
     """One message from a number no single client matched: its text (an audited read that
     opens it, as GET /comms/{id} is: an urgent one is acknowledged), and attaching it."""
-    message = inbox.inbound_message(session, message_id)
+    message = inbox.inbound_message(session, message_id, user_id=user.id, origin=origin)
     if message.client_id is not None:  # attached since: it is in the client's thread
         return RedirectResponse(
             f"{PREFIX}/clients/{message.client_id}#message-{message.id}", status_code=303
@@ -201,7 +206,8 @@ def live_inbox(
     newest: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     """`refresh` once a client's message newer than the page's newest has arrived."""
-    latest = newest_inbound_id(session) or ""
+    visible = visible_to(session, user.id, Communication.client_id)
+    latest = newest_inbound_id(session, visible=visible) or ""
     return JSONResponse({"items": {}, "refresh": newest is not None and latest != newest})
 
 
