@@ -112,13 +112,14 @@ def test_a_role_change_applies_on_the_next_request_and_is_audited(
 ) -> None:
     admin = create_staff(db, role="admin")
     clerk = create_staff(db, role="staff")
-    assert api.post("/comms/bulk", headers=clerk.headers, json={}).status_code == 422
+    # Templates are front-desk work, not a clinician's.
+    assert api.post("/templates", headers=clerk.headers, json={}).status_code == 422
 
     response = api.post(
         f"/users/{clerk.user.id}/role", headers=admin.headers, json={"role": "clinician"}
     )
     assert response.status_code == 200 and response.json()["user"]["role"] == "clinician"
-    refused = api.post("/comms/bulk", headers=clerk.headers, json={})
+    refused = api.post("/templates", headers=clerk.headers, json={})
     assert refused.status_code == 403
     [row] = audit_rows(db, "USER_ROLE_CHANGED")
     assert row.actor_user_id == admin.user.id

@@ -148,12 +148,16 @@ def record_audit(
     ip: str | None = None,
     user_agent: str | None = None,
     details: dict[str, Any] | None = None,
+    origin: RequestOrigin | None = None,
 ) -> AuditLog:
     """Add an audit row to `session`'s transaction; it commits (or rolls back) with the change.
 
     `actor` is the acting user's id (None for the system or an unknown caller). `details` is
-    metadata only: ids, counts, codes. Bodies, tokens, passwords and names are refused.
+    metadata only: ids, counts, codes. Bodies, tokens, passwords and names are refused. `origin`,
+    when given, supplies `ip` and `user_agent`.
     """
+    if origin is not None:
+        ip, user_agent = origin.ip, origin.user_agent
     entry = _checked(AuditEntry(actor, action, client_id, ip, user_agent, details))
     lock_audit_chain(session)
     row = AuditLog(**_chained(entry, _head(session), utcnow()))

@@ -81,24 +81,6 @@ class SecondFactorRequired(NotAuthenticated):
         return body
 
 
-def _audit(
-    session: Session,
-    action: AuditAction,
-    *,
-    actor: str | None,
-    origin: RequestOrigin,
-    details: dict[str, Any] | None = None,
-) -> None:
-    record_audit(
-        session,
-        actor=actor,
-        action=action,
-        ip=origin.ip,
-        user_agent=origin.user_agent,
-        details=details,
-    )
-
-
 def is_required(user: User, settings: Settings) -> bool:
     """Admins always need a second factor; everyone does when MFA_REQUIRED_FOR_ALL is set."""
     return user.role == Role.ADMIN or settings.mfa_required_for_all
@@ -156,7 +138,7 @@ def start_enrolment(
         factor.totp_secret = totp.new_secret()
         factor.last_used_step = None
     session.flush()
-    _audit(session, AuditAction.MFA_ENROLMENT_STARTED, actor=user.id, origin=origin)
+    record_audit(session, action=AuditAction.MFA_ENROLMENT_STARTED, actor=user.id, origin=origin)
     return _enrolment(factor, user, issuer)
 
 
@@ -192,9 +174,9 @@ def confirm_enrolment(
     factor.confirmed_at = now
     factor.last_used_step = step
     codes = _new_recovery_codes(session, user.id)
-    _audit(
+    record_audit(
         session,
-        AuditAction.MFA_ENROLLED,
+        action=AuditAction.MFA_ENROLLED,
         actor=user.id,
         origin=origin,
         details={"method": Method.TOTP, "recovery_codes": len(codes)},
@@ -258,7 +240,7 @@ def challenge(session: Session, user: User, *, origin: RequestOrigin) -> SecondF
             expires_at=utcnow() + CHALLENGE_LIFETIME,
         )
     )
-    _audit(session, AuditAction.MFA_CHALLENGED, actor=user.id, origin=origin)
+    record_audit(session, action=AuditAction.MFA_CHALLENGED, actor=user.id, origin=origin)
     return SecondFactorRequired(token, int(CHALLENGE_LIFETIME.total_seconds()))
 
 
@@ -270,18 +252,18 @@ def regenerate_recovery_codes(
     if not is_enabled(session, user.id):
         raise Conflict("two-step sign-in is not on for this account", code="mfa_not_enabled")
     if verify_code(session, user, code, totp_only=True) is None:
-        _audit(
+        record_audit(
             session,
-            AuditAction.MFA_FAILED,
+            action=AuditAction.MFA_FAILED,
             actor=user.id,
             origin=origin,
             details={"stage": "recovery_codes"},
         )
         return None
     codes = _new_recovery_codes(session, user.id)
-    _audit(
+    record_audit(
         session,
-        AuditAction.RECOVERY_CODES_REGENERATED,
+        action=AuditAction.RECOVERY_CODES_REGENERATED,
         actor=user.id,
         origin=origin,
         details={"recovery_codes": len(codes)},
@@ -295,9 +277,9 @@ def reset(session: Session, target: User, *, actor: str | None, origin: RequestO
     they had one. The secret is never shown."""
     had = repository.forget_second_factor(session, target.id)
     ended = repository.end_sessions(session, target.id, now=utcnow())
-    _audit(
+    record_audit(
         session,
-        AuditAction.MFA_RESET,
+        action=AuditAction.MFA_RESET,
         actor=actor,
         origin=origin,
         details={"user_id": target.id, "had_second_factor": had, "sessions_ended": ended},

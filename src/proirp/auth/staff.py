@@ -78,25 +78,6 @@ def _keep_an_admin(session: Session, user: User, *, change: str) -> None:
         )
 
 
-def _audit(
-    session: Session,
-    action: AuditAction,
-    *,
-    actor: str | None,
-    origin: RequestOrigin | None,
-    details: dict[str, object],
-) -> None:
-    origin = origin or RequestOrigin()
-    record_audit(
-        session,
-        actor=actor,
-        action=action,
-        ip=origin.ip,
-        user_agent=origin.user_agent,
-        details=details,
-    )
-
-
 def void_reset_links(session: Session, user_id: str) -> None:
     """Spend every unused password reset link of the user."""
     session.execute(
@@ -121,9 +102,9 @@ def disable_user(
     user.is_active = False
     ended = end_all_sessions(session, user.id)
     void_reset_links(session, user.id)
-    _audit(
+    record_audit(
         session,
-        AuditAction.USER_DISABLED,
+        action=AuditAction.USER_DISABLED,
         actor=actor,
         origin=origin,
         details={"user_id": user.id, "role": user.role, "sessions_ended": ended},
@@ -141,9 +122,9 @@ def enable_user(
         return user
     user.is_active = True
     end_all_sessions(session, user.id)
-    _audit(
+    record_audit(
         session,
-        AuditAction.USER_ENABLED,
+        action=AuditAction.USER_ENABLED,
         actor=actor,
         origin=origin,
         details={"user_id": user.id, "role": user.role},
@@ -171,9 +152,9 @@ def set_role(
     if user.role == role:
         return user
     before, user.role = user.role, role
-    _audit(
+    record_audit(
         session,
-        AuditAction.USER_ROLE_CHANGED,
+        action=AuditAction.USER_ROLE_CHANGED,
         actor=actor,
         origin=origin,
         details={"user_id": user.id, "role_before": before, "role": role},
@@ -184,9 +165,9 @@ def set_role(
 def sign_out_everywhere(session: Session, user: User, *, origin: RequestOrigin) -> int:
     """End every session and API token of the user, this one included; how many."""
     ended = end_all_sessions(session, user.id)
-    _audit(
+    record_audit(
         session,
-        AuditAction.SIGNED_OUT_EVERYWHERE,
+        action=AuditAction.SIGNED_OUT_EVERYWHERE,
         actor=user.id,
         origin=origin,
         details={"user_id": user.id, "sessions_ended": ended},
