@@ -30,8 +30,8 @@ from tests.databases import fresh_database, services_required
 LIMIT = 4  # Outlook's requests in flight per mailbox
 PROCESSES = 3
 THREADS = 3  # per process: 9 callers, more than twice the limit
-CALLS = 4  # per caller
-HOLD = 0.05  # seconds a call holds its slot
+CALLS = 3  # per caller
+HOLD = 0.2  # seconds a call holds its slot
 SPAWN = multiprocessing.get_context("spawn")
 
 
@@ -81,11 +81,14 @@ def _make_calls(
     current: Synchronized[int],
     highest: Synchronized[int],
     done: Synchronized[int],
+    ready: Any,
 ) -> None:
-    """One process: its own slots (as a `serve` or `worker` would have), THREADS callers."""
+    """One process: its own slots (as a `serve` or `worker` would have), THREADS callers, who
+    start together with the other processes' callers."""
     slots = slots_for(settings)
 
     def caller() -> None:
+        ready.wait(60)
         for _ in range(CALLS):
             with slots.hold("microsoft", key, LIMIT):
                 with current.get_lock():
@@ -124,8 +127,9 @@ def _hold_until_killed(settings: Settings, key: str, holding: Any) -> None:
 def test_processes_together_hold_at_most_four_requests_in_flight(settings: Settings) -> None:
     key = a_mailbox()
     current, highest, done = SPAWN.Value("i", 0), SPAWN.Value("i", 0), SPAWN.Value("i", 0)
+    ready = SPAWN.Barrier(PROCESSES * THREADS)
     processes = [
-        SPAWN.Process(target=_make_calls, args=(settings, key, current, highest, done))
+        SPAWN.Process(target=_make_calls, args=(settings, key, current, highest, done, ready))
         for _ in range(PROCESSES)
     ]
     for process in processes:
@@ -158,7 +162,7 @@ def test_a_killed_process_frees_its_slots_when_their_leases_expire(settings: Set
     mine = SharedSlots(store_for(settings), wait=10)
     with mine.hold("microsoft", key, LIMIT):
         freed_after = time.monotonic() - started
-    assert freed_after <= 1.5  # one lease (1 s) after the kill, nothing held on
+    assert freed_after <= 3.0  # one lease (1 s) after the kill, and a busy machine's slack
 
 
 def test_the_wait_for_a_slot_times_out_as_a_temporary_error(settings: Settings) -> None:
