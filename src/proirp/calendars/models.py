@@ -144,3 +144,16 @@ class OAuthState(IdMixin, Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class CalendarCallSlot(Base):
+    """One of an account's requests in flight, held by a process with QUEUE_BACKEND=postgres
+    (calendars/call_slots.py): a lease renewed while the call runs, so a process that dies
+    holding it frees it when `expires_at` passes."""
+
+    __tablename__ = "calendar_call_slots"
+    __table_args__ = (Index("ix_calendar_call_slots_key_expires_at", "key", "expires_at"),)
+
+    lease_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(96))  # the provider and the integration
+    expires_at: Mapped[datetime]

@@ -40,7 +40,7 @@ def call_provider(
     provider = calendar_provider(settings, provider_name)
 
     def with_token(token: str) -> T:
-        with in_flight(provider, integration_id):
+        with in_flight(settings, provider, integration_id):
             return call(provider, token)
 
     try:

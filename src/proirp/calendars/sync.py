@@ -67,7 +67,7 @@ def _fetch(
 
     def listing(since: str | None) -> Callable[[str], Changes]:
         def call(token: str) -> Changes:
-            with in_flight(provider, integration_id):
+            with in_flight(settings, provider, integration_id):
                 return provider.list_changes(
                     token, sync_token=since, time_min=window[0], time_max=window[1]
                 )
