@@ -14,7 +14,8 @@ from proirp.audit.models import AuditLog
 from proirp.auth.models import ApiToken
 from proirp.auth.secrets import token_digest
 from tests.auth.conftest import NewUser
-from tests.factories import PASSWORD, Staff, create_staff
+from tests.auth.mfa_steps import challenge_for, phone_code, send_code
+from tests.factories import PASSWORD, Staff, create_staff, enrol_second_factor
 
 
 def audit_rows(db: Session, action: str) -> list[AuditLog]:
@@ -202,3 +203,21 @@ def test_no_change_no_audit(api: TestClient, db: Session) -> None:
     same = api.post(f"/users/{person.user.id}/role", headers=admin.headers, json={"role": "staff"})
     assert same.status_code == 200
     assert audit_rows(db, "USER_ENABLED") == audit_rows(db, "USER_ROLE_CHANGED") == []
+
+
+def test_a_sign_in_waiting_for_its_code_ends_when_the_account_is_disabled(
+    api: TestClient, db: Session, new_user: NewUser
+) -> None:
+    admin = create_staff(db, role="admin")
+    person = new_user(role="admin")
+    secret = enrol_second_factor(db, person.id)
+    db.commit()
+    challenge = challenge_for(api, person.email)  # the password was right; a code is awaited
+
+    for action in ("disable", "enable"):
+        assert api.post(f"/users/{person.id}/{action}", headers=admin.headers).is_success
+    late = send_code(api, challenge, phone_code(secret))
+    assert late.status_code == 401, late.text
+    assert late.json()["error"]["code"] == "mfa_challenge_expired"
+    # Signing in again from the start works.
+    assert send_code(api, challenge_for(api, person.email), phone_code(secret)).is_success

@@ -127,3 +127,29 @@ def test_a_refusal_is_the_answer_for_a_client_that_does_not_exist(
     nothing = api.post("/comms", json={"client_id": "0" * 32, **message}, headers=clinician.headers)
     assert theirs.status_code == nothing.status_code == 422
     assert theirs.json() == nothing.json()
+
+
+def test_a_team_read_back_with_a_member_since_disabled_is_taken_without_them(
+    api: TestClient, db: Session, admin: Staff
+) -> None:
+    kept, leaver = create_staff(db, role="clinician"), create_staff(db, role="clinician")
+    client = create_client(db)
+    db.commit()
+    both = {"user_ids": [kept.user.id, leaver.user.id]}
+    assert api.put(f"/clients/{client.id}/care-team", json=both, headers=admin.headers).is_success
+    assert api.post(f"/users/{leaver.user.id}/disable", headers=admin.headers).is_success
+
+    read = api.get(f"/clients/{client.id}/care-team", headers=admin.headers).json()
+    as_read = {"user_ids": [m["user_id"] for m in read["care_team"]]}
+    answer = api.put(f"/clients/{client.id}/care-team", json=as_read, headers=admin.headers)
+    assert answer.status_code == 200, answer.text
+    assert [m["user_id"] for m in answer.json()["care_team"]] == [kept.user.id]
+    # Someone new must still be an active clinician.
+    clerk = create_staff(db, role="staff")
+    db.commit()
+    refused = api.put(
+        f"/clients/{client.id}/care-team",
+        json={"user_ids": [kept.user.id, clerk.user.id]},
+        headers=admin.headers,
+    )
+    assert refused.status_code == 422 and "user_ids" in refused.json()["error"]["fields"]

@@ -9,7 +9,7 @@ from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from proirp.auth.mfa_models import LoginChallenge, RecoveryCode, SecondFactor
-from proirp.auth.models import ApiToken, TokenKind
+from proirp.auth.models import ApiToken
 
 
 def _changed(result: Any) -> int:
@@ -87,14 +87,10 @@ def forget_second_factor(session: Session, user_id: str) -> bool:
 
 
 def end_sessions(session: Session, user_id: str, *, now: datetime) -> int:
-    """Revoke the user's open browser sessions; how many."""
+    """Revoke the user's open sessions and API tokens; how many."""
     result = session.execute(
         update(ApiToken)
-        .where(
-            ApiToken.user_id == user_id,
-            ApiToken.kind == TokenKind.SESSION,
-            ApiToken.revoked_at.is_(None),
-        )
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
+from proirp.auth.mfa_models import LoginChallenge
 from proirp.auth.models import ApiToken, TokenKind
 from proirp.auth.service import Principal, resolve_token
 from proirp.config import Settings
@@ -61,7 +62,8 @@ def resolve_session(
 
 def end_all_sessions(session: Session, user_id: str) -> int:
     """Revoke every live session and API token of the user; how many. The next request with
-    any of them is refused."""
+    any of them is refused, and a sign-in of theirs waiting for a code can no longer finish."""
+    session.execute(delete(LoginChallenge).where(LoginChallenge.user_id == user_id))
     result = session.execute(
         update(ApiToken)
         .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))

@@ -106,18 +106,20 @@ def set_care_team(
         for u in session.scalars(select(User).where(User.id.in_(wanted)))
         if u.role == Role.CLINICIAN and u.is_active
     }
-    unknown = [u for u in wanted if u not in found]
-    if unknown:
-        raise ValidationFailed(
-            "a care team holds active clinicians only",
-            fields={"user_ids": "not an active clinician: " + ", ".join(unknown[:5])},
-        )
     current = {
         m.user_id: m
         for m in session.scalars(
             select(CareTeamMember).where(CareTeamMember.client_id == client.id)
         )
     }
+    # A member who has since been disabled (or given another role) may be sent back as read;
+    # they leave the team. Only someone new must be an active clinician.
+    unknown = [u for u in wanted if u not in found and u not in current]
+    if unknown:
+        raise ValidationFailed(
+            "a care team holds active clinicians only",
+            fields={"user_ids": "not an active clinician: " + ", ".join(unknown[:5])},
+        )
     for member_id in wanted:
         if member_id not in current:
             add_member(session, client.id, member_id, assigned_by=user_id, origin=origin)
