@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -51,6 +52,16 @@ def require_postgres() -> None:
     if services_required():
         pytest.fail(f"{reason}, and PROIRP_REQUIRE_SERVICES=1 says it must be")
     pytest.skip(reason)
+
+
+def require_redis(url: str) -> None:
+    """Skip (or, with PROIRP_REQUIRE_SERVICES=1, fail) when no Redis server answers at `url`."""
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if services_required():
+            pytest.fail(f"Redis unreachable ({type(exc).__name__}) and PROIRP_REQUIRE_SERVICES=1")
+        pytest.skip(f"no Redis server reachable ({type(exc).__name__})")
 
 
 @contextmanager

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from proirp.calendars.call_slots import DatabaseLeases, LeaseStore, RedisLeases
 from proirp.calendars.limits import SharedSlots, slots_for
@@ -25,7 +24,7 @@ from proirp.integrations.base import ProviderTemporaryError
 from proirp.kit.db import create_db_engine
 from proirp.migrations.commands import upgrade
 from tests.conftest import make_settings
-from tests.databases import fresh_database, services_required
+from tests.databases import fresh_database, require_redis
 
 LIMIT = 4  # Outlook's requests in flight per mailbox
 PROCESSES = 3
@@ -33,15 +32,6 @@ THREADS = 3  # per process: 9 callers, more than twice the limit
 CALLS = 3  # per caller
 HOLD = 0.2  # seconds a call holds its slot
 SPAWN = multiprocessing.get_context("spawn")
-
-
-def _require_redis(url: str) -> None:
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        if services_required():
-            pytest.fail(f"Redis unreachable ({type(exc).__name__}) and PROIRP_REQUIRE_SERVICES=1")
-        pytest.skip(f"no Redis server reachable ({type(exc).__name__})")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +48,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
         found: Settings = request.getfixturevalue("postgres_settings")
         return found
     shared = make_settings(tmp_path, queue_backend="redis")
-    _require_redis(shared.redis_url)
+    require_redis(shared.redis_url)
     return shared
 
 

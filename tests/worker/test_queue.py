@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import redis
 import structlog
 from fastapi import FastAPI
 from huey.registry import Message
@@ -23,7 +22,7 @@ from proirp.worker.consumer import start_embedded_consumer
 from proirp.worker.jobs import JobContext, enqueue, job, run_job
 from proirp.worker.queue import _storage_for, huey
 from tests.conftest import make_settings
-from tests.databases import services_required
+from tests.databases import require_redis
 
 seen: list[str] = []
 consumed = threading.Event()
@@ -132,12 +131,7 @@ def test_storage_follows_queue_backend(tmp_path: Path) -> None:
 
 
 def test_redis_storage_round_trip() -> None:
-    try:
-        redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        if services_required():
-            pytest.fail(f"Redis unreachable ({type(exc).__name__}) and PROIRP_REQUIRE_SERVICES=1")
-        pytest.skip(f"no Redis server reachable ({type(exc).__name__})")
+    require_redis("redis://127.0.0.1:6379/0")
     storage = RedisStorage(name="proirp-test-roundtrip", url="redis://127.0.0.1:6379/0")
     storage.flush_queue()
     storage.enqueue(b"payload")
