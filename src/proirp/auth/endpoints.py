@@ -13,6 +13,8 @@ from proirp.auth.cookies import clear_session_cookies, set_session_cookies
 from proirp.auth.dependencies import SignedInPrincipal, SignedInUser
 from proirp.auth.schemas import LoginOut, LoginRequest, MeOut, UserOut
 from proirp.auth.secrets import csrf_for
+from proirp.auth.service import LoginResult
+from proirp.config import Settings
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import AppError
 from proirp.kit.openapi import Done, ErrorBody, errors
@@ -59,12 +61,17 @@ def login(
         # A refused login is itself audited: return the error without raising so that row commits.
         return JSONResponse(refused.to_body(), refused.status_code, headers=refused.headers)
 
-    csrf = csrf_for(result.token)
+    return signed_in(result, settings)
+
+
+def signed_in(result: LoginResult, settings: Settings) -> JSONResponse:
+    """The answer to a sign-in that opened a session (password, or password then code): the
+    token, its CSRF token, and the session cookies."""
     response = JSONResponse(
         {
             "ok": True,
             "token": result.token,
-            "csrf_token": csrf,
+            "csrf_token": csrf_for(result.token),
             "expires_in": result.expires_in_seconds,
             "user": UserOut.model_validate(result.user).model_dump(mode="json"),
         }

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from proirp.auth import mfa_login, repository, second_factor
-from proirp.auth.cookies import set_session_cookies
 from proirp.auth.dependencies import AdminUser, CurrentUser, SignedInUser
+from proirp.auth.endpoints import signed_in
 from proirp.auth.mfa_schemas import (
     CodeRequest,
     EnrolmentAnswer,
@@ -22,8 +22,7 @@ from proirp.auth.mfa_schemas import (
     RecoveryCodesAnswer,
 )
 from proirp.auth.models import User
-from proirp.auth.schemas import LoginOut, UserOut
-from proirp.auth.secrets import csrf_for
+from proirp.auth.schemas import LoginOut
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import AppError, NotFound
 from proirp.kit.openapi import ErrorBody, errors
@@ -72,17 +71,7 @@ def login_code(
         )
     except AppError as refused:
         return _refusal(refused)
-    response = JSONResponse(
-        {
-            "ok": True,
-            "token": result.token,
-            "csrf_token": csrf_for(result.token),
-            "expires_in": result.expires_in_seconds,
-            "user": UserOut.model_validate(result.user).model_dump(mode="json"),
-        }
-    )
-    set_session_cookies(response, result, settings)
-    return response
+    return signed_in(result, settings)
 
 
 def _status(session: Session, user: User, settings: Any) -> dict[str, Any]:
