@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from proirp.audit.service import RequestOrigin, lock_audit_chain
+from proirp.audit.service import RequestOrigin
 from proirp.comms.core.events import apply_status_event
 from proirp.comms.models import Communication
 from proirp.comms.sms.dispatch import reconcile
 from proirp.comms.sms.status import StatusCallback, callback_event
 from proirp.integrations.base import ProviderMessage
+from proirp.kit.db import lock_shared_writes
 from proirp.kit.time import utcnow
 from tests.comms.rows import message_row, own_database
 
@@ -40,7 +41,7 @@ def worker_records_the_send_while(
     """The worker's order: the chain's lock, then the row. With `other` started in between, the
     row update must not wait on `other` (it would be a deadlock: `other` then waits for us)."""
     with factory() as session:
-        lock_audit_chain(session)
+        lock_shared_writes(session)
         other.start()
         other.join(timeout=1.0)  # give it time to take whatever it takes first
         session.execute(text("SET LOCAL lock_timeout = '3s'"))

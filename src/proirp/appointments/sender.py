@@ -26,11 +26,12 @@ from proirp.appointments.practice import (
 from proirp.appointments.recheck import recheck
 from proirp.appointments.timing import client_zone, when_word
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import lock_audit_chain, record_audit
+from proirp.audit.service import record_audit
 from proirp.calendars.models import ClientCalendarEvent
 from proirp.clients.models import Client
 from proirp.comms.core.sending import MessageBlocked
 from proirp.config import Settings
+from proirp.kit.db import lock_shared_writes
 from proirp.kit.errors import ValidationFailed
 from proirp.kit.time import utcnow
 
@@ -206,7 +207,7 @@ def send_due(session: Session, settings: Settings, *, limit: int = BATCH) -> Sen
     """One batch in the caller's transaction: expire, claim, send. The caller commits (and the
     messages' delivery jobs go to the queue then)."""
     now = utcnow()
-    lock_audit_chain(session)  # chain first, then rows: two senders never deadlock
+    lock_shared_writes(session)  # chain first, then rows: two senders never deadlock
     practice = practice_settings(session)
     counts = SendCounts(expired=expire_late(session, now, practice))
     claimed = claim_due(session, now, limit)

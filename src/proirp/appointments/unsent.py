@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 from proirp.appointments.models import Reminder, ReminderStatus
 from proirp.appointments.repository import Appointment, wants_reminders
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import lock_audit_chain
 from proirp.clients.models import Client
 from proirp.comms.core import repository as comms
 from proirp.comms.core.sending import Sender, audit_message
 from proirp.comms.core.status import add_event
 from proirp.comms.models import Communication, CommunicationStatus
+from proirp.kit.db import lock_shared_writes
 
 REASON = "The appointment no longer wants this reminder (cancelled, moved off, or turned off)."
 
@@ -40,7 +40,7 @@ def cancel_unsent(session: Session, now: datetime) -> int:
     ids = list(session.scalars(stmt))
     if not ids:
         return 0
-    lock_audit_chain(session)  # before the message rows, as every writer of both takes them
+    lock_shared_writes(session)  # before the message rows, as every writer of both takes them
     cancelled = 0
     for comm_id in ids:
         if not comms.cancel_queued(session, comm_id, now=now, reason=REASON):

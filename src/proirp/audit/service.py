@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.chain import canonical_row, row_hash
 from proirp.audit.keys import current_chain_keyring
 from proirp.audit.models import GENESIS_HASH, AuditLog
+from proirp.kit.db import lock_shared_writes
 from proirp.kit.metrics import count_audit_rows
 from proirp.kit.origin import RequestOrigin as RequestOrigin  # where callers import it from
 from proirp.kit.time import utcnow
@@ -45,9 +46,6 @@ FORBIDDEN_DETAIL_KEYS = frozenset(
 )
 MAX_DETAIL_STRING = 200
 
-# Any constant works; it only has to be the same for every writer of the chain.
-_CHAIN_LOCK_KEY = 0x50524F495250  # "PROIRP"
-
 
 class AuditDetailsError(ValueError):
     """Audit details tried to hold something that must never be logged."""
@@ -69,19 +67,6 @@ def _check_value(value: Any, path: str) -> None:
             _check_value(item, f"{path}[{index}]")
     elif isinstance(value, str) and len(value) > MAX_DETAIL_STRING:
         raise AuditDetailsError(f"audit detail '{path}' is too long to be metadata")
-
-
-def lock_audit_chain(session: Session) -> None:
-    """Serialise chain writers until this transaction ends, so two writers cannot share a parent.
-
-    `record_audit` takes it itself. A transaction that changes several rows others may also be
-    changing, and audits each change, takes it first: the order is then always chain → rows,
-    and two such transactions cannot deadlock on PostgreSQL (one holding a row the other needs
-    while waiting for the chain). SQLite's BEGIN IMMEDIATE gives the same order by itself.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
-    # SQLite: every transaction begins IMMEDIATE (kit.db), which already holds the write lock.
 
 
 @dataclass(frozen=True)
@@ -159,7 +144,7 @@ def record_audit(
     if origin is not None:
         ip, user_agent = origin.ip, origin.user_agent
     entry = _checked(AuditEntry(actor, action, client_id, ip, user_agent, details))
-    lock_audit_chain(session)
+    lock_shared_writes(session)
     row = AuditLog(**_chained(entry, _head(session), utcnow()))
     session.add(row)
     session.flush()
@@ -175,7 +160,7 @@ def record_audits(session: Session, entries: Sequence[AuditEntry]) -> int:
     checked = [_checked(entry) for entry in entries]
     if not checked:
         return 0
-    lock_audit_chain(session)
+    lock_shared_writes(session)
     session.flush()  # this transaction's own rows first: the head read next must be the last
     prev_hash = _head(session)
     now = utcnow()

@@ -18,11 +18,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
+from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth import repository
 from proirp.auth.models import ApiToken, Role, User
 from proirp.auth.reset_links import PasswordResetLink
 from proirp.auth.sessions import end_all_sessions
+from proirp.kit.db import lock_shared_writes
 from proirp.kit.errors import Conflict, NotFound, ValidationFailed
 from proirp.kit.time import utcnow
 
@@ -67,7 +68,7 @@ def _lock_tokens(session: Session, user_id: str) -> None:
 
 def _keep_an_admin(session: Session, user: User, *, change: str) -> None:
     """Refuse the change if `user` is the last active admin, counted under the chain's lock."""
-    lock_audit_chain(session)
+    lock_shared_writes(session)
     stmt = select(User.id).where(User.role == Role.ADMIN.value, User.is_active.is_(True))
     admins = list(session.scalars(stmt))
     if user.id in admins and len(admins) <= 1:

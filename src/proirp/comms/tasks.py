@@ -13,11 +13,10 @@ from datetime import timedelta
 import structlog
 from huey import crontab
 
-from proirp.audit.service import lock_audit_chain
 from proirp.comms.core import repository
 from proirp.comms.sms.follow_up import ASK_AFTER, ASK_LEASE, STOP_ASKING_AFTER
 from proirp.integrations.sendgrid.adapter import MAX_PERSONALIZATIONS
-from proirp.kit.db import transaction
+from proirp.kit.db import lock_shared_writes, transaction
 from proirp.kit.time import utcnow
 from proirp.worker.jobs import JobContext, enqueue, periodic_job
 
@@ -34,7 +33,7 @@ def sweep(ctx: JobContext) -> tuple[int, int]:
         stale = repository.stale_sending(session, claimed_before=cutoff, limit=SWEEP_BATCH)
         campaigns = repository.unfinished_campaigns(session, idle_since=cutoff, limit=SWEEP_BATCH)
     with transaction(ctx.session_factory) as session:
-        lock_audit_chain(session)  # before message rows, as every writer of them takes it
+        lock_shared_writes(session)  # before message rows, as every writer of them takes it
         now = utcnow()
         unconfirmed = repository.awaiting_final_status(
             session,

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, MetaData, String, event
+from sqlalchemy import JSON, MetaData, String, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -113,3 +113,23 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# Any constant works; it only has to be the same for every writer that takes it.
+_SHARED_WRITES_LOCK_KEY = 0x50524F495250  # "PROIRP"
+
+
+def lock_shared_writes(session: Session) -> None:
+    """Take the writers' turn until this transaction ends.
+
+    A transaction that changes rows others may be changing at the same time (a message's status,
+    the inbox's threads, reminders, staff accounts) takes it before touching them, so writers of
+    those rows take turns instead of meeting half-way, and two of them cannot deadlock on
+    PostgreSQL (one holding a row the other needs while it waits for the other's row). SQLite's
+    BEGIN IMMEDIATE gives the same order by itself. Audit rows need no turn of their own: they
+    are appended without a lock and chained afterwards (proirp.audit.chainer).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SHARED_WRITES_LOCK_KEY}
+        )

@@ -11,11 +11,10 @@ from zoneinfo import ZoneInfo
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from proirp.audit.service import lock_audit_chain
 from proirp.comms.email.staff import send_staff_email
 from proirp.comms.models import Purpose
 from proirp.config import Settings
-from proirp.kit.db import transaction
+from proirp.kit.db import lock_shared_writes, transaction
 from proirp.kit.time import utcnow
 from proirp.notices.models import NoticeKind
 from proirp.notices.repository import claim
@@ -41,7 +40,7 @@ def send_notice(
     """Queue the email of the notice (`kind`, `key`) to `to` unless it was sent before; whether
     it was queued now. Audited (EMAIL_QUEUED, or EMAIL_BLOCKED for a suppressed address) with
     `kind` and `audit_details`."""
-    lock_audit_chain(session)  # before the notice's row: the order every writer keeps
+    lock_shared_writes(session)  # before the notice's row: the order every writer keeps
     notice = claim(session, kind, key, now=utcnow())
     if notice is None:
         return False

@@ -7,12 +7,12 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import lock_audit_chain
 from proirp.clients.access import can_reach
 from proirp.comms.core import repository
 from proirp.comms.core.sending import Sender, audit_message
 from proirp.comms.core.status import add_event
 from proirp.comms.models import Communication, CommunicationStatus
+from proirp.kit.db import lock_shared_writes
 from proirp.kit.errors import Conflict, NotFound
 from proirp.kit.time import utcnow
 
@@ -29,7 +29,7 @@ class NotCancellable(Conflict):
 def cancel_message(session: Session, comm_id: str, sender: Sender) -> Communication:
     """`queued → cancelled`, with its event and a COMMUNICATION_CANCELLED audit row; NotFound,
     or NotCancellable once a worker has claimed it (or it has ended)."""
-    lock_audit_chain(session)  # before the row: the order every writer of both takes them in
+    lock_shared_writes(session)  # before the row: the order every writer of both takes them in
     found = repository.get(session, comm_id)
     if found is None or not can_reach(
         session, sender.user_id, found.client_id, origin=sender.origin

@@ -23,7 +23,6 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import lock_audit_chain
 from proirp.comms.core import repository
 from proirp.comms.core.guard import BlockReason
 from proirp.comms.core.pacing import SendPacer
@@ -36,7 +35,7 @@ from proirp.integrations.base import (
     ProviderPermanentError,
     ProviderTemporaryError,
 )
-from proirp.kit.db import transaction
+from proirp.kit.db import lock_shared_writes, transaction
 from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
@@ -146,7 +145,7 @@ def _block(
     """Rows the guard refused at send time (an opt-out, a suppression or a withdrawn consent
     since they were queued) end `blocked`, never sent."""
     with transaction(factory) as session:
-        lock_audit_chain(session)  # before the rows, as every writer here takes them
+        lock_shared_writes(session)  # before the rows, as every writer here takes them
         for comm in repository.get_many(session, list(refused)):
             block = refused[comm.id]
             advance(session, comm, S.BLOCKED, source="worker", reason=block.message)
@@ -157,7 +156,7 @@ def _block(
 
 def _sent(factory: sessionmaker[Session], channel: Channel, call: Call, message_id: str) -> None:
     with transaction(factory) as session:
-        lock_audit_chain(session)  # before the rows: status callbacks for them may be arriving
+        lock_shared_writes(session)  # before the rows: status callbacks for them may be arriving
         for comm in repository.get_many(session, call.ids):
             comm.provider_message_id = comm.provider_message_id or message_id
             advance(session, comm, S.SENT, source="worker")
@@ -169,7 +168,7 @@ def _fail(
     factory: sessionmaker[Session], channel: Channel, call: Call, exc: ProviderPermanentError
 ) -> None:
     with transaction(factory) as session:
-        lock_audit_chain(session)
+        lock_shared_writes(session)
         for comm in repository.get_many(session, call.ids):
             advance(
                 session, comm, S.FAILED, source="worker", reason=exc.reason, error_code=exc.code
@@ -212,7 +211,7 @@ def _retry_later(
 ) -> None:
     delays: dict[float, list[str]] = defaultdict(list)
     with transaction(factory) as session:
-        lock_audit_chain(session)
+        lock_shared_writes(session)
         for comm in repository.get_many(session, call.ids):
             attempts = call.attempts[comm.id]
             delay = _retry_or_give_up(

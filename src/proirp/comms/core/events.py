@@ -16,11 +16,12 @@ import structlog
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import AuditEntry, RequestOrigin, lock_audit_chain, record_audits
+from proirp.audit.service import AuditEntry, RequestOrigin, record_audits
 from proirp.comms.core import repository
 from proirp.comms.core.guard import suppression_key
 from proirp.comms.core.status import advance, seen_provider_event
 from proirp.comms.models import Communication
+from proirp.kit.db import lock_shared_writes
 
 log = structlog.get_logger(__name__)
 
@@ -92,7 +93,7 @@ def apply_status_event(
     to append with the batch's others (record_audits)."""
     # The chain's lock before the message's row, as the worker takes them: a callback arriving
     # while the worker records the send waits its turn instead of deadlocking with it.
-    lock_audit_chain(session)
+    lock_shared_writes(session)
     if event.event_id and seen_provider_event(session, event.event_id):
         return Applied("duplicate")
     comm = find_message(session, event)

@@ -16,7 +16,6 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import lock_audit_chain
 from proirp.comms.core.dispatch import Call
 from proirp.comms.core.guard import BlockReason, blocks_at_send
 from proirp.comms.core.sending import audit_worker
@@ -29,7 +28,7 @@ from proirp.config import Settings
 from proirp.integrations.base import EmailBatch, EmailRecipient
 from proirp.integrations.messaging import EmailSender
 from proirp.integrations.sendgrid.adapter import MAX_PERSONALIZATIONS, SECONDS_PER_RECIPIENT
-from proirp.kit.db import transaction
+from proirp.kit.db import lock_shared_writes, transaction
 from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
@@ -151,7 +150,7 @@ def reconcile_email(
     longest call would have ended.
     """
     with transaction(factory) as session:
-        lock_audit_chain(session)
+        lock_shared_writes(session)
         comm = session.get(Communication, comm_id, with_for_update=True)
         if comm is None or comm.status != S.SENDING:
             return

@@ -12,10 +12,10 @@ from html import escape
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from proirp.audit.service import lock_audit_chain
 from proirp.comms.core import repository
 from proirp.comms.email.suppression import suppress
 from proirp.comms.email.unsubscribe import PATH, read_token
+from proirp.kit.db import lock_shared_writes
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.security_headers import page_policy
 
@@ -74,7 +74,7 @@ def unsubscribe(
     comm = repository.get(session, comm_id) if comm_id else None
     if comm is None or comm.channel != "email" or not comm.to_address:
         return _not_found()
-    lock_audit_chain(session)  # before the queued rows that suppress() blocks
+    lock_shared_writes(session)  # before the queued rows that suppress() blocks
     suppress(
         session,
         comm.to_address,

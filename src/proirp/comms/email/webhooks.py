@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from proirp.audit.service import AuditEntry, RequestOrigin, lock_audit_chain, record_audits
+from proirp.audit.service import AuditEntry, RequestOrigin, record_audits
 from proirp.comms.core.events import apply_status_event
 from proirp.comms.core.webhook_rejection import record_rejection, reject_webhook
 from proirp.comms.email.events import status_event, suppression_for
@@ -29,6 +29,7 @@ from proirp.integrations.sendgrid.signatures import (
     TIMESTAMP_HEADER,
     signature_problem,
 )
+from proirp.kit.db import lock_shared_writes
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 
 log = structlog.get_logger(__name__)
@@ -119,7 +120,7 @@ def events(
         return _reject(session, origin, "the body is not JSON", 400)
     if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
         return _reject(session, origin, "the body is not a list of events", 400)
-    lock_audit_chain(session)  # before any message row: the worker may be recording these sends
+    lock_shared_writes(session)  # before any message row: the worker may be recording these sends
     batch = read_batch(raw)
     _skip_malformed(session, batch, origin)  # the rest is applied; a retry would not mend them
     counts: dict[str, int] = {"malformed": batch.malformed} if batch.malformed else {}

@@ -17,14 +17,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
+from proirp.audit.service import RequestOrigin, record_audit
 from proirp.comms.email.staff import send_staff_email
 from proirp.comms.inbox.models import UrgentIncident
 from proirp.comms.inbox.practice import InboxPractice
 from proirp.comms.inbox.replies import queue_reply
 from proirp.comms.models import Communication, Direction, Purpose
 from proirp.config import Settings
-from proirp.kit.db import new_id
+from proirp.kit.db import lock_shared_writes, new_id
 from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
@@ -142,7 +142,7 @@ def realert_due(session: Session, practice: InboxPractice, settings: Settings) -
     """Send the alerts that are due; each incident's alert is claimed with a conditional
     UPDATE, so two workers never send the same one. Returns how many were sent."""
     now = utcnow()
-    lock_audit_chain(session)
+    lock_shared_writes(session)
     due = session.scalars(
         select(UrgentIncident)
         .where(UrgentIncident.acknowledged_at.is_(None), UrgentIncident.next_alert_at <= now)
@@ -183,7 +183,7 @@ def acknowledge(
     """A member of staff opened a conversation and saw it up to `up_to`: its open incidents
     whose urgent messages all arrived by then stop alerting (an incident of a number whose
     messages were since attached to the client counts as the client's). Returns how many."""
-    lock_audit_chain(session)  # before the incidents' rows, as the webhook and realert take it
+    lock_shared_writes(session)  # before the incidents' rows, as the webhook and realert take it
     mine = [UrgentIncident.conversation == conversation]
     if client_id:
         mine.append(UrgentIncident.client_id == client_id)

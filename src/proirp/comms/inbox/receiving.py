@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from proirp.audit.service import RequestOrigin, lock_audit_chain
+from proirp.audit.service import RequestOrigin
 from proirp.clients.models import Client
 from proirp.comms.core.status import add_event
 from proirp.comms.inbox.incidents import report_urgent
@@ -26,7 +26,7 @@ from proirp.comms.models import Communication, CommunicationStatus, Direction, P
 from proirp.comms.sms.inbound import InboundMedia, clients_with_phone, handle_inbound, help_text
 from proirp.comms.sms.keywords import Keyword, keyword_of
 from proirp.config import Settings
-from proirp.kit.db import new_id
+from proirp.kit.db import lock_shared_writes, new_id
 from proirp.kit.time import utcnow
 from proirp.worker.after_commit import enqueue_after_commit
 
@@ -94,7 +94,7 @@ def receive(
 ) -> str | None:
     """Store and act on one inbound message; returns the answer for Twilio to send back (HELP,
     a reminder's C or R), if any. A retry of a message already stored changes nothing."""
-    lock_audit_chain(session)  # before the rows, as every writer of both takes them
+    lock_shared_writes(session)  # before the rows, as every writer of both takes them
     if stored(session, message.message_sid) is not None:
         log.info("sms.inbound_duplicate")
         # Twilio retries when our answer did not reach it: HELP's answer (always the same) goes

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import RequestOrigin, lock_audit_chain, record_audit
+from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.access import can_reach, care_team_of, require_reachable, sees_every_client
 from proirp.clients.models import Client
 from proirp.clients.repository import get_client
@@ -23,6 +23,7 @@ from proirp.comms.inbox.schemas import InboxSettingsIn, MediaOut, MessageOut
 from proirp.comms.models import Communication, Direction
 from proirp.comms.views import communication_view
 from proirp.config import Settings
+from proirp.kit.db import lock_shared_writes
 from proirp.kit.errors import Conflict, NotFound, ValidationFailed
 from proirp.kit.pagination import Cursor
 
@@ -87,7 +88,7 @@ def read_thread(
     """A page of the client's thread; reading it opens the conversation (its urgent alerts
     stop) and is audited as a read of each message shown."""
     # First, so no message arrives between what is shown and what is marked as seen.
-    lock_audit_chain(session)
+    lock_shared_writes(session)
     # A deleted client's thread stays readable: their messages outlive the record.
     if session.get(Client, client_id) is None or not can_reach(
         session, user_id, client_id, origin=origin
@@ -112,7 +113,7 @@ def read_message(
     session: Session, comm_id: str, *, user_id: str, origin: RequestOrigin
 ) -> dict[str, Any]:
     """One message with its text and status history (an audited read)."""
-    lock_audit_chain(session)  # first, as read_thread does
+    lock_shared_writes(session)  # first, as read_thread does
     comm = repository.get(session, comm_id)
     if comm is None or not can_reach(session, user_id, comm.client_id, origin=origin):
         raise NotFound("no communication with that id", code="communication_not_found")
@@ -156,7 +157,7 @@ def inbound_message(
 
 
 def mark_read(session: Session, message_id: str, *, user_id: str, origin: RequestOrigin) -> int:
-    lock_audit_chain(session)  # before the rows: the order every writer of both keeps
+    lock_shared_writes(session)  # before the rows: the order every writer of both keeps
     comm = inbound_message(session, message_id, user_id=user_id, origin=origin)
     count = talk.mark_read(session, user_id, comm)
     _audit(
@@ -260,7 +261,7 @@ def attach(
     user_id: str,
     origin: RequestOrigin,
 ) -> list[str]:
-    lock_audit_chain(session)  # before the rows: the order every writer of both keeps
+    lock_shared_writes(session)  # before the rows: the order every writer of both keeps
     comm = inbound_message(session, message_id, user_id=user_id, origin=origin)
     if comm.client_id is not None:
         raise Conflict("the message is already attached to a client", code="already_attached")
@@ -312,7 +313,7 @@ def save_settings(
     user_id: str,
     origin: RequestOrigin,
 ) -> dict[str, Any]:
-    lock_audit_chain(session)  # first: two admins saving at once take turns
+    lock_shared_writes(session)  # first: two admins saving at once take turns
     changes = body.model_dump(exclude_unset=True)
     if changes.get("office_hours") is not None:
         changes["office_hours"] = {

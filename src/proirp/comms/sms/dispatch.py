@@ -14,7 +14,6 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import lock_audit_chain
 from proirp.comms.core import repository
 from proirp.comms.core.dispatch import Call
 from proirp.comms.core.guard import BlockReason, blocks_at_send
@@ -30,7 +29,7 @@ from proirp.integrations.base import (
     ProviderTemporaryError,
 )
 from proirp.integrations.messaging import SmsSender
-from proirp.kit.db import transaction
+from proirp.kit.db import lock_shared_writes, transaction
 from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
@@ -101,7 +100,7 @@ def reconcile(factory: sessionmaker[Session], sender: SmsSender, comm_id: str) -
         log.warning("sms.reconcile_deferred", communication_id=comm_id, error_code=exc.code)
         return False
     with transaction(factory) as session:
-        lock_audit_chain(session)  # before the row, as the worker and the callbacks take them
+        lock_shared_writes(session)  # before the row, as the worker and the callbacks take them
         comm = session.get(Communication, comm_id, with_for_update=True)
         # Only the claim we looked up: another reconciliation may have re-queued the row while we
         # asked Twilio, and a new claim may be sending it right now.

@@ -14,14 +14,14 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from proirp.audit.service import RequestOrigin, lock_audit_chain
+from proirp.audit.service import RequestOrigin
 from proirp.comms.core import repository
 from proirp.comms.core.events import StatusEvent, apply_status_event
 from proirp.comms.models import Communication, CommunicationStatus
 from proirp.comms.sms.status import EVENT_ID_PREFIX, map_twilio_status, reason_for
 from proirp.integrations.base import ProviderPermanentError, ProviderTemporaryError
 from proirp.integrations.messaging import SmsSender
-from proirp.kit.db import transaction
+from proirp.kit.db import lock_shared_writes, transaction
 from proirp.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
@@ -79,7 +79,7 @@ def follow_up(factory: sessionmaker[Session], sender: SmsSender, comm_id: str) -
 
 def _ask_again_later(factory: sessionmaker[Session], comm_id: str) -> None:
     with transaction(factory) as session:
-        lock_audit_chain(session)  # before the row, as everyone who changes messages takes them
+        lock_shared_writes(session)  # before the row, as everyone who changes messages takes them
         comm = session.get(Communication, comm_id, with_for_update=True)
         if comm is not None and comm.status == S.SENT:
             comm.next_attempt_at = utcnow() + ASK_AGAIN_AFTER
