@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import RequestOrigin
 from proirp.comms.core.events import apply_status_event
+from proirp.comms.inbox.service import read_thread
 from proirp.comms.models import Communication
 from proirp.comms.sms.dispatch import reconcile
 from proirp.comms.sms.status import StatusCallback, callback_event
@@ -21,6 +22,7 @@ from proirp.integrations.base import ProviderMessage
 from proirp.kit.db import lock_shared_writes
 from proirp.kit.time import utcnow
 from tests.comms.rows import message_row, own_database
+from tests.factories import create_client, create_user
 
 pytestmark = pytest.mark.postgres
 
@@ -93,3 +95,27 @@ def test_reconciliation_waits_for_the_chain_before_locking_the_row(
 
     worker_records_the_send_while(factory, comm.id, threading.Thread(target=reconciliation))
     assert failures == []
+
+
+def test_reading_a_thread_with_nothing_alerting_waits_for_no_writer(
+    factory: sessionmaker[Session],
+) -> None:
+    """The writers' lock orders writers of a conversation's alerts; a read of a thread with none
+    open must not queue behind a worker recording sends or a callback."""
+    with factory() as session:
+        reader = create_user(session, role="staff")
+        client = create_client(session)
+        session.commit()
+    holder = factory()
+    try:
+        lock_shared_writes(holder)
+        with factory() as session:
+            session.execute(text("SET LOCAL lock_timeout = '1s'"))
+            shown, _ = read_thread(
+                session, client.id, user_id=reader.id, origin=RequestOrigin(), limit=20, cursor=None
+            )
+            session.commit()
+    finally:
+        holder.rollback()
+        holder.close()
+    assert shown == []

@@ -171,6 +171,20 @@ def realert_due(session: Session, practice: InboxPractice, settings: Settings) -
     return sent
 
 
+def has_open_incident(session: Session, *, conversation: str, client_id: str | None) -> bool:
+    """Whether the conversation (or the client's, through any number) has an incident still
+    alerting: only then has opening it anything to acknowledge."""
+    mine = [UrgentIncident.conversation == conversation]
+    if client_id:
+        mine.append(UrgentIncident.client_id == client_id)
+    found = session.scalar(
+        select(UrgentIncident.id)
+        .where(UrgentIncident.acknowledged_at.is_(None), or_(*mine))
+        .limit(1)
+    )
+    return found is not None
+
+
 def acknowledge(
     session: Session,
     *,

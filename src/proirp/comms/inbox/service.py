@@ -16,7 +16,7 @@ from proirp.clients.repository import get_client
 from proirp.comms.core import repository
 from proirp.comms.email.service import email_address
 from proirp.comms.inbox import conversations as talk
-from proirp.comms.inbox.incidents import acknowledge, conversation_of
+from proirp.comms.inbox.incidents import acknowledge, conversation_of, has_open_incident
 from proirp.comms.inbox.models import InboxSettings, MessageMedia
 from proirp.comms.inbox.practice import FIELDS, inbox_practice
 from proirp.comms.inbox.schemas import InboxSettingsIn, MediaOut, MessageOut
@@ -87,8 +87,12 @@ def read_thread(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the client's thread; reading it opens the conversation (its urgent alerts
     stop) and is audited as a read of each message shown."""
-    # First, so no message arrives between what is shown and what is marked as seen.
-    lock_shared_writes(session)
+    conversation = f"client:{client_id}"
+    urgent = has_open_incident(session, conversation=conversation, client_id=client_id)
+    if urgent:
+        # First, so no message arrives between what is shown and what is marked as seen. A
+        # thread with nothing alerting takes no lock: reading it changes nothing but the audit.
+        lock_shared_writes(session)
     # A deleted client's thread stays readable: their messages outlive the record.
     if session.get(Client, client_id) is None or not can_reach(
         session, user_id, client_id, origin=origin
@@ -97,10 +101,10 @@ def read_thread(
     comms, next_cursor = talk.thread(session, client_id, limit=limit, cursor=cursor)
     ids = [comm.id for comm in comms]
     _audit(session, user_id, origin, AuditAction.MESSAGE_VIEWED, client_id, communication_ids=ids)
-    if comms:
+    if comms and urgent:
         acknowledge(
             session,
-            conversation=f"client:{client_id}",
+            conversation=conversation,
             client_id=client_id,
             up_to=max(comm.created_at for comm in comms),
             user_id=user_id,
@@ -113,10 +117,12 @@ def read_message(
     session: Session, comm_id: str, *, user_id: str, origin: RequestOrigin
 ) -> dict[str, Any]:
     """One message with its text and status history (an audited read)."""
-    lock_shared_writes(session)  # first, as read_thread does
     comm = repository.get(session, comm_id)
     if comm is None or not can_reach(session, user_id, comm.client_id, origin=origin):
         raise NotFound("no communication with that id", code="communication_not_found")
+    urgent = comm.direction == Direction.INBOUND and has_open_incident(
+        session, conversation=conversation_of(comm), client_id=comm.client_id
+    )
     _audit(
         session,
         user_id,
@@ -125,7 +131,7 @@ def read_message(
         comm.client_id,
         communication_id=comm.id,
     )
-    if comm.direction == Direction.INBOUND:
+    if urgent:
         _opened(session, comm, user_id, origin)
     view = message_views(session, [comm], user_id)[0]
     view["events"] = [
