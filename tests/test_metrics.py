@@ -15,6 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.actions import AuditAction
+from proirp.audit.chainer import chain_within
+from proirp.audit.service import record_audit
 from proirp.auth.models import User
 from proirp.calendars import sync_status
 from proirp.calendars.models import CalendarIntegration, CalendarSyncStatus
@@ -311,3 +314,19 @@ def test_no_phi_in_any_label_or_value(
         staff.token,
     ):
         assert value not in text, value
+
+
+def test_the_audit_rows_waiting_for_the_chainer_are_counted(
+    api: TestClient, db: Session, metrics_on: Settings
+) -> None:
+    chain_within(db)
+    db.commit()
+    assert sample(scrape(api), "proirp_audit_rows_unchained") == 0.0
+
+    record_audit(db, actor=None, action=AuditAction.CLIENT_VIEWED)
+    record_audit(db, actor=None, action=AuditAction.CLIENT_VIEWED)
+    db.commit()
+    text = scrape(api)
+
+    assert sample(text, "proirp_audit_rows_unchained") == 2.0
+    assert (sample(text, "proirp_audit_oldest_unchained_age_seconds") or -1) >= 0.0

@@ -85,23 +85,28 @@ SANDBOX_POLICY = "frame-ancestors 'none'"
 
 
 def create_app(settings: Settings | None = None, *, embedded_worker: bool = False) -> FastAPI:
-    """The ASGI app. With `embedded_worker`, a Huey consumer runs inside the same process."""
+    """The ASGI app. With `embedded_worker`, a Huey consumer and the audit chainer run inside the
+    same process."""
     settings = settings or load_settings()
     rt = runtime.start(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         size_thread_pool()
-        consumer = None
+        consumer = chainer = None
         if embedded_worker:
+            from proirp.audit.chainer import Chainer
             from proirp.worker.consumer import start_embedded_consumer
 
             consumer = start_embedded_consumer(settings.worker_threads)
+            chainer = Chainer(rt.engine, rt.session_factory).start()
         try:
             yield
         finally:
             if consumer is not None:
                 consumer.stop(graceful=True)
+            if chainer is not None:
+                chainer.stop()
             close_providers()  # before the sandbox: its TLS listener waits for them to hang up
             sandbox = getattr(_app.state, "sandbox", None)
             if sandbox is not None:

@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
+from proirp.audit.chainer import waiting as audit_rows_waiting
 from proirp.calendars.sync_status import CalendarSync, every_calendar
 from proirp.comms.core.repository import counts_by_channel_and_status, oldest_due_queued
 from proirp.comms.models import CommunicationStatus
@@ -56,15 +57,22 @@ class Shared:
     calendars: list[CalendarSync] | None = None
     queue_depth: int | None = None
     queue_scheduled: int | None = None
+    audit_unchained: int | None = None
+    audit_oldest_unchained_seconds: float | None = None
 
 
 def _read_database(session: Session) -> Shared:
     now = utcnow()
     oldest = oldest_due_queued(session, now=now)
+    unchained, oldest_unchained = audit_rows_waiting(session)
     return Shared(
         messages=counts_by_channel_and_status(session),
         oldest_due_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
         calendars=every_calendar(session),
+        audit_unchained=unchained,
+        audit_oldest_unchained_seconds=(
+            max(0.0, (now - oldest_unchained).total_seconds()) if oldest_unchained else 0.0
+        ),
     )
 
 
@@ -119,6 +127,7 @@ class SharedGauges(Collector):
         yield up
         yield from _message_gauges(shared)
         yield from _queue_gauges(shared)
+        yield from _audit_gauges(shared)
         if shared.calendars is not None:
             yield from _calendar_gauges(shared.calendars)
 
@@ -154,6 +163,21 @@ def _queue_gauges(shared: Shared) -> Iterator[GaugeMetricFamily]:
             "Jobs held in the queue until a later time (retries, scheduled sends).",
             shared.queue_scheduled,
         )
+
+
+def _audit_gauges(shared: Shared) -> Iterator[GaugeMetricFamily]:
+    if shared.audit_unchained is None or shared.audit_oldest_unchained_seconds is None:
+        return
+    yield GaugeMetricFamily(
+        "proirp_audit_rows_unchained",
+        "Audit rows written and not yet signed into the chain (the chainer runs in the workers).",
+        value=shared.audit_unchained,
+    )
+    yield GaugeMetricFamily(
+        "proirp_audit_oldest_unchained_age_seconds",
+        "How long the oldest audit row waiting for the chainer has waited (0: none waits).",
+        value=shared.audit_oldest_unchained_seconds,
+    )
 
 
 def _calendar_gauges(calendars: list[CalendarSync]) -> Iterator[GaugeMetricFamily]:

@@ -22,6 +22,7 @@ from proirp import runtime
 from proirp.audit import keys
 from proirp.audit.actions import AuditAction
 from proirp.audit.anchor_file import FileAnchorStore
+from proirp.audit.chainer import chain_pending
 from proirp.audit.keys import ChainKeyring, install_chain_keyring
 from proirp.audit.models import AuditLog
 from proirp.audit.service import record_audit
@@ -67,13 +68,15 @@ def chain_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChainDa
 
 
 def verify(db: ChainDatabase, **options: Any) -> ChainReport:
-    """`verify_chain` on `db`, held to its anchors."""
+    """`verify_chain` on `db`, held to its anchors, once the rows written so far are chained."""
+    chain_pending(db.sessions)
     with transaction(db.sessions) as session:
         return verify_chain(session, anchors=db.anchors, **options)
 
 
 def write_rows(db: ChainDatabase, count: int = 5) -> list[int]:
-    """`count` audit rows, each committed in its own transaction; returns their ids in order."""
+    """`count` audit rows, each committed in its own transaction, then chained; returns their ids
+    in order."""
     ids = []
     for n in range(count):
         with transaction(db.sessions) as session:
@@ -88,6 +91,7 @@ def write_rows(db: ChainDatabase, count: int = 5) -> list[int]:
                 details={"n": n, "fields": ["phone", "timezone"], "nested": {"ratio": 0.1, "é": n}},
             )
             ids.append(row.id)
+    chain_pending(db.sessions)
     return ids
 
 
@@ -97,7 +101,7 @@ def all_rows(db: ChainDatabase) -> list[AuditLog]:
 
 
 def lift_append_only_guard(conn: Connection, kind: str) -> None:
-    """Switch off the triggers guarding the log (UPDATE, DELETE, INSERT below the newest), as an
+    """Switch off the triggers guarding the log (UPDATE, DELETE, INSERT over a row), as an
     attacker with DDL rights could."""
     if kind == "postgres":
         conn.execute(text("ALTER TABLE audit_logs DISABLE TRIGGER USER"))

@@ -89,7 +89,7 @@ def test_the_worker_anchors_once_the_interval_has_passed(
     six_minutes_ago = utcnow() - timedelta(minutes=6)
     chain_db.anchors.append(
         Anchor.signed(
-            KEYRING.current, row_id=anchored.id, row_hash=anchored.hash, at=six_minutes_ago
+            KEYRING.current, row_id=anchored.id, row_hash=str(anchored.hash), at=six_minutes_ago
         )
     )
     anchor_head_periodically(context)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, insert, update
+from sqlalchemy.exc import DBAPIError
 
 from proirp.audit.models import GENESIS_HASH, AuditLog
 from proirp.audit.verify import ChainReport
@@ -33,7 +35,8 @@ NOT_EDITED = {
     "prev_hash": OUT_OF_ORDER,
     "key_id": f"signed with a key that is not configured (key id {'0' * 16})",
 }
-CONTENT_COLUMNS = [c.name for c in AuditLog.__table__.columns if c.name != "id"]
+# The row's place in the chain (`seq`) is not content: moving a row is caught by the links.
+CONTENT_COLUMNS = [c.name for c in AuditLog.__table__.columns if c.name not in ("id", "seq")]
 
 
 def test_an_untouched_chain_verifies(chain_db: ChainDatabase) -> None:
@@ -135,15 +138,30 @@ def test_a_row_appended_behind_record_audits_back_is_caught(chain_db: ChainDatab
     ids = write_rows(chain_db)
     last = all_rows(chain_db)[-1]
     forged = {c: getattr(last, c) for c in CONTENT_COLUMNS} | {
+        "seq": (last.seq or 0) + 1,
         "prev_hash": last.hash,
         "hash": "a" * 64,
         "action": "LOGIN_SUCCEEDED",
     }
 
-    # INSERT is allowed (the log is append-only, not read-only), so no guard has to be lifted.
-    with chain_db.engine.begin() as conn:
-        forged_id = conn.execute(insert(AuditLog).values(forged).returning(AuditLog.id)).scalar()
+    # Only the chainer chains: the database refuses a row that arrives already chained...
+    with pytest.raises(DBAPIError, match="append-only"), chain_db.engine.begin() as conn:
+        conn.execute(insert(AuditLog).values(forged))
+    # ...and with its guard lifted, the forged row does not verify.
+    tamper(chain_db, insert(AuditLog).values(forged))
+    forged_id = max(r.id for r in all_rows(chain_db))
 
     report = verify(chain_db)
     assert (report.ok, report.first_bad_id, report.problem) == (False, forged_id, EDITED)
     assert report.rows_checked == len(ids)
+
+
+def test_moving_a_row_to_another_place_in_the_chain_is_caught(chain_db: ChainDatabase) -> None:
+    ids = write_rows(chain_db)
+    last_seq = all_rows(chain_db)[-1].seq or 0
+
+    tamper(chain_db, update(AuditLog).where(AuditLog.id == ids[1]).values(seq=last_seq + 10))
+
+    report = verify(chain_db)
+    assert (report.ok, report.first_bad_id, report.problem) == (False, ids[2], OUT_OF_ORDER)
+    assert report.rows_checked == 1

@@ -64,7 +64,7 @@ def _rechain_with_sha256(db: ChainDatabase, victim: int, **changes: Any) -> None
     write access to the database could: no key is needed for that."""
     rows = [r for r in all_rows(db) if r.id >= victim]
     statements = []
-    prev_hash = rows[0].prev_hash
+    prev_hash = str(rows[0].prev_hash)
     for row in rows:
         content = {name: getattr(row, name) for name in CANONICAL_FIELDS}
         if row.id == victim:

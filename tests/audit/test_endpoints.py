@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit import service as audit_service
 from proirp.audit.actions import AuditAction
+from proirp.audit.chainer import chain_within
 from proirp.audit.models import AuditLog
 from proirp.audit.service import record_audit
 from tests.audit.conftest import lift_append_only_guard
@@ -34,13 +35,14 @@ def _new_id() -> str:
 
 
 def _seed(db: Session, actor: str, *specs: tuple[str, str | None]) -> list[int]:
-    """Rows by `actor`, one per (action, client_id); returns their ids."""
+    """Rows by `actor`, one per (action, client_id), chained; returns their ids."""
     ids = [
         record_audit(
             db, actor=actor, action=AuditAction(action), client_id=client, details={"seq": n}
         ).id
         for n, (action, client) in enumerate(specs)
     ]
+    chain_within(db)
     db.commit()
     return ids
 
@@ -232,6 +234,7 @@ def test_verify_reports_an_intact_chain_and_is_audited(
         "rows_checked": total,
         "first_bad_id": None,
         "problem": None,
+        "unchained": 0,
     }
     assert (anchored["anchored_id"] is None) == (anchored["anchored_at"] is None)
     verified = db.scalars(

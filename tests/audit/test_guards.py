@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 
 from proirp.audit.actions import AuditAction
+from proirp.audit.chainer import chain_pending
 from proirp.audit.models import AuditLog
 from proirp.audit.service import record_audit
 from proirp.kit.db import transaction
@@ -93,6 +94,7 @@ def test_concurrent_writers_keep_one_chain(chain_db: ChainDatabase) -> None:
         for future in [pool.submit(writer, n) for n in range(THREADS)]:
             future.result()
 
+    chain_pending(chain_db.sessions)
     rows = all_rows(chain_db)
     assert len(rows) == THREADS * RECORDS_EACH
     assert len({r.prev_hash for r in rows}) == len(rows), (
@@ -112,11 +114,12 @@ def _forged_copy_of(db: ChainDatabase, row_id: int, **changes: object) -> dict[s
     return values | changes
 
 
-def test_an_insert_at_or_below_the_newest_id_is_refused(chain_db: ChainDatabase) -> None:
+def test_an_insert_of_a_chained_row_is_refused_wherever_it_goes(chain_db: ChainDatabase) -> None:
     ids = write_rows(chain_db, 3)
     before = [(r.id, r.details, r.hash) for r in all_rows(chain_db)]
 
-    # Below the oldest row (a free id), and into the place of a row that exists.
+    # Below the oldest row (a free id), and into the place of a row that exists: only the
+    # chainer chains, so a row that arrives with a hash is forged.
     below = _forged_copy_of(chain_db, ids[0], id=ids[0] - 1, hash="b" * 64)
     _refused(chain_db, insert(AuditLog).values(below))
     _refused(chain_db, insert(AuditLog).values(_forged_copy_of(chain_db, ids[1], hash="c" * 64)))

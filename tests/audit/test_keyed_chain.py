@@ -22,7 +22,7 @@ Sign = Callable[[str, str], str]
 def _rechain(db: ChainDatabase, victim: int, sign: Sign, *, key_id: str | None = None) -> None:
     """Rewrite row `victim`'s details and recompute every hash from it on with `sign`."""
     rows = [r for r in all_rows(db) if r.id >= victim]
-    statements, prev_hash = [], rows[0].prev_hash
+    statements, prev_hash = [], str(rows[0].prev_hash)
     for row in rows:
         content = {name: getattr(row, name) for name in CANONICAL}
         if row.id == victim:

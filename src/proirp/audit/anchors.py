@@ -1,4 +1,6 @@
-"""Anchors: the audit log's head (newest id and hash), signed and kept outside the database.
+"""Anchors: the audit log's head (its newest chained row and hash), signed and kept outside the
+database. An anchor names a row by its place in the chain (`seq`), which for rows chained before
+`seq` existed is their id.
 
 The keyed chain stops anyone without the key from rewriting rows; it cannot show that the newest
 rows were removed. An anchor can: verification fails when an anchored row is missing or differs.
@@ -24,7 +26,8 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class Anchor:
-    """Row `row_id` had hash `row_hash` at `anchored_at`; `mac` signs all of it."""
+    """The row at place `row_id` in the chain had hash `row_hash` at `anchored_at`; `mac` signs
+    all of it."""
 
     row_id: int
     row_hash: str

@@ -122,25 +122,34 @@ def export_archive(
 ) -> Seal:
     """Write the rows created in [since, until) to `out` as an archive, checking each as it
     goes (a broken chain is never sealed); returns the seal. Raises ArchiveError."""
-    first_id = session.scalar(select(func.min(AuditLog.id)).where(AuditLog.created_at >= since))
-    last_id = session.scalar(select(func.max(AuditLog.id)).where(AuditLog.created_at < until))
-    if first_id is None or last_id is None or first_id > last_id:
+    chained = AuditLog.seq.is_not(None)
+    first_seq = session.scalar(
+        select(func.min(AuditLog.seq)).where(chained, AuditLog.created_at >= since)
+    )
+    last_seq = session.scalar(
+        select(func.max(AuditLog.seq)).where(chained, AuditLog.created_at < until)
+    )
+    if first_seq is None or last_seq is None or first_seq > last_seq:
         raise ArchiveError(f"no audit rows were written between {_iso(since)} and {_iso(until)}")
     header = {"archive": FORMAT, "version": VERSION, "since": _iso(since), "until": _iso(until)}
     out.write(_line(header))
+    # In the chain's order: from the first row of the period to its last, every row between
+    # (a row that committed late may have been chained just outside its period's time).
     rows = session.execute(
         select(AuditLog)
-        .where(AuditLog.id >= first_id, AuditLog.id <= last_id)
-        .order_by(AuditLog.id)
+        .where(AuditLog.seq >= first_seq, AuditLog.seq <= last_seq)
+        .order_by(AuditLog.seq)
         .execution_options(yield_per=batch_size)
     ).scalars()
     checker = _Checker(keyring)
     first_prev_hash = ""
+    first_id = last_id = 0
     for row in rows:
         fields = _row_fields(row)
         if checker.count == 0:
-            first_prev_hash = row.prev_hash
-            checker.expected_prev = row.prev_hash
+            first_id, first_prev_hash = row.id, str(row.prev_hash)
+            checker.expected_prev = first_prev_hash
+        last_id = row.id
         problem = checker.check(fields)
         if problem:
             raise ArchiveError(

@@ -1,11 +1,16 @@
-"""The audit log: append-only, in a chain signed with a key kept outside the database."""
+"""The audit log: append-only, in a chain signed with a key kept outside the database.
+
+A row is appended unchained (no `seq`, no hash) in the transaction of the change it records, with
+no lock; the chainer (proirp.audit.chainer) then gives it the next place in the chain (`seq`)
+and signs it. That one change, from unchained to chained, is the only one the database allows.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from proirp.kit.db import Base
@@ -17,7 +22,7 @@ GENESIS_HASH = "0" * 64
 class AuditLog(Base):
     __tablename__ = "audit_logs"
 
-    # An integer key gives the chain its order; SQLite only auto-increments INTEGER keys.
+    # The order rows were appended in; SQLite only auto-increments INTEGER keys.
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
@@ -28,7 +33,20 @@ class AuditLog(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The row's place in the chain, given by the chainer; None until it is chained. Rows are
+    # chained in the order their transactions committed, which is not always the order of `id`.
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     # The fingerprint of the chain key that signed `hash` (proirp.audit.keys); never the key.
-    key_id: Mapped[str] = mapped_column(String(16))
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[str | None] = mapped_column(String(16))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+    __table_args__ = (
+        # What the chainer reads: the rows not chained yet, in the order they were appended.
+        Index(
+            "ix_audit_logs_unchained",
+            "id",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
+    )

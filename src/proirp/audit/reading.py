@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from proirp.audit import repository
 from proirp.audit.actions import AuditAction
 from proirp.audit.anchor_file import anchor_store
+from proirp.audit.chainer import chain_within
 from proirp.audit.models import AuditLog
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.audit.verify import ChainReport, verify_chain
@@ -70,7 +71,9 @@ def read_log(
 def verify_log(
     session: Session, settings: Settings, *, actor: str, origin: RequestOrigin
 ) -> ChainReport:
-    """Check the whole chain against its anchors, and record that it was checked."""
+    """Chain what is waiting, check the whole chain against its anchors, and record that it was
+    checked."""
+    chain_within(session)
     report = verify_chain(session, anchors=anchor_store(settings))
     record_audit(
         session,

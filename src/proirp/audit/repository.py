@@ -43,20 +43,22 @@ def list_audit_logs(
 
 @dataclass(frozen=True)
 class Head:
-    """The newest row of the audit log."""
+    """The newest chained row of the audit log: its place in the chain (`seq`) and its hash."""
 
     row_id: int
     row_hash: str
 
 
 def read_head(engine: Engine) -> Head | None:
-    """The newest committed row, read outside any transaction: on SQLite a transaction here
+    """The newest chained row, read outside any transaction: on SQLite a transaction here
     takes the write lock first (kit.db), and anchoring must never wait for writers."""
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
         try:
-            cursor.execute("SELECT id, hash FROM audit_logs ORDER BY id DESC LIMIT 1")
+            cursor.execute(
+                "SELECT seq, hash FROM audit_logs WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
+            )
             row = cursor.fetchone()
         finally:
             cursor.close()

@@ -19,7 +19,9 @@ class AuditLogOut(BaseModel):
     ip: str | None
     user_agent: str | None
     details: dict[str, Any]
-    hash: str
+    # Null for the moment (a fraction of a second, usually) between the row being written and
+    # the chainer signing it into the chain.
+    hash: str | None
 
 
 AUDIT_LOG_EXAMPLE: dict[str, Any] = {
@@ -62,6 +64,7 @@ class ChainReportOut(BaseModel):
                     "problem": None,
                     "anchored_id": 1040,
                     "anchored_at": "2030-01-15T14:55:00Z",
+                    "unchained": 0,
                 }
             ]
         }
@@ -75,3 +78,6 @@ class ChainReportOut(BaseModel):
     # The newest anchor of the log's head the chain was held to (None before the first).
     anchored_id: int | None
     anchored_at: datetime | None
+    # Rows written but not yet signed into the chain by the chainer (seconds old at most while
+    # a worker runs): not checked yet, and not a problem by themselves.
+    unchained: int

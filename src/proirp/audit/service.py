@@ -1,4 +1,10 @@
-"""record_audit(): write an audit row in the caller's transaction, extending the keyed chain."""
+"""record_audit(): append an audit row in the caller's transaction, with no lock.
+
+The row commits (or rolls back) with the change it records. It is chained afterwards: the chainer
+(proirp.audit.chainer) gives it its place in the keyed chain and signs it, usually within a
+fraction of a second. Appending takes no lock, so audited reads and writes never queue behind one
+another for the chain.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.chain import canonical_row, row_hash
-from proirp.audit.keys import current_chain_keyring
-from proirp.audit.models import GENESIS_HASH, AuditLog
-from proirp.kit.db import lock_shared_writes
+from proirp.audit.models import AuditLog
 from proirp.kit.metrics import count_audit_rows
 from proirp.kit.origin import RequestOrigin as RequestOrigin  # where callers import it from
 from proirp.kit.time import utcnow
@@ -91,19 +94,8 @@ def _checked(entry: AuditEntry) -> AuditEntry:
     return AuditEntry(entry.actor, entry.action, entry.client_id, entry.ip, user_agent, details)
 
 
-def _chained(entry: AuditEntry, prev_hash: str, created_at: datetime) -> dict[str, Any]:
-    """The row's columns, its hash extending the chain from `prev_hash`."""
-    key = current_chain_keyring().current
-    details = entry.details or {}
-    canonical = canonical_row(
-        created_at=created_at,
-        actor_user_id=entry.actor,
-        action=entry.action,
-        client_id=entry.client_id,
-        ip=entry.ip,
-        user_agent=entry.user_agent,
-        details=details,
-    )
+def _unchained(entry: AuditEntry, created_at: datetime) -> dict[str, Any]:
+    """The row's columns as appended: its content, not yet its place in the chain."""
     return {
         "created_at": created_at,
         "actor_user_id": entry.actor,
@@ -111,17 +103,8 @@ def _chained(entry: AuditEntry, prev_hash: str, created_at: datetime) -> dict[st
         "client_id": entry.client_id,
         "ip": entry.ip,
         "user_agent": entry.user_agent,
-        "details": details,
-        "key_id": key.key_id,
-        "prev_hash": prev_hash,
-        "hash": row_hash(key, prev_hash, canonical),
+        "details": entry.details or {},
     }
-
-
-def _head(session: Session) -> str:
-    """The chain's last hash (the caller holds the chain's lock)."""
-    found = session.scalar(select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1))
-    return found or GENESIS_HASH
 
 
 def record_audit(
@@ -144,8 +127,7 @@ def record_audit(
     if origin is not None:
         ip, user_agent = origin.ip, origin.user_agent
     entry = _checked(AuditEntry(actor, action, client_id, ip, user_agent, details))
-    lock_shared_writes(session)
-    row = AuditLog(**_chained(entry, _head(session), utcnow()))
+    row = AuditLog(**_unchained(entry, utcnow()))
     session.add(row)
     session.flush()
     count_audit_rows(1)
@@ -153,25 +135,17 @@ def record_audit(
 
 
 def record_audits(session: Session, entries: Sequence[AuditEntry]) -> int:
-    """Add several audit rows at once (a campaign's chunk, a batch of provider events): the
-    chain's lock taken once, its head read once, the rows chained in order here and written in
-    one multi-row INSERT. The same chain as record_audit() one by one, so `verify` checks it
-    the same way. Every entry is checked before anything is written. Returns how many."""
+    """Add several audit rows at once (a campaign's chunk, a batch of provider events) in one
+    multi-row INSERT, in the order given. Every entry is checked before anything is written.
+    Returns how many."""
     checked = [_checked(entry) for entry in entries]
     if not checked:
         return 0
-    lock_shared_writes(session)
-    session.flush()  # this transaction's own rows first: the head read next must be the last
-    prev_hash = _head(session)
     now = utcnow()
-    rows = []
-    for entry in checked:
-        row = _chained(entry, prev_hash, now)
-        rows.append(row)
-        prev_hash = row["hash"]
+    rows = [_unchained(entry, now) for entry in checked]
     # One executemany, sent as multi-row INSERTs (SQLAlchemy's "insertmanyvalues", its statement
-    # compiled once and cached) with the VALUES in chain order: ids are taken in that order, and
-    # the chain's lock keeps every other writer out until this transaction ends.
+    # compiled once and cached): ids are taken in the order given, and the chainer chains the
+    # rows in that order once this transaction commits.
     session.connection().execute(insert(AuditLog.__table__), rows)  # type: ignore[arg-type]
     count_audit_rows(len(rows))
     return len(rows)

@@ -1,6 +1,9 @@
 """Walk the audit chain with the chain keys, hold it to its anchors, and report what does not fit.
 
-Problems name rows by id, keys by fingerprint and anchors by time: never a row's content.
+Rows are walked in the order of the chain (`seq`); rows appended but not chained yet (seconds
+old at most while the chainer runs) are counted apart, not checked. Problems name rows by id
+(anchors by the row's place in the chain, `seq`), keys by fingerprint and anchors by time: never
+a row's content.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from proirp.audit.anchors import Anchor, AnchorStore, AnchorStoreError, AnchorStoreUnavailable
@@ -31,6 +34,8 @@ class ChainReport:
     # The newest anchor the log was held to, if any.
     anchored_id: int | None = None
     anchored_at: datetime | None = None
+    # Rows appended but not chained yet: not checked, and no problem by themselves.
+    unchained: int = 0
 
 
 class _Broken(Exception):
@@ -57,19 +62,28 @@ def verify_chain(
         newest = max(anchored.values(), key=lambda anchor: anchor.row_id, default=None)
         expected_prev, last_age, last_id = GENESIS_HASH, None, None
         rows = session.execute(
-            select(AuditLog).order_by(AuditLog.id).execution_options(yield_per=batch_size)
+            select(AuditLog)
+            .where(AuditLog.seq.is_not(None))
+            .order_by(AuditLog.seq)
+            .execution_options(yield_per=batch_size)
         ).scalars()
         for row in rows:
             last_age = _check_row(row, expected_prev, keyring, last_age)
-            anchor = anchored.pop(row.id, None)
+            anchor = anchored.pop(row.seq or 0, None)
             if anchor is not None and anchor.row_hash != row.hash:
                 raise _Broken(f"does not match its anchor of {_when(anchor)} (rewritten)", row.id)
-            expected_prev, last_id = row.hash, row.id
+            expected_prev, last_id = str(row.hash), row.seq
             checked += 1
         _check_nothing_anchored_is_missing(anchored, last_id)
     except _Broken as broken:
-        return ChainReport(False, checked, broken.row_id, broken.problem, *_about(newest))
-    return ChainReport(True, checked, None, None, *_about(newest))
+        return ChainReport(
+            False, checked, broken.row_id, broken.problem, *_about(newest), _unchained(session)
+        )
+    return ChainReport(True, checked, None, None, *_about(newest), _unchained(session))
+
+
+def _unchained(session: Session) -> int:
+    return session.scalar(select(func.count()).where(AuditLog.seq.is_(None))) or 0
 
 
 def _check_row(
@@ -78,9 +92,10 @@ def _check_row(
     """The age of the key that signed `row`, if `row` fits the chain; raises _Broken if not."""
     if row.prev_hash != expected_prev:
         raise _Broken(OUT_OF_ORDER, row.id)
-    key, age = keyring.get(row.key_id), keyring.age(row.key_id)
+    key_id = row.key_id or ""
+    key, age = keyring.get(key_id), keyring.age(key_id)
     if key is None or age is None:
-        shown = row.key_id if _KEY_ID.fullmatch(row.key_id or "") else "unreadable"
+        shown = key_id if _KEY_ID.fullmatch(key_id) else "unreadable"
         raise _Broken(f"signed with a key that is not configured (key id {shown})", row.id)
     if last_age is not None and age > last_age:
         raise _Broken(
@@ -97,7 +112,7 @@ def _check_row(
         user_agent=row.user_agent,
         details=row.details,
     )
-    if row_hash(key, row.prev_hash, canonical) != row.hash:
+    if row_hash(key, expected_prev, canonical) != row.hash:
         raise _Broken(EDITED, row.id)
     return age
 

@@ -70,4 +70,5 @@ def verify(
         "problem": report.problem,
         "anchored_id": report.anchored_id,
         "anchored_at": report.anchored_at,
+        "unchained": report.unchained,
     }

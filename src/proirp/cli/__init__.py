@@ -107,8 +107,10 @@ def worker(
         int | None, typer.Option(min=1, help="Worker threads (default: WORKER_THREADS).")
     ] = None,
 ) -> None:
-    """Run a queue consumer (for deployments with separate worker processes)."""
+    """Run a queue consumer and the audit chainer (for deployments with separate worker
+    processes)."""
     from proirp import runtime
+    from proirp.audit.chainer import Chainer
     from proirp.metrics import MetricsPortUnavailable, serve_worker_metrics
     from proirp.worker.consumer import build_consumer
     from proirp.worker.jobs import run_job
@@ -120,9 +122,11 @@ def worker(
         _fail(str(exc))
     rt = runtime.start(settings)
     run_job("comms.sweep")  # pick up what a crashed worker left behind before taking new work
+    chainer = Chainer(rt.engine, rt.session_factory).start()
     try:
         build_consumer(workers or settings.worker_threads).run()
     finally:
+        chainer.stop()
         runtime.stop(rt)
 
 

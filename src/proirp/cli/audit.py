@@ -3,6 +3,7 @@ export a period as a sealed archive and check one."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -34,13 +35,19 @@ def audit_verify(
         return
     from proirp import runtime
     from proirp.audit.anchor_file import anchor_store
+    from proirp.audit.chainer import chain_pending
     from proirp.audit.verify import verify_chain
     from proirp.kit.db import transaction
 
     settings = _settings()
     rt = runtime.start(settings)
+    chained = chain_pending(rt.session_factory)  # what no chainer has reached yet is checked too
+    if chained:
+        typer.echo(f"chained {chained} rows written since the chainer last ran")
+    started = time.perf_counter()
     with transaction(rt.session_factory) as session:
         report = verify_chain(session, anchors=anchor_store(settings))
+    seconds = time.perf_counter() - started
     if report.ok:
         anchored = (
             f"; it holds the anchor of row {report.anchored_id} "
@@ -48,7 +55,8 @@ def audit_verify(
             if report.anchored_id is not None and report.anchored_at is not None
             else "; nothing anchored yet"
         )
-        typer.echo(f"audit log intact: {report.rows_checked} rows checked{anchored}")
+        rate = f" in {seconds:.1f} s ({report.rows_checked / max(seconds, 1e-6):,.0f} rows/s)"
+        typer.echo(f"audit log intact: {report.rows_checked} rows checked{rate}{anchored}")
         return
     if report.first_bad_id is None:
         typer.echo(
@@ -163,6 +171,20 @@ def audit_export(
 def _utc(moment: datetime) -> datetime:
     """A time given without a zone is UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@audit_app.command("chain")
+def audit_chain() -> None:
+    """Sign every audit row written and not yet chained into the chain now (the worker's chainer
+    does this continuously; this is for a stopped installation, before a downgrade or a copy)."""
+    from proirp import runtime
+    from proirp.audit.chainer import chain_pending
+
+    rt = runtime.start(_settings())
+    try:
+        typer.echo(f"chained {chain_pending(rt.session_factory)} rows")
+    finally:
+        rt.engine.dispose()
 
 
 @audit_app.command("anchor")
