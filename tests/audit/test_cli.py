@@ -1,4 +1,5 @@
-"""`proirp audit verify`: exits 0 on an intact log, 1 naming the first bad row otherwise."""
+"""`proirp audit verify` and `proirp audit chain`: verify exits 0 on an intact log, 1 naming the
+first bad row otherwise."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from sqlalchemy import delete, update
 from typer.testing import CliRunner
 
 from proirp import cli
+from proirp.audit.actions import AuditAction
 from proirp.audit.chain import canonical_row
 from proirp.audit.models import AuditLog
+from proirp.audit.service import record_audit
+from proirp.kit.db import transaction
 from tests.audit.conftest import ChainDatabase, all_rows, tamper, write_rows
 
 CANONICAL_FIELDS = (
@@ -31,6 +35,28 @@ def test_an_intact_log_exits_0(chain_db: ChainDatabase, verify_command: CliRunne
 
     assert result.exit_code == 0, result.output
     assert "audit log intact: 4 rows checked" in result.stdout
+
+
+def test_rows_waiting_for_the_chainer_are_chained_by_the_commands(
+    chain_db: ChainDatabase, verify_command: CliRunner
+) -> None:
+    write_rows(chain_db, 2)
+    for _ in range(3):
+        with transaction(chain_db.sessions) as session:
+            record_audit(session, actor=None, action=AuditAction.CLIENT_VIEWED)
+
+    chained = verify_command.invoke(cli.app, ["audit", "chain"])
+    assert chained.exit_code == 0, chained.output
+    assert "chained 3 rows" in chained.stdout
+    assert all(row.seq is not None for row in all_rows(chain_db))
+
+    with transaction(chain_db.sessions) as session:
+        record_audit(session, actor=None, action=AuditAction.CLIENT_VIEWED)
+    verified = verify_command.invoke(cli.app, ["audit", "verify"])
+    assert verified.exit_code == 0, verified.output
+    assert "chained 1 rows written since the chainer last ran" in verified.stdout
+    assert "audit log intact: 6 rows checked in " in verified.stdout
+    assert " rows/s)" in verified.stdout
 
 
 def test_an_edited_row_exits_1_naming_it(
