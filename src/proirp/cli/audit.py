@@ -32,6 +32,8 @@ def audit_verify(
     if archive is not None:
         _verify_archive(archive)
         return
+    import time
+
     from proirp import runtime
     from proirp.audit.anchor_file import anchor_store
     from proirp.audit.verify import verify_chain
@@ -39,8 +41,11 @@ def audit_verify(
 
     settings = _settings()
     rt = runtime.start(settings)
+    started = time.perf_counter()
     with transaction(rt.session_factory) as session:
         report = verify_chain(session, anchors=anchor_store(settings))
+    seconds = time.perf_counter() - started
+    rate = f" in {seconds:.1f} s ({report.rows_checked / max(seconds, 1e-9):,.0f} rows/s)"
     if report.ok:
         anchored = (
             f"; it holds the anchor of row {report.anchored_id} "
@@ -48,7 +53,7 @@ def audit_verify(
             if report.anchored_id is not None and report.anchored_at is not None
             else "; nothing anchored yet"
         )
-        typer.echo(f"audit log intact: {report.rows_checked} rows checked{anchored}")
+        typer.echo(f"audit log intact: {report.rows_checked} rows checked{rate}{anchored}")
         return
     if report.first_bad_id is None:
         typer.echo(
