@@ -58,8 +58,9 @@ COMM_COLUMNS = [
     "created_at",
     "updated_at",
 ]
-# Outbound statuses, one in ten of each kind of ten messages: failed is the rare one.
-STATUSES = ("delivered",) * 7 + ("sent", "undelivered", "failed")
+# Outbound statuses, final ones (a message still `sent` would be asked after by the worker's
+# sweeps): failed is the rare one.
+STATUSES = ("delivered",) * 8 + ("undelivered", "failed")
 ACTIONS = (
     AuditAction.CLIENT_VIEWED,
     AuditAction.CLIENTS_LISTED,

@@ -1,5 +1,7 @@
 """Every table, imported in one place so Alembic and the app see the whole data model."""
 
+from sqlalchemy import Index
+
 from proirp.appointments.models import Reminder, ReminderRule, ReminderSettings
 from proirp.audit.models import AuditLog
 from proirp.auth.mfa_models import LoginChallenge, RecoveryCode, SecondFactor
@@ -29,6 +31,13 @@ from proirp.comms.models import (
 )
 from proirp.kit.db import Base
 from proirp.notices.models import StaffNotice
+
+# The audit trail's filters, each with the trail's newest-first order (migration 0022).
+AUDIT_LOG_INDEXES = (
+    Index("ix_audit_logs_actor_user_id_id", AuditLog.actor_user_id, AuditLog.id),
+    Index("ix_audit_logs_client_id_id", AuditLog.client_id, AuditLog.id),
+    Index("ix_audit_logs_action_id", AuditLog.action, AuditLog.id),
+)
 
 __all__ = [
     "ApiToken",

@@ -1,0 +1,48 @@
+"""Each list with a filter reads one index that holds the filter and the list's order (migration
+0022), so a page costs the same at a million rows as at a thousand: checked in the plan, so that
+dropping the index fails here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from proirp.audit.repository import list_audit_logs
+from proirp.comms.core.repository import list_communications
+from tests.plans import plan_of
+
+ID = "0123456789abcdef0123456789abcdef"
+
+
+def _comms(**filters: Any) -> Callable[[Session], object]:
+    wanted = {"client_id": None, "campaign_id": None, "status": None, **filters}
+    return lambda db: list_communications(db, **wanted, limit=50, cursor=None)
+
+
+def _audit(**filters: Any) -> Callable[[Session], object]:
+    wanted = {"user_id": None, "client_id": None, "action": None, **filters}
+    return lambda db: list_audit_logs(
+        db, **wanted, since=None, until=None, before_id=None, limit=50
+    )
+
+
+@pytest.mark.parametrize(
+    ("listing", "index"),
+    [
+        (_comms(status="failed"), "ix_communications_status_created_at"),
+        (_comms(campaign_id=ID), "ix_communications_campaign_created_at"),
+        (_comms(client_id=ID), "ix_communications_client_id_created_at"),
+        (_audit(user_id=ID), "ix_audit_logs_actor_user_id_id"),
+        (_audit(client_id=ID), "ix_audit_logs_client_id_id"),
+        (_audit(action="CLIENT_UPDATED"), "ix_audit_logs_action_id"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_a_filtered_list_reads_its_index(
+    db: Session, listing: Callable[[Session], object], index: str
+) -> None:
+    plan = plan_of(db, lambda: listing(db))
+    assert index in plan, plan
