@@ -8,10 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import true
 from sqlalchemy.orm import Session
 
 from proirp.audit.repository import list_audit_logs
 from proirp.comms.core.repository import list_communications
+from proirp.comms.inbox.conversations import conversations
 from tests.plans import plan_of
 
 ID = "0123456789abcdef0123456789abcdef"
@@ -29,6 +31,10 @@ def _audit(**filters: Any) -> Callable[[Session], object]:
     )
 
 
+def _inbox(db: Session) -> object:
+    return conversations(db, ID, visible=true(), limit=50, offset=0)
+
+
 @pytest.mark.parametrize(
     ("listing", "index"),
     [
@@ -38,6 +44,7 @@ def _audit(**filters: Any) -> Callable[[Session], object]:
         (_audit(user_id=ID), "ix_audit_logs_actor_user_id_id"),
         (_audit(client_id=ID), "ix_audit_logs_client_id_id"),
         (_audit(action="CLIENT_UPDATED"), "ix_audit_logs_action_id"),
+        (_inbox, "ix_communications_inbound_conversations"),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )

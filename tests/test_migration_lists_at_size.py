@@ -18,6 +18,7 @@ NEW_INDEXES = {
     "communications": {
         "ix_communications_status_created_at",
         "ix_communications_campaign_created_at",
+        "ix_communications_inbound_conversations",
     },
     "audit_logs": {
         "ix_audit_logs_actor_user_id_id",

@@ -8,6 +8,7 @@ Create Date: 2026-12-04
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022"
@@ -67,9 +68,22 @@ SQLITE_SEARCH = [
 ]
 
 
+# The inbox's conversations, counted from the inbound messages' index alone.
+INBOX = "ix_communications_inbound_conversations"
+INBOX_COLUMNS = ["client_id", "from_address", "created_at", "id"]
+INBOUND = sa.text("direction = 'inbound'")
+
+
 def upgrade() -> None:
     for name, table, columns in INDEXES:
         op.create_index(name, table, columns)
+    op.create_index(
+        INBOX,
+        "communications",
+        INBOX_COLUMNS,
+        sqlite_where=INBOUND,
+        postgresql_where=INBOUND,
+    )
     if op.get_bind().dialect.name == "sqlite":
         for statement in SQLITE_SEARCH:
             op.execute(statement)
@@ -81,5 +95,6 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS clients_search_{trigger}")
         op.execute("DROP TABLE IF EXISTS clients_search")
         op.execute("DROP TABLE IF EXISTS clients_search_rows")
+    op.drop_index(INBOX, table_name="communications")
     for name, table, _columns in reversed(INDEXES):
         op.drop_index(name, table_name=table)
