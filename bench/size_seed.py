@@ -1,6 +1,7 @@
 """Rows for bench/size.py, written fast: clients and communications by COPY on PostgreSQL and by
 executemany on SQLite (every message's text is the same ciphertext, encrypted once), audit rows by
-`record_audits` in groups (the chain the product writes, so `proirp audit verify` checks it).
+groups in the chain the product writes (`record_audits` on SQLite; on PostgreSQL the same rows,
+signed the same way under the chain's lock, by COPY), so `proirp audit verify` checks them.
 
 `Seeder.grow(clients, comms, audits)` adds rows until the tables hold that many; what the
 benchmark reads by name (a client with a full thread, a campaign, five clients named Marlowe) is
@@ -8,17 +9,22 @@ written in the first call, so every size holds it the same."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import AuditEntry, record_audits
+from proirp.audit.chain import canonical_row, row_hash
+from proirp.audit.keys import current_chain_keyring
+from proirp.audit.models import GENESIS_HASH, AuditLog
+from proirp.audit.service import AuditEntry, lock_audit_chain, record_audits
 from proirp.clients.access_models import CareTeamMember
 from proirp.comms.models import Campaign
 from proirp.kit.crypto import current_vault
@@ -73,6 +79,18 @@ ACTIONS = (
 )
 RARE_ACTION = AuditAction.CLIENT_UPDATED  # one audit row in 1,000
 AUDIT_GROUP = 5_000
+AUDIT_COLUMNS = [
+    "created_at",
+    "actor_user_id",
+    "action",
+    "client_id",
+    "ip",
+    "user_agent",
+    "details",
+    "key_id",
+    "prev_hash",
+    "hash",
+]
 
 
 def _id() -> str:
@@ -214,9 +232,41 @@ class Seeder:
             size = min(AUDIT_GROUP, upto - self.audits)
             entries = [self._entry(self.audits + k, actors) for k in range(size)]
             with Session(self.engine) as session:
-                record_audits(session, entries)
+                if self.postgres:
+                    self._copy_audits(session, entries)
+                else:
+                    record_audits(session, entries)
                 session.commit()
             self.audits += size
+
+    def _copy_audits(self, session: Session, entries: Sequence[AuditEntry]) -> None:
+        """What record_audits writes (under the chain's lock, from its head, each row signed
+        after the one before it), sent by COPY: several times faster on a busy machine."""
+        lock_audit_chain(session)
+        head = session.scalar(select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1))
+        prev = head or GENESIS_HASH
+        key = current_chain_keyring().current
+        now = utcnow()
+        rows = []
+        for entry in entries:
+            details = entry.details or {}
+            fields = (now, entry.actor, entry.action.value, entry.client_id, entry.ip)
+            canonical = canonical_row(
+                created_at=now,
+                actor_user_id=entry.actor,
+                action=entry.action.value,
+                client_id=entry.client_id,
+                ip=entry.ip,
+                user_agent=entry.user_agent,
+                details=details,
+            )
+            signed = row_hash(key, prev, canonical)
+            rows.append((*fields, entry.user_agent, json.dumps(details), key.key_id, prev, signed))
+            prev = signed
+        cursor = session.connection().connection.cursor()
+        with cursor.copy(f"COPY audit_logs ({', '.join(AUDIT_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def _entry(self, k: int, actors: Sequence[str]) -> AuditEntry:
         client = self.clients[k % len(self.clients)] if k % 2 else None
