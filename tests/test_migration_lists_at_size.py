@@ -47,6 +47,21 @@ def _indexes(url: str) -> dict[str, set[str]]:
         engine.dispose()
 
 
+def _trigram_options(url: str) -> set[str | None]:
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT array_to_string(reloptions, ',') FROM pg_class"
+                    " WHERE relname LIKE 'ix_clients_%_trgm'"
+                )
+            ).scalars()
+            return set(rows)
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_up_down_and_up_again(kind: str, tmp_path: Path) -> None:
     with fresh_database(kind, tmp_path) as url:
@@ -67,12 +82,18 @@ def test_up_down_and_up_again(kind: str, tmp_path: Path) -> None:
                 assert conn.scalars(text(FOUND), {"phrase": '"okafor"'}).all() == ["b" * 32]
                 assert conn.scalars(text(FOUND), {"phrase": '"ngozi"'}).all() == ["b" * 32]
 
+        else:  # every new client goes into the trigram indexes at once (no pending list)
+            assert _trigram_options(url) == {"fastupdate=off"}
+
         command.downgrade(alembic_config(url), BEFORE)
         for table, names in NEW_INDEXES.items():
             assert not names & _indexes(url)[table]
         assert not [t for t in inspect(engine).get_table_names() if t.startswith("clients_search")]
         with engine.begin() as conn:  # no trigger left behind to fail a write
             conn.execute(text("UPDATE clients SET first_name = 'Mari'"))
+
+        if kind == "postgres":
+            assert _trigram_options(url) == {None}
 
         upgrade(url)
         if kind == "sqlite":

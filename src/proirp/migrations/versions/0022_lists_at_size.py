@@ -74,6 +74,18 @@ INBOX_COLUMNS = ["client_id", "from_address", "created_at", "id"]
 INBOUND = sa.text("direction = 'inbound'")
 
 
+# PostgreSQL: the trigram indexes of migration 0013 without GIN's pending list. With it, new
+# clients wait in an unordered list that every search reads whole until a vacuum merges it: after
+# 100,000 clients were added, a search took 113 ms instead of 0.08 ms. Clients are added a few at
+# a time, so each addition updating the index at once costs little.
+TRIGRAM_INDEXES = [
+    "ix_clients_first_name_trgm",
+    "ix_clients_last_name_trgm",
+    "ix_clients_email_trgm",
+    "ix_clients_phone_trgm",
+]
+
+
 def upgrade() -> None:
     for name, table, columns in INDEXES:
         op.create_index(name, table, columns)
@@ -87,6 +99,10 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         for statement in SQLITE_SEARCH:
             op.execute(statement)
+    else:
+        for name in TRIGRAM_INDEXES:
+            op.execute(f"ALTER INDEX {name} SET (fastupdate = off)")
+            op.execute(f"SELECT gin_clean_pending_list('{name}'::regclass)")
 
 
 def downgrade() -> None:
@@ -95,6 +111,9 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS clients_search_{trigger}")
         op.execute("DROP TABLE IF EXISTS clients_search")
         op.execute("DROP TABLE IF EXISTS clients_search_rows")
+    else:
+        for name in TRIGRAM_INDEXES:
+            op.execute(f"ALTER INDEX {name} RESET (fastupdate)")
     op.drop_index(INBOX, table_name="communications")
     for name, table, _columns in reversed(INDEXES):
         op.drop_index(name, table_name=table)
