@@ -299,8 +299,12 @@ class Seeder:
     def _analyze(self) -> None:
         """As autovacuum leaves a table after a bulk of inserts: statistics, and on PostgreSQL
         the visibility map that lets index-only scans skip the table."""
+        if not self.postgres:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+            return
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE" if self.postgres else "ANALYZE")
+            conn.exec_driver_sql("VACUUM ANALYZE")
 
 
 def _sqlite(value: Any) -> Any:
