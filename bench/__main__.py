@@ -9,6 +9,7 @@ from bench import (
     email_campaign,
     load,
     reminders,
+    size,
     sms_campaign,
 )
 
@@ -21,6 +22,7 @@ def main() -> None:
     calendar_sync.main([])
     reminders.main([])
     load.main([])
+    size.main([])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ first bad row otherwise."""
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from sqlalchemy import delete, update
@@ -35,6 +36,7 @@ def test_an_intact_log_exits_0(chain_db: ChainDatabase, verify_command: CliRunne
 
     assert result.exit_code == 0, result.output
     assert "audit log intact: 4 rows checked" in result.stdout
+    assert re.search(r"rows checked in \d+\.\d s \([\d,]+ rows/s\)", result.stdout), result.stdout
 
 
 def test_rows_waiting_for_the_chainer_are_chained_by_the_commands(

@@ -42,6 +42,10 @@ class AuditLog(Base):
     hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     __table_args__ = (
+        # The audit trail's filters, each with the trail's newest-first order.
+        Index("ix_audit_logs_actor_user_id_id", "actor_user_id", "id"),
+        Index("ix_audit_logs_client_id_id", "client_id", "id"),
+        Index("ix_audit_logs_action_id", "action", "id"),
         # What the chainer reads: the rows not chained yet, in the order they were appended.
         Index(
             "ix_audit_logs_unchained",

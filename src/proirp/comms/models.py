@@ -119,6 +119,19 @@ class Communication(IdMixin, TimestampMixin, Base):
             postgresql_where=text(INBOUND),
         ),
         Index("ix_communications_client_id_created_at", "client_id", "created_at"),
+        # The lists' filters, then their newest-first order (migration 0022).
+        Index("ix_communications_status_created_at", "status", "created_at", "id"),
+        Index("ix_communications_campaign_created_at", "campaign_id", "created_at", "id"),
+        # The inbox counts conversations from this alone (an index-only scan, in group order).
+        Index(
+            "ix_communications_inbound_conversations",
+            "client_id",
+            "from_address",
+            "created_at",
+            "id",
+            sqlite_where=text(INBOUND),
+            postgresql_where=text(INBOUND),
+        ),
         Index("ix_communications_from_address", "from_address"),
         # One message per client per campaign, so a fan-out that runs twice adds nobody twice.
         UniqueConstraint("campaign_id", "client_id"),

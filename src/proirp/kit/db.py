@@ -68,7 +68,12 @@ def create_db_engine(url: str) -> Engine:
 
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        # Each statement planned with its values: psycopg prepares a statement it has run five
+        # times, and PostgreSQL would then plan it once for any value. That generic plan reads
+        # a table newest first for a rare audit action or a client search, and the whole table
+        # when few rows match (decision 0027).
+        options = {"options": "-c plan_cache_mode=force_custom_plan"}
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=options)
 
     if parsed.database and parsed.database != ":memory:":
         # Made 0600 before SQLite opens it; SQLite gives its WAL and shared memory the same mode.

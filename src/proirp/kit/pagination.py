@@ -33,8 +33,14 @@ class Cursor:
         created_at: ColumnElement[datetime] | InstrumentedAttribute[datetime],
         id_: ColumnElement[str] | InstrumentedAttribute[str],
     ) -> ColumnElement[bool]:
-        """Rows after this cursor in newest-first order (created_at, then id, descending)."""
-        return or_(created_at < self.created_at, and_(created_at == self.created_at, id_ < self.id))
+        """Rows after this cursor in newest-first order (created_at, then id, descending).
+
+        The first term repeats what the second implies, as a range an index on `created_at`
+        starts from: a page far down the list begins where the cursor is, not at the top."""
+        return and_(
+            created_at <= self.created_at,
+            or_(created_at < self.created_at, and_(created_at == self.created_at, id_ < self.id)),
+        )
 
     @classmethod
     def decode(cls, token: str) -> Cursor:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, literal, select, update
+from sqlalchemy import ColumnElement, String, and_, case, func, literal, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
@@ -112,36 +112,51 @@ class Conversation:
         return f"client:{self.client_id}" if self.client_id else f"number:{self.number}"
 
 
-def conversations(session: Session, user_id: str) -> list[Conversation]:
-    """Every conversation with an inbound message: urgent ones first, then those with messages
-    `user_id` has not read, then the most recent."""
+def conversations(
+    session: Session, user_id: str, *, visible: ColumnElement[bool], limit: int, offset: int
+) -> tuple[list[Conversation], bool]:
+    """A page of the conversations with an inbound message that `visible` lets through: urgent
+    ones first, then those with messages `user_id` has not read, then the most recent; and
+    whether more follow. Counted, ordered and cut in the database, so only the page comes back
+    (a conversation is a client's messages, or, for messages of no client, a number's)."""
     read = select(MessageRead.communication_id).where(MessageRead.user_id == user_id).subquery()
     urgent = urgent_conversations(session)
-    found: list[Conversation] = []
-    for by_client in (True, False):
-        column = Communication.client_id if by_client else Communication.from_address
-        attached = (
-            Communication.client_id.is_not(None) if by_client else Communication.client_id.is_(None)
-        )
-        stmt = (
+    unread = func.count(Communication.id) - func.count(read.c.communication_id)
+    parts = []
+    # A client's conversation, then a number's: each grouped in the order of the inbound
+    # messages' index (migration 0022), so neither is sorted before it is counted.
+    for key, attached, prefix in (
+        (Communication.client_id, Communication.client_id.is_not(None), "client:"),
+        (Communication.from_address, Communication.client_id.is_(None), "number:"),
+    ):
+        marked = [k.removeprefix(prefix) for k in urgent if k.startswith(prefix)]
+        other = literal(None, type_=String)
+        parts.append(
             select(
-                column,
-                func.count(Communication.id) - func.count(read.c.communication_id),
-                func.max(Communication.created_at),
+                (key if prefix == "client:" else other).label("client_id"),
+                (other if prefix == "client:" else key).label("number"),
+                case((key.in_(marked), 1), else_=0).label("urgent"),
+                unread.label("unread"),
+                func.max(Communication.created_at).label("last_at"),
             )
             .select_from(Communication)
             .outerjoin(read, read.c.communication_id == Communication.id)
-            .where(INBOUND, attached)
-            .group_by(column)
+            .where(INBOUND, attached, visible)
+            .group_by(key)
         )
-        for key, unread, last_at in session.execute(stmt):
-            client_id, number = (key, None) if by_client else (None, key)
-            conversation = Conversation(client_id, number, False, int(unread), last_at)
-            found.append(
-                Conversation(client_id, number, conversation.key in urgent, int(unread), last_at)
-            )
-    found.sort(key=lambda c: (not c.urgent, c.unread == 0, -c.last_inbound_at.timestamp()))
-    return found
+    every = union_all(*parts).subquery()
+    client_id, number, mark, count, last_at = every.c
+    stmt = (
+        select(client_id, number, mark, count, last_at)
+        .order_by(mark.desc(), case((count > 0, 0), else_=1), last_at.desc(), client_id, number)
+        .limit(limit + 1)
+        .offset(offset)
+    )
+    found = [
+        Conversation(row_client, row_number, bool(row_mark), int(row_count), at)
+        for row_client, row_number, row_mark, row_count, at in session.execute(stmt)
+    ]
+    return found[:limit], len(found) > limit
 
 
 def urgent_conversations(session: Session) -> set[str]:

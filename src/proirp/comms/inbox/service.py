@@ -10,7 +10,12 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
-from proirp.clients.access import can_reach, care_team_of, require_reachable, sees_every_client
+from proirp.clients.access import (
+    can_reach,
+    require_reachable,
+    sees_every_client,
+    visible_to,
+)
 from proirp.clients.models import Client
 from proirp.clients.repository import get_client
 from proirp.comms.core import repository
@@ -194,11 +199,9 @@ def _opened(session: Session, comm: Communication, user_id: str, origin: Request
 def list_inbox(
     session: Session, *, user_id: str, origin: RequestOrigin, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    everything = talk.conversations(session, user_id)
-    team = care_team_of(session, user_id)
-    if team is not None:  # a clinician: their care team's conversations (clients.access)
-        everything = [c for c in everything if c.client_id in team]
-    page = everything[offset : offset + limit]
+    # A clinician: their care team's conversations (clients.access).
+    visible = visible_to(session, user_id, Communication.client_id)
+    page, more = talk.conversations(session, user_id, visible=visible, limit=limit, offset=offset)
     numbers = [c.number for c in page if c.number]
     candidates = talk.candidates(session, numbers)
     _audit(
@@ -221,7 +224,6 @@ def list_inbox(
         }
         for c in page
     ]
-    more = offset + limit < len(everything)
     return views, offset + limit if more else None
 
 
