@@ -110,7 +110,7 @@ def worker(
     """Run a queue consumer (for deployments with separate worker processes)."""
     from proirp import runtime
     from proirp.metrics import MetricsPortUnavailable, serve_worker_metrics
-    from proirp.worker.consumer import build_consumer
+    from proirp.worker.consumer import run_consumer
     from proirp.worker.jobs import run_job
 
     settings = _settings()
@@ -121,7 +121,7 @@ def worker(
     rt = runtime.start(settings)
     run_job("comms.sweep")  # pick up what a crashed worker left behind before taking new work
     try:
-        build_consumer(workers or settings.worker_threads).run()
+        run_consumer(workers or settings.worker_threads)
     finally:
         runtime.stop(rt)
 
