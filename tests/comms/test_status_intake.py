@@ -132,9 +132,7 @@ def test_a_kept_callback_holds_no_phone_number_body_or_other_field(
     message(db, client, staff, 2)
     post_status(api, settings, sid(2), "sent", To=client.phone or "", From=FROM, Body=BODY)
     (row,) = kept(db)
-    values = {
-        column.name: getattr(row, column.name) for column in StatusIntake.__table__.columns
-    }
+    values = {column.name: getattr(row, column.name) for column in StatusIntake.__table__.columns}
     text = " ".join(str(value) for value in values.values())
     for secret in (client.phone or "", FROM, BODY, "AC" + "0" * 32):
         assert secret and secret not in text
