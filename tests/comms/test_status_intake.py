@@ -25,6 +25,7 @@ from proirp.clients.models import Client
 from proirp.comms.models import Communication, CommunicationEvent, StatusIntake
 from proirp.comms.sms.intake import INTAKE_LIFETIME, drain_batch
 from proirp.config import Settings
+from proirp.kit.admission import AdmissionLimit
 from proirp.kit.time import utcnow
 from tests.factories import Staff, create_client, create_staff
 
@@ -257,3 +258,24 @@ def test_the_backlog_is_counted_for_metrics(
     post_status(api, settings, sid(8), "sent")
     assert backlog(db) == before + 1
     assert db.scalar(select(func.count()).select_from(StatusIntake)) == before + 1
+
+
+def test_a_callback_is_kept_while_staff_requests_fill_the_server(
+    api: TestClient, db: Session, settings: Settings, client: Client, staff: Staff
+) -> None:
+    comm = message(db, client, staff, 9)
+    api.get("/healthz")  # the app's middleware stack is built by its first request
+    admission = api.app.middleware_stack  # type: ignore[attr-defined]
+    while not isinstance(admission, AdmissionLimit):
+        admission = admission.app
+    admission.in_flight = admission.limit  # every staff place taken
+    try:
+        refused = api.get("/comms", headers=staff.headers)
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "overloaded"
+        post_status(api, settings, sid(9), "delivered")
+    finally:
+        admission.in_flight = 0
+    drain_batch(db)
+    db.refresh(comm)
+    assert comm.status == "delivered"
