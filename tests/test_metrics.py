@@ -22,7 +22,7 @@ from proirp.auth.models import User
 from proirp.calendars import sync_status
 from proirp.calendars.models import CalendarIntegration, CalendarSyncStatus
 from proirp.clients.models import Client
-from proirp.comms.models import Communication
+from proirp.comms.models import Communication, StatusIntake
 from proirp.config import Settings
 from proirp.integrations.base import (
     ProviderAmbiguousError,
@@ -87,6 +87,7 @@ def test_on_without_a_token_it_serves_the_exposition(api: TestClient, metrics_on
         "proirp_queue_depth",
         "proirp_queue_scheduled",
         "proirp_queue_oldest_message_age_seconds",
+        "proirp_status_intake_backlog",
         "proirp_calendars",
         "proirp_calendar_sync_lag_seconds",
         "proirp_audit_rows_appended_total",
@@ -166,6 +167,26 @@ def test_a_queued_message_shows_under_its_channel_and_status_and_its_wait(
     text = scrape(api)
     assert sample(text, "proirp_messages", channel="sms", status="queued") == before + 1
     assert (sample(text, "proirp_queue_oldest_message_age_seconds") or 0) >= 600
+
+
+def test_status_callbacks_waiting_to_be_applied_are_counted(
+    api: TestClient, db: Session, metrics_on: Settings
+) -> None:
+    before = sample(scrape(api), "proirp_status_intake_backlog") or 0.0
+    now = utcnow()
+    for status in ("sent", "delivered"):
+        db.add(
+            StatusIntake(
+                provider="twilio",
+                provider_message_id="SM" + "c" * 32,
+                provider_status=status,
+                received_at=now,
+                due_at=now,
+                attempts=0,
+            )
+        )
+    db.flush()
+    assert sample(scrape(api), "proirp_status_intake_backlog") == before + 2
 
 
 def test_a_message_scheduled_for_later_is_not_waiting(

@@ -32,7 +32,11 @@ from proirp.comms.inbox.endpoints import router as inbox_router
 from proirp.comms.inbox.webhooks import router as inbound_webhook_router
 from proirp.comms.sms.webhooks import router as twilio_webhooks_router
 from proirp.comms.templates.endpoints import router as templates_router
-from proirp.concurrency import MAX_CONCURRENT_REQUESTS, size_thread_pool
+from proirp.concurrency import (
+    MAX_CONCURRENT_REQUESTS,
+    MAX_CONCURRENT_WEBHOOKS,
+    size_thread_pool,
+)
 from proirp.config import Settings, load_settings
 from proirp.health import router as health_router
 from proirp.kit.admission import AdmissionLimit
@@ -130,9 +134,9 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool = Fals
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
     """The stack, outermost first: the admission limit (503 `overloaded` past
-    MAX_CONCURRENT_REQUESTS at once); security headers (on every answer, a 413 or a 500 too); the
-    request id, access log and last word on unhandled errors; the body limits. (Starlette puts
-    the last one added outermost.)"""
+    MAX_CONCURRENT_REQUESTS at once, providers' webhooks counted apart); security headers (on
+    every answer, a 413 or a 500 too); the request id, access log and last word on unhandled
+    errors; the body limits. (Starlette puts the last one added outermost.)"""
     sandbox = "/sandbox/"
     content = max(settings.max_request_body_bytes, CONTENT_MAX_BODY_BYTES)
     limits = {
@@ -163,7 +167,9 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
             max_age=600,
         )
     # Outermost: a request over the limit costs nothing but its answer.
-    app.add_middleware(AdmissionLimit, limit=MAX_CONCURRENT_REQUESTS)
+    app.add_middleware(
+        AdmissionLimit, limit=MAX_CONCURRENT_REQUESTS, webhook_limit=MAX_CONCURRENT_WEBHOOKS
+    )
 
 
 def _serve_api(app: FastAPI) -> None:

@@ -14,10 +14,13 @@ from __future__ import annotations
 import anyio.to_thread
 
 MAX_CONCURRENT_REQUESTS = 100
+# Providers' webhooks are admitted apart (kit/admission.py), so staff requests filling the server
+# never refuse a status callback; a callback is one insert, answered at once (comms/sms/intake.py).
+MAX_CONCURRENT_WEBHOOKS = 40
 # Open connections uvicorn accepts (idle keep-alive ones included): a bound on file descriptors,
 # well above the requests at once, so signed-in users keeping their connections are not refused.
 MAX_OPEN_CONNECTIONS = 2000
-THREADS = MAX_CONCURRENT_REQUESTS + 20
+THREADS = MAX_CONCURRENT_REQUESTS + MAX_CONCURRENT_WEBHOOKS + 20
 
 
 def size_thread_pool() -> None:

@@ -7,7 +7,8 @@ label carries a client, an address, a body, a token or anything a person typed.
 Besides what this process counts as it works (`kit/metrics.py`: provider calls, webhook
 refusals, calendar sync failures, audit rows) and Python's own, a scrape reads the state the
 processes share: messages by channel and status, the queue's depth and how long the oldest due
-message has waited, and each connected calendar's sync state. Those are read from the database
+message has waited, the status callbacks waiting to be applied, and each connected calendar's
+sync state. Those are read from the database
 and the queue at most once every MAX_AGE_SECONDS per process, however often it is scraped.
 `proirp worker` serves its own counters on METRICS_WORKER_PORT (`serve_worker_metrics`).
 """
@@ -33,6 +34,7 @@ from proirp.audit.chainer import waiting as audit_rows_waiting
 from proirp.calendars.sync_status import CalendarSync, every_calendar
 from proirp.comms.core.repository import counts_by_channel_and_status, oldest_due_queued
 from proirp.comms.models import CommunicationStatus
+from proirp.comms.sms.intake import backlog as intake_backlog
 from proirp.config import Settings
 from proirp.kit.deps import SessionDep, SettingsDep
 from proirp.kit.errors import NotAuthenticated
@@ -59,6 +61,7 @@ class Shared:
     queue_scheduled: int | None = None
     audit_unchained: int | None = None
     audit_oldest_unchained_seconds: float | None = None
+    status_intake: int | None = None
 
 
 def _read_database(session: Session) -> Shared:
@@ -73,6 +76,7 @@ def _read_database(session: Session) -> Shared:
         audit_oldest_unchained_seconds=(
             max(0.0, (now - oldest_unchained).total_seconds()) if oldest_unchained else 0.0
         ),
+        status_intake=intake_backlog(session),
     )
 
 
@@ -149,6 +153,12 @@ def _message_gauges(shared: Shared) -> Iterator[GaugeMetricFamily]:
             "proirp_queue_oldest_message_age_seconds",
             "How long the longest-waiting queued message has been due to go (0: none waits).",
             value=shared.oldest_due_seconds,
+        )
+    if shared.status_intake is not None:
+        yield GaugeMetricFamily(
+            "proirp_status_intake_backlog",
+            "Provider status callbacks kept and not yet applied to their messages.",
+            value=shared.status_intake,
         )
 
 

@@ -25,6 +25,7 @@ from proirp.comms.models import (
     Communication,
     CommunicationEvent,
     PaceSlot,
+    StatusIntake,
     Template,
 )
 from proirp.kit.db import Base
@@ -58,6 +59,7 @@ __all__ = [
     "ReminderSettings",
     "SecondFactor",
     "StaffNotice",
+    "StatusIntake",
     "SyncedCalendarEvent",
     "Template",
     "UrgentIncident",

@@ -3,14 +3,27 @@ HTTP; callbacks and inbound messages come back signed, as Twilio sends them."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from proirp.audit.models import AuditLog
+from proirp.comms.models import StatusIntake
 from proirp.config.sandbox_credentials import SANDBOX_TWILIO_AUTH_TOKEN
 from tests.comms.conftest import add_client, communication, rows_for, send, wait_for_status
 from tests.live import LiveStack, wait_until
+
+
+def _kept_callbacks(live: LiveStack) -> int:
+    with live.session() as session:
+        return int(session.scalar(select(func.count()).select_from(StatusIntake)) or 0)
+
+
+def _all_applied(live: LiveStack) -> None:
+    """Wait for the worker's loop to apply every kept callback (within a second or so)."""
+    assert wait_until(lambda: _kept_callbacks(live) == 0, timeout=10, interval=0.05)
 
 
 def _audit_actions(live: LiveStack, client_id: str) -> list[str]:
@@ -122,6 +135,7 @@ def test_duplicate_and_late_callbacks_never_move_status_backwards(live: LiveStac
     duplicate = {"MessageSid": sid, "MessageStatus": "delivered", "SmsStatus": "delivered"}
     assert _signed_post(live, path, duplicate).status_code == 204
     assert _signed_post(live, path, late_sent).status_code == 204
+    _all_applied(live)
     after = communication(live, comm_id)
     assert after["status"] == "delivered"
     assert len(after["events"]) == events_before  # both already seen: ignored
@@ -135,6 +149,7 @@ def test_out_of_order_callbacks_end_at_the_final_status(live: LiveStack) -> None
     for status in ("read", "queued"):
         params = {"MessageSid": sid, "MessageStatus": status}
         assert _signed_post(live, path, params).status_code == 204
+    _all_applied(live)
     after = communication(live, comm_id)
     assert after["status"] == "delivered"
     assert [e["status"] for e in after["events"]][-2:] == ["delivered", "sending"]
@@ -242,3 +257,20 @@ def test_a_message_is_found_by_its_twilio_sid(live: LiveStack) -> None:
     [communication] = found.json()["communications"]
     assert (communication["id"], communication["provider_message_id"]) == (comm_id, message["sid"])
     assert unknown.json() == {"ok": True, "communications": [], "next_cursor": None}
+
+
+def test_a_kept_callback_reaches_its_message_within_a_second(live: LiveStack) -> None:
+    comm_id = send(live, add_client(live, "+12025550177")).json()["communication"]["id"]
+    sid = wait_for_status(live, comm_id, {"delivered"})["provider_message_id"]
+    _all_applied(live)
+    before = len(communication(live, comm_id)["events"])
+    params = {"MessageSid": sid, "MessageStatus": "read"}  # our "delivered" again: history only
+    started = time.monotonic()
+    assert _signed_post(live, f"/webhooks/twilio/status?ref={comm_id}", params).status_code == 204
+
+    def recorded() -> bool:
+        return len(communication(live, comm_id)["events"]) == before + 1
+
+    assert wait_until(recorded, timeout=10, interval=0.05)
+    assert time.monotonic() - started < 2.0  # the loop polls at least every 0.5 s
+    assert _kept_callbacks(live) == 0

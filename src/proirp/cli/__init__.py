@@ -112,7 +112,7 @@ def worker(
     from proirp import runtime
     from proirp.audit.chainer import Chainer
     from proirp.metrics import MetricsPortUnavailable, serve_worker_metrics
-    from proirp.worker.consumer import build_consumer
+    from proirp.worker.consumer import run_consumer
     from proirp.worker.jobs import run_job
 
     settings = _settings()
@@ -124,7 +124,7 @@ def worker(
     run_job("comms.sweep")  # pick up what a crashed worker left behind before taking new work
     chainer = Chainer(rt.engine, rt.session_factory).start()
     try:
-        build_consumer(workers or settings.worker_threads).run()
+        run_consumer(workers or settings.worker_threads)
     finally:
         chainer.stop()
         runtime.stop(rt)

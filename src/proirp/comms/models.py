@@ -197,3 +197,26 @@ class PaceSlot(Base):
     )
     key: Mapped[str] = mapped_column(String(64))  # the pacer's name and the sender
     taken_at: Mapped[datetime]
+
+
+class StatusIntake(Base):
+    """A provider's status callback, verified and kept as it came until a batch applies it
+    (comms/sms/intake.py). Only what applying needs: the provider's message id and status, our
+    id if the callback carried it, and where it came from for the audit row; no address, no
+    body."""
+
+    __tablename__ = "status_intake"
+    __table_args__ = (Index("ix_status_intake_due_at_id", "due_at", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_message_id: Mapped[str] = mapped_column(String(64))
+    provider_status: Mapped[str] = mapped_column(String(32))  # as the provider named it
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    reference: Mapped[str | None] = mapped_column(String(32))  # our message id, if carried
+    ip: Mapped[str | None] = mapped_column(String(64))  # the provider's, for the audit row
+    received_at: Mapped[datetime]
+    due_at: Mapped[datetime]  # when a batch may take it (later again when its message is unknown)
+    attempts: Mapped[int] = mapped_column(default=0)

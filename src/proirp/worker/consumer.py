@@ -10,6 +10,7 @@ import structlog
 from huey.api import PeriodicTask
 
 from proirp.worker.jobs import run_job
+from proirp.worker.loops import Loops, start_loops
 from proirp.worker.queue import huey
 
 log = structlog.get_logger(__name__)
@@ -51,7 +52,28 @@ def build_consumer(workers: int) -> Any:
     )
 
 
-def start_embedded_consumer(workers: int = 2) -> Any:
+def run_consumer(workers: int) -> None:
+    """`proirp worker`: the queue's consumer and the loops (worker/loops.py), until a signal."""
+    loops = start_loops()
+    try:
+        build_consumer(workers).run()
+    finally:
+        loops.stop()
+
+
+class EmbeddedConsumer:
+    """The queue's consumer threads and the loops inside `proirp serve`."""
+
+    def __init__(self, consumer: Any, loops: Loops) -> None:
+        self.consumer = consumer
+        self.loops = loops
+
+    def stop(self, graceful: bool = True) -> None:
+        self.loops.stop()
+        self.consumer.stop(graceful=graceful)
+
+
+def start_embedded_consumer(workers: int = 2) -> EmbeddedConsumer:
     """Start consumer threads in this process; the web server keeps its own signal handling."""
     run_job("comms.sweep")  # pick up what a crashed process left behind before taking new work
     consumer = build_consumer(workers)
@@ -60,5 +82,6 @@ def start_embedded_consumer(workers: int = 2) -> Any:
     consumer.start()
     for signum, handler in saved.items():
         signal.signal(signum, handler)
+    loops = start_loops()
     log.info("worker.embedded_started", workers=workers)
-    return consumer
+    return EmbeddedConsumer(consumer, loops)

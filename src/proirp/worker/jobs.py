@@ -118,6 +118,11 @@ def _register(name: str, registered: _Job) -> None:
         _tasks[name] = _huey_task(name, registered)
 
 
+def installed_context() -> JobContext:
+    """The context jobs run with in this process (runtime.start() installs it)."""
+    return _installed()
+
+
 def _installed() -> JobContext:
     if _context is None:
         raise RuntimeError("no job context: runtime.start() has not run in this process")

@@ -50,6 +50,17 @@ def by_provider_id(session: Session, provider: str, message_id: str) -> Communic
     return session.scalar(stmt)
 
 
+def by_provider_ids(session: Session, provider: str, ids: Iterable[str]) -> list[Communication]:
+    """The messages `provider` knows by any of `ids` (a batch of callbacks' lookup)."""
+    wanted = set(ids)
+    if not wanted:
+        return []
+    stmt = select(Communication).where(
+        Communication.provider == provider, Communication.provider_message_id.in_(wanted)
+    )
+    return list(session.scalars(stmt))
+
+
 def provider_ids_in_use(session: Session, provider: str, ids: Iterable[str]) -> set[str]:
     wanted = set(ids)
     if not wanted:

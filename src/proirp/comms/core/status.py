@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -54,11 +55,15 @@ def add_event(
     return event
 
 
-def seen_provider_event(session: Session, provider_event_id: str) -> bool:
-    stmt = select(CommunicationEvent.id).where(
-        CommunicationEvent.provider_event_id == provider_event_id
+def seen_provider_events(session: Session, provider_event_ids: Iterable[str]) -> set[str]:
+    """Those of `provider_event_ids` already in a message's history (each event is applied once)."""
+    wanted = set(provider_event_ids)
+    if not wanted:
+        return set()
+    stmt = select(CommunicationEvent.provider_event_id).where(
+        CommunicationEvent.provider_event_id.in_(wanted)
     )
-    return session.scalar(stmt) is not None
+    return {value for value in session.scalars(stmt) if value}
 
 
 def advance(

@@ -1,5 +1,6 @@
 """SMS jobs: deliver one message, settle one whose send got no answer, and ask Twilio for the
-status of one whose delivery callback never came."""
+status of one whose delivery callback never came; and the loop that applies the status callbacks
+kept by the API (comms/sms/intake.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from proirp.comms.core.pacing import shared_pacer
 from proirp.comms.core.providers import sms_sender
 from proirp.comms.sms.dispatch import SmsChannel, reconcile
 from proirp.comms.sms.follow_up import follow_up
+from proirp.comms.sms.intake import drain
 from proirp.worker.jobs import JobContext, enqueue, job
+from proirp.worker.loops import loop
 
 
 @job("comms.deliver_sms")
@@ -31,3 +34,8 @@ def reconcile_sms(ctx: JobContext, comm_id: str) -> None:
 @job("comms.check_sms_status")
 def check_sms_status(ctx: JobContext, comm_id: str) -> None:
     follow_up(ctx.session_factory, sms_sender(ctx.settings), comm_id)
+
+
+@loop("comms.apply_status_intake")
+def apply_status_intake(ctx: JobContext) -> int:
+    return drain(ctx.session_factory)

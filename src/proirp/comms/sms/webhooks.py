@@ -1,5 +1,6 @@
-"""/webhooks/twilio/status: status callbacks, verified by Twilio's signature; the helpers that
-verify and refuse are shared with the inbound route (comms/inbox/webhooks.py)."""
+"""/webhooks/twilio/status: status callbacks, verified by Twilio's signature and kept to be
+applied in batches (comms/sms/intake.py); the helpers that verify and refuse are shared with the
+inbound route (comms/inbox/webhooks.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from proirp.audit.service import RequestOrigin
-from proirp.comms.core.events import apply_status_event
 from proirp.comms.core.webhook_rejection import reject_webhook
-from proirp.comms.sms.status import StatusCallback, callback_event
+from proirp.comms.sms.intake import keep_callback
+from proirp.comms.sms.status import StatusCallback
 from proirp.config import Settings
 from proirp.integrations.twilio.signatures import public_url, signature_is_valid
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
@@ -85,7 +86,8 @@ def status_callback(
         callback = StatusCallback.model_validate(params)
     except ValidationError as error:
         return malformed(session, "status", origin, error)
-    event = callback_event(callback, request.query_params.get("ref"))
-    if event is not None:  # one that names no message is acknowledged and ignored
-        apply_status_event(session, event, origin)
+    if callback.message_sid:  # one that names no message is acknowledged and ignored
+        # Kept, and applied within a second by the worker (comms/sms/intake.py): the answer
+        # waits for nothing but this insert.
+        keep_callback(session, callback, request.query_params.get("ref"), origin)
     return Response(status_code=204)  # duplicates too: Twilio must not send them again
