@@ -249,7 +249,7 @@ def graph_lifecycle(
         return _graph_refusal(session, origin, "calendar_lifecycle", refusal)
     for row, item in found:
         event = item["lifecycleEvent"]
-        log.info("calendar.push_lifecycle", integration_id=row.integration_id, event=event)
+        log.info("calendar.push_lifecycle", integration_id=row.integration_id, lifecycle=event)
         if event == "missed":
             request_sync(session, settings, row)
         elif event == "reauthorizationRequired":

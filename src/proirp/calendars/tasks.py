@@ -50,6 +50,10 @@ def sync_calendar(ctx: JobContext, integration_id: str) -> None:
 @job(push_intake.PUSH_SYNC_JOB)
 def push_sync(ctx: JobContext, integration_id: str) -> None:
     """The sync a burst of notifications asked for: one, however many there were."""
+    wait = push_intake.still_busy(ctx.session_factory, ctx.settings, integration_id)
+    if wait is not None:
+        enqueue(push_intake.PUSH_SYNC_JOB, integration_id, delay=wait)
+        return
     if not push_intake.take_request(ctx.session_factory, integration_id):
         return  # another job took this request
     if not _sync(ctx, integration_id):
