@@ -48,9 +48,9 @@ def _fresh_google() -> None:
 def _settings(live: LiveStack, tmp: Path) -> Settings:
     """The product's settings in this process, as the live stack's processes have them."""
     names = set(Settings.model_fields)
-    values = {k.lower(): v for k, v in live.env.items() if k.lower() in names}
+    values: dict[str, object] = {k.lower(): v for k, v in live.env.items() if k.lower() in names}
     values["proirp_data_dir"] = str(tmp)
-    return Settings(_env_file=None, **values)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 def _row(live: LiveStack, provider: str) -> CalendarPushChannel | None:
