@@ -165,37 +165,47 @@ def start(factory: sessionmaker[Session], settings: Settings, integration_id: st
     except ProviderError as exc:
         _failed(factory, integration_id, f"the provider refused push: {exc.reason}")
         return False
-    with transaction(factory) as session:
-        integration = session.get(CalendarIntegration, integration_id)
-        if integration is None:
-            stopped_now = made  # disconnected meanwhile: end what was just made
-        else:
-            stopped_now = None
-            row = channel_of(session, integration_id)
-            if row is None:
-                row = CalendarPushChannel(integration_id=integration_id, provider=provider_name)
-                session.add(row)
-            row.state = "active"
-            row.channel_id, row.resource_id = made.id, made.resource_id
-            row.secret_hash = secret_hash(secret)
-            row.expires_at = made.expires_at
-            row.last_message_number = 0
-            row.last_error = None
-            row.retry_at = None
-            action = AuditAction.CALENDAR_PUSH_RENEWED if old else AuditAction.CALENDAR_PUSH_STARTED
-            _audit(
-                session,
-                action,
-                integration,
-                channel_id=made.id,
-                expires_at=made.expires_at.isoformat(),
-                replaced=old.id if old else None,
-            )
+    stopped_now = _keep(factory, integration_id, made, secret, old)
     for ending in (old, stopped_now):
         if ending is not None:
             _stop_quietly(factory, settings, integration_id, adapter, ending)
     log.info("calendar.push_started", integration_id=integration_id, provider=provider_name)
     return True
+
+
+def _keep(
+    factory: sessionmaker[Session],
+    integration_id: str,
+    made: PushChannel,
+    secret: str,
+    old: PushChannel | None,
+) -> PushChannel | None:
+    """Store (and audit) the channel just made; returns it if the calendar was disconnected
+    meanwhile (to be stopped), else None."""
+    with transaction(factory) as session:
+        integration = session.get(CalendarIntegration, integration_id)
+        if integration is None:
+            return made
+        row = channel_of(session, integration_id)
+        if row is None:
+            row = CalendarPushChannel(integration_id=integration_id, provider=integration.provider)
+            session.add(row)
+        row.state = "active"
+        row.channel_id, row.resource_id = made.id, made.resource_id
+        row.secret_hash = secret_hash(secret)
+        row.expires_at = made.expires_at
+        row.last_message_number = 0
+        row.last_error = None
+        row.retry_at = None
+        _audit(
+            session,
+            AuditAction.CALENDAR_PUSH_RENEWED if old else AuditAction.CALENDAR_PUSH_STARTED,
+            integration,
+            channel_id=made.id,
+            expires_at=made.expires_at.isoformat(),
+            replaced=old.id if old else None,
+        )
+    return None
 
 
 def _stop_quietly(

@@ -75,9 +75,9 @@ class GoogleSandbox(OAuthState[Knobs, AuthorizationCode]):
         self._tokens = TokenStore()
         self._dispatcher = Dispatcher(workers=4, name="sandbox-google")
         self._channels = ChannelStore(self._dispatcher, self.count)
-        self._calendars = CalendarStore(clock, on_change=self._calendar_changed_locked)
+        self._calendars = CalendarStore(clock, on_change=self._changed_locked)
 
-    def _calendar_changed_locked(self, calendar_id: str) -> None:
+    def _changed_locked(self, calendar_id: str) -> None:  # a change: push (channels.py)
         self._channels.changed(calendar_id, self._clock())
 
     def _initial_knobs(self) -> Knobs:
@@ -283,8 +283,7 @@ class GoogleSandbox(OAuthState[Knobs, AuthorizationCode]):
             self._channels.stop(bearer.account, body)
             self._stats["channels_stop"] += 1
 
-    def channels(self) -> list[dict[str, Any]]:
-        """Every live channel (never its token)."""
+    def channels(self) -> list[dict[str, Any]]:  # every live one, never its token
         with self._lock:
             return self._channels.summaries()
 
@@ -384,12 +383,11 @@ class GoogleSandbox(OAuthState[Knobs, AuthorizationCode]):
             epoch = self._calendars.epoch + 1
             self._channels = ChannelStore(self._dispatcher, self.count)
             self._calendars = CalendarStore(
-                self._clock, epoch=epoch, on_change=self._calendar_changed_locked
+                self._clock, epoch=epoch, on_change=self._changed_locked
             )
             self._reset_knobs_locked()
 
-    def close(self) -> None:
-        """Stop sending notifications (those not yet sent are dropped)."""
+    def close(self) -> None:  # notifications not yet sent are dropped
         self._dispatcher.close()
 
 
