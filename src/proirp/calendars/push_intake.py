@@ -24,7 +24,7 @@ from proirp.kit.time import utcnow
 from proirp.worker.after_commit import enqueue_after_commit
 
 STALE_REQUEST = timedelta(minutes=2)
-MAX_WAIT = timedelta(seconds=4)  # the longest a burst holds its sync back
+MAX_WAIT = timedelta(seconds=10)  # the longest a burst holds its sync back
 PUSH_SYNC_JOB = "calendars.push_sync"
 
 
