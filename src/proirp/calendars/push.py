@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
+from proirp.auth.models import User
 from proirp.calendars.models import CalendarIntegration, CalendarPushChannel
 from proirp.calendars.providers import calendar_provider
 from proirp.calendars.tokens import NeedsReauth, with_access_token
@@ -297,14 +298,16 @@ def stop_at_disconnect(
 
 
 def due_for_upkeep(session: Session) -> tuple[list[str], list[str]]:
-    """(calendars whose push should be set up now, calendars whose channel should be renewed)."""
+    """(calendars whose push should be set up now, calendars whose channel should be renewed);
+    a disabled member of staff's calendars are left alone, as by the sync."""
     now = utcnow()
     stmt = (
         select(CalendarIntegration.id, CalendarPushChannel)
+        .join(User, User.id == CalendarIntegration.user_id)
         .outerjoin(
             CalendarPushChannel, CalendarPushChannel.integration_id == CalendarIntegration.id
         )
-        .where(CalendarIntegration.status == "active")
+        .where(CalendarIntegration.status == "active", User.is_active.is_(True))
     )
     to_start, to_renew = [], []
     for integration_id, row in session.execute(stmt):
