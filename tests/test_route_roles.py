@@ -212,6 +212,16 @@ SIGNED_WEBHOOKS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
+# Calendar push: no login, but each notification must name a channel the product made and carry
+# its secret (Google's channel token, Graph's clientState; tests/calendars/test_push_webhooks.py).
+CHANNEL_WEBHOOKS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("POST", "/webhooks/google/calendar"),
+        ("POST", "/webhooks/microsoft/calendar"),
+        ("POST", "/webhooks/microsoft/calendar/lifecycle"),
+    }
+)
+
 # Links in messages: no login; the sealed token in the path is the only credential.
 TOKEN_LINKS: frozenset[tuple[str, str]] = frozenset(
     {
@@ -255,6 +265,7 @@ def test_tables_cover_exactly_the_routes_the_app_serves(app: FastAPI) -> None:
         set(PAGES),
         set(PUBLIC),
         set(SIGNED_WEBHOOKS),
+        set(CHANNEL_WEBHOOKS),
         set(TOKEN_LINKS),
         set(MONITORING),
         {("*", p) for p in MOUNTS},
@@ -437,6 +448,31 @@ def test_webhooks_need_no_login_but_refuse_an_unsigned_request(
     response = api.request(method, path, data={"MessageSid": "SM" + "0" * 32})
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "bad_signature"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    sorted(CHANNEL_WEBHOOKS),
+    ids=[f"{m} {p}" for m, p in sorted(CHANNEL_WEBHOOKS)],
+)
+def test_push_webhooks_need_no_login_but_refuse_a_request_naming_no_channel(
+    api: TestClient, method: str, path: str
+) -> None:
+    if "google" in path:
+        headers = {
+            "X-Goog-Channel-ID": "not-a-channel",
+            "X-Goog-Resource-ID": "r",
+            "X-Goog-Resource-State": "exists",
+            "X-Goog-Message-Number": "2",
+        }
+        response = api.request(method, path, headers=headers)
+    else:
+        item = {"subscriptionId": "not-a-subscription", "clientState": "x"}
+        if path.endswith("lifecycle"):
+            item["lifecycleEvent"] = "missed"
+        response = api.request(method, path, json={"value": [item]})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "unknown_channel"
 
 
 @pytest.mark.parametrize(

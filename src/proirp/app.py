@@ -21,6 +21,7 @@ from proirp.auth.throttle import LoginThrottle
 from proirp.calendars.endpoints import router as calendars_router
 from proirp.calendars.event_endpoints import router as calendar_events_router
 from proirp.calendars.providers import close_providers
+from proirp.calendars.push_webhooks import router as calendar_push_router
 from proirp.clients.access_endpoints import break_glass_router
 from proirp.clients.access_endpoints import router as care_team_router
 from proirp.clients.endpoints import router as clients_router
@@ -73,6 +74,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (unsubscribe_router, "proirp.comms.email.unsubscribe_endpoints"),
     (calendars_router, "proirp.calendars"),
     (calendar_events_router, "proirp.calendars"),
+    (calendar_push_router, "proirp.calendars.push_webhooks"),
     (appointments_router, "proirp.appointments"),
     (staff_router, "proirp.auth.staff_endpoints"),
     (care_team_router, "proirp.clients.access_endpoints"),

@@ -7,6 +7,7 @@ from proirp.auth.models import ApiToken, LoginCounter, User
 from proirp.auth.reset_links import PasswordResetLink
 from proirp.calendars.models import (
     CalendarIntegration,
+    CalendarPushChannel,
     CalendarSyncStatus,
     ClientCalendarEvent,
     SyncedCalendarEvent,
@@ -38,6 +39,7 @@ __all__ = [
     "Base",
     "BreakGlassGrant",
     "CalendarIntegration",
+    "CalendarPushChannel",
     "CalendarSyncStatus",
     "Campaign",
     "CareTeamMember",

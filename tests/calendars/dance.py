@@ -10,12 +10,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from proirp.audit.models import AuditLog
 from proirp.auth.models import ApiToken
 from proirp.auth.secrets import token_digest
-from proirp.calendars.models import CalendarIntegration
+from proirp.calendars.models import CalendarIntegration, CalendarPushChannel
 from proirp.clients.access_models import CareTeamMember
 from proirp.clients.models import Client
 from proirp.kit.time import utcnow
@@ -70,6 +70,30 @@ def wait_for_sync(live: LiveStack, token: str | None = None, *, after: object = 
         return bool(rows) and rows[0]["last_synced_at"] not in (None, after)
 
     assert wait_until(synced, timeout=30, interval=0.2), integrations(live, token)
+    wait_for_push(live)
+
+
+def wait_for_push(live: LiveStack) -> None:
+    """Let the worker finish setting push up for every connected calendar (a channel made, or
+    the reason it could not be), so that its provider calls are not counted as a test's own."""
+
+    def settled() -> bool:
+        with live.session() as session:
+            pending = session.scalar(
+                select(func.count())
+                .select_from(CalendarIntegration)
+                .outerjoin(
+                    CalendarPushChannel,
+                    CalendarPushChannel.integration_id == CalendarIntegration.id,
+                )
+                .where(
+                    CalendarIntegration.status == "active",
+                    CalendarPushChannel.id.is_(None),
+                )
+            )
+            return not pending
+
+    wait_until(settled, timeout=10, interval=0.1)
 
 
 def new_user(live: LiveStack, role: str = "clinician") -> str:

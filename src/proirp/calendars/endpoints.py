@@ -210,4 +210,5 @@ def callback(
         return _outcome(settings, provider, "failed")
     integration = oauth.store_connection(session, user, provider, tokens, email, origin)
     enqueue_after_commit(session, "calendars.sync", integration.id)
+    enqueue_after_commit(session, "calendars.push_start", integration.id)
     return _outcome(settings, provider, "connected")

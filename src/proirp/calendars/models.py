@@ -157,3 +157,30 @@ class CalendarCallSlot(Base):
     lease_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     key: Mapped[str] = mapped_column(String(96))  # the provider and the integration
     expires_at: Mapped[datetime]
+
+
+class CalendarPushChannel(IdMixin, TimestampMixin, Base):
+    """A calendar's push channel at its provider (calendars/push.py): a Google `events.watch`
+    channel or a Graph subscription, one per integration. The secret the provider sends back
+    with each notification (Google's channel token, Graph's clientState) is kept only as a
+    hash. `sync_requested_at` coalesces notifications: set by the first of a burst, cleared by
+    the sync it queued."""
+
+    __tablename__ = "calendar_push_channels"
+
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("calendar_integrations.id", ondelete="CASCADE"), unique=True
+    )
+    provider: Mapped[str] = mapped_column(String(16))
+    # active: notifications flow; failed: could not be set up or renewed (polling every 5 min).
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    channel_id: Mapped[str | None] = mapped_column(String(255), index=True)  # or subscription id
+    resource_id: Mapped[str | None] = mapped_column(String(255))  # Google's X-Goog-Resource-ID
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None]
+    last_message_number: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_notified_at: Mapped[datetime | None]
+    sync_requested_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    # No new attempt to set push up before this (after a failure).
+    retry_at: Mapped[datetime | None]

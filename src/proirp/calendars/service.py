@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth.models import User
-from proirp.calendars import appointments
+from proirp.calendars import appointments, push
 from proirp.calendars.event_text import DEFAULT_TITLE, check_event_text
 from proirp.calendars.models import (
     CalendarIntegration,
@@ -29,7 +29,7 @@ from proirp.clients.models import Client
 from proirp.clients.repository import get_client
 from proirp.config import Settings
 from proirp.integrations.base import ProviderError
-from proirp.integrations.calendar import EventInput, ProviderEvent
+from proirp.integrations.calendar import CalendarProvider, EventInput, ProviderEvent
 from proirp.kit.errors import NotFound, ValidationFailed
 from proirp.kit.time import utcnow
 
@@ -237,6 +237,20 @@ def _cache_created_event(
     return row
 
 
+def _usable_token(integration: CalendarIntegration, adapter: CalendarProvider) -> str | None:
+    """An access token for a last call at disconnect: the stored one while fresh, else a
+    refreshed one (not stored: the tokens are about to be deleted); None if neither works."""
+    expires = integration.token_expires_at
+    if integration.access_token and expires is not None and expires > utcnow():
+        return integration.access_token
+    if not integration.refresh_token:
+        return None
+    try:
+        return adapter.refresh(integration.refresh_token).access_token
+    except ProviderError:
+        return None
+
+
 def disconnect(
     session: Session, user: User, provider: str, settings: Settings, origin: RequestOrigin
 ) -> dict[str, Any]:
@@ -250,6 +264,8 @@ def disconnect(
     if integration is None:
         raise NotFound("that calendar is not connected", code="calendar_not_connected")
     adapter = calendar_provider(settings, provider)
+    # Before the grant goes: stopping the channel needs its access token.
+    push.stop_at_disconnect(session, settings, integration, _usable_token(integration, adapter))
     revoked = adapter.can_revoke
     token = integration.refresh_token or integration.access_token
     if token and adapter.can_revoke:

@@ -8,11 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.auth.models import User
-from proirp.calendars.models import CalendarIntegration, CalendarSyncStatus, SyncedCalendarEvent
+from proirp.calendars.models import (
+    CalendarIntegration,
+    CalendarPushChannel,
+    CalendarSyncStatus,
+    SyncedCalendarEvent,
+)
 from proirp.integrations.base import ProviderError, ProviderTemporaryError
 from proirp.kit.db import transaction
 from proirp.kit.metrics import count_calendar_sync_failure
@@ -22,6 +27,9 @@ FIRST_BACKOFF = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=6)
 # A sync that began longer ago than this and never ended (its worker died) is not "syncing".
 SYNC_STALE_AFTER = timedelta(minutes=15)
+# A calendar whose push is healthy is still polled this often: a safety net for lost
+# notifications.
+PUSH_SAFETY_POLL = timedelta(days=1)
 
 
 def status_of(session: Session, integration_id: str) -> CalendarSyncStatus:
@@ -80,17 +88,27 @@ def succeeded(status: CalendarSyncStatus) -> None:
 
 
 def due_for_sync(session: Session) -> list[str]:
-    """Active integrations the periodic sync should sync now (not backing off). A disabled
-    member of staff's calendars are left alone (kept, with their history, but not read)."""
+    """Active integrations the periodic sync should sync now (not backing off, and not kept
+    current by healthy push: those once a day). A disabled member of staff's calendars are left
+    alone (kept, with their history, but not read)."""
     now = utcnow()
+    pushed = and_(
+        CalendarPushChannel.state == "active",
+        CalendarPushChannel.expires_at > now,
+        CalendarSyncStatus.last_success_at > now - PUSH_SAFETY_POLL,
+    )
     stmt = (
         select(CalendarIntegration.id)
         .join(User, User.id == CalendarIntegration.user_id)
         .outerjoin(CalendarSyncStatus, CalendarSyncStatus.integration_id == CalendarIntegration.id)
+        .outerjoin(
+            CalendarPushChannel, CalendarPushChannel.integration_id == CalendarIntegration.id
+        )
         .where(
             CalendarIntegration.status == "active",
             User.is_active.is_(True),
             or_(CalendarSyncStatus.retry_after.is_(None), CalendarSyncStatus.retry_after <= now),
+            not_(func.coalesce(pushed, False)),
         )
     )
     return list(session.scalars(stmt))

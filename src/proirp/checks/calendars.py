@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from proirp.calendars.models import CalendarIntegration
+from proirp.calendars.models import CalendarIntegration, CalendarPushChannel
 from proirp.calendars.providers import calendar_provider
+from proirp.calendars.push import unavailable_reason
 from proirp.calendars.tokens import NeedsReauth, refresh_now
 from proirp.checks.report import Report, refusal, stand_in
 from proirp.config import Settings
@@ -129,11 +130,34 @@ def _check(
             f"{app.id_variable} and {app.credential_variable} are set and well-formed; "
             f"{app.redirect_variable} matches PUBLIC_BASE_URL"
         )
+    _check_push(report, app, settings)
     if factory is None:
         report.fail("Connected calendars not checked: the database could not be opened")
         return report
     _check_accounts(report, app, settings, factory)
     return report
+
+
+def _check_push(report: Report, app: CalendarApp, settings: Settings) -> None:
+    reason = unavailable_reason(settings, app.provider)
+    if reason is None:
+        report.passed(
+            f"Push: {app.label} tells the product of each change at "
+            f"{settings.base_url}/webhooks/{app.provider}/calendar (polled once a day besides)"
+        )
+    else:
+        report.skip(f"Push is not set up ({reason}): calendars are polled every 5 minutes")
+
+
+def _push_state(session: Session, integration_id: str) -> str:
+    row = session.scalar(
+        select(CalendarPushChannel).where(CalendarPushChannel.integration_id == integration_id)
+    )
+    if row is None:
+        return "push not set up yet, polled every 5 minutes"
+    if row.state == "active" and row.expires_at is not None:
+        return f"push active until {row.expires_at:%Y-%m-%d %H:%M} UTC"
+    return f"push failed ({row.last_error or 'unknown'}), polled every 5 minutes"
 
 
 def _check_redirect(report: Report, app: CalendarApp, settings: Settings) -> bool:
@@ -168,6 +192,7 @@ def _check_accounts(
                 .where(CalendarIntegration.provider == app.provider)
                 .order_by(CalendarIntegration.created_at)
             ).all()
+            pushing = {row[0]: _push_state(session, row[0]) for row in accounts}
     except SQLAlchemyError:
         report.fail("Connected calendars not checked: the database could not be read")
         return
@@ -192,4 +217,4 @@ def _check_accounts(
             )
             report.fail(f"{who}: {refusal(exc)}" + (f": {hint}" if hint else ""))
         else:
-            report.ok(f"{who}: token refreshed, calendar read")
+            report.ok(f"{who}: token refreshed, calendar read; {pushing[integration_id]}")

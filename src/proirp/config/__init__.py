@@ -154,6 +154,9 @@ class Settings(BaseSettings, SignInSettings, AwsS3Settings):
     calendar_sync_days_ahead: int = Field(default=180, ge=1, le=3650)
     # Refresh an access token this long before it expires.
     calendar_refresh_margin_seconds: int = Field(default=300, ge=0, le=3000)
+    # Push (calendars/push.py): off or unavailable, calendars are polled every 5 minutes.
+    calendar_push: bool = True
+    calendar_push_debounce_seconds: float = Field(default=1.0, ge=0, le=60)
 
     # --- Microsoft Outlook ------------------------------------------------------------------
     microsoft_client_id: str | None = None

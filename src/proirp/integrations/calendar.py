@@ -125,6 +125,28 @@ class Changes:
     calls: int = 0
 
 
+@dataclass(frozen=True)
+class PushRequest:
+    """A push channel to ask for: where the provider is to send notifications, the secret it
+    sends back with each (Google's channel token, Graph's clientState), and until when."""
+
+    channel_id: str  # ours for Google (the channel's id); Graph chooses its own
+    address: str
+    lifecycle_address: str
+    secret: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PushChannel:
+    """A push channel as the provider made it: its id (Graph's subscription id), Google's
+    resource id, and when it ends (the provider may shorten what was asked)."""
+
+    id: str
+    resource_id: str | None
+    expires_at: datetime
+
+
 class CalendarProvider(Protocol):
     name: str
     # Requests one account may have in flight at once (Outlook allows 4 per mailbox); None: any.
@@ -168,6 +190,24 @@ class CalendarProvider(Protocol):
     def read_calendar(self, access_token: str) -> None:
         """One small read of the primary calendar (the next day's first event): proves the
         token and the calendar permission work. Raises a ProviderError if they do not."""
+
+    # The longest a push channel may be asked to live (Google: a week; Graph's events: 10,080
+    # minutes), and whether it can be renewed in place (Graph) or must be replaced (Google).
+    max_push_lifetime: timedelta
+    renews_in_place: bool
+
+    def start_push(self, access_token: str, request: PushRequest) -> PushChannel:
+        """Ask for notifications of changes to the primary calendar (Google events.watch,
+        Graph POST /subscriptions, which first checks the address answers its handshake)."""
+
+    def renew_push(
+        self, access_token: str, channel: PushChannel, expires_at: datetime
+    ) -> PushChannel:
+        """Extend a channel (Graph PATCH /subscriptions/{id}); only where renews_in_place."""
+
+    def stop_push(self, access_token: str, channel: PushChannel) -> None:
+        """End a channel (Google channels.stop, Graph DELETE /subscriptions/{id}); one the
+        provider no longer knows is ended already."""
 
     def close(self) -> None:
         """Close kept-alive connections (the process is stopping)."""

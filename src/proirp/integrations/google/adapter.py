@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import secrets
@@ -35,7 +36,10 @@ from proirp.integrations.calendar import (
     Changes,
     EventChange,
     EventInput,
+    EventNotAtProvider,
     ProviderEvent,
+    PushChannel,
+    PushRequest,
     TokenSet,
     token_set,
 )
@@ -46,6 +50,8 @@ from proirp.integrations.observed import provider_call
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 SCOPES = (CALENDAR_SCOPE, "openid", "https://www.googleapis.com/auth/userinfo.email")
 PAGE_SIZE = 2500  # the most events.list returns in one page
+# Google's default and longest time-to-live for a Calendar channel: 604,800 seconds.
+MAX_CHANNEL_LIFETIME = timedelta(days=7)
 # How an HTTP error becomes one of ours: (status, body, Retry-After seconds) -> the error.
 ErrorMapping = Callable[[int, bytes | str | None, float | None], ProviderError]
 
@@ -64,6 +70,8 @@ class GoogleCalendar:
     # Google limits by rate (answered with 403/429), not by concurrency.
     max_in_flight: int | None = None
     can_revoke = True
+    max_push_lifetime = MAX_CHANNEL_LIFETIME
+    renews_in_place = False  # a channel is replaced: a new one, then the old one stopped
     # Said only when Google did not confirm the revocation.
     consent_removal: str | None = (
         "Google did not confirm that it withdrew the app's access: open "
@@ -315,3 +323,42 @@ class GoogleCalendar:
         if etag:
             request.headers["If-Match"] = etag
         self._run(request, event_error)
+
+    # --- push (events.watch, channels.stop) --------------------------------------------------
+
+    @provider_call(PROVIDER, "start_push")
+    def start_push(self, access_token: str, request: PushRequest) -> PushChannel:
+        """events.watch on the primary calendar: Google posts to `address` on every change."""
+        ttl = int((request.expires_at - datetime.now(UTC)).total_seconds())
+        body = {
+            "id": request.channel_id,
+            "type": "web_hook",
+            "address": request.address,
+            "token": request.secret,
+            "params": {"ttl": str(max(ttl, 1))},
+        }
+        events = self._service(access_token).events()
+        made = self._run(events.watch(calendarId="primary", body=body))
+        expiration = made.get("expiration")
+        expires_at = (
+            datetime.fromtimestamp(int(expiration) / 1000, UTC)
+            if expiration
+            else request.expires_at
+        )
+        return PushChannel(
+            id=str(made.get("id") or request.channel_id),
+            resource_id=made.get("resourceId"),
+            expires_at=expires_at,
+        )
+
+    def renew_push(
+        self, access_token: str, channel: PushChannel, expires_at: datetime
+    ) -> PushChannel:
+        raise NotImplementedError("Google channels are replaced, not renewed")
+
+    @provider_call(PROVIDER, "stop_push")
+    def stop_push(self, access_token: str, channel: PushChannel) -> None:
+        """channels.stop; a channel Google no longer knows (404) is stopped already."""
+        body = {"id": channel.id, "resourceId": channel.resource_id}
+        with contextlib.suppress(EventNotAtProvider):
+            self._run(self._service(access_token).channels().stop(body=body), event_error)

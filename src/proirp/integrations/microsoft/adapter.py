@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import warnings
@@ -33,7 +34,10 @@ from proirp.integrations.calendar import (
     Changes,
     EventChange,
     EventInput,
+    EventNotAtProvider,
     ProviderEvent,
+    PushChannel,
+    PushRequest,
     TokenSet,
     token_set,
 )
@@ -54,6 +58,9 @@ PAGE_SIZE = 500  # events per delta page we ask for (Prefer: odata.maxpagesize)
 # Times in UTC and bodies as plain text, whatever the mailbox's own settings.
 VIEW = 'outlook.timezone="UTC", outlook.body-content-type="text"'
 MAX_IN_FLIGHT = 4  # Outlook's limit of concurrent requests per mailbox
+# Graph's longest subscription to Outlook events: 10,080 minutes (a week).
+MAX_SUBSCRIPTION_LIFETIME = timedelta(minutes=10080)
+SUBSCRIBED_CHANGES = "created,updated,deleted"
 CA_BUNDLE_SETTING = "MICROSOFT_CA_BUNDLE"
 CA_BUNDLE_MISSING = (
     "MICROSOFT_CA_BUNDLE names no file: set it to a PEM CA bundle, or leave it empty to trust "
@@ -81,6 +88,8 @@ class MicrosoftCalendar:
     max_in_flight: int | None = MAX_IN_FLIGHT
     can_revoke = False  # Microsoft has no revocation endpoint for one app's refresh token
     consent_removal: str | None = CONSENT_REMOVAL
+    max_push_lifetime = MAX_SUBSCRIPTION_LIFETIME
+    renews_in_place = True
 
     def __init__(
         self,
@@ -310,3 +319,46 @@ class MicrosoftCalendar:
     def _event_url(self, event_id: str) -> str:
         # Outlook IDs are base64 and may hold "/" or "+": quoted whole, as one path segment.
         return f"{self._graph}/me/events/{quote(event_id, safe='')}"
+
+    # --- push (Graph subscriptions) ----------------------------------------------------------
+
+    @staticmethod
+    def _graph_time(moment: datetime) -> str:
+        return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    @staticmethod
+    def _subscription(answer: dict[str, Any], fallback: datetime) -> PushChannel:
+        expires = answer.get("expirationDateTime")
+        parsed = datetime.fromisoformat(str(expires).replace("Z", "+00:00")) if expires else None
+        return PushChannel(id=str(answer["id"]), resource_id=None, expires_at=parsed or fallback)
+
+    @provider_call(PROVIDER, "start_push")
+    def start_push(self, access_token: str, request: PushRequest) -> PushChannel:
+        """POST /subscriptions on the user's events; Graph validates both addresses first."""
+        body = {
+            "changeType": SUBSCRIBED_CHANGES,
+            "notificationUrl": request.address,
+            "lifecycleNotificationUrl": request.lifecycle_address,
+            "resource": "me/events",
+            "expirationDateTime": self._graph_time(request.expires_at),
+            "clientState": request.secret,
+        }
+        made = self._call("POST", f"{self._graph}/subscriptions", access_token, body=body)
+        return self._subscription(made, request.expires_at)
+
+    @provider_call(PROVIDER, "renew_push")
+    def renew_push(
+        self, access_token: str, channel: PushChannel, expires_at: datetime
+    ) -> PushChannel:
+        """PATCH /subscriptions/{id} with a new expirationDateTime (this reauthorizes it too)."""
+        url = f"{self._graph}/subscriptions/{quote(channel.id, safe='')}"
+        body = {"expirationDateTime": self._graph_time(expires_at)}
+        answer = self._call("PATCH", url, access_token, body=body, errors=event_error)
+        return self._subscription(answer, expires_at)
+
+    @provider_call(PROVIDER, "stop_push")
+    def stop_push(self, access_token: str, channel: PushChannel) -> None:
+        """DELETE /subscriptions/{id}; one Graph no longer has (404) is gone already."""
+        url = f"{self._graph}/subscriptions/{quote(channel.id, safe='')}"
+        with contextlib.suppress(EventNotAtProvider):
+            self._call("DELETE", url, access_token, errors=event_error)

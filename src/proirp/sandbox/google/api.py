@@ -29,6 +29,8 @@ CALENDAR_PREFIX = "/calendar/v3"
 CALENDAR_LIST_PATH = "/users/me/calendarList"
 EVENTS_PATH = "/calendars/{calendarId}/events"
 EVENT_PATH = "/calendars/{calendarId}/events/{eventId}"
+WATCH_PATH = "/calendars/{calendarId}/events/watch"
+STOP_PATH = "/channels/stop"
 
 
 async def _json_body(request: Request) -> object:
@@ -40,7 +42,8 @@ async def _json_body(request: Request) -> object:
 
 
 def api_router(sandbox: GoogleSandbox) -> APIRouter:
-    """userinfo plus calendarList.list and events.list/get/insert/patch/delete."""
+    """userinfo plus calendarList.list, events.list/get/insert/patch/delete/watch and
+    channels.stop."""
     router = APIRouter(route_class=SandboxRoute, tags=["google"])
 
     async def admit(request: Request) -> Bearer:
@@ -94,6 +97,19 @@ def api_router(sandbox: GoogleSandbox) -> APIRouter:
         bearer = await admit(request)
         body = await _json_body(request)
         return await answer(sandbox.insert_event(bearer, calendarId, body))
+
+    @router.post(CALENDAR_PREFIX + WATCH_PATH)
+    async def watch_events(calendarId: str, request: Request) -> Response:
+        bearer = await admit(request)
+        body = await _json_body(request)
+        return await answer(sandbox.watch(bearer, calendarId, body))
+
+    @router.post(CALENDAR_PREFIX + STOP_PATH)
+    async def stop_channel(request: Request) -> Response:
+        bearer = await admit(request)
+        body = await _json_body(request)
+        sandbox.stop_channel(bearer, body)
+        return await answer(None, status=204)
 
     @router.get(CALENDAR_PREFIX + EVENT_PATH)
     async def get_event(calendarId: str, eventId: str, request: Request) -> Response:

@@ -46,8 +46,15 @@ class Calendar:
 class CalendarStore:
     """Calendars by account, events by ID, the change counter and the sync-token epoch."""
 
-    def __init__(self, clock: Callable[[], float], *, epoch: int = 0) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        *,
+        epoch: int = 0,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
         self._clock = clock
+        self._on_change = on_change or (lambda _calendar_id: None)  # push (channels.py)
         self._calendars: dict[str, Calendar] = {}  # account (lower case) -> its calendar
         self._events: dict[str, EventRecord] = {}  # event ID -> event, every calendar
         self._change = 0
@@ -166,6 +173,7 @@ class CalendarStore:
             self._change += 1
             instance.change = self._change
             calendar.events[instance.id] = self._events[instance.id] = instance
+        self._on_change(calendar.id)
         return record
 
     def _instances(self, calendar: Calendar, series: EventRecord) -> list[EventRecord]:
@@ -192,6 +200,7 @@ class CalendarStore:
             default_zone=calendar.time_zone,
         )
         self._change += 1
+        self._on_change(calendar.id)
         if record.recurring_event_id is not None:
             record.exception = True
         if record.recurrence is None:
@@ -207,6 +216,7 @@ class CalendarStore:
         record.status = "cancelled"
         record.exception = record.recurring_event_id is not None
         self._touched(record)
+        self._on_change(record.calendar_id)
         if record.recurrence is None:
             return
         for instance in self._instances(self._calendars[record.calendar_id], record):
@@ -217,6 +227,7 @@ class CalendarStore:
     def touch(self, record: EventRecord) -> None:
         """An edit on Google's side that changes nothing shown: a new etag and `updated`."""
         self._touched(record)
+        self._on_change(record.calendar_id)
 
     def seed(
         self, account: str, bodies: list[dict[str, Any]], count: int, start: datetime | None
@@ -246,6 +257,8 @@ class CalendarStore:
             )
             calendar.events[record.id] = self._events[record.id] = record
             ids.append(record.id)
+        if count:
+            self._on_change(calendar.id)
         return ids
 
     def expire_sync_tokens(self) -> None:

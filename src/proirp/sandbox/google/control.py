@@ -27,6 +27,11 @@ def control_router(sandbox: GoogleSandbox) -> APIRouter:
         sandbox.cancel_event(event_id)
         return Response(status_code=204)
 
+    @router.get("/channels")
+    async def channels(request: Request) -> Response:
+        control.admit(sandbox, request)
+        return JSONResponse({"channels": sandbox.channels()})
+
     @router.post("/expire-sync-tokens")
     async def expire_sync_tokens(request: Request) -> Response:
         control.admit(sandbox, request)

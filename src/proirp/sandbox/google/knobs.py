@@ -25,6 +25,10 @@ STAT_NAMES = (
     "events_patch",
     "events_delete",
     "full_sync_required",  # 410s for stale sync tokens
+    "channels_watch",  # events.watch channels made
+    "channels_stop",  # channels.stop calls that ended one
+    "push_sent",  # notifications the receiving end took (2xx)
+    "push_failed",  # notifications refused or not delivered
     "rejected_401",
     "rejected_4xx",
     "rejected_rate",

@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from proirp.sandbox.config import SandboxConfig
+from proirp.sandbox.dispatch import Dispatcher
 from proirp.sandbox.google.calendars import Calendar, CalendarStore
+from proirp.sandbox.google.channels import ChannelStore
 from proirp.sandbox.google.errors import (
     GoogleApiError,
     OAuthError,
@@ -71,7 +73,12 @@ class GoogleSandbox(OAuthState[Knobs, AuthorizationCode]):
             STAT_NAMES, client=client, vendor="Google", refuse=control_error, clock=clock
         )
         self._tokens = TokenStore()
-        self._calendars = CalendarStore(clock)
+        self._dispatcher = Dispatcher(workers=4, name="sandbox-google")
+        self._channels = ChannelStore(self._dispatcher, self.count)
+        self._calendars = CalendarStore(clock, on_change=self._changed_locked)
+
+    def _changed_locked(self, calendar_id: str) -> None:  # a change: push (channels.py)
+        self._channels.changed(calendar_id, self._clock())
 
     def _initial_knobs(self) -> Knobs:
         return Knobs(
@@ -260,6 +267,26 @@ class GoogleSandbox(OAuthState[Knobs, AuthorizationCode]):
             self._calendars.cancel(record)
             self._stats["events_delete"] += 1
 
+    # --- push: events.watch and channels.stop ---------------------------------------------
+
+    def watch(self, bearer: Bearer, calendar_id: str, body: object) -> dict[str, Any]:
+        """events.watch: a channel that is told of every change to the calendar's events."""
+        with self._lock, self._refusals_counted_locked():
+            calendar = self._resolve_locked(bearer, calendar_id, EVENT_READ_SCOPES)
+            channel = self._channels.watch(bearer.account, calendar.id, body, self._clock())
+            self._stats["channels_watch"] += 1
+            return channel.resource()
+
+    def stop_channel(self, bearer: Bearer, body: object) -> None:
+        """channels.stop."""
+        with self._lock, self._refusals_counted_locked():
+            self._channels.stop(bearer.account, body)
+            self._stats["channels_stop"] += 1
+
+    def channels(self) -> list[dict[str, Any]]:  # every live one, never its token
+        with self._lock:
+            return self._channels.summaries()
+
     # --- Google's side (control routes) ----------------------------------------------------
 
     def seed_events(
@@ -354,8 +381,14 @@ class GoogleSandbox(OAuthState[Knobs, AuthorizationCode]):
             self._tokens = TokenStore()
             # Tokens issued before the reset must not match the new store's change numbers.
             epoch = self._calendars.epoch + 1
-            self._calendars = CalendarStore(self._clock, epoch=epoch)
+            self._channels = ChannelStore(self._dispatcher, self.count)
+            self._calendars = CalendarStore(
+                self._clock, epoch=epoch, on_change=self._changed_locked
+            )
             self._reset_knobs_locked()
+
+    def close(self) -> None:  # notifications not yet sent are dropped
+        self._dispatcher.close()
 
 
 def _check_etag(record: EventRecord, if_match: str | None) -> None:

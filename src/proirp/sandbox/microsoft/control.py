@@ -54,6 +54,20 @@ def control_router(sandbox: MicrosoftSandbox) -> APIRouter:
         sandbox.remove_event(event_id)
         return Response(status_code=204)
 
+    @router.get("/subscriptions")
+    async def subscriptions(request: Request) -> Response:
+        control.admit(sandbox, request)
+        return JSONResponse({"subscriptions": sandbox.subscriptions()})
+
+    @router.post("/subscriptions/{subscription_id}/lifecycle")
+    async def lifecycle(subscription_id: str, request: Request) -> Response:
+        """Send a lifecycle notification: {"lifecycleEvent": "reauthorizationRequired" |
+        "subscriptionRemoved" | "missed"}."""
+        control.admit(sandbox, request)
+        body = await request.json()
+        event = body.get("lifecycleEvent") if isinstance(body, dict) else None
+        return JSONResponse(sandbox.send_lifecycle(subscription_id, str(event)))
+
     @router.post("/expire-delta-tokens")
     async def expire_delta_tokens(request: Request) -> Response:
         control.admit(sandbox, request)

@@ -32,6 +32,7 @@ from proirp.sandbox.microsoft.query import (
     window,
 )
 from proirp.sandbox.microsoft.state import MicrosoftSandbox
+from proirp.sandbox.microsoft.subscriptions import validate
 from proirp.sandbox.microsoft.tokens import Bearer
 
 VERSION = "/v1.0"
@@ -173,6 +174,34 @@ def graph_router(sandbox: MicrosoftSandbox) -> APIRouter:
             if page_size is not None:
                 applied += (f"odata.maxpagesize={applied_size}",)
             return await answer(request, page, applied=applied)
+
+    @router.post(VERSION + "/subscriptions")
+    async def create_subscription(request: Request) -> Response:
+        async with admitted(request) as bearer:
+            body = await _json_body(request)
+            subscription = sandbox.new_subscription(bearer, body)
+        # The handshake: Graph calls the addresses back before it answers (off the lock).
+        try:
+            await asyncio.to_thread(validate, subscription)
+        except GraphError as error:
+            sandbox.count_refusal(error.status)
+            raise
+        context = f"{base_of(request, 1)}/$metadata#subscriptions/$entity"
+        return await answer(request, sandbox.add_subscription(subscription, context), status=201)
+
+    @router.patch(VERSION + "/subscriptions/{subscription_id}")
+    async def renew_subscription(subscription_id: str, request: Request) -> Response:
+        async with admitted(request) as bearer:
+            body = await _json_body(request)
+            context = f"{base_of(request, 2)}/$metadata#subscriptions/$entity"
+            renewed = sandbox.renew_subscription(bearer, subscription_id, body, context)
+            return await answer(request, renewed)
+
+    @router.delete(VERSION + "/subscriptions/{subscription_id}")
+    async def delete_subscription(subscription_id: str, request: Request) -> Response:
+        async with admitted(request) as bearer:
+            sandbox.delete_subscription(bearer, subscription_id)
+            return await answer(request, None, status=204)
 
     @router.api_route("/oidc/userinfo", methods=["GET", "POST"])
     async def userinfo(request: Request) -> Response:

@@ -35,6 +35,11 @@ STAT_NAMES = (
     "concurrency_refused",  # the 429s for too many requests in flight for one mailbox
     "faults_5xx",  # injected by fail_next / token_fail_next
     "timeouts",  # answers held by timeout_next
+    "subscriptions_created",  # after their validation handshake
+    "subscriptions_renewed",
+    "subscriptions_deleted",
+    "push_sent",  # notification POSTs the receiving end took (2xx)
+    "push_failed",  # notification POSTs refused or not delivered
 )
 
 # Knobs that may be set to null (the rest need a value).

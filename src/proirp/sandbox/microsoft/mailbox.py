@@ -53,8 +53,16 @@ class Mailbox:
 class MailboxStore:
     """Mailboxes by account, events by ID, the change counter and the delta-token epoch."""
 
-    def __init__(self, clock: Callable[[], float], *, epoch: int = 0) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        *,
+        epoch: int = 0,
+        on_change: Callable[[str, EventRecord, str], None] | None = None,
+    ) -> None:
         self._clock = clock
+        # (account, event, created|updated|deleted): push (subscriptions.py)
+        self._on_change = on_change or (lambda _account, _record, _kind: None)
         self._mailboxes: dict[str, Mailbox] = {}
         self._events: dict[str, EventRecord] = {}
         self.change = 0
@@ -102,6 +110,8 @@ class MailboxStore:
         mailbox.changes.append(record.change)
         mailbox.by_change[record.change] = record
         record.history.append((record.change, record.start_at, record.end_at, not record.deleted))
+        kind = "created" if new else "deleted" if record.deleted else "updated"
+        self._on_change(mailbox.account, record, kind)
 
     def create(self, mailbox: Mailbox, body: object) -> tuple[EventRecord, bool]:
         """POST /me/events; (the event, whether it is new). A transactionId seen before answers

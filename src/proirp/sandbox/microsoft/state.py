@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from proirp.sandbox.config import SandboxConfig
+from proirp.sandbox.dispatch import Dispatcher
 from proirp.sandbox.microsoft.accounts import Account, new_account
 from proirp.sandbox.microsoft.errors import (
     BAD_SECRET,
@@ -33,10 +34,12 @@ from proirp.sandbox.microsoft.errors import (
 )
 from proirp.sandbox.microsoft.events import EventRecord
 from proirp.sandbox.microsoft.graph_calendar import GraphCalendar
+from proirp.sandbox.microsoft.graph_push import GraphPush
 from proirp.sandbox.microsoft.knobs import STAT_NAMES, TOKEN_GRANTS, Knobs
 from proirp.sandbox.microsoft.mailbox import Mailbox, MailboxStore
 from proirp.sandbox.microsoft.recurrence import DAYS
 from proirp.sandbox.microsoft.scopes import Scopes
+from proirp.sandbox.microsoft.subscriptions import SubscriptionStore
 from proirp.sandbox.microsoft.throttling import MailboxThrottle
 from proirp.sandbox.microsoft.tokens import (
     AuthorizationCode,
@@ -59,7 +62,7 @@ UNAUTHENTICATED = {
 }
 
 
-class MicrosoftSandbox(GraphCalendar, OAuthState[Knobs, AuthorizationCode]):
+class MicrosoftSandbox(GraphCalendar, GraphPush, OAuthState[Knobs, AuthorizationCode]):
     """State and behaviour behind the Microsoft routes (one instance per sandbox)."""
 
     _tokens: TokenStore
@@ -72,7 +75,9 @@ class MicrosoftSandbox(GraphCalendar, OAuthState[Knobs, AuthorizationCode]):
             STAT_NAMES, client=client, vendor="Microsoft", refuse=control_error, clock=clock
         )
         self._tokens = TokenStore()
-        self._mailboxes = MailboxStore(clock)
+        self._dispatcher = Dispatcher(workers=4, name="sandbox-microsoft")
+        self._subscriptions = SubscriptionStore(self._dispatcher, self.count, self._lock)
+        self._mailboxes = MailboxStore(clock, on_change=self._mailbox_changed_locked)
         self._accounts: dict[str, Account] = {}
         self._token_key = secrets.token_bytes(32)  # signs delta and skip tokens
 
@@ -373,7 +378,16 @@ class MicrosoftSandbox(GraphCalendar, OAuthState[Knobs, AuthorizationCode]):
         with self._lock:
             self._tokens = TokenStore()
             # Tokens issued before the reset must not match the new store's change numbers.
-            self._mailboxes = MailboxStore(self._clock, epoch=self._mailboxes.epoch + 1)
+            self._mailboxes = MailboxStore(
+                self._clock,
+                epoch=self._mailboxes.epoch + 1,
+                on_change=self._mailbox_changed_locked,
+            )
+            self._subscriptions = SubscriptionStore(self._dispatcher, self.count, self._lock)
             self._accounts = {}
             self._throttle = MailboxThrottle()
             self._reset_knobs_locked()
+
+    def close(self) -> None:
+        """Stop sending notifications (those not yet sent are dropped)."""
+        self._dispatcher.close()
