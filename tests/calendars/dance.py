@@ -127,12 +127,14 @@ def audits(live: LiveStack, action: str) -> list[dict[str, Any]]:
         return [dict(row.details) for row in rows]
 
 
-def expire_access_tokens(live: LiveStack) -> None:
-    """Every stored access token looks expired, so the next use refreshes it."""
+def expire_access_tokens(live: LiveStack, integration_id: str | None = None) -> None:
+    """Every stored access token (or only that calendar's) looks expired, so the next use
+    refreshes it."""
+    expired = update(CalendarIntegration).values(token_expires_at=utcnow() - timedelta(minutes=1))
+    if integration_id is not None:
+        expired = expired.where(CalendarIntegration.id == integration_id)
     with live.session() as session:
-        session.execute(
-            update(CalendarIntegration).values(token_expires_at=utcnow() - timedelta(minutes=1))
-        )
+        session.execute(expired)
         session.commit()
 
 

@@ -189,15 +189,18 @@ def audit_chain() -> None:
 
 @audit_app.command("anchor")
 def audit_anchor() -> None:
-    """Anchor the audit log's head now (the worker does every AUDIT_ANCHOR_INTERVAL_MINUTES)."""
+    """Chain the rows waiting for the chainer, then anchor the audit log's head now (the worker
+    does every AUDIT_ANCHOR_INTERVAL_MINUTES)."""
     from proirp import runtime
     from proirp.audit.anchor_file import anchor_store
+    from proirp.audit.chainer import chain_pending
     from proirp.audit.repository import read_head
     from proirp.audit.tasks import anchor_head_now
     from proirp.integrations.base import ProviderError
 
     settings = _settings()
     rt = runtime.start(settings)
+    chain_pending(rt.session_factory)  # the head to anchor is the newest row written, chained
     try:
         anchor = anchor_head_now(settings, rt.engine)
     except ProviderError as exc:
