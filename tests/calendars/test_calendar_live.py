@@ -8,8 +8,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
+from proirp.calendars.models import CalendarIntegration
 from proirp.calendars.sync import sync_integration
 from tests.calendars.dance import (
     audits,
@@ -130,7 +132,10 @@ def test_create_links_a_client_and_lists_it_from_the_cache(live: LiveStack, side
 
 def test_fifty_concurrent_requests_share_one_refresh(live: LiveStack, side: Side) -> None:
     token = _connected(live, side)
-    expire_access_tokens(live)
+    newest = select(CalendarIntegration.id).order_by(CalendarIntegration.created_at.desc())
+    with live.session() as session:
+        integration_id = session.scalars(newest).first()
+    expire_access_tokens(live, integration_id)  # this calendar's only: others may sync meanwhile
     before = side.refreshes(live)
 
     def create(_: int) -> int:
@@ -202,8 +207,23 @@ def test_reconnecting_replaces_the_cache_with_what_the_provider_holds(
     assert cached(live, token) == 0
 
 
+def _only_the_newest_calendar_syncs(live: LiveStack) -> None:
+    """Earlier tests' calendars wait for a new consent: a change the provider pushes to them
+    (they share its mailbox) must not refresh their tokens while a test counts refreshes."""
+    newest = select(CalendarIntegration.id).order_by(CalendarIntegration.created_at.desc())
+    with live.session() as session:
+        mine = session.scalars(newest).first()
+        session.execute(
+            update(CalendarIntegration)
+            .where(CalendarIntegration.id != mine)
+            .values(status="needs_reauth")
+        )
+        session.commit()
+
+
 def test_a_refused_access_token_is_refreshed_once_then_used(live: LiveStack, side: Side) -> None:
     token = _connected(live, side)
+    _only_the_newest_calendar_syncs(live)
     with side.control(live) as control:  # the provider forgets every access token it issued
         control.post("/expire-access-tokens").raise_for_status()
     before = side.refreshes(live)
