@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import pytest
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import Engine
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from proirp import runtime
@@ -32,6 +34,26 @@ TEST_KEYS = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
 TEST_AUDIT_KEYS = [generate_chain_key(), generate_chain_key()]
 # A queue of this run's own: runs on one machine share Redis, and must not take each other's jobs.
 RUN_QUEUE = f"proirp-test-{uuid.uuid4().hex[:8]}"
+
+# Every engine that has connected in this process. Tests build settings of their own, and the
+# product keeps an engine per settings where it shares state across processes (the pace, the
+# calendar slots); each keeps up to five idle connections, and over a whole run on PostgreSQL
+# those add up to the server's limit (100). They are let go after each module.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@event.listens_for(Engine, "engine_connect")
+def _seen(connection: Connection) -> None:
+    _ENGINES.add(connection.engine)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _let_go_of_idle_connections() -> Iterator[None]:
+    """Close the idle connections of every engine after a module (an engine still in use opens
+    new ones when it needs them; connections checked out are left alone)."""
+    yield
+    for engine in list(_ENGINES):
+        engine.dispose(close=True)
 
 
 def make_settings(tmp_dir: Path, **overrides: object) -> Settings:
