@@ -38,6 +38,19 @@ def canonical_row(
     )
 
 
+def canonical_of(row: Any) -> str:
+    """`canonical_row` of a stored row (an AuditLog, or a result row with the same fields)."""
+    return canonical_row(
+        created_at=row.created_at,
+        actor_user_id=row.actor_user_id,
+        action=row.action,
+        client_id=row.client_id,
+        ip=row.ip,
+        user_agent=row.user_agent,
+        details=row.details,
+    )
+
+
 def row_hash(key: ChainKey, prev_hash: str, canonical: str) -> str:
     """The row's hash: HMAC-SHA256 under `key` of the hash before it and its canonical content."""
     return key.sign(f"proirp audit row\n{prev_hash}\n{canonical}")

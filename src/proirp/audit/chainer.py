@@ -21,7 +21,7 @@ from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from proirp.audit.chain import canonical_row, row_hash
+from proirp.audit.chain import canonical_of, row_hash
 from proirp.audit.keys import current_chain_keyring
 from proirp.audit.models import GENESIS_HASH, AuditLog
 from proirp.kit.db import transaction
@@ -118,15 +118,7 @@ def _chain_rows(session: Session, batch_size: int, wait: bool) -> int:
     changes: list[dict[str, Any]] = []
     for row in rows:
         seq += 1
-        canonical = canonical_row(
-            created_at=row.created_at,
-            actor_user_id=row.actor_user_id,
-            action=row.action,
-            client_id=row.client_id,
-            ip=row.ip,
-            user_agent=row.user_agent,
-            details=row.details,
-        )
+        canonical = canonical_of(row)
         signed = row_hash(key, prev_hash, canonical)
         changes.append(
             {

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from proirp.audit.anchors import Anchor, AnchorStore, AnchorStoreError, AnchorStoreUnavailable
-from proirp.audit.chain import canonical_row, row_hash
+from proirp.audit.chain import canonical_of, row_hash
 from proirp.audit.keys import ChainKeyring, current_chain_keyring
 from proirp.audit.models import GENESIS_HASH, AuditLog
 
@@ -103,15 +103,7 @@ def _check_row(
             "(a retired key was used after its successor)",
             row.id,
         )
-    canonical = canonical_row(
-        created_at=row.created_at,
-        actor_user_id=row.actor_user_id,
-        action=row.action,
-        client_id=row.client_id,
-        ip=row.ip,
-        user_agent=row.user_agent,
-        details=row.details,
-    )
+    canonical = canonical_of(row)
     if row_hash(key, expected_prev, canonical) != row.hash:
         raise _Broken(EDITED, row.id)
     return age
