@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import tempfile
@@ -34,6 +35,7 @@ import httpx
 from sqlalchemy import func, select
 from tests.live import LiveStack, create_user_with_token, free_port, live_stack, wait_until
 
+from bench.cpu import cores, cpu_seconds, stack_cpu
 from bench.databases import add_database_option, use_database
 from proirp.clients.models import Client
 from proirp.comms.models import Communication
@@ -196,6 +198,30 @@ def _report(phase: Phase) -> None:
     )
 
 
+def _stack_cpu(live: LiveStack) -> dict[str, float]:
+    """CPU seconds so far of every process of the run, this driver included."""
+    postgres = live.database_url.startswith("postgres")
+    used = stack_cpu(live, ("serve", "serve-2", "worker", "sandbox"), postgres=postgres)
+    used["driver"] = cpu_seconds(os.getpid())
+    return used
+
+
+def _report_cpu(used: dict[str, float], requests: int) -> None:
+    """What a request answered with success in the saturated phase cost each process in CPU (the
+    refused ones' small cost included), and the most this machine's cores could answer a second
+    at that cost."""
+    print(f"  saturation: CPU per answered request, by process (ms), {requests:,} answered:")
+    total = 0.0
+    for name, seconds in used.items():
+        per_request = seconds / max(requests, 1) * 1000
+        total += per_request
+        print(f"    {name:<9} {per_request:7.2f}")
+    print(
+        f"    {'all':<9} {total:7.2f}   ({cores()} cores allow {cores() * 1000 / total:.0f}"
+        " requests/s at most)"
+    )
+
+
 def run(users: int, seconds: float, pause: float, mps: float) -> None:
     settings = {
         "TWILIO_MPS": str(mps),
@@ -236,7 +262,9 @@ def _drive(
     )
     paced = asyncio.run(_phase(Phase("paced"), base_urls, tokens, pick, seconds, pause))
     _report(paced)
+    before = _stack_cpu(live)
     saturated = asyncio.run(_phase(Phase("saturation"), base_urls, tokens, pick, seconds, 0))
+    used = {name: spent - before[name] for name, spent in _stack_cpu(live).items()}
     _report(saturated)
     health = asyncio.run(_phase(Phase("/healthz"), base_urls, tokens, healthz, seconds, 0))
     _report(health)
@@ -256,6 +284,7 @@ def _drive(
     print(f"  paced: errors {paced.errors}, timeouts {paced.timeouts} (target 0 and 0)")
     print(f"  paced: p99 {p99 * 1000:.0f} ms (target < 1,000 ms)")
     print(f"  saturation / /healthz throughput: {ratio:.2f} (target >= 0.60)")
+    _report_cpu(used, saturated.answered)
     print(
         f"  SMS sent by the run: {sent:,}; not delivered after the wait: {undelivered} (target 0)"
     )

@@ -22,50 +22,14 @@ from pathlib import Path
 from sqlalchemy import func, select
 from tests.live import LiveStack, live_stack, wait_until
 
+from bench.cpu import stack_cpu
 from bench.databases import add_database_option, use_database
 from bench.sms_campaign import _add_clients, start_sms_campaign
 from proirp.comms.models import Communication
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int, *, ended_children: bool = False) -> float:
-    """User + system CPU of `pid` so far (and of its children that have ended, if asked)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    used = int(fields[11]) + int(fields[12])
-    if ended_children:
-        used += int(fields[13]) + int(fields[14])
-    return used / TICKS
-
-
-def _postgres_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in {"postgres", "postmaster"}:
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
 
 def _cpu(live: LiveStack, postgres: bool) -> dict[str, float]:
-    used = {}
-    for name in ("serve", "worker", "sandbox"):
-        popen = live.processes[name].popen
-        assert popen is not None
-        used[name] = _cpu_seconds(popen.pid)
-    if postgres:
-        total = 0.0
-        for pid in _postgres_pids():
-            try:
-                # The server's backends, and through the postmaster those that have ended.
-                total += _cpu_seconds(pid, ended_children=True)
-            except OSError:  # a backend that ended meanwhile
-                continue
-        used["postgres"] = total
-    return used
+    return stack_cpu(live, ("serve", "worker", "sandbox"), postgres=postgres)
 
 
 def _delivered(live: LiveStack) -> int:
