@@ -16,6 +16,7 @@ from proirp.auth.secrets import csrf_for
 from proirp.auth.service import LoginResult
 from proirp.config import Settings
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.error_handlers import refusal
 from proirp.kit.errors import AppError
 from proirp.kit.openapi import Done, ErrorBody, errors
 
@@ -59,7 +60,7 @@ def login(
         )
     except AppError as refused:
         # A refused login is itself audited: return the error without raising so that row commits.
-        return JSONResponse(refused.to_body(), refused.status_code, headers=refused.headers)
+        return refusal(refused)
 
     return signed_in(result, settings)
 

@@ -16,6 +16,7 @@ from proirp.auth.endpoints import signed_in
 from proirp.auth.mfa_schemas import (
     CodeRequest,
     EnrolmentAnswer,
+    FreshCodeRequest,
     LoginCodeRequest,
     MfaResetAnswer,
     MfaStatusAnswer,
@@ -24,15 +25,11 @@ from proirp.auth.mfa_schemas import (
 from proirp.auth.models import User
 from proirp.auth.schemas import LoginOut
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.error_handlers import refusal
 from proirp.kit.errors import AppError, NotFound
 from proirp.kit.openapi import ErrorBody, errors
 
 router = APIRouter(tags=["auth"])
-
-
-def _refusal(refused: AppError) -> JSONResponse:
-    """A refusal whose audit row and login count must commit: returned, not raised."""
-    return JSONResponse(refused.to_body(), refused.status_code, headers=refused.headers)
 
 
 @router.post(
@@ -70,7 +67,7 @@ def login_code(
             session_ttl=timedelta(hours=settings.session_ttl_hours),
         )
     except AppError as refused:
-        return _refusal(refused)
+        return refusal(refused)
     return signed_in(result, settings)
 
 
@@ -156,7 +153,7 @@ def regenerate_recovery_codes(
             session, user, body.code, origin=origin, throttle=request.app.state.login_throttle
         )
     except AppError as refused:
-        return _refusal(refused)
+        return refusal(refused)
     return _codes(codes)
 
 
@@ -166,17 +163,31 @@ def regenerate_recovery_codes(
     summary="Reset another user's two-step sign-in (admins)",
     description="For a lost phone: the user's authenticator app and recovery codes stop "
     "working and their sessions end; they enrol again at their next sign-in. Audited as "
-    "MFA_RESET. The secret is never shown.",
-    responses=errors(404),
+    "MFA_RESET. The secret is never shown. When the user is an admin, the body carries a "
+    "current `code` from the acting admin's own app.",
+    responses=errors(404, 422, 429),
 )
 def reset_mfa(
     user_id: Annotated[str, Path(max_length=32)],
+    request: Request,
     admin: AdminUser,
     session: SessionDep,
     origin: OriginDep,
-) -> dict[str, Any]:
+    body: FreshCodeRequest | None = None,
+) -> Any:
     target = repository.user_by_id(session, user_id)
     if target is None:
         raise NotFound("no user with that id", fields={"user_id": "unknown"})
+    try:
+        mfa_login.confirm_fresh_code(
+            session,
+            admin,
+            target,
+            body.code if body else None,
+            origin=origin,
+            throttle=request.app.state.login_throttle,
+        )
+    except AppError as refused:
+        return refusal(refused)
     had = second_factor.reset(session, target, actor=admin.id, origin=origin)
     return {"ok": True, "had_second_factor": had}

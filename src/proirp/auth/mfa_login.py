@@ -1,5 +1,6 @@
 """Codes checked against the login limits: the second step of signing in (a code for the
-challenge the password was answered with), and the code that new recovery codes ask for.
+challenge the password was answered with), the code that new recovery codes ask for, and the
+fresh code an admin gives to change another admin's account.
 
 Each try takes its place in the login limits (auth/throttle.py) as a password does, under the
 account's email and the caller's address, so codes cannot be guessed faster than passwords."""
@@ -14,11 +15,11 @@ from sqlalchemy.orm import Session
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.auth import mfa_repository, repository, second_factor
-from proirp.auth.models import User
+from proirp.auth.models import Role, User
 from proirp.auth.secrets import token_digest
 from proirp.auth.service import LoginResult, open_session
-from proirp.auth.throttle import LoginThrottle
-from proirp.kit.errors import Conflict, NotAuthenticated, TooManyRequests
+from proirp.auth.throttle import LoginAttempt, LoginThrottle
+from proirp.kit.errors import Conflict, NotAuthenticated, TooManyRequests, ValidationFailed
 from proirp.kit.time import utcnow
 
 
@@ -79,6 +80,60 @@ def regenerate_with_code(
     wrong password does (the caller commits even when this raises)."""
     if not second_factor.is_enabled(session, user.id):
         raise Conflict("two-step sign-in is not on for this account", code="mfa_not_enabled")
+    attempt = _admitted(session, user, origin=origin, throttle=throttle)
+    codes = second_factor.regenerate_recovery_codes(session, user, code, origin=origin)
+    if codes is None:
+        throttle.record_failure(session, attempt)
+        raise second_factor.wrong_code()
+    throttle.record_success(session, attempt)
+    return codes
+
+
+def needs_fresh_code(target: User) -> bool:
+    """Whether an admin's change to `target`'s account (resetting their second factor, making
+    them a password reset link) needs a current code from the acting admin's app: when `target`
+    is an admin, so that a stolen admin session alone cannot take over another admin's account."""
+    return target.role == Role.ADMIN
+
+
+def confirm_fresh_code(
+    session: Session,
+    actor: User,
+    target: User,
+    code: str | None,
+    *,
+    origin: RequestOrigin,
+    throttle: LoginThrottle,
+) -> None:
+    """Refuse the change to `target`'s account unless it needs no fresh code or `code` is a
+    current one from `actor`'s authenticator app (not a recovery code). A wrong code counts in
+    the login limits and is audited as MFA_FAILED: the caller commits even when this raises."""
+    if not needs_fresh_code(target):
+        return
+    if not code:
+        raise ValidationFailed(
+            "a change to an admin's account needs a current code from your authenticator app",
+            code="fresh_code_required",
+            fields={"code": "required: the code your authenticator app shows now"},
+        )
+    attempt = _admitted(session, actor, origin=origin, throttle=throttle)
+    if second_factor.verify_code(session, actor, code, totp_only=True) is None:
+        throttle.record_failure(session, attempt)
+        record_audit(
+            session,
+            action=AuditAction.MFA_FAILED,
+            actor=actor.id,
+            origin=origin,
+            details={"stage": "fresh_code", "user_id": target.id},
+        )
+        raise second_factor.wrong_code()
+    throttle.record_success(session, attempt)
+
+
+def _admitted(
+    session: Session, user: User, *, origin: RequestOrigin, throttle: LoginThrottle
+) -> LoginAttempt:
+    """The user's next try in the login limits; TooManyRequests, audited, when it is refused."""
     attempt = throttle.admit(session, user.email, origin.ip)
     if attempt.retry_after is not None:
         record_audit(
@@ -92,9 +147,4 @@ def regenerate_with_code(
             "too many wrong codes; try again later",
             headers={"Retry-After": str(attempt.retry_after)},
         )
-    codes = second_factor.regenerate_recovery_codes(session, user, code, origin=origin)
-    if codes is None:
-        throttle.record_failure(session, attempt)
-        raise second_factor.wrong_code()
-    throttle.record_success(session, attempt)
-    return codes
+    return attempt

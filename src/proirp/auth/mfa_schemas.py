@@ -39,6 +39,21 @@ class CodeRequest(RequestBody):
     )
 
 
+class FreshCodeRequest(RequestBody):
+    """The acting admin's current code, for a change to another admin's account."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"code": "492039"}]})
+
+    code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CODE_LENGTH,
+        description="The 6-digit code your own authenticator app shows now. Required when the "
+        "account changed is an admin's (422 `fresh_code_required` without it); not needed for "
+        "other accounts. A wrong code counts in the login limits.",
+    )
+
+
 class MfaStatusOut(BaseModel):
     enabled: bool = Field(description="A second factor is set up: sign-in asks for a code.")
     required: bool = Field(

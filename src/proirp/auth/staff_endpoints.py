@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from proirp.auth import password_reset, staff
+from proirp.auth import mfa_login, password_reset, repository, staff
 from proirp.auth.cookies import clear_session_cookies
 from proirp.auth.dependencies import AdminUser, CurrentUser
+from proirp.auth.mfa_schemas import FreshCodeRequest
 from proirp.auth.models import User
 from proirp.auth.schemas import UserOut
 from proirp.auth.staff_schemas import (
@@ -23,6 +24,7 @@ from proirp.auth.staff_schemas import (
     UsersOut,
 )
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.error_handlers import refusal
 from proirp.kit.errors import AppError
 from proirp.kit.openapi import Done, errors
 from proirp.kit.pagination import Cursor, PageParams, page_params
@@ -92,15 +94,32 @@ def change_role(
     response_model=ResetLinkAnswer,
     status_code=201,
     summary="Issue a one-time password reset link (valid 1 hour) to hand to its person",
-    responses=errors(404, 409),
+    description="When the account is an admin's, the body carries a current `code` from the "
+    "acting admin's own authenticator app.",
+    responses=errors(404, 409, 422, 429),
 )
 def issue_reset(
     user_id: UserId,
+    request: Request,
     admin: AdminUser,
     session: SessionDep,
     settings: SettingsDep,
     origin: OriginDep,
-) -> dict[str, Any]:
+    body: FreshCodeRequest | None = None,
+) -> Any:
+    target = repository.user_by_id(session, user_id)
+    if target is not None:
+        try:
+            mfa_login.confirm_fresh_code(
+                session,
+                admin,
+                target,
+                body.code if body else None,
+                origin=origin,
+                throttle=request.app.state.login_throttle,
+            )
+        except AppError as refused:
+            return refusal(refused)
     link = password_reset.issue_reset_link(
         session, user_id, base_url=settings.base_url, actor=admin.id, origin=origin
     )
@@ -137,9 +156,5 @@ def complete_reset(body: ResetIn, session: SessionDep, origin: OriginDep) -> JSO
         password_reset.complete_reset(session, body.token, body.password, origin=origin)
     except password_reset.ResetLinkRefused as refused:
         # Returned, not raised: the refusal's audit row commits with the request.
-        return _answer(refused)
+        return refusal(refused)
     return JSONResponse({"ok": True})
-
-
-def _answer(refused: AppError) -> JSONResponse:
-    return JSONResponse(refused.to_body(), refused.status_code, headers=refused.headers)

@@ -43,9 +43,15 @@ def _validation_fields(exc: RequestValidationError) -> dict[str, str]:
     return fields
 
 
+def refusal(refused: AppError) -> JSONResponse:
+    """The answer to `refused`, returned by a handler instead of raised, so that what it wrote
+    before refusing (an audit row, a count in the login limits) commits with the request."""
+    return JSONResponse(refused.to_body(), status_code=refused.status_code, headers=refused.headers)
+
+
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers)
+    return refusal(exc)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

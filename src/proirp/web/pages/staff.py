@@ -9,11 +9,17 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
-from proirp.auth import password_reset, second_factor, staff
+from proirp.auth import mfa_login, password_reset, second_factor, staff
 from proirp.auth.cookies import clear_session_cookies
+from proirp.auth.models import User
 from proirp.comms.inbox.practice import inbox_practice
+from proirp.config import Settings
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
+from proirp.kit.errors import AppError
+from proirp.kit.origin import RequestOrigin
 from proirp.web.rendering import PREFIX, render
 from proirp.web.routing import AdminPage, CheckedForm, PageUser, field, page_router
 
@@ -29,6 +35,10 @@ DONE = {
     "mfa-reset": "Their two-step sign-in is reset and their sessions have ended: they set it up "
     "again at their next sign-in.",
 }
+WRONG_CODE = (
+    "That code is not right, or was already used. Type the code your own app shows now "
+    "(a new one comes every 30 seconds)."
+)
 ROLE_NAMES = {"admin": "Admin", "clinician": "Clinician", "staff": "Front desk (staff)"}
 
 
@@ -40,8 +50,26 @@ def staff_page(
     settings: SettingsDep,
     done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
+    return _page(request, admin, session, settings, notice=DONE.get(done or ""))
+
+
+def _page(
+    request: Request,
+    admin: User,
+    session: Session,
+    settings: Settings,
+    *,
+    notice: str | None = None,
+    refused: AppError | None = None,
+    person_id: str | None = None,
+) -> Response:
+    """The staff page; with `refused`, the refusal of a change to `person_id`'s account, shown
+    beside it (the fresh code an admin's account asks for)."""
     zone = ZoneInfo(inbox_practice(session, settings).timezone)
-    return render(
+    error = None
+    if refused is not None:
+        error = WRONG_CODE if refused.code == "invalid_code" else refused.message
+    response = render(
         request,
         "staff.html",
         user=admin,
@@ -49,7 +77,33 @@ def staff_page(
         with_second_factor=second_factor.users_enrolled(session),
         roles=ROLE_NAMES,
         zone=zone,
-        notice=DONE.get(done or ""),
+        notice=notice,
+        error=error,
+        error_for=person_id,
+    )
+    if refused is not None:
+        response.status_code = refused.status_code
+        response.headers.update(refused.headers or {})
+    return response
+
+
+def _fresh_code(
+    request: Request,
+    admin: User,
+    person: User,
+    form: FormData,
+    session: Session,
+    origin: RequestOrigin,
+) -> None:
+    """As POST /users/{user_id}/mfa/reset and /password-reset: a change to an admin's account
+    needs a current code from the acting admin's own app."""
+    mfa_login.confirm_fresh_code(
+        session,
+        admin,
+        person,
+        field(form, "code"),
+        origin=origin,
+        throttle=request.app.state.login_throttle,
     )
 
 
@@ -83,10 +137,21 @@ def change_role(
 
 @router.post("/staff/{user_id}/mfa-reset")
 def reset_second_factor(
-    user_id: UserId, admin: AdminPage, _form: CheckedForm, session: SessionDep, origin: OriginDep
-) -> RedirectResponse:
+    request: Request,
+    user_id: UserId,
+    admin: AdminPage,
+    form: CheckedForm,
+    session: SessionDep,
+    settings: SettingsDep,
+    origin: OriginDep,
+) -> Response:
     """A lost phone: as POST /users/{user_id}/mfa/reset."""
     person = staff.staff_member(session, user_id)
+    try:
+        _fresh_code(request, admin, person, form, session, origin)
+    except AppError as refused:
+        # Shown, not raised: the wrong code's audit row and login count commit.
+        return _page(request, admin, session, settings, refused=refused, person_id=user_id)
     second_factor.reset(session, person, actor=admin.id, origin=origin)
     return _back("mfa-reset", user_id)
 
@@ -96,16 +161,20 @@ def issue_reset(
     request: Request,
     user_id: UserId,
     admin: AdminPage,
-    _form: CheckedForm,
+    form: CheckedForm,
     session: SessionDep,
     settings: SettingsDep,
     origin: OriginDep,
 ) -> Response:
     """The link is shown on this answer only (never in an address, never stored)."""
+    person = staff.staff_member(session, user_id)
+    try:
+        _fresh_code(request, admin, person, form, session, origin)
+    except AppError as refused:
+        return _page(request, admin, session, settings, refused=refused, person_id=user_id)
     link = password_reset.issue_reset_link(
         session, user_id, base_url=settings.base_url, actor=admin.id, origin=origin
     )
-    person = staff.staff_member(session, user_id)
     zone = ZoneInfo(inbox_practice(session, settings).timezone)
     response = render(
         request, "staff_reset_link.html", user=admin, link=link, person=person, zone=zone
