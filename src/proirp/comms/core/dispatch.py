@@ -154,10 +154,23 @@ def _block(
         log.info(f"{channel.name}.blocked_at_send", communication_id=comm_id, reason=block.code)
 
 
+def _outcome_rows(session: Session, call: Call) -> list[Communication]:
+    """The call's rows, locked for recording what the provider answered.
+
+    One message (an SMS) is locked by its row alone: this transaction then waits for nothing
+    else (its event and audit rows are inserts), so it cannot be part of a deadlock, and the
+    worker's threads record their sends side by side instead of taking the writers' turn one
+    after another. Status callbacks lock the rows they change too (core.events), so neither
+    overwrites the other. A batch of several rows (an email call) takes the writers' turn
+    first, as every writer of several messages does."""
+    if len(call.ids) > 1:
+        lock_shared_writes(session)
+    return repository.get_many(session, call.ids, for_update=True)
+
+
 def _sent(factory: sessionmaker[Session], channel: Channel, call: Call, message_id: str) -> None:
     with transaction(factory) as session:
-        lock_shared_writes(session)  # before the rows: status callbacks for them may be arriving
-        for comm in repository.get_many(session, call.ids):
+        for comm in _outcome_rows(session, call):
             comm.provider_message_id = comm.provider_message_id or message_id
             advance(session, comm, S.SENT, source="worker")
             audit_worker(session, comm, channel.sent_action, provider_message_id=message_id)
@@ -168,8 +181,7 @@ def _fail(
     factory: sessionmaker[Session], channel: Channel, call: Call, exc: ProviderPermanentError
 ) -> None:
     with transaction(factory) as session:
-        lock_shared_writes(session)
-        for comm in repository.get_many(session, call.ids):
+        for comm in _outcome_rows(session, call):
             advance(
                 session, comm, S.FAILED, source="worker", reason=exc.reason, error_code=exc.code
             )
@@ -211,8 +223,7 @@ def _retry_later(
 ) -> None:
     delays: dict[float, list[str]] = defaultdict(list)
     with transaction(factory) as session:
-        lock_shared_writes(session)
-        for comm in repository.get_many(session, call.ids):
+        for comm in _outcome_rows(session, call):
             attempts = call.attempts[comm.id]
             delay = _retry_or_give_up(
                 session, settings, comm, attempts, exc, failed_action=channel.failed_action

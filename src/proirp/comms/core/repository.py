@@ -27,7 +27,11 @@ CAMPAIGN_NOT_STARTED = (CampaignStatus.SCHEDULED, CampaignStatus.QUEUED)
 PROVIDERS = ("twilio", "sendgrid")
 
 
-def get(session: Session, comm_id: str) -> Communication | None:
+def get(session: Session, comm_id: str, *, for_update: bool = False) -> Communication | None:
+    """The message; with `for_update`, its row locked (and read again) until the transaction
+    ends."""
+    if for_update:
+        return session.get(Communication, comm_id, with_for_update=True, populate_existing=True)
     return session.get(Communication, comm_id)
 
 
@@ -43,20 +47,31 @@ def newest_inbound_id(
     return session.scalar(stmt)
 
 
-def by_provider_id(session: Session, provider: str, message_id: str) -> Communication | None:
+def by_provider_id(
+    session: Session, provider: str, message_id: str, *, for_update: bool = False
+) -> Communication | None:
+    """The message `provider` knows by `message_id`; with `for_update`, its row locked (and read
+    again) until the transaction ends."""
     stmt = select(Communication).where(
         Communication.provider == provider, Communication.provider_message_id == message_id
     )
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return session.scalar(stmt)
 
 
 def by_provider_ids(session: Session, provider: str, ids: Iterable[str]) -> list[Communication]:
-    """The messages `provider` knows by any of `ids` (a batch of callbacks' lookup)."""
+    """The messages `provider` knows by any of `ids` (a batch of callbacks' lookup), their rows
+    locked in the order of their ids until the transaction ends."""
     wanted = set(ids)
     if not wanted:
         return []
-    stmt = select(Communication).where(
-        Communication.provider == provider, Communication.provider_message_id.in_(wanted)
+    stmt = (
+        select(Communication)
+        .where(Communication.provider == provider, Communication.provider_message_id.in_(wanted))
+        .order_by(Communication.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return list(session.scalars(stmt))
 
@@ -303,12 +318,19 @@ def claim_many(session: Session, comm_ids: Sequence[str], *, now: datetime) -> l
     return list(session.scalars(stmt))
 
 
-def get_many(session: Session, comm_ids: Sequence[str]) -> list[Communication]:
-    """The rows, in the order of `comm_ids`."""
-    rows = {
-        c.id: c
-        for c in session.scalars(select(Communication).where(Communication.id.in_(comm_ids)))
-    }
+def get_many(
+    session: Session, comm_ids: Sequence[str], *, for_update: bool = False
+) -> list[Communication]:
+    """The rows, in the order of `comm_ids`; with `for_update`, locked (in the order of their
+    ids, and read again) until the transaction ends."""
+    stmt = select(Communication).where(Communication.id.in_(comm_ids))
+    if for_update:
+        stmt = (
+            stmt.order_by(Communication.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    rows = {c.id: c for c in session.scalars(stmt)}
     return [rows[i] for i in comm_ids if i in rows]
 
 
