@@ -82,8 +82,8 @@ def record_events(
     source: str,
     error_code: str | None = None,
 ) -> None:
-    """An event for each (communication id, status, reason), in one executemany: no ORM object
-    per message, which a campaign's thousands of events would otherwise cost."""
+    """An event for each (communication id, status, reason), all in one statement (`insert_rows`):
+    no ORM object per message, which a campaign's thousands of events would otherwise cost."""
     if not events:
         return
     now = utcnow()
