@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 _CLINICAL_TERMS = (
     r"diagnos\w*|prescri\w*|medication\w*|dosage|dose|therapy|therapist|counsel\w*|psychiatr\w*|"
@@ -74,21 +75,30 @@ def _name_pattern(name: str) -> re.Pattern[str] | None:
     return re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE)
 
 
+def _mentions(text: str, name: str) -> bool:
+    """Whether `text` holds `name` as a word (a campaign asks this for each recipient)."""
+    if text.isascii() and name.isascii() and name.strip().lower() not in text.lower():
+        return False  # in ASCII, a match ignoring case is the name lower-cased in the text
+    pattern = _name_pattern(name)
+    return pattern is not None and pattern.search(text) is not None
+
+
 def find_phi(text: str, *, client: ClientIdentity | None = None) -> list[str]:
     """The kinds of PHI found in `text`, in a stable order; empty when none."""
     found: list[str] = []
     if client is not None:
-        for name in (client.first_name, client.last_name):
-            pattern = _name_pattern(name)
-            if pattern and pattern.search(text):
-                found.append("the client's name")
-                break
+        if any(_mentions(text, name) for name in (client.first_name, client.last_name)):
+            found.append("the client's name")
         dob = client.date_of_birth
         if dob is not None:
             forms = {dob.isoformat(), f"{dob.month}/{dob.day}/{dob.year}", dob.strftime("%m/%d/%Y")}
             if any(form in text for form in forms):
                 found.append("the client's date of birth")
-    for label, pattern in _PATTERNS:
-        if pattern.search(text) and label not in found:
-            found.append(label)
-    return found
+    return found + list(_phi_for_anybody(text))
+
+
+# A campaign's text is scanned once per recipient (for their name); what would be PHI for
+# anybody is the same every time, so it is found once.
+@lru_cache(maxsize=16)
+def _phi_for_anybody(text: str) -> tuple[str, ...]:
+    return tuple(label for label, pattern in _PATTERNS if pattern.search(text))

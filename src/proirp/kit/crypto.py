@@ -88,6 +88,16 @@ def current_vault() -> Vault:
     return _vault
 
 
+class Sealed(str):
+    """A value already encrypted by the vault (a token), stored as it is: content that many rows
+    share (a campaign's text) is encrypted once, not once per row."""
+
+
+def seal(plaintext: str) -> Sealed:
+    """`plaintext` encrypted now, for an `EncryptedText` column to store as it is."""
+    return Sealed(current_vault().encrypt(plaintext))
+
+
 class EncryptedText(TypeDecorator[str]):
     """Text stored encrypted with the vault; plaintext never reaches the database."""
 
@@ -97,6 +107,8 @@ class EncryptedText(TypeDecorator[str]):
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         if value is None:
             return None
+        if isinstance(value, Sealed):
+            return str(value)
         return current_vault().encrypt(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, MetaData, String, event, text
+from sqlalchemy import JSON, MetaData, String, Table, event, insert, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeEngine
@@ -100,6 +101,40 @@ def create_db_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows into `table` in `session`'s transaction: each row has the same keys and
+    gives every value the row needs (no column default is applied). On PostgreSQL one COPY, a
+    fraction of the server's work for as many INSERTs; elsewhere one executemany. Values go
+    through their columns' types either way (an `EncryptedText` value is encrypted)."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        connection.execute(insert(table), list(rows))
+        return
+    keys = list(rows[0])
+    processors = [table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys]
+    quote = dialect.identifier_preparer.quote
+    copy_sql = f"COPY {quote(table.name)} ({', '.join(quote(key) for key in keys)}) FROM STDIN"
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        value if process is None else process(value)
+                        for process, value in zip(
+                            processors, (row[key] for key in keys), strict=True
+                        )
+                    ]
+                )
+    except dialect.loaded_dbapi.IntegrityError as exc:
+        # As an INSERT's would be: callers catch SQLAlchemy's error (a unique row already there).
+        raise IntegrityError(copy_sql, None, exc) from exc
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:

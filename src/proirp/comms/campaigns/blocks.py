@@ -4,31 +4,17 @@ who was left out and why."""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
-from proirp.comms.campaigns.chunk import NotSent
-from proirp.comms.core.status import add_event
-from proirp.comms.models import Campaign, Communication
-from proirp.kit.db import new_id
-
-PROVIDERS = {"sms": "twilio", "email": "sendgrid"}
+from proirp.comms.campaigns.chunk import MessageRow, NotSent, message_row
+from proirp.comms.models import Campaign
 
 
-def not_sent(session: Session, campaign: Campaign, client_id: str, why: NotSent) -> Communication:
-    """A `blocked` or `failed` row with the reason, and its one event."""
-    reason = why.reason[:300]
-    comm = Communication(
-        id=new_id(),
-        client_id=client_id,
-        user_id=campaign.created_by_user_id,
-        campaign_id=campaign.id,
-        channel=campaign.channel,
-        to_address=why.to,
-        body=campaign.body or "",
-        provider=PROVIDERS[campaign.channel],
+def not_sent(campaign: Campaign, client_id: str, why: NotSent) -> MessageRow:
+    """A `blocked` or `failed` row with the reason."""
+    return message_row(
+        campaign,
+        client_id,
+        to=why.to,
         status=why.status,
-        status_reason=reason,
+        reason=why.reason,
+        body=campaign.body or "",
     )
-    session.add(comm)
-    add_event(session, comm, why.status, source="worker", reason=reason)
-    return comm

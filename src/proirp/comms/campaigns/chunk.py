@@ -1,11 +1,12 @@
-"""What a channel's campaign hook is: a writer for one chunk of recipients."""
+"""What a channel's campaign hook is: a writer for one chunk of recipients, and the row values
+it writes for each (the driver inserts a whole chunk's rows at once, with no ORM object each)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
 
@@ -13,8 +14,14 @@ from proirp.audit.actions import AuditAction
 from proirp.clients.models import Client
 from proirp.comms.core.guard import BlockReason
 from proirp.comms.core.sending import Sender
-from proirp.comms.models import Campaign, Communication, CommunicationStatus
+from proirp.comms.models import Campaign, CommunicationStatus, Direction
 from proirp.config import Settings
+from proirp.kit.db import new_id
+from proirp.kit.time import utcnow
+
+PROVIDERS = {"sms": "twilio", "email": "sendgrid"}
+# A campaign message's row: the values of its `communications` columns.
+MessageRow = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,52 @@ class NotSent:
     reason: str
     status: CommunicationStatus = CommunicationStatus.BLOCKED
     to: str = ""  # the address it would have gone to, when the client has a valid one
+
+
+def message_row(
+    campaign: Campaign,
+    client_id: str,
+    *,
+    to: str,
+    status: str,
+    reason: str | None = None,
+    body: str,
+    subject: str | None = None,
+    body_html: str | None = None,
+    substitutions: str | None = None,
+    segments: int | None = None,
+) -> MessageRow:
+    """The row of a campaign's message to a client: every value it needs (no column default
+    applies to a chunk's rows, inserted at once), the same keys for every row."""
+    now = utcnow()
+    return {
+        "id": new_id(),
+        "client_id": client_id,
+        "user_id": campaign.created_by_user_id,
+        "campaign_id": campaign.id,
+        "template_id": campaign.template_id,
+        "channel": campaign.channel,
+        "to_address": to,
+        "subject": subject,
+        "body": body,
+        "body_html": body_html,
+        "substitutions": substitutions,
+        "segments": segments,
+        "provider": PROVIDERS[campaign.channel],
+        "status": status,
+        "status_reason": reason[:300] if reason is not None else None,
+        "direction": Direction.OUTBOUND.value,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def guarded_status(block: BlockReason | None) -> dict[str, Any]:
+    """`status` and `reason` for `message_row`: `queued`, or `blocked` with the guard's reason."""
+    if block is None:
+        return {"status": CommunicationStatus.QUEUED}
+    return {"status": CommunicationStatus.BLOCKED, "reason": block.message}
 
 
 class ChunkWriter(ABC):
@@ -46,7 +99,7 @@ class ChunkWriter(ABC):
         self.sender = Sender(campaign.created_by_user_id)
 
     @abstractmethod
-    def write(self, client: Client) -> Communication | NotSent:
+    def write(self, client: Client) -> MessageRow | NotSent:
         """The client's message (`queued` or `blocked`), or why they cannot get one at all."""
 
     @abstractmethod
@@ -54,6 +107,6 @@ class ChunkWriter(ABC):
         """What `write` would do for the client, writing nothing: why they would get no message
         (NotSent), why the guard would block it (BlockReason), or None: it would be queued."""
 
+    @abstractmethod
     def finish(self, queued: list[str]) -> None:
-        """After the chunk's rows are written; by default each queued row has its own job."""
-        return None
+        """After the chunk's rows are written: their delivery jobs, sent after commit."""

@@ -7,25 +7,28 @@ is ten chunks, ten jobs and ten calls. Rows that cannot share the campaign's con
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.clients.models import Client
-from proirp.comms.campaigns.chunk import ChunkWriter, NotSent
+from proirp.comms.campaigns.chunk import (
+    ChunkWriter,
+    MessageRow,
+    NotSent,
+    guarded_status,
+    message_row,
+)
 from proirp.comms.core.guard import BlockReason, suppressed_addresses
 from proirp.comms.email.content import SharedContent, apply, shared_content, substitutions_for
-from proirp.comms.email.service import (
-    email_address,
-    email_block,
-    queue_email_for_client,
-    render_part,
-)
-from proirp.comms.models import Campaign, Communication, CommunicationStatus, Template
+from proirp.comms.email.service import email_address, email_block, render_part
+from proirp.comms.models import Campaign, CommunicationStatus, Template
 from proirp.comms.templates.rendering import RenderFailed, TemplateProblem, render
 from proirp.comms.templates.variables import values_for
 from proirp.config import Settings
+from proirp.kit.crypto import seal
 from proirp.kit.errors import ValidationFailed
 from proirp.worker.after_commit import enqueue_after_commit
 
@@ -64,6 +67,15 @@ class EmailChunk(ChunkWriter):
         except RenderFailed as exc:
             self.shared, self.unrenderable = SharedContent(None, None, None), exc
         self.suppressed = suppressed_addresses(session, [c.email or "" for c in clients])
+        # What every recipient's row holds alike is encrypted once for the chunk.
+        self.sealed = {
+            value: seal(value)
+            for value in (self.shared.subject, self.shared.text, self.shared.html, "{}")
+            if value
+        }
+
+    def _sealed(self, value: str | None) -> str | None:
+        return self.sealed.get(value, value) if value is not None else None
 
     def _personal(
         self, client: Client, to: str
@@ -124,27 +136,25 @@ class EmailChunk(ChunkWriter):
             self.session, client, to, *content, self.settings, suppressed=self.suppressed
         )
 
-    def write(self, client: Client) -> Communication | NotSent:
+    def write(self, client: Client) -> MessageRow | NotSent:
         made = self._made(client)
         if isinstance(made, NotSent):
             return made
-        to, content, subs = made
-        comm, _block = queue_email_for_client(
-            self.session,
-            client=client,
-            to=to,
-            subject=content[0],
-            text=content[1],
-            html=content[2],
-            sender=self.sender,
-            settings=self.settings,
-            campaign_id=self.campaign.id,
-            template_id=self.campaign.template_id,
-            substitutions=subs,
-            suppressed=self.suppressed,
-            enqueue=False,
+        to, (subject, text, html), subs = made
+        block = email_block(
+            self.session, client, to, subject, text, html, self.settings, suppressed=self.suppressed
         )
-        return comm
+        return message_row(
+            self.campaign,
+            client.id,
+            to=to,
+            **guarded_status(block),
+            subject=self._sealed(subject),
+            body=self._sealed(text) or "",
+            body_html=self._sealed(html),
+            # The values that make the shared content theirs (they can be PHI: stored encrypted).
+            substitutions=self._sealed(json.dumps(subs)) if subs is not None else None,
+        )
 
     def finish(self, queued: list[str]) -> None:
         """The chunk's queued rows go out together, after commit."""

@@ -17,17 +17,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from proirp.audit.actions import AuditAction
 from proirp.audit.service import AuditEntry, record_audits
 from proirp.clients.access import care_team_client_ids
 from proirp.clients.access_models import CareTeamMember
 from proirp.clients.models import Client
 from proirp.comms.campaigns.blocks import not_sent
-from proirp.comms.campaigns.chunk import ChunkWriter, NotSent
+from proirp.comms.campaigns.chunk import ChunkWriter, MessageRow, NotSent
 from proirp.comms.campaigns.email import EmailChunk
 from proirp.comms.campaigns.sms import SmsChunk
 from proirp.comms.core import repository
-from proirp.comms.models import Campaign, CampaignStatus, Communication, CommunicationStatus
+from proirp.comms.core.status import record_events
+from proirp.comms.models import Campaign, CampaignStatus, CommunicationStatus
 from proirp.config import Settings
 from proirp.kit.db import in_batches, transaction
 from proirp.kit.time import utcnow
@@ -75,43 +75,47 @@ def write_chunk(
     settings: Settings,
     channel: type[ChunkWriter],
 ) -> None:
-    """One message per client of this chunk; blocked and failed ones audited at the end, so the
-    audit chain's lock is held only for the end of the chunk's transaction. Queued messages are
-    covered by CAMPAIGN_CREATED now and by their SENT row when they go."""
+    """One message per client of this chunk, each with its first event, and an audit row for
+    each blocked or failed one: a statement each for the rows, the events and the audit rows,
+    however large the chunk. Queued messages are covered by CAMPAIGN_CREATED now and by their
+    SENT row when they go."""
     clients = {
         c.id: c
         for c in session.scalars(select(Client).where(Client.id.in_(client_ids)))
         if c.deleted_at is None
     }
     writer = channel(session, campaign, list(clients.values()), settings)
-    queued: list[str] = []
-    left_out: list[tuple[Communication, AuditAction]] = []
+    rows: list[MessageRow] = []
     for client_id in client_ids:
         client = clients.get(client_id)
         if client is None:  # archived since the campaign was created
             continue
         written = writer.write(client)
-        if isinstance(written, NotSent):
-            written = not_sent(session, campaign, client_id, written)
-        if written.status == CommunicationStatus.FAILED:
-            left_out.append((written, channel.failed_action))
-        elif written.status == CommunicationStatus.BLOCKED:
-            left_out.append((written, channel.blocked_action))
-        else:
-            queued.append(written.id)
+        rows.append(
+            not_sent(campaign, client_id, written) if isinstance(written, NotSent) else written
+        )
+    repository.add_messages(session, rows)
+    record_events(
+        session, [(row["id"], row["status"], row["status_reason"]) for row in rows], source="worker"
+    )
+    left_out = {
+        CommunicationStatus.FAILED: channel.failed_action,
+        CommunicationStatus.BLOCKED: channel.blocked_action,
+    }
     record_audits(
         session,
         [
             AuditEntry(
                 actor=campaign.created_by_user_id,
-                action=action,
-                client_id=comm.client_id,
-                details={"communication_id": comm.id, "campaign_id": campaign.id},
+                action=left_out[row["status"]],
+                client_id=row["client_id"],
+                details={"communication_id": row["id"], "campaign_id": campaign.id},
             )
-            for comm, action in left_out
+            for row in rows
+            if row["status"] in left_out
         ],
     )
-    writer.finish(queued)
+    writer.finish([row["id"] for row in rows if row["status"] == CommunicationStatus.QUEUED])
 
 
 def _chunk_bounds(channel: type[ChunkWriter], count: int) -> list[tuple[int, int]]:

@@ -10,12 +10,20 @@ from sqlalchemy.orm import Session
 from proirp.audit.actions import AuditAction
 from proirp.clients.models import Channel, Client
 from proirp.clients.repository import opted_out_addresses
-from proirp.comms.campaigns.chunk import ChunkWriter, NotSent
+from proirp.comms.campaigns.chunk import (
+    ChunkWriter,
+    MessageRow,
+    NotSent,
+    guarded_status,
+    message_row,
+)
 from proirp.comms.core.guard import BlockReason
-from proirp.comms.models import Campaign, Communication
+from proirp.comms.models import Campaign
 from proirp.comms.sms.recipients import NumberProblem, client_region, sms_number
-from proirp.comms.sms.service import check_sms_body, queue_sms_for_client, sms_block
+from proirp.comms.sms.service import check_sms_body, sms_block
 from proirp.config import Settings
+from proirp.kit.crypto import seal
+from proirp.worker.after_commit import enqueue_after_commit
 
 # Small chunks: each holds the database's write lock while it commits, and sends wait meanwhile.
 CHUNK = 100
@@ -34,6 +42,7 @@ class SmsChunk(ChunkWriter):
         super().__init__(session, campaign, clients, settings)
         self.body = campaign.body or ""
         self.segments = check_sms_body(self.body)
+        self.sealed_body = seal(self.body)  # every row's text alike: encrypted once a chunk
         self.opted_out = opted_out_addresses(
             session, Channel.SMS, (c.phone for c in clients if c.phone)
         )
@@ -55,20 +64,23 @@ class SmsChunk(ChunkWriter):
             self.session, client, number, self.body, self.settings, opted_out=self.opted_out
         )
 
-    def write(self, client: Client) -> Communication | NotSent:
+    def write(self, client: Client) -> MessageRow | NotSent:
         number = self._number(client)
         if isinstance(number, NotSent):
             return number
-        comm, _block = queue_sms_for_client(
-            self.session,
-            client=client,
-            to=number,
-            body=self.body,
-            segments=self.segments,
-            sender=self.sender,
-            settings=self.settings,
-            campaign_id=self.campaign.id,
-            template_id=self.campaign.template_id,
-            opted_out=self.opted_out,
+        block = sms_block(
+            self.session, client, number, self.body, self.settings, opted_out=self.opted_out
         )
-        return comm
+        return message_row(
+            self.campaign,
+            client.id,
+            to=number,
+            **guarded_status(block),
+            body=self.sealed_body,
+            segments=self.segments,
+        )
+
+    def finish(self, queued: list[str]) -> None:
+        """Each queued row has its own job (paced per sending number), sent after commit."""
+        for comm_id in queued:
+            enqueue_after_commit(self.session, "comms.deliver_sms", comm_id)

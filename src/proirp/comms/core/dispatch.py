@@ -23,11 +23,12 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.actions import AuditAction
+from proirp.audit.service import AuditEntry, record_audits
 from proirp.comms.core import repository
 from proirp.comms.core.guard import BlockReason
 from proirp.comms.core.pacing import SendPacer
 from proirp.comms.core.sending import audit_worker
-from proirp.comms.core.status import add_event, advance
+from proirp.comms.core.status import add_event, add_events, advance, mark_sent
 from proirp.comms.models import Communication, CommunicationStatus
 from proirp.config import Settings
 from proirp.integrations.base import (
@@ -62,6 +63,9 @@ class Channel(Protocol):
     sent_action: AuditAction
     failed_action: AuditAction
     blocked_action: AuditAction
+    # Whether sending reads each row's own text (SMS), or mostly what rows share (a campaign's
+    # email: a row's own text is then read only where it is used).
+    reads_each_text: bool
 
     @property
     def pace_key(self) -> str:
@@ -107,9 +111,8 @@ def deliver(
     """Claim the due rows among `comm_ids`, guard them again, and send them through `channel`."""
     with transaction(factory) as session:
         claimed = repository.claim_many(session, comm_ids, now=utcnow())
-        comms = repository.get_many(session, claimed)
-        for comm in comms:
-            add_event(session, comm, S.SENDING, source="worker")
+        comms = repository.get_many(session, claimed, content=channel.reads_each_text)
+        add_events(session, [comm.id for comm in comms], S.SENDING, source="worker")
         refused = channel.refusals(session, comms) if comms else {}
         going = [comm for comm in comms if comm.id not in refused]
         calls = channel.calls(session, going) if going else []
@@ -146,7 +149,7 @@ def _block(
     since they were queued) end `blocked`, never sent."""
     with transaction(factory) as session:
         lock_shared_writes(session)  # before the rows, as every writer here takes them
-        for comm in repository.get_many(session, list(refused)):
+        for comm in repository.get_many(session, list(refused), content=False):
             block = refused[comm.id]
             advance(session, comm, S.BLOCKED, source="worker", reason=block.message)
             audit_worker(session, comm, channel.blocked_action, reason=block.code, at="send")
@@ -154,26 +157,44 @@ def _block(
         log.info(f"{channel.name}.blocked_at_send", communication_id=comm_id, reason=block.code)
 
 
-def _outcome_rows(session: Session, call: Call) -> list[Communication]:
-    """The call's rows, locked for recording what the provider answered.
+def _writers_turn_for(session: Session, call: Call) -> None:
+    """The turn a transaction recording what the provider answered takes before the rows.
 
-    One message (an SMS) is locked by its row alone: this transaction then waits for nothing
-    else (its event and audit rows are inserts), so it cannot be part of a deadlock, and the
-    worker's threads record their sends side by side instead of taking the writers' turn one
-    after another. Status callbacks lock the rows they change too (core.events), so neither
-    overwrites the other. A batch of several rows (an email call) takes the writers' turn
+    One message (an SMS) needs none: the transaction locks that message's row alone and then
+    waits for nothing else (its event and audit rows are inserts), so it cannot be part of a
+    deadlock, and the worker's threads record their sends side by side instead of one after
+    another. Status callbacks lock the rows they change too (core.events), so neither
+    overwrites the other. A call of several rows (an email batch) takes the writers' turn
     first, as every writer of several messages does."""
     if len(call.ids) > 1:
         lock_shared_writes(session)
-    return repository.get_many(session, call.ids, for_update=True)
+
+
+def _outcome_rows(session: Session, call: Call) -> list[Communication]:
+    """The call's rows (without their text), locked for recording what the provider answered."""
+    _writers_turn_for(session, call)
+    return repository.get_many(session, call.ids, content=False, for_update=True)
 
 
 def _sent(factory: sessionmaker[Session], channel: Channel, call: Call, message_id: str) -> None:
     with transaction(factory) as session:
-        for comm in _outcome_rows(session, call):
-            comm.provider_message_id = comm.provider_message_id or message_id
-            advance(session, comm, S.SENT, source="worker")
-            audit_worker(session, comm, channel.sent_action, provider_message_id=message_id)
+        _writers_turn_for(session, call)
+        # A statement for each step, whatever the call's size (a campaign's is 1,000 rows); the
+        # UPDATE moves only rows still behind `sent`, so a status that arrived first is kept.
+        clients = mark_sent(session, call.ids, message_id)
+        found = [comm_id for comm_id in call.ids if comm_id in clients]
+        record_audits(
+            session,
+            [
+                AuditEntry(
+                    actor=None,
+                    action=channel.sent_action,
+                    client_id=clients[comm_id],
+                    details={"communication_id": comm_id, "provider_message_id": message_id},
+                )
+                for comm_id in found
+            ],
+        )
     log.info(f"{channel.name}.sent", **_which(call), provider_message_id=message_id)
 
 
@@ -246,7 +267,7 @@ def _retry_later(
 
 def _await_answer(factory: sessionmaker[Session], channel: Channel, call: Call) -> None:
     with transaction(factory) as session:
-        for comm in repository.get_many(session, call.ids):
+        for comm in repository.get_many(session, call.ids, content=False):
             reason = f"no answer from {channel.provider}"
             add_event(session, comm, S.SENDING, source="worker", reason=reason)
     log.warning(f"{channel.name}.send_ambiguous", **_which(call))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy.orm import Session, defer
 from sqlalchemy.sql.elements import ColumnElement
 
 from proirp.comms.models import (
@@ -17,6 +18,7 @@ from proirp.comms.models import (
     CommunicationStatus,
     Direction,
 )
+from proirp.kit.db import insert_rows
 from proirp.kit.pagination import Cursor
 
 S = CommunicationStatus
@@ -318,12 +320,22 @@ def claim_many(session: Session, comm_ids: Sequence[str], *, now: datetime) -> l
     return list(session.scalars(stmt))
 
 
+def add_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert messages given as rows of every column's value (a campaign's chunk) at once."""
+    insert_rows(session, cast(Table, Communication.__table__), rows)
+
+
 def get_many(
-    session: Session, comm_ids: Sequence[str], *, for_update: bool = False
+    session: Session, comm_ids: Sequence[str], *, content: bool = True, for_update: bool = False
 ) -> list[Communication]:
-    """The rows, in the order of `comm_ids`; with `for_update`, locked (in the order of their
-    ids, and read again) until the transaction ends."""
+    """The rows, in the order of `comm_ids`; without `content`, their text (subject, body,
+    HTML) is read, and decrypted, only if it is used; with `for_update`, locked (in the order of
+    their ids, and read again) until the transaction ends."""
     stmt = select(Communication).where(Communication.id.in_(comm_ids))
+    if not content:
+        stmt = stmt.options(
+            defer(Communication.subject), defer(Communication.body), defer(Communication.body_html)
+        )
     if for_update:
         stmt = (
             stmt.order_by(Communication.id)

@@ -118,6 +118,7 @@ class EmailChannel:
     sent_action = AuditAction.EMAIL_SENT
     failed_action = AuditAction.EMAIL_FAILED
     blocked_action = AuditAction.EMAIL_BLOCKED
+    reads_each_text = False
     pace_key = "mail-send"
 
     def __init__(self, sender: EmailSender, settings: Settings) -> None:

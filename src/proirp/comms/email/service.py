@@ -102,25 +102,20 @@ def queue_email_for_client(
     html: str | None,
     sender: Sender,
     settings: Settings,
-    campaign_id: str | None = None,
     template_id: str | None = None,
     substitutions: Mapping[str, Any] | None = None,
-    suppressed: Mapping[str, str] | None = None,
-    enqueue: bool = True,
     send_at: datetime | None = None,
 ) -> tuple[Communication, BlockReason | None]:
-    """Write one email row, `queued` (its delivery job sent after commit unless `enqueue` is
-    False: a campaign sends its rows in batches) or `blocked`. The caller writes the audit row.
+    """Write one email row, `queued` (its delivery job sent after commit) or `blocked`. The
+    caller writes the audit row. (A campaign writes its rows in bulk: `campaigns.email`.)
 
-    `substitutions` (a campaign's per-recipient values) means the row shares its campaign's
-    content and goes out in the campaign's batches. `send_at` schedules it: dispatch claims it,
-    and its job runs, only then.
+    `substitutions` (a dynamic template's values) go to SendGrid with it. `send_at` schedules
+    it: dispatch claims it, and its job runs, only then.
     """
     comm = Communication(
         id=new_id(),
         client_id=client.id,
         user_id=sender.user_id,
-        campaign_id=campaign_id,
         template_id=template_id,
         channel="email",
         to_address=to,
@@ -132,9 +127,9 @@ def queue_email_for_client(
         send_at=send_at,
         next_attempt_at=send_at,
     )
-    block = email_block(session, client, to, subject, text, html, settings, suppressed=suppressed)
+    block = email_block(session, client, to, subject, text, html, settings)
     write_message(session, comm, block)
-    if block is None and enqueue:
+    if block is None:
         enqueue_after_commit(
             session, "comms.deliver_email_batch", [comm.id], delay=delay_until(send_at)
         )

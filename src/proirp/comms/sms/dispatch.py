@@ -51,6 +51,7 @@ class SmsChannel:
     sent_action = AuditAction.SMS_SENT
     failed_action = AuditAction.SMS_FAILED
     blocked_action = AuditAction.SMS_BLOCKED
+    reads_each_text = True
 
     def __init__(self, sender: SmsSender, settings: Settings) -> None:
         self.sender = sender

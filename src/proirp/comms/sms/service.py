@@ -105,22 +105,18 @@ def queue_sms_for_client(
     segments: int,
     sender: Sender,
     settings: Settings,
-    campaign_id: str | None = None,
     template_id: str | None = None,
-    opted_out: set[str] | None = None,
     send_at: datetime | None = None,
 ) -> tuple[Communication, BlockReason | None]:
     """Write one SMS row, `queued` (its delivery job sent after commit, to run at `send_at` if
     it is scheduled) or `blocked`.
 
-    The caller writes the audit row: a single send audits each message at once, a campaign
-    audits its blocks at the end of a chunk so that the audit chain's lock is held briefly.
+    The caller writes the audit row. (A campaign writes its rows in bulk: `campaigns.sms`.)
     """
     comm = Communication(
-        id=new_id(),  # known now, so a campaign can write a whole chunk in one flush
+        id=new_id(),
         client_id=client.id,
         user_id=sender.user_id,
-        campaign_id=campaign_id,
         template_id=template_id,
         channel="sms",
         to_address=to,
@@ -130,7 +126,7 @@ def queue_sms_for_client(
         send_at=send_at,
         next_attempt_at=send_at,  # dispatch claims it only once it is due
     )
-    block = sms_block(session, client, to, body, settings, opted_out=opted_out)
+    block = sms_block(session, client, to, body, settings)
     write_message(session, comm, block)
     if block is None:
         enqueue_after_commit(session, "comms.deliver_sms", comm.id, delay=delay_until(send_at))
