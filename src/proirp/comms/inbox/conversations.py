@@ -7,7 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
@@ -108,6 +118,10 @@ def mark_read(session: Session, user_id: str, comm: Communication) -> int:
     return newly_read
 
 
+# client_id, number, last_inbound_at, urgent, unread
+Part = Select[str | None, str | None, datetime, int, int]
+
+
 @dataclass(frozen=True)
 class Conversation:
     client_id: str | None
@@ -140,13 +154,41 @@ def conversations(
     some of, and those they have read all of. Each part is read newest first and cut at the
     page's end, so each is the start of an index range (decision 0028); the page is cut from
     the four."""
+    parts = _parts(
+        session, user_id, visible=visible, every_client=every_client, take=offset + limit + 1
+    )
+    every = union_all(*(select(*part.subquery().c) for part in parts)).subquery()
+    client_id, number, last_at, mark, count = every.c
+    stmt = (
+        select(client_id, number, mark, count, last_at)
+        .order_by(mark.desc(), case((count > 0, 0), else_=1), last_at.desc(), client_id, number)
+        .limit(limit + 1)
+        .offset(offset)
+    )
+    found = [
+        Conversation(row_client, row_number, bool(row_mark), int(row_count), at)
+        for row_client, row_number, row_mark, row_count, at in session.execute(stmt)
+    ]
+    return found[:limit], len(found) > limit
+
+
+def _parts(
+    session: Session,
+    user_id: str,
+    *,
+    visible: ColumnElement[bool],
+    every_client: bool,
+    take: int,
+) -> list[Part]:
+    """The inbox's four parts (urgent; never read; read in part; read to the end), each its
+    first `take` rows in the inbox's order: columns client_id, number, last_inbound_at, urgent,
+    unread."""
     conv, mine = InboxConversation, ConversationRead
     urgent = urgent_conversations(session)
-    take = offset + limit + 1
     order = (conv.client_id, conv.number)
     outputs = (conv.client_id, conv.number, conv.last_inbound_at)
     not_urgent = conv.conversation.not_in(urgent)
-    parts = [
+    parts: list[Part] = [
         select(*outputs, literal(1).label("urgent"), func.coalesce(mine.unread, conv.messages))
         .outerjoin(mine, and_(mine.conversation == conv.conversation, mine.user_id == user_id))
         .where(conv.conversation.in_(urgent), visible)
@@ -173,19 +215,7 @@ def conversations(
             .order_by(mine.last_inbound_at.desc(), *order)
             .limit(take)
         )
-    every = union_all(*(select(*part.subquery().c) for part in parts)).subquery()
-    client_id, number, last_at, mark, count = every.c
-    stmt = (
-        select(client_id, number, mark, count, last_at)
-        .order_by(mark.desc(), case((count > 0, 0), else_=1), last_at.desc(), client_id, number)
-        .limit(limit + 1)
-        .offset(offset)
-    )
-    found = [
-        Conversation(row_client, row_number, bool(row_mark), int(row_count), at)
-        for row_client, row_number, row_mark, row_count, at in session.execute(stmt)
-    ]
-    return found[:limit], len(found) > limit
+    return parts
 
 
 def _never_read(session: Session, user_id: str) -> int:
