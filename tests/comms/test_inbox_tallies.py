@@ -28,6 +28,8 @@ Kept = tuple[dict[str, tuple[int, datetime]], dict[tuple[str, str], int]]
 
 
 def _kept(db: Session) -> Kept:
+    """The rows kept; a reader's row with nothing read (the inbox gives one to a reader with few
+    conversations read of nothing) counts as no row."""
     db.expire_all()
     conversations = {
         row.conversation: (row.messages, row.last_inbound_at)
@@ -36,7 +38,8 @@ def _kept(db: Session) -> Kept:
     reads = {}
     for row in db.scalars(select(ConversationRead)):
         assert row.last_inbound_at == conversations[row.conversation][1]
-        reads[(row.user_id, row.conversation)] = row.unread
+        if row.unread < conversations[row.conversation][0]:
+            reads[(row.user_id, row.conversation)] = row.unread
     return conversations, reads
 
 
@@ -218,3 +221,34 @@ def test_two_texts_of_a_new_conversation_at_once_both_count(engine: Engine) -> N
     finally:
         with engine.begin() as conn:
             conn.execute(CONVERSATIONS.delete().where(InboxConversation.conversation == key))
+
+
+def test_a_reader_who_keeps_up_finds_an_old_unread_conversation_first_and_from_a_row(
+    api: TestClient, db: Session, settings: Settings
+) -> None:
+    """Front desk has read every conversation but the oldest: it is listed first, and it gets a
+    row of its own (all unread), so later pages find it in the reader's index, not by walking
+    every conversation; that row then counts new messages as any other."""
+    office(db, is_open=True)
+    staff = create_staff(db, role="staff")
+    phones = ["+12025550192", "+12025550193", "+12025550194"]
+    clients = [create_client(db, phone=phone) for phone in phones]
+    start = datetime.now(UTC).replace(microsecond=0)
+    for n, phone in enumerate(phones):
+        _arrive(api, settings, start + timedelta(seconds=n), f"message {n}", phone)
+    for phone in phones[1:]:
+        api.post(f"/inbox/{inbound_rows(db, phone)[0].id}/read", headers=staff.headers)
+
+    def listed() -> list[tuple[str, int]]:
+        answer = api.get("/inbox", headers=staff.headers).json()["conversations"]
+        return [(c["client_id"], c["unread"]) for c in answer]
+
+    oldest, middle, newest = (client.id for client in clients)
+    assert listed() == [(oldest, 1), (newest, 0), (middle, 0)]
+    db.expire_all()
+    row = db.get(ConversationRead, (staff.user.id, f"client:{oldest}"))
+    assert row is not None and row.unread == 1
+
+    _arrive(api, settings, start + timedelta(seconds=5), "again", phones[0])
+    _arrive(api, settings, start + timedelta(seconds=6), "later", phones[1])
+    assert listed() == [(middle, 1), (oldest, 2), (newest, 0)]

@@ -32,10 +32,13 @@ from proirp.comms.inbox.models import (
     UrgentIncident,
 )
 from proirp.comms.models import Communication, Direction
+from proirp.kit.db import lock_shared_writes
 from proirp.kit.pagination import Cursor
 from proirp.kit.time import utcnow
 
 INBOUND = Communication.direction == Direction.INBOUND
+# At most this many conversations a reader has read nothing of get rows of their own at once.
+KEEP_NEVER_READ = 1_000
 
 
 def thread(
@@ -193,7 +196,7 @@ def _parts(
         .outerjoin(mine, and_(mine.conversation == conv.conversation, mine.user_id == user_id))
         .where(conv.conversation.in_(urgent), visible)
     ]
-    untouched = take if not every_client else min(take, _never_read(session, user_id))
+    untouched = take if not every_client else min(take, _never_read_rows(session, user_id))
     if untouched > 0:
         parts.append(
             select(*outputs, literal(0).label("urgent"), conv.messages)
@@ -216,6 +219,20 @@ def _parts(
             .limit(take)
         )
     return parts
+
+
+def _never_read_rows(session: Session, user_id: str) -> int:
+    """How many conversations the inbox must find by walking every conversation for `user_id`
+    (one who sees every client): those they have read nothing of. When only a few are left (a
+    reader who keeps up), they get rows of their own, all unread, once, and none is left to walk
+    for: the walk to find them happens once, not at each request."""
+    never_read = _never_read(session, user_id)
+    if 0 < never_read <= KEEP_NEVER_READ:
+        # Under the writers' turn, as intake and marking read write these rows.
+        lock_shared_writes(session)
+        tallies.note_never_read(session.connection(), user_id, KEEP_NEVER_READ)
+        never_read = _never_read(session, user_id)  # none, unless more came before the turn
+    return never_read
 
 
 def _never_read(session: Session, user_id: str) -> int:

@@ -117,6 +117,31 @@ def count_read(db: Connection, user_id: str, conversation: str, newly_read: int)
     )
 
 
+def note_never_read(db: Connection, user_id: str, how_many: int) -> None:
+    """Give `user_id` a row, all unread, for each conversation they have read nothing of (the
+    newest `how_many`), so the inbox finds those in their index of unread conversations instead
+    of walking every conversation for them (decision 0028)."""
+    never_read = (
+        select(
+            literal(user_id, type_=String),
+            CONVERSATIONS.c.conversation,
+            CONVERSATIONS.c.messages,
+            CONVERSATIONS.c.last_inbound_at,
+        )
+        .where(
+            ~select(READS.c.conversation)
+            .where(READS.c.user_id == user_id, READS.c.conversation == CONVERSATIONS.c.conversation)
+            .exists()
+        )
+        .order_by(CONVERSATIONS.c.last_inbound_at.desc())
+        .limit(how_many)
+    )
+    insert = _insert(db)(READS).from_select(
+        ["user_id", "conversation", "unread", "last_inbound_at"], never_read
+    )
+    db.execute(insert.on_conflict_do_nothing())
+
+
 def recount(db: Connection, keys: Sequence[str] | None = None) -> None:
     """Count the conversations `keys` (all of them with None) again from their messages and
     who has read them: after messages moved from one conversation to another, and to fill the
