@@ -35,7 +35,8 @@ TARGET = 2.0
 
 
 def _requests(seeder: Seeder) -> list[tuple[str, str, str]]:
-    """(label, who asks: admin or clinician, URL) of every list, search and filter."""
+    """(label, who asks: admin, clinician or reader (front desk), URL) of every list, search
+    and filter."""
     # The hours of the first audit rows: the same 1,000 rows at every size.
     since, until = (f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}" for at in seeder.first_audits)
     some = seeder.clients[7]
@@ -60,6 +61,7 @@ def _requests(seeder: Seeder) -> list[tuple[str, str, str]]:
         ("comms ?provider_id=", "admin", f"/comms?provider_id={seeder.provider_id}"),
         ("inbox", "admin", "/inbox"),
         ("inbox (a clinician's)", "clinician", "/inbox"),
+        ("inbox (read all but the oldest)", "reader", "/inbox"),
         ("inbox/unmatched", "admin", "/inbox/unmatched"),
         ("campaigns", "admin", "/campaigns"),
         ("templates", "admin", "/templates"),
@@ -124,8 +126,17 @@ def run(clients: int, comms: int, audits: int, runs: int) -> None:
         clinician, token = create_user_with_token(
             live.engine, email="clinician@clinic.example.com", role="clinician"
         )
-        seeder = Seeder(live.engine, admin_id=live.user_id, clinician_id=clinician)
-        api = {"admin": live.api(), "clinician": live.api(token)}
+        reader, reader_token = create_user_with_token(
+            live.engine, email="reception@clinic.example.com", role="staff"
+        )
+        seeder = Seeder(
+            live.engine, admin_id=live.user_id, clinician_id=clinician, reader_id=reader
+        )
+        api = {
+            "admin": live.api(),
+            "clinician": live.api(token),
+            "reader": live.api(reader_token),
+        }
         database = live.engine.dialect.name
         _stage(f"seeding {SMALL:,} of each", lambda: seeder.grow(SMALL, SMALL, SMALL))
         requests = _requests(seeder)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,7 @@ from proirp.audit.actions import AuditAction
 from proirp.audit.chainer import chain_pending
 from proirp.audit.service import AuditEntry, record_audits
 from proirp.clients.access_models import CareTeamMember
+from proirp.comms.inbox.tallies import recount
 from proirp.comms.models import Campaign
 from proirp.kit.crypto import current_vault
 from proirp.kit.db import create_session_factory
@@ -97,6 +99,9 @@ class Seeder:
     engine: Engine
     admin_id: str
     clinician_id: str
+    # Front desk who has read every client's message but those of the oldest conversation: the
+    # inbox's worst case (decision 0028).
+    reader_id: str
     t0: datetime = field(default_factory=lambda: utcnow() - timedelta(days=400))
     clients: list[str] = field(default_factory=list)
     comms: int = 0
@@ -116,6 +121,7 @@ class Seeder:
         if first:
             self._references()
         self._comms(comms)
+        self._inbox()
         started = utcnow()
         self._audits(audits)
         if first:
@@ -218,6 +224,25 @@ class Seeder:
             at,
             at,
         )
+
+    def _inbox(self) -> None:
+        """What the front desk has read, then the inbox's rows for every message written above,
+        as migration 0023 fills them."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO message_reads (user_id, communication_id, read_at)"
+                    " SELECT :reader, id, :now FROM communications WHERE direction = 'inbound'"
+                    " AND (client_id IS NULL OR client_id <> :thread) ON CONFLICT DO NOTHING"
+                ),
+                {
+                    "reader": self.reader_id,
+                    "now": now if self.postgres else _sqlite(now),
+                    "thread": self.thread_client,
+                },
+            )
+            recount(conn)
 
     # audit -----------------------------------------------------------------------------------
 

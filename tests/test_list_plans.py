@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from proirp.audit.repository import list_audit_logs
 from proirp.comms.core.repository import list_communications
 from proirp.comms.inbox.conversations import conversations
+from proirp.comms.inbox.models import InboxConversation
 from proirp.kit.pagination import Cursor
 from proirp.kit.time import utcnow
 from tests.plans import plan_of
@@ -35,7 +36,17 @@ def _audit(**filters: Any) -> Callable[[Session], object]:
 
 
 def _inbox(db: Session) -> object:
-    return conversations(db, ID, visible=true(), limit=50, offset=0)
+    """The inbox of a reader who has not read this conversation, asked as for a clinician (for
+    one who sees every client, a conversation or two read of nothing get rows of their own)."""
+    number = "+13125550101"
+    at = utcnow()
+    db.add(
+        InboxConversation(
+            conversation=f"number:{number}", number=number, messages=1, last_inbound_at=at
+        )
+    )
+    db.flush()
+    return conversations(db, ID, visible=true(), every_client=False, limit=50, offset=0)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +58,11 @@ def _inbox(db: Session) -> object:
         (_audit(user_id=ID), "ix_audit_logs_actor_user_id_id"),
         (_audit(client_id=ID), "ix_audit_logs_client_id_id"),
         (_audit(action="CLIENT_UPDATED"), "ix_audit_logs_action_id"),
-        (_inbox, "ix_communications_inbound_conversations"),
+        # Its four parts (decision 0028): conversations never read, newest first; the reader's
+        # conversations with unread messages, then those all read, newest first.
+        (_inbox, "ix_inbox_conversations_last_inbound_at"),
+        (_inbox, "ix_conversation_reads_unread"),
+        (_inbox, "ix_conversation_reads_all_read"),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )

@@ -1,5 +1,6 @@
 """Every table, imported in one place so Alembic and the app see the whole data model."""
 
+import proirp.comms.inbox.tallies  # noqa: F401  (its listeners keep the inbox's rows)
 from proirp.appointments.models import Reminder, ReminderRule, ReminderSettings
 from proirp.audit.models import AuditLog
 from proirp.auth.mfa_models import LoginChallenge, RecoveryCode, SecondFactor
@@ -16,6 +17,8 @@ from proirp.clients.access_models import BreakGlassGrant, CareTeamMember
 from proirp.clients.models import Client, OptOut
 from proirp.comms.inbox.models import (
     AutoReplyMark,
+    ConversationRead,
+    InboxConversation,
     InboxSettings,
     MessageMedia,
     MessageRead,
@@ -47,6 +50,8 @@ __all__ = [
     "ClientCalendarEvent",
     "Communication",
     "CommunicationEvent",
+    "ConversationRead",
+    "InboxConversation",
     "InboxSettings",
     "LoginChallenge",
     "LoginCounter",

@@ -7,18 +7,38 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, String, and_, case, func, literal, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
 from proirp.clients.models import Client
-from proirp.comms.inbox.incidents import open_conversations
-from proirp.comms.inbox.models import MessageMedia, MessageRead, UrgentIncident
+from proirp.comms.inbox import tallies
+from proirp.comms.inbox.incidents import conversation_of, open_conversations
+from proirp.comms.inbox.models import (
+    ConversationRead,
+    InboxConversation,
+    MessageMedia,
+    MessageRead,
+    UrgentIncident,
+)
 from proirp.comms.models import Communication, Direction
+from proirp.kit.db import lock_shared_writes
 from proirp.kit.pagination import Cursor
 from proirp.kit.time import utcnow
 
 INBOUND = Communication.direction == Direction.INBOUND
+# At most this many conversations a reader has read nothing of get rows of their own at once.
+KEEP_NEVER_READ = 1_000
 
 
 def thread(
@@ -96,7 +116,13 @@ def mark_read(session: Session, user_id: str, comm: Communication) -> int:
         .on_conflict_do_nothing()
         .returning(MessageRead.communication_id)
     )
-    return len(session.execute(statement).all())
+    newly_read = len(session.execute(statement).all())
+    tallies.count_read(session.connection(), user_id, conversation_of(comm), newly_read)
+    return newly_read
+
+
+# client_id, number, last_inbound_at, urgent, unread
+Part = Select[str | None, str | None, datetime, int, int]
 
 
 @dataclass(frozen=True)
@@ -113,39 +139,29 @@ class Conversation:
 
 
 def conversations(
-    session: Session, user_id: str, *, visible: ColumnElement[bool], limit: int, offset: int
+    session: Session,
+    user_id: str,
+    *,
+    visible: ColumnElement[bool],
+    every_client: bool,
+    limit: int,
+    offset: int,
 ) -> tuple[list[Conversation], bool]:
-    """A page of the conversations with an inbound message that `visible` lets through: urgent
-    ones first, then those with messages `user_id` has not read, then the most recent; and
-    whether more follow. Counted, ordered and cut in the database, so only the page comes back
-    (a conversation is a client's messages, or, for messages of no client, a number's)."""
-    read = select(MessageRead.communication_id).where(MessageRead.user_id == user_id).subquery()
-    urgent = urgent_conversations(session)
-    unread = func.count(Communication.id) - func.count(read.c.communication_id)
-    parts = []
-    # A client's conversation, then a number's: each grouped in the order of the inbound
-    # messages' index (migration 0022), so neither is sorted before it is counted.
-    for key, attached, prefix in (
-        (Communication.client_id, Communication.client_id.is_not(None), "client:"),
-        (Communication.from_address, Communication.client_id.is_(None), "number:"),
-    ):
-        marked = [k.removeprefix(prefix) for k in urgent if k.startswith(prefix)]
-        other = literal(None, type_=String)
-        parts.append(
-            select(
-                (key if prefix == "client:" else other).label("client_id"),
-                (other if prefix == "client:" else key).label("number"),
-                case((key.in_(marked), 1), else_=0).label("urgent"),
-                unread.label("unread"),
-                func.max(Communication.created_at).label("last_at"),
-            )
-            .select_from(Communication)
-            .outerjoin(read, read.c.communication_id == Communication.id)
-            .where(INBOUND, attached, visible)
-            .group_by(key)
-        )
-    every = union_all(*parts).subquery()
-    client_id, number, mark, count, last_at = every.c
+    """A page of the conversations `visible` lets through (a condition on
+    InboxConversation.client_id): urgent ones first, then those with messages `user_id` has not
+    read, then the most recent; and whether more follow (a conversation is a client's messages,
+    or, for messages of no client, a number's).
+
+    Read from the rows kept at intake and at reading (tallies.py), in four parts: the urgent
+    conversations (a few), those the reader has never read anything of, those they have read
+    some of, and those they have read all of. Each part is read newest first and cut at the
+    page's end, so each is the start of an index range (decision 0028); the page is cut from
+    the four."""
+    parts = _parts(
+        session, user_id, visible=visible, every_client=every_client, take=offset + limit + 1
+    )
+    every = union_all(*(select(*part.subquery().c) for part in parts)).subquery()
+    client_id, number, last_at, mark, count = every.c
     stmt = (
         select(client_id, number, mark, count, last_at)
         .order_by(mark.desc(), case((count > 0, 0), else_=1), last_at.desc(), client_id, number)
@@ -157,6 +173,79 @@ def conversations(
         for row_client, row_number, row_mark, row_count, at in session.execute(stmt)
     ]
     return found[:limit], len(found) > limit
+
+
+def _parts(
+    session: Session,
+    user_id: str,
+    *,
+    visible: ColumnElement[bool],
+    every_client: bool,
+    take: int,
+) -> list[Part]:
+    """The inbox's four parts (urgent; never read; read in part; read to the end), each its
+    first `take` rows in the inbox's order: columns client_id, number, last_inbound_at, urgent,
+    unread."""
+    conv, mine = InboxConversation, ConversationRead
+    urgent = urgent_conversations(session)
+    order = (conv.client_id, conv.number)
+    outputs = (conv.client_id, conv.number, conv.last_inbound_at)
+    not_urgent = conv.conversation.not_in(urgent)
+    parts: list[Part] = [
+        select(*outputs, literal(1).label("urgent"), func.coalesce(mine.unread, conv.messages))
+        .outerjoin(mine, and_(mine.conversation == conv.conversation, mine.user_id == user_id))
+        .where(conv.conversation.in_(urgent), visible)
+    ]
+    untouched = take if not every_client else min(take, _never_read_rows(session, user_id))
+    if untouched > 0:
+        parts.append(
+            select(*outputs, literal(0).label("urgent"), conv.messages)
+            .where(
+                visible,
+                not_urgent,
+                ~select(mine.conversation)
+                .where(mine.user_id == user_id, mine.conversation == conv.conversation)
+                .exists(),
+            )
+            .order_by(conv.last_inbound_at.desc(), *order)
+            .limit(untouched)
+        )
+    for some_unread in (mine.unread > 0, mine.unread == 0):
+        parts.append(
+            select(*outputs, literal(0).label("urgent"), mine.unread)
+            .join(conv, conv.conversation == mine.conversation)
+            .where(mine.user_id == user_id, some_unread, not_urgent, visible)
+            .order_by(mine.last_inbound_at.desc(), *order)
+            .limit(take)
+        )
+    return parts
+
+
+def _never_read_rows(session: Session, user_id: str) -> int:
+    """How many conversations the inbox must find by walking every conversation for `user_id`
+    (one who sees every client): those they have read nothing of. When only a few are left (a
+    reader who keeps up), they get rows of their own, all unread, once, and none is left to walk
+    for: the walk to find them happens once, not at each request."""
+    never_read = _never_read(session, user_id)
+    if 0 < never_read <= KEEP_NEVER_READ:
+        # Under the writers' turn, as intake and marking read write these rows.
+        lock_shared_writes(session)
+        tallies.note_never_read(session.connection(), user_id, KEEP_NEVER_READ)
+        never_read = _never_read(session, user_id)  # none, unless more came before the turn
+    return never_read
+
+
+def _never_read(session: Session, user_id: str) -> int:
+    """How many conversations `user_id` has read nothing of: every conversation but those they
+    have a row for (each row's conversation exists). Two counts of index entries."""
+    conversations = select(func.count()).select_from(InboxConversation).scalar_subquery()
+    touched = (
+        select(func.count())
+        .select_from(ConversationRead)
+        .where(ConversationRead.user_id == user_id)
+        .scalar_subquery()
+    )
+    return int(session.scalar(select(conversations - touched)) or 0)
 
 
 def urgent_conversations(session: Session) -> set[str]:
@@ -218,4 +307,8 @@ def attach(
             .values(client_id=client_id)
             .execution_options(synchronize_session=False)
         )
+        # The number's conversation loses the messages (all of them, or one), the client's
+        # gains them, with what each member of staff had read of them.
+        keys = [f"number:{message.from_address}", f"client:{client_id}"]
+        tallies.recount(session.connection(), keys)
     return ids

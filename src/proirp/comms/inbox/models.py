@@ -1,4 +1,5 @@
-"""The inbox's tables: an inbound message's media, who has read what, urgent incidents, the
+"""The inbox's tables: an inbound message's media, who has read what, the conversations and
+each reader's place in them (kept as messages arrive and are read), urgent incidents, the
 automatic replies' last times, and the practice's inbox settings."""
 
 from __future__ import annotations
@@ -45,6 +46,61 @@ class MessageRead(Base):
         ForeignKey("communications.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     read_at: Mapped[datetime]
+
+
+UNREAD = "unread > 0"
+ALL_READ = "unread = 0"
+
+
+class InboxConversation(Base):
+    """A conversation with inbound messages, kept as they arrive (decision 0028): how many there
+    are and when the newest came, so the inbox is a range of an index, not a count of every
+    inbound message."""
+
+    __tablename__ = "inbox_conversations"
+    __table_args__ = (
+        Index("ix_inbox_conversations_last_inbound_at", "last_inbound_at", "client_id", "number"),
+    )
+
+    # "client:<id>", or "number:<E.164>" for messages of no client (as urgent incidents name it).
+    conversation: Mapped[str] = mapped_column(String(330), primary_key=True)
+    client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id"), index=True)
+    number: Mapped[str | None] = mapped_column(String(320))
+    messages: Mapped[int]  # its inbound messages
+    last_inbound_at: Mapped[datetime]
+
+
+class ConversationRead(Base):
+    """Where a member of staff stands in a conversation they have read some of: how many of its
+    inbound messages they have not read (a conversation with no row here: none read)."""
+
+    __tablename__ = "conversation_reads"
+    __table_args__ = (
+        # A reader's unread conversations, then their read ones, each newest first.
+        Index(
+            "ix_conversation_reads_unread",
+            "user_id",
+            "last_inbound_at",
+            sqlite_where=text(UNREAD),
+            postgresql_where=text(UNREAD),
+        ),
+        Index(
+            "ix_conversation_reads_all_read",
+            "user_id",
+            "last_inbound_at",
+            sqlite_where=text(ALL_READ),
+            postgresql_where=text(ALL_READ),
+        ),
+    )
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    conversation: Mapped[str] = mapped_column(
+        ForeignKey("inbox_conversations.conversation", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    )
+    unread: Mapped[int]
+    last_inbound_at: Mapped[datetime]  # the conversation's, kept beside it for the order
 
 
 class UrgentIncident(IdMixin, TimestampMixin, Base):

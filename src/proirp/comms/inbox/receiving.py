@@ -74,6 +74,7 @@ def store(session: Session, message: InboundMessage, clients: list[Client]) -> C
     session.add(comm)
     # Before the rows that refer to it: with no relationship() between them, nothing else
     # orders their INSERTs.
+    # (Counted in its conversation as it is flushed: comms/inbox/tallies.py.)
     session.flush()
     add_event(session, comm, CommunicationStatus.RECEIVED, source="webhook")
     for position, item in enumerate(message.media):

@@ -22,7 +22,7 @@ from proirp.comms.core import repository
 from proirp.comms.email.service import email_address
 from proirp.comms.inbox import conversations as talk
 from proirp.comms.inbox.incidents import acknowledge, conversation_of, has_open_incident
-from proirp.comms.inbox.models import InboxSettings, MessageMedia
+from proirp.comms.inbox.models import InboxConversation, InboxSettings, MessageMedia
 from proirp.comms.inbox.practice import FIELDS, inbox_practice
 from proirp.comms.inbox.schemas import InboxSettingsIn, MediaOut, MessageOut
 from proirp.comms.models import Communication, Direction
@@ -200,8 +200,15 @@ def list_inbox(
     session: Session, *, user_id: str, origin: RequestOrigin, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int | None]:
     # A clinician: their care team's conversations (clients.access).
-    visible = visible_to(session, user_id, Communication.client_id)
-    page, more = talk.conversations(session, user_id, visible=visible, limit=limit, offset=offset)
+    visible = visible_to(session, user_id, InboxConversation.client_id)
+    page, more = talk.conversations(
+        session,
+        user_id,
+        visible=visible,
+        every_client=sees_every_client(session, user_id),
+        limit=limit,
+        offset=offset,
+    )
     numbers = [c.number for c in page if c.number]
     candidates = talk.candidates(session, numbers)
     _audit(
