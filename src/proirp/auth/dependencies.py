@@ -44,8 +44,8 @@ def _end_read(session: Session, principal: Principal) -> Principal:
     lock from its first statement (BEGIN IMMEDIATE), so a lookup left open across that hop can
     leave its request waiting for a thread while every thread waits for its lock. On PostgreSQL
     the token's row, locked when its last use is written, is released before the handler takes
-    any other lock (the audit chain's), so that ending the person's sessions, which takes the
-    chain's lock and then their tokens', cannot deadlock with it.
+    any other lock (the writers' lock), so that ending the person's sessions, which takes the
+    writers' lock and then their tokens', cannot deadlock with it.
     """
     session.commit()
     return principal

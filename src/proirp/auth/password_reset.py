@@ -58,7 +58,7 @@ def issue_reset_link(
 ) -> IssuedLink:
     """A new one-time link for the user; any earlier unused link of theirs becomes void. A
     disabled account gets none (enable it first)."""
-    user = locked_member(session, user_id)  # rows before the chain's lock (auth/staff.py)
+    user = locked_member(session, user_id)  # rows before the writers' lock (auth/staff.py)
     if not user.is_active:
         raise Conflict(
             "this account is disabled: enable it before resetting its password",

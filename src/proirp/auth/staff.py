@@ -2,14 +2,14 @@
 person out everywhere. Each change is audited (ids and roles only) in its own transaction.
 
 The last active admin can be neither disabled nor demoted. Two admins doing that at once are
-kept apart by the audit chain's lock: every change of a role or of the active flag takes it
+kept apart by the writers' lock: every change of a role or of the active flag takes it
 before counting the active admins, so the second counts after the first has committed. On
 SQLite every transaction holds the write lock from its start (kit.db), which orders them the
 same way.
 
 Locks on PostgreSQL are taken in the order signing in and signing out take them: the account's
-row, then its tokens' rows, then the audit chain's lock (never a row after the chain's lock that
-a sign-in could hold while waiting for the chain), so none of these can deadlock with another.
+row, then its tokens' rows, then the writers' lock (never a row after the writers' lock that
+a sign-in could hold while waiting for that lock), so none of these can deadlock with another.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def locked_member(session: Session, user_id: str) -> User:
 
 
 def _lock_tokens(session: Session, user_id: str) -> None:
-    """Lock the user's live tokens' rows, before the chain's lock (see the module's note)."""
+    """Lock the user's live tokens' rows, before the writers' lock (see the module's note)."""
     stmt = (
         select(ApiToken.id)
         .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
@@ -67,7 +67,7 @@ def _lock_tokens(session: Session, user_id: str) -> None:
 
 
 def _keep_an_admin(session: Session, user: User, *, change: str) -> None:
-    """Refuse the change if `user` is the last active admin, counted under the chain's lock."""
+    """Refuse the change if `user` is the last active admin, counted under the writers' lock."""
     lock_shared_writes(session)
     stmt = select(User.id).where(User.role == Role.ADMIN.value, User.is_active.is_(True))
     admins = list(session.scalars(stmt))
