@@ -1,7 +1,6 @@
-"""On PostgreSQL, writers of several messages take the writers' turn before the messages' rows:
-a status callback arriving while a send is recorded must wait, not deadlock. The worker records
-one SMS's send holding that message's row alone, so the worker's threads do not take turns; a
-callback for that message waits for the row and reads what the worker wrote."""
+"""On PostgreSQL, everything that changes a message takes the writers' lock before the message's
+row, as the worker does: a status callback arriving while the worker records the send must wait
+its turn, not deadlock with it, and then read what the worker wrote."""
 
 from __future__ import annotations
 
@@ -13,11 +12,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.service import RequestOrigin
-from proirp.comms.core.dispatch import Call, _outcome_rows
+from proirp.comms.core import repository
 from proirp.comms.core.events import apply_status_event
 from proirp.comms.inbox.service import read_thread
 from proirp.comms.models import Communication
@@ -126,34 +124,7 @@ def test_reading_a_thread_with_nothing_alerting_waits_for_no_writer(
     assert shown == []
 
 
-def _under_the_writers_turn(factory: sessionmaker[Session], ids: list[str]) -> bool:
-    """Whether locking `ids`' rows for a send's outcome waits for the writers' turn, held by
-    another transaction meanwhile."""
-    holder = factory()
-    try:
-        lock_shared_writes(holder)
-        with factory() as session:
-            session.execute(text("SET LOCAL lock_timeout = '1s'"))
-            try:
-                _outcome_rows(session, Call(ids, {}, None))
-            except OperationalError:
-                return True
-            session.rollback()
-            return False
-    finally:
-        holder.rollback()
-        holder.close()
-
-
-def test_one_sms_send_is_recorded_without_the_writers_turn_and_a_batch_with_it(
-    factory: sessionmaker[Session],
-) -> None:
-    one, other = sending(factory), sending(factory)
-    assert not _under_the_writers_turn(factory, [one.id])
-    assert _under_the_writers_turn(factory, [one.id, other.id])
-
-
-def test_a_callback_waits_for_the_row_the_worker_holds_and_reads_what_it_wrote(
+def test_a_callback_waits_for_the_worker_and_reads_what_it_wrote(
     factory: sessionmaker[Session],
 ) -> None:
     comm = sending(factory)
@@ -176,9 +147,10 @@ def test_a_callback_waits_for_the_row_the_worker_holds_and_reads_what_it_wrote(
 
     other = threading.Thread(target=callback)
     with factory() as session:
-        [row] = _outcome_rows(session, Call([comm.id], {}, None))
+        lock_shared_writes(session)  # the worker's order: the writers' turn, then the row
+        [row] = repository.get_many(session, [comm.id])
         other.start()
-        other.join(timeout=1.0)  # it must be waiting for this row
+        other.join(timeout=1.0)  # it must be waiting for the worker
         assert applied_at == []
         row.status, row.provider_message_id, row.sent_at = "sent", sid, marked
         committed_at = time.monotonic()

@@ -157,30 +157,10 @@ def _block(
         log.info(f"{channel.name}.blocked_at_send", communication_id=comm_id, reason=block.code)
 
 
-def _writers_turn_for(session: Session, call: Call) -> None:
-    """The turn a transaction recording what the provider answered takes before the rows.
-
-    One message (an SMS) needs none: the transaction locks that message's row alone and then
-    waits for nothing else (its event and audit rows are inserts), so it cannot be part of a
-    deadlock, and the worker's threads record their sends side by side instead of one after
-    another. Status callbacks lock the rows they change too (core.events), so neither
-    overwrites the other. A call of several rows (an email batch) takes the writers' turn
-    first, as every writer of several messages does."""
-    if len(call.ids) > 1:
-        lock_shared_writes(session)
-
-
-def _outcome_rows(session: Session, call: Call) -> list[Communication]:
-    """The call's rows (without their text), locked for recording what the provider answered."""
-    _writers_turn_for(session, call)
-    return repository.get_many(session, call.ids, content=False, for_update=True)
-
-
 def _sent(factory: sessionmaker[Session], channel: Channel, call: Call, message_id: str) -> None:
     with transaction(factory) as session:
-        _writers_turn_for(session, call)
-        # A statement for each step, whatever the call's size (a campaign's is 1,000 rows); the
-        # UPDATE moves only rows still behind `sent`, so a status that arrived first is kept.
+        lock_shared_writes(session)  # before the rows: status callbacks for them may be arriving
+        # A statement for each step, whatever the call's size (a campaign's is 1,000 rows).
         clients = mark_sent(session, call.ids, message_id)
         found = [comm_id for comm_id in call.ids if comm_id in clients]
         record_audits(
@@ -202,7 +182,8 @@ def _fail(
     factory: sessionmaker[Session], channel: Channel, call: Call, exc: ProviderPermanentError
 ) -> None:
     with transaction(factory) as session:
-        for comm in _outcome_rows(session, call):
+        lock_shared_writes(session)
+        for comm in repository.get_many(session, call.ids, content=False):
             advance(
                 session, comm, S.FAILED, source="worker", reason=exc.reason, error_code=exc.code
             )
@@ -244,7 +225,8 @@ def _retry_later(
 ) -> None:
     delays: dict[float, list[str]] = defaultdict(list)
     with transaction(factory) as session:
-        for comm in _outcome_rows(session, call):
+        lock_shared_writes(session)
+        for comm in repository.get_many(session, call.ids, content=False):
             attempts = call.attempts[comm.id]
             delay = _retry_or_give_up(
                 session, settings, comm, attempts, exc, failed_action=channel.failed_action

@@ -72,13 +72,11 @@ def find_message(session: Session, event: StatusEvent) -> Communication | None:
     """Our message for `event`: by the provider's own id where it names one message, else by our
     reference, and never one whose provider id or address says it is another message."""
     if event.message_id_is_unique and event.provider_message_id:
-        comm = repository.by_provider_id(
-            session, event.provider, event.provider_message_id, for_update=True
-        )
+        comm = repository.by_provider_id(session, event.provider, event.provider_message_id)
         if comm is not None:
             return comm
     if event.reference:
-        comm = repository.get(session, event.reference, for_update=True)
+        comm = repository.get(session, event.reference)
         if comm is not None and _same_message(comm, event):
             return comm
     return None
@@ -111,9 +109,8 @@ def apply_status_events(
     """`apply_status_event` for many events in their order, with one lookup of the events
     already seen and one of the messages by the provider's id. The audit rows of the moves are
     appended as one group, or added to `audits` for the caller to append."""
-    # The writers' turn before the messages' rows, then the rows themselves, locked: the worker
-    # records a send holding its message's row alone (core.dispatch), so an event for it waits
-    # for that to commit and reads what it wrote, instead of overwriting it.
+    # The writers' turn before the messages' rows, as the worker takes them: an event applied
+    # while the worker records the send waits its turn instead of deadlocking with it.
     lock_shared_writes(session)
     seen = seen_provider_events(session, [e.event_id for e, _ in events if e.event_id])
     by_id = _by_provider_ids(session, [e for e, _ in events])

@@ -29,11 +29,7 @@ CAMPAIGN_NOT_STARTED = (CampaignStatus.SCHEDULED, CampaignStatus.QUEUED)
 PROVIDERS = ("twilio", "sendgrid")
 
 
-def get(session: Session, comm_id: str, *, for_update: bool = False) -> Communication | None:
-    """The message; with `for_update`, its row locked (and read again) until the transaction
-    ends."""
-    if for_update:
-        return session.get(Communication, comm_id, with_for_update=True, populate_existing=True)
+def get(session: Session, comm_id: str) -> Communication | None:
     return session.get(Communication, comm_id)
 
 
@@ -49,31 +45,20 @@ def newest_inbound_id(
     return session.scalar(stmt)
 
 
-def by_provider_id(
-    session: Session, provider: str, message_id: str, *, for_update: bool = False
-) -> Communication | None:
-    """The message `provider` knows by `message_id`; with `for_update`, its row locked (and read
-    again) until the transaction ends."""
+def by_provider_id(session: Session, provider: str, message_id: str) -> Communication | None:
     stmt = select(Communication).where(
         Communication.provider == provider, Communication.provider_message_id == message_id
     )
-    if for_update:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return session.scalar(stmt)
 
 
 def by_provider_ids(session: Session, provider: str, ids: Iterable[str]) -> list[Communication]:
-    """The messages `provider` knows by any of `ids` (a batch of callbacks' lookup), their rows
-    locked in the order of their ids until the transaction ends."""
+    """The messages `provider` knows by any of `ids` (a batch of callbacks' lookup)."""
     wanted = set(ids)
     if not wanted:
         return []
-    stmt = (
-        select(Communication)
-        .where(Communication.provider == provider, Communication.provider_message_id.in_(wanted))
-        .order_by(Communication.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    stmt = select(Communication).where(
+        Communication.provider == provider, Communication.provider_message_id.in_(wanted)
     )
     return list(session.scalars(stmt))
 
@@ -326,21 +311,14 @@ def add_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def get_many(
-    session: Session, comm_ids: Sequence[str], *, content: bool = True, for_update: bool = False
+    session: Session, comm_ids: Sequence[str], *, content: bool = True
 ) -> list[Communication]:
     """The rows, in the order of `comm_ids`; without `content`, their text (subject, body,
-    HTML) is read, and decrypted, only if it is used; with `for_update`, locked (in the order of
-    their ids, and read again) until the transaction ends."""
+    HTML) is read, and decrypted, only if it is used."""
     stmt = select(Communication).where(Communication.id.in_(comm_ids))
     if not content:
         stmt = stmt.options(
             defer(Communication.subject), defer(Communication.body), defer(Communication.body_html)
-        )
-    if for_update:
-        stmt = (
-            stmt.order_by(Communication.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
         )
     rows = {c.id: c for c in session.scalars(stmt)}
     return [rows[i] for i in comm_ids if i in rows]
