@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.repository import list_audit_logs
 from proirp.comms.core.repository import list_communications
-from proirp.comms.inbox.conversations import conversations
+from proirp.comms.inbox.conversations import conversations, unmatched
 from proirp.comms.inbox.models import InboxConversation
 from proirp.kit.pagination import Cursor
 from proirp.kit.time import utcnow
@@ -49,6 +49,10 @@ def _inbox(db: Session) -> object:
     return conversations(db, ID, visible=true(), every_client=False, limit=50, offset=0)
 
 
+def _unmatched(db: Session) -> object:
+    return unmatched(db, limit=50, cursor=None)
+
+
 @pytest.mark.parametrize(
     ("listing", "index"),
     [
@@ -71,6 +75,17 @@ def test_a_filtered_list_reads_its_index(
 ) -> None:
     plan = plan_of(db, lambda: listing(db))
     assert index in plan, plan
+
+
+def test_the_unmatched_messages_are_a_range_of_an_index(db: Session) -> None:
+    """PostgreSQL reads the unmatched messages' own index, newest first (at a million messages a
+    sort of every unmatched one was 3.5 times the time at a thousand); SQLite, without
+    statistics, prefers the client's index, whose range of no client is in the same order."""
+    plan = plan_of(db, lambda: _unmatched(db))
+    if db.get_bind().dialect.name == "postgresql":
+        assert "ix_communications_unmatched_inbound" in plan, plan
+    else:
+        assert "ix_communications_client_id_created_at" in plan, plan
 
 
 def test_a_page_far_down_the_list_starts_at_its_cursor(db: Session) -> None:

@@ -64,6 +64,7 @@ class CampaignStatus(enum.StrEnum):
 
 _STATUSES = ", ".join(f"'{status.value}'" for status in CommunicationStatus)
 INBOUND = "direction = 'inbound'"
+UNMATCHED = "direction = 'inbound' AND client_id IS NULL"
 
 
 class Template(IdMixin, TimestampMixin, Base):
@@ -131,6 +132,15 @@ class Communication(IdMixin, TimestampMixin, Base):
             "id",
             sqlite_where=text(INBOUND),
             postgresql_where=text(INBOUND),
+        ),
+        # The inbound messages no client matched, newest first (GET /inbox/unmatched): a page
+        # is the first entries of this, however many the other conversations hold.
+        Index(
+            "ix_communications_unmatched_inbound",
+            "created_at",
+            "id",
+            sqlite_where=text(UNMATCHED),
+            postgresql_where=text(UNMATCHED),
         ),
         Index("ix_communications_from_address", "from_address"),
         # One message per client per campaign, so a fan-out that runs twice adds nobody twice.
