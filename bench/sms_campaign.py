@@ -113,7 +113,7 @@ def run(recipients: int, mps: float, latency_ms: int, *, one_by_one: bool = True
     print(f"  wall time              {wall:8.1f} s")
     print(f"  first message sent at  {first:8.1f} s")
     print(f"  ideal (N / MPS)        {ideal:8.1f} s")
-    print(f"  ratio                  {wall / ideal:8.2f}   (target <= 1.10)")
+    print(f"  ratio                  {wall / ideal:8.2f}   (target <= 1.05)")
     print(f"  provider 429s          {too_many:8d}   (target 0)")
     print(f"  ledger duplicates      {duplicates:8d}   (target 0)")
     if one_by_one:
