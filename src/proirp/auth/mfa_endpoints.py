@@ -28,6 +28,7 @@ from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.error_handlers import refusal
 from proirp.kit.errors import AppError, NotFound
 from proirp.kit.openapi import ErrorBody, errors
+from proirp.kit.origin import RequestOrigin
 
 router = APIRouter(tags=["auth"])
 
@@ -157,6 +158,30 @@ def regenerate_recovery_codes(
     return _codes(codes)
 
 
+def fresh_code_refused(
+    request: Request,
+    session: Session,
+    admin: User,
+    target: User,
+    body: FreshCodeRequest | None,
+    origin: RequestOrigin,
+) -> JSONResponse | None:
+    """None when `admin` may change `target`'s account (mfa_login.confirm_fresh_code); else the
+    answer to give, returned so that a wrong code's audit row and login count commit."""
+    try:
+        mfa_login.confirm_fresh_code(
+            session,
+            admin,
+            target,
+            body.code if body else None,
+            origin=origin,
+            throttle=request.app.state.login_throttle,
+        )
+    except AppError as refused:
+        return refusal(refused)
+    return None
+
+
 @router.post(
     "/users/{user_id}/mfa/reset",
     response_model=MfaResetAnswer,
@@ -178,16 +203,8 @@ def reset_mfa(
     target = repository.user_by_id(session, user_id)
     if target is None:
         raise NotFound("no user with that id", fields={"user_id": "unknown"})
-    try:
-        mfa_login.confirm_fresh_code(
-            session,
-            admin,
-            target,
-            body.code if body else None,
-            origin=origin,
-            throttle=request.app.state.login_throttle,
-        )
-    except AppError as refused:
-        return refusal(refused)
+    refused = fresh_code_refused(request, session, admin, target, body, origin)
+    if refused is not None:
+        return refused
     had = second_factor.reset(session, target, actor=admin.id, origin=origin)
     return {"ok": True, "had_second_factor": had}

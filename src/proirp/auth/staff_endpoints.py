@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from proirp.auth import mfa_login, password_reset, repository, staff
+from proirp.auth import password_reset, repository, staff
 from proirp.auth.cookies import clear_session_cookies
 from proirp.auth.dependencies import AdminUser, CurrentUser
+from proirp.auth.mfa_endpoints import fresh_code_refused
 from proirp.auth.mfa_schemas import FreshCodeRequest
 from proirp.auth.models import User
 from proirp.auth.schemas import UserOut
@@ -25,7 +26,6 @@ from proirp.auth.staff_schemas import (
 )
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.error_handlers import refusal
-from proirp.kit.errors import AppError
 from proirp.kit.openapi import Done, errors
 from proirp.kit.pagination import Cursor, PageParams, page_params
 
@@ -108,18 +108,9 @@ def issue_reset(
     body: FreshCodeRequest | None = None,
 ) -> Any:
     target = repository.user_by_id(session, user_id)
-    if target is not None:
-        try:
-            mfa_login.confirm_fresh_code(
-                session,
-                admin,
-                target,
-                body.code if body else None,
-                origin=origin,
-                throttle=request.app.state.login_throttle,
-            )
-        except AppError as refused:
-            return refusal(refused)
+    refused = fresh_code_refused(request, session, admin, target, body, origin) if target else None
+    if refused is not None:
+        return refused
     link = password_reset.issue_reset_link(
         session, user_id, base_url=settings.base_url, actor=admin.id, origin=origin
     )
