@@ -94,7 +94,14 @@ def _twilio(url: str) -> httpx.Client:
     return httpx.Client(base_url=f"{url}/twilio", auth=auth, timeout=60)
 
 
-def _seed(factory: sessionmaker[Session], appointments: int, clients: int, days: int) -> None:
+def _seed(
+    factory: sessionmaker[Session],
+    appointments: int,
+    clients: int,
+    days: int,
+    *,
+    start_of_week: datetime = START,
+) -> None:
     """The clients (who agreed to SMS) and their appointments, in a few bulk inserts."""
     rng = random.Random(20300304)
     user_id = new_id()
@@ -106,15 +113,15 @@ def _seed(factory: sessionmaker[Session], appointments: int, clients: int, days:
             "phone": f"+1312555{i:04d}",
             "timezone": ZONES[i % len(ZONES)],
             "sms_consent": True,
-            "created_at": START,
-            "updated_at": START,
+            "created_at": start_of_week,
+            "updated_at": start_of_week,
         }
         for i in range(clients)
     ]
     slots = days * 24 * 12  # five-minute slots
     appointment_rows = []
     for i in range(appointments):
-        start = START + timedelta(hours=1, minutes=5 * rng.randrange(slots - 12))
+        start = start_of_week + timedelta(hours=1, minutes=5 * rng.randrange(slots - 12))
         appointment_rows.append(
             {
                 "id": new_id(),
@@ -124,8 +131,8 @@ def _seed(factory: sessionmaker[Session], appointments: int, clients: int, days:
                 "provider_event_id": f"bench{i}",
                 "start_at": start,
                 "end_at": start + timedelta(minutes=50),
-                "created_at": START,
-                "updated_at": START,
+                "created_at": start_of_week,
+                "updated_at": start_of_week,
             }
         )
     with transaction(factory) as session:
@@ -198,14 +205,12 @@ def _check(factory: sessionmaker[Session], url: str) -> dict[str, Any]:
     }
 
 
-def run(appointments: int, clients: int, days: int) -> Result:
+@contextmanager
+def reminder_world(tmp: Path) -> Iterator[tuple[sessionmaker[Session], str]]:
+    """The product in this process (its jobs run at once, inline) on a fresh database, sending
+    through `proirp sandbox` in its own process: yields (session factory, sandbox URL)."""
     kind = "postgres" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
-    with (
-        tempfile.TemporaryDirectory() as tmp_name,
-        sandbox(Path(tmp_name)) as url,
-        fresh_database(kind, Path(tmp_name)) as database_url,
-    ):
-        tmp = Path(tmp_name)
+    with sandbox(tmp) as url, fresh_database(kind, tmp) as database_url:
         upgrade(database_url)
         settings = make_settings(
             tmp / "data",
@@ -221,15 +226,23 @@ def run(appointments: int, clients: int, days: int) -> Result:
         rt = runtime.start(settings)
         huey.immediate = True  # a queued delivery runs at once, in this process
         try:
-            _seed(rt.session_factory, appointments, clients, days)
-            with set_clock(CLOCK_START) as clock:
-                plan_seconds, planned = _plan(rt.session_factory)
-                replan_seconds, _ = _plan(rt.session_factory)
-                steps, send_seconds = _drive(clock, days)
-            found = _check(rt.session_factory, url)
+            yield rt.session_factory, url
         finally:
             huey.immediate = False
             rt.engine.dispose()
+
+
+def run(appointments: int, clients: int, days: int) -> Result:
+    with (
+        tempfile.TemporaryDirectory() as tmp_name,
+        reminder_world(Path(tmp_name)) as (factory, url),
+    ):
+        _seed(factory, appointments, clients, days)
+        with set_clock(CLOCK_START) as clock:
+            plan_seconds, planned = _plan(factory)
+            replan_seconds, _ = _plan(factory)
+            steps, send_seconds = _drive(clock, days)
+        found = _check(factory, url)
     return Result(
         plan_seconds=plan_seconds,
         replan_seconds=replan_seconds,

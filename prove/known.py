@@ -4,4 +4,14 @@ plain `make prove` still exits non-zero on them. A figure's name is its key."""
 
 from __future__ import annotations
 
-KNOWN_MISSES: dict[str, str] = {}
+_IN_CLEAR = (
+    "decision 0001: client names, phone numbers and email addresses stay searchable "
+    "(GET /clients?q=, matching a reply's number or an email event's address), so the database "
+    "holds them in clear, protected by disk encryption and database access"
+)
+
+KNOWN_MISSES: dict[str, str] = {
+    "phone numbers found in clear (database)": _IN_CLEAR,
+    "email addresses found in clear (database)": _IN_CLEAR,
+    "client names found in clear (database)": _IN_CLEAR,
+}

@@ -19,7 +19,16 @@ from tests.live import LiveStack, free_port, live_stack
 from prove.services import Services
 
 # The kinds of value the secrets area searches every dump, key and log for.
-KINDS = ("oauth token", "message body", "password", "phone number", "email address", "client name")
+KINDS = (
+    "oauth token",
+    "api token",
+    "provider secret",
+    "message body",
+    "password",
+    "phone number",
+    "email address",
+    "client name",
+)
 
 
 @dataclass
@@ -112,8 +121,10 @@ class Run:
         kept.mkdir(parents=True, exist_ok=True)
         url = make_url(live.database_url)
         if sqlite:
-            if url.database:
-                kept.joinpath("database.sqlite").write_bytes(Path(url.database).read_bytes())
+            for suffix in ("", "-wal"):
+                source = Path(f"{url.database}{suffix}")
+                if url.database and source.exists():
+                    kept.joinpath(f"database.sqlite{suffix}").write_bytes(source.read_bytes())
         else:
             self.services.postgres.dump(url.database or "postgres", kept / "database.sql")
             with kept.joinpath("redis.txt").open("wb") as out:

@@ -1,0 +1,173 @@
+"""Secrets: after the whole run, every PostgreSQL dump, SQLite file, Redis key and log the run made
+is searched for the exact values it used: OAuth tokens, message bodies, passwords, API tokens,
+phone numbers, email addresses and client names.
+
+The areas before this one record what they used (`run.used`). This area adds a short day's work
+of its own on both shapes (PostgreSQL + Redis, and SQLite with the embedded queue), so that the
+search always has both to look at: a client added over the API, an SMS and an email sent, a reply
+received, a calendar connected, a staff member signing in with a password.
+
+What the product stores in clear by design (decision 0001: client names, phone numbers and email
+addresses stay searchable, and are protected by disk encryption and database access) is counted
+in the databases like anything else, and reported as its own figure.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+from tests.calendars.dance import connect, new_user
+from tests.live import SANDBOX_FROM, LiveStack, wait_until
+
+from proirp.auth.models import User
+from proirp.auth.secrets import hash_password
+from proirp.calendars.models import CalendarIntegration
+from proirp.comms.models import Communication
+from proirp.config.sandbox_credentials import (
+    SANDBOX_GOOGLE_CLIENT_SECRET,
+    SANDBOX_SENDGRID_API_KEY,
+    SANDBOX_TWILIO_AUTH_TOKEN,
+)
+from prove.figures import Figure, count
+from prove.run import KINDS, Run
+
+AREA = "Secrets"
+# What decision 0001 keeps in clear in the database, and nowhere else.
+IN_CLEAR_BY_DESIGN = ("phone number", "email address", "client name")
+PLACES = {
+    "database": ("database.sql", "database.sqlite", "database.sqlite-wal"),
+    "Redis": ("redis.txt",),
+}
+
+
+def _place(path: Path) -> str:
+    for place, names in PLACES.items():
+        if path.name in names:
+            return place
+    return "logs"
+
+
+def _a_days_work(run: Run, live: LiveStack) -> None:
+    """Values of every kind through the product's front door, each recorded for the search."""
+    tag = uuid.uuid4().hex[:8]
+    first, last = f"Marisol{tag}", f"Quennevilleprove{tag}"
+    phone = f"+1202555{int(tag[:4], 16) % 10_000:04d}"
+    email = f"marisol.{tag}@clientmail.example.com"
+    sms_body = f"Your intake papers are ready to sign {tag}"
+    email_body = f"Please bring your insurance card {tag}"
+    reply = f"I will be there with my sister {tag}"
+    password = f"Sea-otter-paddle-{tag}"
+    run.used.add("client name", first, last)
+    run.used.add("phone number", phone)
+    run.used.add("email address", email)
+    run.used.add("message body", sms_body, email_body, reply)
+    run.used.add("password", password)
+    run.used.add("api token", live.token)
+    run.used.add("provider secret", SANDBOX_TWILIO_AUTH_TOKEN, SANDBOX_SENDGRID_API_KEY)
+    run.used.add("provider secret", SANDBOX_GOOGLE_CLIENT_SECRET)
+    with live.api() as api:
+        created = api.post(
+            "/clients",
+            json={
+                "first_name": first,
+                "last_name": last,
+                "phone": phone,
+                "email": email,
+                "timezone": "America/Chicago",
+                "sms_consent": True,
+                "email_consent": True,
+                "consent_source": "intake form",
+            },
+        )
+        created.raise_for_status()
+        client_id = created.json()["client"]["id"]
+        for message in (
+            {"type": "sms", "client_id": client_id, "body": sms_body},
+            {"type": "email", "client_id": client_id, "subject": "Intake", "body": email_body},
+        ):
+            api.post("/comms", json=message).raise_for_status()
+    with live.sandbox() as sandbox:
+        sandbox.post(
+            "/_sandbox/inbound", json={"from": phone, "to": SANDBOX_FROM, "body": reply}
+        ).raise_for_status()
+    with live.session() as session:
+        staff = session.scalars(select(User).where(User.role == "admin")).first()
+        assert staff is not None
+        staff.password_hash = hash_password(password)
+        session.commit()
+        email_of_staff = staff.email
+    # A wrong password and then the right one: the first is refused, the second asks for the
+    # second factor; neither may leave the password anywhere.
+    for attempt in (password + "x", password):
+        httpx.post(
+            f"{live.app_url}/auth/login",
+            json={"email": email_of_staff, "password": attempt},
+            timeout=30,
+        )
+    token = new_user(live)
+    run.used.add("api token", token)
+    connect(live, token, provider="google")
+
+    def settled() -> bool:
+        with live.session() as session:
+            rows = session.scalars(select(Communication)).all()
+            return len(rows) >= 3 and all(r.status not in ("queued", "sending") for r in rows)
+
+    wait_until(settled, timeout=60, interval=0.5)
+    with live.session() as session:
+        for integration in session.scalars(select(CalendarIntegration)):
+            run.used.add("oauth token", integration.access_token, integration.refresh_token)
+
+
+def _search(run: Run) -> dict[tuple[str, str], int]:
+    """(kind, place) -> how many of the run's values of that kind were found there in clear."""
+    files = [p for p in run.evidence.rglob("*") if p.is_file()]
+    files += [p for p in run.services.postgres.folder.glob("*.log")]
+    files += [p for p in run.services.redis.folder.glob("*.log")]
+    contents = [(path, path.read_bytes()) for path in files]
+    found: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for kind, values in run.used.values.items():
+        for value in values:
+            needle = value.encode()
+            for path, data in contents:
+                if needle in data:
+                    found[kind, _place(path)].add(value)
+    return {key: len(values) for key, values in found.items()}
+
+
+PLURALS = {"message body": "message bodies", "email address": "email addresses"}
+
+
+def prove(run: Run) -> list[Figure]:
+    for name, sqlite in (("secrets-postgres", False), ("secrets-sqlite", True)):
+        with run.stack(name, api=1, workers=1, sqlite=sqlite) as live:
+            _a_days_work(run, live)
+    found = _search(run)
+    searched = {kind: len(run.used.values.get(kind, ())) for kind in KINDS}
+    print(f"  values searched for, by kind: {searched}")
+    for (kind, place), n in sorted(found.items()):
+        print(f"  found in clear: {n} {kind} value(s) in {place}")
+    figures = [
+        count(
+            AREA,
+            "kinds of value the run used and searched for",
+            sum(not n for n in searched.values()),
+            unit="missing",
+        ),
+    ]
+    for kind in KINDS:
+        plural = PLURALS.get(kind, f"{kind}s")
+        places = ("Redis", "logs") if kind in IN_CLEAR_BY_DESIGN else ("database", "Redis", "logs")
+        where = ", ".join(places)
+        leaked = sum(found.get((kind, place), 0) for place in places)
+        figures.append(count(AREA, f"{plural} found in clear ({where})", leaked))
+    for kind in IN_CLEAR_BY_DESIGN:
+        plural = PLURALS.get(kind, f"{kind}s")
+        figures.append(
+            count(AREA, f"{plural} found in clear (database)", found.get((kind, "database"), 0))
+        )
+    return figures
