@@ -186,6 +186,8 @@ def test_config_shows_every_knob(start_sendgrid: StartSendGrid) -> None:
         "fail_status": 503,
         "timeout_next": 0,
         "timeout_seconds": 30.0,
+        "reset_next": 0,
+        "outage": [],
         "duplicate_every": 0,
         "events": True,
         "api_key_scopes": ["mail.send"],

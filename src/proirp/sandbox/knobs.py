@@ -1,8 +1,10 @@
 """The knobs and counters every imitated vendor has, behind the one lock that guards its state.
 
 Each vendor keeps its own knob dataclass (Twilio paces by mps, SendGrid by rps and adds Event
-Webhook knobs); what they share is latency, injected 5xx faults and held answers, and how a change,
-a reset and a counter are applied.
+Webhook knobs); what they share is latency, injected 5xx faults, held answers, answers dropped
+mid-way (a connection reset), a timed outage (503s, then 429s with Retry-After), the count of
+requests that came before a Retry-After allowed, and how a change, a reset and a counter are
+applied.
 """
 
 from __future__ import annotations
@@ -10,10 +12,67 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-from collections.abc import Collection, Sequence
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+import time
+from collections.abc import AsyncIterator, Collection, Sequence
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+
+# Counters every vendor reports besides its own.
+FAULT_STAT_NAMES = (
+    "outage_5xx",  # answers of an outage phase with a 5xx status
+    "outage_429",  # answers of an outage phase with 429
+    "early_requests",  # send requests that came before a Retry-After we gave allowed
+    "resets",  # answers dropped mid-way by reset_next
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class OutagePhase:
+    """One phase of an outage: every send is answered `status` for `seconds`, with Retry-After
+    when `retry_after` is set."""
+
+    status: int
+    seconds: float
+    retry_after: int | None = None
+
+
+class OutagePhaseUpdate(BaseModel):
+    """One phase of the "outage" knob, as POST /_sandbox/config takes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal[429, 500, 503]
+    seconds: float = Field(gt=0, le=3600)
+    retry_after: int | None = Field(default=None, ge=0, le=3600)
+
+
+@dataclasses.dataclass(frozen=True)
+class OutageAnswer:
+    """What a send is answered during an outage."""
+
+    status: int
+    retry_after: int | None
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
+
+class AnswerDropped(Exception):
+    """Raised inside an answer already begun, so that the server drops the connection."""
+
+
+def dropped_answer(status: int, body: bytes, headers: dict[str, str] | None = None) -> Any:
+    """An answer that begins (status, headers, half the body) and then loses its connection, as
+    a reset mid-answer does: the caller cannot tell whether the request was taken."""
+
+    async def half_then_reset() -> AsyncIterator[bytes]:
+        yield body[: len(body) // 2]
+        raise AnswerDropped("the sandbox dropped this answer on purpose (reset_next)")
+
+    full = {**(headers or {}), "Content-Length": str(len(body))}
+    return StreamingResponse(half_then_reset(), status_code=status, headers=full)
 
 
 class FaultKnobs(Protocol):
@@ -27,7 +86,15 @@ class FaultKnobs(Protocol):
     timeout_seconds: float
 
 
+class SendKnobs(FaultKnobs, Protocol):
+    """The knobs of a vendor that sends messages for us (Twilio, SendGrid), besides its own."""
+
+    reset_next: int
+    outage: list[OutagePhase]
+
+
 K = TypeVar("K", bound=FaultKnobs)
+SK = TypeVar("SK", bound=SendKnobs)
 
 
 class FaultKnobsUpdate(BaseModel):
@@ -42,6 +109,9 @@ class FaultKnobsUpdate(BaseModel):
     fail_next: int | None = Field(default=None, ge=0)
     timeout_next: int | None = Field(default=None, ge=0)
     timeout_seconds: float | None = Field(default=None, gt=0, le=600)
+    reset_next: int | None = Field(default=None, ge=0)
+    # Phases that follow each other from the moment this is set; [] ends an outage.
+    outage: list[OutagePhaseUpdate] | None = None
 
 
 class KnobbedState(Generic[K]):
@@ -116,3 +186,71 @@ class KnobbedState(Generic[K]):
         """Counters since start or the last reset."""
         with self._lock:
             return dict(self._stats)
+
+
+class SenderState(KnobbedState[SK]):
+    """A vendor that sends for us: besides the shared knobs, a timed outage, answers dropped
+    mid-way, and the count of sends that came before a Retry-After it gave allowed."""
+
+    def __init__(self, stat_names: Sequence[str]) -> None:
+        self._outage_started = time.monotonic()
+        # When a Retry-After we gave allows the next send, by scope ("" for the whole account).
+        self._not_before: dict[str, float] = {}
+        super().__init__(tuple(stat_names) + FAULT_STAT_NAMES)
+
+    def _reset_knobs_locked(self) -> None:
+        super()._reset_knobs_locked()
+        self._not_before.clear()
+
+    def update_knobs(self, changes: dict[str, Any]) -> dict[str, Any]:
+        if "outage" in changes:
+            phases = [OutagePhase(**phase.model_dump()) for phase in changes["outage"]]
+            changes = {**changes, "outage": phases}
+            with self._lock:
+                self._outage_started = time.monotonic()
+        return super().update_knobs(changes)
+
+    def take_reset(self) -> bool:
+        """Whether the answer to this request must be dropped mid-way, if reset_next says so."""
+        with self._lock:
+            if self._knobs.reset_next <= 0:
+                return False
+            self._knobs.reset_next -= 1
+            self._stats["resets"] += 1
+            return True
+
+    def take_outage(self) -> OutageAnswer | None:
+        """The answer an outage gives this send now, if one is under way; a 429's Retry-After
+        holds the whole account."""
+        with self._lock:
+            elapsed = time.monotonic() - self._outage_started
+            for phase in self._knobs.outage:
+                if elapsed < phase.seconds:
+                    break
+                elapsed -= phase.seconds
+            else:
+                return None
+            if phase.status == 429:
+                self._stats["outage_429"] += 1
+            else:
+                self._stats["outage_5xx"] += 1
+            if phase.retry_after is not None:
+                self._hold_locked("", phase.retry_after)
+            return OutageAnswer(phase.status, phase.retry_after)
+
+    def gave_retry_after(self, scope: str, seconds: float) -> None:
+        """A Retry-After was given to `scope` (a sender, or "" for the account)."""
+        with self._lock:
+            self._hold_locked(scope, seconds)
+
+    def _hold_locked(self, scope: str, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        self._not_before[scope] = max(until, self._not_before.get(scope, 0.0))
+
+    def note_send(self, *scopes: str) -> None:
+        """Count this send as early if it came before a Retry-After given to the account or to
+        one of `scopes` allowed."""
+        with self._lock:
+            now = time.monotonic()
+            if any(now < self._not_before.get(scope, 0.0) for scope in ("", *scopes)):
+                self._stats["early_requests"] += 1

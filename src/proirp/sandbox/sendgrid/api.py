@@ -15,7 +15,13 @@ import time
 from fastapi import APIRouter, Request, Response
 
 from proirp.sandbox.errors import SandboxRoute
-from proirp.sandbox.sendgrid.errors import FieldError, SendGridApiError, server_fault
+from proirp.sandbox.knobs import dropped_answer
+from proirp.sandbox.sendgrid.errors import (
+    FieldError,
+    SendGridApiError,
+    server_fault,
+    too_many_requests,
+)
 from proirp.sandbox.sendgrid.state import SendGridSandbox
 from proirp.sandbox.sendgrid.validation import parse_mail_send
 
@@ -51,6 +57,14 @@ def mail_router(sandbox: SendGridSandbox) -> APIRouter:
             sandbox.count("rejected_401")
             raise
         sandbox.require_scope("mail.send")
+        sandbox.note_send()
+        outage = sandbox.take_outage()
+        if outage is not None:
+            if outage.status == 429:
+                raise too_many_requests(outage.headers())
+            fault = server_fault(outage.status)
+            fault.headers.update(outage.headers())
+            raise fault
         sandbox.admit_rate()
         failure = sandbox.take_failure()
         if failure is not None:
@@ -63,6 +77,9 @@ def mail_router(sandbox: SendGridSandbox) -> APIRouter:
             sandbox.count("rejected_4xx")
             raise
         x_message_id = sandbox.accept(mail)
+        if sandbox.take_reset():
+            # The mail is accepted and its events will follow; the answer is cut off half-way.
+            return dropped_answer(202, b" " * 64, {"X-Message-Id": x_message_id})
         hold = sandbox.take_timeout()
         if hold is not None:
             # The mail is accepted and its events will follow; only the answer is late.

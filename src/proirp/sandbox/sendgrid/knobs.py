@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from proirp.sandbox.knobs import FaultKnobsUpdate
+from proirp.sandbox.knobs import FaultKnobsUpdate, OutagePhase
 
 STAT_NAMES = (
     "requests",  # every mail/send, whatever its answer
@@ -43,6 +43,8 @@ class Knobs:
     fail_status: int = 503
     timeout_next: int = 0
     timeout_seconds: float = 30.0
+    reset_next: int = 0
+    outage: list[OutagePhase] = field(default_factory=list)
     # Every Nth Event Webhook batch is POSTed twice (0 = never), as SendGrid sometimes does.
     duplicate_every: int = 0
     # Post Event Webhook batches at all.

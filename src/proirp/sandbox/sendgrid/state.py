@@ -22,7 +22,7 @@ import structlog
 
 from proirp.sandbox.config import SandboxConfig
 from proirp.sandbox.dispatch import Dispatcher, WebhookResult
-from proirp.sandbox.knobs import KnobbedState
+from proirp.sandbox.knobs import SenderState
 from proirp.sandbox.sendgrid.auth import check_bearer
 from proirp.sandbox.sendgrid.copies import DeliveredCopy, expand_copies, new_message_id
 from proirp.sandbox.sendgrid.errors import control_error, forbidden, too_many_requests
@@ -58,7 +58,7 @@ class _Batch:
     duplicate: bool
 
 
-class SendGridSandbox(KnobbedState[Knobs]):
+class SendGridSandbox(SenderState[Knobs]):
     """State and behaviour behind the SendGrid routes (one instance per sandbox)."""
 
     _limiter: AccountRateLimiter

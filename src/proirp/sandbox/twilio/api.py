@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from proirp.sandbox.errors import SandboxRoute
+from proirp.sandbox.knobs import dropped_answer
 from proirp.sandbox.twilio.errors import TwilioApiError
 from proirp.sandbox.twilio.listing import build_page, parse_list_query
 from proirp.sandbox.twilio.messages import UPDATE_PARAMETERS, parse_create_form
@@ -39,6 +40,11 @@ def messages_router(sandbox: TwilioSandbox) -> APIRouter:
     async def create_message(AccountSid: str, request: Request) -> Response:
         await admit(request, AccountSid)
         items = await _form_items(request)
+        sandbox.note_send(dict(items).get("From", "").strip())
+        outage = sandbox.take_outage()
+        if outage is not None:
+            code = {429: 20429, 500: 20500}.get(outage.status, 20503)
+            raise TwilioApiError(code, status=outage.status, headers=outage.headers())
         failure = sandbox.take_failure()
         if failure is not None:
             raise TwilioApiError(20500 if failure == 500 else 20503, status=failure)
@@ -48,6 +54,9 @@ def messages_router(sandbox: TwilioSandbox) -> APIRouter:
             if error.status != 429:
                 sandbox.count("rejected_4xx")
             raise
+        if sandbox.take_reset():
+            # The message exists and will be delivered; the answer is cut off half-way.
+            return dropped_answer(201, bytes(JSONResponse(resource).body))
         hold = sandbox.take_timeout()
         if hold is not None:
             # The message exists and will be delivered; only the answer is late.

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import Field
 
-from proirp.sandbox.knobs import FaultKnobsUpdate
+from proirp.sandbox.knobs import FaultKnobsUpdate, OutagePhase
 
 STAT_NAMES = (
     "created",
@@ -35,6 +35,8 @@ class Knobs:
     fail_status: int = 503
     timeout_next: int = 0
     timeout_seconds: float = 30.0
+    reset_next: int = 0
+    outage: list[OutagePhase] = field(default_factory=list)
 
 
 class KnobsUpdate(FaultKnobsUpdate):

@@ -16,7 +16,7 @@ import structlog
 
 from proirp.sandbox.config import SandboxConfig
 from proirp.sandbox.dispatch import Dispatcher, WebhookResult
-from proirp.sandbox.knobs import KnobbedState
+from proirp.sandbox.knobs import SenderState
 from proirp.sandbox.twilio.auth import check_basic_auth
 from proirp.sandbox.twilio.callbacks import inbound_params, post_signed, status_callback_params
 from proirp.sandbox.twilio.errors import DELIVERY_ERRORS, TwilioApiError
@@ -56,7 +56,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class TwilioSandbox(KnobbedState[Knobs]):
+class TwilioSandbox(SenderState[Knobs]):
     """State and behaviour behind the Twilio routes (one instance per sandbox)."""
 
     _limiter: SenderRateLimiter
@@ -100,6 +100,7 @@ class TwilioSandbox(KnobbedState[Knobs]):
                 raise TwilioApiError(21610)
             if not self._limiter.try_acquire(sender_key):
                 self._stats["rejected_429"] += 1
+                self._hold_locked(sender_key, 1)
                 raise TwilioApiError(20429, headers={"Retry-After": "1"})
             now = _now()
             # A Messaging Service without From picks its sender later: Twilio answers

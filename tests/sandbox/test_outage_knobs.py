@@ -1,0 +1,160 @@
+"""A timed provider outage (5xx, then 429 with Retry-After), requests that come before a
+Retry-After allowed, and answers dropped mid-way (a connection reset), for Twilio and SendGrid."""
+
+from __future__ import annotations
+
+import http.client
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from tests.sandbox.conftest import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    CLIENT_NUMBER,
+    OUR_NUMBER,
+    RunningSandbox,
+    RunningSendGrid,
+)
+from tests.sandbox.test_sendgrid_knobs import mail_body
+
+
+def send_sms(sandbox: RunningSandbox) -> requests.Response:
+    return requests.post(
+        sandbox.messages_url(),
+        data={"To": CLIENT_NUMBER, "From": OUR_NUMBER, "Body": "x"},
+        auth=(ACCOUNT_SID, AUTH_TOKEN),
+        timeout=5,
+    )
+
+
+def outage(*phases: dict[str, Any]) -> dict[str, Any]:
+    return {"outage": list(phases)}
+
+
+def test_twilio_outage_answers_503_then_429_with_retry_after(sandbox: RunningSandbox) -> None:
+    knobs = sandbox.control(
+        "POST",
+        "config",
+        json=outage(
+            {"status": 503, "seconds": 0.4},
+            {"status": 429, "seconds": 0.6, "retry_after": 1},
+        ),
+    ).json()
+    assert knobs["outage"] == [
+        {"status": 503, "seconds": 0.4, "retry_after": None},
+        {"status": 429, "seconds": 0.6, "retry_after": 1},
+    ]
+    unavailable = send_sms(sandbox)
+    assert unavailable.status_code == 503
+    assert unavailable.json()["code"] == 20503
+    assert "Retry-After" not in unavailable.headers
+    time.sleep(0.45)
+    limited = send_sms(sandbox)
+    assert limited.status_code == 429
+    assert limited.headers["Retry-After"] == "1"
+    assert limited.json() == {
+        "code": 20429,
+        "message": "Too Many Requests",
+        "more_info": "https://www.twilio.com/docs/errors/20429",
+        "status": 429,
+    }
+    time.sleep(0.6)  # the outage is over, but the Retry-After has not passed
+    assert send_sms(sandbox).status_code == 201
+    stats = sandbox.state.stats()
+    assert (stats["outage_5xx"], stats["outage_429"], stats["early_requests"]) == (1, 1, 1)
+    assert len(sandbox.state.ledger()) == 1  # nothing was taken during the outage
+
+
+def test_a_request_after_the_retry_after_is_not_early(sandbox: RunningSandbox) -> None:
+    sandbox.control(
+        "POST", "config", json=outage({"status": 429, "seconds": 0.3, "retry_after": 1})
+    )
+    assert send_sms(sandbox).status_code == 429
+    time.sleep(1.05)
+    assert send_sms(sandbox).status_code == 201
+    assert sandbox.state.stats()["early_requests"] == 0
+
+
+def test_an_empty_outage_ends_one_and_reset_forgets_it(sandbox: RunningSandbox) -> None:
+    sandbox.control("POST", "config", json=outage({"status": 503, "seconds": 60}))
+    assert send_sms(sandbox).status_code == 503
+    sandbox.control("POST", "config", json=outage())
+    assert send_sms(sandbox).status_code == 201
+    sandbox.control("POST", "config", json=outage({"status": 429, "seconds": 60, "retry_after": 9}))
+    assert send_sms(sandbox).status_code == 429
+    sandbox.control("POST", "reset")
+    assert sandbox.control("GET", "config").json()["outage"] == []
+    assert send_sms(sandbox).status_code == 201
+    assert sandbox.state.stats()["early_requests"] == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        outage({"status": 404, "seconds": 1}),
+        outage({"status": 503, "seconds": 0}),
+        outage({"status": 429, "seconds": 1, "retry_after": -1}),
+        outage({"status": 429, "seconds": 1, "extra": 1}),
+        {"outage": None},
+        {"reset_next": -1},
+    ],
+)
+def test_invalid_outages_are_refused(sandbox: RunningSandbox, body: dict[str, Any]) -> None:
+    assert sandbox.control("POST", "config", json=body).status_code == 400
+
+
+def test_twilio_reset_next_takes_the_message_and_drops_the_answer(
+    sandbox: RunningSandbox,
+) -> None:
+    sandbox.control("POST", "config", json={"reset_next": 1})
+    client = sandbox.client(timeout=5)
+    with pytest.raises(requests.RequestException):
+        client.messages.create(to=CLIENT_NUMBER, from_=OUR_NUMBER, body="x")
+    # The ambiguous case: the provider has it although the client got no whole answer.
+    assert len(sandbox.state.ledger()) == 1
+    assert sandbox.state.stats()["resets"] == 1
+    assert send_sms(sandbox).status_code == 201  # only the next answer was dropped
+
+
+def test_sendgrid_outage_answers_503_then_429_with_retry_after(
+    mail_sandbox: RunningSendGrid,
+) -> None:
+    mail_sandbox.control(
+        "POST",
+        "config",
+        json=outage(
+            {"status": 503, "seconds": 0.4},
+            {"status": 429, "seconds": 0.6, "retry_after": 1},
+        ),
+    )
+    unavailable = mail_sandbox.post_mail(mail_body())
+    assert unavailable.status_code == 503
+    assert unavailable.json() == {
+        "errors": [{"message": "service unavailable", "field": None, "help": None}]
+    }
+    time.sleep(0.45)
+    limited = mail_sandbox.post_mail(mail_body())
+    assert limited.status_code == 429
+    assert limited.headers["Retry-After"] == "1"
+    assert limited.json() == {
+        "errors": [{"message": "too many requests", "field": None, "help": None}]
+    }
+    time.sleep(0.6)
+    assert mail_sandbox.post_mail(mail_body()).status_code == 202
+    stats = mail_sandbox.state.stats()
+    assert (stats["outage_5xx"], stats["outage_429"], stats["early_requests"]) == (1, 1, 1)
+    assert len(mail_sandbox.state.ledger()) == 1
+
+
+def test_sendgrid_reset_next_accepts_the_mail_and_drops_the_answer(
+    mail_sandbox: RunningSendGrid,
+) -> None:
+    mail_sandbox.control("POST", "config", json={"reset_next": 1})
+    with pytest.raises((http.client.HTTPException, ConnectionError)):
+        mail_sandbox.client().client.mail.send.post(request_body=mail_body(), timeout=5)
+    assert len(mail_sandbox.state.ledger()) == 1
+    assert mail_sandbox.state.stats()["resets"] == 1
+    assert mail_sandbox.post_mail(mail_body()).status_code == 202
