@@ -3,6 +3,7 @@ nothing is patched and every path of the one dispatch discipline is driven direc
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -195,6 +196,28 @@ def test_a_429_waits_at_least_the_providers_retry_after(
     assert len(sender.sent) == 1
 
 
+def test_after_a_retry_after_no_other_message_goes_before_it_allows(
+    factory: sessionmaker[Session], settings: Settings, pacer: SendPacer
+) -> None:
+    first, second = queued(factory), queued(factory)
+    slow_down = ProviderTemporaryError("twilio", "20429", "slow down", retry_after=1)
+    went: list[float] = []
+
+    def answer(result: Callable[[], SendResult]) -> Callable[[], SendResult]:
+        def timed() -> SendResult:
+            went.append(time.monotonic())
+            return result()
+
+        return timed
+
+    sender = FakeSms(answer(raises(slow_down)), answer(accepted("SMsecond")))
+    channel = SmsChannel(sender, settings)
+    deliver(factory, settings, pacer, channel, [first])
+    deliver(factory, settings, pacer, channel, [second])
+    assert went[1] - went[0] >= 1.0  # the whole sender waited, not only the first message
+    assert row(factory, second).status == "sent"
+
+
 def test_a_5xx_is_retried_with_backoff_then_given_up(
     factory: sessionmaker[Session], settings: Settings, pacer: SendPacer
 ) -> None:
@@ -253,13 +276,15 @@ def test_email_goes_through_the_same_discipline(
     factory: sessionmaker[Session], settings: Settings, pacer: SendPacer
 ) -> None:
     first, second = queued(factory, "email"), queued(factory, "email")
-    slow_down = ProviderTemporaryError("sendgrid", "429", "slow down", retry_after=60)
+    slow_down = ProviderTemporaryError("sendgrid", "429", "slow down", retry_after=1)
     sender = FakeEmail(raises(slow_down), lambda: [SendResult("sg-batch", "accepted")])  # type: ignore[arg-type]
     channel = EmailChannel(sender, settings)
     outcome = deliver(factory, settings, pacer, channel, [first])
     [(ids, delay)] = outcome.retries
-    assert ids == [first] and delay >= 60
+    assert ids == [first] and delay >= 1
+    started = time.monotonic()
     deliver(factory, settings, pacer, channel, [second])
+    assert time.monotonic() - started >= 0.9  # SendGrid's Retry-After held the next call too
     comm = row(factory, second)
     assert (comm.status, comm.provider_message_id) == ("sent", "sg-batch")
     assert [len(b.recipients) for b in sender.batches] == [1, 1]

@@ -124,6 +124,9 @@ def deliver(
         try:
             message_id = channel.send(call)
         except ProviderTemporaryError as exc:
+            if exc.retry_after:
+                # Before anything else: other threads and workers must not call in the meantime.
+                pacer.hold(channel.pace_key, exc.retry_after)
             _retry_later(factory, settings, channel, call, exc, outcome)
         except ProviderPermanentError as exc:
             _fail(factory, channel, call, exc)

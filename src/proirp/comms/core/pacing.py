@@ -3,14 +3,21 @@ SENDGRID_REQUESTS_PER_SECOND), shared by every worker thread and every worker pr
 with QUEUE_BACKEND=redis (the `limits` library's moving window), in the database with
 QUEUE_BACKEND=postgres (the same window: the calls of the last window counted under an advisory
 lock), in the process with the embedded SQLite queue (one process). Never more than the rate in
-any window, so the provider has no reason to answer 429."""
+any window, so the provider has no reason to answer 429.
+
+When the provider answers with a Retry-After all the same (an outage, a limit of its own), the
+pacer holds that sender until it allows, shared the same way: a Redis key that expires then, a
+row in `pace_slots` dated then, or a moment kept in the process. Every call waits out the hold,
+from whichever thread or process."""
 
 from __future__ import annotations
 
 import threading
 import time
 from datetime import timedelta
+from typing import Protocol
 
+import redis
 from limits import RateLimitItemPerSecond, storage, strategies
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.engine import Engine
@@ -45,6 +52,69 @@ class DatabaseWindow:
                 return 0.0
             return max(0.0, float((oldest + span - now).total_seconds()))
 
+    def hold(self, key: str, *, seconds: float) -> None:
+        """Hold `key` until `seconds` from now by the database's clock (a longer hold stays)."""
+        with self._engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+            now = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+            conn.execute(delete(PaceSlot).where(PaceSlot.key == key, PaceSlot.taken_at <= now))
+            until = now + timedelta(seconds=seconds)
+            conn.execute(insert(PaceSlot).values(key=key, taken_at=until))
+
+    def held_for(self, key: str) -> float:
+        """Seconds until the latest hold of `key` ends (0 if none)."""
+        with self._engine.connect() as conn:
+            now = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+            until = conn.execute(
+                select(func.max(PaceSlot.taken_at)).where(PaceSlot.key == key)
+            ).scalar_one()
+        return 0.0 if until is None else max(0.0, float((until - now).total_seconds()))
+
+
+class Holds(Protocol):
+    """Where a sender's hold is kept."""
+
+    def hold(self, key: str, *, seconds: float) -> None: ...
+    def held_for(self, key: str) -> float: ...
+
+
+# Set the key to expire `ARGV[1]` ms from now, unless it already expires later.
+EXTEND_HOLD = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+end
+"""
+
+
+class RedisHolds:
+    """Holds as Redis keys that expire when the hold ends (by Redis' clock)."""
+
+    def __init__(self, url: str) -> None:
+        self._redis = redis.Redis.from_url(url)
+
+    def hold(self, key: str, *, seconds: float) -> None:
+        self._redis.eval(EXTEND_HOLD, 1, key, max(1, round(seconds * 1000)))
+
+    def held_for(self, key: str) -> float:
+        remaining = int(self._redis.pttl(key))  # -2: no key, -1: no expiry (never set so)
+        return max(0.0, remaining / 1000)
+
+
+class ProcessHolds:
+    """Holds kept in this process, for the embedded queue (one process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[str, float] = {}
+
+    def hold(self, key: str, *, seconds: float) -> None:
+        with self._lock:
+            self._until[key] = max(self._until.get(key, 0.0), time.monotonic() + seconds)
+
+    def held_for(self, key: str) -> float:
+        with self._lock:
+            return max(0.0, self._until.get(key, 0.0) - time.monotonic())
+
 
 class SendPacer:
     """Paces one kind of call to `rate` per second per sender key (None: no pacing)."""
@@ -53,8 +123,14 @@ class SendPacer:
         uri = settings.redis_url if settings.queue_backend == "redis" else "memory://"
         self._limiter = strategies.MovingWindowRateLimiter(storage.storage_from_string(uri))
         self._database: DatabaseWindow | None = None
-        if settings.queue_backend == "postgres" and settings.is_postgres and rate is not None:
-            self._database = DatabaseWindow(create_db_engine(settings.sqlalchemy_url))
+        self._holds: Holds = ProcessHolds()
+        if settings.queue_backend == "redis":
+            self._holds = RedisHolds(settings.redis_url)
+        elif settings.queue_backend == "postgres" and settings.is_postgres:
+            database = DatabaseWindow(create_db_engine(settings.sqlalchemy_url))
+            self._holds = database
+            if rate is not None:
+                self._database = database
         self._name = name
         per_second = rate
         self._item: RateLimitItemPerSecond | None = None
@@ -66,8 +142,25 @@ class SendPacer:
         else:
             self._item = RateLimitItemPerSecond(1, max(1, round(1 / per_second)))
 
+    def hold(self, sender_key: str, seconds: float) -> None:
+        """No call for this sender before `seconds` from now (the provider's Retry-After)."""
+        self._holds.hold(self._hold_key(sender_key), seconds=seconds)
+
+    def _hold_key(self, sender_key: str) -> str:
+        return f"proirp:{self._name}:{sender_key}:hold"
+
     def wait_for_slot(self, sender_key: str, *, poll: float = 0.005) -> None:
-        """Block until this sender may make one more call."""
+        """Block until this sender may make one more call: its hold is over and its window has
+        room. A hold set while this call waited for room is waited out too."""
+        hold_key = self._hold_key(sender_key)
+        while True:
+            while (held := self._holds.held_for(hold_key)) > 0:
+                time.sleep(min(1.0, max(poll, held)))
+            self._take_slot(sender_key, poll=poll)
+            if self._item is None or self._holds.held_for(hold_key) <= 0:
+                return
+
+    def _take_slot(self, sender_key: str, *, poll: float) -> None:
         if self._item is None:
             return
         key = f"proirp:{self._name}:{sender_key}"
