@@ -4,6 +4,7 @@ nothing is patched and every path of the one dispatch discipline is driven direc
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -97,7 +98,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def pacer(settings: Settings) -> SendPacer:
-    return SendPacer(settings, rate=None, name="test")
+    # Its own name: with QUEUE_BACKEND=redis a hold one test sets would outlive it.
+    return SendPacer(settings, rate=None, name=f"test-{uuid.uuid4().hex[:8]}")
 
 
 def queued(factory: sessionmaker[Session], channel: str = "sms") -> str:
@@ -216,6 +218,23 @@ def test_after_a_retry_after_no_other_message_goes_before_it_allows(
     deliver(factory, settings, pacer, channel, [second])
     assert went[1] - went[0] >= 1.0  # the whole sender waited, not only the first message
     assert row(factory, second).status == "sent"
+
+
+def test_while_the_sender_is_held_a_job_leaves_its_messages_queued_for_later(
+    factory: sessionmaker[Session], settings: Settings, pacer: SendPacer
+) -> None:
+    """A job that comes during a long hold gives its worker thread back (other jobs, other
+    channels, need it) instead of waiting the hold out, and spends no attempt."""
+    comm_id = queued(factory)
+    sender = FakeSms(accepted("SMlater"))
+    channel = SmsChannel(sender, settings)
+    pacer.hold(channel.pace_key, 20)
+    outcome = deliver(factory, settings, pacer, channel, [comm_id])
+    [(ids, delay)] = outcome.retries
+    assert ids == [comm_id] and 19 <= delay <= 20
+    assert sender.sent == []
+    comm = row(factory, comm_id)
+    assert (comm.status, comm.attempts) == ("queued", 0)
 
 
 def test_a_5xx_is_retried_with_backoff_then_given_up(

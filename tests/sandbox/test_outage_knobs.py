@@ -158,3 +158,21 @@ def test_sendgrid_reset_next_accepts_the_mail_and_drops_the_answer(
     assert len(mail_sandbox.state.ledger()) == 1
     assert mail_sandbox.state.stats()["resets"] == 1
     assert mail_sandbox.post_mail(mail_body()).status_code == 202
+
+
+def test_a_send_just_after_a_retry_after_was_given_counts_as_in_flight(
+    sandbox: RunningSandbox,
+) -> None:
+    sandbox.state.update_knobs({})
+    sandbox.state.gave_retry_after("", 5)
+    sandbox.state.note_send(OUR_NUMBER)  # within IN_FLIGHT_SECONDS: it was already on its way
+    time.sleep(0.1)
+    sandbox.state.note_send(OUR_NUMBER)
+    stats = sandbox.state.stats()
+    assert (stats["in_flight_at_retry_after"], stats["early_requests"]) == (1, 1)
+
+
+def test_a_retry_after_given_to_one_sender_does_not_hold_another(sandbox: RunningSandbox) -> None:
+    sandbox.state.gave_retry_after(OUR_NUMBER, 5)
+    sandbox.state.note_send("+15005550007")
+    assert sandbox.state.stats()["early_requests"] == 0

@@ -19,11 +19,16 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+# A send that comes this soon after a Retry-After was given was on its way before the caller could
+# have read it (the rate limiters' own allowance for network and scheduler jitter): counted apart.
+IN_FLIGHT_SECONDS = 0.05
+
 # Counters every vendor reports besides its own.
 FAULT_STAT_NAMES = (
     "outage_5xx",  # answers of an outage phase with a 5xx status
     "outage_429",  # answers of an outage phase with 429
-    "early_requests",  # send requests that came before a Retry-After we gave allowed
+    "early_requests",  # sends that came before a Retry-After we gave allowed
+    "in_flight_at_retry_after",  # sends that came within IN_FLIGHT_SECONDS of one being given
     "resets",  # answers dropped mid-way by reset_next
 )
 
@@ -194,13 +199,16 @@ class SenderState(KnobbedState[SK]):
 
     def __init__(self, stat_names: Sequence[str]) -> None:
         self._outage_started = time.monotonic()
-        # When a Retry-After we gave allows the next send, by scope ("" for the whole account).
+        # When a Retry-After we gave allows the next send, by scope ("" for the whole account),
+        # and when the latest one was given.
         self._not_before: dict[str, float] = {}
+        self._given_at: dict[str, float] = {}
         super().__init__(tuple(stat_names) + FAULT_STAT_NAMES)
 
     def _reset_knobs_locked(self) -> None:
         super()._reset_knobs_locked()
         self._not_before.clear()
+        self._given_at.clear()
 
     def update_knobs(self, changes: dict[str, Any]) -> dict[str, Any]:
         if "outage" in changes:
@@ -244,13 +252,19 @@ class SenderState(KnobbedState[SK]):
             self._hold_locked(scope, seconds)
 
     def _hold_locked(self, scope: str, seconds: float) -> None:
-        until = time.monotonic() + seconds
-        self._not_before[scope] = max(until, self._not_before.get(scope, 0.0))
+        now = time.monotonic()
+        self._not_before[scope] = max(now + seconds, self._not_before.get(scope, 0.0))
+        self._given_at[scope] = now
 
     def note_send(self, *scopes: str) -> None:
         """Count this send as early if it came before a Retry-After given to the account or to
-        one of `scopes` allowed."""
+        one of `scopes` allowed (as in flight if it came just after one was given)."""
         with self._lock:
             now = time.monotonic()
-            if any(now < self._not_before.get(scope, 0.0) for scope in ("", *scopes)):
+            held = [s for s in ("", *scopes) if now < self._not_before.get(s, 0.0)]
+            if not held:
+                return
+            if any(now < self._given_at[s] + IN_FLIGHT_SECONDS for s in held):
+                self._stats["in_flight_at_retry_after"] += 1
+            else:
                 self._stats["early_requests"] += 1

@@ -44,6 +44,9 @@ S = CommunicationStatus
 
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
+# A job that finds its sender held longer than this comes back when the hold ends, rather than
+# keep a worker thread waiting (other jobs, other channels, need it).
+HOLD_REQUEUE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,13 @@ def deliver(
     channel: Channel,
     comm_ids: Sequence[str],
 ) -> Outcome:
-    """Claim the due rows among `comm_ids`, guard them again, and send them through `channel`."""
+    """Claim the due rows among `comm_ids`, guard them again, and send them through `channel`.
+
+    While the provider's Retry-After holds the sender, nothing is claimed: the job comes back
+    when the hold ends, and its messages spend no attempt."""
+    held = pacer.held_for(channel.pace_key)
+    if held > HOLD_REQUEUE_SECONDS:
+        return Outcome(retries=[(list(comm_ids), held)])
     with transaction(factory) as session:
         claimed = repository.claim_many(session, comm_ids, now=utcnow())
         comms = repository.get_many(session, claimed, content=channel.reads_each_text)

@@ -146,6 +146,10 @@ class SendPacer:
         """No call for this sender before `seconds` from now (the provider's Retry-After)."""
         self._holds.hold(self._hold_key(sender_key), seconds=seconds)
 
+    def held_for(self, sender_key: str) -> float:
+        """Seconds until this sender's hold ends (0 if it is not held)."""
+        return self._holds.held_for(self._hold_key(sender_key))
+
     def _hold_key(self, sender_key: str) -> str:
         return f"proirp:{self._name}:{sender_key}:hold"
 
