@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from tests.live import LiveStack
@@ -121,15 +122,9 @@ class Ledgered:
     twice: int  # copies beyond the first
 
 
-def sms_ledgered(live: LiveStack, recipients: Recipients) -> Ledgered:
-    """From Twilio's ledger: each recipient's number must appear exactly once."""
+def ledgered(ledger: list[dict[str, Any]], recipients: Recipients) -> Ledgered:
+    """What a provider's ledger (`live.ledger()` for Twilio, `live.email_ledger()` for SendGrid)
+    says of these recipients: each address must appear exactly once."""
     wanted = set(recipients.addresses)
-    seen = Counter(m["to"] for m in live.ledger() if m["to"] in wanted)
-    return Ledgered(lost=len(wanted - set(seen)), twice=sum(n - 1 for n in seen.values() if n > 1))
-
-
-def email_ledgered(live: LiveStack, recipients: Recipients) -> Ledgered:
-    """From SendGrid's ledger: each recipient's address must have exactly one copy."""
-    wanted = set(recipients.addresses)
-    seen = Counter(m["to"] for m in live.email_ledger() if m["to"] in wanted)
-    return Ledgered(lost=len(wanted - set(seen)), twice=sum(n - 1 for n in seen.values() if n > 1))
+    seen = Counter(m["to"] for m in ledger if m["to"] in wanted)
+    return Ledgered(lost=len(wanted - set(seen)), twice=sum(n - 1 for n in seen.values()))

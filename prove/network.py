@@ -14,8 +14,7 @@ import time
 from prove.campaigns import (
     UNSETTLED,
     add_clients,
-    email_ledgered,
-    sms_ledgered,
+    ledgered,
     start_campaign,
     wait_settled,
 )
@@ -52,8 +51,8 @@ def prove(run: Run) -> list[Figure]:
         _, sms_statuses = wait_settled(live, [sms_campaign], total=sms_count, timeout=120)
         _, email_statuses = wait_settled(live, email_campaigns, total=2 * email_count, timeout=120)
         finished = time.monotonic() - started
-        sms = sms_ledgered(live, texted)
-        emails = [email_ledgered(live, r) for r in mailed]
+        sms = ledgered(live.ledger(), texted)
+        emails = [ledgered(live.email_ledger(), r) for r in mailed]
         twilio, sendgrid = live.sandbox().get("/_sandbox/stats").json(), live.email_stats()
     print(
         f"  network: Twilio {twilio['resets']} resets {twilio['timeouts']} hangs, "

@@ -14,8 +14,7 @@ import time
 
 from prove.campaigns import (
     add_clients,
-    email_ledgered,
-    sms_ledgered,
+    ledgered,
     start_campaign,
     wait_settled,
 )
@@ -53,7 +52,7 @@ def prove(run: Run) -> list[Figure]:
             live, campaigns, total=sms_count + email_count, timeout=down + limited + 240
         )
         finished = time.monotonic() - started
-        sms, email = sms_ledgered(live, texted), email_ledgered(live, mailed)
+        sms, email = ledgered(live.ledger(), texted), ledgered(live.email_ledger(), mailed)
         twilio, sendgrid = live.sandbox().get("/_sandbox/stats").json(), live.email_stats()
     early = twilio["early_requests"] + sendgrid["early_requests"]
     in_flight = twilio["in_flight_at_retry_after"] + sendgrid["in_flight_at_retry_after"]
