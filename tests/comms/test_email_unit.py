@@ -114,6 +114,13 @@ def test_retry_after_comes_from_sendgrid_s_rate_limit_reset() -> None:
     assert retry_after_seconds({}) is None
 
 
+def test_retry_after_is_read_whatever_the_case_of_the_header_names() -> None:
+    # HTTP header names are case-insensitive; servers send them lowercase over HTTP/2 and often
+    # over HTTP/1.1 too, and the SDK's error hands them on as they came.
+    assert retry_after_seconds({"retry-after": "20"}) == 20.0
+    assert retry_after_seconds({"x-ratelimit-reset": "1030"}, now=1000.0) == 30.0
+
+
 def test_an_html_problem_says_where_without_quoting_the_markup() -> None:
     assert html_problem("<p>Hello <b>there</b></p>") is None
     problem = html_problem("<p>Hi <b>x</AveryQuinn></p>")

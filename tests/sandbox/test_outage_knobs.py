@@ -10,15 +10,24 @@ from typing import Any
 import pytest
 import requests
 
+from proirp.integrations.base import (
+    EmailBatch,
+    EmailRecipient,
+    ProviderAmbiguousError,
+    ProviderTemporaryError,
+)
+from proirp.integrations.sendgrid.adapter import SendGridEmailSender
+from proirp.integrations.twilio.adapter import TwilioSmsSender
 from tests.sandbox.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     CLIENT_NUMBER,
     OUR_NUMBER,
+    SENDGRID_API_KEY,
     RunningSandbox,
     RunningSendGrid,
 )
-from tests.sandbox.test_sendgrid_knobs import mail_body
+from tests.sandbox.test_sendgrid_knobs import SENDER, mail_body
 
 
 def send_sms(sandbox: RunningSandbox) -> requests.Response:
@@ -176,3 +185,66 @@ def test_a_retry_after_given_to_one_sender_does_not_hold_another(sandbox: Runnin
     sandbox.state.gave_retry_after(OUR_NUMBER, 5)
     sandbox.state.note_send("+15005550007")
     assert sandbox.state.stats()["early_requests"] == 0
+
+
+# The product's adapters read these answers as the providers' would be read: an outage's 429 is
+# temporary and carries its Retry-After; a cut-off answer or one that hangs is ambiguous.
+
+
+def twilio_adapter(sandbox: RunningSandbox) -> TwilioSmsSender:
+    return TwilioSmsSender(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        from_number=OUR_NUMBER,
+        api_base=sandbox.api_base,
+        timeout=0.5,
+    )
+
+
+def sendgrid_adapter(sandbox: RunningSendGrid) -> SendGridEmailSender:
+    return SendGridEmailSender(api_key=SENDGRID_API_KEY, api_base=sandbox.host, timeout=0.5)
+
+
+def one_email() -> EmailBatch:
+    return EmailBatch(
+        from_email=SENDER,
+        from_name=None,
+        recipients=[EmailRecipient(to="client@example.com", reference="c1")],
+        subject="Hello",
+        text="Hi",
+    )
+
+
+def test_the_twilio_adapter_reads_an_outage_and_broken_answers(sandbox: RunningSandbox) -> None:
+    sender = twilio_adapter(sandbox)
+    sandbox.control("POST", "config", json=outage({"status": 429, "seconds": 60, "retry_after": 7}))
+    with pytest.raises(ProviderTemporaryError) as limited:
+        sender.send(CLIENT_NUMBER, "x", status_callback=None)
+    assert (limited.value.code, limited.value.retry_after) == ("20429", 7.0)
+    sandbox.control("POST", "config", json={"outage": [], "reset_next": 1, "timeout_next": 1})
+    sandbox.control("POST", "config", json={"timeout_seconds": 1.5})
+    for _ in range(2):  # cut off, then held past the timeout
+        with pytest.raises(ProviderAmbiguousError):
+            sender.send(CLIENT_NUMBER, "x", status_callback=None)
+    assert len(sandbox.state.ledger()) == 2  # both were taken
+
+
+def test_the_sendgrid_adapter_reads_an_outage_and_broken_answers(
+    mail_sandbox: RunningSendGrid,
+) -> None:
+    sender = sendgrid_adapter(mail_sandbox)
+    mail_sandbox.control(
+        "POST", "config", json=outage({"status": 429, "seconds": 60, "retry_after": 7})
+    )
+    with pytest.raises(ProviderTemporaryError) as limited:
+        sender.send(one_email())
+    assert (limited.value.code, limited.value.retry_after) == ("429", 7.0)
+    mail_sandbox.control(
+        "POST",
+        "config",
+        json={"outage": [], "reset_next": 1, "timeout_next": 1, "timeout_seconds": 1.5},
+    )
+    for _ in range(2):
+        with pytest.raises(ProviderAmbiguousError):
+            sender.send(one_email())
+    assert len(mail_sandbox.state.ledger()) == 2

@@ -60,15 +60,16 @@ def retry_after_seconds(
     """When SendGrid says the rate-limit window resets (`X-RateLimit-Reset`, epoch seconds)."""
     if not headers:
         return None
-    for name in ("Retry-After", "X-RateLimit-Reset"):
-        value = headers.get(name)
+    by_name = {name.lower(): value for name, value in headers.items()}  # names ignore case
+    for name in ("retry-after", "x-ratelimit-reset"):
+        value = by_name.get(name)
         if value is None:
             continue
         try:
             number = float(value)
         except ValueError:
             continue
-        if name == "Retry-After":
+        if name == "retry-after":
             return max(0.0, number)
         return max(0.0, number - (now if now is not None else time.time()))
     return None
