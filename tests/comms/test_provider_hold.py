@@ -79,8 +79,10 @@ def test_threads_waiting_for_a_slot_all_wait_for_the_hold(pacers: Pacers) -> Non
     went: list[float] = []
 
     def send() -> None:
-        pacers().wait_for_slot("+15005550006")
+        pacer = pacers()
+        probe = pacer.wait_for_slot("+15005550006")
         went.append(time.monotonic() - started)
+        pacer.answered("+15005550006", probe=probe, held_again=False)
 
     threads = [threading.Thread(target=send) for _ in range(4)]
     for thread in threads:
@@ -113,3 +115,27 @@ def test_a_60_second_outage_never_spends_the_default_attempts(
         earliest += dispatch.backoff_seconds(attempt, None)
     # The attempt before the last comes at 63 s at the earliest: the last is never needed.
     assert earliest > 60
+
+
+def test_after_a_hold_one_call_goes_alone_until_it_is_answered(pacers: Pacers) -> None:
+    pacers().hold("+15005550006", 0.3)
+    probe = pacers().wait_for_slot("+15005550006")
+    assert probe is True
+    went: list[bool] = []
+    other = threading.Thread(target=lambda: went.append(pacers().wait_for_slot("+15005550006")))
+    other.start()
+    other.join(0.6)
+    assert went == []  # waiting for the probe's answer
+    pacers().answered("+15005550006", probe=True, held_again=False)
+    other.join(5)
+    assert went == [False]  # and after an answer, calls go as before
+
+
+def test_a_probe_held_again_keeps_the_others_waiting_for_the_new_hold(pacers: Pacers) -> None:
+    pacers().hold("+15005550006", 0.2)
+    assert pacers().wait_for_slot("+15005550006") is True
+    pacers().hold("+15005550006", HOLD)  # the probe's answer: another Retry-After
+    pacers().answered("+15005550006", probe=True, held_again=True)
+    started = time.monotonic()
+    assert pacers().wait_for_slot("+15005550006") is True  # the next probe, after the new hold
+    assert time.monotonic() - started >= HOLD - 0.05

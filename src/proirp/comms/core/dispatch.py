@@ -129,22 +129,42 @@ def deliver(
         _block(factory, channel, refused)
     outcome = Outcome(reconcile_in=float(settings.reconcile_after_seconds))
     for call in calls:
-        pacer.wait_for_slot(channel.pace_key)
+        probe = pacer.wait_for_slot(channel.pace_key)
+        held_again = True  # unless the provider is known to have answered otherwise
         try:
-            message_id = channel.send(call)
-        except ProviderTemporaryError as exc:
-            if exc.retry_after:
-                # Before anything else: other threads and workers must not call in the meantime.
-                pacer.hold(channel.pace_key, exc.retry_after)
-            _retry_later(factory, settings, channel, call, exc, outcome)
-        except ProviderPermanentError as exc:
-            _fail(factory, channel, call, exc)
-        except ProviderAmbiguousError:
-            _await_answer(factory, channel, call)
-            outcome.reconcile.extend(call.ids)
-        else:
-            _sent(factory, channel, call, message_id)
+            held_again = _send(factory, settings, pacer, channel, call, outcome)
+        finally:
+            pacer.answered(channel.pace_key, probe=probe, held_again=held_again)
     return outcome
+
+
+def _send(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    pacer: SendPacer,
+    channel: Channel,
+    call: Call,
+    outcome: Outcome,
+) -> bool:
+    """Make one call and record what came of it; whether the provider gave no answer or held
+    the sender again (a Retry-After)."""
+    try:
+        message_id = channel.send(call)
+    except ProviderTemporaryError as exc:
+        if exc.retry_after:
+            # Before anything else: other threads and workers must not call in the meantime.
+            pacer.hold(channel.pace_key, exc.retry_after)
+        _retry_later(factory, settings, channel, call, exc, outcome)
+        return bool(exc.retry_after)
+    except ProviderPermanentError as exc:
+        _fail(factory, channel, call, exc)
+    except ProviderAmbiguousError:
+        _await_answer(factory, channel, call)
+        outcome.reconcile.extend(call.ids)
+        return True
+    else:
+        _sent(factory, channel, call, message_id)
+    return False
 
 
 def _which(call: Call) -> dict[str, object]:

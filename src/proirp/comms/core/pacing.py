@@ -6,25 +6,32 @@ lock), in the process with the embedded SQLite queue (one process). Never more t
 any window, so the provider has no reason to answer 429.
 
 When the provider answers with a Retry-After all the same (an outage, a limit of its own), the
-pacer holds that sender until it allows, shared the same way: a Redis key that expires then, a
-row in `pace_slots` dated then, or a moment kept in the process. Every call waits out the hold,
-from whichever thread or process."""
+pacer holds that sender until it allows, shared the same way (comms/core/holds.py). Every call
+waits out the hold, from whichever thread or process; then one call goes alone (the probe), and
+the others wait for its answer: another Retry-After holds them again, anything else lets them
+all go. So no call reaches the provider after it gave a Retry-After and before that allowed,
+short of those already on their way when it gave it."""
 
 from __future__ import annotations
 
 import threading
 import time
 from datetime import timedelta
-from typing import Protocol
 
-import redis
 from limits import RateLimitItemPerSecond, storage, strategies
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.engine import Engine
 
+from proirp.comms.core.holds import DatabaseHolds, Holds, ProcessHolds, RedisHolds
 from proirp.comms.models import PaceSlot
 from proirp.config import Settings
 from proirp.kit.db import create_db_engine
+
+# After a hold ends, one call at a time until one is answered, for at most this long.
+CAUTION_SECONDS = 300.0
+# The longest a probe keeps the others waiting (its worker may have died mid-call).
+PROBE_SECONDS = 60.0
+PROBE_POLL_SECONDS = 0.05
 
 
 class DatabaseWindow:
@@ -52,69 +59,6 @@ class DatabaseWindow:
                 return 0.0
             return max(0.0, float((oldest + span - now).total_seconds()))
 
-    def hold(self, key: str, *, seconds: float) -> None:
-        """Hold `key` until `seconds` from now by the database's clock (a longer hold stays)."""
-        with self._engine.begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
-            now = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
-            conn.execute(delete(PaceSlot).where(PaceSlot.key == key, PaceSlot.taken_at <= now))
-            until = now + timedelta(seconds=seconds)
-            conn.execute(insert(PaceSlot).values(key=key, taken_at=until))
-
-    def held_for(self, key: str) -> float:
-        """Seconds until the latest hold of `key` ends (0 if none)."""
-        with self._engine.connect() as conn:
-            now = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
-            until = conn.execute(
-                select(func.max(PaceSlot.taken_at)).where(PaceSlot.key == key)
-            ).scalar_one()
-        return 0.0 if until is None else max(0.0, float((until - now).total_seconds()))
-
-
-class Holds(Protocol):
-    """Where a sender's hold is kept."""
-
-    def hold(self, key: str, *, seconds: float) -> None: ...
-    def held_for(self, key: str) -> float: ...
-
-
-# Set the key to expire `ARGV[1]` ms from now, unless it already expires later.
-EXTEND_HOLD = """
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
-end
-"""
-
-
-class RedisHolds:
-    """Holds as Redis keys that expire when the hold ends (by Redis' clock)."""
-
-    def __init__(self, url: str) -> None:
-        self._redis = redis.Redis.from_url(url)
-
-    def hold(self, key: str, *, seconds: float) -> None:
-        self._redis.eval(EXTEND_HOLD, 1, key, max(1, round(seconds * 1000)))
-
-    def held_for(self, key: str) -> float:
-        remaining = int(self._redis.pttl(key))  # -2: no key, -1: no expiry (never set so)
-        return max(0.0, remaining / 1000)
-
-
-class ProcessHolds:
-    """Holds kept in this process, for the embedded queue (one process)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._until: dict[str, float] = {}
-
-    def hold(self, key: str, *, seconds: float) -> None:
-        with self._lock:
-            self._until[key] = max(self._until.get(key, 0.0), time.monotonic() + seconds)
-
-    def held_for(self, key: str) -> float:
-        with self._lock:
-            return max(0.0, self._until.get(key, 0.0) - time.monotonic())
-
 
 class SendPacer:
     """Paces one kind of call to `rate` per second per sender key (None: no pacing)."""
@@ -127,10 +71,10 @@ class SendPacer:
         if settings.queue_backend == "redis":
             self._holds = RedisHolds(settings.redis_url)
         elif settings.queue_backend == "postgres" and settings.is_postgres:
-            database = DatabaseWindow(create_db_engine(settings.sqlalchemy_url))
-            self._holds = database
+            engine = create_db_engine(settings.sqlalchemy_url)
+            self._holds = DatabaseHolds(engine)
             if rate is not None:
-                self._database = database
+                self._database = DatabaseWindow(engine)
         self._name = name
         per_second = rate
         self._item: RateLimitItemPerSecond | None = None
@@ -143,26 +87,47 @@ class SendPacer:
             self._item = RateLimitItemPerSecond(1, max(1, round(1 / per_second)))
 
     def hold(self, sender_key: str, seconds: float) -> None:
-        """No call for this sender before `seconds` from now (the provider's Retry-After)."""
-        self._holds.hold(self._hold_key(sender_key), seconds=seconds)
+        """No call for this sender before `seconds` from now (the provider's Retry-After), and
+        then one at a time until one is answered."""
+        self._holds.extend(self._key(sender_key, "hold"), seconds=seconds)
+        self._holds.extend(self._key(sender_key, "careful"), seconds=seconds + CAUTION_SECONDS)
 
     def held_for(self, sender_key: str) -> float:
         """Seconds until this sender's hold ends (0 if it is not held)."""
-        return self._holds.held_for(self._hold_key(sender_key))
+        return self._holds.held_for(self._key(sender_key, "hold"))
 
-    def _hold_key(self, sender_key: str) -> str:
-        return f"proirp:{self._name}:{sender_key}:hold"
+    def _key(self, sender_key: str, what: str) -> str:
+        return f"proirp:{self._name}:{sender_key}:{what}"
 
-    def wait_for_slot(self, sender_key: str, *, poll: float = 0.005) -> None:
-        """Block until this sender may make one more call: its hold is over and its window has
-        room. A hold set while this call waited for room is waited out too."""
-        hold_key = self._hold_key(sender_key)
+    def wait_for_slot(self, sender_key: str, *, poll: float = 0.005) -> bool:
+        """Block until this sender may make one more call: its hold is over, no probe is out,
+        and its window has room. A hold set meanwhile is waited out too.
+
+        True when this call is the probe after a hold: the caller must then call `answered`."""
+        hold = self._key(sender_key, "hold")
         while True:
-            while (held := self._holds.held_for(hold_key)) > 0:
+            while (held := self._holds.held_for(hold)) > 0:
                 time.sleep(min(1.0, max(poll, held)))
+            probe = self._holds.held_for(self._key(sender_key, "careful")) > 0
+            if probe and not self._holds.claim(
+                self._key(sender_key, "probe"), seconds=PROBE_SECONDS
+            ):
+                time.sleep(PROBE_POLL_SECONDS)  # another call is the probe: wait for its answer
+                continue
             self._take_slot(sender_key, poll=poll)
-            if self._item is None or self._holds.held_for(hold_key) <= 0:
-                return
+            if self._holds.held_for(hold) <= 0:
+                return probe
+            if probe:
+                self._holds.release(self._key(sender_key, "probe"))
+
+    def answered(self, sender_key: str, *, probe: bool, held_again: bool) -> None:
+        """After the probe's call: unless the provider held the sender again, the others may
+        all go; either way the next call need not wait for this one."""
+        if not probe:
+            return
+        if not held_again:
+            self._holds.release(self._key(sender_key, "careful"))
+        self._holds.release(self._key(sender_key, "probe"))
 
     def _take_slot(self, sender_key: str, *, poll: float) -> None:
         if self._item is None:
