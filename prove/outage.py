@@ -69,7 +69,9 @@ def prove(run: Run) -> list[Figure]:
         Figure(
             AREA,
             "sends that reached the provider before its Retry-After allowed",
-            f"{early:,} ({in_flight:,} already on their way when it was given)",
+            f"{early:,} (Twilio {twilio['early_requests']:,}, SendGrid "
+            f"{sendgrid['early_requests']:,}; {in_flight:,} more already on their way when it "
+            "was given)",
             "≤ 0",
             early == 0,
         ),
