@@ -24,6 +24,7 @@ from tests.sandbox.conftest import (
     CLIENT_NUMBER,
     OUR_NUMBER,
     SENDGRID_API_KEY,
+    RunningGoogle,
     RunningSandbox,
     RunningSendGrid,
 )
@@ -248,3 +249,8 @@ def test_the_sendgrid_adapter_reads_an_outage_and_broken_answers(
         with pytest.raises(ProviderAmbiguousError):
             sender.send(one_email())
     assert len(mail_sandbox.state.ledger()) == 2
+
+
+def test_vendors_that_do_not_send_for_us_have_no_outage_knobs(google: RunningGoogle) -> None:
+    for body in (outage({"status": 503, "seconds": 1}), {"reset_next": 1}):
+        assert google.control("POST", "config", json=body).status_code == 400

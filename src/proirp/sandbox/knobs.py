@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 # have read it (the rate limiters' own allowance for network and scheduler jitter): counted apart.
 IN_FLIGHT_SECONDS = 0.05
 
-# Counters every vendor reports besides its own.
+# Counters every vendor that sends for us reports besides its own.
 FAULT_STAT_NAMES = (
     "outage_5xx",  # answers of an outage phase with a 5xx status
     "outage_429",  # answers of an outage phase with 429
@@ -114,6 +114,11 @@ class FaultKnobsUpdate(BaseModel):
     fail_next: int | None = Field(default=None, ge=0)
     timeout_next: int | None = Field(default=None, ge=0)
     timeout_seconds: float | None = Field(default=None, gt=0, le=600)
+
+
+class SendKnobsUpdate(FaultKnobsUpdate):
+    """The POST /_sandbox/config keys every vendor that sends for us checks alike."""
+
     reset_next: int | None = Field(default=None, ge=0)
     # Phases that follow each other from the moment this is set; [] ends an outage.
     outage: list[OutagePhaseUpdate] | None = None

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from proirp.sandbox.knobs import FaultKnobsUpdate, OutagePhase
+from proirp.sandbox.knobs import OutagePhase, SendKnobsUpdate
 
 STAT_NAMES = (
     "requests",  # every mail/send, whatever its answer
@@ -53,7 +53,7 @@ class Knobs:
     api_key_scopes: list[str] = field(default_factory=lambda: list(DEFAULT_API_KEY_SCOPES))
 
 
-class KnobsUpdate(FaultKnobsUpdate):
+class KnobsUpdate(SendKnobsUpdate):
     """POST /_sandbox/config: only the keys given change; "rps": null means unlimited."""
 
     rps: float | None = Field(default=None, gt=0)

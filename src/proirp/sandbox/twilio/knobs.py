@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from proirp.sandbox.knobs import FaultKnobsUpdate, OutagePhase
+from proirp.sandbox.knobs import OutagePhase, SendKnobsUpdate
 
 STAT_NAMES = (
     "created",
@@ -39,7 +39,7 @@ class Knobs:
     outage: list[OutagePhase] = field(default_factory=list)
 
 
-class KnobsUpdate(FaultKnobsUpdate):
+class KnobsUpdate(SendKnobsUpdate):
     """POST /_sandbox/config: only the keys given change; "mps": null means unlimited."""
 
     mps: float | None = Field(default=None, gt=0)
