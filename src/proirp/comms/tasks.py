@@ -8,6 +8,7 @@ a worker starts.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import structlog
@@ -24,13 +25,35 @@ log = structlog.get_logger(__name__)
 SWEEP_BATCH = 1000
 
 
+def _batches(find: Callable[[str | None], Sequence[str]]) -> list[list[str]]:
+    """Every batch a query finds, in order of id: a backlog (a Redis that lost its waiting jobs
+    mid-campaign) can be many batches, and all of it is sent on its way in this round."""
+    batches: list[list[str]] = []
+    after: str | None = None
+    while True:
+        batch = list(find(after))
+        if batch:
+            batches.append(batch)
+        if len(batch) < SWEEP_BATCH:
+            return batches
+        after = batch[-1]
+
+
 @periodic_job(crontab(minute="*"), name="comms.sweep")
 def sweep(ctx: JobContext) -> tuple[int, int]:
     """Re-enqueue overdue queued rows and reconcile stale sending ones (lost jobs, crashes)."""
     cutoff = utcnow() - timedelta(seconds=ctx.settings.reconcile_after_seconds)
     with transaction(ctx.session_factory) as session:
-        overdue = repository.overdue_queued(session, due_before=cutoff, limit=SWEEP_BATCH)
-        stale = repository.stale_sending(session, claimed_before=cutoff, limit=SWEEP_BATCH)
+        overdue = _batches(
+            lambda after: repository.overdue_queued(
+                session, due_before=cutoff, limit=SWEEP_BATCH, after=after
+            )
+        )
+        stale = _batches(
+            lambda after: repository.stale_sending(
+                session, claimed_before=cutoff, limit=SWEEP_BATCH, after=after
+            )
+        )
         campaigns = repository.unfinished_campaigns(session, idle_since=cutoff, limit=SWEEP_BATCH)
     with transaction(ctx.session_factory) as session:
         lock_shared_writes(session)  # before message rows, as every writer of them takes it
@@ -45,8 +68,27 @@ def sweep(ctx: JobContext) -> tuple[int, int]:
         )
     for campaign_id in campaigns:
         enqueue("comms.fan_out_campaign", campaign_id)
+    for batch in overdue:
+        _requeue(ctx, batch)
+    for batch in stale:
+        _reconcile(ctx, batch)
+    for comm_id in unconfirmed:
+        enqueue("comms.check_sms_status", comm_id)
+    requeued, reconciling = sum(map(len, overdue)), sum(map(len, stale))
+    if requeued or reconciling or unconfirmed:
+        log.info(
+            "comms.swept",
+            requeued=requeued,
+            reconciling=reconciling,
+            asking_twilio=len(unconfirmed),
+        )
+    return requeued, reconciling
+
+
+def _requeue(ctx: JobContext, overdue: list[str]) -> None:
+    """A job again for each overdue queued row (an email campaign's rows, a call per 1,000)."""
     with transaction(ctx.session_factory) as session:
-        routes = repository.channels_of(session, [*overdue, *stale])
+        routes = repository.channels_of(session, overdue)
     emails: dict[str | None, list[str]] = {}
     for comm_id in overdue:
         channel, in_campaign = routes.get(comm_id, ("sms", None))
@@ -59,18 +101,14 @@ def sweep(ctx: JobContext) -> tuple[int, int]:
         size = MAX_PERSONALIZATIONS if in_campaign else 1
         for start in range(0, len(ids), size):
             enqueue("comms.deliver_email_batch", ids[start : start + size])
+
+
+def _reconcile(ctx: JobContext, stale: list[str]) -> None:
+    """A reconciliation for each row left `sending`, by its channel."""
+    with transaction(ctx.session_factory) as session:
+        routes = repository.channels_of(session, stale)
     for comm_id in stale:
         if routes.get(comm_id, ("sms", None))[0] == "email":
             enqueue("comms.reconcile_email", comm_id)
         else:
             enqueue("comms.reconcile", comm_id)
-    for comm_id in unconfirmed:
-        enqueue("comms.check_sms_status", comm_id)
-    if overdue or stale or unconfirmed:
-        log.info(
-            "comms.swept",
-            requeued=len(overdue),
-            reconciling=len(stale),
-            asking_twilio=len(unconfirmed),
-        )
-    return len(overdue), len(stale)

@@ -114,8 +114,11 @@ def list_communications(
     return session.scalars(stmt.limit(limit + 1)).all()
 
 
-def overdue_queued(session: Session, *, due_before: datetime, limit: int) -> Sequence[str]:
-    """Queued rows whose job should have run by now (a lost job, or a crash before enqueue)."""
+def overdue_queued(
+    session: Session, *, due_before: datetime, limit: int, after: str | None = None
+) -> Sequence[str]:
+    """Queued rows whose job should have run by now (a lost job, or a crash before enqueue), in
+    order of id: `after` the last id of the batch before."""
     stmt = (
         select(Communication.id)
         .where(
@@ -126,8 +129,11 @@ def overdue_queued(session: Session, *, due_before: datetime, limit: int) -> Seq
                 Communication.next_attempt_at < due_before,
             ),
         )
+        .order_by(Communication.id)
         .limit(limit)
     )
+    if after is not None:
+        stmt = stmt.where(Communication.id > after)
     return session.scalars(stmt).all()
 
 
@@ -173,13 +179,19 @@ def awaiting_final_status(
     return ids
 
 
-def stale_sending(session: Session, *, claimed_before: datetime, limit: int) -> Sequence[str]:
-    """Rows claimed long ago and never finished: a crashed worker or an unanswered request."""
+def stale_sending(
+    session: Session, *, claimed_before: datetime, limit: int, after: str | None = None
+) -> Sequence[str]:
+    """Rows claimed long ago and never finished: a crashed worker or an unanswered request; in
+    order of id, `after` the last id of the batch before."""
     stmt = (
         select(Communication.id)
         .where(Communication.status == S.SENDING, Communication.claimed_at < claimed_before)
+        .order_by(Communication.id)
         .limit(limit)
     )
+    if after is not None:
+        stmt = stmt.where(Communication.id > after)
     return session.scalars(stmt).all()
 
 
