@@ -32,6 +32,7 @@ RULES_BEYOND_THE_SCHEMA: dict[str, str] = {
     "PUT /inbox/settings": "the on-call address must be a deliverable email address",
     "GET /inbox": "the cursor must be one this API issued",
     "POST /inbox/{message_id}/attach": "the client must exist",
+    "PUT /clients/{client_id}/care-team": "each member must be an active clinician",
     "POST /break-glass": "the client must exist and not be on the caller's care team",
     "POST /auth/mfa/enrolment/confirm": "the code must be the one the new key gives now",
     "POST /auth/mfa/recovery-codes": "the code must be the one the user's app shows now",
