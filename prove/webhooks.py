@@ -18,6 +18,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,10 +28,11 @@ from sqlalchemy.engine import Engine
 from tests.calendars.dance import connect, wait_for_push
 from tests.live import SANDBOX_FROM, LiveStack, create_user_with_token, wait_until
 
-from proirp.calendars.models import CalendarPushChannel
+from proirp.calendars.models import CalendarPushChannel, CalendarSyncStatus
 from proirp.calendars.push import secret_hash
 from proirp.clients.models import Client
 from proirp.comms.models import Communication, CommunicationEvent, StatusIntake
+from proirp.kit.time import utcnow
 from proirp.sandbox.config import SANDBOX_SENDGRID_WEBHOOK_PRIVATE_KEY
 from proirp.sandbox.sendgrid.signing import sign_payload
 from prove import forgery
@@ -43,6 +45,7 @@ PHONE = "+12025550187"
 EMAIL = "avery.quennevilleprove@example.com"
 LAST_NAME = "Quennevilleprove"
 SECRET = "quennevilleprove-channel-token"  # noqa: S105 (the proof's own channel)
+FORGED_BODY = "Whfuzzprove forged reply"
 TEN_MB = 10 * 1024 * 1024
 
 
@@ -95,10 +98,13 @@ def settle(live: LiveStack) -> None:
 
     def syncs_asked() -> int:
         with live.session() as session:
-            stmt = sql_select(CalendarPushChannel.id).where(
+            asked = sql_select(CalendarPushChannel.id).where(
                 CalendarPushChannel.sync_requested_at.is_not(None)
             )
-            return len(session.scalars(stmt).all())
+            running = sql_select(CalendarSyncStatus.integration_id).where(
+                CalendarSyncStatus.syncing_since.is_not(None)
+            )
+            return len(session.scalars(asked).all()) + len(session.scalars(running).all())
 
     wait_until(lambda: kept() == 0 and syncs_asked() == 0, timeout=15, interval=0.1)
     time.sleep(0.1)
@@ -144,6 +150,7 @@ def _world(live: LiveStack, run: Run) -> World:
     run.used.add("phone number", PHONE)
     run.used.add("email address", EMAIL)
     run.used.add("client name", LAST_NAME)
+    run.used.add("message body", FORGED_BODY)
     with live.session() as session:
         client = Client(
             first_name="Avery",
@@ -272,10 +279,22 @@ def _genuine(live: LiveStack, run: Run, world: World) -> list[Genuine]:
         channel = world.channel
         number = int(channel["number"]) + 1
 
+        asked_at = utcnow()
+
         def noted(wanted: int = number) -> bool:
+            """The notification was recorded and the sync it asked for has run."""
             with live.session() as session:
                 row = session.get(CalendarPushChannel, channel["id"])
-                return row is not None and row.last_message_number == wanted
+                if row is None or row.last_message_number != wanted:
+                    return False
+                done = session.scalar(
+                    sql_select(CalendarSyncStatus.last_success_at).where(
+                        CalendarSyncStatus.integration_id == row.integration_id
+                    )
+                )
+                if done is None:
+                    return False
+                return (done if done.tzinfo else done.replace(tzinfo=UTC)) > asked_at
 
         headers = _google_headers(channel, number)
         found.append(Genuine(Hit("calendar", forgery.GOOGLE, b"", headers), noted))
@@ -311,7 +330,7 @@ def _forged(
     base = live.app_url
     comm_id, message_sid = world.sms[0]
     status = forgery.status_params(message_sid, "failed", PHONE)
-    inbound = forgery.inbound_params(forgery.sid(), PHONE, SANDBOX_FROM, "Whfuzzprove forged")
+    inbound = forgery.inbound_params(forgery.sid(), PHONE, SANDBOX_FROM, FORGED_BODY)
     event = _email_event(world, "bounce", forgery.sid("ev"))
     hits = [
         *forgery.forged_twilio(base, f"{forgery.STATUS}?ref={comm_id}", status, rng),

@@ -36,6 +36,9 @@ RULES_BEYOND_THE_SCHEMA: dict[str, str] = {
     "POST /break-glass": "the client must exist and not be on the caller's care team",
     "POST /auth/mfa/enrolment/confirm": "the code must be the one the new key gives now",
     "POST /auth/mfa/recovery-codes": "the code must be the one the user's app shows now",
+    "POST /users/{user_id}/password-reset": "an admin's account needs the acting admin's "
+    "current code",
+    "POST /users/{user_id}/mfa/reset": "an admin's account needs the acting admin's current code",
 }
 
 # Cursors are opaque: only one this API returned is valid, so generate those.
