@@ -1,5 +1,6 @@
-"""Webhook requests for `prove.webhooks`: genuine ones, signed as each provider signs them, and the
-forged, stale, tampered, malformed and random ones the product must refuse or ignore."""
+"""Webhook requests for `prove.webhooks`: genuine ones, signed as each provider signs them; the
+forged, stale, tampered, malformed and random ones the product must refuse or ignore; and 10 MB
+bodies sent piece by piece."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import base64
 import gzip
 import json
 import random
+import select
+import socket
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,6 +32,7 @@ GOOGLE = "/webhooks/google/calendar"
 GRAPH = "/webhooks/microsoft/calendar"
 LIFECYCLE = "/webhooks/microsoft/calendar/lifecycle"
 HOOKS = (STATUS, INBOUND, EVENTS, GOOGLE, GRAPH, LIFECYCLE)
+TEN_MB = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -382,3 +386,33 @@ def random_hits(
             headers.append(("X-Goog-Channel-ID", known.get("channel_id", "c")))
         hits.append(Hit("random", path, body, headers))
     return hits
+
+
+def stream_oversized(url: str, path: str, *, declared: bool) -> tuple[int | None, int]:
+    """POST 10 MB in 64 KB pieces, watching for an answer between pieces: (the status, if
+    one came, and how many bytes of the body had been sent when it came)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    sock = socket.create_connection((host, port), timeout=10)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+    length = f"Content-Length: {TEN_MB}" if declared else "Transfer-Encoding: chunked"
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {FORM}\r\n"
+    sock.sendall(f"{head}{length}\r\n\r\n".encode())
+    piece, sent = b"A" * 65536, 0
+    try:
+        while sent < TEN_MB and not select.select([sock], [], [], 0)[0]:
+            try:
+                sock.sendall(piece if declared else b"10000\r\n" + piece + b"\r\n")
+            except OSError:
+                break
+            sent += len(piece)
+        if sent >= TEN_MB and not declared:
+            sock.sendall(b"0\r\n\r\n")
+        try:
+            answer = sock.recv(1024)
+        except OSError:
+            return None, sent
+        status = answer.split(b" ", 2)[1] if answer.startswith(b"HTTP/") else b""
+        return (int(status) if status.isdigit() else None), sent
+    finally:
+        sock.close()

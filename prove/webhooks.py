@@ -13,13 +13,10 @@ which is turned off here (tests/notices prove it) so that it is not counted.
 from __future__ import annotations
 
 import random
-import select
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import inspect, text, update
@@ -46,7 +43,6 @@ EMAIL = "avery.quennevilleprove@example.com"
 LAST_NAME = "Quennevilleprove"
 SECRET = "quennevilleprove-channel-token"  # noqa: S105 (the proof's own channel)
 FORGED_BODY = "Whfuzzprove forged reply"
-TEN_MB = 10 * 1024 * 1024
 
 
 @dataclass
@@ -355,36 +351,6 @@ def _forged(
     return by_kind
 
 
-def stream_oversized(url: str, path: str, *, declared: bool) -> tuple[int | None, int]:
-    """POST 10 MB in 64 KB pieces, watching for an answer between pieces: (the status, if
-    one came, and how many bytes of the body had been sent when it came)."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    sock = socket.create_connection((host, port), timeout=10)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
-    length = f"Content-Length: {TEN_MB}" if declared else "Transfer-Encoding: chunked"
-    head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {forgery.FORM}\r\n"
-    sock.sendall(f"{head}{length}\r\n\r\n".encode())
-    piece, sent = b"A" * 65536, 0
-    try:
-        while sent < TEN_MB and not select.select([sock], [], [], 0)[0]:
-            try:
-                sock.sendall(piece if declared else b"10000\r\n" + piece + b"\r\n")
-            except OSError:
-                break
-            sent += len(piece)
-        if sent >= TEN_MB and not declared:
-            sock.sendall(b"0\r\n\r\n")
-        try:
-            answer = sock.recv(1024)
-        except OSError:
-            return None, sent
-        status = answer.split(b" ", 2)[1] if answer.startswith(b"HTTP/") else b""
-        return (int(status) if status.isdigit() else None), sent
-    finally:
-        sock.close()
-
-
 def prove(run: Run) -> list[Figure]:
     started = time.perf_counter()
 
@@ -413,8 +379,8 @@ def prove(run: Run) -> list[Figure]:
                 watch.batch(f"copies of {hit.kind}", [hit, hit], replays)
             lap("genuine requests and their copies sent")
             oversized = [
-                (path, declared, *stream_oversized(url, path, declared=declared))
-                for n, path in enumerate(forgery.HOOKS)
+                (path, declared, *forgery.stream_oversized(url, path, declared=declared))
+                for path in forgery.HOOKS
                 for declared, url in ((True, api_urls(live)[0]), (False, api_urls(live)[-1]))
             ]
             lap("10 MB bodies sent")
@@ -425,7 +391,9 @@ def prove(run: Run) -> list[Figure]:
     for line in [*bad.changes, *replays.changes, *bad.server_errors, *replays.server_errors][:20]:
         print(f"  {line}", flush=True)
     refused = [
-        sent for _path, _declared, status, sent in oversized if status == 413 and sent < TEN_MB
+        sent
+        for _path, _declared, status, sent in oversized
+        if status == 413 and sent < forgery.TEN_MB
     ]
     most = max(refused, default=0) // 1024
     print(f"  oversized: {[(p, d, s, n // 1024) for p, d, s, n in oversized]}", flush=True)
