@@ -273,6 +273,7 @@ def _account(live: LiveStack, run: Run, role: str) -> Account:
     email = f"fuzz-{role}@quennevilleprove.example.com"
     run.used.add("email address", email)
     user_id, token = create_user_with_token(live.engine, email=email, role=role)
+    run.used.add("api token", token)
     return Account(role, user_id, token)
 
 
