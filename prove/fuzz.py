@@ -303,7 +303,7 @@ def _write(folder: Path, name: str, lines: list[str]) -> None:
 
 def prove(run: Run) -> list[Figure]:
     examples = run.size(full=20, quick=2)
-    scenarios, steps = run.size(full=40, quick=4), run.size(full=10, quick=5)
+    scenarios, steps = run.size(full=40, quick=10), run.size(full=10, quick=6)
     with run.stack("fuzz") as live:
         accounts = [_account(live, run, role) for role in ROLES]
         schema = schemathesis.openapi.from_url(f"{live.app_url}/openapi.json")
