@@ -203,6 +203,18 @@ def test_graph_notifications_are_checked_and_coalesced(
 
 
 @pytest.mark.parametrize(
+    "path", ["/webhooks/microsoft/calendar", "/webhooks/microsoft/calendar/lifecycle"]
+)
+def test_a_graph_body_nested_too_deep_to_parse_is_a_bad_request(api: TestClient, path: str) -> None:
+    # Anyone can post here: 100,000 nested arrays (a RecursionError in Python's JSON parser)
+    # are a body that is not a notification collection, not a server error.
+    body = b'{"value": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    answer = api.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400
+    assert list(answer.json()["error"]["fields"]) == ["value"]
+
+
+@pytest.mark.parametrize(
     ("event", "job"),
     [
         ("reauthorizationRequired", "calendars.push_renew"),

@@ -249,6 +249,25 @@ def test_a_body_that_is_not_a_list_of_events_is_a_bad_request(api: TestClient) -
     assert response.status_code == 400
 
 
+def test_a_signed_body_nested_too_deep_to_parse_is_a_bad_request(api: TestClient) -> None:
+    # Python's JSON parser gives up on 100,000 nested arrays with a RecursionError, not a
+    # ValueError: still a body that is not JSON, not a server error.
+    body = b"[" * 100_000 + b"]" * 100_000
+    timestamp = str(int(time.time()))
+    response = api.post(
+        "/webhooks/sendgrid/events",
+        content=body,
+        headers={
+            "X-Twilio-Email-Event-Webhook-Signature": sign_payload(
+                body, timestamp, SANDBOX_SENDGRID_WEBHOOK_PRIVATE_KEY
+            ),
+            "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
+        },
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "events refused: the body is not JSON"
+
+
 def test_the_unsubscribe_link_asks_first_on_get(
     api: TestClient, db: Session, client: Client, staff: Staff
 ) -> None:

@@ -147,7 +147,7 @@ async def read_notifications(request: Request) -> list[dict[str, Any]] | None:
         return []
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep for the parser: not JSON either
         return None
     value = body.get("value") if isinstance(body, dict) else None
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):

@@ -116,7 +116,7 @@ def events(
         return _reject(session, origin, problem, 403)
     try:
         raw = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep for the parser: not JSON either
         return _reject(session, origin, "the body is not JSON", 400)
     if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
         return _reject(session, origin, "the body is not a list of events", 400)
