@@ -287,11 +287,13 @@ def stack_cpu_of(live: LiveStack, *, postmaster: int | None = None) -> dict[str,
     return used
 
 
-def report_cpu(used: dict[str, float], requests: int) -> None:
+def report_cpu(
+    used: dict[str, float], requests: int, *, what: str = "saturation: CPU per answered request"
+) -> None:
     """What a request answered with success in the saturated phase cost each process in CPU (the
     refused ones' small cost included), and the most this machine's cores could answer a second
     at that cost."""
-    print(f"  saturation: CPU per answered request, by process (ms), {requests:,} answered:")
+    print(f"  {what}, by process (ms), {requests:,} counted:")
     total = 0.0
     for name, seconds in used.items():
         per_request = seconds / max(requests, 1) * 1000

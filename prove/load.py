@@ -76,7 +76,7 @@ def prove(run: Run) -> list[Figure]:
             flush=True,
         )
         start_sms_campaign(live, client_ids[:campaign])
-        postmaster = _postmaster(run.services.postgres.folder)
+        postmaster = postmaster_pid(run.services.postgres.folder)
         measured = measure(
             api_urls(live),
             tokens,
@@ -108,7 +108,7 @@ def _record_used(run: Run, live: LiveStack, users: int, tokens: list[str]) -> No
     run.used.add("password", STAFF_PASSWORD, live.token, *tokens)
 
 
-def _postmaster(folder: Path) -> int:
+def postmaster_pid(folder: Path) -> int:
     """The proof's own PostgreSQL server (others on the machine are not counted)."""
     return int((folder / "data" / "postmaster.pid").read_text().splitlines()[0])
 

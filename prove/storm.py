@@ -27,7 +27,7 @@ from multiprocessing.sharedctypes import Synchronized
 from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
-from bench.load import seed_clients
+from bench.load import report_cpu, seed_clients, stack_cpu_of
 from sqlalchemy import func, select
 from tests.live import SANDBOX_FROM, LiveStack, wait_until
 from twilio.request_validator import RequestValidator
@@ -36,6 +36,7 @@ from proirp.comms.models import Communication, CommunicationEvent, StatusIntake
 from proirp.kit.db import insert_rows, new_id
 from proirp.kit.time import utcnow
 from prove.figures import Figure, count
+from prove.load import postmaster_pid
 from prove.run import Run, api_urls
 
 AREA = "Load"
@@ -115,11 +116,16 @@ def prove(run: Run) -> list[Figure]:
             f" {len(api_urls(live))} API processes",
             flush=True,
         )
+        postmaster = postmaster_pid(run.services.postgres.folder)
+        before = stack_cpu_of(live, postmaster=postmaster)
         answers = _drive(storm, live, rate)
         ended = time.time()
+        used = {k: v - before[k] for k, v in stack_cpu_of(live, postmaster=postmaster).items()}
         applied = wait_until(lambda: _backlog(live) == 0, timeout=run.seconds(180, 60), interval=1)
         drained = time.time() - ended
         lost, wrong = _check(live, storm, answers)
+    del used["driver"]  # this process only waited; the drivers are processes of their own
+    report_cpu(used, len(answers), what="storm: CPU per callback sent")
     return _figures(rate, answers, lost, wrong, len(storm), messages, applied, drained)
 
 
