@@ -49,7 +49,7 @@ STAFF_PASSWORD = "x" * 16  # tests.live.create_user_with_token's
 def prove(run: Run) -> list[Figure]:
     users = run.size(200, 40)
     seconds = run.seconds(60, 10)
-    saturation_seconds = run.seconds(30, 10)
+    saturation_seconds = run.seconds(20, 10)
     campaign = run.size(1_000, 300)
     # The product's own timeouts (tests.live shortens them for tests).
     settings = {
