@@ -6,8 +6,9 @@ Each message gets two callbacks, `sent` and then its final status (`delivered`, 
 `undelivered` with error 30003), each to the URL the product gave Twilio (`?ref=<our id>`), sent
 one right after the other so that they often arrive out of order at different API processes. The
 driver is open-loop, as Twilio is: each callback goes at its own time whatever the answers before
-it; several driver processes share the rate (asyncio + httpx each), and the rate they reached is
-reported as measured.
+it, on any of up to CONNECTIONS kept-alive connections per API process. Several driver processes
+share the rate, each an asyncio loop writing HTTP/1.1 itself (httpx cost the shared cores too much
+to come near 2,000/s), and the rate they reached is reported as measured.
 
 Afterwards, once the product has applied every kept callback: every callback answered 2xx must be
 in its message's history (none lost), every message's status and error code must be those its
