@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -174,17 +175,32 @@ def test_a_send_just_after_a_retry_after_was_given_counts_as_in_flight(
     sandbox: RunningSandbox,
 ) -> None:
     sandbox.state.update_knobs({})
+    before = time.monotonic()  # a send that arrived before, still held by the latency
     sandbox.state.gave_retry_after("", 5)
-    sandbox.state.note_send(OUR_NUMBER)  # within IN_FLIGHT_SECONDS: it was already on its way
+    sandbox.state.note_send(OUR_NUMBER, arrived=time.monotonic())  # within IN_FLIGHT_SECONDS
     time.sleep(0.1)
-    sandbox.state.note_send(OUR_NUMBER)
+    sandbox.state.note_send(OUR_NUMBER, arrived=before)
+    sandbox.state.note_send(OUR_NUMBER, arrived=time.monotonic())  # after: early
     stats = sandbox.state.stats()
-    assert (stats["in_flight_at_retry_after"], stats["early_requests"]) == (1, 1)
+    assert (stats["in_flight_at_retry_after"], stats["early_requests"]) == (2, 1)
+
+
+def test_a_send_is_timed_from_its_arrival_not_from_its_answer(sandbox: RunningSandbox) -> None:
+    """With latency configured, a send that arrived before a Retry-After was given is answered
+    after it was given: it was on its way, not early."""
+    sandbox.control("POST", "config", json={"latency_ms": 400})
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(send_sms, sandbox)
+        time.sleep(0.15)  # the send has arrived and waits out its latency
+        sandbox.state.gave_retry_after("", 5)
+        assert answer.result().status_code == 201
+    stats = sandbox.state.stats()
+    assert (stats["in_flight_at_retry_after"], stats["early_requests"]) == (1, 0)
 
 
 def test_a_retry_after_given_to_one_sender_does_not_hold_another(sandbox: RunningSandbox) -> None:
     sandbox.state.gave_retry_after(OUR_NUMBER, 5)
-    sandbox.state.note_send("+15005550007")
+    sandbox.state.note_send("+15005550007", arrived=time.monotonic())
     assert sandbox.state.stats()["early_requests"] == 0
 
 

@@ -261,11 +261,13 @@ class SenderState(KnobbedState[SK]):
         self._not_before[scope] = max(now + seconds, self._not_before.get(scope, 0.0))
         self._given_at[scope] = now
 
-    def note_send(self, *scopes: str) -> None:
-        """Count this send as early if it came before a Retry-After given to the account or to
-        one of `scopes` allowed (as in flight if it came just after one was given)."""
+    def note_send(self, *scopes: str, arrived: float) -> None:
+        """Count this send as early if it arrived (`arrived`: time.monotonic() when its handler
+        began, before the configured latency and before its body was read) before a Retry-After
+        given to the account or to one of `scopes` allowed (as in flight if it arrived before,
+        or just after, that Retry-After was given)."""
         with self._lock:
-            now = time.monotonic()
+            now = arrived
             held = [s for s in ("", *scopes) if now < self._not_before.get(s, 0.0)]
             if not held:
                 return

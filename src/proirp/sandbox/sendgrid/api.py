@@ -48,6 +48,7 @@ def mail_router(sandbox: SendGridSandbox) -> APIRouter:
 
     @router.post(MAIL_SEND_PATH, status_code=202)
     async def send_mail(request: Request) -> Response:
+        arrived = time.monotonic()  # before the latency: when the request reached us
         # Latency first: a real API makes you wait for its refusals too.
         await sandbox.pause()
         sandbox.count("requests")
@@ -57,7 +58,7 @@ def mail_router(sandbox: SendGridSandbox) -> APIRouter:
             sandbox.count("rejected_401")
             raise
         sandbox.require_scope("mail.send")
-        sandbox.note_send()
+        sandbox.note_send(arrived=arrived)
         outage = sandbox.take_outage()
         if outage is not None:
             if outage.status == 429:

@@ -7,6 +7,7 @@ Twilio's error shape, never as FastAPI's 422.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -38,9 +39,10 @@ def messages_router(sandbox: TwilioSandbox) -> APIRouter:
 
     @router.post(MESSAGES_PATH, status_code=201)
     async def create_message(AccountSid: str, request: Request) -> Response:
+        arrived = time.monotonic()  # before the latency: when the request reached us
         await admit(request, AccountSid)
         items = await _form_items(request)
-        sandbox.note_send(dict(items).get("From", "").strip())
+        sandbox.note_send(dict(items).get("From", "").strip(), arrived=arrived)
         outage = sandbox.take_outage()
         if outage is not None:
             code = {429: 20429, 500: 20500}.get(outage.status, 20503)
