@@ -174,6 +174,9 @@ class Communication(IdMixin, TimestampMixin, Base):
     next_attempt_at: Mapped[datetime | None]
     send_at: Mapped[datetime | None]  # when staff scheduled it for; None: at once
     claimed_at: Mapped[datetime | None]
+    # Email: when the provider call for this claim began (None: the claim never reached it, so
+    # a stale row was never sent and may go again). SMS leaves it None: a stale SMS is looked up.
+    call_started_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
 

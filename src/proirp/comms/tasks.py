@@ -1,20 +1,23 @@
 """The sweeper: what a crash or a lost job left behind is found and sent on its way again.
 
-Queued rows whose job never ran are re-queued, rows left `sending` are reconciled by their
-channel, campaigns whose fan-out stopped part-way are resumed, and SMS whose delivery callback
-never came are looked up at Twilio (comms/sms/follow_up.py). It runs every minute and when
-a worker starts.
+Queued rows whose job never ran are re-queued; email left `sending` whose call never began (its
+worker stopped between claim and call) is queued again; other rows left `sending` are reconciled
+by their channel; campaigns whose fan-out stopped part-way are resumed; and SMS whose delivery
+callback never came are looked up at Twilio (comms/sms/follow_up.py). It runs every minute and
+when a worker starts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from huey import crontab
 
 from proirp.comms.core import repository
+from proirp.comms.core.status import add_events
+from proirp.comms.models import CommunicationStatus
 from proirp.comms.sms.follow_up import ASK_AFTER, ASK_LEASE, STOP_ASKING_AFTER
 from proirp.integrations.sendgrid.adapter import MAX_PERSONALIZATIONS
 from proirp.kit.db import lock_shared_writes, transaction
@@ -23,6 +26,7 @@ from proirp.worker.jobs import JobContext, enqueue, periodic_job
 
 log = structlog.get_logger(__name__)
 SWEEP_BATCH = 1000
+NEVER_CALLED = "Its worker stopped before calling SendGrid: it was not sent, and goes again."
 
 
 def _batches(find: Callable[[str | None], Sequence[str]]) -> list[list[str]]:
@@ -70,16 +74,20 @@ def sweep(ctx: JobContext) -> tuple[int, int]:
         enqueue("comms.fan_out_campaign", campaign_id)
     for batch in overdue:
         _requeue(ctx, batch)
+    released = 0
     for batch in stale:
-        _reconcile(ctx, batch)
+        back = _release_unstarted(ctx, batch, claimed_before=cutoff)
+        released += len(back)
+        _reconcile(ctx, [comm_id for comm_id in batch if comm_id not in back])
     for comm_id in unconfirmed:
         enqueue("comms.check_sms_status", comm_id)
-    requeued, reconciling = sum(map(len, overdue)), sum(map(len, stale))
-    if requeued or reconciling or unconfirmed:
+    requeued, reconciling = sum(map(len, overdue)), sum(map(len, stale)) - released
+    if requeued or reconciling or released or unconfirmed:
         log.info(
             "comms.swept",
             requeued=requeued,
             reconciling=reconciling,
+            never_called=released,
             asking_twilio=len(unconfirmed),
         )
     return requeued, reconciling
@@ -96,11 +104,34 @@ def _requeue(ctx: JobContext, overdue: list[str]) -> None:
             emails.setdefault(in_campaign, []).append(comm_id)
         else:
             enqueue("comms.deliver_sms", comm_id)
+    _send_emails(emails)
+
+
+def _send_emails(emails: dict[str | None, list[str]]) -> None:
+    """A job for each call's worth of queued email, by campaign."""
     for in_campaign, ids in emails.items():
         # A campaign's rows share one call per 1,000; single emails go one by one anyway.
         size = MAX_PERSONALIZATIONS if in_campaign else 1
         for start in range(0, len(ids), size):
             enqueue("comms.deliver_email_batch", ids[start : start + size])
+
+
+def _release_unstarted(ctx: JobContext, stale: list[str], *, claimed_before: datetime) -> set[str]:
+    """Email among `stale` whose call never began goes back to `queued` and is sent by the
+    normal path, its attempt given back: SendGrid cannot have it (decision 0003). The ids."""
+    with transaction(ctx.session_factory) as session:
+        lock_shared_writes(session)  # before the rows: a worker may be starting their call
+        back = repository.release_unstarted_email(
+            session, stale, claimed_before=claimed_before, now=utcnow()
+        )
+        add_events(
+            session, list(back), CommunicationStatus.QUEUED, source="reconcile", reason=NEVER_CALLED
+        )
+    emails: dict[str | None, list[str]] = {}
+    for comm_id, in_campaign in back.items():
+        emails.setdefault(in_campaign, []).append(comm_id)
+    _send_emails(emails)
+    return set(back)
 
 
 def _reconcile(ctx: JobContext, stale: list[str]) -> None:

@@ -16,7 +16,7 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -69,6 +69,9 @@ class Channel(Protocol):
     # Whether sending reads each row's own text (SMS), or mostly what rows share (a campaign's
     # email: a row's own text is then read only where it is used).
     reads_each_text: bool
+    # Whether each call is recorded as begun, in its own commit, before it is made (email: a
+    # row whose call never began is sent again; a stale SMS is looked up at Twilio instead).
+    marks_call_start: bool
 
     @property
     def pace_key(self) -> str:
@@ -85,6 +88,10 @@ class Channel(Protocol):
 
     def send(self, call: Call) -> str:
         """Make the call; the provider's message id, or a ProviderError subclass."""
+        ...
+
+    def narrowed(self, call: Call, ids: list[str]) -> Call:
+        """The same call for only `ids` among its rows (the others were taken back)."""
         ...
 
 
@@ -118,8 +125,9 @@ def deliver(
     held = pacer.held_for(channel.pace_key)
     if held > HOLD_REQUEUE_SECONDS:
         return Outcome(retries=[(list(comm_ids), held)])
+    claimed_at = utcnow()
     with transaction(factory) as session:
-        claimed = repository.claim_many(session, comm_ids, now=utcnow())
+        claimed = repository.claim_many(session, comm_ids, now=claimed_at)
         comms = repository.get_many(session, claimed, content=channel.reads_each_text)
         add_events(session, [comm.id for comm in comms], S.SENDING, source="worker")
         refused = channel.refusals(session, comms) if comms else {}
@@ -132,10 +140,30 @@ def deliver(
         probe = pacer.wait_for_slot(channel.pace_key)
         held_again = True  # unless the provider is known to have answered otherwise
         try:
-            held_again = _send(factory, settings, pacer, channel, call, outcome)
+            if (going_now := _start(factory, channel, call, claimed_at)) is not None:
+                held_again = _send(factory, settings, pacer, channel, going_now, outcome)
         finally:
             pacer.answered(channel.pace_key, probe=probe, held_again=held_again)
     return outcome
+
+
+def _start(
+    factory: sessionmaker[Session], channel: Channel, call: Call, claimed_at: datetime
+) -> Call | None:
+    """Record, committed, that the call begins (for a channel that marks it): what it still
+    carries, or None when the sweeper took every row back while it waited for its slot."""
+    if not channel.marks_call_start:
+        return call
+    with transaction(factory) as session:
+        lock_shared_writes(session)  # before the rows: the sweeper may be taking them back
+        started = repository.start_call(session, call.ids, claimed_at=claimed_at, now=utcnow())
+    if len(started) == len(call.ids):
+        return call
+    log.info(f"{channel.name}.taken_back", **_which(call), going=len(started))
+    if not started:
+        return None
+    kept = set(started)
+    return channel.narrowed(call, [comm_id for comm_id in call.ids if comm_id in kept])
 
 
 def _send(

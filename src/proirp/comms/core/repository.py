@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy import Table, case, func, or_, select, update
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -308,6 +308,7 @@ def claim_many(session: Session, comm_ids: Sequence[str], *, now: datetime) -> l
         .values(
             status=S.SENDING,
             claimed_at=now,
+            call_started_at=None,  # this claim's call has not begun (a retry's earlier one had)
             updated_at=now,
             attempts=Communication.attempts + 1,
         )
@@ -315,6 +316,55 @@ def claim_many(session: Session, comm_ids: Sequence[str], *, now: datetime) -> l
         .execution_options(synchronize_session=False)
     )
     return list(session.scalars(stmt))
+
+
+def start_call(
+    session: Session, comm_ids: Sequence[str], *, claimed_at: datetime, now: datetime
+) -> list[str]:
+    """Record that the provider call for these rows begins now; the ids still under the claim
+    made at `claimed_at` (the sweeper may have taken others back while the call waited)."""
+    stmt = (
+        update(Communication)
+        .where(
+            Communication.id.in_(list(comm_ids)),
+            Communication.status == S.SENDING,
+            Communication.claimed_at == claimed_at,
+            Communication.call_started_at.is_(None),
+        )
+        .values(call_started_at=now)
+        .returning(Communication.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(session.scalars(stmt))
+
+
+def release_unstarted_email(
+    session: Session, comm_ids: Sequence[str], *, claimed_before: datetime, now: datetime
+) -> dict[str, str | None]:
+    """Email among `comm_ids` claimed before `claimed_before` and still `sending` whose call
+    never began (its worker stopped first): back to `queued`, the attempt given back; id →
+    campaign id. One conditional UPDATE: of this and a worker starting the call, only one wins."""
+    if not comm_ids:
+        return {}
+    stmt = (
+        update(Communication)
+        .where(
+            Communication.id.in_(list(comm_ids)),
+            Communication.channel == "email",
+            Communication.status == S.SENDING,
+            Communication.call_started_at.is_(None),
+            Communication.claimed_at < claimed_before,
+        )
+        .values(
+            status=S.QUEUED,
+            claimed_at=None,
+            updated_at=now,
+            attempts=case((Communication.attempts > 0, Communication.attempts - 1), else_=0),
+        )
+        .returning(Communication.id, Communication.campaign_id)
+        .execution_options(synchronize_session=False)
+    )
+    return {row.id: row.campaign_id for row in session.execute(stmt)}
 
 
 def add_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -3,13 +3,15 @@ calls of up to 1,000 recipients, and the settling of rows whose call got no answ
 
 SendGrid has no way to look a message up by our reference, so a call that got no answer is not
 resent: its rows wait for events (our id travels in `custom_args`), and any that hear nothing
-become `unknown` for a person to check.
+become `unknown` for a person to check. Each call is recorded as begun before it is made, so rows
+whose call never began (a worker killed first) are sent again by the sweeper instead.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import replace
 from datetime import timedelta
 
 import structlog
@@ -119,6 +121,7 @@ class EmailChannel:
     failed_action = AuditAction.EMAIL_FAILED
     blocked_action = AuditAction.EMAIL_BLOCKED
     reads_each_text = False
+    marks_call_start = True
     pace_key = "mail-send"
 
     def __init__(self, sender: EmailSender, settings: Settings) -> None:
@@ -134,6 +137,13 @@ class EmailChannel:
     def send(self, call: Call) -> str:
         results = self.sender.send(call.payload)
         return results[0].provider_message_id
+
+    def narrowed(self, call: Call, ids: list[str]) -> Call:
+        batch: EmailBatch = call.payload
+        kept = set(ids)
+        recipients = [r for r in batch.recipients if r.reference in kept]
+        attempts = {comm_id: call.attempts[comm_id] for comm_id in ids}
+        return Call(list(ids), attempts, replace(batch, recipients=recipients))
 
 
 def call_ceiling(settings: Settings) -> float:
@@ -157,7 +167,8 @@ def reconcile_email(
             return
         if not call_finished:
             waited = settings.reconcile_after_seconds + call_ceiling(settings)
-            if comm.claimed_at is None or comm.claimed_at > utcnow() - timedelta(seconds=waited):
+            began = comm.call_started_at or comm.claimed_at
+            if began is None or began > utcnow() - timedelta(seconds=waited):
                 return
         comm.status = S.UNKNOWN
         comm.status_reason = (
