@@ -8,8 +8,9 @@ How the product recovers (comms/tasks.py): a message a dead worker had claimed s
 and one whose job a dead process or a lost Redis took with it stays `queued`; the sweeper, run
 each minute by every worker and once when a worker starts, takes rows older than
 RECONCILE_AFTER_SECONDS: queued ones are enqueued again, sending SMS are looked up at Twilio
-before anything is resent, sending email waits for SendGrid's events and is otherwise marked
-`unknown` (never resent), and campaigns whose fan-out stopped are resumed.
+before anything is resent, sending email whose call never began is queued again (its worker
+stopped before calling SendGrid), email whose call began waits for SendGrid's events and is
+otherwise marked `unknown` (never resent), and campaigns whose fan-out stopped are resumed.
 """
 
 from __future__ import annotations
