@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import structlog
 from huey import crontab
 
-from proirp.comms.core import repository
+from proirp.comms.core import leftovers, repository
 from proirp.comms.core.status import add_events
 from proirp.comms.models import CommunicationStatus
 from proirp.comms.sms.follow_up import ASK_AFTER, ASK_LEASE, STOP_ASKING_AFTER
@@ -49,20 +49,20 @@ def sweep(ctx: JobContext) -> tuple[int, int]:
     cutoff = utcnow() - timedelta(seconds=ctx.settings.reconcile_after_seconds)
     with transaction(ctx.session_factory) as session:
         overdue = _batches(
-            lambda after: repository.overdue_queued(
+            lambda after: leftovers.overdue_queued(
                 session, due_before=cutoff, limit=SWEEP_BATCH, after=after
             )
         )
         stale = _batches(
-            lambda after: repository.stale_sending(
+            lambda after: leftovers.stale_sending(
                 session, claimed_before=cutoff, limit=SWEEP_BATCH, after=after
             )
         )
-        campaigns = repository.unfinished_campaigns(session, idle_since=cutoff, limit=SWEEP_BATCH)
+        campaigns = leftovers.unfinished_campaigns(session, idle_since=cutoff, limit=SWEEP_BATCH)
     with transaction(ctx.session_factory) as session:
         lock_shared_writes(session)  # before message rows, as every writer of them takes it
         now = utcnow()
-        unconfirmed = repository.awaiting_final_status(
+        unconfirmed = leftovers.awaiting_final_status(
             session,
             now=now,
             quiet_since=now - ASK_AFTER,
@@ -121,7 +121,7 @@ def _release_unstarted(ctx: JobContext, stale: list[str], *, claimed_before: dat
     normal path, its attempt given back: SendGrid cannot have it (decision 0003). The ids."""
     with transaction(ctx.session_factory) as session:
         lock_shared_writes(session)  # before the rows: a worker may be starting their call
-        back = repository.release_unstarted_email(
+        back = leftovers.release_unstarted_email(
             session, stale, claimed_before=claimed_before, now=utcnow()
         )
         add_events(
