@@ -40,7 +40,7 @@ AREA_TITLES = {
     "webhooks": "Bad input",
     "secrets": "Secrets",
 }
-REPORT = Path("var/prove/latest.md")
+REPORT = Path("var/prove/latest.txt")
 
 
 def _run_area(name: str, run: Run) -> list[Figure]:
