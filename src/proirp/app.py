@@ -46,6 +46,7 @@ from proirp.kit.docs_policy import docs_policies
 from proirp.kit.error_handlers import install_error_handlers
 from proirp.kit.input import refuse_nul_in_url
 from proirp.kit.openapi import describe_api
+from proirp.kit.query import refuse_repeated_query
 from proirp.kit.request_log import RequestLog
 from proirp.kit.security_headers import SecurityHeaders
 from proirp.metrics import router as metrics_router
@@ -178,7 +179,9 @@ def _serve_api(app: FastAPI) -> None:
     """The routes, their error answers and their OpenAPI description: the API without a runtime."""
     install_error_handlers(app)
     for router, _owner in ROUTERS:
-        app.include_router(router, dependencies=[Depends(refuse_nul_in_url)])
+        app.include_router(
+            router, dependencies=[Depends(refuse_nul_in_url), Depends(refuse_repeated_query)]
+        )
     describe_api(app)
 
 
