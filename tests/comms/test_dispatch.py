@@ -308,3 +308,32 @@ def test_email_goes_through_the_same_discipline(
     assert (comm.status, comm.provider_message_id) == ("sent", "sg-batch")
     assert [len(b.recipients) for b in sender.batches] == [1, 1]
     assert actions(factory, second) == ["EMAIL_SENT"]
+
+
+class HeldJustAfterItsSlot(SendPacer):
+    """A pacer whose sender another thread's call holds (a Retry-After) the moment this call
+    has its slot, while this one records its call as begun."""
+
+    hold_seconds = 0.6
+
+    def wait_for_slot(self, sender_key: str, *, poll: float = 0.005) -> bool:
+        probe = super().wait_for_slot(sender_key, poll=poll)
+        self.hold(sender_key, self.hold_seconds)
+        return probe
+
+
+def test_a_hold_given_after_a_call_had_its_slot_is_waited_out_before_the_call(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
+    comm_id = queued(factory, "email")
+    called: list[float] = []
+
+    def answer() -> list[SendResult]:
+        called.append(time.monotonic())
+        return [SendResult("sg-after-hold", "accepted")]
+
+    pacer = HeldJustAfterItsSlot(settings, rate=None, name=f"test-{uuid.uuid4().hex[:8]}")
+    started = time.monotonic()
+    deliver(factory, settings, pacer, EmailChannel(FakeEmail(answer), settings), [comm_id])
+    assert called and called[0] - started >= pacer.hold_seconds - 0.05
+    assert row(factory, comm_id).status == "sent"

@@ -141,6 +141,10 @@ def deliver(
         held_again = True  # unless the provider is known to have answered otherwise
         try:
             if (going_now := _start(factory, channel, call, claimed_at)) is not None:
+                if channel.marks_call_start:
+                    # Recording the call may have waited for the writers' lock: a Retry-After
+                    # another call got meanwhile is waited out, so that this one is not early.
+                    pacer.wait_out_hold(channel.pace_key)
                 held_again = _send(factory, settings, pacer, channel, going_now, outcome)
         finally:
             pacer.answered(channel.pace_key, probe=probe, held_again=held_again)
