@@ -15,7 +15,6 @@ otherwise marked `unknown` (never resent), and campaigns whose fan-out stopped a
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -26,12 +25,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, text
-from tests.live import BIN, LiveStack, wait_until
+from sqlalchemy import func, select
+from tests.live import LiveStack, wait_until
 
 from proirp.clients.models import Client
-from proirp.comms.models import Campaign, Communication
+from proirp.comms.models import Communication
 from prove.figures import Figure, check
+from prove.outcomes import Tally, quiet
+from prove.outcomes import tally as outcome_tally
 from prove.run import Run, api_urls
 from prove.services import private_services
 
@@ -62,7 +63,6 @@ SETTINGS = {
     "RECONCILE_AFTER_SECONDS": "20",
 }
 WORKERS = ("worker", "worker-2")
-FINAL = ("sent", "delivered", "undelivered", "failed", "blocked", "unknown", "cancelled")
 
 
 @dataclass
@@ -133,18 +133,6 @@ def _single(live: LiveStack, client_id: str, channel: str, url: str | None = Non
     return _post(url or live.app_url, live, "/comms", body)
 
 
-def _quiet(fn: Callable[[], bool]) -> Callable[[], bool]:
-    """A check that reads False while the database or the sandbox does not answer."""
-
-    def checked() -> bool:
-        try:
-            return fn()
-        except Exception:  # a restart under way: ask again
-            return False
-
-    return checked
-
-
 def _sms_sent(live: LiveStack) -> int:
     return len(live.ledger())
 
@@ -153,101 +141,6 @@ def _claimed(live: LiveStack) -> bool:
     with live.session() as session:
         stmt = select(func.count()).where(Communication.status == "sending")
         return (session.scalar(stmt) or 0) > 0
-
-
-def _unsettled(live: LiveStack) -> int:
-    """Messages still queued or sending, and campaigns not yet fanned out."""
-    with live.session() as session:
-        waiting = session.scalar(
-            select(func.count()).where(
-                Communication.direction == "outbound", Communication.status.not_in(FINAL)
-            )
-        )
-        unfanned = session.scalar(
-            select(func.count()).select_from(Campaign).where(Campaign.fanned_out_at.is_(None))
-        )
-        return (waiting or 0) + (unfanned or 0)
-
-
-# Half-written rows: what one transaction writes together, found apart.
-HALF_WRITTEN = {
-    "messages without their history": """
-        SELECT count(*) FROM communications c WHERE NOT EXISTS
-          (SELECT 1 FROM communication_events e WHERE e.communication_id = c.id)""",
-    "single messages without their audit row": """
-        SELECT count(*) FROM communications c WHERE c.campaign_id IS NULL
-          AND c.direction = 'outbound' AND NOT EXISTS (SELECT 1 FROM audit_logs a
-            WHERE a.details->>'communication_id' = c.id
-              AND a.action IN ('SMS_QUEUED', 'EMAIL_QUEUED', 'SMS_BLOCKED', 'EMAIL_BLOCKED'))""",
-    "campaigns without their audit row": """
-        SELECT count(*) FROM campaigns c WHERE NOT EXISTS (SELECT 1 FROM audit_logs a
-          WHERE a.action = 'CAMPAIGN_CREATED' AND a.details->>'campaign_id' = c.id)""",
-    "campaigns whose count disagrees with their messages": """
-        SELECT count(*) FROM campaigns c WHERE c.fanned_out_at IS NOT NULL
-          AND c.total <> (SELECT count(*) FROM communications m WHERE m.campaign_id = c.id)""",
-    "clients made through the API without their audit row": """
-        SELECT count(*) FROM clients c WHERE c.first_name <> :seeded AND NOT EXISTS
-          (SELECT 1 FROM audit_logs a WHERE a.action = 'CLIENT_CREATED' AND a.client_id = c.id)""",
-}
-
-
-@dataclass
-class Tally:
-    lost: int
-    twice: int
-    half_written: int
-    verified: bool
-    notes: list[str]
-
-
-def _audit_verify(live: LiveStack) -> bool:
-    done = subprocess.run(  # noqa: S603 (our own console script)
-        [str(BIN / "proirp"), "audit", "verify"],
-        env=live.env,
-        cwd=live.tmp,
-        capture_output=True,
-        timeout=300,
-    )
-    return done.returncode == 0
-
-
-def _tally(run: Run, live: LiveStack) -> Tally:
-    """Wait for every message to settle (or the scenario's time to run out), then count."""
-    settled = wait_until(
-        _quiet(lambda: _unsettled(live) == 0), timeout=run.seconds(480, 300), interval=1.0
-    )
-    notes = [] if settled else [f"{_unsettled(live)} messages or campaigns still unsettled"]
-    time.sleep(1.0)  # the last answers' ledger entries
-    expected: Counter[tuple[str, str]] = Counter()
-    statuses: Counter[str] = Counter()
-    never_written = 0
-    with live.session() as session:
-        outbound = session.scalars(
-            select(Communication).where(Communication.direction == "outbound")
-        ).all()
-        for comm in outbound:
-            statuses[f"{comm.channel} {comm.status}"] += 1
-            if comm.status not in ("blocked", "cancelled"):
-                expected[(comm.channel, comm.to_address.lower())] += 1
-        for campaign in session.scalars(select(Campaign)).all():
-            wanted = set(campaign.selection.get("client_ids", []))
-            written = set(
-                session.scalars(
-                    select(Communication.client_id).where(Communication.campaign_id == campaign.id)
-                )
-            )
-            never_written += len(wanted - written)
-        half = {
-            name: session.execute(text(sql), {"seeded": FIRST_NAME}).scalar() or 0
-            for name, sql in HALF_WRITTEN.items()
-        }
-    provider: Counter[tuple[str, str]] = Counter(("sms", m["to"]) for m in live.ledger())
-    provider.update(("email", m["to"].lower()) for m in live.email_ledger())
-    lost = never_written + sum(max(0, n - provider[key]) for key, n in expected.items())
-    twice = sum(max(0, n - expected[key]) for key, n in provider.items())
-    notes.append("statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
-    notes.extend(f"{name}: {n}" for name, n in half.items() if n)
-    return Tally(lost, twice, sum(half.values()), _audit_verify(live), notes)
 
 
 _starting = threading.Lock()  # a stack takes its settings from the environment as it starts
@@ -266,7 +159,7 @@ def _stack(run: Run, name: str) -> Iterator[LiveStack]:
 
 def _wait_for_half(live: LiveStack, n: int) -> str:
     """Wait until half the SMS campaign is at Twilio; what the fault met."""
-    wait_until(_quiet(lambda: _sms_sent(live) >= n // 2), timeout=300, interval=0.1)
+    wait_until(quiet(lambda: _sms_sent(live) >= n // 2), timeout=300, interval=0.1)
     return f"the fault came with {_sms_sent(live)} of {n} SMS sent"
 
 
@@ -300,7 +193,7 @@ def worker_killed_mid_email(run: Run, live: LiveStack) -> str:
     n = run.size(5000, 300)
     people = _add_people(run, live, n)
     _email_campaign(live, people.ids)
-    if not wait_until(_quiet(lambda: _claimed(live)), timeout=120, interval=0.05):
+    if not wait_until(quiet(lambda: _claimed(live)), timeout=120, interval=0.05):
         raise RuntimeError("no email was claimed")
     busy = _busy_worker(live, "comms.deliver_email_batch")
     live.processes[busy].kill()
@@ -409,29 +302,47 @@ def _figures(name: str, tally: Tally) -> list[Figure]:
     return [Figure(AREA, name, measured, "0 / 0 / 0 / passes", met)]
 
 
-def _scenario(run: Run, name: str) -> list[Figure]:
+UNREACHED = (
+    "emails left unknown: their worker died between recording the call as begun and SendGrid "
+    "having it"
+)
+
+
+def _scenario(run: Run, name: str) -> tuple[list[Figure], int]:
+    """The scenario's row, and how many of its emails were left unknown unreached."""
     started = time.perf_counter()
     try:
         with _stack(run, name) as live:
             note = SCENARIOS[name](run, live)
-            tally = _tally(run, live)
+            tally = outcome_tally(run, live, seeded=FIRST_NAME)
     except Exception as exc:  # a scenario that breaks is a miss of its own; the others go on
         print(f"  {name} broke: {type(exc).__name__}: {exc}", flush=True)
-        return [check(AREA, f"{name}: ran to the end", False, detail=type(exc).__name__)]
+        return [check(AREA, f"{name}: ran to the end", False, detail=type(exc).__name__)], 0
     notes = [note] if note else []
+    if tally.unreached:
+        notes.append(f"{tally.unreached} emails unknown and never at SendGrid")
     took = time.perf_counter() - started
     print(f"  {name} ({took:.0f} s): {'; '.join(notes + tally.notes)}", flush=True)
-    return _figures(name, tally)
+    return _figures(name, tally), tally.unreached
 
 
-def _lane(run: Run, names: list[str]) -> dict[str, list[Figure]]:
+def _lane(run: Run, names: list[str]) -> dict[str, tuple[list[Figure], int]]:
     return {name: _scenario(run, name) for name in names}
+
+
+def unreached_figure(unreached: dict[str, int]) -> Figure:
+    """One row for every scenario: emails the product had to leave `unknown` because the kill
+    came in the moment between recording their call and the call reaching SendGrid."""
+    total = sum(unreached.values())
+    where = ", ".join(f"{n:,} in {name}" for name, n in unreached.items() if n)
+    measured = f"{total:,}" + (f" ({where})" if where else "")
+    return Figure(AREA, UNREACHED, measured, "0", total == 0)
 
 
 def prove(run: Run) -> list[Figure]:
     for body in (SMS_BODY, SINGLE_SMS_BODY, EMAIL_SUBJECT, EMAIL_TEXT, SINGLE_EMAIL_TEXT):
         run.used.add("message body", body)
-    results: dict[str, list[Figure]] = {}
+    results: dict[str, tuple[list[Figure], int]] = {}
     with ExitStack() as services, ThreadPoolExecutor(len(LANES)) as pool:
         runs = [run] + [
             replace(run, services=services.enter_context(private_services(folder)))
@@ -439,4 +350,5 @@ def prove(run: Run) -> list[Figure]:
         ]
         for lane in [pool.submit(_lane, r, names) for r, names in zip(runs, LANES, strict=True)]:
             results.update(lane.result())
-    return [figure for name in SCENARIOS for figure in results[name]]
+    rows = [figure for name in SCENARIOS for figure in results[name][0]]
+    return [*rows, unreached_figure({name: results[name][1] for name in SCENARIOS})]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from prove.__main__ import exit_status, with_known_misses
+from prove.deaths import unreached_figure
 from prove.figures import check, count, table
+from prove.outcomes import outcomes
 from prove.run import Run, Used
 from prove.secrets import _search
 
@@ -67,3 +70,22 @@ def test_the_secrets_search_finds_each_value_where_it_lies(tmp_path: Path) -> No
         ("phone number", "logs"): 1,
         ("message body", "logs"): 1,
     }
+
+
+def test_an_email_left_unknown_that_never_reached_sendgrid_is_counted_apart_from_lost() -> None:
+    a, b, c = ("email", "a@x.example"), ("email", "b@x.example"), ("sms", "+13125550100")
+    expected = Counter({a: 1, b: 1, c: 2})
+    left_unknown = Counter({a: 1})  # its call was recorded as begun; it ended unknown
+    provider = Counter({c: 3})  # a and b never arrived; c arrived once too often
+    assert outcomes(expected, left_unknown, provider) == (1, 1, 1)  # lost b, twice c, a apart
+    assert outcomes(expected, left_unknown, expected + Counter()) == (0, 0, 0)
+
+
+def test_the_unreached_row_names_where_it_happened_and_is_a_known_miss() -> None:
+    quiet = unreached_figure({"worker killed mid SMS campaign": 0, "worker killed mid email": 0})
+    assert quiet.met and quiet.measured == "0"
+    hit = unreached_figure({"worker killed mid SMS campaign": 0, "worker killed mid email": 300})
+    assert not hit.met and hit.measured == "300 (300 in worker killed mid email)"
+    assert exit_status(with_known_misses([hit]), accept_known=True) == 0
+    lost = count("Faults", "worker killed mid email: messages lost / sent twice", 1)
+    assert exit_status(with_known_misses([hit, lost]), accept_known=True) == 1
