@@ -18,6 +18,7 @@ from tests.live import LiveStack, free_port, live_stack
 
 from prove.services import Services
 
+EVENT_RETRY_SECONDS = 120.0  # the sandbox's SendGrid retries a refused event batch this long
 # The kinds of value the secrets area searches every dump, key and log for.
 KINDS = (
     "oauth token",
@@ -110,6 +111,9 @@ class Run:
                         extra.append(f"worker-{n}")
                     for url in api_urls(live)[1:]:
                         live.wait_healthy(f"{url}/healthz")
+                # SendGrid retries a refused event batch for 24 hours: the proof's stacks for
+                # two minutes, longer than any fault it makes keeps the API from answering.
+                live.configure_sendgrid(event_retry_seconds=EVENT_RETRY_SECONDS)
                 yield live
             finally:
                 for process in extra:

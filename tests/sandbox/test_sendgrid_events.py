@@ -15,6 +15,7 @@ from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 from proirp.config.sandbox_credentials import SANDBOX_SENDGRID_WEBHOOK_PUBLIC_KEY
 from proirp.sandbox.config import SANDBOX_SENDGRID_WEBHOOK_PRIVATE_KEY
 from proirp.sandbox.sendgrid.signing import sign_payload
+from proirp.sandbox.sendgrid.state import event_retry_delay
 from tests.sandbox.conftest import (
     SENDGRID_EVENTS_PATH,
     ReceivedRequest,
@@ -240,6 +241,29 @@ def test_refused_batches_are_retried_then_the_lifecycle_goes_on(
         ("delivered", 1, 200),
     ]
     assert mail_sandbox.state.stats()["event_batches_failed"] == 0
+
+
+def test_a_batch_is_retried_for_as_long_as_event_retry_seconds_says(
+    mail_sandbox: RunningSendGrid, receiver: WebhookReceiver
+) -> None:
+    """SendGrid retries a refused batch for 24 hours: an app down for a few seconds (its database
+    restarting) still hears of every event."""
+    mail_sandbox.control("POST", "config", json={"event_retry_seconds": 5})
+    receiver.script(SENDGRID_EVENTS_PATH, (503, "busy"), (503, "busy"), (503, "busy"))
+    send(mail_sandbox, mail_body("client@example.com"))
+    attempts = receiver.wait_for(SENDGRID_EVENTS_PATH, 5)
+    assert [events_of(r)[0]["event"] for r in attempts][:4] == ["processed"] * 4
+    event = mail_sandbox.state.ledger()[0]["events"][0]
+    assert (event["event"], event["attempts"], event["response_status"]) == ("processed", 4, 200)
+
+
+def test_retries_come_at_growing_intervals_within_the_window() -> None:
+    delays, tried_for, attempt = [], 0.0, 1
+    while (delay := event_retry_delay(attempt, tried_for=tried_for, window=100)) is not None:
+        delays.append(delay)
+        tried_for, attempt = tried_for + delay, attempt + 1
+    assert delays == [0.1, 0.5, 2.5, 12.5, 30.0, 30.0]  # the last try 75.6 s after the first
+    assert event_retry_delay(3, tried_for=0.6, window=0.6) is None  # the default: three tries
 
 
 def test_an_unreachable_app_counts_failed_batches(start_sendgrid: StartSendGrid) -> None:

@@ -45,6 +45,10 @@ class Knobs:
     timeout_seconds: float = 30.0
     reset_next: int = 0
     outage: list[OutagePhase] = field(default_factory=list)
+    # How long a refused Event Webhook batch is retried, in seconds after its first try, at
+    # growing intervals (0.1 s, 0.5 s, then 2.5 s, 12.5 s, 30 s each). SendGrid retries for 24
+    # hours; the default keeps a test's wait short (three tries).
+    event_retry_seconds: float = 0.6
     # Every Nth Event Webhook batch is POSTed twice (0 = never), as SendGrid sometimes does.
     duplicate_every: int = 0
     # Post Event Webhook batches at all.
@@ -59,6 +63,7 @@ class KnobsUpdate(SendKnobsUpdate):
     rps: float | None = Field(default=None, gt=0)
     event_delay_ms: int | None = Field(default=None, ge=0, le=60_000)
     fail_status: Literal[500, 502, 503] | None = None
+    event_retry_seconds: float | None = Field(default=None, ge=0, le=86_400)
     duplicate_every: int | None = Field(default=None, ge=0)
     events: bool | None = None
     api_key_scopes: list[Annotated[str, Field(min_length=1)]] | None = None

@@ -41,9 +41,16 @@ from proirp.sandbox.sendgrid.templates import DynamicTemplate, new_template_id
 log = structlog.get_logger(__name__)
 
 EVENTS_PATH = "/webhooks/sendgrid/events"
-# SendGrid retries a refused batch for 24 hours; a few quick retries show the same behaviour.
-EVENT_ATTEMPTS = 3
-EVENT_RETRY_DELAYS = (0.1, 0.5)  # seconds before the 2nd and 3rd attempt
+# SendGrid retries a refused batch for 24 hours at growing intervals; the sandbox for as long as
+# its event_retry_seconds knob says, at these (the last one repeats).
+EVENT_RETRY_DELAYS = (0.1, 0.5, 2.5, 12.5, 30.0)
+
+
+def event_retry_delay(attempt: int, *, tried_for: float, window: float) -> float | None:
+    """Seconds before the try after `attempt` (1 = the first), or None: the batch has been
+    retried for as long as it will be."""
+    delay = EVENT_RETRY_DELAYS[min(attempt, len(EVENT_RETRY_DELAYS)) - 1]
+    return delay if tried_for + delay <= window + 1e-9 else None
 
 
 @dataclass(frozen=True)
@@ -254,15 +261,19 @@ class SendGridSandbox(SenderState[Knobs]):
         )
         self._deliver(batch, attempt=1)
 
-    def _deliver(self, batch: _Batch, *, attempt: int) -> None:
+    def _deliver(self, batch: _Batch, *, attempt: int, tried_for: float = 0.0) -> None:
         key = self.config.sendgrid_webhook_private_key
         result = post_signed_events(batch.url, batch.payload, private_key_b64=key)
-        if not result.ok and attempt < EVENT_ATTEMPTS:
-            self._dispatcher.call_later(
-                EVENT_RETRY_DELAYS[attempt - 1],
-                lambda: self._deliver(batch, attempt=attempt + 1),
-            )
-            return
+        if not result.ok:
+            with self._lock:
+                window = self._knobs.event_retry_seconds
+            delay = event_retry_delay(attempt, tried_for=tried_for, window=window)
+            if delay is not None:
+                self._dispatcher.call_later(
+                    delay,
+                    lambda: self._deliver(batch, attempt=attempt + 1, tried_for=tried_for + delay),
+                )
+                return
         # SendGrid delivers some batches twice; the app must dedupe on sg_event_id.
         again = (
             post_signed_events(batch.url, batch.payload, private_key_b64=key)
