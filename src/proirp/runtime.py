@@ -58,6 +58,7 @@ def start(settings: Settings) -> Runtime:
     import proirp.comms.campaigns.tasks
     import proirp.comms.email.tasks
     import proirp.comms.inbox.tasks
+    import proirp.comms.request_keys
     import proirp.comms.sms.tasks
     import proirp.comms.tasks
     import proirp.models

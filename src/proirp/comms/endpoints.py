@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
 from proirp.auth.dependencies import AnyStaff
+from proirp.auth.models import User
 from proirp.clients.access import can_reach, visible_to
 from proirp.comms.campaigns import service as campaigns
 from proirp.comms.core import repository
@@ -19,6 +21,7 @@ from proirp.comms.core.sending import MessageBlocked, Sender
 from proirp.comms.inbox import service as inbox
 from proirp.comms.models import Communication
 from proirp.comms.outgoing import queue_message, start_bulk
+from proirp.comms.request_keys import Answer, IdempotencyKey, fingerprint, hold, keep
 from proirp.comms.responses import (
     CampaignAnswer,
     CampaignList,
@@ -33,8 +36,10 @@ from proirp.comms.views import (
     campaign_views,
     communication_view,
 )
+from proirp.config import Settings
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.openapi import errors
+from proirp.kit.origin import RequestOrigin
 from proirp.kit.pagination import Cursor, PageParams, page_params
 
 router = APIRouter(prefix="/comms", tags=["communications"])
@@ -58,20 +63,37 @@ Page = Annotated[PageParams, Depends(page_params)]
     summary="Send one SMS or email to a client, now or at `send_at`",
     responses={
         422: {"model": MessageRefused, "description": MessageRefused.__doc__},
-        **errors(503),
+        **errors(409, 503),
     },
 )
 def send_communication(
-    body: CommCreate, session: SessionDep, user: AnyStaff, origin: OriginDep, settings: SettingsDep
+    body: CommCreate,
+    session: SessionDep,
+    user: AnyStaff,
+    origin: OriginDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    request = fingerprint("POST /comms", body.model_dump(mode="json"))
+    if idempotency_key and (earlier := hold(session, user.id, idempotency_key, request)):
+        return JSONResponse(earlier.body, status_code=earlier.status_code)
+    answer = _send_one(session, body, user=user, origin=origin, settings=settings)
+    if idempotency_key:
+        keep(session, user.id, idempotency_key, answer)
+    return JSONResponse(answer.body, status_code=answer.status_code)
+
+
+def _send_one(
+    session: Session, body: CommCreate, *, user: User, origin: RequestOrigin, settings: Settings
+) -> Answer:
     try:
         comm = queue_message(session, body, user=user, origin=origin, settings=settings)
     except MessageBlocked as blocked:
         # The blocked row and its audit entry are the record of the refusal: they must commit.
         payload = blocked.to_body()
         payload["communication"] = communication_view(blocked.communication)
-        return JSONResponse(payload, status_code=blocked.status_code)
-    return JSONResponse({"ok": True, "communication": communication_view(comm)}, status_code=202)
+        return Answer(blocked.status_code, payload)
+    return Answer(202, {"ok": True, "communication": communication_view(comm)})
 
 
 @router.get(
@@ -147,7 +169,7 @@ def get_communication(
         "`client_ids` is refused (422 naming the field, as an unknown id is), and a `filter` "
         "selects from their care team when the campaign fans out."
     ),
-    responses=errors(503),
+    responses=errors(409, 503),
 )
 def send_bulk(
     body: BulkCreate,
@@ -155,9 +177,16 @@ def send_bulk(
     user: AnyStaff,
     origin: OriginDep,
     settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    request = fingerprint("POST /comms/bulk", body.model_dump(mode="json"))
+    if idempotency_key and (earlier := hold(session, user.id, idempotency_key, request)):
+        return JSONResponse(earlier.body, status_code=earlier.status_code)
     campaign = start_bulk(session, body, user=user, origin=origin, settings=settings)
-    return JSONResponse({"ok": True, "campaign": campaign_view(session, campaign)}, status_code=202)
+    answer = Answer(202, {"ok": True, "campaign": campaign_view(session, campaign)})
+    if idempotency_key:
+        keep(session, user.id, idempotency_key, answer)
+    return JSONResponse(answer.body, status_code=answer.status_code)
 
 
 @router.post(

@@ -233,3 +233,19 @@ class StatusIntake(Base):
     received_at: Mapped[datetime]
     due_at: Mapped[datetime]  # when a batch may take it (later again when its message is unknown)
     attempts: Mapped[int] = mapped_column(default=0)
+
+
+class RequestKey(Base):
+    """A send asked for with a key of the sender's own (POST /comms' Idempotency-Key, or the
+    composer's hidden one): asked again with that key, the first answer is given again and
+    nothing more is sent. Keys are kept for a day."""
+
+    __tablename__ = "request_keys"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # Which request it was (POST /comms or /comms/bulk and a digest of its body), encrypted.
+    fingerprint: Mapped[str] = mapped_column(EncryptedText)
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None until the first answer
+    answer: Mapped[str | None] = mapped_column(EncryptedText)  # the first answer's JSON body
+    created_at: Mapped[datetime] = mapped_column(index=True)

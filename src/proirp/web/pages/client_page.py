@@ -29,6 +29,7 @@ from proirp.comms.inbox import service as inbox
 from proirp.comms.inbox.endpoints import INLINE_TYPES
 from proirp.comms.inbox.practice import inbox_practice
 from proirp.comms.models import Communication, CommunicationStatus, Direction
+from proirp.comms.request_keys import Answer, hold, keep
 from proirp.comms.templates import service as templates
 from proirp.config import Settings
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
@@ -40,6 +41,7 @@ from proirp.web.pages import composer
 from proirp.web.pages.composer import Draft, Verdict
 from proirp.web.rendering import PREFIX, render
 from proirp.web.routing import CheckedForm, PageUser, field, page_router
+from proirp.web.send_once import HELD_FOR, SEND_KEY, new_send_key, send_key
 
 router = page_router()
 THREAD_SIZE = 20
@@ -135,6 +137,7 @@ def page(
     # A new message goes by SMS unless the client can only be reached by email.
     draft = draft or Draft(channel="email" if client.email and not client.phone else "sms")
     writing = composer.context(session, settings, client, draft, template_id)
+    writing[SEND_KEY] = new_send_key()
     assigns = user.role in (Role.ADMIN, Role.STAFF)  # as PUT /clients/{id}/care-team
     return render(
         request,
@@ -254,15 +257,38 @@ def send_message(
     if form.get("action") == "check":
         verdict = composer.check(session, body, settings, user_id=user.id)
         return again(verdict, 200)
+    key = send_key(form, "message", body)
+    if key and (earlier := hold(session, user.id, key, HELD_FOR)):
+        return _answered(earlier, client_id, again)  # this very message, sent already
     try:
         comm = composer.send(session, body, user=user, origin=origin, settings=settings)
     except MessageBlocked as blocked:
         # Recorded as blocked, with its audit row: kept (the page is answered, not raised).
         reason = blocked.reason
+        if key:
+            keep(
+                session,
+                user.id,
+                key,
+                Answer(422, {"field": reason.field, "message": reason.message}),
+            )
         verdict = Verdict(False, reason.message, {reason.field: reason.message}, blocked=True)
         return again(verdict, 422)
     except AppError as refused:
-        session.rollback()  # nothing of a refused request is kept
+        session.rollback()  # nothing of a refused request is kept (its key is free again)
         return again(composer.refusal_of(refused), refused.status_code)
     done = "scheduled" if comm.send_at is not None else "sent"
+    if key:
+        keep(session, user.id, key, Answer(303, {"done": done}))
+    return RedirectResponse(f"{PREFIX}/clients/{client_id}?done={done}#thread", status_code=303)
+
+
+def _answered(
+    earlier: Answer, client_id: str, again: Callable[[Verdict, int], Response]
+) -> Response:
+    """The page the first of two sends of one message was answered with."""
+    if earlier.status_code == 422:
+        message, at = str(earlier.body["message"]), str(earlier.body["field"])
+        return again(Verdict(False, message, {at: message}, blocked=True), 422)
+    done = str(earlier.body["done"])
     return RedirectResponse(f"{PREFIX}/clients/{client_id}?done={done}#thread", status_code=303)
