@@ -1,5 +1,5 @@
 """A live stack (sandbox + product processes) shared by the end-to-end SMS tests of a module; a
-clock the tests set; what the sweeper would queue."""
+clock the tests set; what the sweeper would queue; a member of staff."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from proirp.clients.models import Client
 from proirp.comms import tasks as sweeper
 from proirp.comms.models import Communication
 from proirp.kit.time import Clock, set_clock, utcnow
+from tests.factories import Staff, create_staff
 from tests.live import LiveStack, live_stack, wait_until
 
 FINAL = {"delivered", "undelivered", "failed", "blocked"}
@@ -23,6 +25,12 @@ FINAL = {"delivered", "undelivered", "failed", "blocked"}
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     with live_stack(tmp_path_factory.mktemp("live")) as stack:
         yield stack
+
+
+@pytest.fixture
+def staff(db: Session) -> Staff:
+    """A member of the front desk (the `staff` role), signed in to the API."""
+    return create_staff(db, role="staff")
 
 
 @pytest.fixture

@@ -27,15 +27,10 @@ from proirp.comms.email.unsubscribe import make_token
 from proirp.comms.models import Communication, CommunicationEvent
 from proirp.sandbox.config import SANDBOX_SENDGRID_WEBHOOK_PRIVATE_KEY
 from proirp.sandbox.sendgrid.signing import sign_payload
-from tests.factories import Staff, create_client, create_staff
+from tests.factories import Staff, create_client
 
 ADDRESS = "avery.quinn@example.com"
 _serial = iter(range(1_000_000))
-
-
-@pytest.fixture
-def staff(db: Session) -> Staff:
-    return create_staff(db, role="staff")
 
 
 @pytest.fixture

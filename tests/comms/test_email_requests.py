@@ -14,14 +14,9 @@ from proirp.clients.models import Client, OptOut
 from proirp.comms.models import Communication, Template
 from proirp.config import Settings
 from proirp.worker.queue import huey
-from tests.factories import Staff, create_client, create_staff
+from tests.factories import Staff, create_client
 
 DYNAMIC_ID = "d-" + "a1" * 16
-
-
-@pytest.fixture
-def staff(db: Session) -> Staff:
-    return create_staff(db, role="staff")
 
 
 @pytest.fixture

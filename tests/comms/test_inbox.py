@@ -96,11 +96,6 @@ def office(db: Session, *, is_open: bool, **overrides: Any) -> None:
 
 
 @pytest.fixture
-def staff(db: Session) -> Staff:
-    return create_staff(db, role="staff")
-
-
-@pytest.fixture
 def client(db: Session) -> Client:
     row = create_client(db, phone=PHONE)
     row.sms_consent = True

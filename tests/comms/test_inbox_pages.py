@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -16,11 +15,6 @@ from proirp.kit.time import utcnow
 from tests.factories import Staff, create_client, create_staff
 
 PRACTICE = "+13125550000"
-
-
-@pytest.fixture
-def staff(db: Session) -> Staff:
-    return create_staff(db, role="staff")
 
 
 def _inbound(db: Session, client_id: str | None, number: str, minutes_ago: int) -> Communication:

@@ -21,11 +21,6 @@ from tests.factories import Staff, create_client, create_staff
 
 
 @pytest.fixture
-def staff(db: Session) -> Staff:
-    return create_staff(db, role="staff")
-
-
-@pytest.fixture
 def client(db: Session) -> Client:
     row = create_client(db, phone="+12025550143")
     row.sms_consent = True

@@ -14,12 +14,7 @@ from proirp.clients.models import Client, OptOut
 from proirp.comms.models import Communication, Template
 from proirp.config import Settings
 from proirp.worker.queue import huey
-from tests.factories import Staff, create_client, create_staff
-
-
-@pytest.fixture
-def staff(db: Session) -> Staff:
-    return create_staff(db, role="staff")
+from tests.factories import Staff, create_client
 
 
 @pytest.fixture

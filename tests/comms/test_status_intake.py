@@ -27,15 +27,10 @@ from proirp.comms.sms.intake import INTAKE_LIFETIME, drain_batch
 from proirp.config import Settings
 from proirp.kit.admission import AdmissionLimit
 from proirp.kit.time import utcnow
-from tests.factories import Staff, create_client, create_staff
+from tests.factories import Staff, create_client
 
 BODY = "Your appointment with Dr. Example is at 3pm."
 FROM = "+15005550006"
-
-
-@pytest.fixture
-def staff(db: Session) -> Staff:
-    return create_staff(db, role="staff")
 
 
 @pytest.fixture

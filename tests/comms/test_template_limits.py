@@ -17,7 +17,7 @@ from proirp.clients.models import Client
 from proirp.comms.models import Communication, Template
 from proirp.comms.templates.rendering import render
 from proirp.config import Settings
-from tests.factories import Staff, create_client, create_staff
+from tests.factories import Staff, create_client
 
 # CPU seconds for one request: well under what the attacks below cost without bounds (seconds
 # to minutes each), and over the render's time limit. CPU, not wall time: the machine is shared.
@@ -96,11 +96,6 @@ BROKEN = [
     pytest.param("{{ 1e308 * 10 ** 400 }}", "number", id="overflow"),
     pytest.param("{{ 'text'.__class__ }}", "not available", id="unsafe attribute"),
 ]
-
-
-@pytest.fixture
-def staff(db: Session) -> Staff:
-    return create_staff(db, role="staff")
 
 
 @pytest.fixture

@@ -19,11 +19,6 @@ SENDGRID_ID = "d-" + "0123456789abcdef" * 2
 MARKER = "Marguerite"
 
 
-@pytest.fixture
-def staff(db: Session) -> Staff:
-    return create_staff(db, role="staff")
-
-
 def sms(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "name": "Call us",

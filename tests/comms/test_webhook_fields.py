@@ -23,14 +23,9 @@ from proirp.comms.sms.status import EVENT_ID_PREFIX, MAX_SID, MAX_STATUS
 from proirp.config import Settings
 from proirp.kit.input import column_width
 from tests.comms.test_email_events import ADDRESS, event, post_events
-from tests.factories import Staff, create_client, create_staff
+from tests.factories import Staff, create_client
 
 SID = "SM" + "a" * 32
-
-
-@pytest.fixture
-def staff(db: Session) -> Staff:
-    return create_staff(db, role="staff")
 
 
 @pytest.fixture
