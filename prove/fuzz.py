@@ -95,8 +95,9 @@ class Tally:
             self.undocumented.append(f"{where}: {titles}\n  {_request(case)}")
         for failure in failures:
             if failure.code not in UNDOCUMENTED | SERVER_ERROR:
+                detail = " ".join(str(failure.message or "").split())[:300]  # what it changed
                 self.other_failures.append(
-                    f"{where}: {failure.code} {failure.title}\n  {_request(case)}"
+                    f"{where}: {failure.code} {failure.title}\n  {detail}\n  {_request(case)}"
                 )
 
 

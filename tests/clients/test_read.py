@@ -149,6 +149,9 @@ def _encode(raw: object) -> str:
         _encode({"created_at": "2030-01-01"}),
         _encode(["yesterday", "abc"]),
         pytest.param(_encode(["2030-01-01T00:00:00", "abc"]), id="naive-time"),
+        # A `next_cursor` of null sent back as an empty value: taken for the first page, a
+        # client that pages until the cursor is empty would start again for ever.
+        pytest.param("", id="empty"),
     ],
 )
 def test_a_cursor_the_api_never_issued_is_a_422(api: TestClient, staff: Staff, cursor: str) -> None:

@@ -71,4 +71,6 @@ def page_params(
     ] = None,
 ) -> PageParams:
     """FastAPI dependency reading `limit` and `cursor`."""
-    return PageParams(limit=limit, cursor=Cursor.decode(cursor) if cursor else None)
+    # An empty cursor is refused too: it is no cursor this API returned (a null `next_cursor`
+    # sent back as empty would otherwise start again at the first page).
+    return PageParams(limit=limit, cursor=Cursor.decode(cursor) if cursor is not None else None)
