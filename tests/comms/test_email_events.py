@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.event import listen as event_listen
+from sqlalchemy.event import remove as event_remove
 from sqlalchemy.orm import Session
 
 from proirp.audit.anchor_file import FileAnchorStore
@@ -131,6 +133,34 @@ def test_a_signed_batch_moves_the_message_forward(
     changed = _audits(db, "EMAIL_STATUS_CHANGED")
     assert [a.details["status"] for a in changed] == ["delivered"]
     assert ADDRESS not in json.dumps([a.details for a in changed])
+
+
+def test_a_batch_is_applied_with_a_constant_number_of_lookups(
+    api: TestClient, db: Session, client: Client, staff: Staff
+) -> None:
+    """A campaign's events come 500 a batch, applied under the writers' turn: one lookup per
+    event held the turn (and every SMS send waiting for it) for tens of seconds under load."""
+    comms = [_email(db, client, staff) for _ in range(60)]
+    batch = [event(comm, name) for comm in comms for name in ("processed", "delivered")]
+    db.expunge_all()  # as in a request of its own: no message already in the session
+    selects: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "advisory" not in statement:
+            selects.append(statement)  # reads of rows, not the writers' lock
+
+    connection = db.connection()
+    event_listen(connection, "before_cursor_execute", count)
+    try:
+        assert post_events(api, batch).status_code == 204
+    finally:
+        event_remove(connection, "before_cursor_execute", count)
+    # The events already seen, the messages by our ids, the audit chain's head, and what the
+    # request itself reads: a fixed number, not one or more per event.
+    assert len(selects) <= 6, "\n".join(selects)
+    for comm in comms:
+        assert db.get(Communication, comm.id, populate_existing=True).status == "delivered"  # type: ignore[union-attr]
+    assert len(_audits(db, "EMAIL_STATUS_CHANGED")) == 60
 
 
 @pytest.mark.parametrize("how", ["forged", "tampered", "stale", "unsigned"])

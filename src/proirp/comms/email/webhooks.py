@@ -11,6 +11,7 @@ group lifts what that group's unsubscribe put there. An event whose fields do no
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated
 
 import structlog
@@ -19,7 +20,8 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from proirp.audit.service import AuditEntry, RequestOrigin, record_audits
-from proirp.comms.core.events import apply_status_event
+from proirp.comms.core import repository
+from proirp.comms.core.events import Applied, StatusEvent, apply_status_events
 from proirp.comms.core.webhook_rejection import record_rejection, reject_webhook
 from proirp.comms.email.events import status_event, suppression_for
 from proirp.comms.email.payload import Batch, SendGridEvent, read_batch
@@ -56,16 +58,37 @@ def _reject(session: Session, origin: RequestOrigin, reason: str, status: int) -
     )
 
 
-def apply_event(
+def apply_events(
+    session: Session, events: Sequence[SendGridEvent], origin: RequestOrigin
+) -> list[str]:
+    """Apply a batch's events in order; what happened to each (for counting, never logged with
+    its content). A fixed number of lookups whatever the batch's size: the events already seen,
+    the messages our ids in the custom args name; the status changes' audit rows as one group."""
+    ours = [status_event(event) for event in events]
+    references = list({e.reference for e in ours if e.reference})
+    # Held here while the batch is applied: the session keeps them (it holds rows it did not
+    # change only while something else does), and each event finds its message without a query.
+    messages = repository.get_many(session, references, content=False) if references else []
+    audits: list[AuditEntry] = []
+    applied = apply_status_events(session, [(e, origin) for e in ours], audits)
+    del messages
+    outcomes = [
+        _follow_up(session, event, status, done, origin)
+        for event, status, done in zip(events, ours, applied, strict=True)
+    ]
+    record_audits(session, audits)
+    return outcomes
+
+
+def _follow_up(
     session: Session,
     event: SendGridEvent,
+    ours: StatusEvent,
+    applied: Applied,
     origin: RequestOrigin,
-    audits: list[AuditEntry] | None = None,
 ) -> str:
-    """Apply one event; returns what happened (for counting, never logged with its content).
-    Its status change's audit row goes into `audits` when given (the batch appends them)."""
-    ours = status_event(event)
-    applied = apply_status_event(session, ours, origin, audits)
+    """What an applied event does besides the status: a bounce, drop, spam report or
+    unsubscribe suppresses the address; a resubscribe lifts its group's unsubscribe."""
     if applied.outcome == "duplicate" or not ours.address:
         return applied.outcome
     client_id = applied.communication.client_id if applied.communication is not None else None
@@ -124,10 +147,7 @@ def events(
     batch = read_batch(raw)
     _skip_malformed(session, batch, origin)  # the rest is applied; a retry would not mend them
     counts: dict[str, int] = {"malformed": batch.malformed} if batch.malformed else {}
-    audits: list[AuditEntry] = []
-    for event in batch.events:
-        outcome = apply_event(session, event, origin, audits)
+    for outcome in apply_events(session, batch.events, origin):
         counts[outcome] = counts.get(outcome, 0) + 1
-    record_audits(session, audits)  # the batch's status changes, appended as one group
     log.info("email.events", **counts)
     return Response(status_code=204)
