@@ -55,6 +55,20 @@ def test_healthy_push_is_polled_once_a_day_the_rest_every_five_minutes(db: Sessi
     assert {stale, expired, failed, none} <= due
 
 
+def test_a_pushed_calendar_whose_last_sync_failed_is_polled_again(db: Session) -> None:
+    """A notification's sync that failed for a moment (the provider busy) has already taken its
+    request: the change waits for the poll, which must not be a day away."""
+    failing = _calendar(db, channel="active", expires_in=timedelta(days=6), synced_ago=timedelta())
+    status = db.query(CalendarSyncStatus).filter_by(integration_id=failing).one()
+    status.failures = 1
+    status.retry_after = utcnow() - timedelta(seconds=1)  # its backoff has passed
+    db.flush()
+    assert failing in set(due_for_sync(db))
+    status.retry_after = utcnow() + timedelta(minutes=1)  # not before its backoff
+    db.flush()
+    assert failing not in set(due_for_sync(db))
+
+
 def test_upkeep_renews_near_the_end_and_sets_up_what_is_missing(db: Session) -> None:
     soon = _calendar(db, channel="active", expires_in=timedelta(hours=20), synced_ago=timedelta())
     later = _calendar(db, channel="active", expires_in=timedelta(days=5), synced_ago=timedelta())

@@ -89,13 +89,16 @@ def succeeded(status: CalendarSyncStatus) -> None:
 
 def due_for_sync(session: Session) -> list[str]:
     """Active integrations the periodic sync should sync now (not backing off, and not kept
-    current by healthy push: those once a day). A disabled member of staff's calendars are left
-    alone (kept, with their history, but not read)."""
+    current by healthy push: those once a day, unless their last sync failed). A disabled
+    member of staff's calendars are left alone (kept, with their history, but not read)."""
     now = utcnow()
     pushed = and_(
         CalendarPushChannel.state == "active",
         CalendarPushChannel.expires_at > now,
         CalendarSyncStatus.last_success_at > now - PUSH_SAFETY_POLL,
+        # A notification's sync that failed has already taken its request: until a sync
+        # succeeds again, the calendar is polled (after its backoff) as if it had no push.
+        CalendarSyncStatus.failures == 0,
     )
     stmt = (
         select(CalendarIntegration.id)
