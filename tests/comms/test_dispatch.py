@@ -312,13 +312,16 @@ def test_email_goes_through_the_same_discipline(
 
 class HeldJustAfterItsSlot(SendPacer):
     """A pacer whose sender another thread's call holds (a Retry-After) the moment this call
-    has its slot, while this one records its call as begun."""
+    first has its slot, while this one records its call as begun."""
 
     hold_seconds = 0.6
+    held = False
 
     def wait_for_slot(self, sender_key: str, *, poll: float = 0.005) -> bool:
         probe = super().wait_for_slot(sender_key, poll=poll)
-        self.hold(sender_key, self.hold_seconds)
+        if not self.held:
+            self.held = True
+            self.hold(sender_key, self.hold_seconds)
         return probe
 
 
@@ -337,3 +340,30 @@ def test_a_hold_given_after_a_call_had_its_slot_is_waited_out_before_the_call(
     deliver(factory, settings, pacer, EmailChannel(FakeEmail(answer), settings), [comm_id])
     assert called and called[0] - started >= pacer.hold_seconds - 0.05
     assert row(factory, comm_id).status == "sent"
+
+
+class HoldsUnreachable(SendPacer):
+    """A pacer whose holds cannot be read once the job has begun (Redis restarting)."""
+
+    looks = 0
+
+    def held_for(self, sender_key: str) -> float:
+        self.looks += 1
+        if self.looks > 1:
+            raise ConnectionError("the holds cannot be read")
+        return 0.0
+
+
+def test_a_call_whose_hold_cannot_be_read_is_not_recorded_as_begun(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
+    """The last look at the hold comes before the call is recorded as begun: if it fails, the
+    rows' call never began, and the sweeper sends them again (never `unknown`)."""
+    comm_id = queued(factory, "email")
+    sender = FakeEmail(lambda: [SendResult("sg-never", "accepted")])
+    pacer = HoldsUnreachable(settings, rate=None, name=f"test-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(ConnectionError):
+        deliver(factory, settings, pacer, EmailChannel(sender, settings), [comm_id])
+    comm = row(factory, comm_id)
+    assert (comm.status, comm.call_started_at) == ("sending", None)
+    assert sender.batches == []

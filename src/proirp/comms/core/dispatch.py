@@ -137,29 +137,59 @@ def deliver(
         _block(factory, channel, refused)
     outcome = Outcome(reconcile_in=float(settings.reconcile_after_seconds))
     for call in calls:
-        probe = pacer.wait_for_slot(channel.pace_key)
-        held_again = True  # unless the provider is known to have answered otherwise
-        try:
-            if (going_now := _start(factory, channel, call, claimed_at)) is not None:
-                if channel.marks_call_start:
-                    # Recording the call may have waited for the writers' lock: a Retry-After
-                    # another call got meanwhile is waited out, so that this one is not early.
-                    pacer.wait_out_hold(channel.pace_key)
-                held_again = _send(factory, settings, pacer, channel, going_now, outcome)
-        finally:
-            pacer.answered(channel.pace_key, probe=probe, held_again=held_again)
+        _make_call(factory, settings, pacer, channel, call, claimed_at, outcome)
     return outcome
 
 
+class _Held:
+    """The sender was held again while the call waited to be recorded as begun."""
+
+
+HELD = _Held()
+
+
+def _make_call(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    pacer: SendPacer,
+    channel: Channel,
+    call: Call,
+    claimed_at: datetime,
+    outcome: Outcome,
+) -> None:
+    """Wait for a slot, record the call as begun, and make it. A Retry-After that another call
+    got while this one waited for the writers' turn to record it sends it back to wait for the
+    hold to end, unrecorded: no row is marked begun that is not about to go."""
+    while True:
+        probe = pacer.wait_for_slot(channel.pace_key)
+        held_again = True  # unless the provider is known to have answered otherwise
+        try:
+            going_now = _start(factory, pacer, channel, call, claimed_at)
+            if isinstance(going_now, _Held):
+                continue
+            if going_now is not None:
+                held_again = _send(factory, settings, pacer, channel, going_now, outcome)
+            return
+        finally:
+            pacer.answered(channel.pace_key, probe=probe, held_again=held_again)
+
+
 def _start(
-    factory: sessionmaker[Session], channel: Channel, call: Call, claimed_at: datetime
-) -> Call | None:
+    factory: sessionmaker[Session],
+    pacer: SendPacer,
+    channel: Channel,
+    call: Call,
+    claimed_at: datetime,
+) -> Call | _Held | None:
     """Record, committed, that the call begins (for a channel that marks it): what it still
-    carries, or None when the sweeper took every row back while it waited for its slot."""
+    carries, None when the sweeper took every row back while it waited for its slot, or HELD
+    when the sender was held meanwhile (nothing recorded)."""
     if not channel.marks_call_start:
         return call
     with transaction(factory) as session:
         lock_shared_writes(session)  # before the rows: the sweeper may be taking them back
+        if pacer.held_for(channel.pace_key) > 0:
+            return HELD
         started = repository.start_call(session, call.ids, claimed_at=claimed_at, now=utcnow())
     if len(started) == len(call.ids):
         return call

@@ -96,13 +96,6 @@ class SendPacer:
         """Seconds until this sender's hold ends (0 if it is not held)."""
         return self._holds.held_for(self._key(sender_key, "hold"))
 
-    def wait_out_hold(self, sender_key: str, *, poll: float = 0.005) -> None:
-        """Block while this sender is held: the last look before a call that had its slot, in
-        case another call got a Retry-After while this one was getting ready."""
-        hold = self._key(sender_key, "hold")
-        while (held := self._holds.held_for(hold)) > 0:
-            time.sleep(min(1.0, max(poll, held)))
-
     def _key(self, sender_key: str, what: str) -> str:
         return f"proirp:{self._name}:{sender_key}:{what}"
 
@@ -113,7 +106,8 @@ class SendPacer:
         True when this call is the probe after a hold: the caller must then call `answered`."""
         hold = self._key(sender_key, "hold")
         while True:
-            self.wait_out_hold(sender_key, poll=poll)
+            while (held := self._holds.held_for(hold)) > 0:
+                time.sleep(min(1.0, max(poll, held)))
             probe = self._holds.held_for(self._key(sender_key, "careful")) > 0
             if probe and not self._holds.claim(
                 self._key(sender_key, "probe"), seconds=PROBE_SECONDS
