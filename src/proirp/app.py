@@ -166,7 +166,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token", "Idempotency-Key"],
             max_age=600,
         )
     # Outermost: a request over the limit costs nothing but its answer.

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.event import listen as event_listen
 from sqlalchemy.event import remove as event_remove
 from sqlalchemy.orm import Session
+from structlog.testing import capture_logs
 
 from proirp.audit.anchor_file import FileAnchorStore
 from proirp.audit.models import AuditLog
@@ -222,9 +223,13 @@ def test_an_event_for_another_address_does_not_touch_our_message(
     api: TestClient, db: Session, client: Client, staff: Staff
 ) -> None:
     comm = _email(db, client, staff)
-    post_events(api, [event(comm, "delivered", email="someone.else@example.com")])
+    with capture_logs() as logs:
+        post_events(api, [event(comm, "delivered", email="someone.else@example.com")])
     db.refresh(comm)
     assert comm.status == "sent"
+    [unmatched] = [line for line in logs if line["event"] == "comms.status_unmatched"]
+    assert unmatched["provider_message_id"] == "msgid123"
+    assert "someone.else" not in str(logs)  # the address is never logged
 
 
 @pytest.mark.parametrize("name", ["bounce", "dropped", "spamreport", "unsubscribe"])

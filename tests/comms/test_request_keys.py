@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from proirp.audit.models import AuditLog
 from proirp.auth.models import User
 from proirp.auth.secrets import csrf_for
+from proirp.clients.access_models import CareTeamMember
 from proirp.clients.models import Client
 from proirp.comms import request_keys
 from proirp.comms.models import Campaign, Communication, RequestKey
@@ -181,6 +182,30 @@ def test_a_second_request_waits_for_the_first_and_gets_its_answer(
     assert seen == [Answer(202, {"ok": True, "communication": {"id": "c1"}})]
 
 
+def test_when_the_first_request_is_refused_the_waiting_one_goes_ahead(
+    factory: sessionmaker[Session],
+) -> None:
+    user_id, key = _user(factory), "refused-first"
+    request = fingerprint("POST /comms", {"body": "Hello"})
+    first = factory()
+    assert hold(first, user_id, key, request) is None
+    seen: list[Answer | None] = []
+
+    def second() -> None:
+        with factory() as session:
+            seen.append(hold(session, user_id, key, request))
+            session.commit()
+
+    waiting = threading.Thread(target=second)
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive()
+    first.rollback()  # the first was refused: it wrote nothing, its key included
+    first.close()
+    waiting.join(30)
+    assert seen == [None]  # the second holds the key now, and sends
+
+
 def test_keys_older_than_a_day_are_forgotten(factory: sessionmaker[Session]) -> None:
     user_id = _user(factory)
     with factory() as session:
@@ -232,6 +257,10 @@ def test_the_same_form_with_other_words_is_another_message(
     assert _post_form(api, staff, client, key, "Please call our office.").status_code == 303
     assert _post_form(api, staff, client, key, "Your forms are ready.").status_code == 303
     assert _messages(db, client) == 2
+    # The key is kept as the form gave it: what the message said is only in the encrypted
+    # fingerprint, never in a column kept in clear (a short message's digest could be guessed).
+    stored = db.scalars(select(RequestKey.key).where(RequestKey.user_id == staff.user.id)).all()
+    assert stored == [key]
     _, another = _composer(api, db, client)
     assert another != key  # each showing of the form has a key of its own
     api.cookies.clear()
@@ -276,3 +305,24 @@ def test_a_campaign_sent_twice_from_its_preview_starts_once(
     assert again.headers["location"] == first.headers["location"]
     assert (db.scalar(select(func.count()).select_from(Campaign)) or 0) == 1
     api.cookies.clear()
+
+
+def test_a_replay_is_given_only_to_a_caller_who_may_still_reach_the_client(
+    api: TestClient, db: Session, client: Client
+) -> None:
+    """The first answer names the client's number: a clinician taken off the client's care team
+    since gets the refusal any client out of reach gets, not the answer again."""
+    clinician = create_staff(db, role="clinician")
+    member = CareTeamMember(client_id=client.id, user_id=clinician.user.id)
+    db.add(member)
+    db.flush()
+    key = str(uuid.uuid4())
+    first = _send(api, clinician, key, client_id=client.id, body="Please call our office.")
+    assert first.status_code == 202, first.text
+    db.delete(member)
+    db.flush()
+    again = _send(api, clinician, key, client_id=client.id, body="Please call our office.")
+    assert again.status_code == 422
+    assert again.json()["error"]["fields"] == {"client_id": "no such client"}
+    assert client.phone not in again.text
+    assert _messages(db, client) == 1

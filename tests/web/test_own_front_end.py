@@ -35,7 +35,7 @@ def test_a_listed_origin_may_call_with_the_session_cookie(tmp_path: Path) -> Non
         headers={
             "Origin": PORTAL,
             "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "x-csrf-token, content-type",
+            "Access-Control-Request-Headers": "x-csrf-token, content-type, idempotency-key",
         },
     )
     assert preflight.status_code == 200

@@ -13,14 +13,14 @@ from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
 from proirp.auth.dependencies import AnyStaff
 from proirp.auth.models import User
-from proirp.clients.access import can_reach, visible_to
+from proirp.clients.access import can_reach, require_reachable, visible_to
 from proirp.comms.campaigns import service as campaigns
 from proirp.comms.core import repository
 from proirp.comms.core.cancelling import cancel_message
-from proirp.comms.core.sending import MessageBlocked, Sender
+from proirp.comms.core.sending import MessageBlocked, Sender, require_client
 from proirp.comms.inbox import service as inbox
 from proirp.comms.models import Communication
-from proirp.comms.outgoing import queue_message, start_bulk
+from proirp.comms.outgoing import campaign_selection, queue_message, start_bulk
 from proirp.comms.request_keys import Answer, IdempotencyKey, fingerprint, hold, keep
 from proirp.comms.responses import (
     CampaignAnswer,
@@ -76,6 +76,11 @@ def send_communication(
 ) -> JSONResponse:
     request = fingerprint("POST /comms", body.model_dump(mode="json"))
     if idempotency_key and (earlier := hold(session, user.id, idempotency_key, request)):
+        # The first answer names the client's address: given again only to a caller who may
+        # still reach the client (a break-glass grant is audited as any access under it is).
+        require_reachable(
+            session, user.id, require_client(session, body.client_id).id, origin=origin
+        )
         return JSONResponse(earlier.body, status_code=earlier.status_code)
     answer = _send_one(session, body, user=user, origin=origin, settings=settings)
     if idempotency_key:
@@ -181,6 +186,7 @@ def send_bulk(
 ) -> JSONResponse:
     request = fingerprint("POST /comms/bulk", body.model_dump(mode="json"))
     if idempotency_key and (earlier := hold(session, user.id, idempotency_key, request)):
+        campaign_selection(session, body, user_id=user.id)  # still the caller's to send to
         return JSONResponse(earlier.body, status_code=earlier.status_code)
     campaign = start_bulk(session, body, user=user, origin=origin, settings=settings)
     answer = Answer(202, {"ok": True, "campaign": campaign_view(session, campaign)})

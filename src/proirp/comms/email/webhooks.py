@@ -89,6 +89,12 @@ def _follow_up(
 ) -> str:
     """What an applied event does besides the status: a bounce, drop, spam report or
     unsubscribe suppresses the address; a resubscribe lifts its group's unsubscribe."""
+    if applied.outcome == "unmatched":
+        log.info(
+            "comms.status_unmatched",
+            provider=ours.provider,
+            provider_message_id=ours.provider_message_id,
+        )
     if applied.outcome == "duplicate" or not ours.address:
         return applied.outcome
     client_id = applied.communication.client_id if applied.communication is not None else None

@@ -29,7 +29,7 @@ from proirp.clients.service import Actor
 from proirp.comms.campaigns.preview import CampaignPreview, preview_campaign
 from proirp.comms.inbox.practice import inbox_practice
 from proirp.comms.outgoing import campaign_selection, start_bulk
-from proirp.comms.request_keys import Answer, hold, keep
+from proirp.comms.request_keys import Answer, keep
 from proirp.comms.schemas import MAX_BULK_RECIPIENTS, BulkCreate
 from proirp.comms.templates import service as templates
 from proirp.config import Settings
@@ -39,7 +39,7 @@ from proirp.kit.pagination import MAX_LIMIT, PageParams
 from proirp.web.reads import client_names
 from proirp.web.rendering import PREFIX, render
 from proirp.web.routing import CheckedForm, PageUser, field, page_router
-from proirp.web.send_once import HELD_FOR, new_send_key, send_key
+from proirp.web.send_once import hold_form_key, new_send_key
 
 router = page_router()
 FOUND_SHOWN = 50  # clients a search offers to pick at once
@@ -251,8 +251,8 @@ def send_campaign(
     body = _request(draft, visit.zone)
     if field(form, "previewed") != _fingerprint(body):
         return _previewed(visit, draft, body, notice=CHANGED)
-    key = send_key(form, "campaign", body)
-    if key and (earlier := hold(session, user.id, key, HELD_FOR)):
+    key, earlier = hold_form_key(session, user.id, form, "campaign", body)
+    if earlier is not None:
         return RedirectResponse(str(earlier.body["location"]), status_code=303)  # started already
     campaign = start_bulk(session, body, user=user, origin=origin, settings=settings)
     done = "scheduled" if campaign.send_at else "started"

@@ -29,7 +29,7 @@ from proirp.comms.inbox import service as inbox
 from proirp.comms.inbox.endpoints import INLINE_TYPES
 from proirp.comms.inbox.practice import inbox_practice
 from proirp.comms.models import Communication, CommunicationStatus, Direction
-from proirp.comms.request_keys import Answer, hold, keep
+from proirp.comms.request_keys import Answer, keep
 from proirp.comms.templates import service as templates
 from proirp.config import Settings
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
@@ -41,7 +41,7 @@ from proirp.web.pages import composer
 from proirp.web.pages.composer import Draft, Verdict
 from proirp.web.rendering import PREFIX, render
 from proirp.web.routing import CheckedForm, PageUser, field, page_router
-from proirp.web.send_once import HELD_FOR, SEND_KEY, new_send_key, send_key
+from proirp.web.send_once import SEND_KEY, hold_form_key, new_send_key
 
 router = page_router()
 THREAD_SIZE = 20
@@ -257,8 +257,8 @@ def send_message(
     if form.get("action") == "check":
         verdict = composer.check(session, body, settings, user_id=user.id)
         return again(verdict, 200)
-    key = send_key(form, "message", body)
-    if key and (earlier := hold(session, user.id, key, HELD_FOR)):
+    key, earlier = hold_form_key(session, user.id, form, "message", body)
+    if earlier is not None:
         return _answered(earlier, client_id, again)  # this very message, sent already
     try:
         comm = composer.send(session, body, user=user, origin=origin, settings=settings)
