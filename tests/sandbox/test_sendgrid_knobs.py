@@ -188,6 +188,7 @@ def test_config_shows_every_knob(start_sendgrid: StartSendGrid) -> None:
         "timeout_seconds": 30.0,
         "reset_next": 0,
         "outage": [],
+        "event_retry_seconds": 0.6,
         "duplicate_every": 0,
         "events": True,
         "api_key_scopes": ["mail.send"],
