@@ -155,27 +155,38 @@ def _user(factory: sessionmaker[Session]) -> str:
         return user.id
 
 
-def test_a_second_request_waits_for_the_first_and_gets_its_answer(
-    factory: sessionmaker[Session],
-) -> None:
-    """Two requests with one key at once (a double click): the second waits for the first to
-    commit, then answers as it did; it never sends."""
-    user_id, key = _user(factory), "double-click"
-    request = fingerprint("POST /comms", {"body": "Hello"})
+REQUEST = fingerprint("POST /comms", {"body": "Hello"})
+
+
+def _first_and_a_second_waiting(
+    factory: sessionmaker[Session], key: str
+) -> tuple[Session, str, threading.Thread, list[Answer | None]]:
+    """A first request holding `key`, not yet committed, and a second with the same key in a
+    thread of its own, waiting for it; what the second's hold() gives is put in the list."""
+    user_id = _user(factory)
     first = factory()
-    assert hold(first, user_id, key, request) is None  # held, not yet committed
+    assert hold(first, user_id, key, REQUEST) is None  # held, not yet committed
     seen: list[Answer | None] = []
 
     def second() -> None:
         with factory() as session:
-            seen.append(hold(session, user_id, key, request))
+            seen.append(hold(session, user_id, key, REQUEST))
             session.commit()
 
     waiting = threading.Thread(target=second)
     waiting.start()
     waiting.join(0.5)
     assert waiting.is_alive()  # it waits for the first to finish
-    keep(first, user_id, key, Answer(202, {"ok": True, "communication": {"id": "c1"}}))
+    return first, user_id, waiting, seen
+
+
+def test_a_second_request_waits_for_the_first_and_gets_its_answer(
+    factory: sessionmaker[Session],
+) -> None:
+    """Two requests with one key at once (a double click): the second waits for the first to
+    commit, then answers as it did; it never sends."""
+    first, user_id, waiting, seen = _first_and_a_second_waiting(factory, "double-click")
+    keep(first, user_id, "double-click", Answer(202, {"ok": True, "communication": {"id": "c1"}}))
     first.commit()
     first.close()
     waiting.join(30)
@@ -185,21 +196,7 @@ def test_a_second_request_waits_for_the_first_and_gets_its_answer(
 def test_when_the_first_request_is_refused_the_waiting_one_goes_ahead(
     factory: sessionmaker[Session],
 ) -> None:
-    user_id, key = _user(factory), "refused-first"
-    request = fingerprint("POST /comms", {"body": "Hello"})
-    first = factory()
-    assert hold(first, user_id, key, request) is None
-    seen: list[Answer | None] = []
-
-    def second() -> None:
-        with factory() as session:
-            seen.append(hold(session, user_id, key, request))
-            session.commit()
-
-    waiting = threading.Thread(target=second)
-    waiting.start()
-    waiting.join(0.5)
-    assert waiting.is_alive()
+    first, _user_id, waiting, seen = _first_and_a_second_waiting(factory, "refused-first")
     first.rollback()  # the first was refused: it wrote nothing, its key included
     first.close()
     waiting.join(30)
