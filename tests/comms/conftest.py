@@ -1,5 +1,5 @@
 """A live stack (sandbox + product processes) shared by the end-to-end SMS tests of a module; a
-clock the tests set; what the sweeper would queue; a member of staff."""
+clock the tests set; what the sweeper would queue; a member of staff and a client."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from proirp.clients.models import Client
 from proirp.comms import tasks as sweeper
 from proirp.comms.models import Communication
 from proirp.kit.time import Clock, set_clock, utcnow
-from tests.factories import Staff, create_staff
+from tests.factories import Staff, create_client, create_staff
 from tests.live import LiveStack, live_stack, wait_until
 
 FINAL = {"delivered", "undelivered", "failed", "blocked"}
@@ -31,6 +31,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
 def staff(db: Session) -> Staff:
     """A member of the front desk (the `staff` role), signed in to the API."""
     return create_staff(db, role="staff")
+
+
+@pytest.fixture
+def client(db: Session) -> Client:
+    """A client who agreed to SMS (a module may define its own)."""
+    row = create_client(db, phone="+12025550143")
+    row.sms_consent = True
+    db.flush()
+    return row
 
 
 @pytest.fixture

@@ -26,15 +26,7 @@ from proirp.comms.request_keys import Answer, fingerprint, hold, keep
 from proirp.kit.db import new_id
 from proirp.kit.time import utcnow
 from tests.comms.rows import own_database
-from tests.factories import Staff, create_client, create_staff
-
-
-@pytest.fixture
-def client(db: Session) -> Client:
-    row = create_client(db, phone="+12025550143")
-    row.sms_consent = True
-    db.flush()
-    return row
+from tests.factories import Staff, create_staff
 
 
 def _send(api: TestClient, staff: Staff, key: str | None, **body: Any) -> Any:

@@ -14,15 +14,7 @@ from proirp.clients.models import Client, OptOut
 from proirp.comms.models import Communication, Template
 from proirp.config import Settings
 from proirp.worker.queue import huey
-from tests.factories import Staff, create_client
-
-
-@pytest.fixture
-def client(db: Session) -> Client:
-    row = create_client(db, phone="+12025550143")
-    row.sms_consent = True
-    db.flush()
-    return row
+from tests.factories import Staff
 
 
 def _send(api: TestClient, staff: Staff, **body: Any) -> Any:
