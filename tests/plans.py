@@ -12,15 +12,16 @@ from sqlalchemy.orm import Session
 def plan_of(
     db: Session, call: Callable[[], Any], *, avoid: tuple[str, ...] = ("seqscan", "sort")
 ) -> str:
-    """Run `call`, then EXPLAIN the last SELECT it sent, and give the plan as text. PostgreSQL
-    is told to avoid `avoid` (by default sequential scans and sorts: a few test rows make a scan
-    the cheapest plan, which the same query at size would not choose): an index that answers
-    the filter and the order is then the plan, and one that is missing shows."""
+    """Run `call`, then EXPLAIN the last SELECT (or WITH ... SELECT) it sent, and give the plan
+    as text. PostgreSQL is told to avoid `avoid` (by default sequential scans and sorts: a few
+    test rows make a scan the cheapest plan, which the same query at size would not choose): an
+    index that answers the filter and the order is then the plan, and one that is missing
+    shows."""
     connection = db.connection()
     sent: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
             sent.append((statement, parameters))
 
     event.listen(connection, "before_cursor_execute", capture)

@@ -13,6 +13,7 @@ from sqlalchemy import true
 from sqlalchemy.orm import Session
 
 from proirp.audit.repository import list_audit_logs
+from proirp.clients.repository import list_clients
 from proirp.comms.core.repository import list_communications
 from proirp.comms.inbox.conversations import conversations, unmatched
 from proirp.comms.inbox.models import InboxConversation
@@ -100,3 +101,19 @@ def test_a_page_far_down_the_list_starts_at_its_cursor(db: Session) -> None:
     )
     sqlite = db.get_bind().dialect.name == "sqlite"
     assert ("(created_at<?)" if sqlite else "Index Cond: (created_at <=") in plan, plan
+
+
+def test_a_clinicians_clients_are_read_by_id_then_ordered(db: Session) -> None:
+    """A clinician's list reads their team's clients by id, then orders those few: walking every
+    client newest first and throwing away those of other teams was 2x the time at 100,000
+    clients (a team of old clients is found last)."""
+    plan = plan_of(
+        db,
+        lambda: list_clients(db, q=None, limit=50, cursor=None, team={ID}),
+        avoid=("seqscan",),
+    )
+    if db.get_bind().dialect.name == "postgresql":
+        assert "CTE Scan on team" in plan and "pk_clients" in plan, plan
+        assert "ix_clients_created_at" not in plan, plan
+    else:
+        assert "MATERIALIZE team" in plan, plan

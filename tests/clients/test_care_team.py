@@ -3,11 +3,15 @@ clinician who creates a client is on its team."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from proirp.audit.models import AuditLog
+from proirp.clients.access_models import CareTeamMember
+from proirp.kit.time import utcnow
 from tests.factories import Staff, create_client, create_staff
 
 
@@ -153,3 +157,33 @@ def test_a_team_read_back_with_a_member_since_disabled_is_taken_without_them(
         headers=admin.headers,
     )
     assert refused.status_code == 422 and "user_ids" in refused.json()["error"]["fields"]
+
+
+def test_a_clinicians_list_pages_through_their_team_alone_newest_first(
+    api: TestClient, db: Session
+) -> None:
+    clinician = create_staff(db, role="clinician")
+    team = [create_client(db, last_name=f"Okafor{n}") for n in range(5)]
+    outsider = create_client(db, last_name="Okafor9")
+    archived = create_client(db, last_name="Okafor8")
+    for n, client in enumerate([*team, archived]):
+        client.created_at = utcnow() - timedelta(minutes=10 - n)
+        db.add(CareTeamMember(client_id=client.id, user_id=clinician.user.id))
+    archived.deleted_at = utcnow()
+    db.commit()
+
+    seen: list[str] = []
+    params: dict[str, str | int] = {"limit": 2}
+    while True:
+        page = api.get("/clients", params=params, headers=clinician.headers).json()
+        seen += [c["id"] for c in page["clients"]]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert seen == [c.id for c in reversed(team)]
+    assert outsider.id not in seen
+
+    found = api.get("/clients", params={"q": "okafor3"}, headers=clinician.headers).json()
+    assert [c["id"] for c in found["clients"]] == [team[3].id]
+    none = api.get("/clients", params={"q": "okafor9"}, headers=clinician.headers).json()
+    assert none["clients"] == []

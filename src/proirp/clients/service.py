@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients import repository
-from proirp.clients.access import can_reach, visible_to
+from proirp.clients.access import can_reach, care_team_of
 from proirp.clients.care_team import join_if_clinician
 from proirp.clients.models import Channel, Client, OptOut
 from proirp.clients.schemas import ClientCreate, ClientOut, ClientUpdate
@@ -186,7 +186,7 @@ def list_clients(
         q=q,
         limit=page.limit,
         cursor=page.cursor,
-        visible=visible_to(session, actor.user_id, Client.id),
+        team=care_team_of(session, actor.user_id),
     )
     clients, more = rows[: page.limit], len(rows) > page.limit
     next_cursor = Cursor(clients[-1].created_at, clients[-1].id).encode() if more else None
