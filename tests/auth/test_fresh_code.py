@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from proirp.auth.mfa_models import SecondFactor
+from proirp.auth.models import User
 from proirp.auth.reset_links import PasswordResetLink
 from proirp.auth.throttle import LoginThrottle
 from proirp.config import Settings
@@ -192,3 +193,139 @@ def test_the_staff_page_asks_for_the_code_on_an_admins_row(
     plain = api.post(f"/app/staff/{clinician.user.id}/password-reset", data=csrf)
     assert plain.status_code == 200
     assert _links(db, clinician.user.id) == 1
+
+
+def _role(db: Session, user_id: str) -> str:
+    db.expire_all()
+    return db.get(User, user_id).role  # type: ignore[union-attr]
+
+
+def _active(db: Session, user_id: str) -> bool:
+    db.expire_all()
+    return db.get(User, user_id).is_active  # type: ignore[union-attr]
+
+
+def test_changing_an_admins_role_or_making_an_admin_needs_the_code(
+    api: TestClient, db: Session, clock: Clock
+) -> None:
+    """Else a stolen admin session alone takes another admin's account over: demote it, then
+    reset its second factor and make it a reset link without a code, then promote it again."""
+    acting, other = create_staff(db, role="admin"), create_staff(db, role="admin")
+    clinician = create_staff(db, role="clinician")
+    db.commit()
+
+    for target, role in ((other, "staff"), (clinician, "admin")):
+        url = f"/users/{target.user.id}/role"
+        before = _role(db, target.user.id)
+        missing = api.post(url, json={"role": role}, headers=acting.headers)
+        assert missing.status_code == 422, missing.text
+        assert missing.json()["error"]["code"] == "fresh_code_required"
+        assert "code" in missing.json()["error"]["fields"]
+        wrong = api.post(url, json={"role": role, "code": "000000"}, headers=acting.headers)
+        assert wrong.json()["error"]["code"] == "invalid_code"
+        assert _role(db, target.user.id) == before
+        done = api.post(url, json={"role": role, "code": _code(acting)}, headers=acting.headers)
+        assert done.status_code == 200, done.text
+        assert _role(db, target.user.id) == role
+        clock.advance(timedelta(seconds=30))
+
+    # Between other roles, no code, as before.
+    plain = api.post(
+        f"/users/{other.user.id}/role", json={"role": "clinician"}, headers=acting.headers
+    )
+    assert plain.status_code == 200, plain.text
+
+
+def test_disabling_or_enabling_an_admin_needs_the_code(
+    api: TestClient, db: Session, clock: Clock
+) -> None:
+    acting, other = create_staff(db, role="admin"), create_staff(db, role="admin")
+    clinician = create_staff(db, role="clinician")
+    db.commit()
+
+    for action, active_after in (("disable", False), ("enable", True)):
+        url = f"/users/{other.user.id}/{action}"
+        missing = api.post(url, headers=acting.headers)
+        assert missing.status_code == 422, missing.text
+        assert missing.json()["error"]["code"] == "fresh_code_required"
+        assert _active(db, other.user.id) != active_after
+        done = api.post(url, json={"code": _code(acting)}, headers=acting.headers)
+        assert done.status_code == 200, done.text
+        assert _active(db, other.user.id) == active_after
+        clock.advance(timedelta(seconds=30))
+
+    assert api.post(f"/users/{clinician.user.id}/disable", headers=acting.headers).is_success
+    assert api.post(f"/users/{clinician.user.id}/enable", headers=acting.headers).is_success
+
+
+def test_a_new_role_voids_the_accounts_reset_links(
+    api: TestClient, db: Session, clock: Clock
+) -> None:
+    """A link made for a clinician (no code needed) must not set an admin's password."""
+    acting, clinician = create_staff(db, role="admin"), create_staff(db, role="clinician")
+    db.commit()
+    link = api.post(f"/users/{clinician.user.id}/password-reset", headers=acting.headers)
+    token = link.json()["password_reset"]["url"].rsplit("/", 1)[-1]
+    promoted = api.post(
+        f"/users/{clinician.user.id}/role",
+        json={"role": "admin", "code": _code(acting)},
+        headers=acting.headers,
+    )
+    assert promoted.status_code == 200, promoted.text
+
+    used = api.post(
+        "/auth/password-reset", json={"token": token, "password": "Another-Pass-Phrase-77"}
+    )
+    assert used.status_code in (404, 422), used.text
+    assert _links_open(db, clinician.user.id) == 0
+
+
+def _links_open(db: Session, user_id: str) -> int:
+    db.expire_all()
+    stmt = select(func.count()).where(
+        PasswordResetLink.user_id == user_id, PasswordResetLink.used_at.is_(None)
+    )
+    return db.scalar(stmt) or 0
+
+
+def test_the_staff_page_asks_for_the_code_to_change_an_admin(
+    api: TestClient, db: Session, clock: Clock
+) -> None:
+    acting, other = create_staff(db, role="admin"), create_staff(db, role="admin")
+    clinician = create_staff(db, role="clinician")
+    db.commit()
+    sign_in_with_code(api, db, acting.user)
+    clock.advance(timedelta(seconds=30))
+    csrf = {"csrf_token": str(api.cookies["proirp_csrf"])}
+
+    page = api.get("/app/staff")
+    assert f'id="code-disable-{other.user.id}"' in page.text
+    assert f'id="code-disable-{clinician.user.id}"' not in page.text
+    assert f'id="code-role-{clinician.user.id}"' in page.text  # to make them an admin
+
+    missing = api.post(f"/app/staff/{other.user.id}/role", data={**csrf, "role": "staff"})
+    assert missing.status_code == 422
+    assert "needs a current code" in missing.text
+    assert _role(db, other.user.id) == "admin"
+    refused = api.post(f"/app/staff/{other.user.id}/disable", data=csrf)
+    assert refused.status_code == 422
+    assert _active(db, other.user.id)
+
+    done = api.post(
+        f"/app/staff/{clinician.user.id}/role",
+        data={**csrf, "role": "admin", "code": _code(acting)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert _role(db, clinician.user.id) == "admin"
+
+
+def test_the_last_admin_is_told_so_before_being_asked_for_a_code(
+    api: TestClient, db: Session, clock: Clock
+) -> None:
+    only = create_staff(db, role="admin")
+    db.commit()
+    for action, body in (("disable", None), ("role", {"role": "staff"})):
+        refused = api.post(f"/users/{only.user.id}/{action}", json=body, headers=only.headers)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "last_admin"

@@ -3,6 +3,8 @@ the last admin refused with a page naming why; sign out everywhere from Settings
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,8 +12,9 @@ from sqlalchemy.orm import Session
 from proirp.audit.models import AuditLog
 from proirp.auth.mfa_models import SecondFactor
 from proirp.auth.models import User
+from proirp.kit.time import set_clock, utcnow
 from tests.auth.conftest import NewUser
-from tests.auth.mfa_steps import sign_in_with_code
+from tests.auth.mfa_steps import phone_code, sign_in_with_code
 from tests.factories import PASSWORD, enrol_second_factor
 
 
@@ -61,8 +64,15 @@ def test_the_last_admin_gets_a_page_naming_why(
     api: TestClient, db: Session, new_user: NewUser
 ) -> None:
     admin = new_user(role="admin")
-    csrf = sign_in_admin(api, db, admin)
-    response = api.post(f"/app/staff/{admin.id}/role", data={"csrf_token": csrf, "role": "staff"})
+    with set_clock(utcnow()) as clock:
+        csrf = sign_in_admin(api, db, admin)
+        clock.advance(timedelta(seconds=30))  # signing in used this step's code
+        secret = db.scalar(select(SecondFactor.totp_secret).where(SecondFactor.user_id == admin.id))
+        assert secret is not None
+        response = api.post(
+            f"/app/staff/{admin.id}/role",
+            data={"csrf_token": csrf, "role": "staff", "code": phone_code(secret)},
+        )
     assert response.status_code == 409
     assert "last active admin" in response.text
     response = api.post(f"/app/staff/{admin.id}/role", data={"csrf_token": csrf, "role": "chief"})

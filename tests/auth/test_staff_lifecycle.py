@@ -5,7 +5,9 @@ stays; every change is audited with ids and roles only."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
+import pyotp
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,9 +15,16 @@ from sqlalchemy.orm import Session
 from proirp.audit.models import AuditLog
 from proirp.auth.models import ApiToken
 from proirp.auth.secrets import token_digest
+from proirp.kit.time import utcnow
 from tests.auth.conftest import NewUser
 from tests.auth.mfa_steps import challenge_for, phone_code, send_code
 from tests.factories import PASSWORD, Staff, create_staff, enrol_second_factor
+
+
+def _code(admin: Staff, *, later: int = 0) -> str:
+    """A code from the admin's app, `later` steps of 30 s on (each code changes one account)."""
+    assert admin.totp_secret is not None
+    return pyotp.TOTP(admin.totp_secret).at(utcnow() + timedelta(seconds=30 * later))
 
 
 def audit_rows(db: Session, action: str) -> list[AuditLog]:
@@ -159,11 +168,15 @@ def test_the_last_active_admin_can_be_neither_disabled_nor_demoted(
     admin = create_staff(db, role="admin")
     new_user(role="admin", active=False)  # a disabled admin does not count
 
-    disabled = api.post(f"/users/{admin.user.id}/disable", headers=admin.headers)
+    disabled = api.post(
+        f"/users/{admin.user.id}/disable", headers=admin.headers, json={"code": _code(admin)}
+    )
     assert disabled.status_code == 409
     _last_admin_refused(disabled.json())
     demoted = api.post(
-        f"/users/{admin.user.id}/role", headers=admin.headers, json={"role": "staff"}
+        f"/users/{admin.user.id}/role",
+        headers=admin.headers,
+        json={"role": "staff", "code": _code(admin, later=1)},
     )
     assert demoted.status_code == 409
     _last_admin_refused(demoted.json())
@@ -179,10 +192,14 @@ def test_with_a_second_admin_one_may_step_down_and_then_the_other_is_the_last(
     second = create_staff(db, role="admin")
 
     stepped = api.post(
-        f"/users/{first.user.id}/role", headers=first.headers, json={"role": "staff"}
+        f"/users/{first.user.id}/role",
+        headers=first.headers,
+        json={"role": "staff", "code": _code(first)},
     )
     assert stepped.status_code == 200
-    refused = api.post(f"/users/{second.user.id}/disable", headers=second.headers)
+    refused = api.post(
+        f"/users/{second.user.id}/disable", headers=second.headers, json={"code": _code(second)}
+    )
     assert refused.status_code == 409
     _last_admin_refused(refused.json())
 
@@ -214,8 +231,9 @@ def test_a_sign_in_waiting_for_its_code_ends_when_the_account_is_disabled(
     db.commit()
     challenge = challenge_for(api, person.email)  # the password was right; a code is awaited
 
-    for action in ("disable", "enable"):
-        assert api.post(f"/users/{person.id}/{action}", headers=admin.headers).is_success
+    for later, action in enumerate(("disable", "enable")):
+        code = {"code": _code(admin, later=later)}
+        assert api.post(f"/users/{person.id}/{action}", headers=admin.headers, json=code).is_success
     late = send_code(api, challenge, phone_code(secret))
     assert late.status_code == 401, late.text
     assert late.json()["error"]["code"] == "mfa_challenge_expired"

@@ -6,13 +6,15 @@ open elsewhere leaves by itself for the sign-in page."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
+import pyotp
 from playwright.sync_api import expect
 
 from tests.live import LiveStack
 from tests.web.browser import DESKTOP, check_page
-from tests.web.conftest import PASSWORD, add_user, sign_in
+from tests.web.conftest import ADMIN_TOTP_SECRET, PASSWORD, add_user, sign_in
 
 CLINICIAN = "leaver@lakeside.example.com"
 NEW_PASSWORD = "plum lantern quietly orbits"
@@ -20,6 +22,10 @@ NEW_PASSWORD = "plum lantern quietly orbits"
 
 def _row(page: Any, email: str) -> Any:
     return page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=email))
+
+
+def _form(page: Any, row: Any, button: str) -> Any:
+    return row.locator("form", has=page.get_by_role("button", name=button))
 
 
 def test_disable_enable_and_a_reset_link_that_works_once(
@@ -72,23 +78,32 @@ def test_disable_enable_and_a_reset_link_that_works_once(
 
 def test_the_last_admin_is_told_why_they_cannot_step_down(page: Any, live: LiveStack) -> None:
     page.goto("/app/staff")
-    # The stack's own admin, disabled for a moment, leaves this one the last active admin.
+    # The stack's own admin, disabled for a moment, leaves this one the last active admin. A
+    # change to an admin's account takes a code from this admin's app (each step's once).
+    codes = pyotp.TOTP(ADMIN_TOTP_SECRET)
     page.once("dialog", lambda dialog: dialog.accept())
-    _row(page, "frontdesk@clinic.example.com").get_by_role("button", name="Disable").click()
+    stacks = _row(page, "frontdesk@clinic.example.com")
+    _form(page, stacks, "Disable").get_by_label("Your code").fill(codes.now())
+    stacks.get_by_role("button", name="Disable").click()
     expect(page.get_by_role("status")).to_contain_text("The account is disabled")
 
     row = _row(page, "admin@lakeside.example.com")
     row.get_by_label(re.compile("Role of")).select_option("staff")
+    # The last-admin rule is told before the code is looked at.
+    _form(page, row, "Change role").get_by_label("Your code").fill("000000")
     row.get_by_role("button", name="Change role").click()
     expect(page.get_by_role("alert")).to_contain_text("last active admin")
     page.goto("/app/staff")
     row = _row(page, "admin@lakeside.example.com")
     page.once("dialog", lambda dialog: dialog.accept())
+    _form(page, row, "Disable").get_by_label("Your code").fill("000000")
     row.get_by_role("button", name="Disable").click()
     expect(page.get_by_role("alert")).to_contain_text("last active admin")
 
     page.goto("/app/staff")
-    _row(page, "frontdesk@clinic.example.com").get_by_role("button", name="Enable").click()
+    stacks = _row(page, "frontdesk@clinic.example.com")
+    _form(page, stacks, "Enable").get_by_label("Your code").fill(codes.at(time.time() + 30))
+    stacks.get_by_role("button", name="Enable").click()
     expect(page.get_by_role("status")).to_contain_text("enabled again")
 
 

@@ -165,9 +165,12 @@ def fresh_code_refused(
     target: User,
     body: FreshCodeRequest | None,
     origin: RequestOrigin,
+    *,
+    new_role: str | None = None,
 ) -> JSONResponse | None:
-    """None when `admin` may change `target`'s account (mfa_login.confirm_fresh_code); else the
-    answer to give, returned so that a wrong code's audit row and login count commit."""
+    """None when `admin` may change `target`'s account (to `new_role`, for a change of role;
+    mfa_login.confirm_fresh_code); else the answer to give, returned so that a wrong code's
+    audit row and login count commit."""
     try:
         mfa_login.confirm_fresh_code(
             session,
@@ -176,6 +179,7 @@ def fresh_code_refused(
             body.code if body else None,
             origin=origin,
             throttle=request.app.state.login_throttle,
+            new_role=new_role,
         )
     except AppError as refused:
         return refusal(refused)

@@ -89,11 +89,13 @@ def regenerate_with_code(
     return codes
 
 
-def needs_fresh_code(target: User) -> bool:
+def needs_fresh_code(target: User, *, new_role: str | None = None) -> bool:
     """Whether an admin's change to `target`'s account (resetting their second factor, making
-    them a password reset link) needs a current code from the acting admin's app: when `target`
-    is an admin, so that a stolen admin session alone cannot take over another admin's account."""
-    return target.role == Role.ADMIN
+    them a password reset link, disabling or enabling it, giving it a role) needs a current
+    code from the acting admin's app: when `target` is an admin or is being made one, so that a
+    stolen admin session alone cannot take over another admin's account (nor demote one, change
+    it without a code, and promote it back)."""
+    return Role.ADMIN in (target.role, new_role)
 
 
 def confirm_fresh_code(
@@ -104,11 +106,13 @@ def confirm_fresh_code(
     *,
     origin: RequestOrigin,
     throttle: LoginThrottle,
+    new_role: str | None = None,
 ) -> None:
-    """Refuse the change to `target`'s account unless it needs no fresh code or `code` is a
-    current one from `actor`'s authenticator app (not a recovery code). A wrong code counts in
-    the login limits and is audited as MFA_FAILED: the caller commits even when this raises."""
-    if not needs_fresh_code(target):
+    """Refuse the change to `target`'s account (to `new_role`, for a change of role) unless it
+    needs no fresh code or `code` is a current one from `actor`'s authenticator app (not a
+    recovery code). A wrong code counts in the login limits and is audited as MFA_FAILED: the
+    caller commits even when this raises."""
+    if not needs_fresh_code(target, new_role=new_role):
         return
     if not code:
         raise ValidationFailed(

@@ -40,7 +40,7 @@ class CodeRequest(RequestBody):
 
 
 class FreshCodeRequest(RequestBody):
-    """The acting admin's current code, for a change to another admin's account."""
+    """The acting admin's current code, for a change to an admin's account (or making one)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"code": "492039"}]})
 
@@ -49,8 +49,8 @@ class FreshCodeRequest(RequestBody):
         min_length=1,
         max_length=MAX_CODE_LENGTH,
         description="The 6-digit code your own authenticator app shows now. Required when the "
-        "account changed is an admin's (422 `fresh_code_required` without it); not needed for "
-        "other accounts. A wrong code counts in the login limits.",
+        "account changed is an admin's, or is being made one (422 `fresh_code_required` "
+        "without it); not needed for other accounts. A wrong code counts in the login limits.",
     )
 
 

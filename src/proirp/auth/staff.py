@@ -69,6 +69,10 @@ def _lock_tokens(session: Session, user_id: str) -> None:
 def _keep_an_admin(session: Session, user: User, *, change: str) -> None:
     """Refuse the change if `user` is the last active admin, counted under the writers' lock."""
     lock_shared_writes(session)
+    _refuse_the_last_admin(session, user, change=change)
+
+
+def _refuse_the_last_admin(session: Session, user: User, *, change: str) -> None:
     stmt = select(User.id).where(User.role == Role.ADMIN.value, User.is_active.is_(True))
     admins = list(session.scalars(stmt))
     if user.id in admins and len(admins) <= 1:
@@ -77,6 +81,18 @@ def _keep_an_admin(session: Session, user: User, *, change: str) -> None:
             "make another staff member an admin first",
             code="last_admin",
         )
+
+
+def refuse_what_keeps_no_admin(
+    session: Session, user: User, *, disabling: bool = False, new_role: str | None = None
+) -> None:
+    """The last-admin rule, asked before the acting admin is asked for a code (a change to an
+    admin's account needs one): a change it refuses anyway is refused at once. The change
+    itself asks again, under the writers' lock."""
+    if disabling:
+        _refuse_the_last_admin(session, user, change="disabled")
+    elif new_role in ROLES and new_role != Role.ADMIN.value:
+        _refuse_the_last_admin(session, user, change="given another role")
 
 
 def void_reset_links(session: Session, user_id: str) -> None:
@@ -141,7 +157,8 @@ def set_role(
     actor: str | None,
     origin: RequestOrigin | None = None,
 ) -> User:
-    """Change the account's role (at once: roles are read on every request)."""
+    """Change the account's role (at once: roles are read on every request); its unused
+    password reset links are void."""
     if role not in ROLES:
         raise ValidationFailed(
             "role is not one of admin, clinician, staff",
@@ -153,6 +170,9 @@ def set_role(
     if user.role == role:
         return user
     before, user.role = user.role, role
+    # A link made for the old role (a clinician's needs no admin's code) must not set the
+    # password of the new one.
+    void_reset_links(session, user.id)
     record_audit(
         session,
         action=AuditAction.USER_ROLE_CHANGED,

@@ -57,11 +57,24 @@ def list_users(_admin: AdminUser, session: SessionDep, page: Page) -> dict[str, 
     "/users/{user_id}/disable",
     response_model=UserAnswer,
     summary="Disable an account: its sessions and tokens end now, its calendars stop syncing",
-    responses=errors(404, 409),
+    description="When the account is an admin's, the body carries a current `code` from the "
+    "acting admin's own authenticator app.",
+    responses=errors(404, 409, 422, 429),
 )
 def disable(
-    user_id: UserId, admin: AdminUser, session: SessionDep, origin: OriginDep
-) -> dict[str, Any]:
+    user_id: UserId,
+    request: Request,
+    admin: AdminUser,
+    session: SessionDep,
+    origin: OriginDep,
+    body: FreshCodeRequest | None = None,
+) -> Any:
+    target = repository.user_by_id(session, user_id)
+    if target is not None:
+        staff.refuse_what_keeps_no_admin(session, target, disabling=True)
+    refused = fresh_code_refused(request, session, admin, target, body, origin) if target else None
+    if refused is not None:
+        return refused
     return _user(staff.disable_user(session, user_id, actor=admin.id, origin=origin))
 
 
@@ -69,11 +82,22 @@ def disable(
     "/users/{user_id}/enable",
     response_model=UserAnswer,
     summary="Enable a disabled account (its person signs in again)",
-    responses=errors(404),
+    description="When the account is an admin's, the body carries a current `code` from the "
+    "acting admin's own authenticator app.",
+    responses=errors(404, 422, 429),
 )
 def enable(
-    user_id: UserId, admin: AdminUser, session: SessionDep, origin: OriginDep
-) -> dict[str, Any]:
+    user_id: UserId,
+    request: Request,
+    admin: AdminUser,
+    session: SessionDep,
+    origin: OriginDep,
+    body: FreshCodeRequest | None = None,
+) -> Any:
+    target = repository.user_by_id(session, user_id)
+    refused = fresh_code_refused(request, session, admin, target, body, origin) if target else None
+    if refused is not None:
+        return refused
     return _user(staff.enable_user(session, user_id, actor=admin.id, origin=origin))
 
 
@@ -81,11 +105,29 @@ def enable(
     "/users/{user_id}/role",
     response_model=UserAnswer,
     summary="Change an account's role",
-    responses=errors(404, 409, 422),
+    description="Changing an admin's role, or making someone an admin, needs a current `code` "
+    "from the acting admin's own authenticator app. A new role voids the account's unused "
+    "password reset links.",
+    responses=errors(404, 409, 422, 429),
 )
 def change_role(
-    user_id: UserId, body: RoleIn, admin: AdminUser, session: SessionDep, origin: OriginDep
-) -> dict[str, Any]:
+    user_id: UserId,
+    body: RoleIn,
+    request: Request,
+    admin: AdminUser,
+    session: SessionDep,
+    origin: OriginDep,
+) -> Any:
+    target = repository.user_by_id(session, user_id)
+    if target is not None:
+        staff.refuse_what_keeps_no_admin(session, target, new_role=body.role)
+    refused = (
+        fresh_code_refused(request, session, admin, target, body, origin, new_role=body.role)
+        if target
+        else None
+    )
+    if refused is not None:
+        return refused
     return _user(staff.set_role(session, user_id, body.role, actor=admin.id, origin=origin))
 
 

@@ -8,12 +8,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from proirp.auth.mfa_schemas import FreshCodeRequest
 from proirp.auth.password_policy import MAX_PASSWORD_LENGTH
 from proirp.auth.schemas import USER_EXAMPLE, UserOut
 from proirp.kit.input import RequestBody
 
 
-class RoleIn(RequestBody):
+class RoleIn(FreshCodeRequest):
+    """The new role; `code` as for every change to an admin's account, and to make one."""
+
     model_config = ConfigDict(json_schema_extra={"examples": [{"role": "clinician"}]})
 
     role: Literal["admin", "clinician", "staff"]

@@ -94,9 +94,11 @@ def _fresh_code(
     form: FormData,
     session: Session,
     origin: RequestOrigin,
+    *,
+    new_role: str | None = None,
 ) -> None:
-    """As POST /users/{user_id}/mfa/reset and /password-reset: a change to an admin's account
-    needs a current code from the acting admin's own app."""
+    """As the /users routes: a change to an admin's account, or making one, needs a current
+    code from the acting admin's own app."""
     mfa_login.confirm_fresh_code(
         session,
         admin,
@@ -104,6 +106,7 @@ def _fresh_code(
         field(form, "code"),
         origin=origin,
         throttle=request.app.state.login_throttle,
+        new_role=new_role,
     )
 
 
@@ -113,25 +116,61 @@ def _back(done: str, user_id: str) -> RedirectResponse:
 
 @router.post("/staff/{user_id}/disable")
 def disable(
-    user_id: UserId, admin: AdminPage, _form: CheckedForm, session: SessionDep, origin: OriginDep
-) -> RedirectResponse:
+    request: Request,
+    user_id: UserId,
+    admin: AdminPage,
+    form: CheckedForm,
+    session: SessionDep,
+    settings: SettingsDep,
+    origin: OriginDep,
+) -> Response:
+    person = staff.staff_member(session, user_id)
+    staff.refuse_what_keeps_no_admin(session, person, disabling=True)
+    try:
+        _fresh_code(request, admin, person, form, session, origin)
+    except AppError as refused:
+        return _page(request, admin, session, settings, refused=refused, person_id=user_id)
     staff.disable_user(session, user_id, actor=admin.id, origin=origin)
     return _back("disabled", user_id)
 
 
 @router.post("/staff/{user_id}/enable")
 def enable(
-    user_id: UserId, admin: AdminPage, _form: CheckedForm, session: SessionDep, origin: OriginDep
-) -> RedirectResponse:
+    request: Request,
+    user_id: UserId,
+    admin: AdminPage,
+    form: CheckedForm,
+    session: SessionDep,
+    settings: SettingsDep,
+    origin: OriginDep,
+) -> Response:
+    person = staff.staff_member(session, user_id)
+    try:
+        _fresh_code(request, admin, person, form, session, origin)
+    except AppError as refused:
+        return _page(request, admin, session, settings, refused=refused, person_id=user_id)
     staff.enable_user(session, user_id, actor=admin.id, origin=origin)
     return _back("enabled", user_id)
 
 
 @router.post("/staff/{user_id}/role")
 def change_role(
-    user_id: UserId, admin: AdminPage, form: CheckedForm, session: SessionDep, origin: OriginDep
-) -> RedirectResponse:
-    staff.set_role(session, user_id, field(form, "role") or "", actor=admin.id, origin=origin)
+    request: Request,
+    user_id: UserId,
+    admin: AdminPage,
+    form: CheckedForm,
+    session: SessionDep,
+    settings: SettingsDep,
+    origin: OriginDep,
+) -> Response:
+    person = staff.staff_member(session, user_id)
+    role = field(form, "role") or ""
+    staff.refuse_what_keeps_no_admin(session, person, new_role=role)
+    try:
+        _fresh_code(request, admin, person, form, session, origin, new_role=role)
+    except AppError as refused:
+        return _page(request, admin, session, settings, refused=refused, person_id=user_id)
+    staff.set_role(session, user_id, role, actor=admin.id, origin=origin)
     return _back("role", user_id)
 
 
