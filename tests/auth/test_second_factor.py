@@ -114,7 +114,8 @@ def test_enrolment_is_on_only_once_a_code_confirms_it(
 
     rows = audit_rows(db, user.id, "MFA_ENROLMENT_STARTED", "MFA_ENROLLED")
     assert [r.action for r in rows] == ["MFA_ENROLMENT_STARTED", "MFA_ENROLLED"]
-    assert rows[-1].details == {"method": "totp", "recovery_codes": 10}
+    # The user's other session (the factory's token) ended when it was turned on.
+    assert rows[-1].details == {"method": "totp", "recovery_codes": 10, "sessions_ended": 1}
     everything = written(audit_rows(db, user.id))
     assert secret not in everything
     assert not any(code in everything for code in codes)

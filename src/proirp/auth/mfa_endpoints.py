@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from proirp.auth import mfa_login, repository, second_factor
-from proirp.auth.dependencies import AdminUser, CurrentUser, SignedInUser
+from proirp.auth.dependencies import AdminUser, CurrentUser, SignedInPrincipal, SignedInUser
 from proirp.auth.endpoints import signed_in
 from proirp.auth.mfa_schemas import (
     CodeRequest,
@@ -92,16 +92,21 @@ def mfa_status(user: SignedInUser, session: SessionDep, settings: SettingsDep) -
     response_model=EnrolmentAnswer,
     status_code=201,
     summary="Start enrolling an authenticator app",
-    description="A new secret, as an otpauth:// address and its QR code, shown to you alone; "
-    "two-step sign-in is on only once a code from it is confirmed. Starting again replaces an "
-    "unfinished enrolment. An account held to enrolling may call this.",
+    description="A new secret, as an otpauth:// address and its QR code, shown to you alone, "
+    "in this session alone; two-step sign-in is on only once a code from it is confirmed in "
+    "this session. Starting again replaces an unfinished enrolment. An account held to "
+    "enrolling may call this.",
     responses=errors(409),
 )
 def start_enrolment(
-    user: SignedInUser, session: SessionDep, settings: SettingsDep, origin: OriginDep
+    principal: SignedInPrincipal, session: SessionDep, settings: SettingsDep, origin: OriginDep
 ) -> JSONResponse:
     enrolment = second_factor.start_enrolment(
-        session, user, origin=origin, issuer=settings.practice_name
+        session,
+        principal.user,
+        token_id=principal.token.id,
+        origin=origin,
+        issuer=settings.practice_name,
     )
     body = {
         "ok": True,
@@ -124,14 +129,18 @@ def _codes(codes: list[str]) -> JSONResponse:
     "/auth/mfa/enrolment/confirm",
     response_model=RecoveryCodesAnswer,
     summary="Confirm the authenticator app: two-step sign-in is on",
-    description="A code from the new secret turns two-step sign-in on and answers the recovery "
-    "codes, shown this once.",
+    description="A code from the new secret, sent in the session that started the enrolment "
+    "(else 409 `mfa_enrolment_not_started`), turns two-step sign-in on and answers the "
+    "recovery codes, shown this once. Every other session and API token of the account ends.",
     responses=errors(409),
 )
 def confirm_enrolment(
-    body: CodeRequest, user: SignedInUser, session: SessionDep, origin: OriginDep
+    body: CodeRequest, principal: SignedInPrincipal, session: SessionDep, origin: OriginDep
 ) -> JSONResponse:
-    return _codes(second_factor.confirm_enrolment(session, user, body.code, origin=origin))
+    codes = second_factor.confirm_enrolment(
+        session, principal.user, body.code, token_id=principal.token.id, origin=origin
+    )
+    return _codes(codes)
 
 
 @router.post(

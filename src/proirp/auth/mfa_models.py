@@ -23,6 +23,9 @@ class SecondFactor(IdMixin, TimestampMixin, Base):
     confirmed_at: Mapped[datetime | None]
     # The newest 30-second step whose code was accepted: a code is never accepted twice.
     last_used_step: Mapped[int | None] = mapped_column(BigInteger)
+    # While enrolling: the session (api_tokens.id) that started it, the only one shown its
+    # secret and able to confirm it.
+    started_by_token_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class RecoveryCode(IdMixin, TimestampMixin, Base):

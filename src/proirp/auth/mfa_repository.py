@@ -86,13 +86,13 @@ def forget_second_factor(session: Session, user_id: str) -> bool:
     return _changed(result) > 0
 
 
-def end_sessions(session: Session, user_id: str, *, now: datetime) -> int:
-    """Revoke the user's open sessions and API tokens; how many."""
+def end_sessions(session: Session, user_id: str, *, now: datetime, keep: str | None = None) -> int:
+    """Revoke the user's open sessions and API tokens (all but the token `keep`); how many."""
+    stmt = update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    if keep is not None:
+        stmt = stmt.where(ApiToken.id != keep)
     result = session.execute(
-        update(ApiToken)
-        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
+        stmt.values(revoked_at=now).execution_options(synchronize_session=False)
     )
     return _changed(result)
 

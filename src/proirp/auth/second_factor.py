@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
@@ -122,9 +123,10 @@ def _enrolment(factor: SecondFactor, user: User, issuer: str) -> Enrolment:
 
 
 def start_enrolment(
-    session: Session, user: User, *, origin: RequestOrigin, issuer: str
+    session: Session, user: User, *, token_id: str, origin: RequestOrigin, issuer: str
 ) -> Enrolment:
-    """A new secret for the user's app; MFA is on only once a code from it is confirmed."""
+    """A new secret for the user's app, for the session `token_id` alone; MFA is on only once
+    a code from it is confirmed there."""
     factor = repository.second_factor_of(session, user.id)
     if factor is not None and factor.confirmed_at is not None:
         raise Conflict(
@@ -137,15 +139,21 @@ def start_enrolment(
     else:  # a new start replaces an enrolment left unfinished
         factor.totp_secret = totp.new_secret()
         factor.last_used_step = None
+    factor.started_by_token_id = token_id
     session.flush()
     record_audit(session, action=AuditAction.MFA_ENROLMENT_STARTED, actor=user.id, origin=origin)
     return _enrolment(factor, user, issuer)
 
 
-def enrolment_in_progress(session: Session, user: User, *, issuer: str) -> Enrolment | None:
-    """The unfinished enrolment's secret again (the page shows it until a code is confirmed)."""
+def enrolment_in_progress(
+    session: Session, user: User, *, token_id: str, issuer: str
+) -> Enrolment | None:
+    """The unfinished enrolment's secret again, to the session that started it (the page shows
+    it until a code is confirmed); another session of the account may start again."""
     factor = repository.second_factor_of(session, user.id)
     if factor is None or factor.confirmed_at is not None:
+        return None
+    if factor.started_by_token_id != token_id:
         return None
     return _enrolment(factor, user, issuer)
 
@@ -155,13 +163,17 @@ def wrong_code(message: str = "the code is not the one your app shows now") -> V
 
 
 def confirm_enrolment(
-    session: Session, user: User, code: str, *, origin: RequestOrigin
+    session: Session, user: User, code: str, *, token_id: str, origin: RequestOrigin
 ) -> list[str]:
-    """Turn MFA on with a code from the new secret; the recovery codes, to show once."""
+    """Turn MFA on with a code from the new secret, from the session `token_id` that started
+    the enrolment; the recovery codes, to show once. Every other session and token of the
+    account ends: each was opened with the password alone, and would otherwise become a whole
+    session the moment the account has its second factor."""
     factor = repository.second_factor_of(session, user.id)
-    if factor is None:
+    if factor is None or (factor.confirmed_at is None and factor.started_by_token_id != token_id):
         raise Conflict(
-            "start the enrolment first (POST /auth/mfa/enrolment)", code="mfa_enrolment_not_started"
+            "start the enrolment in this session first (POST /auth/mfa/enrolment)",
+            code="mfa_enrolment_not_started",
         )
     if factor.confirmed_at is not None:
         raise Conflict(
@@ -173,13 +185,16 @@ def confirm_enrolment(
         raise wrong_code()
     factor.confirmed_at = now
     factor.last_used_step = step
+    factor.started_by_token_id = None
     codes = _new_recovery_codes(session, user.id)
+    ended = repository.end_sessions(session, user.id, now=now, keep=token_id)
+    session.execute(delete(LoginChallenge).where(LoginChallenge.user_id == user.id))
     record_audit(
         session,
         action=AuditAction.MFA_ENROLLED,
         actor=user.id,
         origin=origin,
-        details={"method": Method.TOTP, "recovery_codes": len(codes)},
+        details={"method": Method.TOTP, "recovery_codes": len(codes), "sessions_ended": ended},
     )
     return codes
 

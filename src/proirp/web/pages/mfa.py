@@ -30,7 +30,9 @@ def _page(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    enrolment = second_factor.enrolment_in_progress(session, user, issuer=settings.practice_name)
+    enrolment = second_factor.enrolment_in_progress(
+        session, user, token_id=_token_id(request), issuer=settings.practice_name
+    )
     response = render(
         request,
         "mfa.html",
@@ -45,6 +47,12 @@ def _page(
     return response
 
 
+def _token_id(request: Request) -> str:
+    """The page's session (its enrolment is this session's alone)."""
+    token_id: str = request.state.page_token.id
+    return token_id
+
+
 @router.get("/mfa")
 def mfa_page(
     request: Request, user: EnrollingPageUser, session: SessionDep, settings: SettingsDep
@@ -54,13 +62,16 @@ def mfa_page(
 
 @router.post("/mfa/enrol")
 def start(
+    request: Request,
     user: EnrollingPageUser,
     _form: CheckedForm,
     session: SessionDep,
     settings: SettingsDep,
     origin: OriginDep,
 ) -> Response:
-    second_factor.start_enrolment(session, user, origin=origin, issuer=settings.practice_name)
+    second_factor.start_enrolment(
+        session, user, token_id=_token_id(request), origin=origin, issuer=settings.practice_name
+    )
     return RedirectResponse(f"{MFA}#enrol", status_code=303)
 
 
@@ -81,7 +92,9 @@ def confirm(
 ) -> Response:
     code = field(form, "code") or ""
     try:
-        codes = second_factor.confirm_enrolment(session, user, code, origin=origin)
+        codes = second_factor.confirm_enrolment(
+            session, user, code, token_id=_token_id(request), origin=origin
+        )
     except AppError as refused:
         error = WRONG_CODE if refused.code == "invalid_code" else refused.message
         return _page(request, user, session, settings, error=error, status=refused.status_code)
