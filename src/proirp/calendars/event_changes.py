@@ -3,6 +3,10 @@
 A change is made at the provider first, only if the event still has the etag we cached
 (`If-Match`): an edit made at the provider meanwhile is never overwritten (409 `event_changed`).
 Then the cache and the appointment follow, in the request's transaction.
+
+An event stays its user's own, but a change to one linked to a client (moved, edited, unlinked)
+changes that client's appointment and reminders: it is refused, as a client named in a request
+is, when the user may no longer reach the client (taken off the care team, a grant ended).
 """
 
 from __future__ import annotations
@@ -100,6 +104,8 @@ def update_event(
     """The event changed at the provider, then in the cache; its appointment moved with it."""
     event, integration = owned_event(session, user, event_id)
     link = appointments.link_of(session, event)
+    if link is not None:
+        require_reachable(session, user.id, link.client_id, origin=origin)
     client = _client_of(session, link)
     check_event_text(
         settings, integration.provider, client, title=body.title, description=body.description
@@ -242,4 +248,7 @@ def unlink_client(
     session: Session, user: User, event_id: str, origin: RequestOrigin
 ) -> ClientCalendarEvent:
     event, _ = owned_event(session, user, event_id)
+    link = appointments.link_of(session, event)
+    if link is not None:
+        require_reachable(session, user.id, link.client_id, origin=origin)
     return appointments.unlink(session, user, event, origin)

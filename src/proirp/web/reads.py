@@ -1,5 +1,9 @@
 """Reads that several pages share: clients' names for ids, and a user's recent failed messages.
-Each read of client records is audited where it is shown, as the API's reads are."""
+Each read of client records is audited where it is shown, as the API's reads are.
+
+A page names only the clients its viewer sees in lists (clients.access): an appointment left on
+a clinician's calendar, a message they sent or a campaign of theirs may be with a client no
+longer on their care team, and the page shows fixed words for that client instead."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
+from proirp.clients.access import care_team_of
 from proirp.clients.models import Client
 from proirp.comms.models import Communication
 from proirp.kit.time import utcnow
@@ -18,9 +23,16 @@ from proirp.kit.time import utcnow
 FAILED = ("failed", "undelivered", "blocked")
 
 
-def client_names(session: Session, client_ids: Iterable[str | None]) -> dict[str, str]:
-    """ "First Last" for each id (archived clients too: their history is still shown)."""
-    ids = sorted({client_id for client_id in client_ids if client_id})
+def client_names(
+    session: Session, client_ids: Iterable[str | None], *, viewer: str
+) -> dict[str, str]:
+    """ "First Last" for each id the viewer may see (archived clients too: their history is still
+    shown): every client for admins and the front desk, the care team for a clinician. Lists keep
+    to the care team, so a break-glass grant names nobody here. An id left out is shown in fixed
+    words ("A client outside your care team")."""
+    wanted = {client_id for client_id in client_ids if client_id}
+    team = care_team_of(session, viewer)
+    ids = sorted(wanted if team is None else wanted & team)
     if not ids:
         return {}
     rows = session.execute(

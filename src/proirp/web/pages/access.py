@@ -62,7 +62,7 @@ def break_glass_page(
     )
     views = [break_glass.view(g, with_reason=admin) for g in grants]
     # Admins see every client: their names (the read audited with the list); a clinician, ids.
-    names = client_names(session, [g.client_id for g in views]) if admin else {}
+    names = client_names(session, [g.client_id for g in views], viewer=user.id) if admin else {}
     people = [g.user_id for g in views] + [g.reviewed_by_user_id or "" for g in views]
     emails = {u.id: u.email for u in care_team.users(session, people)}
     return render(

@@ -135,7 +135,9 @@ def calendar_page(
     zone = practice_zone(session, settings)
     monday = _week_of(week, zone)
     days = _week_view(session, user, monday, zone, origin)
-    names = client_names(session, [e["client_id"] for d in days for e in d["events"]])
+    names = client_names(
+        session, [e["client_id"] for d in days for e in d["events"]], viewer=user.id
+    )
     calendars = service.integration_views(session, user.id)
     today = utcnow().astimezone(zone).date()
     return render(
@@ -297,7 +299,7 @@ def link_page(
         session, user, start=row.start_at, end=span, provider=integration.provider, origin=origin
     )
     event = next((_shown(e, zone) for e in events if e["id"] == event_id), None)
-    names = client_names(session, [event["client_id"]] if event else [])
+    names = client_names(session, [event["client_id"]] if event else [], viewer=user.id)
     linked = bool(event and event["client_id"])
     choices, more = ([], False) if linked else _client_choices(session, user, origin, None)
     monday = _week_of(week, zone) if week else _monday(row.start_at.astimezone(zone).date())

@@ -149,7 +149,7 @@ def _names(visit: Visit, client_ids: list[str]) -> dict[str, str]:
         user_agent=visit.origin.user_agent,
         details={"client_ids": client_ids, "searched": False},
     )
-    return client_names(visit.session, client_ids)
+    return client_names(visit.session, client_ids, viewer=visit.user.id)
 
 
 def _page(

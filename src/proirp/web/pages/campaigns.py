@@ -153,7 +153,7 @@ def campaign_page(
         counts=counts,
         left_out=left_out,
         left_out_total=sum(n for key, _, n in counts if key in ("failed", "blocked")),
-        names=client_names(session, [c.client_id for c in left_out]),
+        names=client_names(session, [c.client_id for c in left_out], viewer=user.id),
         creator=creator.email if creator else None,
         status_text=STATUS_TEXT,
         over=view["status"] in OVER,

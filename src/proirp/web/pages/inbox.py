@@ -49,7 +49,7 @@ def _shown_candidates(
 ) -> dict[str, str]:
     """The names of the clients offered for attaching: a read of those clients, audited as
     listing them is (GET /inbox/unmatched gives only their ids)."""
-    names = client_names(session, client_ids)
+    names = client_names(session, client_ids, viewer=user_id)
     if names:
         record_audit(
             session,
@@ -141,9 +141,9 @@ def _inbox(
         )
         found = [client.id for client in matches]
     candidates = [client_id for m in unmatched for client_id in m["candidates"]]
-    names = client_names(session, [c["client_id"] for c in conversations])
+    names = client_names(session, [c["client_id"] for c in conversations], viewer=user.id)
     names.update(_shown_candidates(session, user.id, origin, candidates))
-    names.update(client_names(session, found))  # audited by the search itself
+    names.update(client_names(session, found, viewer=user.id))  # audited by the search itself
     return render(
         request,
         "inbox.html",

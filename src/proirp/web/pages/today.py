@@ -44,6 +44,7 @@ def today(
         [a.client_id for a in appointments]
         + [c["client_id"] for c in waiting]
         + [f.client_id for f in failures],
+        viewer=user.id,
     )
     return render(
         request,
