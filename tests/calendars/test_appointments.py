@@ -212,7 +212,15 @@ def patient(db: Session, alice: Staff) -> Client:
 
 @pytest.mark.parametrize(
     ("field", "text"),
-    [("title", "Rowan E. follow-up"), ("title", "Ellsworth"), ("description", "Review ADHD meds")],
+    [
+        ("title", "Rowan E. follow-up"),
+        ("title", "Ellsworth"),
+        ("description", "Review ADHD meds"),
+        ("description", "SSN 078-05-1120"),
+        ("location", "+12025550143"),
+        ("location", "(202) 555-0143"),
+        ("location", "Avery.Quinn@example.com"),
+    ],
 )
 def test_a_client_s_event_without_a_baa_names_nobody(
     api: TestClient,
@@ -236,6 +244,7 @@ def test_a_client_s_event_without_a_baa_names_nobody(
     error = answer.json()["error"]
     assert error["code"] == "phi_without_baa" and list(error["fields"]) == [field]
     assert "Rowan" not in answer.text and "Ellsworth" not in answer.text
+    assert "0143" not in answer.text and "1120" not in answer.text and "@" not in answer.text
     assert db.scalars(select(SyncedCalendarEvent)).all() == []
 
 
@@ -248,8 +257,11 @@ def test_with_a_baa_or_without_a_client_the_text_goes_as_typed(
     check_event_text(baa, "google", patient, title="Rowan Ellsworth", description="ADHD")
     check_event_text(baa, "microsoft", patient, title="Rowan Ellsworth")
     check_event_text(settings, "google", None, title="Rowan Ellsworth: ADHD review")
-    # An event's own time is not PHI in its calendar.
+    # An event's own time is not PHI in its calendar, nor its place in its location.
     check_event_text(settings, "google", patient, title="Appointment 10:00 on 1/15")
+    check_event_text(settings, "google", patient, location="Suite 200, 120 Main Street")
+    # The practice's own number is not the client's.
+    check_event_text(settings, "google", patient, description="Call us at (202) 555-0100")
 
 
 def test_the_database_holds_one_active_appointment_per_event(

@@ -107,6 +107,21 @@ def test_staff_move_an_appointment_at_the_provider_first(live: LiveStack, side: 
     assert len(_about(live, "APPOINTMENT_MOVED", appointment.id)) == 1
 
 
+def test_an_edit_may_not_put_the_clients_name_in_the_location_without_a_baa(
+    live: LiveStack, side: Side
+) -> None:
+    token = _connected(live, side)
+    client_id = new_client(live, token)
+    event = _created(live, token, side, client_id)
+    with live.api(token) as api:
+        refused = api.patch(f"/calendar/events/{event['id']}", json={"location": "Avery Quinn"})
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "phi_without_baa" and list(error["fields"]) == ["location"]
+    assert "Avery" not in refused.text and "Quinn" not in refused.text
+    assert "Avery" not in str(_held(live, side, event["provider_event_id"]).get("location"))
+
+
 def test_an_edit_made_at_the_provider_meanwhile_is_a_409_never_overwritten(
     live: LiveStack, side: Side
 ) -> None:

@@ -128,6 +128,33 @@ def test_an_sms_campaigns_preview_is_what_its_fan_out_does(
     assert previewed == sent
 
 
+def test_a_campaign_that_carries_one_recipient_s_number_or_address_is_blocked_for_them(
+    factory: sessionmaker[Session], worker_settings: Settings
+) -> None:
+    ids = _clients(
+        factory,
+        {
+            "Hollis": {"phone": "+12025550131", "email": "hq7@example.com"},
+            "Indigo": {"phone": "+12025550132", "email": "indigo@example.com"},
+        },
+    )
+    with factory() as session:
+        for client in session.scalars(select(Client).where(Client.id.in_(ids.values()))):
+            client.sms_consent = client.email_consent = True
+        session.commit()
+    body = "If (202) 555-0131 or HQ7@example.com is no longer yours, please call us."
+    sms = _preview(factory, worker_settings, ids, channel="sms", body=body)
+    assert sms["Indigo"] == ("queued", None)
+    assert sms["Hollis"][0] == "blocked" and "the client's phone number" in str(sms["Hollis"][1])
+    assert "0131" not in str(sms["Hollis"][1])
+    assert _fan_out(factory, worker_settings, ids, channel="sms", body=body) == sms
+    email = {"channel": "email", "subject": "Your details", "body": body}
+    mails = _preview(factory, worker_settings, ids, **email)
+    assert mails["Indigo"] == ("queued", None)
+    assert "the client's email address" in str(mails["Hollis"][1])
+    assert _fan_out(factory, worker_settings, ids, **email) == mails
+
+
 def test_an_email_campaigns_preview_is_what_its_fan_out_does(
     factory: sessionmaker[Session], worker_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

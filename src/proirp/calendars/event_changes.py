@@ -108,7 +108,12 @@ def update_event(
         require_reachable(session, user.id, link.client_id, origin=origin)
     client = _client_of(session, link)
     check_event_text(
-        settings, integration.provider, client, title=body.title, description=body.description
+        settings,
+        integration.provider,
+        client,
+        title=body.title,
+        description=body.description,
+        location=body.location,
     )
     zone = body.time_zone or (client.timezone if client else None) or settings.practice_timezone
     change = _change(body, event, zone or "UTC")

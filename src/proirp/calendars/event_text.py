@@ -2,8 +2,9 @@
 
 Staff's calendar text goes to Google and Microsoft as typed. But an event the product creates or
 changes for a client, at a provider with no recorded BAA (`GOOGLE_WORKSPACE_BAA`,
-`MICROSOFT_365_BAA`), carries neither the client's name nor clinical words: the same scanner as
-the messages' BAA guard, less its time and date patterns (an event's time is the event).
+`MICROSOFT_365_BAA`), carries neither what identifies the client (name, date of birth, phone,
+email) nor clinical words: the same scanner as the messages' BAA guard, less its time and date
+patterns (an event's time is the event) and, in its location, its place patterns.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from proirp.kit.errors import ValidationFailed
 DEFAULT_TITLE = "Appointment"
 _PROVIDER_NAMES = {"google": "Google", "microsoft": "Microsoft"}
 _EVENT_TIMES = {"an appointment time", "a date"}
+_EVENT_PLACES = {"a location", "an address"}
 
 
 def has_baa(settings: Settings, provider: str) -> bool:
@@ -31,9 +33,12 @@ def check_event_text(
     client's event, when the provider has no BAA. `texts`: field name → text sent."""
     if client is None or has_baa(settings, provider):
         return
-    identity = ClientIdentity(client.first_name, client.last_name, client.date_of_birth)
+    identity = ClientIdentity(
+        client.first_name, client.last_name, client.date_of_birth, client.phone, client.email
+    )
     for field, text in texts.items():
-        found = [kind for kind in find_phi(text or "", client=identity) if kind not in _EVENT_TIMES]
+        allowed = _EVENT_TIMES | (_EVENT_PLACES if field == "location" else set())
+        found = [kind for kind in find_phi(text or "", client=identity) if kind not in allowed]
         if found:
             name = _PROVIDER_NAMES.get(provider, provider)
             raise ValidationFailed(

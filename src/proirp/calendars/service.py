@@ -156,7 +156,7 @@ def create_event(
             "connect that calendar first", fields={"provider": "is not connected"}
         )
     title = body.title or DEFAULT_TITLE
-    check_event_text(settings, body.provider, client, title=title, description=body.description)
+    check_event_text(settings, body.provider, client, **_event_texts(title, body))
     zone = body.time_zone or (client.timezone if client else None) or settings.practice_timezone
     wanted = EventInput(
         title=title,
@@ -198,6 +198,11 @@ def create_event(
         "end": row.end_at.isoformat(),
         "client_id": client.id if client else None,
     }
+
+
+def _event_texts(title: str, body: EventCreate) -> dict[str, str | None]:
+    """What the provider is sent as text, by request field."""
+    return {"title": title, "description": body.description, "location": body.location}
 
 
 def _client_to_link(

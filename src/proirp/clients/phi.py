@@ -52,6 +52,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             re.IGNORECASE,
         ),
     ),
+    # 078-05-1120 or 078 05 1120: three, two and four digits, one separator, not inside a longer
+    # run of digits and dashes (a phone number is 3-3-4, a ZIP+4 is 5-4, a date 4-2-2 or 2-2-4).
+    (
+        "a social security number",
+        re.compile(r"(?<![\d-])\d{3}([- ])\d{2}\1\d{4}(?![\d-])"),
+    ),
     (
         "a record number",
         re.compile(r"\b(?:mrn|record|chart|patient id)\s*#?\s*[:\-]?\s*\w*\d\w*", re.IGNORECASE),
@@ -66,6 +72,8 @@ class ClientIdentity:
     first_name: str
     last_name: str
     date_of_birth: date | None = None
+    phone: str | None = None  # E.164, as the client's record keeps it
+    email: str | None = None
 
 
 def _name_pattern(name: str) -> re.Pattern[str] | None:
@@ -83,6 +91,28 @@ def _mentions(text: str, name: str) -> bool:
     return pattern is not None and pattern.search(text) is not None
 
 
+def _mentions_phone(text: str, phone: str | None) -> bool:
+    """Whether `text` holds the client's number in any common form: with or without +1 (or
+    their country code), in groups separated by spaces, dots, dashes or brackets."""
+    digits = re.sub(r"\D", "", phone or "")
+    if len(digits) < 8:
+        return False
+    numbers = _numbers_in(text)
+    return digits in numbers or digits[-10:] in numbers
+
+
+def _mentions_email(text: str, email: str | None) -> bool:
+    """Whether `text` holds the client's address, whatever its case, as a whole address."""
+    address = (email or "").strip().lower()
+    if "@" not in address:
+        return False
+    lowered = _lowered(text)
+    if address not in lowered:
+        return False
+    pattern = rf"(?<![\w.+-]){re.escape(address)}(?![\w-]|\.\w)"
+    return re.search(pattern, lowered) is not None
+
+
 def find_phi(text: str, *, client: ClientIdentity | None = None) -> list[str]:
     """The kinds of PHI found in `text`, in a stable order; empty when none."""
     found: list[str] = []
@@ -94,6 +124,10 @@ def find_phi(text: str, *, client: ClientIdentity | None = None) -> list[str]:
             forms = {dob.isoformat(), f"{dob.month}/{dob.day}/{dob.year}", dob.strftime("%m/%d/%Y")}
             if any(form in text for form in forms):
                 found.append("the client's date of birth")
+        if _mentions_phone(text, client.phone):
+            found.append("the client's phone number")
+        if _mentions_email(text, client.email):
+            found.append("the client's email address")
     return found + list(_phi_for_anybody(text))
 
 
@@ -102,3 +136,30 @@ def find_phi(text: str, *, client: ClientIdentity | None = None) -> list[str]:
 @lru_cache(maxsize=16)
 def _phi_for_anybody(text: str) -> tuple[str, ...]:
     return tuple(label for label, pattern in _PATTERNS if pattern.search(text))
+
+
+# Digits in groups, as numbers are typed: "+1 (202) 555-0172", "202.555.0172", "2025550172".
+_DIGIT_GROUPS = re.compile(r"\d+(?:[\s.()\-\u2013]{1,3}\d+)*")
+_LONGEST_NUMBER = 15  # digits in an E.164 number
+
+
+@lru_cache(maxsize=16)
+def _numbers_in(text: str) -> frozenset[str]:
+    """Every run of whole digit groups in `text`, joined, up to an E.164 number's length: the
+    numbers it could hold however they are grouped (found once for a campaign's recipients)."""
+    numbers: set[str] = set()
+    for match in _DIGIT_GROUPS.finditer(text):
+        groups = re.findall(r"\d+", match.group())
+        for start in range(len(groups)):
+            joined = ""
+            for end in range(start, len(groups)):
+                joined += groups[end]
+                if len(joined) > _LONGEST_NUMBER:
+                    break
+                numbers.add(joined)
+    return frozenset(numbers)
+
+
+@lru_cache(maxsize=16)
+def _lowered(text: str) -> str:
+    return text.lower()

@@ -84,7 +84,9 @@ def email_consent_block(
 def identity_of(client: Client | None) -> ClientIdentity | None:
     if client is None:
         return None
-    return ClientIdentity(client.first_name, client.last_name, client.date_of_birth)
+    return ClientIdentity(
+        client.first_name, client.last_name, client.date_of_birth, client.phone, client.email
+    )
 
 
 def sms_phi_block(has_baa: bool, client: Client, body: str) -> BlockReason | None:
