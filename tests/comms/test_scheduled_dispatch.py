@@ -203,6 +203,68 @@ def test_the_guard_runs_again_when_a_scheduled_sms_goes(
     assert actions(factory, "communication_id", comm_id) == ["SMS_QUEUED", "SMS_BLOCKED"]
 
 
+@pytest.mark.parametrize("change", ["phone_changed", "phone_cleared", "archived"])
+def test_a_client_whose_number_changed_or_was_archived_is_not_sent_what_was_scheduled(
+    factory: sessionmaker[Session], worker_settings: Settings, clock: Clock, change: str
+) -> None:
+    """The number the message was written for may now be someone else's: it is not sent, to
+    it or to the new one (whoever wrote it decides again); nor to a client archived since."""
+    user_id, client = people(factory)
+    comm_id = schedule_sms(
+        factory, worker_settings, user_id, client, clock.now() + timedelta(hours=1)
+    )
+    with factory() as session:
+        stored = session.get(Client, client.id)
+        assert stored is not None
+        if change == "phone_changed":
+            stored.phone = "+12025550199"
+        elif change == "phone_cleared":
+            stored.phone = None
+        else:
+            stored.deleted_at = clock.now()
+        session.commit()
+    clock.advance(timedelta(hours=1, minutes=1))
+    sender = FakeSms(accepted("SMx"))
+    sms_deliver(factory, worker_settings, sender, comm_id)
+    assert sender.sent == []
+    comm = row(factory, comm_id)
+    assert comm.status == "blocked"
+    assert ("archived" if change == "archived" else "changed") in (comm.status_reason or "")
+    assert "0199" not in (comm.status_reason or "")
+    assert actions(factory, "communication_id", comm_id) == ["SMS_QUEUED", "SMS_BLOCKED"]
+
+
+def test_a_client_whose_email_changed_is_not_sent_what_was_scheduled(
+    factory: sessionmaker[Session], worker_settings: Settings, clock: Clock
+) -> None:
+    user_id, client = people(factory)
+    with factory() as session:
+        comm = send_email(
+            session,
+            to=None,
+            subject="Office hours",
+            text=BODY,
+            html=None,
+            client_id=client.id,
+            user_id=user_id,
+            settings=worker_settings,
+            send_at=clock.now() + timedelta(days=1),
+        )
+        session.commit()
+    with factory() as session:
+        stored = session.get(Client, client.id)
+        assert stored is not None
+        stored.email = f"moved.{new_id()[:6]}@example.com"
+        session.commit()
+    clock.advance(timedelta(days=1, minutes=1))
+    sender = FakeEmail(lambda: [SendResult("sg-1", "accepted")])
+    pacer = SendPacer(worker_settings, rate=None, name="test")
+    deliver(factory, worker_settings, pacer, EmailChannel(sender, worker_settings), [comm.id])
+    assert sender.batches == []
+    blocked = row(factory, comm.id)
+    assert blocked.status == "blocked" and "changed" in (blocked.status_reason or "")
+
+
 @pytest.mark.parametrize("how", ["suppress", "suppression_row"])
 def test_a_suppression_between_scheduling_and_sending_blocks_the_email(
     factory: sessionmaker[Session], worker_settings: Settings, clock: Clock, how: str
@@ -345,3 +407,22 @@ def test_a_scheduled_campaign_cancelled_before_it_starts_sends_nothing(
     fan_out(factory, worker_settings, started)
     with factory() as session, pytest.raises(NotCancellable):
         campaigns.cancel_campaign(session, started, user_id=user_id, origin=RequestOrigin())
+
+
+def test_a_recipient_archived_before_the_campaign_goes_gets_a_blocked_row_saying_so(
+    factory: sessionmaker[Session], worker_settings: Settings, clock: Clock
+) -> None:
+    """Every recipient the campaign counts has a row: one archived since it was created is
+    blocked with the reason, not left out of the counts without a word."""
+    user_id, client = people(factory)
+    campaign_id = campaign_at(factory, client, user_id, clock.now() + timedelta(hours=1))
+    with factory() as session:
+        stored = session.get(Client, client.id)
+        assert stored is not None
+        stored.deleted_at = clock.now()
+        session.commit()
+    clock.advance(timedelta(hours=1, minutes=1))
+    fan_out(factory, worker_settings, campaign_id)
+    [message] = messages_of(factory, campaign_id)
+    assert (message.client_id, message.status) == (client.id, "blocked")
+    assert "archived" in (message.status_reason or "")

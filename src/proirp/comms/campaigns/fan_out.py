@@ -68,6 +68,11 @@ def recipient_ids(session: Session, selection: Mapping[str, Any]) -> list[str]:
     return list(session.scalars(stmt.order_by(Client.created_at, Client.id)))
 
 
+# A client named by id whose record was archived after the campaign was created: counted in its
+# total, so given a row that says why nothing went.
+ARCHIVED = NotSent("The client's record was archived after the campaign was created.")
+
+
 def write_chunk(
     session: Session,
     campaign: Campaign,
@@ -88,9 +93,7 @@ def write_chunk(
     rows: list[MessageRow] = []
     for client_id in client_ids:
         client = clients.get(client_id)
-        if client is None:  # archived since the campaign was created
-            continue
-        written = writer.write(client)
+        written = writer.write(client) if client is not None else ARCHIVED
         rows.append(
             not_sent(campaign, client_id, written) if isinstance(written, NotSent) else written
         )

@@ -25,7 +25,8 @@ GENERIC_EXAMPLE = "A generic message such as 'Please call our office.' is fine."
 class BlockReason:
     """Why the guard refused a message."""
 
-    code: str  # no_consent | opted_out | suppressed | phi_without_baa
+    # no_consent | opted_out | suppressed | phi_without_baa | client_archived | address_changed
+    code: str
     field: str  # the request field to change: client_id, body, subject
     message: str  # shown to the user and kept as the message's status reason
 
@@ -134,9 +135,10 @@ def blocks_at_send(
     session: Session, comms: Sequence[Communication], *, has_baa: bool
 ) -> dict[str, BlockReason]:
     """The guard again, as claimed messages are about to go (a scheduled one may have waited
-    days): consent, the opt-out and suppression lists, and for a message of its own (not a
-    campaign's, whose shared content was checked as it fanned out) the BAA rule. Message id →
-    why it must not go."""
+    days): the client's record (archived since, or its number or address changed since: the
+    old one may be someone else's now), consent, the opt-out and suppression lists, and for a
+    message of its own (not a campaign's, whose shared content was checked as it fanned out)
+    the BAA rule. Message id → why it must not go."""
     if not comms:
         return {}
     ids = {comm.client_id for comm in comms if comm.client_id}
@@ -151,13 +153,39 @@ def blocks_at_send(
         # What the product sends by itself (a reply to a client's own text, a note to staff)
         # asks no consent: only the opt-out and suppression lists can refuse it.
         client = clients.get(comm.client_id) if comm.client_id and not comm.purpose else None
-        if comm.channel == "sms":
+        block = _record_block_at_send(comm, client) if client is not None else None
+        if block is None and comm.channel == "sms":
             block = _sms_block_at_send(session, comm, client, opted_out, has_baa)
-        else:
+        elif block is None:
             block = _email_block_at_send(session, comm, client, suppressed, has_baa)
         if block is not None:
             found[comm.id] = block
     return found
+
+
+def _record_block_at_send(comm: Communication, client: Client) -> BlockReason | None:
+    """Why the message must not go because the client's record changed after it was written:
+    archived, or no longer at the number or address it was written for (whoever wrote it
+    writes it again, to the new one, if it is still to go)."""
+    if client.deleted_at is not None:
+        return BlockReason(
+            "client_archived",
+            "client_id",
+            "The client's record was archived after this was written.",
+        )
+    if comm.channel == "sms":
+        if client.phone == comm.to_address:
+            return None
+        kind = "phone number"
+    else:
+        if client.email and suppression_key(client.email) == suppression_key(comm.to_address):
+            return None
+        kind = "email address"
+    return BlockReason(
+        "address_changed",
+        "client_id",
+        f"The client's {kind} changed after this was written; write it again to reach them.",
+    )
 
 
 def _sms_block_at_send(
