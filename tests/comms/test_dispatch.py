@@ -14,6 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.models import AuditLog
+from proirp.clients.models import Channel
+from proirp.clients.repository import opted_out_addresses
 from proirp.comms.core.dispatch import deliver
 from proirp.comms.core.pacing import SendPacer
 from proirp.comms.email.dispatch import EmailChannel
@@ -168,14 +170,42 @@ def test_a_refusal_fails_the_message_for_good_with_twilios_code(
     factory: sessionmaker[Session], settings: Settings, pacer: SendPacer
 ) -> None:
     comm_id = queued(factory)
-    refusal = ProviderPermanentError("twilio", "21610", "The recipient replied STOP.")
+    refusal = ProviderPermanentError("twilio", "21211", "The 'To' number is not valid.")
     sender = FakeSms(raises(refusal))
     outcome = deliver(factory, settings, pacer, SmsChannel(sender, settings), [comm_id])
     assert outcome.retries == [] and outcome.reconcile == []
     comm = row(factory, comm_id)
-    assert (comm.status, comm.error_code) == ("failed", "21610")
-    assert comm.status_reason == "The recipient replied STOP."
+    assert (comm.status, comm.error_code) == ("failed", "21211")
+    assert comm.status_reason == "The 'To' number is not valid."
     assert actions(factory, comm_id) == ["SMS_FAILED"]
+
+
+def test_twilios_unsubscribed_recipient_refusal_records_the_opt_out(
+    factory: sessionmaker[Session], settings: Settings, pacer: SendPacer
+) -> None:
+    """21610: the number replied STOP to this sender, perhaps before the practice used the
+    product. It is recorded as opted out, as a STOP the product received is, so no later
+    message is tried (each would fail the same way) and the client's record says so."""
+    comm_id, later_id = queued(factory), queued(factory)
+    number = "+12025550188"  # its own number: an opt-out would block the module's others
+    with factory() as session:
+        for row_id in (comm_id, later_id):
+            stored = session.get(Communication, row_id)
+            assert stored is not None
+            stored.to_address = number
+        session.commit()
+    refusal = ProviderPermanentError("twilio", "21610", "The recipient replied STOP.")
+    deliver(factory, settings, pacer, SmsChannel(FakeSms(raises(refusal)), settings), [comm_id])
+    assert row(factory, comm_id).status == "failed"
+    with factory() as session:
+        assert opted_out_addresses(session, Channel.SMS, [number]) == {number}
+    assert row(factory, later_id).status == "blocked"
+    # Another refusal changes nothing more.
+    other = ProviderPermanentError("twilio", "21211", "The number is not valid.")
+    other_id = queued(factory)
+    deliver(factory, settings, pacer, SmsChannel(FakeSms(raises(other)), settings), [other_id])
+    with factory() as session:
+        assert opted_out_addresses(session, Channel.SMS, ["+12025550143"]) == set()
 
 
 def test_a_429_waits_at_least_the_providers_retry_after(

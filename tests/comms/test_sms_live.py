@@ -61,7 +61,8 @@ def test_undelivered_and_failed_outcomes_carry_the_code_and_a_reason(live: LiveS
 
 def test_permanent_errors_are_never_retried(live: LiveStack) -> None:
     invalid = send(live, add_client(live, "+15005550001")).json()["communication"]["id"]
-    opted_out = send(live, add_client(live, "+15005550004")).json()["communication"]["id"]
+    stopped = add_client(live, "+15005550004")
+    opted_out = send(live, stopped).json()["communication"]["id"]
     first = wait_for_status(live, invalid, {"failed"})
     second = wait_for_status(live, opted_out, {"failed"})
     assert first["error_code"] == "21211" and "not a valid number" in first["status_reason"]
@@ -69,6 +70,11 @@ def test_permanent_errors_are_never_retried(live: LiveStack) -> None:
     (row,) = rows_for(live, id=invalid)
     assert row.attempts == 1
     assert live.ledger() == []
+    # Twilio's 21610 (the number replied STOP to this sender) is the client's opt-out, kept.
+    with live.api() as api:
+        assert api.get(f"/clients/{stopped}").json()["client"]["sms_opted_out"] is True
+        again = send(live, stopped)
+    assert again.status_code == 422, again.text
 
 
 def test_server_errors_are_retried_until_sent(live: LiveStack) -> None:

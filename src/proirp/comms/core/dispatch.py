@@ -94,6 +94,11 @@ class Channel(Protocol):
         """The same call for only `ids` among its rows (the others were taken back)."""
         ...
 
+    def refused_for_good(self, session: Session, comms: list[Communication], code: str) -> None:
+        """What the provider's permanent refusal (`code`) means beyond these rows' failing (an
+        SMS to a number that replied STOP to the sender: an opt-out), in their transaction."""
+        ...
+
 
 @dataclass
 class Outcome:
@@ -277,11 +282,14 @@ def _fail(
 ) -> None:
     with transaction(factory) as session:
         lock_shared_writes(session)
-        for comm in repository.get_many(session, call.ids, content=False):
+        comms = list(repository.get_many(session, call.ids, content=False))
+        for comm in comms:
             advance(
                 session, comm, S.FAILED, source="worker", reason=exc.reason, error_code=exc.code
             )
             audit_worker(session, comm, channel.failed_action, error_code=exc.code)
+        if exc.code:
+            channel.refused_for_good(session, comms, exc.code)
     log.info(f"{channel.name}.send_failed", **_which(call), error_code=exc.code)
 
 

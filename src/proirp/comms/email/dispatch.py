@@ -138,6 +138,9 @@ class EmailChannel:
         results = self.sender.send(call.payload)
         return results[0].provider_message_id
 
+    def refused_for_good(self, session: Session, comms: list[Communication], code: str) -> None:
+        """Nothing more: SendGrid tells of bounces and unsubscribes by its events."""
+
     def narrowed(self, call: Call, ids: list[str]) -> Call:
         batch: EmailBatch = call.payload
         kept = set(ids)

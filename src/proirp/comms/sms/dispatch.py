@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.actions import AuditAction
+from proirp.audit.service import RequestOrigin
 from proirp.comms.core import repository
 from proirp.comms.core.dispatch import Call
 from proirp.comms.core.guard import BlockReason, blocks_at_send
@@ -21,6 +22,7 @@ from proirp.comms.core.providers import status_callback_url
 from proirp.comms.core.sending import audit_worker
 from proirp.comms.core.status import add_event, advance
 from proirp.comms.models import Communication, CommunicationStatus
+from proirp.comms.sms.inbound import opt_out
 from proirp.comms.sms.status import map_twilio_status
 from proirp.config import Settings
 from proirp.integrations.base import (
@@ -41,6 +43,9 @@ class SmsMessage:
     to: str
     body: str
     status_callback: str
+
+
+UNSUBSCRIBED_RECIPIENT = "21610"  # Twilio's code for a number that opted out of this sender
 
 
 class SmsChannel:
@@ -64,6 +69,22 @@ class SmsChannel:
 
     def refusals(self, session: Session, comms: list[Communication]) -> dict[str, BlockReason]:
         return blocks_at_send(session, comms, has_baa=self.settings.twilio_hipaa_enabled)
+
+    def refused_for_good(self, session: Session, comms: list[Communication], code: str) -> None:
+        """21610: the number replied STOP to this sender (perhaps before the practice used the
+        product, or to Twilio's own handling): recorded as the opt-out it is, so that no later
+        message is tried and the client's record shows it."""
+        if code != UNSUBSCRIBED_RECIPIENT:
+            return
+        for number in sorted({comm.to_address for comm in comms}):
+            opt_out(
+                session,
+                number,
+                word="STOP",
+                origin=RequestOrigin(),
+                source="provider",
+                reason="Twilio refused a message: the number replied STOP to this sender",
+            )
 
     def calls(self, session: Session, comms: list[Communication]) -> list[Call]:
         return [

@@ -115,8 +115,17 @@ def _audit(
     )
 
 
-def opt_out(session: Session, phone: str, *, word: str, origin: RequestOrigin) -> int:
-    """Record the opt-out and block every queued SMS to `phone`; returns how many were cancelled."""
+def opt_out(
+    session: Session,
+    phone: str,
+    *,
+    word: str,
+    origin: RequestOrigin,
+    source: str = "sms_keyword",
+    reason: str | None = None,
+) -> int:
+    """Record the opt-out (a keyword the number sent, or `source` saying otherwise) and block
+    every queued SMS to `phone`; returns how many were cancelled."""
     clients = clients_with_phone(session, phone)
     active = session.scalar(
         select(OptOut).where(
@@ -129,8 +138,8 @@ def opt_out(session: Session, phone: str, *, word: str, origin: RequestOrigin) -
                 client_id=clients[0].id if clients else None,
                 channel=Channel.SMS,
                 address=phone,
-                reason=f"replied {word}",
-                source="sms_keyword",
+                reason=reason or f"replied {word}",
+                source=source,
             )
         )
     cancelled = 0
