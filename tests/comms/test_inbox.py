@@ -329,7 +329,7 @@ def test_urgent_language_sends_the_safety_reply_once_and_alerts_without_the_text
     assert alert.to_address == ON_CALL and alert.channel == "email"
     for secret in ("kill", "hurt", client.first_name, client.last_name, PHONE):
         assert secret not in alert.body and secret not in (alert.subject or "")
-    assert "/inbox" in alert.body
+    assert f"{settings.base_url}/app/inbox\n" in alert.body  # the page, not the API
     (incident,) = db.scalars(select(UrgentIncident)).all()
     assert (incident.messages, incident.alerts_sent, incident.acknowledged_at) == (2, 1, None)
     assert [d["joined"] for d in actions(db, "URGENT_MESSAGE_RECEIVED")] == [False, True]

@@ -76,7 +76,7 @@ def test_a_campaign_finished_with_problems_tells_its_sender_once_with_the_counts
     assert "4 of its 8 messages did not reach their recipients" in note.body
     assert "  failed: 2\n  undelivered: 1\n  blocked: 1\n" in note.body
     assert "blocked 1, delivered 3, failed 2, sent 1, undelivered 1" in note.body
-    assert f"{settings.base_url}/campaigns/{campaign.id}" in note.body
+    assert f"{settings.base_url}/app/campaigns/{campaign.id}" in note.body
     for private in ("Jordan", "Whitfield", "flu shot", "Elm Street", "+1202555", "2025550"):
         assert private not in note.body and private not in (note.subject or "")
     [audit] = notice_audits(db, "campaign_problems")

@@ -90,7 +90,7 @@ def test_refusals_reaching_the_threshold_alert_each_active_admin_once(
     assert note.body is not None
     assert "between 14 January 2030, 06:00 CST and 14 January 2030, 06:15 CST" in note.body
     assert "  sendgrid / events: 2\n  twilio / inbound: 3\n" in note.body
-    assert f"{alerting.base_url}/audit-logs?action=WEBHOOK_REJECTED" in note.body
+    assert f"{alerting.base_url}/app/audit?action=WEBHOOK_REJECTED" in note.body
     for private in (FORGED_FROM, "2025550187", "Jordan", "jordan@example.com", "testclient"):
         assert private not in note.body
     audits = notice_audits(db, "webhook_failures")

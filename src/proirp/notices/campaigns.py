@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.comms.core.repository import campaign_counts
 from proirp.comms.models import Campaign
-from proirp.config import Settings
+from proirp.config import CAMPAIGNS_PAGE, Settings
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
 from proirp.notices import repository
@@ -44,7 +44,7 @@ def note_text(campaign: Campaign, counts: dict[str, int], settings: Settings) ->
         "Failed and undelivered messages were refused on their way (by the carrier, the mail "
         "server or the provider); blocked ones were never sent (for example: no consent, an "
         "opt-out, a suppressed address).\n\n"
-        f"See the campaign:\n{settings.base_url}/campaigns/{campaign.id}"
+        f"See the campaign:\n{settings.base_url}{CAMPAIGNS_PAGE}/{campaign.id}"
     )
     return subject, text
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.auth.models import User
-from proirp.config import Settings
+from proirp.config import AUDIT_PAGE, Settings
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
 from proirp.notices import repository
@@ -77,7 +77,7 @@ def note_text(alert: Alert, settings: Settings) -> tuple[str, str]:
         "someone is sending forged requests. If it is a key, that provider's status updates and "
         "inbound messages are not being received until it is mended.\n\n"
         "Each refusal and its reason is in the audit log (action WEBHOOK_REJECTED):\n"
-        f"{settings.base_url}/audit-logs?action=WEBHOOK_REJECTED"
+        f"{settings.base_url}{AUDIT_PAGE}?action=WEBHOOK_REJECTED"
     )
     return subject, text
 

@@ -23,7 +23,7 @@ from proirp.comms.inbox.models import UrgentIncident
 from proirp.comms.inbox.practice import InboxPractice
 from proirp.comms.inbox.replies import queue_reply
 from proirp.comms.models import Communication, Direction, Purpose
-from proirp.config import Settings
+from proirp.config import INBOX_PAGE, Settings
 from proirp.kit.db import lock_shared_writes, new_id
 from proirp.kit.time import utcnow
 
@@ -116,7 +116,7 @@ def send_alert(
     text = (
         f"A client's text message with urgent language arrived at {when} and no member of staff "
         "has opened the conversation yet. Please read it now in the inbox:\n"
-        f"{settings.base_url}/inbox\n\n"
+        f"{settings.base_url}{INBOX_PAGE}\n\n"
         f"This is alert {incident.alerts_sent} of at most {practice.realert_limit}; they stop "
         "when someone opens the conversation. The message itself is never sent by email."
     )
