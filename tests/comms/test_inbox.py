@@ -493,6 +493,33 @@ def test_office_hours_follow_the_practice_time_zone(db: Session, settings: Setti
 # --- settings and media --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("field", "text", "why"),
+    [
+        ("after_hours_reply", "Hi {{ client.first_name }}, we are closed.", "placeholder"),
+        ("safety_reply", "Call 988 now, {{ client.first_name }}.", "placeholder"),
+        ("after_hours_reply", "We will discuss your depression diagnosis on Monday.", "clinical"),
+    ],
+)
+def test_an_automatic_reply_is_sent_as_written_so_holds_no_placeholder_nor_clinical_words(
+    api: TestClient, db: Session, field: str, text: str, why: str
+) -> None:
+    """Each goes to whoever texts the number, as it is written: a placeholder reached clients
+    as braces, and clinical words reached numbers nobody had matched."""
+    admin = create_staff(db, role="admin")
+    refused = api.put("/inbox/settings", json={field: text}, headers=admin.headers)
+    assert refused.status_code == 422, refused.text
+    assert list(refused.json()["error"]["fields"]) == [field]
+    assert why in refused.json()["error"]["fields"][field]
+    assert api.get("/inbox/settings", headers=admin.headers).json()["settings"][field] != text
+    # Office hours, a time and the crisis line's own words are what such replies say.
+    fine = {
+        "after_hours_reply": "We are closed. We open at 9:00 am on Monday, 12 Main Street.",
+        "safety_reply": "If you are thinking about suicide, call or text 988 now.",
+    }
+    assert api.put("/inbox/settings", json=fine, headers=admin.headers).status_code == 200
+
+
 def test_admins_set_the_inbox_settings_and_others_cannot(
     api: TestClient, db: Session, settings: Settings
 ) -> None:

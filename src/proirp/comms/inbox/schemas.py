@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from proirp.clients.phi import find_phi
 from proirp.comms.inbox.models import InboxSettings
 from proirp.comms.inbox.practice import DAYS
 from proirp.comms.schemas import CommOut
@@ -224,6 +225,10 @@ class OfficeHours(RequestBody):
 Phrase = Annotated[str, Field(min_length=2, max_length=100)]
 
 
+# What an after-hours reply says of the office: when it opens and where it is.
+_OFFICE_WORDS = {"an appointment time", "a date", "a location", "an address"}
+
+
 class InboxSettingsIn(RequestBody):
     """Fields left out (or null) keep their current value; a null `on_call_email` clears it."""
 
@@ -251,6 +256,27 @@ class InboxSettingsIn(RequestBody):
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
         return time_zone(value)
+
+    @field_validator("safety_reply", "after_hours_reply")
+    @classmethod
+    def _as_written(cls, value: str | None) -> str | None:
+        """Each goes, as it is written, to whoever texts the number (a client, or a number
+        nobody matched): no placeholder is filled in, and the after-hours one names nothing
+        clinical (office hours, a time and an address are what it says; the safety reply
+        speaks of a crisis on purpose)."""
+        if value is not None and re.search(r"\{\{|\{%|\}\}|%\}", value):
+            raise ValueError("is sent as it is written, so may hold no placeholder")
+        return value
+
+    @field_validator("after_hours_reply")
+    @classmethod
+    def _nothing_clinical(cls, value: str | None) -> str | None:
+        found = [kind for kind in find_phi(value or "") if kind not in _OFFICE_WORDS]
+        if found:
+            raise ValueError(
+                "goes to whoever texts the number, so may not hold " + ", ".join(found)
+            )
+        return value
 
 
 class InboxSettingsOut(BaseModel):
