@@ -163,10 +163,8 @@ PAGE_DECISIONS: dict[tuple[str, str], Decision] = {
     ("POST", "/app/staff/{user_id}/role"): ROLE,
     ("POST", "/app/staff/{user_id}/password-reset"): ROLE,
     ("POST", "/app/staff/{user_id}/mfa-reset"): ROLE,
-    ("GET", "/app/sandbox"): Decision(
-        Kind.NONE, "sandbox mode only: the provider sandbox's made-up ledger, never in production"
-    ),
-    ("POST", "/app/sandbox/inbound"): Decision(Kind.NONE, "sandbox mode only"),
+    ("GET", "/app/sandbox"): ROLE,
+    ("POST", "/app/sandbox/inbound"): ROLE,
     ("GET", "/app/settings"): Decision(Kind.NONE, "the caller's calendars, the practice's rules"),
     ("GET", "/app/live/calendars"): Decision(Kind.NONE, "the caller's own calendars"),
     ("GET", "/app/settings/calendars/{provider}/connect"): Decision(Kind.NONE, "own calendars"),

@@ -109,9 +109,10 @@ PROTECTED: dict[tuple[str, str], frozenset[str]] = {
 PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/app/"): ALL_ROLES,
     ("POST", "/app/signout"): ALL_ROLES,
-    # Sandbox mode: what would have been sent, and a made-up client text for the inbox.
-    ("GET", "/app/sandbox"): ALL_ROLES,
-    ("POST", "/app/sandbox/inbound"): ALL_ROLES,
+    # Sandbox mode: what would have been sent (every client's messages: for those who see every
+    # client), and a made-up client text for the inbox.
+    ("GET", "/app/sandbox"): frozenset({ADMIN, STAFF}),
+    ("POST", "/app/sandbox/inbound"): frozenset({ADMIN, STAFF}),
     # Settings: everyone manages their own calendars; only admins set reminders and the inbox.
     ("GET", "/app/settings"): ALL_ROLES,
     ("GET", "/app/live/calendars"): ALL_ROLES,

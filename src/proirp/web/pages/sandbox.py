@@ -3,7 +3,8 @@ and a client's text made up by staff to try the inbox. Without sandbox mode it d
 
 The ledgers are the sandbox's copies of what the product sent it: in sandbox mode nothing
 leaves the machine, but the texts may still be made of real-looking data, so the page is
-signed-in and its reads are audited."""
+for admins and the front desk (who see every client: the ledgers hold every client's
+messages), and its reads are audited."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from proirp.config.connections import twilio_connection
 from proirp.kit.deps import OriginDep, SessionDep, SettingsDep
 from proirp.kit.errors import NotFound, ValidationFailed
 from proirp.web.rendering import PREFIX, render
-from proirp.web.routing import CheckedForm, PageUser, field, page_router
+from proirp.web.routing import CheckedForm, SendingPage, field, page_router
 
 router = page_router()
 SHOWN = 100
@@ -37,7 +38,7 @@ def _sandbox(request: Request) -> Any:
 @router.get("/sandbox")
 def outbox(
     request: Request,
-    user: PageUser,
+    user: SendingPage,
     session: SessionDep,
     settings: SettingsDep,
     origin: OriginDep,
@@ -67,7 +68,7 @@ def outbox(
 
 @router.post("/sandbox/inbound")
 def client_texts(
-    request: Request, user: PageUser, form: CheckedForm, settings: SettingsDep
+    request: Request, user: SendingPage, form: CheckedForm, settings: SettingsDep
 ) -> Response:
     """As if a client texted the practice's number: through the sandbox, which signs and posts
     the webhook to the product exactly as Twilio would."""
