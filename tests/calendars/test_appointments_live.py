@@ -251,3 +251,30 @@ def test_an_event_deleted_at_the_provider_is_never_recreated_by_a_change(
     assert appointment.state == "cancelled" and appointment.gone_at is not None
     with live.api(token) as api:
         assert api.get("/calendar/events", params=next_days(7)).json()["events"] == []
+
+
+def test_a_calendar_connected_again_finds_its_appointments_again(
+    live: LiveStack, side: Side
+) -> None:
+    """Disconnecting keeps the appointments as history; connecting the same calendar again
+    links each to its event again (its reminders are planned again), where before every one
+    stayed without an event and the events came back without a client."""
+    token = _connected(live, side)
+    client_id = new_client(live, token)
+    event = _created(live, token, side, client_id)
+    with live.api(token) as api:
+        assert api.delete(f"/calendar/integrations/{side.provider}").status_code == 200
+    assert _appointment(live, client_id).gone_at is not None
+
+    assert connect(live, token, provider=side.provider).status_code == 303
+    wait_for_sync(live, token)
+    appointment = _appointment(live, client_id)
+    assert appointment.gone_at is None and appointment.integration_id is not None
+    assert appointment.state == "scheduled"
+    with live.api(token) as api:
+        events = api.get(
+            "/calendar/events", params={"start": event["start"], "end": event["end"]}
+        ).json()["events"]
+    [again] = [e for e in events if e["provider_event_id"] == event["provider_event_id"]]
+    assert again["client_id"] == client_id
+    assert len(_about(live, "APPOINTMENT_RELINKED", appointment.id)) == 1

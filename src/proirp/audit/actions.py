@@ -80,6 +80,8 @@ class AuditAction(enum.StrEnum):
     APPOINTMENT_UNLINKED = "APPOINTMENT_UNLINKED"
     APPOINTMENT_MOVED = "APPOINTMENT_MOVED"
     APPOINTMENT_CANCELLED = "APPOINTMENT_CANCELLED"
+    # An appointment left by a disconnected calendar, found again when it is connected again
+    APPOINTMENT_RELINKED = "APPOINTMENT_RELINKED"
     # Appointments and their reminders
     REMINDER_RULES_CHANGED = "REMINDER_RULES_CHANGED"
     REMINDERS_PLANNED = "REMINDERS_PLANNED"

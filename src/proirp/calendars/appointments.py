@@ -178,3 +178,48 @@ def links_to(
             )
         )
     return found
+
+
+def relink(session: Session, user_id: str, provider: str, integration_id: str) -> int:
+    """The calendar, connected again: each appointment its disconnecting left (kept as
+    history, neither cancelled nor unlinked, without its integration) whose event it still
+    holds is linked to that event again, audited, and moved with it if it moved meanwhile (its
+    reminders are then planned again). Where two were left for one event, the newest; none
+    where the event has a client again already. Returns how many."""
+    events = {
+        row.provider_event_id: row
+        for row in session.scalars(
+            select(SyncedCalendarEvent).where(SyncedCalendarEvent.integration_id == integration_id)
+        )
+    }
+    left: list[ClientCalendarEvent] = []
+    for chunk in in_batches(list(events)):
+        left.extend(
+            session.scalars(
+                select(ClientCalendarEvent).where(
+                    ClientCalendarEvent.user_id == user_id,
+                    ClientCalendarEvent.provider == provider,
+                    ClientCalendarEvent.integration_id.is_(None),
+                    ClientCalendarEvent.provider_event_id.in_(chunk),
+                    ClientCalendarEvent.gone_at.is_not(None),
+                    ClientCalendarEvent.unlinked_at.is_(None),
+                    ClientCalendarEvent.state != "cancelled",
+                )
+            )
+        )
+    taken = {
+        row.provider_event_id
+        for row in links_to(session, integration_id, [row.provider_event_id for row in left])
+    }
+    count = 0
+    for row in sorted(left, key=lambda row: row.created_at, reverse=True):
+        if row.provider_event_id in taken:
+            continue
+        taken.add(row.provider_event_id)
+        event = events[row.provider_event_id]
+        row.integration_id, row.synced_event_id, row.gone_at = integration_id, event.id, None
+        _audit(session, AuditAction.APPOINTMENT_RELINKED, row)
+        if event.start_at is not None and event.end_at is not None:
+            moved(session, row, event.start_at, event.end_at)  # moved while disconnected
+        count += 1
+    return count

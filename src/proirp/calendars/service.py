@@ -260,7 +260,7 @@ def disconnect(
     session: Session, user: User, provider: str, settings: Settings, origin: RequestOrigin
 ) -> dict[str, Any]:
     """Revoke at the provider where it can, delete the tokens and the cache; links stay as
-    history, gone.
+    history, gone, until the same calendar is connected again (then each is linked again).
 
     Returns whether the provider confirmed the revocation and, where it cannot revoke
     (Microsoft), how the user removes the app's access there.
@@ -284,7 +284,9 @@ def disconnect(
             ClientCalendarEvent.integration_id == integration.id,
             ClientCalendarEvent.gone_at.is_(None),
         )
-        .values(gone_at=utcnow(), synced_event_id=None)
+        # Kept as history, neither cancelled nor unlinked: the calendar connected again finds
+        # them (appointments.relink); the reminders wait for that.
+        .values(gone_at=utcnow(), synced_event_id=None, integration_id=None)
     )
     session.execute(
         delete(SyncedCalendarEvent).where(SyncedCalendarEvent.integration_id == integration.id)

@@ -2,7 +2,8 @@
 with the stored sync token (Google's syncToken, Graph's deltaLink); a stale token (410), or a new
 grant, means a full sync, after which the cache holds exactly what the provider listed.
 Appointments follow their events: moved with them, cancelled when the event is cancelled or
-deleted (both audited; `calendars/appointments.py`).
+deleted (both audited; `calendars/appointments.py`), and linked again to their events when a
+calendar disconnected is connected again.
 """
 
 from __future__ import annotations
@@ -227,6 +228,8 @@ def sync_integration(
         changed, removed = _apply(
             session, integration_id, changes.events, began if full else None, window
         )
+        if full:  # a new grant (a calendar connected again) is synced in full first
+            appointments.relink(session, integration.user_id, integration.provider, integration.id)
         status = status_of(session, integration_id)
         status.sync_token = changes.next_sync_token
         sync_status.succeeded(status)
