@@ -38,6 +38,12 @@ SEARCHES = [
     "av",
     "nobody",
     'a"b',
+    "avery quinn",
+    "Quinn Avery",
+    "marisol  okafor",
+    "avery okafor",
+    "zoë brontë",
+    "li real",
 ]
 
 
@@ -47,13 +53,17 @@ def _found(db: Session, q: str) -> set[str]:
 
 def _substring(db: Session, q: str) -> set[str]:
     """What the search promises, tested in Python: `q` in a name or the email (case aside), or
-    its digits (three or more) in the phone."""
+    its digits (three or more) in the phone, or each of its words in a name or the email (a
+    full name: "Avery Quinn")."""
     digits = "".join(ch for ch in q if ch.isdigit())
+    words = q.lower().split()
     found = set()
     for client in db.scalars(select(Client).where(Client.deleted_at.is_(None))):
-        fields = [client.first_name, client.last_name, client.email or ""]
-        if any(q.lower() in field.lower() for field in fields) or (
-            len(digits) >= 3 and digits in (client.phone or "")
+        fields = [client.first_name.lower(), client.last_name.lower(), (client.email or "").lower()]
+        if (
+            any(q.lower() in field for field in fields)
+            or (len(digits) >= 3 and digits in (client.phone or ""))
+            or (len(words) > 1 and all(any(w in field for field in fields) for w in words))
         ):
             found.add(client.id)
     return found

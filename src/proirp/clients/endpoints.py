@@ -30,7 +30,14 @@ def list_clients(
     user: AnyStaff,
     origin: OriginDep,
     page: Page,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="Part of a first or last name or of the email (case aside), three or "
+            "more digits of the phone, or a full name (each word in a name or the email).",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     clients, next_cursor = service.list_clients(
         session, q=q, page=page, actor=Actor(user.id, origin)

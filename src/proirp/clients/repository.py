@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
-from sqlalchemy import Select, String, func, or_, select, text
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, String, and_, func, or_, select, text
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from proirp.clients.models import Channel, Client, OptOut
@@ -39,8 +39,9 @@ def list_clients(
     cursor: Cursor | None,
     team: Collection[str] | None = None,
 ) -> Sequence[Client]:
-    """Newest first; `q` matches names, email, or the digits of a phone number; `team`: the ids
-    of the only clients the caller may see (a clinician's care team; None: every client)."""
+    """Newest first; `q` matches names, email, or the digits of a phone number, or (several
+    words, a full name) each word a name or the email; `team`: the ids of the only clients the
+    caller may see (a clinician's care team; None: every client)."""
     shown: type[Client] = Client
     if team is not None:
         # The team's clients are read by id, first and apart (a materialized CTE), then ordered:
@@ -55,17 +56,19 @@ def list_clients(
         # trigram indexes of migration 0013 find few rows; kit.db has every statement planned
         # with its values); the search is text, not a LIKE pattern: % and _ match only
         # themselves.
-        pattern = f"%{_escaped(q.lower())}%"
-        conditions: list[ColumnElement[bool]] = [
-            func.lower(column).like(pattern, escape=LIKE_ESCAPE)
-            for column in (shown.first_name, shown.last_name, shown.email)
-        ]
+        texts = (shown.first_name, shown.last_name, shown.email)
+        conditions: list[ColumnElement[bool]] = [_holds(texts, q)]
         digits = "".join(ch for ch in q if ch.isdigit())
         if len(digits) >= 3:
             conditions.append(shown.phone.like(f"%{digits}%"))
+        words = q.split()
+        if len(words) > 1:
+            conditions.append(and_(*(_holds(texts, word) for word in words)))
         stmt = stmt.where(or_(*conditions))
         if session.get_bind().dialect.name == "sqlite" and len(q) >= TRIGRAM:
-            stmt = stmt.where(shown.id.in_(_trigram_candidates(q, digits)))
+            phrase = _trigram_phrase(q, digits, words)
+            if phrase is not None:
+                stmt = stmt.where(shown.id.in_(_trigram_candidates(phrase)))
     if cursor is not None:
         stmt = stmt.where(cursor.before(shown.created_at, shown.id))
     stmt = stmt.order_by(shown.created_at.desc(), shown.id.desc()).limit(limit + 1)
@@ -81,12 +84,35 @@ _CANDIDATES = text(
 ).columns(client_id=String)
 
 
-def _trigram_candidates(q: str, digits: str) -> Select[tuple[str]]:
-    """The ids of the clients whose names or email hold `q`, or whose phone holds `digits`:
-    a superset of what the LIKE tests keep (FTS5 folds case as lower() does, and more)."""
-    phrase = '{first_name last_name email} : "' + q.replace('"', '""') + '"'
+def _holds(
+    columns: tuple[InstrumentedAttribute[str] | InstrumentedAttribute[str | None], ...], text: str
+) -> ColumnElement[bool]:
+    """One of `columns` holds `text`, case aside."""
+    pattern = f"%{_escaped(text.lower())}%"
+    return or_(*(func.lower(column).like(pattern, escape=LIKE_ESCAPE) for column in columns))
+
+
+def _in_texts(text: str) -> str:
+    return '{first_name last_name email} : "' + text.replace('"', '""') + '"'
+
+
+def _trigram_phrase(q: str, digits: str, words: list[str]) -> str | None:
+    """What the search table is asked: the clients whose names or email hold `q`, or each of
+    its `words`, or whose phone holds `digits`. None when a word is too short for the trigram
+    index (the LIKE tests alone decide then)."""
+    phrase = _in_texts(q)
+    if len(words) > 1:
+        if any(len(word) < TRIGRAM for word in words):
+            return None
+        phrase += " OR (" + " AND ".join(_in_texts(word) for word in words) + ")"
     if len(digits) >= TRIGRAM:
         phrase += f' OR phone : "{digits}"'
+    return phrase
+
+
+def _trigram_candidates(phrase: str) -> Select[tuple[str]]:
+    """The ids of the clients the search table finds for `phrase`: a superset of what the LIKE
+    tests keep (FTS5 folds case as lower() does, and more)."""
     return select(_CANDIDATES.bindparams(phrase=phrase).subquery().c.client_id)
 
 
