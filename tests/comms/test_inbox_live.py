@@ -317,7 +317,7 @@ def test_urgent_language_gets_one_safety_reply_and_a_phi_free_alert(live: LiveSt
 
     assert wait_until(alerted, timeout=30, interval=0.3), "no alert reached SendGrid"
     [alert] = alerts
-    assert f"{live.env['PUBLIC_BASE_URL']}/inbox" in alert["text"]
+    assert f"{live.env['PUBLIC_BASE_URL']}/app/inbox" in alert["text"]
     content = " ".join(str(alert[key] or "") for key in ("subject", "text", "html")).casefold()
     for secret in ("kill myself", "jordan", "whitfield", phone, phone[2:], "555-0303"):
         assert secret.casefold() not in content, secret
