@@ -149,7 +149,27 @@ def test_subject_and_html_are_refused_on_an_sms(
 ) -> None:
     response = _send(api, staff, client_id=client.id, body="Hi", subject="Hello")
     assert response.status_code == 422
-    assert "subject and html are for email only" in response.text
+    assert response.json()["error"]["fields"] == {"subject": "is for email only"}
+    response = _send(api, staff, client_id=client.id, body="Hi", html="<p>Hi</p>")
+    assert response.json()["error"]["fields"] == {"html": "is for email only"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"type": "sms", "client_ids": [], "body": "Hi"}, "client_ids"),
+        ({"type": "sms", "body": "Hi"}, "client_ids"),
+        ({"type": "sms", "filter": {}, "body": "Hi", "subject": "Hello"}, "subject"),
+        ({"type": "sms", "filter": {}, "template_id": "x", "body": "Hi"}, "template_id"),
+        ({"type": "sms", "filter": {}}, "body"),
+    ],
+)
+def test_a_campaign_refused_names_the_field_to_change(
+    api: TestClient, staff: Staff, body: dict[str, object], field: str
+) -> None:
+    response = api.post("/comms/bulk", json=body, headers=staff.headers)
+    assert response.status_code == 422, response.text
+    assert list(response.json()["error"]["fields"]) == [field]
 
 
 def _template(db: Session, *, phi: bool, body: str = "Hello {{ client.first_name }}") -> Template:

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from proirp.comms.models import Campaign
+from proirp.kit.errors import FieldProblem
 from proirp.kit.input import RequestBody, StoredIn
 from proirp.kit.time import utcnow
 
@@ -64,13 +65,22 @@ class CommCreate(RequestBody):
 
     @model_validator(mode="after")
     def _body_or_template(self) -> CommCreate:
-        if not self.body and not self.html and not self.template_id:
-            raise ValueError("give a body or a template_id")
-        if self.template_id and (self.body or self.html or self.subject):
-            raise ValueError("give a body (and subject) or a template_id, not both")
-        if self.type == "sms" and (self.subject is not None or self.html is not None):
-            raise ValueError("subject and html are for email only")
+        _content_problem(self.type, self.body, self.subject, self.html, self.template_id)
         return self
+
+
+def _content_problem(
+    kind: str, body: str | None, subject: str | None, html: str | None, template_id: str | None
+) -> None:
+    """What a message says: its text or a template, not both; a subject and HTML for email."""
+    if not body and not html and not template_id:
+        raise FieldProblem("body", "give a body or a template_id")
+    if template_id and (body or html or subject):
+        raise FieldProblem("template_id", "give a body (and subject) or a template_id, not both")
+    if kind == "sms" and subject is not None:
+        raise FieldProblem("subject", "is for email only")
+    if kind == "sms" and html is not None:
+        raise FieldProblem("html", "is for email only")
 
 
 class BulkFilter(RequestBody):
@@ -97,15 +107,10 @@ class BulkCreate(RequestBody):
     @model_validator(mode="after")
     def _who_and_what(self) -> BulkCreate:
         if (self.client_ids is None) == (self.filter is None):
-            raise ValueError("give either client_ids or filter")
+            raise FieldProblem("client_ids", "give either client_ids or filter")
         if self.client_ids is not None and not self.client_ids:
-            raise ValueError("client_ids is empty")
-        if not self.body and not self.html and not self.template_id:
-            raise ValueError("give a body or a template_id")
-        if self.template_id and (self.body or self.html or self.subject):
-            raise ValueError("give a body (and subject) or a template_id, not both")
-        if self.type == "sms" and (self.subject is not None or self.html is not None):
-            raise ValueError("subject and html are for email only")
+            raise FieldProblem("client_ids", "is empty")
+        _content_problem(self.type, self.body, self.subject, self.html, self.template_id)
         return self
 
 

@@ -11,7 +11,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from proirp.kit.errors import AppError
+from proirp.kit.errors import AppError, FieldProblem
 from proirp.kit.request_log import unhandled_error
 
 _HTTP_CODES = {
@@ -36,7 +36,11 @@ def _validation_fields(exc: RequestValidationError) -> dict[str, str]:
         if error.get("type") == "json_invalid":
             fields["body"] = "is not valid JSON"
             continue
-        name = _field_name(tuple(error.get("loc", ())))
+        loc = tuple(error.get("loc", ()))
+        problem = (error.get("ctx") or {}).get("error")
+        if isinstance(problem, FieldProblem):  # a model's own check, about one of its fields
+            loc = (*loc, problem.field)
+        name = _field_name(loc)
         message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
         # Messages come from validators and pydantic, never the submitted value (it may be PHI).
         fields.setdefault(name, message)

@@ -78,3 +78,12 @@ class TooManyRequests(AppError):
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "service_unavailable"
+
+
+class FieldProblem(ValueError):
+    """Raised by a request body's own check across its fields (a model validator) about one of
+    them: the 422 names that field, where pydantic would name the body as a whole."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
