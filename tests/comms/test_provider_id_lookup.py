@@ -73,6 +73,16 @@ def test_the_lookup_combines_with_the_other_filters(api: TestClient, db: Session
     assert other.json()["communications"] == []
 
 
+def test_a_status_that_is_none_of_a_messages_is_a_422_naming_it(
+    api: TestClient, db: Session
+) -> None:
+    """Before, a mistyped status listed nothing, as if no message had it."""
+    staff = create_staff(db, role="staff")
+    response = api.get("/comms", params={"status": "deliverd"}, headers=staff.headers)
+    assert response.status_code == 422, response.text
+    assert list(response.json()["error"]["fields"]) == ["status"]
+
+
 @pytest.mark.parametrize(
     "provider_id",
     [

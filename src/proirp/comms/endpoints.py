@@ -19,7 +19,7 @@ from proirp.comms.core import repository
 from proirp.comms.core.cancelling import cancel_message
 from proirp.comms.core.sending import MessageBlocked, Sender, require_client
 from proirp.comms.inbox import service as inbox
-from proirp.comms.models import Communication
+from proirp.comms.models import Communication, CommunicationStatus
 from proirp.comms.outgoing import campaign_selection, queue_message, start_bulk
 from proirp.comms.request_keys import Answer, IdempotencyKey, fingerprint, hold, keep
 from proirp.comms.responses import (
@@ -113,7 +113,7 @@ def list_communications(
     page: Page,
     client_id: Annotated[str | None, Query(max_length=32)] = None,
     campaign_id: Annotated[str | None, Query(max_length=32)] = None,
-    status: Annotated[str | None, Query(max_length=16)] = None,
+    status: CommunicationStatus | None = None,
     provider_id: Annotated[str | None, PROVIDER_ID] = None,
 ) -> dict[str, Any]:
     # One client named, and reachable (a break-glass grant counts, audited): their messages;
@@ -124,7 +124,7 @@ def list_communications(
         visible=None if one_client else visible_to(session, user.id, Communication.client_id),
         client_id=client_id,
         campaign_id=campaign_id,
-        status=status,
+        status=status.value if status else None,
         limit=page.limit,
         cursor=page.cursor,
         # SendGrid's events name a message by its X-Message-Id and a suffix after a dot.
