@@ -106,3 +106,22 @@ def test_the_guard_blocks_the_client_s_phone_and_email_without_quoting_them() ->
     assert email is not None and email.field == "body"
     assert "the client's email address" in email.message and "secbeta" not in email.message
     assert sms_phi_block(True, _client(), "Is (202) 555-0172 still your number?") is None
+
+
+@pytest.mark.parametrize(
+    ("html", "kind"),
+    [
+        ("<p>Dear Av<b></b>ery,</p>", "the client's name"),
+        ("<p>About your the&#114;apy</p>", "clinical information"),
+        ("<p>Your <span>diag</span>nosis</p>", "clinical information"),
+        ('<p><img alt="Quinn" src="cid:logo"></p>', "the client's name"),
+    ],
+)
+def test_an_emails_html_is_read_as_its_reader_sees_it(html: str, kind: str) -> None:
+    """Tags inside a word, or an entity for a letter, hid the word from the scanner."""
+    block = email_phi_block(False, _client(), "News", "Please call our office.", html)
+    assert block is not None and kind in block.message
+    assert (
+        email_phi_block(False, _client(), "News", None, "<p>Please call <b>our</b> office.</p>")
+        is None
+    )

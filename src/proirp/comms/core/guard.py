@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from proirp.clients.models import Channel, Client, OptOut
 from proirp.clients.phi import ClientIdentity, find_phi
 from proirp.clients.repository import opted_out_addresses
+from proirp.comms.core.html import html_text
 from proirp.comms.models import Communication
 
 GENERIC_EXAMPLE = "A generic message such as 'Please call our office.' is fine."
@@ -115,7 +116,11 @@ def email_phi_block(
     identity = identity_of(client)
     problems: list[str] = []
     blamed: list[str] = []
-    for where, text in (("subject", subject or ""), ("body", "\n".join(p for p in parts if p))):
+    # An HTML part is read as markup (an attribute's text) and as its reader sees it (a word
+    # split by tags, or spelt with an entity, whole again).
+    texts = [part for part in parts if part]
+    texts += [html_text(part) for part in texts if "<" in part or "&" in part]
+    for where, text in (("subject", subject or ""), ("body", "\n".join(texts))):
         found = find_phi(text, client=identity)
         if found:
             problems.append(", ".join(found) + f" from the {where}")
