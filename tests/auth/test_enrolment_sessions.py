@@ -5,14 +5,25 @@ a second factor and would otherwise become full sessions the moment it is on."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+
+import pyotp
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from proirp.audit.service import RequestOrigin
+from proirp.auth import second_factor
 from proirp.auth.mfa_models import SecondFactor
+from proirp.auth.models import User
 from proirp.auth.secrets import csrf_for
+from proirp.kit.db import new_id
+from proirp.kit.errors import Conflict
 from tests.auth.conftest import NewUser
 from tests.auth.mfa_steps import bearer, log_in, phone_code
+from tests.comms.rows import own_database
 
 
 def _signed_in(api: TestClient, email: str) -> str:
@@ -85,3 +96,105 @@ def test_the_page_that_started_it_shows_its_secret_and_no_other(
     api.cookies.set("proirp_session", other)
     assert secret not in api.get("/app/mfa").text
     api.cookies.clear()
+
+
+@pytest.fixture(scope="module")
+def factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker[Session]]:
+    with own_database(tmp_path_factory.mktemp("enrolment")) as factory:
+        yield factory
+
+
+def test_a_start_racing_the_owners_confirmation_waits_and_changes_nothing(
+    factory: sessionmaker[Session],
+) -> None:
+    """Someone with the password starts again while the owner's session confirms: the start
+    waits for the confirmation, then finds the factor on (409). Had it gone first unseen, the
+    account would be on with a secret the other session holds."""
+    with factory() as session:
+        user = User(email=f"u{new_id()}@clinic.example.com", role="admin", password_hash="x")
+        session.add(user)
+        session.commit()
+        enrolment = second_factor.start_enrolment(
+            session, user, token_id="owner", origin=RequestOrigin(), issuer="Practice"
+        )
+        session.commit()
+    owner = factory()
+    mine = owner.get(User, user.id)
+    assert mine is not None
+    code = pyotp.TOTP(enrolment.secret).now()
+    second_factor.confirm_enrolment(owner, mine, code, token_id="owner", origin=RequestOrigin())
+    seen: list[str] = []
+
+    def other() -> None:
+        with factory() as session:
+            someone = session.get(User, user.id)
+            assert someone is not None
+            try:
+                second_factor.start_enrolment(
+                    session, someone, token_id="other", origin=RequestOrigin(), issuer="Practice"
+                )
+                session.commit()
+                seen.append("started")
+            except Conflict as refused:
+                seen.append(refused.code or "")
+
+    waiting = threading.Thread(target=other)
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive()  # it waits for the owner's confirmation
+    owner.commit()
+    owner.close()
+    waiting.join(30)
+    assert seen == ["mfa_already_enabled"]
+    with factory() as session:
+        factor = session.scalar(select(SecondFactor).where(SecondFactor.user_id == user.id))
+        assert factor is not None and factor.totp_secret == enrolment.secret
+
+
+def test_a_confirmation_racing_another_start_waits_and_is_refused(
+    factory: sessionmaker[Session],
+) -> None:
+    """The other way round: a start not yet committed holds the enrolment; the owner's
+    confirmation waits for it, then finds the enrolment another session's (409), never turning
+    the factor on with a secret the other session holds."""
+    with factory() as session:
+        user = User(email=f"u{new_id()}@clinic.example.com", role="admin", password_hash="x")
+        session.add(user)
+        session.commit()
+        enrolment = second_factor.start_enrolment(
+            session, user, token_id="owner", origin=RequestOrigin(), issuer="Practice"
+        )
+        session.commit()
+    other = factory()
+    someone = other.get(User, user.id)
+    assert someone is not None
+    second_factor.start_enrolment(
+        other, someone, token_id="other", origin=RequestOrigin(), issuer="Practice"
+    )
+    seen: list[str] = []
+
+    def owner() -> None:
+        with factory() as session:
+            me = session.get(User, user.id)
+            assert me is not None
+            code = pyotp.TOTP(enrolment.secret).now()
+            try:
+                second_factor.confirm_enrolment(
+                    session, me, code, token_id="owner", origin=RequestOrigin()
+                )
+                session.commit()
+                seen.append("confirmed")
+            except Conflict as refused:
+                seen.append(refused.code or "")
+
+    waiting = threading.Thread(target=owner)
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive()
+    other.commit()
+    other.close()
+    waiting.join(30)
+    assert seen == ["mfa_enrolment_not_started"]
+    with factory() as session:
+        factor = session.scalar(select(SecondFactor).where(SecondFactor.user_id == user.id))
+        assert factor is not None and factor.confirmed_at is None

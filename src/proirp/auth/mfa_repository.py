@@ -16,8 +16,14 @@ def _changed(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
-def second_factor_of(session: Session, user_id: str) -> SecondFactor | None:
-    return session.scalar(select(SecondFactor).where(SecondFactor.user_id == user_id))
+def second_factor_of(session: Session, user_id: str, *, lock: bool = False) -> SecondFactor | None:
+    """The user's second factor; with `lock`, as committed now, its row locked until the
+    transaction ends (an enrolment started and one confirmed at once are then one after the
+    other)."""
+    stmt = select(SecondFactor).where(SecondFactor.user_id == user_id)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(stmt)
 
 
 def users_with_second_factor(session: Session) -> set[str]:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
@@ -127,18 +128,23 @@ def start_enrolment(
 ) -> Enrolment:
     """A new secret for the user's app, for the session `token_id` alone; MFA is on only once
     a code from it is confirmed there."""
-    factor = repository.second_factor_of(session, user.id)
-    if factor is not None and factor.confirmed_at is not None:
+    factor = repository.second_factor_of(session, user.id, lock=True)
+    if factor is None:
+        try:
+            with session.begin_nested():
+                session.add(SecondFactor(user_id=user.id, totp_secret=totp.new_secret()))
+        except IntegrityError:
+            pass  # another start, at once, made the row first: this one replaces its secret
+        factor = repository.second_factor_of(session, user.id, lock=True)
+        assert factor is not None
+    if factor.confirmed_at is not None:
         raise Conflict(
             "two-step sign-in is already on for this account; an admin can reset it",
             code="mfa_already_enabled",
         )
-    if factor is None:
-        factor = SecondFactor(user_id=user.id, totp_secret=totp.new_secret())
-        session.add(factor)
-    else:  # a new start replaces an enrolment left unfinished
-        factor.totp_secret = totp.new_secret()
-        factor.last_used_step = None
+    # A new secret each start: one started again replaces an enrolment left unfinished.
+    factor.totp_secret = totp.new_secret()
+    factor.last_used_step = None
     factor.started_by_token_id = token_id
     session.flush()
     record_audit(session, action=AuditAction.MFA_ENROLMENT_STARTED, actor=user.id, origin=origin)
@@ -169,7 +175,7 @@ def confirm_enrolment(
     the enrolment; the recovery codes, to show once. Every other session and token of the
     account ends: each was opened with the password alone, and would otherwise become a whole
     session the moment the account has its second factor."""
-    factor = repository.second_factor_of(session, user.id)
+    factor = repository.second_factor_of(session, user.id, lock=True)
     if factor is None or (factor.confirmed_at is None and factor.started_by_token_id != token_id):
         raise Conflict(
             "start the enrolment in this session first (POST /auth/mfa/enrolment)",
