@@ -115,5 +115,5 @@ def test_a_clinicians_clients_are_read_by_id_then_ordered(db: Session) -> None:
     if db.get_bind().dialect.name == "postgresql":
         assert "CTE Scan on team" in plan and "pk_clients" in plan, plan
         assert "ix_clients_created_at" not in plan, plan
-    else:
-        assert "MATERIALIZE team" in plan, plan
+    else:  # SQLite (MATERIALIZED needs 3.35; the CTE is read in place): the team by its key
+        assert "(id=?)" in plan and "SCAN clients" not in plan, plan

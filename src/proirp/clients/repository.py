@@ -44,12 +44,13 @@ def list_clients(
     caller may see (a clinician's care team; None: every client)."""
     shown: type[Client] = Client
     if team is not None:
-        # The team's clients are read by id, first and apart (a materialized CTE), then ordered:
-        # the few rows of a team cost the same at any size, where PostgreSQL otherwise walked
-        # every client newest first, throwing away other teams' (all of them, for a team of
-        # old clients).
+        # The team's clients are read by id, first and apart (a materialized CTE on PostgreSQL;
+        # SQLite, whose MATERIALIZED needs 3.35, reads them by key in place), then ordered: the
+        # few rows of a team cost the same at any size, where PostgreSQL otherwise walked every
+        # client newest first, throwing away other teams' (all of them, for a team of old
+        # clients).
         rows = select(Client).where(Client.id.in_(list(team)), Client.deleted_at.is_(None))
-        shown = aliased(Client, rows.cte("team").prefix_with("MATERIALIZED"))
+        shown = aliased(Client, rows.cte("team").prefix_with("MATERIALIZED", dialect="postgresql"))
     stmt = select(shown).where(shown.deleted_at.is_(None))
     if q:
         # The pattern is made here, whole, so that PostgreSQL plans with it (and sees that the
