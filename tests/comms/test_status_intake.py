@@ -21,7 +21,8 @@ from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
 from proirp.audit.models import AuditLog
-from proirp.clients.models import Client
+from proirp.clients.models import Channel, Client
+from proirp.clients.repository import opted_out_addresses
 from proirp.comms.models import Communication, CommunicationEvent, StatusIntake
 from proirp.comms.sms.intake import INTAKE_LIFETIME, drain_batch
 from proirp.config import Settings
@@ -119,6 +120,24 @@ def test_a_callback_is_kept_then_applied_to_its_message(
         {"communication_id": comm.id, "status": "undelivered", "error_code": "30003"}
     ]
     assert kept(db) == []  # deleted in the transaction that applied it
+
+
+def test_a_failure_for_a_number_that_replied_stop_is_its_opt_out(
+    api: TestClient, db: Session, settings: Settings, client: Client, staff: Staff
+) -> None:
+    """Twilio may take a message and report it failed with 21610 later (a Messaging Service
+    does): the number opted out of this sender, as when Twilio refuses it at once."""
+    assert client.phone
+    first = message(db, client, staff, 41)
+    message(db, client, staff, 42)
+    post_status(api, settings, sid(41), "failed", ErrorCode="21610")
+    post_status(api, settings, sid(42), "failed", ErrorCode="21610")
+    assert drain_batch(db) == 2
+    db.refresh(first)
+    assert (first.status, first.error_code) == ("failed", "21610")
+    assert opted_out_addresses(db, Channel.SMS, [client.phone]) == {client.phone}
+    opt_outs = db.scalars(select(AuditLog).where(AuditLog.action == "SMS_OPT_OUT")).all()
+    assert len(opt_outs) == 1  # once, however many messages said so
 
 
 def test_a_kept_callback_holds_no_phone_number_body_or_other_field(

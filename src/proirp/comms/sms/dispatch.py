@@ -14,7 +14,6 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.actions import AuditAction
-from proirp.audit.service import RequestOrigin
 from proirp.comms.core import repository
 from proirp.comms.core.dispatch import Call
 from proirp.comms.core.guard import BlockReason, blocks_at_send
@@ -22,7 +21,7 @@ from proirp.comms.core.providers import status_callback_url
 from proirp.comms.core.sending import audit_worker
 from proirp.comms.core.status import add_event, advance
 from proirp.comms.models import Communication, CommunicationStatus
-from proirp.comms.sms.inbound import opt_out
+from proirp.comms.sms.inbound import UNSUBSCRIBED_RECIPIENT, stopped_at_twilio
 from proirp.comms.sms.status import map_twilio_status
 from proirp.config import Settings
 from proirp.integrations.base import (
@@ -43,9 +42,6 @@ class SmsMessage:
     to: str
     body: str
     status_callback: str
-
-
-UNSUBSCRIBED_RECIPIENT = "21610"  # Twilio's code for a number that opted out of this sender
 
 
 class SmsChannel:
@@ -74,17 +70,8 @@ class SmsChannel:
         """21610: the number replied STOP to this sender (perhaps before the practice used the
         product, or to Twilio's own handling): recorded as the opt-out it is, so that no later
         message is tried and the client's record shows it."""
-        if code != UNSUBSCRIBED_RECIPIENT:
-            return
-        for number in sorted({comm.to_address for comm in comms}):
-            opt_out(
-                session,
-                number,
-                word="STOP",
-                origin=RequestOrigin(),
-                source="provider",
-                reason="Twilio refused a message: the number replied STOP to this sender",
-            )
+        if code == UNSUBSCRIBED_RECIPIENT:
+            stopped_at_twilio(session, [comm.to_address for comm in comms])
 
     def calls(self, session: Session, comms: list[Communication]) -> list[Call]:
         return [

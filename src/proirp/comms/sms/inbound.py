@@ -5,7 +5,7 @@ message itself before this runs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.models import Channel, Client, OptOut
+from proirp.clients.repository import opted_out_addresses
 from proirp.comms.core import repository
 from proirp.comms.core.status import advance
 from proirp.comms.models import Communication, CommunicationStatus
@@ -162,6 +163,26 @@ def opt_out(
             cancelled=cancelled,
         )
     return cancelled
+
+
+UNSUBSCRIBED_RECIPIENT = "21610"  # Twilio's code for a number that opted out of this sender
+
+
+def stopped_at_twilio(session: Session, numbers: Iterable[str]) -> None:
+    """Twilio refused, or failed, messages to `numbers` with 21610: each replied STOP to this
+    sender (perhaps before the practice used the product, or to Twilio's own handling). Each
+    not yet opted out is, as if its STOP had come here, so that no later message is tried and
+    the client's record shows it."""
+    wanted = set(numbers)
+    for number in sorted(wanted - opted_out_addresses(session, Channel.SMS, wanted)):
+        opt_out(
+            session,
+            number,
+            word="STOP",
+            origin=RequestOrigin(),
+            source="provider",
+            reason="Twilio refused a message: the number replied STOP to this sender",
+        )
 
 
 def opt_in(session: Session, phone: str, *, word: str, origin: RequestOrigin) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from proirp.audit.service import RequestOrigin
 from proirp.comms.core.events import apply_status_events
 from proirp.comms.models import StatusIntake
+from proirp.comms.sms.inbound import UNSUBSCRIBED_RECIPIENT, stopped_at_twilio
 from proirp.comms.sms.status import StatusCallback, callback_event
 from proirp.kit.db import lock_shared_writes, transaction
 from proirp.kit.time import utcnow
@@ -94,6 +95,14 @@ def drain_batch(session: Session, now: datetime | None = None, limit: int = BATC
             pairs.append((event, RequestOrigin(ip=row.ip, user_agent=None)))
             kept.append(row)
     results = apply_status_events(session, pairs)
+    stopped_at_twilio(
+        session,
+        [
+            applied.communication.to_address
+            for (event, _), applied in zip(pairs, results, strict=True)
+            if applied.communication is not None and event.error_code == UNSUBSCRIBED_RECIPIENT
+        ],
+    )
     done = [row.id for row in rows if row not in kept]
     for row, applied in zip(kept, results, strict=True):
         if applied.outcome != "unmatched":
