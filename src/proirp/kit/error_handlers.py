@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,6 +26,16 @@ _HTTP_CODES = {
 }
 
 
+def located(error: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Where a validation error is: its `loc`, and for a model's own check about one of its
+    fields (FieldProblem), that field."""
+    loc = tuple(error.get("loc", ()))
+    problem = (error.get("ctx") or {}).get("error")
+    if isinstance(problem, FieldProblem):
+        loc = (*loc, problem.field)
+    return loc
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
     return ".".join(parts) or (str(loc[0]) if loc else "request")
@@ -36,11 +47,7 @@ def _validation_fields(exc: RequestValidationError) -> dict[str, str]:
         if error.get("type") == "json_invalid":
             fields["body"] = "is not valid JSON"
             continue
-        loc = tuple(error.get("loc", ()))
-        problem = (error.get("ctx") or {}).get("error")
-        if isinstance(problem, FieldProblem):  # a model's own check, about one of its fields
-            loc = (*loc, problem.field)
-        name = _field_name(loc)
+        name = _field_name(located(error))
         message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
         # Messages come from validators and pydantic, never the submitted value (it may be PHI).
         fields.setdefault(name, message)

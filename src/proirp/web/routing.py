@@ -20,6 +20,7 @@ from proirp.auth.second_factor import must_enrol
 from proirp.auth.secrets import csrf_matches
 from proirp.auth.sessions import idle_limit, resolve_session
 from proirp.kit.deps import SessionDep
+from proirp.kit.error_handlers import located
 from proirp.kit.errors import AppError, Forbidden, ValidationFailed
 from proirp.kit.input import NUL_REFUSED, holds_nul
 from proirp.web.rendering import PREFIX, render
@@ -38,7 +39,7 @@ class EnrolFirst(Exception):
 def field_messages(errors: list[Any]) -> dict[str, str]:
     fields: dict[str, str] = {}
     for error in errors:
-        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
+        location = [str(part) for part in located(error) if part not in ("body", "query")]
         name = ".".join(location) or "form"
         message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
         fields.setdefault(name, message)  # never the submitted value: it may be PHI
