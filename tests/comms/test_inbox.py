@@ -498,6 +498,7 @@ def test_office_hours_follow_the_practice_time_zone(db: Session, settings: Setti
     [
         ("after_hours_reply", "Hi {{ client.first_name }}, we are closed.", "placeholder"),
         ("safety_reply", "Call 988 now, {{ client.first_name }}.", "placeholder"),
+        ("after_hours_reply", "We open {when}.", "placeholder"),
         ("after_hours_reply", "We will discuss your depression diagnosis on Monday.", "clinical"),
     ],
 )
@@ -514,7 +515,8 @@ def test_an_automatic_reply_is_sent_as_written_so_holds_no_placeholder_nor_clini
     assert api.get("/inbox/settings", headers=admin.headers).json()["settings"][field] != text
     # Office hours, a time and the crisis line's own words are what such replies say.
     fine = {
-        "after_hours_reply": "We are closed. We open at 9:00 am on Monday, 12 Main Street.",
+        "after_hours_reply": "We are closed. We open at 9:00 am on Monday, 12 Main Street. "
+        "In a crisis, call or text the 988 Suicide & Crisis Lifeline.",
         "safety_reply": "If you are thinking about suicide, call or text 988 now.",
     }
     assert api.put("/inbox/settings", json=fine, headers=admin.headers).status_code == 200
