@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from proirp.config import AUDIT_PAGE, CAMPAIGNS_PAGE, INBOX_PAGE, SETTINGS_PAGE
+from proirp.config.pages import AUDIT_PAGE, CAMPAIGNS_PAGE, INBOX_PAGE, SETTINGS_PAGE
 
 
 def test_every_linked_page_is_a_page(api: TestClient) -> None:

@@ -22,7 +22,8 @@ from proirp.calendars.schemas import (
     IntegrationList,
     SyncAccepted,
 )
-from proirp.config import SETTINGS_PAGE, Settings
+from proirp.config import Settings
+from proirp.config.pages import SETTINGS_PAGE
 from proirp.integrations.base import ProviderError
 from proirp.kit.deps import OriginDep, SessionDep, SessionFactoryDep, SettingsDep
 from proirp.kit.errors import Forbidden, NotFound, ValidationFailed

@@ -92,6 +92,26 @@ def _change(body: EventPatch, event: SyncedCalendarEvent, zone: str) -> EventCha
     )
 
 
+def _client_to_change(
+    session: Session,
+    user: User,
+    event: SyncedCalendarEvent,
+    provider: str,
+    body: EventPatch,
+    settings: Settings,
+    origin: RequestOrigin,
+) -> Client | None:
+    """The client whose appointment the change moves, if any: refused when the user may no
+    longer reach them, and the change's text checked for what the provider may receive."""
+    link = appointments.link_of(session, event)
+    if link is not None:
+        require_reachable(session, user.id, link.client_id, origin=origin)
+    client = _client_of(session, link)
+    texts = {"title": body.title, "description": body.description, "location": body.location}
+    check_event_text(settings, provider, client, **texts)
+    return client
+
+
 def update_event(
     session: Session,
     factory: sessionmaker[Session],
@@ -103,18 +123,7 @@ def update_event(
 ) -> dict[str, Any]:
     """The event changed at the provider, then in the cache; its appointment moved with it."""
     event, integration = owned_event(session, user, event_id)
-    link = appointments.link_of(session, event)
-    if link is not None:
-        require_reachable(session, user.id, link.client_id, origin=origin)
-    client = _client_of(session, link)
-    check_event_text(
-        settings,
-        integration.provider,
-        client,
-        title=body.title,
-        description=body.description,
-        location=body.location,
-    )
+    client = _client_to_change(session, user, event, integration.provider, body, settings, origin)
     zone = body.time_zone or (client.timezone if client else None) or settings.practice_timezone
     change = _change(body, event, zone or "UTC")
     ids = (integration.provider, integration.id, event.provider_event_id, event.etag)

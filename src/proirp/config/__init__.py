@@ -60,16 +60,6 @@ class SettingsError(Exception):
     """A setting is missing or wrong; the message names the variable and never echoes its value."""
 
 
-# The staff UI's Settings page, where calendars are connected: OAuth callbacks and staff notices
-# link to it.
-SETTINGS_PAGE = "/app/settings"
-# The staff UI's pages that staff notices (emails to staff) link to: pages, never the API's
-# routes, which answer a browser with JSON.
-INBOX_PAGE = "/app/inbox"
-AUDIT_PAGE = "/app/audit"
-CAMPAIGNS_PAGE = "/app/campaigns"
-
-
 class Settings(BaseSettings, SignInSettings, AwsS3Settings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from proirp.config import SETTINGS_PAGE, Settings
+from proirp.config import Settings
+from proirp.config.pages import SETTINGS_PAGE
 from proirp.kit.db import transaction
 from proirp.notices import repository
 from proirp.notices.models import NoticeKind

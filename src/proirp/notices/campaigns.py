@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.comms.core.repository import campaign_counts
 from proirp.comms.models import Campaign
-from proirp.config import CAMPAIGNS_PAGE, Settings
+from proirp.config import Settings
+from proirp.config.pages import CAMPAIGNS_PAGE
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
 from proirp.notices import repository

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.auth.models import User
-from proirp.config import AUDIT_PAGE, Settings
+from proirp.config import Settings
+from proirp.config.pages import AUDIT_PAGE
 from proirp.kit.db import transaction
 from proirp.kit.time import utcnow
 from proirp.notices import repository

@@ -23,7 +23,8 @@ from proirp.comms.inbox.models import UrgentIncident
 from proirp.comms.inbox.practice import InboxPractice
 from proirp.comms.inbox.replies import queue_reply
 from proirp.comms.models import Communication, Direction, Purpose
-from proirp.config import INBOX_PAGE, Settings
+from proirp.config import Settings
+from proirp.config.pages import INBOX_PAGE
 from proirp.kit.db import lock_shared_writes, new_id
 from proirp.kit.time import utcnow
 
