@@ -8,7 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from proirp.audit.service import RequestOrigin
 from proirp.auth import password_reset, repository, staff
 from proirp.auth.cookies import clear_session_cookies
 from proirp.auth.dependencies import AdminUser, CurrentUser
@@ -36,6 +38,27 @@ Page = Annotated[PageParams, Depends(page_params)]
 
 def _user(user: User) -> dict[str, Any]:
     return {"ok": True, "user": UserOut.model_validate(user).model_dump(mode="json")}
+
+
+def _refused(
+    request: Request,
+    session: Session,
+    admin: User,
+    user_id: str,
+    body: FreshCodeRequest | None,
+    origin: RequestOrigin,
+    *,
+    disabling: bool = False,
+    new_role: str | None = None,
+) -> JSONResponse | None:
+    """The answer refusing `admin`'s change to `user_id`'s account before it is made (the last
+    active admin's, told first; an admin's, or making one, without the acting admin's current
+    code), or None. An unknown account is left to the change itself (404)."""
+    target = repository.user_by_id(session, user_id)
+    if target is None:
+        return None
+    staff.refuse_what_keeps_no_admin(session, target, disabling=disabling, new_role=new_role)
+    return fresh_code_refused(request, session, admin, target, body, origin, new_role=new_role)
 
 
 @router.get("/users", response_model=UsersOut, summary="Staff accounts, newest first (admins)")
@@ -69,10 +92,7 @@ def disable(
     origin: OriginDep,
     body: FreshCodeRequest | None = None,
 ) -> Any:
-    target = repository.user_by_id(session, user_id)
-    if target is not None:
-        staff.refuse_what_keeps_no_admin(session, target, disabling=True)
-    refused = fresh_code_refused(request, session, admin, target, body, origin) if target else None
+    refused = _refused(request, session, admin, user_id, body, origin, disabling=True)
     if refused is not None:
         return refused
     return _user(staff.disable_user(session, user_id, actor=admin.id, origin=origin))
@@ -94,8 +114,7 @@ def enable(
     origin: OriginDep,
     body: FreshCodeRequest | None = None,
 ) -> Any:
-    target = repository.user_by_id(session, user_id)
-    refused = fresh_code_refused(request, session, admin, target, body, origin) if target else None
+    refused = _refused(request, session, admin, user_id, body, origin)
     if refused is not None:
         return refused
     return _user(staff.enable_user(session, user_id, actor=admin.id, origin=origin))
@@ -118,14 +137,7 @@ def change_role(
     session: SessionDep,
     origin: OriginDep,
 ) -> Any:
-    target = repository.user_by_id(session, user_id)
-    if target is not None:
-        staff.refuse_what_keeps_no_admin(session, target, new_role=body.role)
-    refused = (
-        fresh_code_refused(request, session, admin, target, body, origin, new_role=body.role)
-        if target
-        else None
-    )
+    refused = _refused(request, session, admin, user_id, body, origin, new_role=body.role)
     if refused is not None:
         return refused
     return _user(staff.set_role(session, user_id, body.role, actor=admin.id, origin=origin))
@@ -149,8 +161,7 @@ def issue_reset(
     origin: OriginDep,
     body: FreshCodeRequest | None = None,
 ) -> Any:
-    target = repository.user_by_id(session, user_id)
-    refused = fresh_code_refused(request, session, admin, target, body, origin) if target else None
+    refused = _refused(request, session, admin, user_id, body, origin)
     if refused is not None:
         return refused
     link = password_reset.issue_reset_link(

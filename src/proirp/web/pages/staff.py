@@ -87,27 +87,38 @@ def _page(
     return response
 
 
-def _fresh_code(
+def _refusal(
     request: Request,
     admin: User,
-    person: User,
+    user_id: str,
     form: FormData,
     session: Session,
+    settings: Settings,
     origin: RequestOrigin,
     *,
+    disabling: bool = False,
     new_role: str | None = None,
-) -> None:
-    """As the /users routes: a change to an admin's account, or making one, needs a current
-    code from the acting admin's own app."""
-    mfa_login.confirm_fresh_code(
-        session,
-        admin,
-        person,
-        field(form, "code"),
-        origin=origin,
-        throttle=request.app.state.login_throttle,
-        new_role=new_role,
-    )
+) -> tuple[User, Response | None]:
+    """The account to change, and the page refusing the change before it is made, as the
+    /users routes refuse it (the last active admin's, told first; an admin's, or making one,
+    without the acting admin's current code), or None."""
+    person = staff.staff_member(session, user_id)
+    staff.refuse_what_keeps_no_admin(session, person, disabling=disabling, new_role=new_role)
+    try:
+        mfa_login.confirm_fresh_code(
+            session,
+            admin,
+            person,
+            field(form, "code"),
+            origin=origin,
+            throttle=request.app.state.login_throttle,
+            new_role=new_role,
+        )
+    except AppError as refused:
+        # Shown, not raised: the wrong code's audit row and login count commit.
+        page = _page(request, admin, session, settings, refused=refused, person_id=user_id)
+        return person, page
+    return person, None
 
 
 def _back(done: str, user_id: str) -> RedirectResponse:
@@ -124,12 +135,11 @@ def disable(
     settings: SettingsDep,
     origin: OriginDep,
 ) -> Response:
-    person = staff.staff_member(session, user_id)
-    staff.refuse_what_keeps_no_admin(session, person, disabling=True)
-    try:
-        _fresh_code(request, admin, person, form, session, origin)
-    except AppError as refused:
-        return _page(request, admin, session, settings, refused=refused, person_id=user_id)
+    _person, refused = _refusal(
+        request, admin, user_id, form, session, settings, origin, disabling=True
+    )
+    if refused is not None:
+        return refused
     staff.disable_user(session, user_id, actor=admin.id, origin=origin)
     return _back("disabled", user_id)
 
@@ -144,11 +154,9 @@ def enable(
     settings: SettingsDep,
     origin: OriginDep,
 ) -> Response:
-    person = staff.staff_member(session, user_id)
-    try:
-        _fresh_code(request, admin, person, form, session, origin)
-    except AppError as refused:
-        return _page(request, admin, session, settings, refused=refused, person_id=user_id)
+    _person, refused = _refusal(request, admin, user_id, form, session, settings, origin)
+    if refused is not None:
+        return refused
     staff.enable_user(session, user_id, actor=admin.id, origin=origin)
     return _back("enabled", user_id)
 
@@ -163,13 +171,12 @@ def change_role(
     settings: SettingsDep,
     origin: OriginDep,
 ) -> Response:
-    person = staff.staff_member(session, user_id)
     role = field(form, "role") or ""
-    staff.refuse_what_keeps_no_admin(session, person, new_role=role)
-    try:
-        _fresh_code(request, admin, person, form, session, origin, new_role=role)
-    except AppError as refused:
-        return _page(request, admin, session, settings, refused=refused, person_id=user_id)
+    _person, refused = _refusal(
+        request, admin, user_id, form, session, settings, origin, new_role=role
+    )
+    if refused is not None:
+        return refused
     staff.set_role(session, user_id, role, actor=admin.id, origin=origin)
     return _back("role", user_id)
 
@@ -185,12 +192,9 @@ def reset_second_factor(
     origin: OriginDep,
 ) -> Response:
     """A lost phone: as POST /users/{user_id}/mfa/reset."""
-    person = staff.staff_member(session, user_id)
-    try:
-        _fresh_code(request, admin, person, form, session, origin)
-    except AppError as refused:
-        # Shown, not raised: the wrong code's audit row and login count commit.
-        return _page(request, admin, session, settings, refused=refused, person_id=user_id)
+    person, refused = _refusal(request, admin, user_id, form, session, settings, origin)
+    if refused is not None:
+        return refused
     second_factor.reset(session, person, actor=admin.id, origin=origin)
     return _back("mfa-reset", user_id)
 
@@ -206,11 +210,9 @@ def issue_reset(
     origin: OriginDep,
 ) -> Response:
     """The link is shown on this answer only (never in an address, never stored)."""
-    person = staff.staff_member(session, user_id)
-    try:
-        _fresh_code(request, admin, person, form, session, origin)
-    except AppError as refused:
-        return _page(request, admin, session, settings, refused=refused, person_id=user_id)
+    person, refused = _refusal(request, admin, user_id, form, session, settings, origin)
+    if refused is not None:
+        return refused
     link = password_reset.issue_reset_link(
         session, user_id, base_url=settings.base_url, actor=admin.id, origin=origin
     )
