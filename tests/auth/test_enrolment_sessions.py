@@ -104,12 +104,8 @@ def factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker[S
         yield factory
 
 
-def test_a_start_racing_the_owners_confirmation_waits_and_changes_nothing(
-    factory: sessionmaker[Session],
-) -> None:
-    """Someone with the password starts again while the owner's session confirms: the start
-    waits for the confirmation, then finds the factor on (409). Had it gone first unseen, the
-    account would be on with a secret the other session holds."""
+def _owner_enrolling(factory: sessionmaker[Session]) -> tuple[User, str]:
+    """An admin whose session "owner" has started enrolling: the account, and the secret."""
     with factory() as session:
         user = User(email=f"u{new_id()}@clinic.example.com", role="admin", password_hash="x")
         session.add(user)
@@ -118,10 +114,20 @@ def test_a_start_racing_the_owners_confirmation_waits_and_changes_nothing(
             session, user, token_id="owner", origin=RequestOrigin(), issuer="Practice"
         )
         session.commit()
+        return user, enrolment.secret
+
+
+def test_a_start_racing_the_owners_confirmation_waits_and_changes_nothing(
+    factory: sessionmaker[Session],
+) -> None:
+    """Someone with the password starts again while the owner's session confirms: the start
+    waits for the confirmation, then finds the factor on (409). Had it gone first unseen, the
+    account would be on with a secret the other session holds."""
+    user, secret = _owner_enrolling(factory)
     owner = factory()
     mine = owner.get(User, user.id)
     assert mine is not None
-    code = pyotp.TOTP(enrolment.secret).now()
+    code = pyotp.TOTP(secret).now()
     second_factor.confirm_enrolment(owner, mine, code, token_id="owner", origin=RequestOrigin())
     seen: list[str] = []
 
@@ -148,7 +154,7 @@ def test_a_start_racing_the_owners_confirmation_waits_and_changes_nothing(
     assert seen == ["mfa_already_enabled"]
     with factory() as session:
         factor = session.scalar(select(SecondFactor).where(SecondFactor.user_id == user.id))
-        assert factor is not None and factor.totp_secret == enrolment.secret
+        assert factor is not None and factor.totp_secret == secret
 
 
 def test_a_confirmation_racing_another_start_waits_and_is_refused(
@@ -157,14 +163,7 @@ def test_a_confirmation_racing_another_start_waits_and_is_refused(
     """The other way round: a start not yet committed holds the enrolment; the owner's
     confirmation waits for it, then finds the enrolment another session's (409), never turning
     the factor on with a secret the other session holds."""
-    with factory() as session:
-        user = User(email=f"u{new_id()}@clinic.example.com", role="admin", password_hash="x")
-        session.add(user)
-        session.commit()
-        enrolment = second_factor.start_enrolment(
-            session, user, token_id="owner", origin=RequestOrigin(), issuer="Practice"
-        )
-        session.commit()
+    user, secret = _owner_enrolling(factory)
     other = factory()
     someone = other.get(User, user.id)
     assert someone is not None
@@ -177,7 +176,7 @@ def test_a_confirmation_racing_another_start_waits_and_is_refused(
         with factory() as session:
             me = session.get(User, user.id)
             assert me is not None
-            code = pyotp.TOTP(enrolment.secret).now()
+            code = pyotp.TOTP(secret).now()
             try:
                 second_factor.confirm_enrolment(
                     session, me, code, token_id="owner", origin=RequestOrigin()
