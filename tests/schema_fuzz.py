@@ -39,6 +39,10 @@ RULES_BEYOND_THE_SCHEMA: dict[str, str] = {
     "POST /users/{user_id}/password-reset": "an admin's account needs the acting admin's "
     "current code",
     "POST /users/{user_id}/mfa/reset": "an admin's account needs the acting admin's current code",
+    "POST /users/{user_id}/disable": "an admin's account needs the acting admin's current code",
+    "POST /users/{user_id}/enable": "an admin's account needs the acting admin's current code",
+    "POST /users/{user_id}/role": "an admin's account, or making one, needs the acting admin's "
+    "current code",
 }
 
 # Cursors are opaque: only one this API returned is valid, so generate those.
