@@ -39,7 +39,7 @@ from proirp.appointments.planner import plan_reminders
 from proirp.auth.models import User
 from proirp.auth.secrets import hash_password
 from proirp.calendars.models import ClientCalendarEvent
-from proirp.clients.models import Client
+from proirp.clients.identity import add_clients
 from proirp.comms.models import Communication
 from proirp.config.sandbox_credentials import SANDBOX_TWILIO_ACCOUNT_SID, SANDBOX_TWILIO_AUTH_TOKEN
 from proirp.kit.db import new_id, transaction
@@ -140,7 +140,7 @@ def _seed(
         clinician.password_hash = hash_password(new_id())  # never signs in
         session.add(clinician)
         session.flush()
-        session.execute(insert(Client), client_rows)
+        add_clients(session, client_rows)
         session.execute(insert(ClientCalendarEvent), appointment_rows)
 
 

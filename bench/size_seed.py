@@ -24,6 +24,7 @@ from proirp.audit.actions import AuditAction
 from proirp.audit.chainer import chain_pending
 from proirp.audit.service import AuditEntry, record_audits
 from proirp.clients.access_models import CareTeamMember
+from proirp.clients.identity import client_pieces, search_key, with_hashes
 from proirp.comms.inbox.tallies import recount
 from proirp.comms.models import Campaign
 from proirp.kit.crypto import current_vault
@@ -46,7 +47,9 @@ CLIENT_COLUMNS = [
     "reminders_opt_out",
     "created_at",
     "updated_at",
+    "phone_hash",
 ]
+ENCRYPTED = ("first_name", "last_name", "email", "phone")  # decision 0033
 COMM_COLUMNS = [
     "id",
     "client_id",
@@ -131,18 +134,37 @@ class Seeder:
     # clients ---------------------------------------------------------------------------------
 
     def _clients(self, upto: int) -> None:
-        start = len(self.clients)
-        rows = [self._client(i) for i in range(start, upto)]
-        self.clients.extend(str(row[0]) for row in rows)
+        """Clients as the product stores them: names, email and phone encrypted, with the hashes
+        and pieces that find them (clients/identity.py)."""
+        with Session(self.engine) as session:
+            key = search_key(session)
+            session.commit()
+        vault = current_vault()
+        rows, grams = [], []
+        for i in range(len(self.clients), upto):
+            clear = with_hashes(key, self._client(i))
+            grams += [(gram, clear["id"]) for gram in client_pieces(key, clear)]
+            sealed = {name: vault.encrypt(clear[name]) for name in ENCRYPTED}
+            rows.append(tuple({**clear, **sealed}[name] for name in CLIENT_COLUMNS))
+            self.clients.append(clear["id"])
         self._copy("clients", CLIENT_COLUMNS, rows)
+        self._copy("client_search_grams", ["gram", "client_id"], grams)
 
-    def _client(self, i: int) -> tuple[Any, ...]:
-        last = f"Marlowe-{i}" if i < MARLOWES else f"Quinlan-{i}"
+    def _client(self, i: int) -> dict[str, Any]:
         at = self.t0 + timedelta(seconds=i * 60)
-        email = f"client{i}@example.com"
-        phone = f"+1312{i:07d}"
-        first = FIRST[i % len(FIRST)]
-        return (_id(), first, last, email, phone, "America/Chicago", True, True, False, at, at)
+        return {
+            "id": _id(),
+            "first_name": FIRST[i % len(FIRST)],
+            "last_name": f"Marlowe-{i}" if i < MARLOWES else f"Quinlan-{i}",
+            "email": f"client{i}@example.com",
+            "phone": f"+1312{i:07d}",
+            "timezone": "America/Chicago",
+            "sms_consent": True,
+            "email_consent": True,
+            "reminders_opt_out": False,
+            "created_at": at,
+            "updated_at": at,
+        }
 
     def _references(self) -> None:
         """The campaign, the clinician's care team (the first 200 clients) and the client with a

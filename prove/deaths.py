@@ -315,7 +315,7 @@ def _scenario(run: Run, name: str) -> tuple[list[Figure], int]:
     try:
         with _stack(run, name) as live:
             note = SCENARIOS[name](run, live)
-            tally = outcome_tally(run, live, seeded=FIRST_NAME)
+            tally = outcome_tally(run, live)
     except Exception as exc:  # a scenario that breaks is a miss of its own; the others go on
         print(f"  {name} broke: {type(exc).__name__}: {exc}", flush=True)
         return [check(AREA, f"{name}: ran to the end", False, detail=type(exc).__name__)], 0

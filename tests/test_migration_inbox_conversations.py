@@ -15,6 +15,7 @@ from proirp.migrations.commands import alembic_config, upgrade
 from tests.databases import fresh_database
 
 BEFORE = "0022"
+AFTER = "0023"
 TABLES = {"inbox_conversations", "conversation_reads"}
 CLIENT = (
     "INSERT INTO clients (id, first_name, last_name, phone, timezone, sms_consent,"
@@ -74,7 +75,7 @@ def test_up_fills_from_the_messages_and_reads_then_down_drops(kind: str, tmp_pat
             conn.execute(text(READ), {"user": "b" * 32, "id": "1" * 32, "at": _at(5, sqlite)})
             conn.execute(text(READ), {"user": "b" * 32, "id": "2" * 32, "at": _at(5, sqlite)})
 
-        upgrade(url)
+        upgrade(url, AFTER)
         with engine.connect() as conn:
             kept = conn.execute(
                 text(
@@ -103,6 +104,6 @@ def test_up_fills_from_the_messages_and_reads_then_down_drops(kind: str, tmp_pat
 
         command.downgrade(alembic_config(url), BEFORE)
         assert not TABLES & set(inspect(engine).get_table_names())
-        upgrade(url)
+        upgrade(url, AFTER)
         assert set(inspect(engine).get_table_names()) >= TABLES
         engine.dispose()

@@ -113,3 +113,26 @@ def test_a_clinician_follows_and_cancels_only_their_own_campaigns(
     assert refused.status_code == 404
     cancelled = api.post(f"/campaigns/{own['id']}/cancel", headers=clinician.headers)
     assert (cancelled.status_code, cancelled.json()["campaign"]["status"]) == (200, "cancelled")
+
+
+def test_a_name_filter_matches_names_only(db: Session) -> None:
+    # The names are encrypted (decision 0033); the filter decrypts its candidates and keeps those
+    # whose name matches, never one whose phone holds the digits typed.
+    okafor = create_client(db, first_name="Marisol", last_name="Okafor", phone="+13125550188")
+    create_client(db, first_name="Ngozi", last_name="Eze", phone="+13125550555")
+    fuller = create_client(db, first_name="Mari", last_name="Okafor-Lee", phone=None)
+    assert recipient_ids(db, {"filter": {"q": "okafor"}}) == [okafor.id, fuller.id]
+    assert recipient_ids(db, {"filter": {"q": "555"}}) == []
+    assert recipient_ids(db, {"filter": {"q": "mari okafor"}}) == [okafor.id, fuller.id]
+    assert recipient_ids(db, {"filter": {"q": "ma ok"}}) == [okafor.id, fuller.id]
+    assert recipient_ids(db, {"filter": {"q": "eze 312"}}) == []
+
+
+def test_a_filter_of_spaces_alone_is_refused(api: TestClient, db: Session) -> None:
+    # It would be no filter at all: the campaign would go to every client.
+    staff = create_staff(db, role="staff")
+    db.commit()
+    refused = _bulk(api, staff, filter={"q": "   "})
+    assert refused["status"] == 422, refused
+    assert list(refused["error"]["fields"]) == ["filter.q"]
+    assert db.query(Campaign).count() == 0

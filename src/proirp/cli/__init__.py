@@ -187,12 +187,19 @@ def sandbox_env(
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations up to `revision`."""
+    from proirp import runtime
     from proirp.audit.keys import build_chain_keyring
     from proirp.migrations.commands import upgrade
 
     settings = _settings()
-    # An audit log from before the keyed chain is re-signed with the current chain key.
-    upgrade(settings.sqlalchemy_url, revision, audit_chain_keyring=build_chain_keyring(settings))
+    # An audit log from before the keyed chain is re-signed with the current chain key, and
+    # clients from before their names were encrypted are encrypted with the vault's.
+    upgrade(
+        settings.sqlalchemy_url,
+        revision,
+        audit_chain_keyring=build_chain_keyring(settings),
+        vault=runtime.build_vault(settings),
+    )
     typer.echo(f"database at {revision}")
 
 

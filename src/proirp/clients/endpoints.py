@@ -34,8 +34,9 @@ def list_clients(
         str | None,
         Query(
             max_length=100,
-            description="Part of a first or last name or of the email (case aside), three or "
-            "more digits of the phone, or a full name (each word in a name or the email).",
+            description="Part of a first or last name or of the email (case aside; one or two "
+            "characters match the start of a word), three or more digits of the phone, or a full "
+            "name (each word in a name or the email).",
         ),
     ] = None,
 ) -> dict[str, Any]:

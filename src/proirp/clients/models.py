@@ -5,9 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, false
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
+from proirp.kit.crypto import EncryptedText
 from proirp.kit.db import Base, IdMixin, TimestampMixin
 
 
@@ -19,10 +20,13 @@ class Channel(enum.StrEnum):
 class Client(IdMixin, TimestampMixin, Base):
     __tablename__ = "clients"
 
-    first_name: Mapped[str] = mapped_column(String(100))
-    last_name: Mapped[str] = mapped_column(String(100), index=True)
-    phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164
-    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    # Who the client is, encrypted (decision 0033); found by the keyed hashes beside them and in
+    # client_search_grams, which clients/identity.py keeps in step on every insert and update.
+    first_name: Mapped[str] = mapped_column(EncryptedText(100))
+    last_name: Mapped[str] = mapped_column(EncryptedText(100))
+    phone: Mapped[str | None] = mapped_column(EncryptedText(20))  # E.164
+    email: Mapped[str | None] = mapped_column(EncryptedText(320))
+    phone_hash: Mapped[str | None] = mapped_column(String(32), index=True)
     date_of_birth: Mapped[date | None] = mapped_column(Date)
     timezone: Mapped[str] = mapped_column(String(64))  # IANA zone name
     sms_consent: Mapped[bool] = mapped_column(default=False)
@@ -57,3 +61,29 @@ class OptOut(IdMixin, TimestampMixin, Base):
     cause: Mapped[str | None] = mapped_column(String(32))
     unsubscribe_group: Mapped[int | None] = mapped_column(Integer)
     revoked_at: Mapped[datetime | None]
+
+
+class ClientSearchGram(Base):
+    """A keyed hash of a piece of a client's name, email or phone (three characters of it, or
+    the first one or two of a word): a search asks for the clients holding every piece of what
+    was typed (clients/identity.py)."""
+
+    __tablename__ = "client_search_grams"
+
+    gram: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), primary_key=True, index=True)
+
+
+class SearchKey(Base):
+    """The database's own key for the keyed hashes that find encrypted values, itself stored
+    encrypted under the vault (so key rotation re-encrypts it, and the hashes stay valid)."""
+
+    __tablename__ = "search_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sealed: Mapped[str] = mapped_column(EncryptedText)
+
+
+# The hashes and pieces that find a client are written by the mapper's events (kept in step with
+# every insert and update); importing them here registers them wherever clients are written.
+from proirp.clients import identity as _identity  # noqa: E402, F401

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import Select, String, and_, func, or_, select, text
-from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import CompoundSelect, Select, func, select, union
+from sqlalchemy.orm import Session, aliased
 
-from proirp.clients.models import Channel, Client, OptOut
+from proirp.clients import identity
+from proirp.clients.models import Channel, Client, ClientSearchGram, OptOut
+from proirp.kit.db import in_batches
 from proirp.kit.pagination import Cursor
 
 
@@ -19,18 +21,6 @@ def get_client(session: Session, client_id: str) -> Client | None:
     return client
 
 
-LIKE_ESCAPE = "/"
-
-
-def _escaped(text: str) -> str:
-    """`text` as a LIKE pattern that matches only itself."""
-    return (
-        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
-        .replace("%", LIKE_ESCAPE + "%")
-        .replace("_", LIKE_ESCAPE + "_")
-    )
-
-
 def list_clients(
     session: Session,
     *,
@@ -39,9 +29,10 @@ def list_clients(
     cursor: Cursor | None,
     team: Collection[str] | None = None,
 ) -> Sequence[Client]:
-    """Newest first; `q` matches names, email, or the digits of a phone number, or (several
-    words, a full name) each word a name or the email; `team`: the ids of the only clients the
-    caller may see (a clinician's care team; None: every client)."""
+    """Newest first (up to `limit` + 1, to tell whether more follow); `q` matches as
+    `identity.matches` says: each word in a name or the email, or the digits of the phone;
+    `team`: the ids of the only clients the caller may see (a clinician's care team; None: every
+    client)."""
     shown: type[Client] = Client
     if team is not None:
         # The team's clients are read by id, first and apart (a materialized CTE on PostgreSQL;
@@ -52,69 +43,45 @@ def list_clients(
         rows = select(Client).where(Client.id.in_(list(team)), Client.deleted_at.is_(None))
         shown = aliased(Client, rows.cte("team").prefix_with("MATERIALIZED", dialect="postgresql"))
     stmt = select(shown).where(shown.deleted_at.is_(None))
-    if q:
-        # The pattern is made here, whole, so that PostgreSQL plans with it (and sees that the
-        # trigram indexes of migration 0013 find few rows; kit.db has every statement planned
-        # with its values); the search is text, not a LIKE pattern: % and _ match only
-        # themselves.
-        texts = (shown.first_name, shown.last_name, shown.email)
-        conditions: list[ColumnElement[bool]] = [_holds(texts, q)]
-        digits = "".join(ch for ch in q if ch.isdigit())
-        if len(digits) >= 3:
-            conditions.append(shown.phone.like(f"%{digits}%"))
-        words = q.split()
-        if len(words) > 1:
-            conditions.append(and_(*(_holds(texts, word) for word in words)))
-        stmt = stmt.where(or_(*conditions))
-        if session.get_bind().dialect.name == "sqlite" and len(q) >= TRIGRAM:
-            phrase = _trigram_phrase(q, digits, words)
-            if phrase is not None:
-                stmt = stmt.where(shown.id.in_(_trigram_candidates(phrase)))
-    if cursor is not None:
-        stmt = stmt.where(cursor.before(shown.created_at, shown.id))
+    searched = (q or "").strip()
+    if searched:
+        # The names are encrypted: the clients holding every hashed piece of `q` are the
+        # candidates, and each is decrypted and kept only if it truly matches (a candidate
+        # that does not is rare: its pieces are all there, in another order).
+        stmt = stmt.where(shown.id.in_(_candidates(session, searched)))
     stmt = stmt.order_by(shown.created_at.desc(), shown.id.desc()).limit(limit + 1)
-    return session.scalars(stmt).all()
+    found: list[Client] = []
+    while True:
+        page = stmt if cursor is None else stmt.where(cursor.before(shown.created_at, shown.id))
+        batch = session.scalars(page).all()
+        found += [c for c in batch if not searched or identity.matches(c, searched)]
+        if len(found) > limit or len(batch) <= limit:
+            return found[: limit + 1]
+        cursor = Cursor(batch[-1].created_at, batch[-1].id)
 
 
-# SQLite's search table (migration 0022) finds the clients whose fields hold a phrase of three
-# characters or more from its trigram index; the LIKE tests above still decide (they are exact).
-TRIGRAM = 3
-_CANDIDATES = text(
-    "SELECT r.client_id FROM clients_search_rows r WHERE r.rowid IN"
-    " (SELECT rowid FROM clients_search WHERE clients_search MATCH :phrase)"
-).columns(client_id=String)
+def _candidates(session: Session, q: str, *, phone: bool = True) -> CompoundSelect | Select[Any]:
+    """The ids of the clients that hold every hashed piece of one of the ways `q` matches (with
+    `phone`: its digits in the phone too)."""
+    ways = [
+        select(ClientSearchGram.client_id)
+        .where(ClientSearchGram.gram.in_(sorted(pieces)))
+        .group_by(ClientSearchGram.client_id)
+        .having(func.count() == len(pieces))
+        for pieces in identity.wanted_pieces(identity.search_key(session), q, phone=phone)
+    ]
+    return union(*ways) if len(ways) > 1 else ways[0]
 
 
-def _holds(
-    columns: tuple[InstrumentedAttribute[str] | InstrumentedAttribute[str | None], ...], text: str
-) -> ColumnElement[bool]:
-    """One of `columns` holds `text`, case aside."""
-    pattern = f"%{_escaped(text.lower())}%"
-    return or_(*(func.lower(column).like(pattern, escape=LIKE_ESCAPE) for column in columns))
-
-
-def _in_texts(text: str) -> str:
-    return '{first_name last_name email} : "' + text.replace('"', '""') + '"'
-
-
-def _trigram_phrase(q: str, digits: str, words: list[str]) -> str | None:
-    """What the search table is asked: the clients whose names or email hold `q`, or each of
-    its `words`, or whose phone holds `digits`. None when a word is too short for the trigram
-    index (the LIKE tests alone decide then)."""
-    phrase = _in_texts(q)
-    if len(words) > 1:
-        if any(len(word) < TRIGRAM for word in words):
-            return None
-        phrase += " OR (" + " AND ".join(_in_texts(word) for word in words) + ")"
-    if len(digits) >= TRIGRAM:
-        phrase += f' OR phone : "{digits}"'
-    return phrase
-
-
-def _trigram_candidates(phrase: str) -> Select[tuple[str]]:
-    """The ids of the clients the search table finds for `phrase`: a superset of what the LIKE
-    tests keep (FTS5 folds case as lower() does, and more)."""
-    return select(_CANDIDATES.bindparams(phrase=phrase).subquery().c.client_id)
+def ids_named(session: Session, q: str, ids: Iterable[str]) -> set[str]:
+    """Which of the clients `ids` have a name matching `q` (as a search would, names only)."""
+    wanted = sorted(set(ids) & set(session.scalars(_candidates(session, q, phone=False))))
+    named: set[str] = set()
+    for chunk in in_batches(wanted):
+        for client in session.scalars(select(Client).where(Client.id.in_(chunk))):
+            if identity.matches(client, q, identity.NAMES):
+                named.add(client.id)
+    return named
 
 
 def opted_out_addresses(session: Session, channel: Channel, addresses: Iterable[str]) -> set[str]:

@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -89,6 +90,14 @@ class BulkFilter(RequestBody):
     sms_consent: bool | None = None
     email_consent: bool | None = None
     q: str | None = Field(default=None, max_length=100)
+
+    @field_validator("q")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        # Spaces alone would be no filter at all: the campaign would go to every client.
+        if value and not value.strip():
+            raise ValueError("must hold a name to match, or be left out")
+        return value
 
 
 class BulkCreate(RequestBody):

@@ -104,6 +104,12 @@ class EncryptedText(TypeDecorator[str]):
     impl = Text
     cache_ok = True
 
+    def __init__(self, width: int | None = None) -> None:
+        super().__init__()
+        # The longest plaintext the column is for (input is refused beyond it); the stored
+        # token is longer, so the column itself is unbounded text.
+        self.width = width
+
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         if value is None:
             return None

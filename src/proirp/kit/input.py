@@ -21,6 +21,7 @@ from pydantic_core import core_schema
 from sqlalchemy import String
 from sqlalchemy.orm import InstrumentedAttribute
 
+from proirp.kit.crypto import EncryptedText
 from proirp.kit.errors import ValidationFailed
 
 NUL = "\x00"
@@ -50,8 +51,10 @@ class RequestBody(BaseModel):
 
 
 def column_width(column: InstrumentedAttribute[Any]) -> int:
-    """The width of a `String(n)` column."""
+    """The width of a `String(n)` column, or of the plaintext an `EncryptedText(width)` holds."""
     kind = column.property.columns[0].type
+    if isinstance(kind, EncryptedText) and kind.width is not None:
+        return kind.width
     if not isinstance(kind, String) or kind.length is None:
         raise TypeError(f"{column} is not a column of a fixed width")
     return kind.length

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from alembic import context
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import String
 from sqlalchemy.engine import Connection
+from sqlalchemy.types import TypeEngine
 
+from proirp.kit.crypto import EncryptedText
 from proirp.kit.db import create_db_engine
 from proirp.models import Base
 
@@ -17,7 +21,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
+        compare_type=_compare_type,
         include_object=_compared,
     )
     with context.begin_transaction():
@@ -33,6 +37,21 @@ def _compared(obj: object, name: str | None, type_: str, reflected: bool, _other
     if type_ == "index":
         return not (name or "").endswith("_trgm")
     return not (type_ == "table" and (name or "").startswith("clients_search"))
+
+
+def _compare_type(
+    migration: MigrationContext,
+    _inspected_column: object,
+    _metadata_column: object,
+    inspected_type: TypeEngine[object],
+    metadata_type: TypeEngine[object],
+) -> bool | None:
+    """Alembic's own comparison, but for encrypted text on SQLite: a column that became
+    `EncryptedText` keeps its declared VARCHAR there (SQLite stores text as text whatever width
+    it declares, and changing it would rebuild the table; migration 0028)."""
+    if isinstance(metadata_type, EncryptedText) and isinstance(inspected_type, String):
+        return False if migration.dialect.name == "sqlite" else None
+    return None
 
 
 def run_migrations_online() -> None:

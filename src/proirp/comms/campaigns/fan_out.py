@@ -21,6 +21,7 @@ from proirp.audit.service import AuditEntry, record_audits
 from proirp.clients.access import care_team_client_ids
 from proirp.clients.access_models import CareTeamMember
 from proirp.clients.models import Client
+from proirp.clients.repository import ids_named
 from proirp.comms.campaigns.blocks import not_sent
 from proirp.comms.campaigns.chunk import ChunkWriter, MessageRow, NotSent
 from proirp.comms.campaigns.email import EmailChunk
@@ -62,10 +63,11 @@ def recipient_ids(session: Session, selection: Mapping[str, Any]) -> list[str]:
         stmt = stmt.where(Client.sms_consent == bool(flt["sms_consent"]))
     if flt.get("email_consent") is not None:
         stmt = stmt.where(Client.email_consent == bool(flt["email_consent"]))
-    if flt.get("q"):
-        like = f"%{str(flt['q']).lower()}%"
-        stmt = stmt.where(Client.last_name.ilike(like) | Client.first_name.ilike(like))
-    return list(session.scalars(stmt.order_by(Client.created_at, Client.id)))
+    ids = list(session.scalars(stmt.order_by(Client.created_at, Client.id)))
+    if str(flt.get("q") or "").strip():
+        named = ids_named(session, str(flt["q"]).strip(), ids)
+        ids = [i for i in ids if i in named]
+    return ids
 
 
 # A client named by id whose record was archived after the campaign was created: counted in its

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
+from proirp.clients.identity import phone_hashes
 from proirp.clients.models import Client
 from proirp.comms.inbox import tallies
 from proirp.comms.inbox.incidents import conversation_of, open_conversations
@@ -273,14 +274,15 @@ def candidates(session: Session, numbers: Sequence[str]) -> dict[str, list[str]]
     """For each number, the ids of the clients with that phone (several: a family)."""
     if not numbers:
         return {}
+    by_hash = phone_hashes(session, set(numbers))
     stmt = (
-        select(Client.phone, Client.id)
-        .where(Client.phone.in_(set(numbers)), Client.deleted_at.is_(None))
+        select(Client.phone_hash, Client.id)
+        .where(Client.phone_hash.in_(by_hash), Client.deleted_at.is_(None))
         .order_by(Client.created_at, Client.id)
     )
     found: dict[str, list[str]] = {}
-    for phone, client_id in session.execute(stmt):
-        found.setdefault(phone or "", []).append(client_id)
+    for phone_hash, client_id in session.execute(stmt):
+        found.setdefault(by_hash[phone_hash or ""], []).append(client_id)
     return found
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
+from proirp.clients.identity import phone_hashes
 from proirp.clients.models import Channel, Client, OptOut
 from proirp.clients.repository import opted_out_addresses
 from proirp.comms.core import repository
@@ -92,7 +93,7 @@ def clients_with_phone(session: Session, phone: str) -> list[Client]:
     """The clients with this phone, oldest first (a family can share one)."""
     stmt = (
         select(Client)
-        .where(Client.phone == phone, Client.deleted_at.is_(None))
+        .where(Client.phone_hash.in_(phone_hashes(session, [phone])), Client.deleted_at.is_(None))
         .order_by(Client.created_at, Client.id)
     )
     return list(session.scalars(stmt))

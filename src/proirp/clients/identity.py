@@ -1,0 +1,213 @@
+"""Who a client is, kept encrypted and found all the same (decision 0033).
+
+A client's names, phone and email are `EncryptedText`. Beside them the database holds keyed
+hashes (HMAC-SHA256 under a random key of the database's own, stored encrypted under the vault):
+one of the phone, for exact lookups (whose number a reply came from), and,
+in `client_search_grams`, one of each piece of each field: every three characters in a row, and
+the first one and two characters of each word. A search asks for the clients holding every piece
+of what was typed, then decrypts those few and keeps the ones that truly match (`matches`).
+
+The hashes are written by the mapper's own events, so every insert and update of a `Client`
+through the ORM keeps them in step; code that writes clients in bulk calls `client_pieces` and
+`with_hashes` itself (the migration that encrypted existing rows, the benchmarks' seeding).
+Changing how pieces are made needs a migration that makes every client's again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, delete, event, insert, inspect, select
+from sqlalchemy.engine import Result
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapper
+
+from proirp.clients.models import Client, ClientSearchGram, SearchKey
+
+KEY_NAME = "client-identity"
+SEARCHED = ("first_name", "last_name", "email", "phone")
+PIECE = 3  # characters in a row: a search word this long or longer is found anywhere in a field
+_WORD = re.compile(r"\w+")
+
+
+class _Executes(Protocol):
+    """A Session or a Connection."""
+
+    def execute(self, statement: Any, params: Any = None, /) -> Result[Any]: ...
+
+    def begin_nested(self) -> Any: ...
+
+
+def search_key(db: _Executes) -> bytes:
+    """The database's key for client hashes, made (and kept, in the caller's transaction) the
+    first time one is needed. Never cached: a key made in a transaction that is rolled back
+    leaves nothing hashed with it behind."""
+    read = select(SearchKey.sealed).where(SearchKey.name == KEY_NAME)
+    sealed = db.execute(read).scalar()
+    if sealed is None:
+        fresh = base64.b64encode(secrets.token_bytes(32)).decode()
+        try:
+            with db.begin_nested():
+                db.execute(insert(SearchKey).values(name=KEY_NAME, sealed=fresh))
+        except IntegrityError:
+            pass  # another transaction made it first: theirs is the key
+        sealed = db.execute(read).scalar_one()
+    return base64.b64decode(sealed)
+
+
+def exact_hash(key: bytes, kind: str, value: str | None) -> str | None:
+    """The keyed hash that finds `value` of a `kind` (a phone in E.164; an email, case aside)
+    exactly."""
+    if value is None:
+        return None
+    text = value.lower() if kind == "email" else value
+    return hmac.new(key, f"{kind}\0{text}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _gram(key: bytes, piece: str) -> int:
+    digest = hmac.new(key, b"piece\0" + piece.encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _pieces_of(text: str) -> set[str]:
+    """Every three characters in a row of `text` (case aside), and "^" with the first one and
+    two characters of each of its words."""
+    text = text.lower()
+    pieces = {text[i : i + PIECE] for i in range(len(text) - PIECE + 1)}
+    for word in _WORD.findall(text):
+        pieces.update("^" + word[:n] for n in range(1, min(len(word), PIECE - 1) + 1))
+    return pieces
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def _field(client: Any, field: str) -> str | None:
+    value = client.get(field) if isinstance(client, Mapping) else getattr(client, field)
+    return None if value is None else str(value)
+
+
+def client_pieces(key: bytes, client: Any) -> set[int]:
+    """The hashed pieces a client (a `Client`, or its columns as a mapping) is found by: of its
+    names and email, and of its phone's digits."""
+    pieces: set[str] = set()
+    for field in ("first_name", "last_name", "email"):
+        if value := _field(client, field):
+            pieces |= _pieces_of(value)
+    if phone := _field(client, "phone"):
+        pieces |= _pieces_of(_digits(phone))
+    return {_gram(key, piece) for piece in pieces}
+
+
+def with_hashes(key: bytes, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A client's columns (a mapping) with the hash that finds its phone."""
+    return {**row, "phone_hash": exact_hash(key, "phone", _field(row, "phone"))}
+
+
+def add_clients(db: _Executes, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert clients given as their columns (each with its `id`) in bulk, with their hashes
+    and pieces (a bulk insert does not run the mapper's events)."""
+    key = search_key(db)
+    db.execute(insert(Client), [with_hashes(key, row) for row in rows])
+    grams = [{"gram": g, "client_id": row["id"]} for row in rows for g in client_pieces(key, row)]
+    if grams:
+        db.execute(insert(ClientSearchGram), grams)
+
+
+def _word_pieces(word: str) -> set[str]:
+    word = word.lower()
+    if len(word) < PIECE:
+        return {"^" + word}
+    return {word[i : i + PIECE] for i in range(len(word) - PIECE + 1)}
+
+
+def wanted_pieces(key: bytes, q: str, *, phone: bool = True) -> list[set[int]]:
+    """What a search for `q` asks of the pieces: each set is one way to match (`q` whole; every
+    word of it; with `phone`, the digits of a phone), and a client matches one of them when it
+    holds all its pieces."""
+    ways: list[set[int]] = []
+    if len(q) >= PIECE:
+        ways.append({_gram(key, piece) for piece in _word_pieces(q)})
+    words = q.split()
+    if len(words) > 1 or (words and len(words[0]) < PIECE):
+        ways.append({_gram(key, piece) for word in words for piece in _word_pieces(word)})
+    digits = _digits(q)
+    if phone and len(digits) >= PIECE:
+        ways.append({_gram(key, piece) for piece in _word_pieces(digits)})
+    return ways
+
+
+def _word_found(word: str, texts: list[str]) -> bool:
+    """`word` (three characters or more) in one of `texts`, or (fewer) the start of a word in
+    one; texts and word in lower case."""
+    if len(word) >= PIECE:
+        return any(word in text for text in texts)
+    return any(w.startswith(word) for text in texts for w in _WORD.findall(text))
+
+
+NAMES = ("first_name", "last_name")
+
+
+def matches(client: Any, q: str, fields: tuple[str, ...] = (*NAMES, "email", "phone")) -> bool:
+    """Whether `client` matches a search for `q` in `fields`: `q` whole in a name or the email
+    (case aside), or every word of it there (a full name; a word of one or two characters: the
+    start of a word), or three digits or more of it in the phone."""
+    texts = [v.lower() for f in fields if f != "phone" and (v := _field(client, f))]
+    q = q.lower()
+    if len(q) >= PIECE and any(q in text for text in texts):
+        return True
+    words = q.split()
+    if words and all(_word_found(word, texts) for word in words):
+        return True
+    digits, phone = _digits(q), _field(client, "phone") if "phone" in fields else None
+    return len(digits) >= PIECE and bool(phone) and digits in _digits(phone or "")
+
+
+def phone_hashes(db: _Executes, phones: Iterable[str]) -> dict[str, str]:
+    """Each phone's keyed hash, by hash."""
+    key = search_key(db)
+    return {exact_hash(key, "phone", phone) or "": phone for phone in phones}
+
+
+@event.listens_for(Client, "before_insert")
+def _hash_new(_mapper: Mapper[Client], connection: Connection, client: Client) -> None:
+    client.phone_hash = exact_hash(search_key(connection), "phone", client.phone)
+
+
+@event.listens_for(Client, "after_insert")
+def _index_new(_mapper: Mapper[Client], connection: Connection, client: Client) -> None:
+    _write_pieces(connection, client)
+
+
+def _changed(client: Client) -> bool:
+    state = inspect(client)
+    return any(state.attrs[field].history.has_changes() for field in SEARCHED)
+
+
+@event.listens_for(Client, "before_update")
+def _hash_changed(_mapper: Mapper[Client], connection: Connection, client: Client) -> None:
+    if _changed(client):
+        _hash_new(_mapper, connection, client)
+        connection.execute(delete(ClientSearchGram).where(ClientSearchGram.client_id == client.id))
+        _write_pieces(connection, client)
+
+
+@event.listens_for(Client, "before_delete")
+def _forget(_mapper: Mapper[Client], connection: Connection, client: Client) -> None:
+    """A client deleted for good (they are archived in use) takes its pieces with it."""
+    connection.execute(delete(ClientSearchGram).where(ClientSearchGram.client_id == client.id))
+
+
+def _write_pieces(connection: Connection, client: Client) -> None:
+    grams = client_pieces(search_key(connection), client)
+    if grams:
+        connection.execute(
+            insert(ClientSearchGram), [{"gram": g, "client_id": client.id} for g in sorted(grams)]
+        )
