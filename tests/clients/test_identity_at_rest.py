@@ -4,9 +4,11 @@ reply's number and by search, after a change of details and after the vault's ke
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from proirp.clients import repository, search
 from proirp.clients.identity import KEY_NAME, exact_hash, search_key
 from proirp.clients.models import Client, ClientSearchGram, SearchKey
 from proirp.clients.repository import list_clients
@@ -110,7 +112,13 @@ def test_rotating_the_vault_s_keys_keeps_every_client_found(db: Session) -> None
     assert [c.id for c in clients_with_phone(db, PHONE)] == [client.id]
 
 
-def test_a_page_of_search_results_fills_past_candidates_that_do_not_match(db: Session) -> None:
+@pytest.mark.parametrize("common", [False, True])
+def test_a_page_of_search_results_fills_past_candidates_that_do_not_match(
+    db: Session, common: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if common:  # every piece counted as common: clients read newest first, two at a time
+        monkeypatch.setattr(search, "COMMON", 0)
+        monkeypatch.setattr(repository, "SCAN", 2)
     # "Anna Nnan" holds every piece of "nnann" ("nna", "nan", "ann") but not the text itself:
     # a candidate the decrypted test drops; the page is filled from further down all the same.
     matching = [create_client(db, first_name="Hannah", last_name=f"Nnann{i}") for i in range(3)]

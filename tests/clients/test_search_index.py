@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proirp.clients import search
+from proirp.clients.identity import client_pieces, search_key, wanted_pieces
 from proirp.clients.models import Client
 from proirp.clients.repository import list_clients
 from tests.factories import create_client
@@ -98,6 +100,29 @@ def test_search_finds_what_a_substring_test_finds(
     assert _found(db, q) == _substring(db, q) & {c.id for c in roster}
 
 
+@pytest.mark.parametrize("q", SEARCHES)
+def test_pieces_common_to_many_clients_find_the_same_clients(
+    db: Session, roster: list[Client], q: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every piece counted as common: each client is tested for the pieces, newest first, where
+    # a rare piece's clients are otherwise read first. Both must find the same clients.
+    monkeypatch.setattr(search, "COMMON", 0)
+    assert _found(db, q) == _substring(db, q) & {c.id for c in roster}
+
+
+def test_a_long_search_asks_for_six_characters_in_a_row(db: Session) -> None:
+    # "client3@" in three-character pieces is held, apart, by client31003@ and its like; in
+    # six-character pieces only by the address that holds it.
+    wanted = create_client(db, email="client3@example.com")
+    alike = [create_client(db, email=f"client3{i}003@example.com") for i in range(3)]
+    key = search_key(db)
+    (pieces,) = wanted_pieces(key, "client3@")
+    for client in alike:
+        assert not pieces <= client_pieces(key, client)
+    assert pieces <= client_pieces(key, wanted)
+    assert _found(db, "client3@") == {wanted.id}
+
+
 def test_the_index_follows_changes_and_deletions(db: Session, roster: list[Client]) -> None:
     okafor = roster[1]
     okafor.last_name, okafor.email = "Adeyemi", "m.adeyemi@example.org"
@@ -122,10 +147,11 @@ def test_short_words_start_a_word(db: Session, roster: list[Client]) -> None:
     assert _found(db, "a quinn") == {avery.id}
 
 
-def test_a_search_plan_reads_the_pieces_index(db: Session, roster: list[Client]) -> None:
+@pytest.mark.parametrize("q", ["okafor", "marisol okafor"])
+def test_a_search_reads_the_pieces_by_their_key(db: Session, roster: list[Client], q: str) -> None:
     plan = plan_of(
         db,
-        lambda: list_clients(db, q="okafor", limit=50, cursor=None),
+        lambda: search.candidates(db, search.ways_of(db, q), common=False),
         avoid=("seqscan",),
     )
-    assert "pk_client_search_grams" in plan or "client_search_grams" in plan, plan
+    assert "pk_client_search_grams" in plan or "client_search_grams USING" in plan, plan

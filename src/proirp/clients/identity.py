@@ -33,6 +33,9 @@ from proirp.clients.models import Client, ClientSearchGram, SearchKey
 KEY_NAME = "client-identity"
 SEARCHED = ("first_name", "last_name", "email", "phone")
 PIECE = 3  # characters in a row: a search word this long or longer is found anywhere in a field
+# Six in a row as well: a longer search asks for those, which few clients hold unless they
+# truly match (three-character pieces of "client3@" are held, apart, by a thousand addresses).
+LONG = 6
 _WORD = re.compile(r"\w+")
 
 
@@ -75,11 +78,15 @@ def _gram(key: bytes, piece: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def _runs(text: str, n: int) -> set[str]:
+    return {text[i : i + n] for i in range(len(text) - n + 1)}
+
+
 def _pieces_of(text: str) -> set[str]:
-    """Every three characters in a row of `text` (case aside), and "^" with the first one and
-    two characters of each of its words."""
+    """Every three and every six characters in a row of `text` (case aside), and "^" with the
+    first one and two characters of each of its words."""
     text = text.lower()
-    pieces = {text[i : i + PIECE] for i in range(len(text) - PIECE + 1)}
+    pieces = _runs(text, PIECE) | _runs(text, LONG)
     for word in _WORD.findall(text):
         pieces.update("^" + word[:n] for n in range(1, min(len(word), PIECE - 1) + 1))
     return pieces
@@ -125,23 +132,23 @@ def _word_pieces(word: str) -> set[str]:
     word = word.lower()
     if len(word) < PIECE:
         return {"^" + word}
-    return {word[i : i + PIECE] for i in range(len(word) - PIECE + 1)}
+    return _runs(word, LONG if len(word) >= LONG else PIECE)
 
 
-def wanted_pieces(key: bytes, q: str, *, phone: bool = True) -> list[set[int]]:
+def wanted_pieces(key: bytes, q: str, *, phone: bool = True) -> list[frozenset[int]]:
     """What a search for `q` asks of the pieces: each set is one way to match (`q` whole; every
     word of it; with `phone`, the digits of a phone), and a client matches one of them when it
     holds all its pieces."""
-    ways: list[set[int]] = []
+    ways: list[frozenset[int]] = []
     if len(q) >= PIECE:
-        ways.append({_gram(key, piece) for piece in _word_pieces(q)})
+        ways.append(frozenset(_gram(key, piece) for piece in _word_pieces(q)))
     words = q.split()
     if len(words) > 1 or (words and len(words[0]) < PIECE):
-        ways.append({_gram(key, piece) for word in words for piece in _word_pieces(word)})
+        ways.append(frozenset(_gram(key, p) for word in words for p in _word_pieces(word)))
     digits = _digits(q)
     if phone and len(digits) >= PIECE:
-        ways.append({_gram(key, piece) for piece in _word_pieces(digits)})
-    return ways
+        ways.append(frozenset(_gram(key, piece) for piece in _word_pieces(digits)))
+    return list(dict.fromkeys(ways))  # a way asked twice (digits typed alone) once
 
 
 def _word_found(word: str, texts: list[str]) -> bool:

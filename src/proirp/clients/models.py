@@ -19,6 +19,11 @@ class Channel(enum.StrEnum):
 
 class Client(IdMixin, TimestampMixin, Base):
     __tablename__ = "clients"
+    __table_args__ = (
+        # The list's order, newest first, ties by id: a search for a common name tests clients
+        # in this order until a page is full (clients/search.py).
+        Index("ix_clients_created_at_id", "created_at", "id"),
+    )
 
     # Who the client is, encrypted (decision 0033); found by the keyed hashes beside them and in
     # client_search_grams, which clients/identity.py keeps in step on every insert and update.

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from typing import Any
 
-from sqlalchemy import CompoundSelect, Select, func, select, union
+from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from proirp.clients import identity
-from proirp.clients.models import Channel, Client, ClientSearchGram, OptOut
+from proirp.clients import identity, search
+from proirp.clients.models import Channel, Client, OptOut
 from proirp.kit.db import in_batches
 from proirp.kit.pagination import Cursor
 
@@ -43,39 +42,44 @@ def list_clients(
         rows = select(Client).where(Client.id.in_(list(team)), Client.deleted_at.is_(None))
         shown = aliased(Client, rows.cte("team").prefix_with("MATERIALIZED", dialect="postgresql"))
     stmt = select(shown).where(shown.deleted_at.is_(None))
+    newest_first = (shown.created_at.desc(), shown.id.desc())
     searched = (q or "").strip()
-    if searched:
-        # The names are encrypted: the clients holding every hashed piece of `q` are the
-        # candidates, and each is decrypted and kept only if it truly matches (a candidate
-        # that does not is rare: its pieces are all there, in another order).
-        stmt = stmt.where(shown.id.in_(_candidates(session, searched)))
-    stmt = stmt.order_by(shown.created_at.desc(), shown.id.desc()).limit(limit + 1)
+    if not searched:
+        if cursor is not None:
+            stmt = stmt.where(cursor.before(shown.created_at, shown.id))
+        return session.scalars(stmt.order_by(*newest_first).limit(limit + 1)).all()
+    # The names are encrypted: the clients holding every hashed piece of `q` are the candidates
+    # (clients/search.py), and each is decrypted and kept only if it truly matches (a candidate
+    # that does not is rare: its pieces are all there, in another order).
+    ways = search.ways_of(session, searched)
+    known = search.candidates(session, ways, common=False)
+    ids = select(shown.id, shown.created_at).where(shown.deleted_at.is_(None))
+    if known is not None:
+        ids = ids.where(shown.id.in_(sorted(known)))
+    batch_size = limit + 1 if known is not None else SCAN
     found: list[Client] = []
     while True:
-        page = stmt if cursor is None else stmt.where(cursor.before(shown.created_at, shown.id))
-        batch = session.scalars(page).all()
-        found += [c for c in batch if not searched or identity.matches(c, searched)]
-        if len(found) > limit or len(batch) <= limit:
+        page = ids if cursor is None else ids.where(cursor.before(shown.created_at, shown.id))
+        batch = session.execute(page.order_by(*newest_first).limit(batch_size)).all()
+        kept = [row.id for row in batch]
+        if known is None:
+            held = search.holders(session, ways, kept)
+            kept = [i for i in kept if i in held]
+        loaded = {c.id: c for c in session.scalars(stmt.where(shown.id.in_(kept)))} if kept else {}
+        found += [loaded[i] for i in kept if i in loaded and identity.matches(loaded[i], searched)]
+        if len(found) > limit or len(batch) < batch_size:
             return found[: limit + 1]
         cursor = Cursor(batch[-1].created_at, batch[-1].id)
 
 
-def _candidates(session: Session, q: str, *, phone: bool = True) -> CompoundSelect | Select[Any]:
-    """The ids of the clients that hold every hashed piece of one of the ways `q` matches (with
-    `phone`: its digits in the phone too)."""
-    ways = [
-        select(ClientSearchGram.client_id)
-        .where(ClientSearchGram.gram.in_(sorted(pieces)))
-        .group_by(ClientSearchGram.client_id)
-        .having(func.count() == len(pieces))
-        for pieces in identity.wanted_pieces(identity.search_key(session), q, phone=phone)
-    ]
-    return union(*ways) if len(ways) > 1 else ways[0]
+# Clients read at a time, newest first, when a search's pieces are all common.
+SCAN = 500
 
 
 def ids_named(session: Session, q: str, ids: Iterable[str]) -> set[str]:
     """Which of the clients `ids` have a name matching `q` (as a search would, names only)."""
-    wanted = sorted(set(ids) & set(session.scalars(_candidates(session, q, phone=False))))
+    held = search.candidates(session, search.ways_of(session, q, phone=False), common=True)
+    wanted = sorted(set(ids) & (held or set()))
     named: set[str] = set()
     for chunk in in_batches(wanted):
         for client in session.scalars(select(Client).where(Client.id.in_(chunk))):

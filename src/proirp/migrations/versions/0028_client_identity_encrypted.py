@@ -1,6 +1,7 @@
 """client identity encrypted at rest: names, phone and email as vault tokens, found by keyed
 hashes (clients.phone_hash) and hashed pieces (client_search_grams) under a
-key of the database's own (search_keys); the trigram indexes and SQLite's search table go
+key of the database's own (search_keys); the trigram indexes and SQLite's search table go, and
+the list's order (created_at, id) gets an index of its own
 
 Revision ID: 0028
 Revises: 0027
@@ -71,6 +72,7 @@ def upgrade() -> None:
             op.alter_column("clients", field, type_=sa.Text())
     op.add_column("clients", sa.Column("phone_hash", sa.String(length=32), nullable=True))
     op.create_index(op.f("ix_clients_phone_hash"), "clients", ["phone_hash"])
+    op.create_index("ix_clients_created_at_id", "clients", ["created_at", "id"])
     _encrypt_existing()
 
 
@@ -147,6 +149,7 @@ def downgrade() -> None:
             "client names, phones and emails are encrypted from revision 0028 on; going back "
             "would write them in clear"
         )
+    op.drop_index("ix_clients_created_at_id", table_name="clients")
     op.drop_index(op.f("ix_clients_phone_hash"), table_name="clients")
     with op.batch_alter_table("clients") as batch_op:
         batch_op.drop_column("phone_hash")
