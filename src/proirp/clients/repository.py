@@ -51,12 +51,12 @@ def list_clients(
     # The names are encrypted: the clients holding every hashed piece of `q` are the candidates
     # (clients/search.py), and each is decrypted and kept only if it truly matches (a candidate
     # that does not is rare: its pieces are all there, in another order).
-    ways = search.ways_of(session, searched)
-    known = search.candidates(session, ways, common=False)
+    ways, known = search.candidates(session, search.ways_of(session, searched), common=False)
     ids = select(shown.id, shown.created_at).where(shown.deleted_at.is_(None))
-    if known is not None:
+    few = known is not None and len(known) <= FEW
+    if known is not None and few:
         ids = ids.where(shown.id.in_(sorted(known)))
-    batch_size = limit + 1 if known is not None else SCAN
+    batch_size = limit + 1
     found: list[Client] = []
     while True:
         page = ids if cursor is None else ids.where(cursor.before(shown.created_at, shown.id))
@@ -65,20 +65,27 @@ def list_clients(
         if known is None:
             held = search.holders(session, ways, kept)
             kept = [i for i in kept if i in held]
+        elif not few:
+            kept = [i for i in kept if i in known]
         loaded = {c.id: c for c in session.scalars(stmt.where(shown.id.in_(kept)))} if kept else {}
         found += [loaded[i] for i in kept if i in loaded and identity.matches(loaded[i], searched)]
         if len(found) > limit or len(batch) < batch_size:
             return found[: limit + 1]
         cursor = Cursor(batch[-1].created_at, batch[-1].id)
+        # Many candidates, or common pieces: the list is read in growing batches, newest first,
+        # each kept to the candidates (never a long IN list in a statement).
+        batch_size = min(batch_size * 4, SCAN)
 
 
-# Clients read at a time, newest first, when a search's pieces are all common.
-SCAN = 500
+# Candidates few enough to be named in the statement; more are kept to in Python.
+FEW = 200
+# The most clients read at a time, newest first, when a search's candidates are many.
+SCAN = 2_000
 
 
 def ids_named(session: Session, q: str, ids: Iterable[str]) -> set[str]:
     """Which of the clients `ids` have a name matching `q` (as a search would, names only)."""
-    held = search.candidates(session, search.ways_of(session, q, phone=False), common=True)
+    _ways, held = search.candidates(session, search.ways_of(session, q, phone=False), common=True)
     wanted = sorted(set(ids) & (held or set()))
     named: set[str] = set()
     for chunk in in_batches(wanted):

@@ -24,6 +24,8 @@ from proirp.kit.db import in_batches
 COMMON = 2_000
 
 Ways = list[frozenset[int]]
+# Pieces of a way asked of the database: its rarest; the others add little but statements.
+ASKED = 3
 
 
 def ways_of(session: Session, q: str, *, phone: bool = True) -> Ways:
@@ -72,22 +74,24 @@ def holders(session: Session, ways: Ways, ids: Collection[str]) -> set[str]:
     return found
 
 
-def candidates(session: Session, ways: Ways, *, common: bool) -> set[str] | None:
-    """The clients holding every piece of one of `ways`, each way read from its rarest piece;
+def candidates(session: Session, ways: Ways, *, common: bool) -> tuple[Ways, set[str] | None]:
+    """`ways` kept to their ASKED rarest pieces (what they miss, the decrypted test catches),
+    and the clients holding every piece of one of them, each way read from its rarest piece;
     None when a way has only common pieces and `common` is False (the caller then asks
     `holders` of its own clients, a batch at a time)."""
     counts = _counts(session, {piece for way in ways for piece in way})
+    asked = [frozenset(sorted(way, key=lambda p: (counts.get(p, 0), p))[:ASKED]) for way in ways]
     found: set[str] = set()
-    for way in ways:
+    for way in asked:
         rarest = min(way, key=lambda piece: counts.get(piece, 0))
         if not counts.get(rarest):
             continue  # a piece no one holds: this way matches no one
         if counts[rarest] > COMMON and not common:
-            return None
+            return asked, None
         held = set(
             session.scalars(
                 select(ClientSearchGram.client_id).where(ClientSearchGram.gram == rarest)
             )
         )
         found |= holders(session, [way], held) if len(way) > 1 else held
-    return found
+    return asked, found
