@@ -120,11 +120,18 @@ def _email(text: str, field: str) -> dict[str, Any]:
 
 
 def _timed_post(api: TestClient, path: str, body: dict[str, Any], staff: Staff) -> Any:
-    started = time.process_time()
-    response = api.post(path, json=body, headers=staff.headers)
-    elapsed = time.process_time() - started
-    assert elapsed < FAST, f"took {elapsed:.2f} s of CPU"
-    return response
+    """The request, asked again once if it took too long: the process's CPU time also counts
+    whatever another thread of the test session did meanwhile (a full run once counted 1.2 s
+    for a division by zero), and an unbounded template is slow every time. Every request here
+    is refused, so asking twice changes nothing."""
+    timings = []
+    for _ in range(2):
+        started = time.process_time()
+        response = api.post(path, json=body, headers=staff.headers)
+        timings.append(time.process_time() - started)
+        if timings[-1] < FAST:
+            return response
+    raise AssertionError(f"took {min(timings):.2f} s of CPU, twice")
 
 
 def _refusal(response: Any, field: str) -> str:
