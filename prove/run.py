@@ -29,6 +29,7 @@ KINDS = (
     "phone number",
     "email address",
     "client name",
+    "date of birth",
 )
 
 

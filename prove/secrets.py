@@ -1,6 +1,6 @@
 """Secrets: after the whole run, every PostgreSQL dump, SQLite file, Redis key and log the run made
 is searched for the exact values it used: OAuth tokens, message bodies, passwords, API tokens,
-phone numbers, email addresses and client names.
+phone numbers, email addresses, client names and dates of birth.
 
 The areas before this one record what they used (`run.used`). This area adds a short day's work
 of its own on both shapes (PostgreSQL + Redis, and SQLite with the embedded queue), so that the
@@ -62,7 +62,10 @@ def _a_days_work(run: Run, live: LiveStack) -> None:
     email_body = f"Please bring your insurance card {tag}"
     reply = f"I will be there with my sister {tag}"
     password = f"Sea-otter-paddle-{tag}"
+    # A date no log's timestamp holds: the run's own are today's.
+    born = f"19{50 + int(tag[:2], 16) % 40}-0{1 + int(tag[2], 16) % 9}-1{int(tag[3], 16) % 10}"
     run.used.add("client name", first, last)
+    run.used.add("date of birth", born)
     run.used.add("phone number", phone)
     run.used.add("email address", email)
     run.used.add("message body", sms_body, email_body, reply)
@@ -78,6 +81,7 @@ def _a_days_work(run: Run, live: LiveStack) -> None:
                 "last_name": last,
                 "phone": phone,
                 "email": email,
+                "date_of_birth": born,
                 "timezone": "America/Chicago",
                 "sms_consent": True,
                 "email_consent": True,
@@ -158,7 +162,11 @@ def _search(run: Run) -> dict[tuple[str, str], int]:
     return {key: len(values) for key, values in found.items()}
 
 
-PLURALS = {"message body": "message bodies", "email address": "email addresses"}
+PLURALS = {
+    "message body": "message bodies",
+    "email address": "email addresses",
+    "date of birth": "dates of birth",
+}
 
 
 def prove(run: Run) -> list[Figure]:

@@ -1,4 +1,5 @@
-"""Key rotation: re-encrypt every EncryptedText column under the vault's current key.
+"""Key rotation: re-encrypt every encrypted column (`EncryptedText`, `EncryptedDate`) under the
+vault's current key.
 
 A module of its own above the domains: it reads the whole data model (`proirp.models`) and audits
 the rotation, which the vault in `kit` must not know of.
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
-from proirp.kit.crypto import EncryptedText, current_vault
+from proirp.kit.crypto import EncryptedDate, EncryptedText, current_vault
 from proirp.models import Base
 
 
@@ -21,7 +22,7 @@ def encrypted_columns() -> list[tuple[str, str, str]]:
     for tbl in Base.metadata.sorted_tables:
         pk = next(iter(tbl.primary_key.columns)).name
         for col in tbl.columns:
-            if isinstance(col.type, EncryptedText):
+            if isinstance(col.type, EncryptedText | EncryptedDate):
                 found.append((tbl.name, pk, col.name))
     return found
 

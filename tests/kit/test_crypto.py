@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -41,6 +41,7 @@ SECRETS = {
     ): "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
     ("message_media", "content"): "aGVsbG8gZnJvbSBhIHBpY3R1cmU=",
     ("break_glass_grants", "reason"): "Avery Quinn called in crisis; Dr. Rivera is away",
+    ("clients", "date_of_birth"): "1987-03-14",  # the date's ISO form is what is encrypted
 }
 
 
@@ -54,6 +55,7 @@ def restore_vault() -> Iterator[None]:
 def _store_every_secret(db: Session) -> None:
     user = create_user(db)
     client = create_client(db)
+    client.date_of_birth = date.fromisoformat(SECRETS[("clients", "date_of_birth")])
     comm = Communication(
         client_id=client.id,
         user_id=user.id,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, false
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from proirp.kit.crypto import EncryptedText
+from proirp.kit.crypto import EncryptedDate, EncryptedText
 from proirp.kit.db import Base, IdMixin, TimestampMixin
 
 
@@ -32,7 +32,7 @@ class Client(IdMixin, TimestampMixin, Base):
     phone: Mapped[str | None] = mapped_column(EncryptedText(20))  # E.164
     email: Mapped[str | None] = mapped_column(EncryptedText(320))
     phone_hash: Mapped[str | None] = mapped_column(String(32), index=True)
-    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    date_of_birth: Mapped[date | None] = mapped_column(EncryptedDate())  # decision 0034
     timezone: Mapped[str] = mapped_column(String(64))  # IANA zone name
     sms_consent: Mapped[bool] = mapped_column(default=False)
     sms_consent_at: Mapped[datetime | None]

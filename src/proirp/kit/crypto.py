@@ -1,12 +1,14 @@
 """The crypto vault: MultiFernet over PROIRP_ENCRYPTION_KEYS (the first key encrypts, all decrypt).
 
-Columns typed `EncryptedText` hold only Fernet tokens; the vault is installed once at start-up.
+Columns typed `EncryptedText` or `EncryptedDate` hold only Fernet tokens; the vault is installed
+once at start-up.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +123,21 @@ class EncryptedText(TypeDecorator[str]):
         if value is None:
             return None
         return current_vault().decrypt(value)
+
+
+class EncryptedDate(TypeDecorator[date]):
+    """A date stored encrypted with the vault (its ISO form is what is encrypted): a date of
+    birth never reaches the database as a date. Nothing can compare or sort it in SQL."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: date | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return current_vault().encrypt(value.isoformat())
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> date | None:
+        if value is None:
+            return None
+        return date.fromisoformat(current_vault().decrypt(value))

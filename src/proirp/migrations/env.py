@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from alembic import context
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import String
+from sqlalchemy import Date, String
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
-from proirp.kit.crypto import EncryptedText
+from proirp.kit.crypto import EncryptedDate, EncryptedText
 from proirp.kit.db import create_db_engine
 from proirp.models import Base
 
@@ -46,10 +46,12 @@ def _compare_type(
     inspected_type: TypeEngine[object],
     metadata_type: TypeEngine[object],
 ) -> bool | None:
-    """Alembic's own comparison, but for encrypted text on SQLite: a column that became
-    `EncryptedText` keeps its declared VARCHAR there (SQLite stores text as text whatever width
-    it declares, and changing it would rebuild the table; migration 0028)."""
-    if isinstance(metadata_type, EncryptedText) and isinstance(inspected_type, String):
+    """Alembic's own comparison, but for encrypted columns on SQLite: a column that became
+    `EncryptedText` or `EncryptedDate` keeps its declared VARCHAR or DATE there (SQLite stores
+    text as text whatever type it declares, and changing it would rebuild the table; migrations
+    0028 and 0029)."""
+    encrypted = isinstance(metadata_type, EncryptedText | EncryptedDate)
+    if encrypted and isinstance(inspected_type, String | Date):
         return False if migration.dialect.name == "sqlite" else None
     return None
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from types import ModuleType
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 
 import proirp.kit.crypto
 from proirp.clients.identity import KEY_NAME, client_pieces, with_hashes
-from proirp.kit.crypto import Vault, VaultError
+from proirp.migrations.sealing import the_practices_vault
 
 revision: str = "0028"
 down_revision: str | None = "0027"
@@ -81,13 +81,7 @@ def _encrypt_existing() -> None:
     bind = op.get_bind()
     if bind.execute(sa.text("SELECT count(*) FROM clients")).scalar_one() == 0:
         return
-    vault = context.config.attributes.get("vault")
-    if not isinstance(vault, Vault):
-        raise RuntimeError(
-            "this database has clients, whose names, phones and emails are now encrypted: "
-            "run `proirp db upgrade`, which has the encryption keys"
-        )
-    _check_the_keys(vault)
+    vault = the_practices_vault("clients' names, phones and emails")
     key = secrets.token_bytes(32)
     bind.execute(
         sa.text("INSERT INTO search_keys (name, sealed) VALUES (:name, :sealed)"),
@@ -111,34 +105,6 @@ def _encrypt_existing() -> None:
             if pieces:
                 bind.execute(grams, pieces)
         after = rows[-1]["id"]
-
-
-# Columns the vault has encrypted since the first revisions: one of their values read back shows
-# that the keys given are the database's own.
-ENCRYPTED_BEFORE = (
-    ("communications", "body"),
-    ("calendar_integrations", "access_token"),
-    ("second_factors", "totp_secret"),
-)
-
-
-def _check_the_keys(vault: Vault) -> None:
-    """Refuse to encrypt the clients with keys that cannot read what the database holds (a
-    development key made in place of the practice's): nothing could read them again."""
-    bind = op.get_bind()
-    for table, column in ENCRYPTED_BEFORE:
-        token = bind.execute(
-            sa.text(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL LIMIT 1")  # noqa: S608
-        ).scalar()
-        if token is not None:
-            try:
-                vault.decrypt(token)
-            except VaultError as exc:
-                raise RuntimeError(
-                    "the encryption keys given cannot read this database's encrypted values; "
-                    "set PROIRP_ENCRYPTION_KEYS to the practice's keys before upgrading"
-                ) from exc
-            return
 
 
 def downgrade() -> None:

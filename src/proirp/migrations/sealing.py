@@ -1,0 +1,51 @@
+"""What a migration that encrypts values already stored needs: the practice's keys, which only
+`proirp db upgrade` passes (Alembic on its own has none), checked against a value the database
+already holds encrypted before anything is encrypted with them (migrations 0028 and 0029)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import context, op
+
+from proirp.kit.crypto import Vault, VaultError
+
+# Columns the vault has encrypted since the first revisions: one of their values read back shows
+# that the keys given are the database's own.
+ENCRYPTED_BEFORE = (
+    ("communications", "body"),
+    ("calendar_integrations", "access_token"),
+    ("second_factors", "totp_secret"),
+)
+
+
+def the_practices_vault(what: str) -> Vault:
+    """The vault `proirp db upgrade` passed, checked; refused (nothing changed) without one, or
+    with keys that cannot read what the database holds. `what` names what is about to be
+    encrypted, for the message."""
+    vault = context.config.attributes.get("vault")
+    if not isinstance(vault, Vault):
+        raise RuntimeError(
+            f"this database has {what}, which are now encrypted: run `proirp db upgrade`, "
+            "which has the encryption keys"
+        )
+    _check_the_keys(vault)
+    return vault
+
+
+def _check_the_keys(vault: Vault) -> None:
+    """Refuse keys that cannot read what the database holds (a development key made in place of
+    the practice's): nothing encrypted with them could be read again."""
+    bind = op.get_bind()
+    for table, column in ENCRYPTED_BEFORE:
+        token = bind.execute(
+            sa.text(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL LIMIT 1")  # noqa: S608
+        ).scalar()
+        if token is not None:
+            try:
+                vault.decrypt(token)
+            except VaultError as exc:
+                raise RuntimeError(
+                    "the encryption keys given cannot read this database's encrypted values; "
+                    "set PROIRP_ENCRYPTION_KEYS to the practice's keys before upgrading"
+                ) from exc
+            return
