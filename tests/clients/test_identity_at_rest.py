@@ -5,7 +5,7 @@ reply's number and by search, after a change of details and after the vault's ke
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from proirp.clients import repository, search
@@ -127,3 +127,32 @@ def test_a_page_of_search_results_fills_past_candidates_that_do_not_match(
     found = list_clients(db, q="nnann", limit=2, cursor=None)
     assert decoy.id not in [c.id for c in found]
     assert [c.id for c in found] == [later.id, matching[2].id, matching[1].id]
+
+
+@pytest.mark.parametrize("common", [False, True])
+def test_a_search_many_match_decrypts_only_the_clients_of_its_page(
+    db: Session, common: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Many candidates (more than are named in a statement), or common pieces: the list is read
+    # in batches, and of a batch only as many candidates are read and decrypted as the page
+    # still needs.
+    monkeypatch.setattr(repository, "FEW", 0)
+    if common:
+        monkeypatch.setattr(search, "COMMON", 0)
+    for i in range(48):
+        first = "Avery" if i % 4 == 0 else "Blake"
+        create_client(db, first_name=first, last_name=f"Quinn{i}", email=None, phone=None)
+    db.flush()
+    db.expunge_all()
+    loaded: list[str] = []
+
+    def count(client: Client, _context: object) -> None:
+        loaded.append(client.id)
+
+    event.listen(Client, "load", count)
+    try:
+        found = list_clients(db, q="avery", limit=5, cursor=None)
+    finally:
+        event.remove(Client, "load", count)
+    assert [c.first_name for c in found] == ["Avery"] * 6
+    assert sorted(loaded) == sorted(c.id for c in found)

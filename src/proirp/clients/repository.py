@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, aliased
 
 from proirp.clients import identity, search
@@ -56,7 +57,7 @@ def list_clients(
     few = known is not None and len(known) <= FEW
     if known is not None and few:
         ids = ids.where(shown.id.in_(sorted(known)))
-    batch_size = limit + 1
+    batch_size, scanned = limit + 1, 0
     found: list[Client] = []
     while True:
         page = ids if cursor is None else ids.where(cursor.before(shown.created_at, shown.id))
@@ -67,20 +68,51 @@ def list_clients(
             kept = [i for i in kept if i in held]
         elif not few:
             kept = [i for i in kept if i in known]
-        loaded = {c.id: c for c in session.scalars(stmt.where(shown.id.in_(kept)))} if kept else {}
-        found += [loaded[i] for i in kept if i in loaded and identity.matches(loaded[i], searched)]
+        found += _matching(session, stmt, shown, kept, searched, limit + 1 - len(found))
+        scanned += len(batch)
         if len(found) > limit or len(batch) < batch_size:
             return found[: limit + 1]
         cursor = Cursor(batch[-1].created_at, batch[-1].id)
-        # Many candidates, or common pieces: the list is read in growing batches, newest first,
-        # each kept to the candidates (never a long IN list in a statement).
-        batch_size = min(batch_size * 4, SCAN)
+        # Many candidates, or common pieces: the list is read in batches, newest first, each
+        # kept to the candidates (never a long IN list in a statement).
+        batch_size = _next_batch(batch_size, scanned, len(found), limit + 1)
 
 
 # Candidates few enough to be named in the statement; more are kept to in Python.
 FEW = 200
 # The most clients read at a time, newest first, when a search's candidates are many.
 SCAN = 2_000
+
+
+def _matching(
+    session: Session,
+    stmt: Select[Client],
+    shown: type[Client],
+    kept: list[str],
+    q: str,
+    wanted: int,
+) -> list[Client]:
+    """The first `wanted` of the candidates `kept` (newest first) that truly match `q`: read and
+    decrypted only as many at a time as are still wanted (a candidate that does not match is
+    rare), never the rest of a batch the page does not need."""
+    matched: list[Client] = []
+    at = 0
+    while at < len(kept) and len(matched) < wanted:
+        ids = kept[at : at + wanted - len(matched)]
+        at += len(ids)
+        loaded = {c.id: c for c in session.scalars(stmt.where(shown.id.in_(ids)))}
+        matched += [loaded[i] for i in ids if i in loaded and identity.matches(loaded[i], q)]
+    return matched
+
+
+def _next_batch(size: int, scanned: int, found: int, wanted: int) -> int:
+    """How many clients to read next: what the matches so far say the rest of the page needs,
+    and a quarter more (at least as many as the last batch); four times the last batch while
+    nothing has matched; never more than SCAN."""
+    if not found:
+        return min(size * 4, SCAN)
+    needed = math.ceil((wanted - found) * scanned / found * 1.25)
+    return min(max(needed, size), SCAN)
 
 
 def ids_named(session: Session, q: str, ids: Iterable[str]) -> set[str]:
