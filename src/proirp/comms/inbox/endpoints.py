@@ -39,7 +39,8 @@ INLINE_TYPES = frozenset({"image/jpeg", "image/jpg", "image/png", "image/gif", "
     summary="A client's messages, both directions, oldest to newest (the newest page first)",
     description=(
         "Shows each message's text: every read is audited (MESSAGE_VIEWED), and reading the "
-        "thread opens the conversation, so its urgent alerts stop."
+        "thread opens the conversation, so its urgent alerts stop. A deleted client's thread "
+        "stays readable: their messages outlive the record."
     ),
     responses=errors(404),
 )
