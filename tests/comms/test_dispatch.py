@@ -14,12 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from proirp.audit.models import AuditLog
+from proirp.auth.models import User
 from proirp.clients.models import Channel
 from proirp.clients.repository import opted_out_addresses
-from proirp.comms.core.dispatch import deliver
+from proirp.comms.core.dispatch import BACKOFF_BASE_SECONDS, deliver
 from proirp.comms.core.pacing import SendPacer
 from proirp.comms.email.dispatch import EmailChannel
-from proirp.comms.models import Communication, CommunicationEvent
+from proirp.comms.models import Campaign, Communication, CommunicationEvent
 from proirp.comms.sms.dispatch import SmsChannel, reconcile
 from proirp.config import Settings
 from proirp.integrations.base import (
@@ -397,3 +398,62 @@ def test_a_call_whose_hold_cannot_be_read_is_not_recorded_as_begun(
     comm = row(factory, comm_id)
     assert (comm.status, comm.call_started_at) == ("sending", None)
     assert sender.batches == []
+
+
+def _campaign_rows(factory: sessionmaker[Session], count: int) -> list[str]:
+    """`count` queued emails of one campaign, to as many addresses: one call's worth."""
+    with factory() as session:
+        user = User(
+            email=f"u{uuid.uuid4().hex}@clinic.example.com", role="staff", password_hash="x"
+        )
+        session.add(user)
+        session.flush()
+        campaign = Campaign(
+            name=f"Office hours {uuid.uuid4().hex}",
+            channel="email",
+            created_by_user_id=user.id,
+            subject="Office hours",
+            body="Our office hours change next week.",
+        )
+        session.add(campaign)
+        session.flush()
+        rows = [
+            Communication(
+                user_id=user.id,
+                campaign_id=campaign.id,
+                channel="email",
+                to_address=f"client{i}@example.com",
+                subject="Office hours",
+                body="Our office hours change next week.",
+                substitutions="{}",
+                provider="sendgrid",
+                status="queued",
+            )
+            for i in range(count)
+        ]
+        session.add_all(rows)
+        session.commit()
+        return [row.id for row in rows]
+
+
+def test_calls_that_fail_together_come_back_at_different_times(
+    factory: sessionmaker[Session], settings: Settings, pacer: SendPacer
+) -> None:
+    """A call's retry is drawn once for the call (its rows share their attempts): the latest of
+    its rows' own draws was always about the ceiling, so calls that failed together (a
+    campaign's batches in an outage) all came back together, and met the next answer together."""
+    outage = ProviderTemporaryError("sendgrid", "503", "SendGrid is unavailable.")
+    delays = []
+    for _ in range(10):
+        ids = _campaign_rows(factory, 40)
+        sender = FakeEmail(raises(outage))  # type: ignore[arg-type]
+        outcome = deliver(factory, settings, pacer, EmailChannel(sender, settings), ids)
+        [(retried, delay)] = outcome.retries
+        assert sorted(retried) == sorted(ids) and [len(b.recipients) for b in sender.batches] == [
+            40
+        ]
+        delays.append(delay)
+    # Each draw is uniform between half the ceiling and the ceiling: ten of them all in its top
+    # tenth would happen once in ten billion.
+    assert all(BACKOFF_BASE_SECONDS / 2 <= d <= BACKOFF_BASE_SECONDS for d in delays), delays
+    assert min(delays) < 0.9 * BACKOFF_BASE_SECONDS, delays

@@ -301,15 +301,15 @@ def _retry_or_give_up(
     exc: ProviderTemporaryError,
     *,
     failed_action: AuditAction,
+    delay: float,
 ) -> float | None:
-    """After a temporary failure: back to `queued` for a later attempt (returns the delay), or
-    `failed` once SEND_MAX_ATTEMPTS are spent (returns None)."""
+    """After a temporary failure: back to `queued` for another attempt in `delay` seconds
+    (returned), or `failed` once SEND_MAX_ATTEMPTS are spent (returns None)."""
     if attempts >= settings.send_max_attempts:
         reason = f"{exc.reason} Gave up after {attempts} attempts."
         advance(session, comm, S.FAILED, source="worker", reason=reason, error_code=exc.code)
         audit_worker(session, comm, failed_action, error_code=exc.code, attempts=attempts)
         return None
-    delay = backoff_seconds(attempts, exc.retry_after)
     comm.status = S.QUEUED
     comm.next_attempt_at = utcnow() + timedelta(seconds=delay)
     comm.updated_at = utcnow()
@@ -326,12 +326,22 @@ def _retry_later(
     outcome: Outcome,
 ) -> None:
     delays: dict[float, list[str]] = defaultdict(list)
+    # One draw of the backoff for the call (for each count of attempts among its rows): the
+    # latest of every row's own draw is always about the ceiling, so calls that failed together
+    # (a campaign's batches in an outage) would all come back together.
+    drawn = {n: backoff_seconds(n, exc.retry_after) for n in set(call.attempts.values())}
     with transaction(factory) as session:
         lock_shared_writes(session)
         for comm in repository.get_many(session, call.ids, content=False):
             attempts = call.attempts[comm.id]
             delay = _retry_or_give_up(
-                session, settings, comm, attempts, exc, failed_action=channel.failed_action
+                session,
+                settings,
+                comm,
+                attempts,
+                exc,
+                failed_action=channel.failed_action,
+                delay=drawn[attempts],
             )
             if delay is not None:
                 delays[delay].append(comm.id)
