@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from cryptography.fernet import Fernet
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from proirp.clients.models import Client
-from proirp.kit.crypto import current_vault
+from proirp.kit.crypto import Vault, current_vault
 from proirp.kit.db import create_db_engine
 from proirp.migrations.commands import alembic_config, upgrade
 from tests.databases import fresh_database
@@ -88,3 +89,32 @@ def test_without_dates_it_goes_both_ways(kind: str, tmp_path: Path) -> None:
         upgrade(url)
         command.downgrade(alembic_config(url), BEFORE)
         upgrade(url)
+
+
+def test_keys_that_cannot_read_the_names_are_refused(tmp_path: Path) -> None:
+    # Nothing else encrypted yet (no messages, calendars or second factors): the clients' names,
+    # encrypted since 0028, show that the keys given are not the database's.
+    stranger = Vault([Fernet.generate_key().decode()])
+    with fresh_database("sqlite", tmp_path) as url:
+        upgrade(url, BEFORE, vault=current_vault())
+        _fill(url)
+        with pytest.raises(RuntimeError, match="PROIRP_ENCRYPTION_KEYS"):
+            upgrade(url, vault=stranger)
+        assert _stored(url).startswith(BEFORE)
+
+
+def test_a_date_that_is_not_a_date_is_refused_naming_the_client_only(tmp_path: Path) -> None:
+    with fresh_database("sqlite", tmp_path) as url:
+        upgrade(url, BEFORE, vault=current_vault())
+        _fill(url)
+        engine = create_db_engine(url)
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE clients SET date_of_birth = '1987-3-14' WHERE id = :id"),
+                {"id": "c" * 32},
+            )
+        engine.dispose()
+        with pytest.raises(RuntimeError, match="c" * 32) as refused:
+            upgrade(url, vault=current_vault())
+        assert "1987" not in str(refused.value)
+        assert _stored(url).startswith(BEFORE)

@@ -156,3 +156,38 @@ def test_a_search_many_match_decrypts_only_the_clients_of_its_page(
         event.remove(Client, "load", count)
     assert [c.first_name for c in found] == ["Avery"] * 6
     assert sorted(loaded) == sorted(c.id for c in found)
+
+
+def test_candidates_that_do_not_match_are_not_read_one_at_a_time(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Anna Nnan" holds every piece of "nnann" without the text: a candidate the decrypted test
+    # drops. A page that still wants one client reads twice as many after each read with misses.
+    monkeypatch.setattr(repository, "FEW", 0)
+    match = create_client(db, first_name="Hannah", last_name="Nnann", email=None, phone=None)
+    for _ in range(40):
+        create_client(db, first_name="Anna", last_name="Nnan", email=None, phone=None)
+    db.flush()
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        found = list_clients(db, q="nnann", limit=0, cursor=None)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert [c.id for c in found] == [match.id]
+    reads = [s for s in statements if "clients.first_name" in s]
+    # A few reads for each batch of the list (1, 4, 16, then 64 clients): not one a candidate (41).
+    assert len(reads) <= 16, len(reads)
+
+
+def test_a_batch_that_matched_no_one_makes_the_next_one_larger() -> None:
+    # 25 of the first 26 matched, then a batch matched no one: the estimate alone would read
+    # the same small batch again and again.
+    assert repository._next_batch(26, 26, 25, 26, grew=False) == 52
+    assert repository._next_batch(26, 26, 25, 26, grew=True) == 26
+    assert repository._next_batch(51, 51, 0, 51, grew=False) == 204

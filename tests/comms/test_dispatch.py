@@ -454,6 +454,6 @@ def test_calls_that_fail_together_come_back_at_different_times(
         ]
         delays.append(delay)
     # Each draw is uniform between half the ceiling and the ceiling: ten of them all in its top
-    # tenth would happen once in ten billion.
+    # fifth would happen once in ten million.
     assert all(BACKOFF_BASE_SECONDS / 2 <= d <= BACKOFF_BASE_SECONDS for d in delays), delays
     assert min(delays) < 0.9 * BACKOFF_BASE_SECONDS, delays

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from proirp.calendars.models import CalendarIntegration, SyncedCalendarEvent
 from proirp.clients.access_models import BreakGlassGrant
+from proirp.clients.models import Client
 from proirp.comms.inbox.models import MessageMedia
 from proirp.comms.models import Communication
 from proirp.key_rotation import encrypted_columns, rotate_encrypted_columns
@@ -161,3 +162,15 @@ def test_development_key_file_is_private_and_stable(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_or_create_dev_key(path) == key
     Vault([key])
+
+
+def test_a_stored_date_that_is_not_a_date_is_an_error_that_does_not_quote_it(db: Session) -> None:
+    client = create_client(db)
+    db.execute(
+        text("UPDATE clients SET date_of_birth = :token WHERE id = :id"),
+        {"token": current_vault().encrypt("14/03/1987"), "id": client.id},
+    )
+    db.expire_all()
+    with pytest.raises(VaultError) as error:
+        db.scalars(select(Client.date_of_birth).where(Client.id == client.id)).one()
+    assert "1987" not in str(error.value)

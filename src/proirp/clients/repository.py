@@ -68,14 +68,15 @@ def list_clients(
             kept = [i for i in kept if i in held]
         elif not few:
             kept = [i for i in kept if i in known]
-        found += _matching(session, stmt, shown, kept, searched, limit + 1 - len(found))
+        matched = _matching(session, stmt, shown, kept, searched, limit + 1 - len(found))
+        found += matched
         scanned += len(batch)
         if len(found) > limit or len(batch) < batch_size:
             return found[: limit + 1]
         cursor = Cursor(batch[-1].created_at, batch[-1].id)
         # Many candidates, or common pieces: the list is read in batches, newest first, each
         # kept to the candidates (never a long IN list in a statement).
-        batch_size = _next_batch(batch_size, scanned, len(found), limit + 1)
+        batch_size = _next_batch(batch_size, scanned, len(found), limit + 1, bool(matched))
 
 
 # Candidates few enough to be named in the statement; more are kept to in Python.
@@ -93,26 +94,28 @@ def _matching(
     wanted: int,
 ) -> list[Client]:
     """The first `wanted` of the candidates `kept` (newest first) that truly match `q`: read and
-    decrypted only as many at a time as are still wanted (a candidate that does not match is
-    rare), never the rest of a batch the page does not need."""
+    decrypted as many at a time as are still wanted (a candidate that does not match is rare),
+    never the rest of a batch the page does not need; twice as many after a read with misses,
+    so that candidates that do not match are never read one by one."""
     matched: list[Client] = []
-    at = 0
+    at = step = 0
     while at < len(kept) and len(matched) < wanted:
-        ids = kept[at : at + wanted - len(matched)]
+        step = max(wanted - len(matched), step * 2)
+        ids = kept[at : at + step]
         at += len(ids)
         loaded = {c.id: c for c in session.scalars(stmt.where(shown.id.in_(ids)))}
         matched += [loaded[i] for i in ids if i in loaded and identity.matches(loaded[i], q)]
     return matched
 
 
-def _next_batch(size: int, scanned: int, found: int, wanted: int) -> int:
+def _next_batch(size: int, scanned: int, found: int, wanted: int, grew: bool) -> int:
     """How many clients to read next: what the matches so far say the rest of the page needs,
-    and a quarter more (at least as many as the last batch); four times the last batch while
-    nothing has matched; never more than SCAN."""
+    and a quarter more (at least as many as the last batch, twice as many if it matched no
+    one); four times the last batch while nothing has matched; never more than SCAN."""
     if not found:
         return min(size * 4, SCAN)
     needed = math.ceil((wanted - found) * scanned / found * 1.25)
-    return min(max(needed, size), SCAN)
+    return min(max(needed, size if grew else size * 2), SCAN)
 
 
 def ids_named(session: Session, q: str, ids: Iterable[str]) -> set[str]:

@@ -135,9 +135,13 @@ class EncryptedDate(TypeDecorator[date]):
     def process_bind_param(self, value: date | None, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        return current_vault().encrypt(value.isoformat())
+        return current_vault().encrypt(value.isoformat()[:10])  # a datetime: its date
 
     def process_result_value(self, value: Any, dialect: Dialect) -> date | None:
         if value is None:
             return None
-        return date.fromisoformat(current_vault().decrypt(value))
+        try:
+            return date.fromisoformat(current_vault().decrypt(value))
+        except ValueError:
+            # Not a date once decrypted; the exception would quote it.
+            raise VaultError("a stored date is not a date (YYYY-MM-DD)") from None

@@ -4,6 +4,8 @@ already holds encrypted before anything is encrypted with them (migrations 0028 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 from alembic import context, op
 
@@ -18,25 +20,27 @@ ENCRYPTED_BEFORE = (
 )
 
 
-def the_practices_vault(what: str) -> Vault:
-    """The vault `proirp db upgrade` passed, checked; refused (nothing changed) without one, or
-    with keys that cannot read what the database holds. `what` names what is about to be
-    encrypted, for the message."""
+def the_practices_vault(
+    what: str, encrypted: Sequence[tuple[str, str]] = ENCRYPTED_BEFORE
+) -> Vault:
+    """The vault `proirp db upgrade` passed, checked against the first value found of the
+    `encrypted` columns (table, column); refused (nothing changed) without one, or with keys
+    that cannot read it. `what` names what is about to be encrypted, for the message."""
     vault = context.config.attributes.get("vault")
     if not isinstance(vault, Vault):
         raise RuntimeError(
             f"this database has {what}, which are now encrypted: run `proirp db upgrade`, "
             "which has the encryption keys"
         )
-    _check_the_keys(vault)
+    _check_the_keys(vault, encrypted)
     return vault
 
 
-def _check_the_keys(vault: Vault) -> None:
+def _check_the_keys(vault: Vault, encrypted: Sequence[tuple[str, str]]) -> None:
     """Refuse keys that cannot read what the database holds (a development key made in place of
     the practice's): nothing encrypted with them could be read again."""
     bind = op.get_bind()
-    for table, column in ENCRYPTED_BEFORE:
+    for table, column in encrypted:
         token = bind.execute(
             sa.text(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL LIMIT 1")  # noqa: S608
         ).scalar()

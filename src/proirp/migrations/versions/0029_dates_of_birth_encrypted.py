@@ -7,11 +7,12 @@ Create Date: 2026-12-05
 """
 
 from collections.abc import Sequence
+from datetime import date
 
 import sqlalchemy as sa
 from alembic import op
 
-from proirp.migrations.sealing import the_practices_vault
+from proirp.migrations.sealing import ENCRYPTED_BEFORE, the_practices_vault
 
 revision: str = "0029"
 down_revision: str | None = "0028"
@@ -34,7 +35,11 @@ def upgrade() -> None:
         )
     if bind.execute(sa.text(KNOWN)).scalar_one() == 0:
         return
-    vault = the_practices_vault("clients' dates of birth")
+    # Clients' names are encrypted from 0028 on: one of them shows the keys are the database's
+    # even where it holds nothing else encrypted.
+    vault = the_practices_vault(
+        "clients' dates of birth", (("clients", "first_name"), *ENCRYPTED_BEFORE)
+    )
     read = sa.text(
         "SELECT id, date_of_birth FROM clients WHERE date_of_birth IS NOT NULL AND id > :after"
         " ORDER BY id LIMIT :batch"
@@ -42,9 +47,21 @@ def upgrade() -> None:
     write = sa.text("UPDATE clients SET date_of_birth = :sealed WHERE id = :id")
     after = ""
     while rows := bind.execute(read, {"after": after, "batch": BATCH}).all():
-        sealed = [{"id": cid, "sealed": vault.encrypt(str(born)[:10])} for cid, born in rows]
+        sealed = [{"id": cid, "sealed": vault.encrypt(_iso(cid, born))} for cid, born in rows]
         bind.execute(write, sealed)
         after = rows[-1][0]
+
+
+def _iso(client_id: str, born: object) -> str:
+    """The stored date as `YYYY-MM-DD`; refused, naming the client (never the value), if it is
+    not one: encrypted, no SQL could correct it, and every read of the client would fail."""
+    try:
+        return date.fromisoformat(str(born)[:10]).isoformat()
+    except ValueError:
+        raise RuntimeError(
+            f"client {client_id} has a date of birth that is not a date (YYYY-MM-DD): correct "
+            "it, then upgrade"
+        ) from None
 
 
 def downgrade() -> None:
