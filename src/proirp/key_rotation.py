@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
-from proirp.kit.crypto import EncryptedDate, EncryptedText, current_vault
+from proirp.kit.crypto import ENCRYPTED_TYPES, current_vault
 from proirp.models import Base
 
 
@@ -22,7 +22,7 @@ def encrypted_columns() -> list[tuple[str, str, str]]:
     for tbl in Base.metadata.sorted_tables:
         pk = next(iter(tbl.primary_key.columns)).name
         for col in tbl.columns:
-            if isinstance(col.type, EncryptedText | EncryptedDate):
+            if isinstance(col.type, ENCRYPTED_TYPES):
                 found.append((tbl.name, pk, col.name))
     return found
 

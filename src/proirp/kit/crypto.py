@@ -145,3 +145,8 @@ class EncryptedDate(TypeDecorator[date]):
         except ValueError:
             # Not a date once decrypted; the exception would quote it.
             raise VaultError("a stored date is not a date (YYYY-MM-DD)") from None
+
+
+# Every column type the vault encrypts: what key rotation re-encrypts and Alembic's comparison
+# allows for on SQLite both read this, so a new type cannot be left out of either.
+ENCRYPTED_TYPES = (EncryptedText, EncryptedDate)

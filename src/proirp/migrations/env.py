@@ -8,7 +8,7 @@ from sqlalchemy import Date, String
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
-from proirp.kit.crypto import EncryptedDate, EncryptedText
+from proirp.kit.crypto import ENCRYPTED_TYPES
 from proirp.kit.db import create_db_engine
 from proirp.models import Base
 
@@ -50,7 +50,7 @@ def _compare_type(
     `EncryptedText` or `EncryptedDate` keeps its declared VARCHAR or DATE there (SQLite stores
     text as text whatever type it declares, and changing it would rebuild the table; migrations
     0028 and 0029)."""
-    encrypted = isinstance(metadata_type, EncryptedText | EncryptedDate)
+    encrypted = isinstance(metadata_type, ENCRYPTED_TYPES)
     if encrypted and isinstance(inspected_type, String | Date):
         return False if migration.dialect.name == "sqlite" else None
     return None
