@@ -5,10 +5,11 @@ plain `make prove` still exits non-zero on them. A key is the start of a figure'
 from __future__ import annotations
 
 _IN_CLEAR = (
-    "decisions 0033 and 0034: a client's names, phone, email and date of birth are encrypted, "
-    "but the addresses a message went to or came from, and those of opt-outs and inbox "
-    "conversations, are still stored in clear (a reply's number and an email event's address "
-    "are matched by them), protected by disk encryption and database access"
+    "decisions 0033 to 0035: a client's names, phone, email and date of birth, and the opt-out "
+    "list's addresses, are encrypted, but the addresses a message went to or came from, and "
+    "the numbers of inbox conversations with unknown numbers, are still stored in clear (a "
+    "reply's number and an email event's address are matched by them), protected by disk "
+    "encryption and database access"
 )
 
 _CPU = (

@@ -15,7 +15,8 @@ from twilio.request_validator import RequestValidator
 
 from proirp.audit.models import AuditLog
 from proirp.auth.models import User
-from proirp.clients.models import Client, OptOut
+from proirp.clients.models import Channel, Client, OptOut
+from proirp.clients.repository import active_opt_outs
 from proirp.config import Settings
 from proirp.kit.time import set_clock
 from tests.appointments.conftest import MONDAY, appointment, sms_client
@@ -47,8 +48,7 @@ def _actions(db: Session, client: Client) -> list[str]:
 
 
 def _opted_out(db: Session, client: Client) -> bool:
-    stmt = select(OptOut).where(OptOut.address == client.phone, OptOut.revoked_at.is_(None))
-    return db.scalars(stmt).first() is not None
+    return bool(active_opt_outs(db, Channel.SMS, client.phone or ""))
 
 
 @pytest.mark.parametrize(

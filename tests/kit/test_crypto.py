@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from proirp.calendars.models import CalendarIntegration, SyncedCalendarEvent
 from proirp.clients.access_models import BreakGlassGrant
-from proirp.clients.models import Client
+from proirp.clients.models import Client, OptOut
 from proirp.comms.inbox.models import MessageMedia
 from proirp.comms.models import Communication
 from proirp.key_rotation import encrypted_columns, rotate_encrypted_columns
@@ -43,6 +43,7 @@ SECRETS = {
     ("message_media", "content"): "aGVsbG8gZnJvbSBhIHBpY3R1cmU=",
     ("break_glass_grants", "reason"): "Avery Quinn called in crisis; Dr. Rivera is away",
     ("clients", "date_of_birth"): "1987-03-14",  # the date's ISO form is what is encrypted
+    ("opt_outs", "address"): "+15125550187",
 }
 
 
@@ -66,6 +67,15 @@ def _store_every_secret(db: Session) -> None:
         body=SECRETS[("communications", "body")],
     )
     db.add(comm)
+    db.add(
+        OptOut(
+            client_id=client.id,
+            channel="sms",
+            address=SECRETS[("opt_outs", "address")],
+            reason="replied STOP",
+            source="sms_keyword",
+        )
+    )
     db.flush()
     db.add(
         MessageMedia(

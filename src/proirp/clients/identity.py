@@ -7,6 +7,9 @@ in `client_search_grams`, one of each piece of each field: every three character
 the first one and two characters of each word. A search asks for the clients holding every piece
 of what was typed, then decrypts those few and keeps the ones that truly match (`matches`).
 
+An opt-out's address is encrypted too, and found by its own keyed hash (`address_hashes`), the
+same for a phone as the client's.
+
 The hashes are written by the mapper's own events, so every insert and update of a `Client`
 through the ORM keeps them in step; code that writes clients in bulk calls `client_pieces` and
 `with_hashes` itself (the migration that encrypted existing rows, the benchmarks' seeding).
@@ -28,7 +31,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapper
 
-from proirp.clients.models import Client, ClientSearchGram, SearchKey
+from proirp.clients.models import Client, ClientSearchGram, OptOut, SearchKey
 
 KEY_NAME = "client-identity"
 SEARCHED = ("first_name", "last_name", "email", "phone")
@@ -181,6 +184,28 @@ def phone_hashes(db: _Executes, phones: Iterable[str]) -> dict[str, str]:
     """Each phone's keyed hash, by hash."""
     key = search_key(db)
     return {exact_hash(key, "phone", phone) or "": phone for phone in phones}
+
+
+def address_hashes(db: _Executes, channel: str, addresses: Iterable[str]) -> dict[str, str]:
+    """Each address's keyed hash on `channel` ("sms": a phone in E.164; "email": an address,
+    case and surrounding space aside), by hash: what an opt-out is found by."""
+    key = search_key(db)
+    return {keyed_address(key, channel, address): address for address in addresses}
+
+
+def keyed_address(key: bytes, channel: str, address: str) -> str:
+    """The keyed hash of an address on `channel` under `key` (`address_hashes`)."""
+    return exact_hash(key, "phone" if channel == "sms" else "email", address.strip()) or ""
+
+
+def address_hash(db: _Executes, channel: str, address: str) -> str:
+    """The keyed hash of one address on `channel` (`address_hashes`)."""
+    return next(iter(address_hashes(db, channel, [address])))
+
+
+@event.listens_for(OptOut, "before_insert")
+def _hash_opt_out(_mapper: Mapper[OptOut], connection: Connection, row: OptOut) -> None:
+    row.address_hash = address_hash(connection, row.channel, row.address)
 
 
 @event.listens_for(Client, "before_insert")

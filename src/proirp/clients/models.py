@@ -52,12 +52,15 @@ class OptOut(IdMixin, TimestampMixin, Base):
     __tablename__ = "opt_outs"
     __table_args__ = (
         CheckConstraint("channel IN ('sms', 'email')", name="channel"),
-        Index("ix_opt_outs_channel_address", "channel", "address"),
+        Index("ix_opt_outs_channel_address_hash", "channel", "address_hash"),
     )
 
     client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id"), index=True)
     channel: Mapped[str] = mapped_column(String(8))
-    address: Mapped[str] = mapped_column(String(320))  # E.164 phone or normalised email
+    # An E.164 phone or a normalised email, encrypted; found by its keyed hash, which
+    # clients/identity.py writes on insert (decision 0035).
+    address: Mapped[str] = mapped_column(EncryptedText(320))
+    address_hash: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(32))  # e.g. sms_keyword, email_event, staff
     # What put an email address on the list (bounce, group_unsubscribe, one_click, ...) and, for

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Sequence
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session, aliased
 
 from proirp.clients import identity, search
@@ -132,22 +132,35 @@ def ids_named(session: Session, q: str, ids: Iterable[str]) -> set[str]:
 
 def opted_out_addresses(session: Session, channel: Channel, addresses: Iterable[str]) -> set[str]:
     """Which of `addresses` have an active opt-out on `channel`."""
-    wanted = {address for address in addresses if address}
-    if not wanted:
+    given = {address for address in addresses if address}
+    if not given:
         return set()
-    stmt = select(OptOut.address).where(
+    wanted = identity.address_hashes(session, channel, given)
+    stmt = select(OptOut.address_hash).where(
         OptOut.channel == channel,
-        OptOut.address.in_(wanted),
+        OptOut.address_hash.in_(wanted),
         OptOut.revoked_at.is_(None),
     )
-    return set(session.scalars(stmt))
+    return {wanted[found] for found in session.scalars(stmt)}
 
 
 def active_opt_outs(session: Session, channel: Channel, address: str) -> Sequence[OptOut]:
     """The active opt-outs of `address` on `channel`, oldest first (what put it there, when)."""
     stmt = (
         select(OptOut)
-        .where(OptOut.channel == channel, OptOut.address == address, OptOut.revoked_at.is_(None))
+        .where(*active_opt_out_of(session, channel, address))
         .order_by(OptOut.created_at, OptOut.id)
     )
     return session.scalars(stmt).all()
+
+
+def active_opt_out_of(
+    session: Session, channel: Channel, address: str
+) -> tuple[ColumnElement[bool], ...]:
+    """What an active opt-out of `address` on `channel` is, as a query's conditions: found by
+    the address's hash (the address itself is stored encrypted)."""
+    return (
+        OptOut.channel == channel,
+        OptOut.address_hash == identity.address_hash(session, channel, address),
+        OptOut.revoked_at.is_(None),
+    )

@@ -1,14 +1,17 @@
 """What a migration that encrypts values already stored needs: the practice's keys, which only
 `proirp db upgrade` passes (Alembic on its own has none), checked against a value the database
-already holds encrypted before anything is encrypted with them (migrations 0028 and 0029)."""
+already holds encrypted before anything is encrypted with them (migrations 0028 to 0030)."""
 
 from __future__ import annotations
 
+import base64
+import secrets
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import context, op
 
+from proirp.clients.identity import KEY_NAME
 from proirp.kit.crypto import Vault, VaultError
 
 # Columns the vault has encrypted since the first revisions: one of their values read back shows
@@ -53,3 +56,19 @@ def _check_the_keys(vault: Vault, encrypted: Sequence[tuple[str, str]]) -> None:
                     "set PROIRP_ENCRYPTION_KEYS to the practice's keys before upgrading"
                 ) from exc
             return
+
+
+def the_search_key(vault: Vault) -> bytes:
+    """The database's key for keyed hashes (clients/identity.py), read with `vault`; made and
+    kept, as the product would make it, if the database has none yet."""
+    bind = op.get_bind()
+    read = sa.text("SELECT sealed FROM search_keys WHERE name = :name")
+    sealed = bind.execute(read, {"name": KEY_NAME}).scalar()
+    if sealed is not None:
+        return base64.b64decode(vault.decrypt(sealed))
+    key = secrets.token_bytes(32)
+    bind.execute(
+        sa.text("INSERT INTO search_keys (name, sealed) VALUES (:name, :sealed)"),
+        {"name": KEY_NAME, "sealed": vault.encrypt(base64.b64encode(key).decode())},
+    )
+    return key

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proirp.clients.identity import address_hashes
 from proirp.clients.models import Channel, Client, OptOut
 from proirp.clients.phi import ClientIdentity, find_phi
 from proirp.clients.repository import opted_out_addresses
@@ -42,10 +43,13 @@ def suppressed_addresses(session: Session, addresses: Sequence[str]) -> dict[str
     keys = {suppression_key(a) for a in addresses if a}
     if not keys:
         return {}
-    stmt = select(OptOut.address, OptOut.reason).where(
-        OptOut.channel == Channel.EMAIL, OptOut.address.in_(keys), OptOut.revoked_at.is_(None)
+    wanted = address_hashes(session, Channel.EMAIL, keys)
+    stmt = select(OptOut.address_hash, OptOut.reason).where(
+        OptOut.channel == Channel.EMAIL,
+        OptOut.address_hash.in_(wanted),
+        OptOut.revoked_at.is_(None),
     )
-    return {address: reason for address, reason in session.execute(stmt)}
+    return {wanted[found]: reason for found, reason in session.execute(stmt)}
 
 
 def sms_consent_block(

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.models import Channel, OptOut
+from proirp.clients.repository import active_opt_out_of
 from proirp.comms.core import repository
 from proirp.comms.core.guard import suppression_key
 from proirp.comms.core.status import advance
@@ -22,13 +23,11 @@ from proirp.kit.time import utcnow
 GROUP_UNSUBSCRIBE = "group_unsubscribe"
 
 
-def _active(key: str, cause: str, group: int | None) -> Select[OptOut]:
+def _active(session: Session, key: str, cause: str, group: int | None) -> Select[OptOut]:
     return select(OptOut).where(
-        OptOut.channel == Channel.EMAIL,
-        OptOut.address == key,
+        *active_opt_out_of(session, Channel.EMAIL, key),
         OptOut.cause == cause,
         OptOut.unsubscribe_group.is_(None) if group is None else OptOut.unsubscribe_group == group,
-        OptOut.revoked_at.is_(None),
     )
 
 
@@ -49,7 +48,7 @@ def suppress(
     of a group unsubscribe. The address itself never goes in the audit details.
     """
     key = suppression_key(address)
-    if session.scalar(_active(key, cause, group)) is not None:
+    if session.scalar(_active(session, key, cause, group)) is not None:
         return False
     session.add(
         OptOut(
@@ -99,7 +98,7 @@ def resubscribe(
     bounce, a spam report, a global or one-click unsubscribe, another group's). Returns how
     many rows were lifted; each lift is audited, without the address."""
     key = suppression_key(address)
-    rows = list(session.scalars(_active(key, GROUP_UNSUBSCRIBE, group)))
+    rows = list(session.scalars(_active(session, key, GROUP_UNSUBSCRIBE, group)))
     if not rows:
         return 0
     now = utcnow()

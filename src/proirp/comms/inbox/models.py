@@ -134,11 +134,12 @@ class UrgentIncident(IdMixin, TimestampMixin, Base):
 
 class AutoReplyMark(Base):
     """When a number last got an automatic reply of a kind (the after-hours reply goes at most
-    once per 12 hours)."""
+    once per 12 hours). The number is kept as its keyed hash (`identity.address_hash`): a mark
+    only has to be found again, never read."""
 
     __tablename__ = "auto_reply_marks"
 
-    address: Mapped[str] = mapped_column(String(32), primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(32), primary_key=True)
     purpose: Mapped[str] = mapped_column(String(24), primary_key=True)
     sent_at: Mapped[datetime]
 

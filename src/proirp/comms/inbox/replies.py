@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.actions import AuditAction
 from proirp.audit.service import record_audit
+from proirp.clients.identity import address_hash
 from proirp.clients.models import Channel
 from proirp.clients.repository import opted_out_addresses
 from proirp.comms.core.guard import BlockReason
@@ -68,12 +69,16 @@ def claim_after_hours_turn(session: Session, address: str, now: datetime) -> boo
     table = AutoReplyMark.__table__
     statement = (
         make(table)  # type: ignore[arg-type]
-        .values(address=address, purpose=Purpose.AFTER_HOURS_REPLY.value, sent_at=now)
+        .values(
+            address_hash=address_hash(session, Channel.SMS, address),
+            purpose=Purpose.AFTER_HOURS_REPLY.value,
+            sent_at=now,
+        )
         .on_conflict_do_update(
-            index_elements=["address", "purpose"],
+            index_elements=["address_hash", "purpose"],
             set_={"sent_at": now},
             where=table.c.sent_at <= now - AFTER_HOURS_EVERY,
         )
-        .returning(table.c.address)
+        .returning(table.c.address_hash)
     )
     return session.execute(statement).first() is not None

@@ -17,7 +17,7 @@ from proirp.audit.actions import AuditAction
 from proirp.audit.service import RequestOrigin, record_audit
 from proirp.clients.identity import phone_hashes
 from proirp.clients.models import Channel, Client, OptOut
-from proirp.clients.repository import opted_out_addresses
+from proirp.clients.repository import active_opt_outs, opted_out_addresses
 from proirp.comms.core import repository
 from proirp.comms.core.status import advance
 from proirp.comms.models import Communication, CommunicationStatus
@@ -129,12 +129,7 @@ def opt_out(
     """Record the opt-out (a keyword the number sent, or `source` saying otherwise) and block
     every queued SMS to `phone`; returns how many were cancelled."""
     clients = clients_with_phone(session, phone)
-    active = session.scalar(
-        select(OptOut).where(
-            OptOut.channel == Channel.SMS, OptOut.address == phone, OptOut.revoked_at.is_(None)
-        )
-    )
-    if active is None:
+    if not active_opt_outs(session, Channel.SMS, phone):
         session.add(
             OptOut(
                 client_id=clients[0].id if clients else None,
@@ -188,11 +183,7 @@ def stopped_at_twilio(session: Session, numbers: Iterable[str]) -> None:
 
 def opt_in(session: Session, phone: str, *, word: str, origin: RequestOrigin) -> None:
     now = utcnow()
-    for row in session.scalars(
-        select(OptOut).where(
-            OptOut.channel == Channel.SMS, OptOut.address == phone, OptOut.revoked_at.is_(None)
-        )
-    ):
+    for row in active_opt_outs(session, Channel.SMS, phone):
         row.revoked_at = now
     for client in clients_with_phone(session, phone) or [None]:  # type: ignore[list-item]
         _audit(session, AuditAction.SMS_OPT_IN, client.id if client else None, origin, keyword=word)
