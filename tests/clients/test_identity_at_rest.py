@@ -16,6 +16,7 @@ from proirp.comms.inbox.conversations import candidates
 from proirp.comms.sms.inbound import clients_with_phone
 from proirp.key_rotation import rotate_encrypted_columns
 from proirp.kit.crypto import current_vault
+from proirp.kit.pagination import Cursor
 from tests.factories import create_client
 
 FIELDS = ("first_name", "last_name", "phone", "email")
@@ -118,6 +119,8 @@ def test_a_page_of_search_results_fills_past_candidates_that_do_not_match(
 ) -> None:
     if common:  # every piece counted as common: clients read newest first, two at a time
         monkeypatch.setattr(search, "COMMON", 0)
+        monkeypatch.setattr(repository, "PLENTY", 0)
+        monkeypatch.setattr(repository, "TRIAL", 1)
         monkeypatch.setattr(repository, "SCAN", 2)
     # "Anna Nnan" holds every piece of "nnann" ("nna", "nan", "ann") but not the text itself:
     # a candidate the decrypted test drops; the page is filled from further down all the same.
@@ -139,6 +142,7 @@ def test_a_search_many_match_decrypts_only_the_clients_of_its_page(
     monkeypatch.setattr(repository, "FEW", 0)
     if common:
         monkeypatch.setattr(search, "COMMON", 0)
+        monkeypatch.setattr(repository, "PLENTY", 0)
     for i in range(48):
         first = "Avery" if i % 4 == 0 else "Blake"
         create_client(db, first_name=first, last_name=f"Quinn{i}", email=None, phone=None)
@@ -191,3 +195,65 @@ def test_a_batch_that_matched_no_one_makes_the_next_one_larger() -> None:
     assert repository._next_batch(26, 26, 25, 26, grew=False) == 52
     assert repository._next_batch(26, 26, 25, 26, grew=True) == 26
     assert repository._next_batch(51, 51, 0, 51, grew=False) == 204
+
+
+def _reads_every_holder(statement: str) -> bool:
+    """A statement that reads every client holding a piece (not counted up to a limit, not
+    asked of a batch of clients)."""
+    return (
+        "FROM client_search_grams" in statement
+        and "LIMIT" not in statement
+        and " IN " not in statement
+    )
+
+
+@pytest.mark.parametrize(
+    ("okafors", "read_from_holders"),
+    [
+        # Many share the name but none of the newest twelve (a trial of four pages of three):
+        # the candidates are read from the holders of the name's piece after all.
+        ({0, 5, 10, 15, 20}, True),
+        # One of the newest twelve: one in sixteen or more match, the newest are read on.
+        ({0, 5, 10, 15, 50}, False),
+        # The newest: the first batch fills the page.
+        ({55, 56, 57, 58, 59}, False),
+    ],
+)
+def test_a_name_many_share_is_asked_of_the_newest_clients_first(
+    db: Session,
+    okafors: set[int],
+    read_from_holders: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(repository, "PLENTY", 3)  # five hold "okafor": more than plenty
+    roster = [
+        create_client(
+            db, first_name="Okafor" if i in okafors else "Blake", last_name=f"Q{i}", phone=None
+        )
+        for i in range(60)
+    ]
+    db.flush()
+    newest_first = sorted(roster, key=lambda c: (c.created_at, c.id), reverse=True)
+    expected = [c.id for c in newest_first if c.first_name == "Okafor"]
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    got: list[str] = []
+    cursor = None
+    try:
+        while True:  # pages of two, each asked again from where the last ended
+            page = list_clients(db, q="okafor", limit=2, cursor=cursor)
+            got += [c.id for c in page[:2]]
+            if len(page) <= 2:
+                break
+            cursor = Cursor(page[1].created_at, page[1].id)
+            statements.append("-- next page")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert got == expected
+    first_page = statements[: statements.index("-- next page")]
+    assert any(_reads_every_holder(s) for s in first_page) is read_from_holders

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from proirp.clients import search
+from proirp.clients import repository, search
 from proirp.clients.identity import client_pieces, search_key, wanted_pieces
 from proirp.clients.models import Client
 from proirp.clients.repository import list_clients
@@ -107,6 +107,7 @@ def test_pieces_common_to_many_clients_find_the_same_clients(
     # Every piece counted as common: each client is tested for the pieces, newest first, where
     # a rare piece's clients are otherwise read first. Both must find the same clients.
     monkeypatch.setattr(search, "COMMON", 0)
+    monkeypatch.setattr(repository, "PLENTY", 0)
     assert _found(db, q) == _substring(db, q) & {c.id for c in roster}
 
 

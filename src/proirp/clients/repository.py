@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session, aliased
@@ -49,15 +50,29 @@ def list_clients(
         if cursor is not None:
             stmt = stmt.where(cursor.before(shown.created_at, shown.id))
         return session.scalars(stmt.order_by(*newest_first).limit(limit + 1)).all()
-    # The names are encrypted: the clients holding every hashed piece of `q` are the candidates
-    # (clients/search.py), and each is decrypted and kept only if it truly matches (a candidate
-    # that does not is rare: its pieces are all there, in another order).
-    ways, known = search.candidates(session, search.ways_of(session, searched), common=False)
-    ids = select(shown.id, shown.created_at).where(shown.deleted_at.is_(None))
-    few = known is not None and len(known) <= FEW
-    if known is not None and few:
-        ids = ids.where(shown.id.in_(sorted(known)))
-    batch_size, scanned = limit + 1, 0
+    return _searched(session, stmt, shown, searched, limit, cursor)
+
+
+def _searched(
+    session: Session,
+    stmt: Select[Client],
+    shown: type[Client],
+    q: str,
+    limit: int,
+    cursor: Cursor | None,
+) -> list[Client]:
+    """The page of a search for `q`. The names are encrypted: the clients holding every hashed
+    piece of `q` are the candidates (clients/search.py), and each is decrypted and kept only if
+    it truly matches (a candidate that does not is rare: its pieces are all there, in another
+    order). When many clients hold every piece, the newest are asked first: a page of a name
+    most clients share fills from the first batch; if few of them match, the candidates are
+    read from the holders of the rarest piece after all."""
+    every_way = search.ways_of(session, q)
+    ways, known = search.candidates(session, every_way, common=False, plenty=PLENTY)
+    listed = select(shown.id, shown.created_at).where(shown.deleted_at.is_(None))
+    ids = _named(listed, shown, known)
+    newest_first = (shown.created_at.desc(), shown.id.desc())
+    batch_size, scanned = (limit + 1) * (1 if known is not None else TRIAL), 0
     found: list[Client] = []
     while True:
         page = ids if cursor is None else ids.where(cursor.before(shown.created_at, shown.id))
@@ -66,19 +81,38 @@ def list_clients(
         if known is None:
             held = search.holders(session, ways, kept)
             kept = [i for i in kept if i in held]
-        elif not few:
+        elif len(known) > FEW:
             kept = [i for i in kept if i in known]
-        matched = _matching(session, stmt, shown, kept, searched, limit + 1 - len(found))
+        matched = _matching(session, stmt, shown, kept, q, limit + 1 - len(found))
         found += matched
         scanned += len(batch)
         if len(found) > limit or len(batch) < batch_size:
             return found[: limit + 1]
         cursor = Cursor(batch[-1].created_at, batch[-1].id)
+        if known is None and scanned == len(batch) and len(found) * SPARSE < scanned:
+            ways, known = search.candidates(session, every_way, common=False)
+            ids = _named(listed, shown, known)
         # Many candidates, or common pieces: the list is read in batches, newest first, each
         # kept to the candidates (never a long IN list in a statement).
         batch_size = _next_batch(batch_size, scanned, len(found), limit + 1, bool(matched))
 
 
+_Ids = Select[str, datetime]
+
+
+def _named(listed: _Ids, shown: type[Client], known: set[str] | None) -> _Ids:
+    """The list's ids kept to the candidates `known` in the statement, when they are few."""
+    if known is None or len(known) > FEW:
+        return listed
+    return listed.where(shown.id.in_(sorted(known)))
+
+
+# A search whose every piece more clients than this hold asks the newest clients first, a
+# TRIAL pages' worth; if fewer than one in SPARSE of them match, it reads the candidates from
+# the holders of its rarest piece (counted up to search.COMMON) instead.
+PLENTY = 250
+TRIAL = 4
+SPARSE = 16
 # Candidates few enough to be named in the statement; more are kept to in Python.
 FEW = 200
 # The most clients read at a time, newest first, when a search's candidates are many.

@@ -33,14 +33,14 @@ def ways_of(session: Session, q: str, *, phone: bool = True) -> Ways:
     return identity.wanted_pieces(identity.search_key(session), q, phone=phone)
 
 
-def _counts(session: Session, pieces: Collection[int]) -> dict[int, int]:
-    """How many clients hold each piece, up to COMMON + 1 (no piece's clients are all read)."""
+def _counts(session: Session, pieces: Collection[int], most: int) -> dict[int, int]:
+    """How many clients hold each piece, up to `most` + 1 (no piece's clients are all read)."""
     counted = []
     for piece in sorted(pieces):
         some = (
             select(ClientSearchGram.client_id)
             .where(ClientSearchGram.gram == piece)
-            .limit(COMMON + 1)
+            .limit(most + 1)
             .subquery()
         )
         counted.append(
@@ -74,19 +74,23 @@ def holders(session: Session, ways: Ways, ids: Collection[str]) -> set[str]:
     return found
 
 
-def candidates(session: Session, ways: Ways, *, common: bool) -> tuple[Ways, set[str] | None]:
+def candidates(
+    session: Session, ways: Ways, *, common: bool, plenty: int | None = None
+) -> tuple[Ways, set[str] | None]:
     """`ways` kept to their ASKED rarest pieces (what they miss, the decrypted test catches),
     and the clients holding every piece of one of them, each way read from its rarest piece;
-    None when a way has only common pieces and `common` is False (the caller then asks
-    `holders` of its own clients, a batch at a time)."""
-    counts = _counts(session, {piece for way in ways for piece in way})
+    None when a way's every piece is held by more than `plenty` clients (COMMON unless given)
+    and `common` is False (the caller then asks `holders` of its own clients, a batch at a
+    time)."""
+    plenty = COMMON if plenty is None else plenty
+    counts = _counts(session, {piece for way in ways for piece in way}, plenty)
     asked = [frozenset(sorted(way, key=lambda p: (counts.get(p, 0), p))[:ASKED]) for way in ways]
     found: set[str] = set()
     for way in asked:
         rarest = min(way, key=lambda piece: counts.get(piece, 0))
         if not counts.get(rarest):
             continue  # a piece no one holds: this way matches no one
-        if counts[rarest] > COMMON and not common:
+        if counts[rarest] > plenty and not common:
             return asked, None
         held = set(
             session.scalars(
