@@ -257,3 +257,31 @@ def test_a_name_many_share_is_asked_of_the_newest_clients_first(
     assert got == expected
     first_page = statements[: statements.index("-- next page")]
     assert any(_reads_every_holder(s) for s in first_page) is read_from_holders
+
+
+def test_candidates_many_and_old_are_read_without_the_rest_of_the_list(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More candidates than a statement names (FEW), the oldest of 120 clients, and the list
+    # read at most two at a time: kept to the holders of the name's piece in the statement,
+    # the list's 117 others are never read, two by two.
+    monkeypatch.setattr(repository, "FEW", 0)
+    monkeypatch.setattr(repository, "SCAN", 2)
+    okafors = [create_client(db, first_name="Okafor", last_name=f"Q{i}") for i in range(3)]
+    for i in range(117):
+        create_client(db, first_name="Blake", last_name=f"Q{i}", phone=None)
+    db.flush()
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        found = list_clients(db, q="okafor", limit=5, cursor=None)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert sorted(c.id for c in found) == sorted(c.id for c in okafors)
+    listed = [s for s in statements if s.startswith("SELECT clients.id, clients.created_at")]
+    assert len(listed) <= 2, len(listed)

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session, aliased
 
 from proirp.clients import identity, search
-from proirp.clients.models import Channel, Client, OptOut
+from proirp.clients.models import Channel, Client, ClientSearchGram, OptOut
 from proirp.kit.db import in_batches
 from proirp.kit.pagination import Cursor
 
@@ -68,9 +68,9 @@ def _searched(
     most clients share fills from the first batch; if few of them match, the candidates are
     read from the holders of the rarest piece after all."""
     every_way = search.ways_of(session, q)
-    ways, known = search.candidates(session, every_way, common=False, plenty=PLENTY)
+    ways, known, rarest = search.candidates(session, every_way, common=False, plenty=PLENTY)
     listed = select(shown.id, shown.created_at).where(shown.deleted_at.is_(None))
-    ids = _named(listed, shown, known)
+    ids = _kept_to(listed, shown, known, rarest)
     newest_first = (shown.created_at.desc(), shown.id.desc())
     batch_size, scanned = (limit + 1) * (1 if known is not None else TRIAL), 0
     found: list[Client] = []
@@ -90,8 +90,8 @@ def _searched(
             return found[: limit + 1]
         cursor = Cursor(batch[-1].created_at, batch[-1].id)
         if known is None and scanned == len(batch) and len(found) * SPARSE < scanned:
-            ways, known = search.candidates(session, every_way, common=False)
-            ids = _named(listed, shown, known)
+            ways, known, rarest = search.candidates(session, every_way, common=False)
+            ids = _kept_to(listed, shown, known, rarest)
         # Many candidates, or common pieces: the list is read in batches, newest first, each
         # kept to the candidates (never a long IN list in a statement).
         batch_size = _next_batch(batch_size, scanned, len(found), limit + 1, bool(matched))
@@ -100,11 +100,19 @@ def _searched(
 _Ids = Select[str, datetime]
 
 
-def _named(listed: _Ids, shown: type[Client], known: set[str] | None) -> _Ids:
-    """The list's ids kept to the candidates `known` in the statement, when they are few."""
-    if known is None or len(known) > FEW:
+def _kept_to(
+    listed: _Ids, shown: type[Client], known: set[str] | None, rarest: Collection[int]
+) -> _Ids:
+    """The list's ids kept, in the statement, to the candidates `known` when they are few, and
+    else to the holders of a way's rarest piece (what `known` was read from: the database
+    skips the others, where reading the whole list newest first and keeping to `known` in
+    Python read a hundred clients for each candidate of a name one in a hundred has)."""
+    if known is None:
         return listed
-    return listed.where(shown.id.in_(sorted(known)))
+    if len(known) <= FEW:
+        return listed.where(shown.id.in_(sorted(known)))
+    held = select(ClientSearchGram.client_id).where(ClientSearchGram.gram.in_(sorted(rarest)))
+    return listed.where(shown.id.in_(held))
 
 
 # A search whose every piece more clients than this hold asks the newest clients first, a
@@ -154,7 +162,7 @@ def _next_batch(size: int, scanned: int, found: int, wanted: int, grew: bool) ->
 
 def ids_named(session: Session, q: str, ids: Iterable[str]) -> set[str]:
     """Which of the clients `ids` have a name matching `q` (as a search would, names only)."""
-    _ways, held = search.candidates(session, search.ways_of(session, q, phone=False), common=True)
+    held = search.candidates(session, search.ways_of(session, q, phone=False), common=True).known
     wanted = sorted(set(ids) & (held or set()))
     named: set[str] = set()
     for chunk in in_batches(wanted):

@@ -11,6 +11,7 @@ each batch is asked which of its clients hold the pieces: a page fills after a b
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import NamedTuple
 
 from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
@@ -74,28 +75,36 @@ def holders(session: Session, ways: Ways, ids: Collection[str]) -> set[str]:
     return found
 
 
+class Candidates(NamedTuple):
+    ways: Ways  # each kept to its ASKED rarest pieces (what they miss, the decrypted test catches)
+    # The clients holding every piece of one of them; None when a way's every piece is held by
+    # more than `plenty` clients and `common` is False (the caller then asks `holders` of its
+    # own clients, a batch at a time).
+    known: set[str] | None
+    rarest: frozenset[int]  # each way's rarest piece: every client in `known` holds one
+
+
 def candidates(
     session: Session, ways: Ways, *, common: bool, plenty: int | None = None
-) -> tuple[Ways, set[str] | None]:
-    """`ways` kept to their ASKED rarest pieces (what they miss, the decrypted test catches),
-    and the clients holding every piece of one of them, each way read from its rarest piece;
-    None when a way's every piece is held by more than `plenty` clients (COMMON unless given)
-    and `common` is False (the caller then asks `holders` of its own clients, a batch at a
-    time)."""
+) -> Candidates:
+    """The candidates of a search for `ways`, each way read from its rarest piece (`plenty`:
+    COMMON unless given)."""
     plenty = COMMON if plenty is None else plenty
     counts = _counts(session, {piece for way in ways for piece in way}, plenty)
     asked = [frozenset(sorted(way, key=lambda p: (counts.get(p, 0), p))[:ASKED]) for way in ways]
     found: set[str] = set()
+    read: set[int] = set()
     for way in asked:
         rarest = min(way, key=lambda piece: counts.get(piece, 0))
         if not counts.get(rarest):
             continue  # a piece no one holds: this way matches no one
         if counts[rarest] > plenty and not common:
-            return asked, None
+            return Candidates(asked, None, frozenset())
+        read.add(rarest)
         held = set(
             session.scalars(
                 select(ClientSearchGram.client_id).where(ClientSearchGram.gram == rarest)
             )
         )
         found |= holders(session, [way], held) if len(way) > 1 else held
-    return asked, found
+    return Candidates(asked, found, frozenset(read))
