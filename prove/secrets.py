@@ -5,11 +5,13 @@ phone numbers, email addresses, client names and dates of birth.
 The areas before this one record what they used (`run.used`). This area adds a short day's work
 of its own on both shapes (PostgreSQL + Redis, and SQLite with the embedded queue), so that the
 search always has both to look at: a client added over the API, an SMS and an email sent, a reply
-received, a calendar connected, a staff member signing in with a password.
+received and a STOP after it, a calendar connected, a staff member signing in with a password.
 
 What the product still stores in clear in the database (phone numbers and email addresses in the
-messages' and opt-outs' rows: decision 0033 encrypted the clients' own names, phones and emails)
-is counted like anything else, and reported as its own figure.
+messages' rows: decisions 0033 and 0035 encrypted the clients' own names, phones and emails and
+the opt-out list's addresses) is counted like anything else, and reported as its own figure. The
+opt-out list and the automatic-reply marks are read as stored, row by row, for the run's
+addresses: none may be there in clear.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from tests.calendars.dance import connect, new_user
 from tests.live import SANDBOX_FROM, LiveStack, wait_until
 
 from proirp.auth.models import User
 from proirp.auth.secrets import hash_password
 from proirp.calendars.models import CalendarIntegration
+from proirp.clients.models import OptOut
 from proirp.comms.models import Communication
 from proirp.config.sandbox_credentials import (
     SANDBOX_GOOGLE_CLIENT_SECRET,
@@ -96,9 +99,10 @@ def _a_days_work(run: Run, live: LiveStack) -> None:
         ):
             api.post("/comms", json=message).raise_for_status()
     with live.sandbox() as sandbox:
-        sandbox.post(
-            "/_sandbox/inbound", json={"from": phone, "to": SANDBOX_FROM, "body": reply}
-        ).raise_for_status()
+        for text_sent in (reply, "STOP"):
+            sandbox.post(
+                "/_sandbox/inbound", json={"from": phone, "to": SANDBOX_FROM, "body": text_sent}
+            ).raise_for_status()
     with live.session() as session:
         staff = session.scalars(select(User).where(User.role == "admin")).first()
         assert staff is not None
@@ -120,7 +124,9 @@ def _a_days_work(run: Run, live: LiveStack) -> None:
     def settled() -> bool:
         with live.session() as session:
             rows = session.scalars(select(Communication)).all()
-            return len(rows) >= 3 and all(r.status not in ("queued", "sending") for r in rows)
+            stopped = session.scalar(select(func.count()).select_from(OptOut))
+            done = all(r.status not in ("queued", "sending") for r in rows)
+            return len(rows) >= 4 and done and bool(stopped)
 
     wait_until(settled, timeout=60, interval=0.5)
     with live.session() as session:
@@ -169,10 +175,28 @@ PLURALS = {
 }
 
 
+# Tables that must hold no address in clear (decision 0035), read as stored.
+HASHED = ("opt_outs", "auto_reply_marks")
+
+
+def _in_hashed_tables(run: Run, live: LiveStack) -> tuple[int, int]:
+    """(rows read, how many of the run's phone numbers and email addresses they hold in clear)."""
+    with live.session() as session:
+        rows = [row for table in HASHED for row in session.execute(text(f"SELECT * FROM {table}"))]  # noqa: S608
+    stored = "\n".join(str(tuple(row)) for row in rows)
+    addresses = run.used.values.get("phone number", set()) | run.used.values.get(
+        "email address", set()
+    )
+    return len(rows), sum(address in stored for address in addresses)
+
+
 def prove(run: Run) -> list[Figure]:
+    rows = in_clear = 0
     for name, sqlite in (("secrets-postgres", False), ("secrets-sqlite", True)):
         with run.stack(name, api=1, workers=1, sqlite=sqlite) as live:
             _a_days_work(run, live)
+            read, found_there = _in_hashed_tables(run, live)
+            rows, in_clear = rows + read, in_clear + found_there
     found = _search(run)
     searched = {kind: len(run.used.values.get(kind, ())) for kind in KINDS}
     print(f"  values searched for, by kind: {searched}")
@@ -192,6 +216,11 @@ def prove(run: Run) -> list[Figure]:
         where = ", ".join(places)
         leaked = sum(found.get((kind, place), 0) for place in places)
         figures.append(count(AREA, f"{plural} found in clear ({where})", leaked))
+    figures.append(
+        count(
+            AREA, f"addresses found in clear (opt-out list and reply marks: {rows} rows)", in_clear
+        )
+    )
     for kind in IN_CLEAR_BY_DESIGN:
         plural = PLURALS.get(kind, f"{kind}s")
         figures.append(

@@ -6,6 +6,9 @@ same few reads whatever their planners think. A way is answered from its rarest 
 clients holding it, then which of those hold the others. When every piece of a way is common (a
 first name thousands share), the list is read newest first, a batch of clients at a time, and
 each batch is asked which of its clients hold the pieces: a page fills after a batch or two.
+The caller says how many holders make a piece common (`plenty`): clients/repository.py asks the
+newest clients first when more than a few hundred hold every piece, and counts further only if
+few of them match (decision 0033).
 """
 
 from __future__ import annotations
