@@ -4,6 +4,9 @@ reply's number and by search, after a change of details and after the vault's ke
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
@@ -285,3 +288,33 @@ def test_candidates_many_and_old_are_read_without_the_rest_of_the_list(
     assert sorted(c.id for c in found) == sorted(c.id for c in okafors)
     listed = [s for s in statements if s.startswith("SELECT clients.id, clients.created_at")]
     assert len(listed) <= 2, len(listed)
+
+
+def test_after_the_newest_clients_the_candidates_are_read_a_page_at_a_time(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Five share the name, the oldest of 60, none among the newest twelve asked first: the
+    # candidates read next match far more often, so they are read a page's worth at a time,
+    # not in a batch sized by how rarely the newest clients matched.
+    monkeypatch.setattr(repository, "PLENTY", 3)
+    monkeypatch.setattr(repository, "FEW", 0)
+    for i in range(60):
+        create_client(db, first_name="Okafor" if i < 5 else "Blake", last_name=f"Q{i}", phone=None)
+    db.flush()
+    sizes: list[object] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, parameters: Any, *_: object) -> None:
+        if statement.startswith("SELECT clients.id, clients.created_at"):
+            # "LIMIT %(param_1)s" (psycopg) or "LIMIT ? OFFSET ?" (sqlite3)
+            named = re.search(r"LIMIT (?:%\((\w+)\)s|\?)", statement)
+            assert named is not None
+            sizes.append(parameters[named.group(1)] if named.group(1) else parameters[-2])
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        found = list_clients(db, q="okafor", limit=2, cursor=None)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(found) == 3
+    assert sizes == [12, 3], sizes

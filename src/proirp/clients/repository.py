@@ -72,7 +72,7 @@ def _searched(
     listed = select(shown.id, shown.created_at).where(shown.deleted_at.is_(None))
     ids = _kept_to(listed, shown, known, rarest)
     newest_first = (shown.created_at.desc(), shown.id.desc())
-    batch_size, scanned = (limit + 1) * (1 if known is not None else TRIAL), 0
+    batch_size, scanned, since = (limit + 1) * (1 if known is not None else TRIAL), 0, 0
     found: list[Client] = []
     while True:
         page = ids if cursor is None else ids.where(cursor.before(shown.created_at, shown.id))
@@ -92,9 +92,15 @@ def _searched(
         if known is None and scanned == len(batch) and len(found) * SPARSE < scanned:
             ways, known, rarest = search.candidates(session, every_way, common=False)
             ids = _kept_to(listed, shown, known, rarest)
+            if known is not None:
+                # Read from the candidates now, which match far more often than the newest
+                # clients did: sized afresh from a page's worth of what is still wanted.
+                since, scanned, batch_size = len(found), 0, limit + 1 - len(found)
+                continue
         # Many candidates, or common pieces: the list is read in batches, newest first, each
         # kept to the candidates (never a long IN list in a statement).
-        batch_size = _next_batch(batch_size, scanned, len(found), limit + 1, bool(matched))
+        wanted = limit + 1 - since
+        batch_size = _next_batch(batch_size, scanned, len(found) - since, wanted, bool(matched))
 
 
 _Ids = Select[str, datetime]
