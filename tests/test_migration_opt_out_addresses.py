@@ -51,6 +51,8 @@ def _fill(url: str) -> None:
                 text(OPT_OUT), {"id": oid, "channel": channel, "address": address, "at": at}
             )
         conn.execute(text(MARK), {"address": MARKED, "at": at})
+        # The same number with a space after it, marked earlier: one mark after, the later.
+        conn.execute(text(MARK), {"address": f"{MARKED} ", "at": at - timedelta(hours=5)})
     engine.dispose()
 
 
@@ -83,7 +85,10 @@ def test_addresses_there_are_encrypted_and_found_again(
             assert address not in stored
         engine = create_db_engine(url)
         with Session(bind=engine) as session:
-            assert opted_out_addresses(session, Channel.SMS, [PHONE, MARKED]) == {PHONE}
+            asked = [PHONE, f" {PHONE}", MARKED]
+            assert opted_out_addresses(session, Channel.SMS, asked) == {PHONE, f" {PHONE}"}
+            marks = session.execute(text("SELECT count(*) FROM auto_reply_marks")).scalar()
+            assert marks == 1
             assert suppressed_addresses(session, [EMAIL.upper()]) == {EMAIL: "replied STOP"}
             [row] = active_opt_outs(session, Channel.EMAIL, EMAIL)
             assert row.address == EMAIL  # read back through the vault

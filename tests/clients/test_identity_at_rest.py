@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from proirp.clients import repository, search
 from proirp.clients.identity import KEY_NAME, exact_hash, search_key
-from proirp.clients.models import Client, ClientSearchGram, SearchKey
-from proirp.clients.repository import list_clients
+from proirp.clients.models import Channel, Client, ClientSearchGram, OptOut, SearchKey
+from proirp.clients.repository import active_opt_outs, list_clients
 from proirp.comms.inbox.conversations import candidates
 from proirp.comms.sms.inbound import clients_with_phone
 from proirp.key_rotation import rotate_encrypted_columns
@@ -318,3 +318,16 @@ def test_after_the_newest_clients_the_candidates_are_read_a_page_at_a_time(
         event.remove(engine, "before_cursor_execute", seen)
     assert len(found) == 3
     assert sizes == [12, 3], sizes
+
+
+def test_an_opt_out_whose_address_changes_is_found_by_the_new_one(db: Session) -> None:
+    client = _client(db)
+    row = OptOut(
+        client_id=client.id, channel="sms", address=PHONE, reason="replied STOP", source="t"
+    )
+    db.add(row)
+    db.flush()
+    row.address = "+13125550199"
+    db.flush()
+    assert active_opt_outs(db, Channel.SMS, "+13125550199") == [row]
+    assert not active_opt_outs(db, Channel.SMS, PHONE)

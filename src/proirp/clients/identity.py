@@ -186,11 +186,15 @@ def phone_hashes(db: _Executes, phones: Iterable[str]) -> dict[str, str]:
     return {exact_hash(key, "phone", phone) or "": phone for phone in phones}
 
 
-def address_hashes(db: _Executes, channel: str, addresses: Iterable[str]) -> dict[str, str]:
+def address_hashes(db: _Executes, channel: str, addresses: Iterable[str]) -> dict[str, set[str]]:
     """Each address's keyed hash on `channel` ("sms": a phone in E.164; "email": an address,
-    case and surrounding space aside), by hash: what an opt-out is found by."""
+    case and surrounding space aside), with the addresses given that have it (two spellings of
+    one address share it): what an opt-out is found by."""
     key = search_key(db)
-    return {keyed_address(key, channel, address): address for address in addresses}
+    by_hash: dict[str, set[str]] = {}
+    for address in addresses:
+        by_hash.setdefault(keyed_address(key, channel, address), set()).add(address)
+    return by_hash
 
 
 def keyed_address(key: bytes, channel: str, address: str) -> str:
@@ -204,6 +208,7 @@ def address_hash(db: _Executes, channel: str, address: str) -> str:
 
 
 @event.listens_for(OptOut, "before_insert")
+@event.listens_for(OptOut, "before_update")
 def _hash_opt_out(_mapper: Mapper[OptOut], connection: Connection, row: OptOut) -> None:
     row.address_hash = address_hash(connection, row.channel, row.address)
 

@@ -189,7 +189,7 @@ def opted_out_addresses(session: Session, channel: Channel, addresses: Iterable[
         OptOut.address_hash.in_(wanted),
         OptOut.revoked_at.is_(None),
     )
-    return {wanted[found] for found in session.scalars(stmt)}
+    return {address for found in session.scalars(stmt) for address in wanted[found]}
 
 
 def active_opt_outs(session: Session, channel: Channel, address: str) -> Sequence[OptOut]:

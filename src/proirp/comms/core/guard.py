@@ -49,7 +49,7 @@ def suppressed_addresses(session: Session, addresses: Sequence[str]) -> dict[str
         OptOut.address_hash.in_(wanted),
         OptOut.revoked_at.is_(None),
     )
-    return {wanted[found]: reason for found, reason in session.execute(stmt)}
+    return {key: reason for found, reason in session.execute(stmt) for key in wanted[found]}
 
 
 def sms_consent_block(

@@ -37,7 +37,8 @@ def upgrade() -> None:
         batch_op.alter_column("address", new_column_name="address_hash")
     if bind.execute(sa.text(OPT_OUTS)).scalar_one() or bind.execute(sa.text(MARKS)).scalar_one():
         vault = the_practices_vault(
-            "opt-outs' addresses", (("clients", "first_name"), *ENCRYPTED_BEFORE)
+            "opt-outs' addresses",
+            (("search_keys", "sealed"), ("clients", "first_name"), *ENCRYPTED_BEFORE),
         )
         key = the_search_key(vault)
         _seal_opt_outs(bind, vault.encrypt, key)
@@ -65,15 +66,22 @@ def _seal_opt_outs(bind: sa.Connection, encrypt: Callable[[str], str], key: byte
 
 
 def _hash_marks(bind: sa.Connection, key: bytes) -> None:
-    """Each mark's number (every mark is of an SMS reply) replaced by its keyed hash."""
-    marks = bind.execute(sa.text("SELECT address_hash, purpose FROM auto_reply_marks")).all()
-    write = sa.text(
-        "UPDATE auto_reply_marks SET address_hash = :hashed"
-        " WHERE address_hash = :number AND purpose = :purpose"
-    )
-    for number, purpose in marks:
-        hashed = keyed_address(key, "sms", number)
-        bind.execute(write, {"hashed": hashed, "number": number, "purpose": purpose})
+    """Each mark's number (every mark is of an SMS reply) replaced by its keyed hash; two
+    spellings of one number (space around it) become one mark, the later."""
+    marks = bind.execute(sa.text("SELECT address_hash, purpose, sent_at FROM auto_reply_marks"))
+    latest: dict[tuple[str, str], object] = {}
+    for number, purpose, sent_at in marks.all():
+        hashed = (keyed_address(key, "sms", number), purpose)
+        latest[hashed] = max(latest.get(hashed, sent_at), sent_at)
+    bind.execute(sa.text("DELETE FROM auto_reply_marks"))
+    if latest:
+        bind.execute(
+            sa.text(
+                "INSERT INTO auto_reply_marks (address_hash, purpose, sent_at)"
+                " VALUES (:hashed, :purpose, :sent_at)"
+            ),
+            [{"hashed": h, "purpose": p, "sent_at": at} for (h, p), at in latest.items()],
+        )
 
 
 def downgrade() -> None:
