@@ -1,12 +1,30 @@
-"""The query plan of what a piece of code asks the database (for tests that an index is used)."""
+"""What a piece of code asks the database: its statements, and the query plan of the last (for
+tests that an index is used)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+
+
+@contextmanager
+def statements_sent(target: Any) -> Iterator[list[tuple[str, Any]]]:
+    """The statements sent through `target` (an engine or a connection) while the block runs,
+    each with its parameters, in order."""
+    sent: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(target, "before_cursor_execute", capture)
+    try:
+        yield sent
+    finally:
+        event.remove(target, "before_cursor_execute", capture)
 
 
 def plan_of(
@@ -18,17 +36,13 @@ def plan_of(
     index that answers the filter and the order is then the plan, and one that is missing
     shows."""
     connection = db.connection()
-    sent: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
-            sent.append((statement, parameters))
-
-    event.listen(connection, "before_cursor_execute", capture)
-    try:
+    with statements_sent(connection) as everything:
         call()
-    finally:
-        event.remove(connection, "before_cursor_execute", capture)
+    sent = [
+        (statement, parameters)
+        for statement, parameters in everything
+        if statement.lstrip().upper().startswith(("SELECT", "WITH"))
+    ]
     statement, parameters = sent[-1]
     if connection.dialect.name == "sqlite":
         rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)

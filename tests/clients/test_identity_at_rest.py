@@ -5,7 +5,6 @@ reply's number and by search, after a change of details and after the vault's ke
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from sqlalchemy import event, select, text
@@ -21,6 +20,7 @@ from proirp.key_rotation import rotate_encrypted_columns
 from proirp.kit.crypto import current_vault
 from proirp.kit.pagination import Cursor
 from tests.factories import create_client
+from tests.plans import statements_sent
 
 FIELDS = ("first_name", "last_name", "phone", "email")
 NAME, LAST, PHONE, EMAIL = "Marisol", "Quenneville", "+13125550188", "Marisol.Q@Example.org"
@@ -175,19 +175,10 @@ def test_candidates_that_do_not_match_are_not_read_one_at_a_time(
     for _ in range(40):
         create_client(db, first_name="Anna", last_name="Nnan", email=None, phone=None)
     db.flush()
-    statements: list[str] = []
-
-    def count(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    engine = db.get_bind()
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(db.get_bind()) as sent:
         found = list_clients(db, q="nnann", limit=0, cursor=None)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert [c.id for c in found] == [match.id]
-    reads = [s for s in statements if "clients.first_name" in s]
+    reads = [s for s, _ in sent if "clients.first_name" in s]
     # A few reads for each batch of the list (1, 4, 16, then 64 clients): not one a candidate (41).
     assert len(reads) <= 16, len(reads)
 
@@ -238,25 +229,17 @@ def test_a_name_many_share_is_asked_of_the_newest_clients_first(
     db.flush()
     newest_first = sorted(roster, key=lambda c: (c.created_at, c.id), reverse=True)
     expected = [c.id for c in newest_first if c.first_name == "Okafor"]
-    statements: list[str] = []
-
-    def seen(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    engine = db.get_bind()
-    event.listen(engine, "before_cursor_execute", seen)
     got: list[str] = []
     cursor = None
-    try:
+    with statements_sent(db.get_bind()) as sent:
         while True:  # pages of two, each asked again from where the last ended
             page = list_clients(db, q="okafor", limit=2, cursor=cursor)
             got += [c.id for c in page[:2]]
             if len(page) <= 2:
                 break
             cursor = Cursor(page[1].created_at, page[1].id)
-            statements.append("-- next page")
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+            sent.append(("-- next page", None))
+    statements = [statement for statement, _ in sent]
     assert got == expected
     first_page = statements[: statements.index("-- next page")]
     assert any(_reads_every_holder(s) for s in first_page) is read_from_holders
@@ -274,19 +257,10 @@ def test_candidates_many_and_old_are_read_without_the_rest_of_the_list(
     for i in range(117):
         create_client(db, first_name="Blake", last_name=f"Q{i}", phone=None)
     db.flush()
-    statements: list[str] = []
-
-    def seen(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    engine = db.get_bind()
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(db.get_bind()) as sent:
         found = list_clients(db, q="okafor", limit=5, cursor=None)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert sorted(c.id for c in found) == sorted(c.id for c in okafors)
-    listed = [s for s in statements if s.startswith("SELECT clients.id, clients.created_at")]
+    listed = [s for s, _ in sent if s.startswith("SELECT clients.id, clients.created_at")]
     assert len(listed) <= 2, len(listed)
 
 
@@ -301,21 +275,15 @@ def test_after_the_newest_clients_the_candidates_are_read_a_page_at_a_time(
     for i in range(60):
         create_client(db, first_name="Okafor" if i < 5 else "Blake", last_name=f"Q{i}", phone=None)
     db.flush()
+    with statements_sent(db.get_bind()) as sent:
+        found = list_clients(db, q="okafor", limit=2, cursor=None)
     sizes: list[object] = []
-
-    def seen(_conn: object, _cursor: object, statement: str, parameters: Any, *_: object) -> None:
+    for statement, parameters in sent:
         if statement.startswith("SELECT clients.id, clients.created_at"):
             # "LIMIT %(param_1)s" (psycopg) or "LIMIT ? OFFSET ?" (sqlite3)
             named = re.search(r"LIMIT (?:%\((\w+)\)s|\?)", statement)
             assert named is not None
             sizes.append(parameters[named.group(1)] if named.group(1) else parameters[-2])
-
-    engine = db.get_bind()
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        found = list_clients(db, q="okafor", limit=2, cursor=None)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert len(found) == 3
     assert sizes == [12, 3], sizes
 
