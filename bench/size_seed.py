@@ -1,5 +1,6 @@
 """Rows for bench/size.py, written fast: clients and communications by COPY on PostgreSQL and by
-executemany on SQLite (every message's text is the same ciphertext, encrypted once), audit rows as
+executemany on SQLite (every message's text is the same ciphertext, encrypted once; its addresses
+are encrypted each, with their hashes, as the product writes them), audit rows as
 the product writes them (`record_audits` on SQLite; on PostgreSQL the same unchained rows by COPY),
 then chained by the product's chainer, so `proirp audit verify` checks them.
 
@@ -24,7 +25,7 @@ from proirp.audit.actions import AuditAction
 from proirp.audit.chainer import chain_pending
 from proirp.audit.service import AuditEntry, record_audits
 from proirp.clients.access_models import CareTeamMember
-from proirp.clients.identity import client_pieces, search_key, with_hashes
+from proirp.clients.identity import client_pieces, keyed_address, search_key, with_hashes
 from proirp.comms.inbox.tallies import recount
 from proirp.comms.models import Campaign
 from proirp.kit.crypto import current_vault
@@ -66,6 +67,8 @@ COMM_COLUMNS = [
     "attempts",
     "created_at",
     "updated_at",
+    "to_hash",
+    "from_hash",
 ]
 # Outbound statuses, final ones (a message still `sent` would be asked after by the worker's
 # sweeps): failed is the rare one.
@@ -113,6 +116,7 @@ class Seeder:
     thread_client: str = ""
     provider_id: str = ""
     first_audits: tuple[datetime, datetime] = (datetime.min.replace(tzinfo=UTC),) * 2
+    key: bytes = b""  # the database's key for hashes (clients/identity.py)
 
     @property
     def postgres(self) -> bool:
@@ -137,7 +141,7 @@ class Seeder:
         """Clients as the product stores them: names, email and phone encrypted, with the hashes
         and pieces that find them (clients/identity.py)."""
         with Session(self.engine) as session:
-            key = search_key(session)
+            key = self.key = search_key(session)
             session.commit()
         vault = current_vault()
         rows, grams = [], []
@@ -218,8 +222,7 @@ class Seeder:
                 "inbound",
                 None,
                 "sms",
-                PRACTICE_NUMBER,
-                phone,
+                *self._addresses(PRACTICE_NUMBER, phone),
                 body,
                 "received",
                 "twilio",
@@ -227,6 +230,8 @@ class Seeder:
                 0,
                 at,
                 at,
+                keyed_address(self.key, "sms", PRACTICE_NUMBER),
+                keyed_address(self.key, "sms", phone),
             )
         status = STATUSES[(j // 10) % len(STATUSES)]
         return (
@@ -236,8 +241,7 @@ class Seeder:
             "outbound",
             campaign,
             "sms",
-            phone,
-            PRACTICE_NUMBER,
+            *self._addresses(phone, PRACTICE_NUMBER),
             body,
             status,
             "twilio",
@@ -245,7 +249,15 @@ class Seeder:
             1,
             at,
             at,
+            keyed_address(self.key, "sms", phone),
+            keyed_address(self.key, "sms", PRACTICE_NUMBER),
         )
+
+    @staticmethod
+    def _addresses(to: str, sender: str) -> tuple[str, str]:
+        """A message's addresses as the product stores them: encrypted (decision 0036)."""
+        vault = current_vault()
+        return vault.encrypt(to), vault.encrypt(sender)
 
     def _inbox(self) -> None:
         """What the front desk has read, then the inbox's rows for every message written above,

@@ -33,8 +33,9 @@ from sqlalchemy import func, select
 from tests.live import SANDBOX_FROM, LiveStack, wait_until
 from twilio.request_validator import RequestValidator
 
+from proirp.comms.core.repository import add_messages
 from proirp.comms.models import Communication, CommunicationEvent, StatusIntake
-from proirp.kit.db import insert_rows, new_id
+from proirp.kit.db import new_id
 from proirp.kit.time import utcnow
 from prove.figures import Figure, count
 from prove.load import postmaster_pid
@@ -171,7 +172,7 @@ def _messages(live: LiveStack, count: int) -> list[Callback]:
         final = "undelivered" if i % 10 == 9 else "delivered"
         storm += [Callback(comm_id, sid, to, status) for status in ("sent", final)]
     with live.session() as session:
-        insert_rows(session, table, rows)
+        add_messages(session, rows)  # with the addresses' hashes, as a campaign's chunk
         session.commit()
     return storm
 

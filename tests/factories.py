@@ -6,18 +6,37 @@ from dataclasses import dataclass
 from datetime import timedelta
 from itertools import count
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from proirp.auth import totp
 from proirp.auth.mfa_models import SecondFactor
 from proirp.auth.models import ApiToken, TokenKind, User
 from proirp.auth.secrets import hash_password, new_token, token_digest
+from proirp.clients.identity import address_hash
 from proirp.clients.models import Client
+from proirp.comms.models import Communication
 from proirp.kit.time import utcnow
 
 _serial = count(1)
 PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH = hash_password(PASSWORD)  # argon2 is slow on purpose: hash once per run
+
+
+def sent_to(session: Session, channel: str, address: str) -> ColumnElement[bool]:
+    """Messages to `address`, found as the product finds them: by its keyed hash (decision
+    0036; the address itself is stored encrypted)."""
+    return Communication.to_hash == address_hash(session, channel, address)
+
+
+def sent_from(session: Session, number: str) -> ColumnElement[bool]:
+    """Texts from `number`, by its keyed hash."""
+    return Communication.from_hash == address_hash(session, "sms", number)
+
+
+def number_conversation(session: Session, number: str) -> str:
+    """The inbox's name for the conversation of a number no single client has."""
+    return "number:" + address_hash(session, "sms", number)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from proirp.migrations.commands import alembic_config, upgrade
 from tests.databases import fresh_database
 
 BEFORE = "0024"
+AFTER = "0025"  # later revisions encrypt what these rows hold in clear
 MESSAGE = (
     "INSERT INTO communications (id, channel, to_address, body, status, attempts, claimed_at,"
     " created_at, updated_at) VALUES (:id, :channel, 'x', 'x', :status, 1, :claimed_at,"
@@ -36,12 +37,12 @@ def test_email_already_sending_is_taken_as_begun(kind: str, tmp_path: Path) -> N
             for comm_id, channel, status, claimed_at in rows:
                 values = {"id": comm_id, "channel": channel, "status": status}
                 conn.execute(text(MESSAGE), values | {"claimed_at": claimed_at})
-        upgrade(url)
+        upgrade(url, AFTER)
         with engine.connect() as conn:
             begun = conn.execute(
                 text("SELECT id FROM communications WHERE call_started_at = claimed_at")
             ).scalars()
             assert set(begun) == {"email-sending"}
         command.downgrade(alembic_config(url), BEFORE)
-        upgrade(url)
+        upgrade(url, AFTER)
         engine.dispose()

@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 import proirp.comms.email.tasks  # noqa: F401 (registers the delivery job the fan-out queues)
 from proirp.audit.models import AuditLog
 from proirp.auth.models import User
+from proirp.clients.identity import address_hash
 from proirp.clients.models import Client
 from proirp.clients.phi import ClientIdentity, find_phi
 from proirp.comms.campaigns.fan_out import fan_out
 from proirp.comms.core.dispatch import deliver
 from proirp.comms.core.pacing import SendPacer
+from proirp.comms.core.repository import add_messages
 from proirp.comms.core.status import mark_sent
 from proirp.comms.email.dispatch import EmailChannel
 from proirp.comms.models import Campaign, Communication, CommunicationEvent
@@ -220,7 +222,6 @@ def test_rows_inserted_at_once_are_encrypted_and_a_duplicate_is_an_integrity_err
         session.commit()
     with factory() as session, pytest.raises(IntegrityError):
         insert_rows(session, table, [row])
-    messages = cast(Table, Communication.__table__)
     secret = {
         "id": new_id(),
         "channel": "email",
@@ -233,14 +234,17 @@ def test_rows_inserted_at_once_are_encrypted_and_a_duplicate_is_an_integrity_err
         "updated_at": now,
     }
     with factory() as session:
-        insert_rows(session, messages, [secret])
+        add_messages(session, [secret])  # a campaign chunk's writer: the address hashed too
         session.commit()
         stored = session.execute(
-            text("SELECT body FROM communications WHERE id = :id"), {"id": secret["id"]}
-        ).scalar_one()
-        assert "PHI" not in stored
+            text("SELECT body, to_address, to_hash FROM communications WHERE id = :id"),
+            {"id": secret["id"]},
+        ).one()
+        assert "PHI" not in stored.body and "avery" not in stored.to_address
+        assert stored.to_hash == address_hash(session, "email", "Avery@example.com ")
         written = session.get(Communication, secret["id"])
         assert written is not None and written.body == "A body that is PHI"
+        assert written.to_address == "avery@example.com"
 
 
 @pytest.mark.parametrize(

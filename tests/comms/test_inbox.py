@@ -25,7 +25,7 @@ from proirp.comms.inbox.practice import DAYS, inbox_practice
 from proirp.comms.models import Communication
 from proirp.config import Settings
 from proirp.kit.time import set_clock
-from tests.factories import Staff, create_client, create_staff
+from tests.factories import Staff, create_client, create_staff, sent_from
 
 PRACTICE_NUMBER = "+15005550006"
 INBOUND_PATH = "/webhooks/twilio/inbound"
@@ -107,7 +107,7 @@ def inbound_rows(db: Session, phone: str = PHONE) -> list[Communication]:
     db.expire_all()
     stmt = (
         select(Communication)
-        .where(Communication.direction == "inbound", Communication.from_address == phone)
+        .where(Communication.direction == "inbound", sent_from(db, phone))
         .order_by(Communication.created_at)
     )
     return list(db.scalars(stmt))

@@ -19,6 +19,7 @@ from proirp.comms.inbox.models import MessageMedia
 from proirp.comms.models import Communication, Direction, Purpose
 from proirp.kit.crypto import current_vault
 from tests.comms.conftest import FINAL, add_client
+from tests.factories import sent_from, sent_to
 from tests.live import SANDBOX_FROM, LiveStack, wait_until
 
 ON_CALL = "on-call@lakeside.example.com"
@@ -158,7 +159,7 @@ def audit_rows(live: LiveStack, action: str, communication_id: str) -> list[Audi
 def outbound_to(live: LiveStack, phone: str) -> list[Communication]:
     with live.session() as session:
         stmt = select(Communication).where(
-            Communication.direction == Direction.OUTBOUND, Communication.to_address == phone
+            Communication.direction == Direction.OUTBOUND, sent_to(session, "sms", phone)
         )
         return list(session.scalars(stmt))
 
@@ -267,7 +268,7 @@ def test_a_retried_webhook_stores_and_audits_the_message_once(live: LiveStack) -
     with live.session() as session:
         inbound_from_phone = session.scalars(
             select(Communication.id).where(
-                Communication.direction == Direction.INBOUND, Communication.from_address == phone
+                Communication.direction == Direction.INBOUND, sent_from(session, phone)
             )
         ).all()
     assert inbound_from_phone == [row.id]

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from proirp.calendars.models import CalendarIntegration, SyncedCalendarEvent
 from proirp.clients.access_models import BreakGlassGrant
 from proirp.clients.models import Client, OptOut
-from proirp.comms.inbox.models import MessageMedia
+from proirp.comms.inbox.models import InboxConversation, MessageMedia
 from proirp.comms.models import Communication
 from proirp.key_rotation import encrypted_columns, rotate_encrypted_columns
 from proirp.kit.crypto import (
@@ -44,6 +44,9 @@ SECRETS = {
     ("break_glass_grants", "reason"): "Avery Quinn called in crisis; Dr. Rivera is away",
     ("clients", "date_of_birth"): "1987-03-14",  # the date's ISO form is what is encrypted
     ("opt_outs", "address"): "+15125550187",
+    ("communications", "to_address"): "avery.quinn@example.com",  # decision 0036
+    ("communications", "from_address"): "frontdesk@practice.example.com",
+    ("inbox_conversations", "number"): "+15125550142",
 }
 
 
@@ -62,7 +65,8 @@ def _store_every_secret(db: Session) -> None:
         client_id=client.id,
         user_id=user.id,
         channel="email",
-        to_address="avery.quinn@example.com",
+        to_address=SECRETS[("communications", "to_address")],
+        from_address=SECRETS[("communications", "from_address")],
         subject=SECRETS[("communications", "subject")],
         body=SECRETS[("communications", "body")],
     )
@@ -74,6 +78,13 @@ def _store_every_secret(db: Session) -> None:
             address=SECRETS[("opt_outs", "address")],
             reason="replied STOP",
             source="sms_keyword",
+        )
+    )
+    db.flush()
+    number = SECRETS[("inbox_conversations", "number")]  # a number no client has wrote in
+    db.add(
+        InboxConversation(
+            conversation="number:x", number=number, messages=1, last_inbound_at=utcnow()
         )
     )
     db.flush()

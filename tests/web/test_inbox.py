@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from proirp.comms.models import Communication, Direction
+from tests.factories import sent_from
 from tests.live import LiveStack
 from tests.web.browser import check_page
 from tests.web.messaging import add_client, client_texts, mark_document, same_document
@@ -150,7 +151,7 @@ def test_a_message_from_an_unknown_number_is_attached_to_a_client_created_for_it
             session.scalars(
                 select(Communication.client_id).where(
                     Communication.direction == Direction.INBOUND,
-                    Communication.from_address == phone,
+                    sent_from(session, phone),
                 )
             )
         )

@@ -16,10 +16,14 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
+from proirp.clients.identity import keyed_address, search_key
 from proirp.kit.crypto import EncryptedText
 from proirp.kit.db import Base, IdMixin, TimestampMixin
 
@@ -127,7 +131,7 @@ class Communication(IdMixin, TimestampMixin, Base):
         Index(
             "ix_communications_inbound_conversations",
             "client_id",
-            "from_address",
+            "from_hash",
             "created_at",
             "id",
             sqlite_where=text(INBOUND),
@@ -142,7 +146,7 @@ class Communication(IdMixin, TimestampMixin, Base):
             sqlite_where=text(UNMATCHED),
             postgresql_where=text(UNMATCHED),
         ),
-        Index("ix_communications_from_address", "from_address"),
+        Index("ix_communications_from_hash", "from_hash"),
         # One message per client per campaign, so a fan-out that runs twice adds nobody twice.
         UniqueConstraint("campaign_id", "client_id"),
     )
@@ -157,8 +161,11 @@ class Communication(IdMixin, TimestampMixin, Base):
     campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
     template_id: Mapped[str | None] = mapped_column(ForeignKey("templates.id"))
     channel: Mapped[str] = mapped_column(String(8))
-    to_address: Mapped[str] = mapped_column(String(320))
-    from_address: Mapped[str | None] = mapped_column(String(320))  # inbound: the client's number
+    # Encrypted; found by their keyed hashes (decision 0036), which the listener below writes.
+    to_address: Mapped[str] = mapped_column(EncryptedText(320))
+    from_address: Mapped[str | None] = mapped_column(EncryptedText(320))  # inbound: who wrote
+    to_hash: Mapped[str] = mapped_column(String(32))
+    from_hash: Mapped[str | None] = mapped_column(String(32))
     subject: Mapped[str | None] = mapped_column(EncryptedText)
     body: Mapped[str] = mapped_column(EncryptedText)
     body_html: Mapped[str | None] = mapped_column(EncryptedText)
@@ -179,6 +186,30 @@ class Communication(IdMixin, TimestampMixin, Base):
     call_started_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+
+
+def address_hashes(key: bytes, channel: str, to: str, sender: str | None) -> dict[str, Any]:
+    """The keyed hashes a message's addresses are found by (decision 0036), under the
+    database's key (`identity.search_key`): a number hashes as an opt-out's and a client's
+    phone do, an email address as an opt-out's (case and surrounding space aside). For the
+    writers that insert messages without the ORM; the ORM's are hashed by the listener below."""
+    return {
+        "to_hash": keyed_address(key, channel, to),
+        "from_hash": None if sender is None else keyed_address(key, channel, sender),
+    }
+
+
+@event.listens_for(Communication, "before_insert")
+def _hash_addresses(_mapper: Mapper[Any], db: Connection, comm: Communication) -> None:
+    hashes = address_hashes(search_key(db), comm.channel, comm.to_address, comm.from_address)
+    comm.to_hash, comm.from_hash = hashes["to_hash"], hashes["from_hash"]
+
+
+@event.listens_for(Communication, "before_update")
+def _hash_changed(_mapper: Mapper[Any], db: Connection, comm: Communication) -> None:
+    attrs = inspect(comm).attrs
+    if any(attrs[name].history.has_changes() for name in ("to_address", "from_address", "channel")):
+        _hash_addresses(_mapper, db, comm)
 
 
 class CommunicationEvent(IdMixin, Base):

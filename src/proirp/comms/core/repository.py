@@ -10,6 +10,7 @@ from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.sql.elements import ColumnElement
 
+from proirp.clients.identity import address_hash, search_key
 from proirp.comms.models import (
     Campaign,
     CampaignStatus,
@@ -17,6 +18,7 @@ from proirp.comms.models import (
     CommunicationEvent,
     CommunicationStatus,
     Direction,
+    address_hashes,
 )
 from proirp.kit.db import insert_rows
 from proirp.kit.pagination import Cursor
@@ -117,7 +119,7 @@ def list_communications(
 def queued_sms_to(session: Session, address: str) -> Sequence[Communication]:
     stmt = select(Communication).where(
         Communication.channel == "sms",
-        Communication.to_address == address,
+        Communication.to_hash == address_hash(session, "sms", address),
         Communication.status == S.QUEUED,
     )
     return session.scalars(stmt).all()
@@ -242,8 +244,14 @@ def start_call(
 
 
 def add_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert messages given as rows of every column's value (a campaign's chunk) at once."""
-    insert_rows(session, cast(Table, Communication.__table__), rows)
+    """Insert messages given as rows of every column's value but the addresses' hashes (a
+    campaign's chunk) at once; the hashes are added here, as the ORM's listener adds them."""
+    key = search_key(session)
+    hashed = [
+        {**row, **address_hashes(key, row["channel"], row["to_address"], row.get("from_address"))}
+        for row in rows
+    ]
+    insert_rows(session, cast(Table, Communication.__table__), hashed)
 
 
 def get_many(
@@ -274,7 +282,7 @@ def queued_email_to(session: Session, key: str) -> Sequence[Communication]:
     """Queued email to an address (compared without case), to block after a suppression."""
     stmt = select(Communication).where(
         Communication.channel == "email",
-        func.lower(Communication.to_address) == key,
+        Communication.to_hash == address_hash(session, "email", key),
         Communication.status == S.QUEUED,
     )
     return session.scalars(stmt).all()

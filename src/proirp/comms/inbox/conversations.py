@@ -93,7 +93,7 @@ def read_by(session: Session, user_id: str, ids: Sequence[str]) -> set[str]:
 def _same_conversation(comm: Communication) -> ColumnElement[bool]:
     if comm.client_id:
         return Communication.client_id == comm.client_id
-    return and_(Communication.client_id.is_(None), Communication.from_address == comm.from_address)
+    return and_(Communication.client_id.is_(None), Communication.from_hash == comm.from_hash)
 
 
 def mark_read(session: Session, user_id: str, comm: Communication) -> int:
@@ -293,7 +293,7 @@ def attach(
     the same number) to a client; returns the ids attached."""
     stmt = select(Communication.id).where(INBOUND, Communication.client_id.is_(None))
     if all_from_number:
-        stmt = stmt.where(Communication.from_address == message.from_address)
+        stmt = stmt.where(Communication.from_hash == message.from_hash)
     else:
         stmt = stmt.where(Communication.id == message.id)
     ids = list(session.scalars(stmt))
@@ -311,6 +311,6 @@ def attach(
         )
         # The number's conversation loses the messages (all of them, or one), the client's
         # gains them, with what each member of staff had read of them.
-        keys = [f"number:{message.from_address}", f"client:{client_id}"]
+        keys = [f"number:{message.from_hash}", f"client:{client_id}"]
         tallies.recount(session.connection(), keys)
     return ids

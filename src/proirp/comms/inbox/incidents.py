@@ -33,10 +33,13 @@ BATCH = 100
 
 
 def conversation_of(comm: Communication) -> str:
-    """The conversation a message belongs to: its client's, or its number's when it has none."""
+    """The conversation a message belongs to: its client's, or its number's when it has none
+    (named by the number's keyed hash: the key is kept in the database, the number is not)."""
     if comm.client_id:
         return f"client:{comm.client_id}"
-    number = comm.from_address if comm.direction == Direction.INBOUND else comm.to_address
+    number = comm.from_hash if comm.direction == Direction.INBOUND else comm.to_hash
+    if number is None:
+        raise ValueError("a message's conversation is known once the message is flushed")
     return f"number:{number}"
 
 

@@ -62,10 +62,11 @@ class InboxConversation(Base):
         Index("ix_inbox_conversations_last_inbound_at", "last_inbound_at", "client_id", "number"),
     )
 
-    # "client:<id>", or "number:<E.164>" for messages of no client (as urgent incidents name it).
+    # "client:<id>", or "number:<the number's keyed hash>" for messages of no client (as urgent
+    # incidents name it; decision 0036).
     conversation: Mapped[str] = mapped_column(String(330), primary_key=True)
     client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id"), index=True)
-    number: Mapped[str | None] = mapped_column(String(320))
+    number: Mapped[str | None] = mapped_column(EncryptedText(320))
     messages: Mapped[int]  # its inbound messages
     last_inbound_at: Mapped[datetime]
 
@@ -119,7 +120,8 @@ class UrgentIncident(IdMixin, TimestampMixin, Base):
         Index("ix_urgent_incidents_next_alert_at", "next_alert_at"),
     )
 
-    # "client:<id>", or "number:<E.164>" for a number that matches no client or several.
+    # "client:<id>", or "number:<the number's keyed hash>" for a number that matches no client or
+    # several (decision 0036).
     conversation: Mapped[str] = mapped_column(String(64))
     communication_id: Mapped[str] = mapped_column(ForeignKey("communications.id"))
     client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id"), index=True)

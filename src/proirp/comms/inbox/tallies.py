@@ -43,7 +43,7 @@ INBOUND = Communication.direction == Direction.INBOUND
 # A message's conversation, as incidents.conversation_of names it, in SQL.
 KEY = case(
     (Communication.client_id.is_not(None), literal("client:") + Communication.client_id),
-    else_=literal("number:") + Communication.from_address,
+    else_=literal("number:") + Communication.from_hash,
 )
 
 
@@ -167,10 +167,11 @@ def recount(db: Connection, keys: Sequence[str] | None = None) -> None:
             select(
                 inbound.c.conversation,
                 inbound.c.client_id,
-                inbound.c.number,
+                # Each message holds the number encrypted apart: any of them names it.
+                func.min(inbound.c.number),
                 func.count(),
                 func.max(inbound.c.created_at),
-            ).group_by(inbound.c.conversation, inbound.c.client_id, inbound.c.number),
+            ).group_by(inbound.c.conversation, inbound.c.client_id),
         )
     )
     read = (
@@ -205,7 +206,7 @@ def _in_conversations(keys: Sequence[str]) -> ColumnElement[bool]:
     numbers = [key.removeprefix("number:") for key in keys if key.startswith("number:")]
     return or_(
         Communication.client_id.in_(clients),
-        and_(Communication.client_id.is_(None), Communication.from_address.in_(numbers)),
+        and_(Communication.client_id.is_(None), Communication.from_hash.in_(numbers)),
     )
 
 
@@ -225,14 +226,14 @@ def _moved(_mapper: Mapper[Any], db: Connection, comm: Communication) -> None:
     if comm.direction != Direction.INBOUND or not history.has_changes():
         return
     before = history.deleted[0] if history.deleted else None
-    was = f"client:{before}" if before else f"number:{comm.from_address}"
+    was = f"client:{before}" if before else f"number:{comm.from_hash}"
     recount(db, [was, conversation_of(comm)])
 
 
 @event.listens_for(MessageRead, "after_insert")
 def _read(_mapper: Mapper[Any], db: Connection, read: MessageRead) -> None:
     comm = db.execute(
-        select(Communication.client_id, Communication.from_address).where(
+        select(Communication.client_id, Communication.from_hash).where(
             Communication.id == read.communication_id, INBOUND
         )
     ).first()
