@@ -27,7 +27,7 @@ from proirp.kit.time import utcnow
 from proirp.migrations.commands import alembic_config, upgrade
 from tests.databases import fresh_database
 
-BEFORE = "0030"
+BEFORE, AFTER = "0030", "0031"
 PHONE, EMAIL = "+15125550187", "Marisol.Okafor@example.org"
 STRANGER, PRACTICE = "+15125550142", "+15005550006"
 CLIENT_ID, USER_ID = "c" * 32, "u" * 32
@@ -164,8 +164,8 @@ def test_addresses_there_are_encrypted_and_found_again(
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_without_messages_it_goes_both_ways(kind: str, tmp_path: Path) -> None:
     with fresh_database(kind, tmp_path) as url:
-        upgrade(url)
+        upgrade(url, AFTER)
         command.downgrade(alembic_config(url), BEFORE)
         assert _stored(url) == BEFORE
-        upgrade(url)
-        assert _stored(url).startswith("0031")
+        upgrade(url, AFTER)
+        assert _stored(url).startswith(AFTER)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from proirp.audit.models import AuditLog
 from proirp.auth.models import ApiToken, User
+from proirp.auth.repository import user_by_email
 from proirp.auth.reset_links import PasswordResetLink
 from proirp.auth.secrets import token_digest
 from tests.auth.test_cli import proirp
@@ -34,7 +35,7 @@ def create(email: str, role: str) -> None:
 
 def user(session: Session, email: str) -> User:
     session.expire_all()
-    found = session.scalar(select(User).where(User.email == email))
+    found = user_by_email(session, email)
     assert found is not None
     return found
 

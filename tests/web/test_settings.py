@@ -11,7 +11,7 @@ from typing import Any
 from playwright.sync_api import expect
 from sqlalchemy import select, update
 
-from proirp.auth.models import User
+from proirp.auth.repository import user_by_email
 from proirp.calendars.models import CalendarIntegration, CalendarSyncStatus
 from proirp.kit.time import utcnow
 from tests.live import LiveStack
@@ -31,10 +31,12 @@ from tests.web.conftest import ADMIN_EMAIL, add_user, sign_in
 def _status(live: LiveStack, provider: str, **values: Any) -> None:
     """Change the admin's calendar's sync status in the database, as a sync would."""
     with live.session() as session:
+        admin = user_by_email(session, ADMIN_EMAIL)
+        assert admin is not None
         integration_id = session.scalar(
-            select(CalendarIntegration.id)
-            .join(User, User.id == CalendarIntegration.user_id)
-            .where(CalendarIntegration.provider == provider, User.email == ADMIN_EMAIL)
+            select(CalendarIntegration.id).where(
+                CalendarIntegration.provider == provider, CalendarIntegration.user_id == admin.id
+            )
         )
         session.execute(
             update(CalendarSyncStatus)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, event, inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
+from proirp.kit.crypto import EncryptedText
 from proirp.kit.db import Base, IdMixin, TimestampMixin
+from proirp.kit.keyed_hash import exact_hash, search_key
 
 
 class Role(enum.StrEnum):
@@ -24,13 +28,36 @@ class TokenKind(enum.StrEnum):
 
 class User(IdMixin, TimestampMixin, Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('admin', 'clinician', 'staff')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'clinician', 'staff')", name="role"),
+        Index("uq_users_email_hash", "email_hash", unique=True),
+    )
 
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    # Encrypted; found, and kept to one account an address, by its keyed hash (decision 0037),
+    # which the listener below writes.
+    email: Mapped[str] = mapped_column(EncryptedText(320))
+    email_hash: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None]
+
+
+def staff_email_hash(key: bytes, email: str) -> str:
+    """The keyed hash a staff account is found by (a sign-in's address, case aside), under the
+    database's key (`kit/keyed_hash.search_key`)."""
+    return exact_hash(key, "staff email", email.strip().lower()) or ""
+
+
+@event.listens_for(User, "before_insert")
+def _hash_email(_mapper: Mapper[Any], db: Connection, user: User) -> None:
+    user.email_hash = staff_email_hash(search_key(db), user.email)
+
+
+@event.listens_for(User, "before_update")
+def _hash_changed_email(_mapper: Mapper[Any], db: Connection, user: User) -> None:
+    if inspect(user).attrs.email.history.has_changes():
+        _hash_email(_mapper, db, user)
 
 
 class ApiToken(IdMixin, TimestampMixin, Base):

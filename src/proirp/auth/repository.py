@@ -10,11 +10,14 @@ from sqlalchemy import CursorResult, Table, case, delete, func, or_, select, upd
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from proirp.auth.models import ApiToken, LoginCounter, User
+from proirp.auth.models import ApiToken, LoginCounter, User, staff_email_hash
+from proirp.kit.keyed_hash import search_key
 
 
 def user_by_email(session: Session, email: str) -> User | None:
-    return session.scalar(select(User).where(User.email == email.lower()))
+    """The account signed in with `email` (case aside), found by its keyed hash."""
+    hashed = staff_email_hash(search_key(session), email)
+    return session.scalar(select(User).where(User.email_hash == hashed))
 
 
 def user_by_id(session: Session, user_id: str) -> User | None:
@@ -22,8 +25,9 @@ def user_by_id(session: Session, user_id: str) -> User | None:
 
 
 def all_users(session: Session) -> list[User]:
-    """Every staff account, active or not (the audit log names former staff too), by email."""
-    return list(session.scalars(select(User).order_by(User.email)))
+    """Every staff account, active or not (the audit log names former staff too), by email
+    (sorted here: the database holds the addresses encrypted)."""
+    return sorted(session.scalars(select(User)), key=lambda user: (user.email, user.id))
 
 
 def token_by_digest(session: Session, digest: str) -> ApiToken | None:

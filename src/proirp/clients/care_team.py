@@ -81,13 +81,10 @@ def read_care_team(
 
 
 def clinicians(session: Session) -> Sequence[User]:
-    """Every active clinician, by email: who can be put on a care team."""
-    stmt = (
-        select(User)
-        .where(User.role == Role.CLINICIAN, User.is_active.is_(True))
-        .order_by(User.email)
-    )
-    return session.scalars(stmt).all()
+    """Every active clinician, by email (sorted here: the addresses are stored encrypted): who
+    can be put on a care team."""
+    stmt = select(User).where(User.role == Role.CLINICIAN, User.is_active.is_(True))
+    return sorted(session.scalars(stmt), key=lambda user: (user.email, user.id))
 
 
 def set_care_team(

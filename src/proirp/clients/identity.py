@@ -18,62 +18,27 @@ Changing how pieces are made needs a migration that makes every client's again.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import Connection, delete, event, insert, inspect, select
-from sqlalchemy.engine import Result
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, delete, event, insert, inspect
 from sqlalchemy.orm import Mapper
 
-from proirp.clients.models import Client, ClientSearchGram, OptOut, SearchKey
+from proirp.clients.models import Client, ClientSearchGram, OptOut
+from proirp.kit.keyed_hash import KEY_NAME as KEY_NAME  # the key and exact hashes, named
+from proirp.kit.keyed_hash import Executes  # here too: the clients' code and migrations use them
+from proirp.kit.keyed_hash import exact_hash as exact_hash
+from proirp.kit.keyed_hash import search_key as search_key
 
-KEY_NAME = "client-identity"
 SEARCHED = ("first_name", "last_name", "email", "phone")
 PIECE = 3  # characters in a row: a search word this long or longer is found anywhere in a field
 # Six in a row as well: a longer search asks for those, which few clients hold unless they
 # truly match (three-character pieces of "client3@" are held, apart, by a thousand addresses).
 LONG = 6
 _WORD = re.compile(r"\w+")
-
-
-class _Executes(Protocol):
-    """A Session or a Connection."""
-
-    def execute(self, statement: Any, params: Any = None, /) -> Result[Any]: ...
-
-    def begin_nested(self) -> Any: ...
-
-
-def search_key(db: _Executes) -> bytes:
-    """The database's key for client hashes, made (and kept, in the caller's transaction) the
-    first time one is needed. Never cached: a key made in a transaction that is rolled back
-    leaves nothing hashed with it behind."""
-    read = select(SearchKey.sealed).where(SearchKey.name == KEY_NAME)
-    sealed = db.execute(read).scalar()
-    if sealed is None:
-        fresh = base64.b64encode(secrets.token_bytes(32)).decode()
-        try:
-            with db.begin_nested():
-                db.execute(insert(SearchKey).values(name=KEY_NAME, sealed=fresh))
-        except IntegrityError:
-            pass  # another transaction made it first: theirs is the key
-        sealed = db.execute(read).scalar_one()
-    return base64.b64decode(sealed)
-
-
-def exact_hash(key: bytes, kind: str, value: str | None) -> str | None:
-    """The keyed hash that finds `value` of a `kind` (a phone in E.164; an email, case aside)
-    exactly."""
-    if value is None:
-        return None
-    text = value.lower() if kind == "email" else value
-    return hmac.new(key, f"{kind}\0{text}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _gram(key: bytes, piece: str) -> int:
@@ -121,7 +86,7 @@ def with_hashes(key: bytes, row: Mapping[str, Any]) -> dict[str, Any]:
     return {**row, "phone_hash": exact_hash(key, "phone", _field(row, "phone"))}
 
 
-def add_clients(db: _Executes, rows: Sequence[Mapping[str, Any]]) -> None:
+def add_clients(db: Executes, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert clients given as their columns (each with its `id`) in bulk, with their hashes
     and pieces (a bulk insert does not run the mapper's events)."""
     key = search_key(db)
@@ -180,13 +145,13 @@ def matches(client: Any, q: str, fields: tuple[str, ...] = (*NAMES, "email", "ph
     return len(digits) >= PIECE and bool(phone) and digits in _digits(phone or "")
 
 
-def phone_hashes(db: _Executes, phones: Iterable[str]) -> dict[str, str]:
+def phone_hashes(db: Executes, phones: Iterable[str]) -> dict[str, str]:
     """Each phone's keyed hash, by hash."""
     key = search_key(db)
     return {exact_hash(key, "phone", phone) or "": phone for phone in phones}
 
 
-def address_hashes(db: _Executes, channel: str, addresses: Iterable[str]) -> dict[str, set[str]]:
+def address_hashes(db: Executes, channel: str, addresses: Iterable[str]) -> dict[str, set[str]]:
     """Each address's keyed hash on `channel` ("sms": a phone in E.164; "email": an address,
     case and surrounding space aside), with the addresses given that have it (two spellings of
     one address share it): what an opt-out is found by."""
@@ -202,7 +167,7 @@ def keyed_address(key: bytes, channel: str, address: str) -> str:
     return exact_hash(key, "phone" if channel == "sms" else "email", address.strip()) or ""
 
 
-def address_hash(db: _Executes, channel: str, address: str) -> str:
+def address_hash(db: Executes, channel: str, address: str) -> str:
     """The keyed hash of one address on `channel` (`address_hashes`)."""
     return next(iter(address_hashes(db, channel, [address])))
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from proirp.kit.crypto import EncryptedDate, EncryptedText
 from proirp.kit.db import Base, IdMixin, TimestampMixin
+from proirp.kit.keyed_hash import SearchKey as SearchKey  # its table, in kit (decision 0037)
 
 
 class Channel(enum.StrEnum):
@@ -80,16 +81,6 @@ class ClientSearchGram(Base):
 
     gram: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), primary_key=True, index=True)
-
-
-class SearchKey(Base):
-    """The database's own key for the keyed hashes that find encrypted values, itself stored
-    encrypted under the vault (so key rotation re-encrypts it, and the hashes stay valid)."""
-
-    __tablename__ = "search_keys"
-
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    sealed: Mapped[str] = mapped_column(EncryptedText)
 
 
 # The hashes and pieces that find a client are written by the mapper's events (kept in step with
