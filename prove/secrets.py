@@ -128,6 +128,8 @@ def _a_days_work(run: Run, live: LiveStack) -> None:
     with live.session() as session:
         for integration in session.scalars(select(CalendarIntegration)):
             run.used.add("oauth token", integration.access_token, integration.refresh_token)
+            if integration.account_email:  # the clinician's account at the provider
+                run.used.add("email address", integration.account_email)
 
 
 # The runs of characters a value is looked up by: what names, numbers, addresses and tokens are

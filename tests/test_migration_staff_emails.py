@@ -22,7 +22,7 @@ from proirp.kit.time import utcnow
 from proirp.migrations.commands import alembic_config, upgrade
 from tests.databases import fresh_database
 
-BEFORE = "0031"
+BEFORE, AFTER = "0031", "0032"
 ADMIN, CLINICIAN = "rivera.admin@clinic.example.com", "okafor.clinician@clinic.example.com"
 USER = (
     "INSERT INTO users (id, email, password_hash, role, is_active, created_at, updated_at)"
@@ -90,8 +90,8 @@ def test_addresses_there_are_encrypted_and_found_again(
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_without_accounts_it_goes_both_ways(kind: str, tmp_path: Path) -> None:
     with fresh_database(kind, tmp_path) as url:
-        upgrade(url)
+        upgrade(url, AFTER)
         command.downgrade(alembic_config(url), BEFORE)
         assert _stored(url) == BEFORE
-        upgrade(url)
-        assert _stored(url).startswith("0032")
+        upgrade(url, AFTER)
+        assert _stored(url).startswith(AFTER)

@@ -48,6 +48,7 @@ SECRETS = {
     ("communications", "from_address"): "frontdesk@practice.example.com",
     ("inbox_conversations", "number"): "+15125550142",
     ("users", "email"): "rivera.crypto@clinic.example.com",  # decision 0037
+    ("calendar_integrations", "account_email"): "rivera.calendar@gmail.example.com",
 }
 
 
@@ -103,6 +104,7 @@ def _store_every_secret(db: Session) -> None:
         provider="google",
         access_token=SECRETS[("calendar_integrations", "access_token")],
         refresh_token=SECRETS[("calendar_integrations", "refresh_token")],
+        account_email=SECRETS[("calendar_integrations", "account_email")],
     )
     db.add(integration)
     db.flush()

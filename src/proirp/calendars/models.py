@@ -31,7 +31,8 @@ class CalendarIntegration(IdMixin, TimestampMixin, Base):
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     provider: Mapped[str] = mapped_column(String(16))
-    account_email: Mapped[str | None] = mapped_column(String(320))
+    # The account's address at Google or Microsoft, encrypted (decision 0037): only ever shown.
+    account_email: Mapped[str | None] = mapped_column(EncryptedText(320))
     scopes: Mapped[str | None] = mapped_column(Text)
     access_token: Mapped[str | None] = mapped_column(EncryptedText)
     refresh_token: Mapped[str | None] = mapped_column(EncryptedText)
