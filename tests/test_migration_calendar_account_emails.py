@@ -19,7 +19,7 @@ from proirp.kit.time import utcnow
 from proirp.migrations.commands import alembic_config, upgrade
 from tests.databases import fresh_database
 
-BEFORE = "0032"
+BEFORE, AFTER = "0032", "0033"
 ACCOUNT = "dr.rivera.calendar@gmail.example.com"
 USER = (
     "INSERT INTO users (id, email, email_hash, password_hash, role, is_active, created_at,"
@@ -59,9 +59,9 @@ def test_addresses_there_are_encrypted_and_read_back(
         with pytest.raises(RuntimeError, match=r"calendar accounts' email.*proirp db upgrade"):
             upgrade(url)
         assert ACCOUNT in _stored(url)  # nothing half-done
-        upgrade(url, vault=vault)
+        upgrade(url, AFTER, vault=vault)
         stored = _stored(url)
-        assert stored.startswith("0033") and "rivera" not in stored
+        assert stored.startswith(AFTER) and "rivera" not in stored
         with Session(bind=engine) as session:
             assert session.get_one(CalendarIntegration, "i").account_email == ACCOUNT
         with pytest.raises(RuntimeError, match="in clear"):
@@ -72,8 +72,8 @@ def test_addresses_there_are_encrypted_and_read_back(
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_without_addresses_it_goes_both_ways(kind: str, tmp_path: Path) -> None:
     with fresh_database(kind, tmp_path) as url:
-        upgrade(url, "0033")
+        upgrade(url, AFTER)
         command.downgrade(alembic_config(url), BEFORE)
         assert _stored(url) == BEFORE
-        upgrade(url, "0033")
-        assert _stored(url) == "0033"
+        upgrade(url, AFTER)
+        assert _stored(url) == AFTER

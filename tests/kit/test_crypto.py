@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from proirp.calendars.models import CalendarIntegration, SyncedCalendarEvent
 from proirp.clients.access_models import BreakGlassGrant
 from proirp.clients.models import Client, OptOut
-from proirp.comms.inbox.models import InboxConversation, MessageMedia
-from proirp.comms.models import Communication
+from proirp.comms.inbox.models import InboxConversation, InboxSettings, MessageMedia
+from proirp.comms.models import Campaign, Communication
 from proirp.key_rotation import encrypted_columns, rotate_encrypted_columns
 from proirp.kit.crypto import (
     Vault,
@@ -49,6 +49,8 @@ SECRETS = {
     ("inbox_conversations", "number"): "+15125550142",
     ("users", "email"): "rivera.crypto@clinic.example.com",  # decision 0037
     ("calendar_integrations", "account_email"): "rivera.calendar@gmail.example.com",
+    ("campaigns", "selection"): '{"filter":{"q":"Quinn"}}',  # its JSON, as encrypted
+    ("inbox_settings", "on_call_email"): "oncall.rivera@clinic.example.com",
 }
 
 
@@ -73,6 +75,22 @@ def _store_every_secret(db: Session) -> None:
         body=SECRETS[("communications", "body")],
     )
     db.add(comm)
+    db.add(
+        Campaign(channel="sms", created_by_user_id=user.id, selection={"filter": {"q": "Quinn"}})
+    )
+    db.merge(
+        InboxSettings(
+            id="practice",
+            timezone="UTC",
+            office_hours={},
+            safety_reply="Call 988.",
+            after_hours_reply="We are closed.",
+            urgent_phrases=[],
+            on_call_email=SECRETS[("inbox_settings", "on_call_email")],
+            realert_minutes=15,
+            realert_limit=4,
+        )
+    )
     db.add(
         OptOut(
             client_id=client.id,

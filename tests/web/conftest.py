@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from proirp.auth.dependencies import CSRF_COOKIE, SESSION_COOKIE
 from proirp.auth.mfa_models import SecondFactor
 from proirp.auth.models import ApiToken, TokenKind, User
+from proirp.auth.repository import user_by_email
 from proirp.auth.secrets import csrf_for, hash_password, new_token, token_digest
 from proirp.kit.time import utcnow
 from tests.live import SANDBOX_MODE, LiveStack, live_stack
@@ -40,7 +41,7 @@ def add_user(live: LiveStack, email: str, role: str, *, enrolled: bool = True) -
     """A staff account that signs in with PASSWORD; its id. An admin has a second factor (every
     admin must; unless not `enrolled`): its secret is ADMIN_TOTP_SECRET."""
     with Session(live.engine) as session:
-        existing = session.query(User).filter_by(email=email).one_or_none()
+        existing = user_by_email(session, email)
         if existing is not None:
             return existing.id
         user = User(email=email, role=role, password_hash=hash_password(PASSWORD))

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
 from proirp.clients.identity import keyed_address, search_key
-from proirp.kit.crypto import EncryptedText
+from proirp.kit.crypto import EncryptedJSON, EncryptedText
 from proirp.kit.db import Base, IdMixin, TimestampMixin
 
 
@@ -99,7 +99,8 @@ class Campaign(IdMixin, TimestampMixin, Base):
     body: Mapped[str | None] = mapped_column(EncryptedText)
     html: Mapped[str | None] = mapped_column(EncryptedText)
     # Who gets it: {"client_ids": [...]} or {"filter": {...}}; expanded by the worker.
-    selection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Who it goes to, as staff chose them (ids, or a filter with the words typed), encrypted.
+    selection: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
     total: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.QUEUED)
     send_at: Mapped[datetime | None]  # when staff scheduled it to start; None: at once
@@ -127,7 +128,8 @@ class Communication(IdMixin, TimestampMixin, Base):
         # The lists' filters, then their newest-first order (migration 0022).
         Index("ix_communications_status_created_at", "status", "created_at", "id"),
         Index("ix_communications_campaign_created_at", "campaign_id", "created_at", "id"),
-        # The inbox counts conversations from this alone (an index-only scan, in group order).
+        # The inbox finds a conversation's messages, and counts them again, in group order by
+        # this (recounting reads each message's row too, for its encrypted number).
         Index(
             "ix_communications_inbound_conversations",
             "client_id",

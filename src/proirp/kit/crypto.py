@@ -1,11 +1,12 @@
 """The crypto vault: MultiFernet over PROIRP_ENCRYPTION_KEYS (the first key encrypts, all decrypt).
 
-Columns typed `EncryptedText` or `EncryptedDate` hold only Fernet tokens; the vault is installed
-once at start-up.
+Columns typed `EncryptedText`, `EncryptedDate` or `EncryptedJSON` hold only Fernet tokens; the
+vault is installed once at start-up.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -147,6 +148,25 @@ class EncryptedDate(TypeDecorator[date]):
             raise VaultError("a stored date is not a date (YYYY-MM-DD)") from None
 
 
+class EncryptedJSON(TypeDecorator[Any]):
+    """A JSON value stored encrypted with the vault (its JSON text is what is encrypted): what
+    staff chose, such as a campaign's selection with the words they filtered names by. Nothing
+    can query inside it in SQL."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return current_vault().encrypt(json.dumps(value, separators=(",", ":")))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return json.loads(current_vault().decrypt(value))
+
+
 # Every column type the vault encrypts: what key rotation re-encrypts and Alembic's comparison
 # allows for on SQLite both read this, so a new type cannot be left out of either.
-ENCRYPTED_TYPES = (EncryptedText, EncryptedDate)
+ENCRYPTED_TYPES = (EncryptedText, EncryptedDate, EncryptedJSON)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Date, String
+from sqlalchemy import JSON, Date, String
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
@@ -50,11 +50,11 @@ def _compare_type(
     metadata_type: TypeEngine[object],
 ) -> bool | None:
     """Alembic's own comparison, but for encrypted columns on SQLite: a column that became
-    `EncryptedText` or `EncryptedDate` keeps its declared VARCHAR or DATE there (SQLite stores
-    text as text whatever type it declares, and changing it would rebuild the table; migrations
-    0028 and 0029)."""
+    `EncryptedText`, `EncryptedDate` or `EncryptedJSON` keeps its declared VARCHAR, DATE or JSON
+    there (SQLite stores text as text whatever type it declares, and changing it would rebuild
+    the table; migrations 0028, 0029 and 0034)."""
     encrypted = isinstance(metadata_type, ENCRYPTED_TYPES)
-    if encrypted and isinstance(inspected_type, String | Date):
+    if encrypted and isinstance(inspected_type, String | Date | JSON):
         return False if migration.dialect.name == "sqlite" else None
     return None
 

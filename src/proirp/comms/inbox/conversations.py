@@ -134,10 +134,6 @@ class Conversation:
     unread: int
     last_inbound_at: datetime
 
-    @property
-    def key(self) -> str:
-        return f"client:{self.client_id}" if self.client_id else f"number:{self.number}"
-
 
 def conversations(
     session: Session,

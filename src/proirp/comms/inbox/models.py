@@ -158,6 +158,6 @@ class InboxSettings(TimestampMixin, Base):
     safety_reply: Mapped[str] = mapped_column(String(320))
     after_hours_reply: Mapped[str] = mapped_column(String(320))
     urgent_phrases: Mapped[list[str]] = mapped_column(JSON)  # added to the maintained list
-    on_call_email: Mapped[str | None] = mapped_column(String(320))
+    on_call_email: Mapped[str | None] = mapped_column(EncryptedText(320))  # decision 0037
     realert_minutes: Mapped[int]
     realert_limit: Mapped[int]

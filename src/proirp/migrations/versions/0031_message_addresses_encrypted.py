@@ -122,6 +122,8 @@ def _rename_conversations(bind: sa.Connection, encrypt: Callable[[str], str], ke
             " WHERE conversation LIKE 'number:%'"
         )
     ).all():
+        if old not in renamed:
+            continue  # a reader's row of no conversation (the foreign key keeps there none)
         new = renamed[old]
         was = reads.get((user_id, new))
         reads[(user_id, new)] = {
