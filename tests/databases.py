@@ -91,3 +91,14 @@ def fresh_database(kind: str, tmp_dir: Path) -> Iterator[str]:
             yield url
     else:
         yield f"sqlite:///{tmp_dir / f'{uuid.uuid4().hex[:8]}.db'}"
+
+
+def stored(url: str, *tables: str) -> str:
+    """The database's revision and every row of `tables` as stored, as text: where a test of a
+    migration that encrypts values looks for them."""
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as conn:
+        revision = conn.scalar(text("SELECT version_num FROM alembic_version"))
+        rows = [row for table in tables for row in conn.execute(text(f"SELECT * FROM {table}"))]
+    engine.dispose()
+    return "\n".join([str(revision), *(str(tuple(row)) for row in rows)])

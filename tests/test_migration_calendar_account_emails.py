@@ -17,7 +17,7 @@ from proirp.kit.crypto import current_vault
 from proirp.kit.db import create_db_engine
 from proirp.kit.time import utcnow
 from proirp.migrations.commands import alembic_config, upgrade
-from tests.databases import fresh_database
+from tests.databases import fresh_database, stored
 
 BEFORE, AFTER = "0032", "0033"
 ACCOUNT = "dr.rivera.calendar@gmail.example.com"
@@ -33,12 +33,7 @@ INTEGRATION = (
 
 
 def _stored(url: str) -> str:
-    engine = create_db_engine(url)
-    with engine.connect() as conn:
-        revision = conn.scalar(text("SELECT version_num FROM alembic_version"))
-        rows = conn.execute(text("SELECT * FROM calendar_integrations")).all()
-    engine.dispose()
-    return "\n".join([str(revision), *(str(tuple(row)) for row in rows)])
+    return stored(url, "calendar_integrations")
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])

@@ -25,7 +25,7 @@ from proirp.kit.crypto import current_vault
 from proirp.kit.db import create_db_engine
 from proirp.kit.time import utcnow
 from proirp.migrations.commands import alembic_config, upgrade
-from tests.databases import fresh_database
+from tests.databases import fresh_database, stored
 
 BEFORE, AFTER = "0030", "0031"
 PHONE, EMAIL = "+15125550187", "Marisol.Okafor@example.org"
@@ -97,12 +97,7 @@ def _fill(url: str) -> None:
 
 
 def _stored(url: str) -> str:
-    engine = create_db_engine(url)
-    with engine.connect() as conn:
-        revision = conn.scalar(text("SELECT version_num FROM alembic_version"))
-        rows = [row for table in TABLES for row in conn.execute(text(f"SELECT * FROM {table}"))]
-    engine.dispose()
-    return "\n".join([str(revision), *(str(tuple(row)) for row in rows)])
+    return stored(url, *TABLES)
 
 
 def _inbox(session: Session) -> list[Any]:

@@ -21,7 +21,7 @@ from proirp.kit.crypto import current_vault
 from proirp.kit.db import create_db_engine
 from proirp.kit.time import utcnow
 from proirp.migrations.commands import alembic_config, upgrade
-from tests.databases import fresh_database
+from tests.databases import fresh_database, stored
 
 BEFORE = "0029"
 PHONE, EMAIL, MARKED = "+15125550187", "marisol.okafor@example.org", "+15125550142"
@@ -57,15 +57,7 @@ def _fill(url: str) -> None:
 
 
 def _stored(url: str) -> str:
-    engine = create_db_engine(url)
-    with engine.connect() as conn:
-        revision = conn.scalar(text("SELECT version_num FROM alembic_version"))
-        rows = [
-            *conn.execute(text("SELECT * FROM opt_outs")).all(),
-            *conn.execute(text("SELECT * FROM auto_reply_marks")).all(),
-        ]
-    engine.dispose()
-    return "\n".join([str(revision), *(str(tuple(row)) for row in rows)])
+    return stored(url, "opt_outs", "auto_reply_marks")
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])

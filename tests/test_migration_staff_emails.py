@@ -20,7 +20,7 @@ from proirp.kit.crypto import current_vault
 from proirp.kit.db import create_db_engine
 from proirp.kit.time import utcnow
 from proirp.migrations.commands import alembic_config, upgrade
-from tests.databases import fresh_database
+from tests.databases import fresh_database, stored
 
 BEFORE, AFTER = "0031", "0032"
 ADMIN, CLINICIAN = "rivera.admin@clinic.example.com", "okafor.clinician@clinic.example.com"
@@ -47,12 +47,7 @@ def _fill(url: str) -> None:
 
 
 def _stored(url: str) -> str:
-    engine = create_db_engine(url)
-    with engine.connect() as conn:
-        revision = conn.scalar(text("SELECT version_num FROM alembic_version"))
-        rows = conn.execute(text("SELECT * FROM users")).all()
-    engine.dispose()
-    return "\n".join([str(revision), *(str(tuple(row)) for row in rows)])
+    return stored(url, "users")
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])

@@ -20,7 +20,7 @@ from proirp.kit.crypto import current_vault
 from proirp.kit.db import create_db_engine
 from proirp.kit.time import utcnow
 from proirp.migrations.commands import alembic_config, upgrade
-from tests.databases import fresh_database
+from tests.databases import fresh_database, stored
 
 BEFORE, AFTER = "0033", "0034"
 CHOSEN = {"filter": {"q": "Okafor", "sms_consent": True}}
@@ -42,15 +42,7 @@ CAMPAIGN = (
 
 
 def _stored(url: str) -> str:
-    engine = create_db_engine(url)
-    with engine.connect() as conn:
-        revision = conn.scalar(text("SELECT version_num FROM alembic_version"))
-        rows = [
-            *conn.execute(text("SELECT * FROM campaigns")),
-            *conn.execute(text("SELECT * FROM inbox_settings")),
-        ]
-    engine.dispose()
-    return "\n".join([str(revision), *(str(tuple(row)) for row in rows)])
+    return stored(url, "campaigns", "inbox_settings")
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])

@@ -11,14 +11,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from proirp.migrations.sealing import ENCRYPTED_BEFORE, the_practices_vault
+from proirp.migrations.sealing import ENCRYPTED_BEFORE, seal_column, the_practices_vault
 
 revision: str = "0033"
 down_revision: str | None = "0032"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-BATCH = 500
 ADDRESSES = "SELECT count(*) FROM calendar_integrations WHERE account_email IS NOT NULL"
 # What already holds values encrypted with the practice's keys.
 ENCRYPTED = (("users", "email"), *ENCRYPTED_BEFORE)
@@ -32,15 +31,7 @@ def upgrade() -> None:
     if not bind.execute(sa.text(ADDRESSES)).scalar_one():
         return
     vault = the_practices_vault("calendar accounts' email addresses", ENCRYPTED)
-    read = sa.text(
-        "SELECT id, account_email FROM calendar_integrations"
-        " WHERE account_email IS NOT NULL AND id > :after ORDER BY id LIMIT :batch"
-    )
-    write = sa.text("UPDATE calendar_integrations SET account_email = :sealed WHERE id = :id")
-    after = ""
-    while rows := bind.execute(read, {"after": after, "batch": BATCH}).all():
-        bind.execute(write, [{"id": i, "sealed": vault.encrypt(email)} for i, email in rows])
-        after = rows[-1][0]
+    seal_column(bind, vault.encrypt, "calendar_integrations", "account_email")
 
 
 def downgrade() -> None:

@@ -7,12 +7,12 @@ Revises: 0033
 Create Date: 2026-12-05
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-from proirp.migrations.sealing import ENCRYPTED_BEFORE, the_practices_vault
+from proirp.migrations.sealing import ENCRYPTED_BEFORE, seal_column, the_practices_vault
 
 revision: str = "0034"
 down_revision: str | None = "0033"
@@ -41,22 +41,8 @@ def upgrade() -> None:
         op.alter_column("inbox_settings", "on_call_email", type_=sa.Text())
     if bind.execute(sa.text(CAMPAIGNS)).scalar_one() or bind.execute(sa.text(ON_CALL)).scalar():
         vault = the_practices_vault("campaigns' selections and an on-call address", ENCRYPTED)
-        _seal(bind, vault.encrypt, "campaigns", "selection")
-        _seal(bind, vault.encrypt, "inbox_settings", "on_call_email")
-
-
-def _seal(bind: sa.Connection, encrypt: Callable[[str], str], table: str, column: str) -> None:
-    """Encrypt `column` of every row of `table` that has a value, in batches."""
-    # The names are this module's constants: no value from outside reaches the statements.
-    read = sa.text(
-        f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL"  # noqa: S608
-        " AND id > :after ORDER BY id LIMIT :batch"
-    )
-    write = sa.text(f"UPDATE {table} SET {column} = :sealed WHERE id = :id")  # noqa: S608
-    after = ""
-    while rows := bind.execute(read, {"after": after, "batch": BATCH}).all():
-        bind.execute(write, [{"id": i, "sealed": encrypt(value)} for i, value in rows])
-        after = rows[-1][0]
+        seal_column(bind, vault.encrypt, "campaigns", "selection", BATCH)
+        seal_column(bind, vault.encrypt, "inbox_settings", "on_call_email")
 
 
 def downgrade() -> None:
